@@ -1,0 +1,200 @@
+"""`nianbao` command line: parse options, call the library, print. Nothing else.
+
+Exit codes: 0 fine; 1 problems (错误) found in the inputs; 2 could not run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .errors import NianbaoError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_CANNOT_RUN = 0, 1, 2
+
+# typer's help panels are English by default; our users read Chinese.
+try:
+    from typer import rich_utils as _ru
+
+    _ru.ARGUMENTS_PANEL_TITLE = "参数"
+    _ru.OPTIONS_PANEL_TITLE = "选项"
+    _ru.COMMANDS_PANEL_TITLE = "命令"
+    _ru.ERRORS_PANEL_TITLE = "错误"
+    _ru.REQUIRED_LONG_STRING = "[必填]"
+    _ru.DEFAULT_STRING = "[默认：{}]"
+    _ru.RICH_HELP = "用 [blue]'{command_path} {help_option}'[/] 查看帮助。"
+    from typer import core as _tc
+
+    def _zh_help_option(cls: type) -> None:
+        original = cls.get_help_option
+
+        def get_help_option(self, ctx, _original=original):  # type: ignore[no-untyped-def]
+            opt = _original(self, ctx)
+            if opt is not None:
+                opt.help = "显示本帮助后退出。"
+            return opt
+
+        cls.get_help_option = get_help_option
+
+    for _cls in (_tc.TyperCommand, _tc.TyperGroup):
+        _zh_help_option(_cls)
+except (ImportError, AttributeError):  # pragma: no cover - layout of typer changed
+    pass
+
+err = Console(stderr=True)
+out = Console()
+
+app = typer.Typer(
+    name="nianbao",
+    help=(
+        "政府信息公开工作年度报告（国办公开办函〔2021〕30号格式）：生成锁定的填报模板、审核回收的填报表、汇总。\n\n"
+        "示例：\n\n"
+        "  nianbao template --roster samples/roster.csv --year 2025 --out 模板\n\n"
+        "退出码：0 正常；1 发现错误；2 无法运行（参数错误、文件无法读取等）。"
+    ),
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def progress_bar(total: int, label: str) -> Progress:
+    """A rich progress bar on stderr; invisible when there is little to do or no terminal."""
+    return Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=total < 5,
+    )
+
+
+def fail(message: str, code: int = EXIT_CANNOT_RUN) -> typer.Exit:
+    err.print(f"[bold red]错误：[/]{message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"nianbao {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="显示版本号后退出。")] = False,
+) -> None:
+    """政府信息公开工作年度报告工具。"""
+
+
+@app.command("template", no_args_is_help=True)
+def template_cmd(
+    year: Annotated[int, typer.Option("--year", "-y", help="报告年度，例如 2025。")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="输出文件夹（不存在时自动创建）。")],
+    roster: Annotated[Path | None, typer.Option("--roster", "-r", help="名册文件（.csv 或 .xlsx），"
+                                                 "列：单位代码、单位名称、单位类型、上级代码。")] = None,
+    unit_code: Annotated[str | None, typer.Option("--unit-code", help="只为一个单位生成：单位代码。")] = None,
+    unit_name: Annotated[str | None, typer.Option("--unit-name", help="只为一个单位生成：单位名称。")] = None,
+    unit_type: Annotated[str, typer.Option("--unit-type", help="只为一个单位生成：单位类型。")] = "乡镇",
+) -> None:
+    """生成锁定的填报模板：每个单位一个 .xlsx 文件。
+
+    示例：
+
+      nianbao template --roster samples/roster.csv --year 2025 --out 模板
+
+      nianbao template --unit-code 152502201 --unit-name 宝力根苏木 --unit-type 苏木 --year 2025 --out 模板
+    """
+    from .roster import load_roster, validate_single_unit
+    from .spec import current_format
+    from .template import generate_templates
+
+    fmt = current_format()
+    check_year(year, fmt.valid_from_year)
+    if roster and (unit_code or unit_name):
+        raise fail("--roster 与 --unit-code/--unit-name 只能选一种。")
+    if roster:
+        units = list(load_roster(roster).units)
+    elif unit_code and unit_name:
+        units = [validate_single_unit(unit_code, unit_name, unit_type)]
+    else:
+        raise fail("请用 --roster 指定名册，或用 --unit-code 和 --unit-name 指定一个单位。")
+    with progress_bar(len(units), "生成模板") as bar:
+        task = bar.add_task("", total=len(units))
+        paths = generate_templates(fmt, units, year, out_dir, progress=lambda: bar.advance(task))
+    err.print(f"已生成 {len(paths)} 个{year}年度填报模板，保存在：{out_dir}", highlight=False)
+    for p in paths[:5]:
+        err.print(f"  {p.name}", highlight=False)
+    if len(paths) > 5:
+        err.print(f"  ……共 {len(paths)} 个", highlight=False)
+
+
+def check_year(year: int, valid_from: int) -> None:
+    if not 2000 <= year <= 2100:
+        raise fail(f"报告年度 {year} 不合理，请填写四位年份，例如 2025。")
+    if year < valid_from:
+        raise fail(f"{year}年度早于本格式的适用年度（{valid_from}年起）。")
+
+
+_USAGE_ZH = (
+    ("No such option", "没有这个选项"),
+    ("Missing option", "缺少必填选项"),
+    ("Missing argument", "缺少必填参数"),
+    ("Got unexpected extra argument", "多了参数"),
+    ("is not a valid integer", "不是有效的整数"),
+    ("Invalid value for", "取值无效"),
+    ("Input should be a valid integer, unable to parse string as an integer", "应为整数"),
+    ("Input should be a valid integer", "应为整数"),
+    ("Possible options", "可用选项"),
+    ("Option", "选项"),
+    ("requires an argument", "需要一个值"),
+    ("does not exist", "不存在"),
+    ("No such command", "没有这个命令"),
+)
+
+
+def _zh_usage(message: str) -> str:
+    for en, zh in _USAGE_ZH:
+        message = message.replace(en, zh)
+    return message
+
+
+def main() -> None:
+    """Console entry point: Chinese messages and documented exit codes, never a traceback."""
+    try:
+        rv = app(standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except NianbaoError as e:
+        err.print(f"[bold red]错误：[/]{e}", highlight=False)
+        code = EXIT_CANNOT_RUN
+    except typer.Exit as e:
+        code = e.exit_code
+    except typer.Abort:
+        err.print("已取消。")
+        code = EXIT_CANNOT_RUN
+    except KeyboardInterrupt:
+        err.print("已中断。")
+        code = 130
+    except Exception as e:  # usage errors of the vendored Click, and anything unexpected
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+            ctx = getattr(e, "ctx", None)
+            hint = f"（用 {ctx.command_path} --help 查看用法）" if ctx is not None else ""
+            err.print(f"[bold red]参数有误：[/]{_zh_usage(e.format_message())}{hint}", highlight=False)
+            code = EXIT_CANNOT_RUN
+        else:
+            if os.environ.get("NIANBAO_DEBUG"):
+                raise
+            err.print(f"[bold red]内部错误：[/]{type(e).__name__}: {e}。请把命令和输入文件反馈给开发者。",
+                      highlight=False)
+            code = EXIT_CANNOT_RUN
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

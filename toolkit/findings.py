@@ -1,0 +1,98 @@
+"""One finding = one located problem. The console table, the JSON report and the
+annotated workbook are three renderings of the same list of these."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .spec import checks
+
+SEVERITY_ORDER = {"错误": 0, "警告": 1, "提示": 2}
+
+
+def fmt_num(v: Any) -> str:
+    """Numbers as a clerk writes them: 5 not 5.0, 3.25 not 3.2500000001."""
+    if v is None:
+        return "空"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return str(v)
+        if abs(v) < 1e15 and float(v).is_integer():
+            return str(int(v))
+        return f"{v:.4f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+@dataclass
+class Finding:
+    code: str
+    severity: str
+    title: str
+    message: str
+    instruction: str
+    file: str = ""
+    unit_code: str = ""
+    unit_name: str = ""
+    sheet: str = ""
+    cell: str = ""  # A1 address
+    cell_id: str = ""  # stable id of the format definition, when the finding is about a numeric cell
+    row_label: str = ""
+    col_label: str = ""
+    expected: Any = None
+    found: Any = None
+    delta: Any = None
+    fingerprint: str = field(default="")
+
+    def locate(self) -> str:
+        """``表三 …× 自然人（D30）`` — what a clerk needs to find the cell."""
+        labels = " × ".join(p for p in (self.row_label, self.col_label) if p)
+        if self.sheet and self.cell:
+            return f"{self.sheet} {labels}（{self.cell}）" if labels else f"{self.sheet} {self.cell}"
+        return self.sheet or ""
+
+    def finish(self, year: int | None = None) -> Finding:
+        """Compute the fingerprint: the same problem at the same place → the same value across runs."""
+        key = "|".join(str(x) for x in (self.code, self.unit_code, year or "", self.sheet, self.cell, self.cell_id))
+        self.fingerprint = hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make(code: str, *, where: Any = None, **fields: Any) -> Finding:
+    """A finding of a catalogued (non-arithmetic) check; ``where`` may be a spec Cell."""
+    ct = checks()[code]
+    loc: dict[str, Any] = {}
+    if where is not None:
+        loc = dict(sheet=where.sheet_name, cell=where.a1, cell_id=where.id,
+                   row_label=where.row_label, col_label=where.col_label)
+    loc.update({k: fields.pop(k) for k in list(fields) if k in Finding.__dataclass_fields__})
+    values = {k: fmt_num(v) if not isinstance(v, str) else v for k, v in {**loc, **fields}.items()}
+    try:
+        message = ct.message.format(**values)
+    except (KeyError, IndexError):
+        message = ct.message
+    try:
+        instruction = ct.instruction.format(**values)
+    except (KeyError, IndexError):
+        instruction = ct.instruction
+    return Finding(code=code, severity=ct.severity, title=ct.title, message=message,
+                   instruction=instruction, **loc)
+
+
+def sort_key(f: Finding) -> tuple:
+    return (f.file, SEVERITY_ORDER.get(f.severity, 9), f.sheet, f.cell, f.code)
+
+
+def counts(findings: list[Finding]) -> dict[str, int]:
+    out = {"错误": 0, "警告": 0, "提示": 0}
+    for f in findings:
+        out[f.severity] = out.get(f.severity, 0) + 1
+    return out

@@ -1,0 +1,194 @@
+"""The county's roster of reporting units (名册): CSV (UTF-8, UTF-8 with BOM, GBK) or XLSX.
+
+Every problem is reported with the line number a reviewer sees in Excel, because
+the roster is typed by hand and is the first thing that goes wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RosterError
+
+COLUMNS = ("单位代码", "单位名称", "单位类型", "上级代码")
+# Unit types a roster may use; grouped by the level they belong to.
+UNIT_TYPES = (
+    "乡镇", "乡", "镇", "街道", "苏木",
+    "县级政府", "县级部门", "县级汇总",
+    "市级政府", "市级部门", "市级汇总",
+    "省级政府", "省级部门", "省级汇总",
+    "国务院部门", "其他",
+)
+_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")
+_BAD_NAME = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    name: str
+    type: str
+    parent: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Roster:
+    units: tuple[Unit, ...]
+    source: str
+
+    def by_code(self) -> dict[str, Unit]:
+        return {u.code: u for u in self.units}
+
+    def get(self, code: str) -> Unit | None:
+        return self.by_code().get(code)
+
+    def subtree(self, root: str) -> list[Unit]:
+        """The unit ``root`` and every unit below it."""
+        children: dict[str, list[Unit]] = {}
+        for u in self.units:
+            children.setdefault(u.parent, []).append(u)
+        out, stack = [], [root]
+        seen = set()
+        while stack:
+            code = stack.pop()
+            if code in seen:
+                continue
+            seen.add(code)
+            u = self.get(code)
+            if u:
+                out.append(u)
+            stack.extend(c.code for c in children.get(code, []))
+        return sorted(out, key=lambda u: self.units.index(u))
+
+    def root(self) -> Unit | None:
+        """The top unit (its parent is empty or outside the roster), e.g. the county itself."""
+        codes = {u.code for u in self.units}
+        tops = [u for u in self.units if not u.parent or u.parent not in codes]
+        return tops[0] if len(tops) == 1 else None
+
+
+def _decode(data: bytes, name: str) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError as e:
+        raise RosterError(
+            f"名册 {name} 的文字编码无法识别（不是 UTF-8 也不是 GBK），"
+            f"请在 Excel 中另存为“CSV UTF-8（逗号分隔）”或 .xlsx。"
+        ) from e
+
+
+def _rows_from_csv(path: Path) -> list[list[str]]:
+    text = _decode(path.read_bytes(), path.name)
+    if "\x00" in text:
+        raise RosterError(f"名册 {path.name} 不是文本格式的 CSV 文件，请另存为 CSV 或 .xlsx。")
+    try:
+        sample = text[:4096]
+        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;，") if sample.strip() else csv.excel
+    except csv.Error:
+        dialect = csv.excel
+    return [list(r) for r in csv.reader(io.StringIO(text), dialect)]
+
+
+def _rows_from_xlsx(path: Path) -> list[list[str]]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+        rows = wb.get_sheet_by_index(0).to_python()
+    except Exception as e:  # calamine raises several types for broken files
+        raise RosterError(f"无法读取名册 {path.name}：{e}。请确认它是 Excel 文件。") from e
+
+    def cell(v: object) -> str:
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return "" if v is None else str(v)
+
+    return [[cell(v) for v in r] for r in rows]
+
+
+def load_roster(path: Path | str) -> Roster:
+    """Read and validate a roster; any problem raises RosterError naming the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise RosterError(f"找不到名册文件：{path}")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm", ".ods"):
+        rows = _rows_from_xlsx(path)
+    elif suffix in (".csv", ".txt", ""):
+        rows = _rows_from_csv(path)
+    else:
+        raise RosterError(f"名册 {path.name} 的格式不支持，请使用 .csv 或 .xlsx。")
+    rows = [[c.strip() for c in r] for r in rows]
+    while rows and not any(rows[0]):
+        rows.pop(0)
+    if not rows:
+        raise RosterError(f"名册 {path.name} 是空的。")
+    header = [h.replace("\ufeff", "").strip() for h in rows[0]]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise RosterError(
+            f"名册 {path.name} 第1行（表头）缺少列：{'、'.join(missing)}。"
+            f"表头应为：{'，'.join(COLUMNS)}；实际为：{'，'.join(h for h in header if h) or '（空）'}。"
+        )
+    idx = {c: header.index(c) for c in COLUMNS}
+    units: list[Unit] = []
+    seen: dict[str, int] = {}
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(row):
+            continue
+
+        def get(col: str, row: list[str] = row) -> str:
+            i = idx[col]
+            return row[i] if i < len(row) else ""
+
+        code, name, typ, parent = get("单位代码"), get("单位名称"), get("单位类型"), get("上级代码")
+        where = f"名册 {path.name} 第{n}行"
+        if not code:
+            raise RosterError(f"{where}：单位代码为空。")
+        if not _CODE.fullmatch(code):
+            raise RosterError(f"{where}：单位代码“{code}”只能由数字、字母、短横线组成，最长32位。")
+        if code in seen:
+            raise RosterError(f"{where}：单位代码“{code}”与第{seen[code]}行重复。")
+        if not name:
+            raise RosterError(f"{where}：单位名称为空。")
+        if _BAD_NAME.search(name) or ".." in name:
+            raise RosterError(
+                f"{where}：单位名称“{name}”含有不能用于文件名的字符（/ \\ : * ? \" < > | 或 ..），请改用全角字符或删除。"
+            )
+        if len(name) > 60:
+            raise RosterError(f"{where}：单位名称过长（{len(name)}个字），请不超过60个字。")
+        if name[0] in "=+-@":
+            raise RosterError(f"{where}：单位名称“{name}”不能以 = + - @ 开头。")
+        if typ not in UNIT_TYPES:
+            raise RosterError(f"{where}：单位类型“{typ}”无法识别，应为以下之一：{'、'.join(UNIT_TYPES)}。")
+        if parent and not _CODE.fullmatch(parent):
+            raise RosterError(f"{where}：上级代码“{parent}”格式不对。")
+        if parent == code:
+            raise RosterError(f"{where}：上级代码不能是本单位自己的代码。")
+        seen[code] = n
+        units.append(Unit(code, name, typ, parent, n))
+    if not units:
+        raise RosterError(f"名册 {path.name} 只有表头，没有任何单位。")
+    return Roster(tuple(units), path.name)
+
+
+def validate_single_unit(code: str, name: str, typ: str) -> Unit:
+    """A one-unit roster given on the command line, checked like a roster line."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "命令行参数.csv"
+        with open(p, "w", encoding="utf-8", newline="") as fh:
+            csv.writer(fh).writerows([COLUMNS, [code.strip(), name.strip(), typ.strip(), ""]])
+        return load_roster(p).units[0]

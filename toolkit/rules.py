@@ -1,0 +1,124 @@
+"""Rule engine: Report → findings, driven by the rules in the format definition.
+
+Rules are DHIS2-style records (left side, operator, right side, missing-value
+strategy, severity). Expressions are tiny and parsed here, never eval'd: cell
+ids joined by + and -, numbers, ``sum(glob)``, ``cached(id)``, ``parts(id)``.
+This module must never import openpyxl or XlsxWriter: the same rules run on a
+township return, a county summary and a report imported from a web page.
+"""
+
+from __future__ import annotations
+
+import operator as op
+import re
+from dataclasses import dataclass
+
+from .findings import Finding, fmt_num
+from .report import Number, Report
+from .spec import Format, Rule
+
+_TOKEN = re.compile(
+    r"\s*([+-])?\s*(?:(cached|parts|sum)\(\s*([^)]*?)\s*\)|([a-z][a-z0-9_]*\.[a-z0-9_\[\]!*?]+\.[a-z0-9_\[\]!*?]+)"
+    r"|(\d+(?:\.\d+)?))\s*"
+)
+_OPS = {"==": op.eq, "!=": op.ne, "<=": op.le, ">=": op.ge, "<": op.lt, ">": op.gt}
+TOLERANCE = 1e-6
+
+
+@dataclass
+class Side:
+    value: Number
+    refs: int
+    missing: int
+
+
+def evaluate(expr: str, fmt: Format, report: Report) -> Side:
+    """Evaluate one side of a rule; missing cells count 0 here and are counted apart."""
+    pos, total, refs, missing = 0, 0.0, 0, 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _TOKEN.match(expr, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"无法解析表达式“{expr}”（第{pos + 1}个字符附近）")
+        pos = m.end()
+        sign = -1 if m.group(1) == "-" else 1
+        func, arg, ref, num = m.group(2), m.group(3), m.group(4), m.group(5)
+        vals: list[Number | None]
+        if num is not None:
+            total += sign * float(num)
+            continue
+        if func == "sum":
+            vals = [report.values.get(c) for c in fmt.match(arg)]
+        elif func == "cached":
+            vals = [report.cached.get(arg)]
+        elif func == "parts":
+            vals = [report.values.get(p) for p in fmt.cells[arg].parts]
+        else:
+            vals = [report.values.get(ref)]
+        for v in vals:
+            refs += 1
+            if v is None:
+                missing += 1
+            else:
+                total += sign * v
+    if float(total).is_integer():
+        return Side(int(total), refs, missing)
+    return Side(round(total, 6), refs, missing)
+
+
+def applies(rule: Rule, report: Report) -> bool:
+    return not rule.unit_types or report.unit_type in rule.unit_types
+
+
+def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
+    """All failures of one rule on one report (the summary member only if nothing else failed)."""
+    if not applies(rule, report):
+        return []
+    failures: list[tuple[str, Finding]] = []
+    for inst in rule.instances():
+        left_e = rule.left.format(**inst) if inst else rule.left
+        right_e = rule.right.format(**inst) if inst else rule.right
+        left, right = evaluate(left_e, fmt, report), evaluate(right_e, fmt, report)
+        refs, missing = left.refs + right.refs, left.missing + right.missing
+        if rule.missing == "skip_if_any" and missing:
+            continue
+        if rule.missing == "skip_if_all" and refs and missing == refs:
+            continue
+        lv, rv = left.value, right.value
+        ok = _OPS[rule.operator](lv, rv) if rule.operator not in ("==", "!=") else (
+            (abs(lv - rv) <= TOLERANCE) == (rule.operator == "==")
+        )
+        if ok:
+            continue
+        cell = fmt.cells[rule.at.format(**inst) if inst else rule.at]
+        delta = lv - rv
+        delta = int(delta) if float(delta).is_integer() else round(delta, 6)
+        fields = {
+            "left": fmt_num(lv), "right": fmt_num(rv), "delta": fmt_num(abs(delta)),
+            "left_yuan": fmt_num(lv * 10000), "col_label": cell.col_label.split(" ")[-1],
+            "row_label": cell.row_label, "unit_type": report.unit_type or "未知",
+        }
+        f = Finding(
+            code=rule.code, severity=rule.severity, title=rule.title,
+            message=rule.message.format(**fields), instruction=rule.instruction,
+            file=report.provenance.name, unit_code=report.unit_code, unit_name=report.unit_name,
+            sheet=cell.sheet_name, cell=cell.a1, cell_id=cell.id, row_label=cell.row_label,
+            col_label=cell.col_label, expected=rv, found=lv, delta=delta,
+        )
+        failures.append((next(iter(inst.values()), "") if inst else "", f))
+    if rule.summary_member and any(m != rule.summary_member for m, _ in failures):
+        failures = [(m, f) for m, f in failures if m != rule.summary_member]
+    return [f for _, f in failures]
+
+
+def run_rules(fmt: Format, report: Report) -> list[Finding]:
+    """Every rule of the format on the report. Totals whose formula was overwritten are
+    reported once (as formula-overwritten), not again by the total rules."""
+    overwritten = {f.cell_id for f in report.findings if f.code == "formula-overwritten"}
+    out: list[Finding] = []
+    for rule in fmt.rules:
+        for f in run_rule(rule, fmt, report):
+            if f.cell_id in overwritten and rule.left.startswith("cached("):
+                continue
+            out.append(f.finish(report.year))
+    return out

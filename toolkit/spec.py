@@ -1,0 +1,540 @@
+"""Typed model of a format definition (``templates/*.toml``).
+
+The TOML file is the single source of truth for labels, layout, cell ids,
+totals and rules; this module turns it into immutable objects and refuses a
+broken definition at load time, so that the writer, the reader, the rules and
+the consolidation can never disagree about where a cell is.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+
+SEVERITIES = ("错误", "警告", "提示")
+OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
+MISSING = ("zero", "skip_if_any", "skip_if_all", "never")
+
+
+def templates_dir() -> Path:
+    """Where the format definitions live: ``templates/`` of the checkout, or the installed copy."""
+    here = Path(__file__).resolve().parent
+    source = here.parent / "templates"
+    if (source / "checks.toml").is_file():
+        return source
+    from importlib.resources import files
+
+    return Path(str(files("toolkit.formats")))
+
+
+def col_letter(col: int) -> str:
+    """1-based column number → Excel letters (1 → A, 27 → AA)."""
+    letters = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def a1(row: int, col: int) -> str:
+    """1-based row/column → A1 address."""
+    return f"{col_letter(col)}{row}"
+
+
+@dataclass(frozen=True)
+class Kind:
+    id: str
+    unit: str
+    integer: bool
+    num_format: str
+    max_plausible: float
+    input_title: str
+    input_message: str
+    error_title: str
+    error_message: str
+
+
+@dataclass(frozen=True)
+class Label:
+    sheet_id: str
+    row: int  # absolute, 1-based
+    col: int
+    rowspan: int
+    colspan: int
+    text: str
+
+    @property
+    def a1(self) -> str:
+        return a1(self.row, self.col)
+
+    def covers(self, row: int, col: int) -> bool:
+        return self.row <= row < self.row + self.rowspan and self.col <= col < self.col + self.colspan
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One numeric cell of an official table, addressed by a stable ASCII id."""
+
+    id: str
+    sheet_id: str
+    sheet_name: str
+    row_id: str
+    col_id: str
+    row: int  # absolute, 1-based
+    col: int
+    colspan: int
+    kind: str
+    parts: tuple[str, ...]  # non-empty for totals (formula cells)
+    row_label: str
+    col_label: str
+
+    @property
+    def is_total(self) -> bool:
+        return bool(self.parts)
+
+    @property
+    def a1(self) -> str:
+        return a1(self.row, self.col)
+
+    @property
+    def where(self) -> str:
+        """Human location, e.g. ``表三 一、本年新收政府信息公开申请数量 × 自然人（D7）``."""
+        parts = [p for p in (self.row_label, self.col_label) if p]
+        return f"{self.sheet_name} {' × '.join(parts)}（{self.a1}）"
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    rule: str
+    gap: int
+    left_label: str
+    right_label: str
+    result_label: str
+    ok_text: str
+    bad_text: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class Sheet:
+    id: str
+    name: str
+    title: str
+    period: str
+    first_row: int
+    first_col: int
+    last_row: int
+    last_col: int
+    col_widths: tuple[float, ...]
+    landscape: bool
+    header_rows: int
+    verified: bool
+    labels: tuple[Label, ...]
+    cells: tuple[Cell, ...]
+    selfcheck: SelfCheck | None
+
+
+@dataclass(frozen=True)
+class CoverField:
+    id: str
+    label: str
+    row: int
+    source: str  # unit_name | unit_code | year | "" (clerk's field)
+    editable: bool
+    required: bool
+    kind: str  # text | date | longtext
+    input_message: str
+
+
+@dataclass(frozen=True)
+class Cover:
+    sheet_name: str
+    title: str
+    subtitle: str
+    col_widths: tuple[float, ...]
+    instructions_title: str
+    instructions: tuple[str, ...]
+    fields: tuple[CoverField, ...]
+
+    def field(self, fid: str) -> CoverField:
+        for f in self.fields:
+            if f.id == fid:
+                return f
+        raise KeyError(fid)
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    title: str
+    severity: str
+    basis: str
+    loop_var: str
+    loop_values: tuple[str, ...]
+    summary_member: str
+    left: str
+    operator: str
+    right: str
+    missing: str
+    at: str
+    message: str
+    instruction: str
+    example: str
+    unit_types: tuple[str, ...]
+
+    def instances(self) -> list[dict[str, str]]:
+        if not self.loop_var:
+            return [{}]
+        return [{self.loop_var: v} for v in self.loop_values]
+
+
+@dataclass(frozen=True)
+class CheckType:
+    code: str
+    severity: str
+    title: str
+    message: str
+    instruction: str
+
+
+@dataclass(frozen=True)
+class Format:
+    id: str
+    version: str
+    template_version: str
+    title: str
+    basis: str
+    status: str
+    valid_from_year: int
+    protection_password: str
+    doc_title: str
+    kinds: dict[str, Kind]
+    cover: Cover
+    sheets: tuple[Sheet, ...]
+    rules: tuple[Rule, ...]
+    source: str
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> list[Cell]:
+        return [c for c in self.cells.values() if not c.is_total]
+
+    @property
+    def totals(self) -> list[Cell]:
+        return [c for c in self.cells.values() if c.is_total]
+
+    def sheet(self, sid: str) -> Sheet:
+        for s in self.sheets:
+            if s.id == sid:
+                return s
+        raise KeyError(sid)
+
+    def match(self, pattern: str) -> list[str]:
+        """Cell ids matching a glob, or ``kind:<kind>`` for all input cells of a kind."""
+        if pattern.startswith("kind:"):
+            kind = pattern[5:]
+            return [c.id for c in self.inputs if c.kind == kind]
+        return [cid for cid in self.cells if fnmatch.fnmatchcase(cid, pattern)]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _req(d: dict[str, Any], key: str, where: str, typ: type | tuple[type, ...] = str) -> Any:
+    if key not in d:
+        raise SpecError(f"{where} 缺少“{key}”")
+    val = d[key]
+    if not isinstance(val, typ) or (typ is int and isinstance(val, bool)):
+        raise SpecError(f"{where} 的“{key}”类型不对：{val!r}")
+    return val
+
+
+def _labels_covering(labels: list[Label], row: int, col: int) -> list[Label]:
+    return [lb for lb in labels if lb.covers(row, col)]
+
+
+def _load_sheet(raw: dict[str, Any], idx: int, fmt_where: str, kinds: dict[str, Kind]) -> Sheet:
+    where = f"{fmt_where} 第{idx + 1}个工作表"
+    sid = _req(raw, "id", where)
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", sid):
+        raise SpecError(f"{where} 的 id “{sid}” 只能由小写字母、数字和下划线组成")
+    where = f"{fmt_where} 工作表 {sid}"
+    name = _req(raw, "name", where)
+    if len(name) > 31 or re.search(r"[\[\]:*?/\\]", name):
+        raise SpecError(f"{where} 的名称“{name}”不能用作工作表名")
+    fr = _req(raw, "first_row", where, int)
+    fc = _req(raw, "first_col", where, int)
+    labels: list[Label] = []
+    occupied: dict[tuple[int, int], str] = {}
+
+    def occupy(r: int, c: int, rs: int, cs: int, what: str) -> None:
+        for rr in range(r, r + rs):
+            for cc in range(c, c + cs):
+                if (rr, cc) in occupied:
+                    raise SpecError(f"{where}：{what} 与 {occupied[(rr, cc)]} 在第{rr}行第{cc}列重叠")
+                occupied[(rr, cc)] = what
+
+    for i, lb in enumerate(raw.get("labels", [])):
+        lw = f"{where} 第{i + 1}个标签"
+        r, c = _req(lb, "r", lw, int), _req(lb, "c", lw, int)
+        rs, cs = int(lb.get("rs", 1)), int(lb.get("cs", 1))
+        text = _req(lb, "text", lw)
+        if min(r, c, rs, cs) < 1 or not text.strip():
+            raise SpecError(f"{lw} 的位置或文字无效")
+        occupy(r, c, rs, cs, f"标签“{text}”")
+        labels.append(Label(sid, fr + r - 1, fc + c - 1, rs, cs, text))
+
+    cells: list[Cell] = []
+    for bi, block in enumerate(raw.get("blocks", [])):
+        bw = f"{where} 第{bi + 1}个数据块"
+        kind = _req(block, "kind", bw)
+        if kind not in kinds:
+            raise SpecError(f"{bw} 的类型“{kind}”未在 [kinds] 中定义")
+        header_from = fr + int(block.get("header_from", 1)) - 1
+        cols = _req(block, "columns", bw, list)
+        rows = _req(block, "rows", bw, list)
+        col_ids = [col["id"] for col in cols]
+        row_ids = [row["id"] for row in rows]
+        for ids, what in ((col_ids, "列"), (row_ids, "行")):
+            if len(set(ids)) != len(ids):
+                raise SpecError(f"{bw} 中{what} id 重复")
+        first_data_col = fc + min(col["c"] for col in cols) - 1
+        first_data_row = fr + min(row["r"] for row in rows) - 1
+        for row in rows:
+            rid = _req(row, "id", bw)
+            rr = fr + _req(row, "r", bw, int) - 1
+            row_sum = tuple(row.get("sum", ()))
+            for p in row_sum:
+                if p not in row_ids or p == rid:
+                    raise SpecError(f"{bw} 行“{rid}”的合计项“{p}”不存在")
+            row_label = " ".join(
+                lb.text for lb in labels if lb.col < first_data_col and lb.covers(rr, lb.col)
+                and lb.row >= header_from
+            )
+            for col in cols:
+                cid_ = _req(col, "id", bw)
+                cc = fc + _req(col, "c", bw, int) - 1
+                cs = int(col.get("cs", 1))
+                col_sum = tuple(col.get("sum", ()))
+                for p in col_sum:
+                    if p not in col_ids or p == cid_:
+                        raise SpecError(f"{bw} 列“{cid_}”的合计项“{p}”不存在")
+                cell_id = f"{sid}.{rid}.{cid_}"
+                if not re.fullmatch(r"[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+", cell_id):
+                    raise SpecError(f"{bw} 的单元格 id “{cell_id}” 只能由小写字母、数字、下划线组成")
+                if col_sum:
+                    parts = tuple(f"{sid}.{rid}.{p}" for p in col_sum)
+                elif row_sum:
+                    parts = tuple(f"{sid}.{p}.{cid_}" for p in row_sum)
+                else:
+                    parts = ()
+                col_label = " ".join(
+                    lb.text for lb in labels
+                    if header_from <= lb.row < first_data_row and lb.covers(lb.row, cc)
+                )
+                occupy(rr - fr + 1, cc - fc + 1, 1, cs, f"单元格 {cell_id}")
+                cells.append(Cell(cell_id, sid, name, rid, cid_, rr, cc, cs, kind, parts, row_label, col_label))
+
+    if not cells:
+        raise SpecError(f"{where} 没有任何数字单元格")
+    last_row = max([lb.row + lb.rowspan - 1 for lb in labels] + [c.row for c in cells])
+    last_col = max([lb.col + lb.colspan - 1 for lb in labels] + [c.col + c.colspan - 1 for c in cells])
+    sc = raw.get("selfcheck")
+    selfcheck = None
+    if sc:
+        selfcheck = SelfCheck(
+            rule=_req(sc, "rule", where), gap=int(sc.get("gap", 1)),
+            left_label=_req(sc, "left_label", where), right_label=_req(sc, "right_label", where),
+            result_label=_req(sc, "result_label", where), ok_text=_req(sc, "ok_text", where),
+            bad_text=_req(sc, "bad_text", where), hint=_req(sc, "hint", where),
+        )
+    widths = tuple(float(w) for w in raw.get("col_widths", ()))
+    return Sheet(
+        id=sid, name=name, title=_req(raw, "title", where), period=raw.get("period", ""),
+        first_row=fr, first_col=fc, last_row=last_row, last_col=last_col, col_widths=widths,
+        landscape=bool(raw.get("landscape", False)), header_rows=int(raw.get("header_rows", 0)),
+        verified=bool(raw.get("verified", True)), labels=tuple(labels), cells=tuple(cells),
+        selfcheck=selfcheck,
+    )
+
+
+_REF = re.compile(r"(cached|parts|sum)\(([^)]*)\)|([a-z][a-z0-9_]*\.[a-z0-9_\[\]!*?]+\.[a-z0-9_\[\]!*?]+)")
+
+
+def rule_refs(expr: str) -> list[tuple[str, str]]:
+    """The references of an expression as (function, argument) pairs; function '' = plain cell."""
+    return [(m.group(1) or "", m.group(2) if m.group(1) else m.group(3)) for m in _REF.finditer(expr)]
+
+
+def _load_rule(raw: dict[str, Any], where: str, fmt: Format) -> Rule:
+    code = _req(raw, "code", where)
+    where = f"{where} 规则 {code}"
+    sev = _req(raw, "severity", where)
+    if sev not in SEVERITIES:
+        raise SpecError(f"{where} 的严重程度“{sev}”应为 错误/警告/提示 之一")
+    op = _req(raw, "operator", where)
+    if op not in OPERATORS:
+        raise SpecError(f"{where} 的运算符“{op}”无效")
+    missing = raw.get("missing", "zero")
+    if missing not in MISSING:
+        raise SpecError(f"{where} 的缺失值策略“{missing}”无效，应为 {'/'.join(MISSING)}")
+    fe = raw.get("for_each", {})
+    if len(fe) > 1:
+        raise SpecError(f"{where} 的 for_each 只能有一个变量")
+    loop_var, loop_values = "", ()
+    if fe:
+        loop_var, spec_val = next(iter(fe.items()))
+        if isinstance(spec_val, str):
+            loop_values = tuple(fmt.match(spec_val))
+            if not loop_values:
+                raise SpecError(f"{where} 的 for_each “{spec_val}” 没有匹配任何单元格")
+        else:
+            loop_values = tuple(str(v) for v in spec_val)
+    rule = Rule(
+        code=code, title=_req(raw, "title", where), severity=sev, basis=raw.get("basis", ""),
+        loop_var=loop_var, loop_values=loop_values, summary_member=raw.get("summary_member", ""),
+        left=_req(raw, "left", where), operator=op, right=_req(raw, "right", where), missing=missing,
+        at=_req(raw, "at", where), message=_req(raw, "message", where),
+        instruction=_req(raw, "instruction", where), example=raw.get("example", ""),
+        unit_types=tuple(raw.get("unit_types", ())),
+    )
+    # Every reference of every instance must resolve, so a typo fails at load, not at check time.
+    for inst in rule.instances():
+        for side in (rule.left, rule.right, rule.at):
+            expr = side.format(**inst) if inst else side
+            for func, arg in rule_refs(expr):
+                arg = arg.strip()
+                targets = fmt.match(arg) if func == "sum" else ([arg] if arg in fmt.cells else [])
+                if not targets:
+                    raise SpecError(f"{where}：表达式“{expr}”引用的“{arg}”不存在")
+                if func in ("cached", "parts") and not fmt.cells[arg].is_total:
+                    raise SpecError(f"{where}：{func}({arg}) 只能用于总计单元格")
+        at = rule.at.format(**inst) if inst else rule.at
+        if at not in fmt.cells:
+            raise SpecError(f"{where}：定位单元格“{at}”不存在")
+    return rule
+
+
+def load_format(path: Path) -> Format:
+    """Load and validate one format definition file."""
+    where = path.name
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"无法读取格式定义文件 {where}：{e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"格式定义文件 {where} 有语法错误：{e}") from e
+    head = _req(raw, "format", where, dict)
+    kinds = {}
+    for kid, k in _req(raw, "kinds", where, dict).items():
+        kw = f"{where} 类型 {kid}"
+        kinds[kid] = Kind(
+            id=kid, unit=_req(k, "unit", kw), integer=bool(k.get("integer", True)),
+            num_format=k.get("num_format", "0"), max_plausible=float(k.get("max_plausible", 1e9)),
+            input_title=_req(k, "input_title", kw), input_message=_req(k, "input_message", kw),
+            error_title=_req(k, "error_title", kw), error_message=_req(k, "error_message", kw),
+        )
+    cov = _req(raw, "cover", where, dict)
+    first = int(cov.get("fields_first_row", 4))
+    fields = []
+    for i, f in enumerate(_req(cov, "fields", where, list)):
+        fw = f"{where} 封面字段{i + 1}"
+        fields.append(CoverField(
+            id=_req(f, "id", fw), label=_req(f, "label", fw), row=first + i, source=f.get("source", ""),
+            editable=bool(f.get("editable", False)), required=bool(f.get("required", False)),
+            kind=f.get("kind", "text"), input_message=f.get("input_message", ""),
+        ))
+    for need in ("unit_name", "unit_code", "year"):
+        if need not in {f.source for f in fields}:
+            raise SpecError(f"{where} 封面缺少来源为 {need} 的字段")
+    cover = Cover(
+        sheet_name=_req(cov, "sheet_name", where), title=_req(cov, "title", where),
+        subtitle=cov.get("subtitle", ""), col_widths=tuple(float(w) for w in cov.get("col_widths", ())),
+        instructions_title=cov.get("instructions_title", "填报说明"),
+        instructions=tuple(cov.get("instructions", ())), fields=tuple(fields),
+    )
+    sheets = tuple(_load_sheet(s, i, where, kinds) for i, s in enumerate(_req(raw, "sheets", where, list)))
+    names = [cover.sheet_name] + [s.name for s in sheets]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{where} 中工作表名称重复")
+    fmt = Format(
+        id=_req(head, "id", where), version=_req(head, "version", where),
+        template_version=str(_req(head, "template_version", where)), title=_req(head, "title", where),
+        basis=head.get("basis", ""), status=head.get("status", "current"),
+        valid_from_year=int(head.get("valid_from_year", 0)),
+        protection_password=head.get("protection_password", ""), doc_title=head.get("doc_title", ""),
+        kinds=kinds, cover=cover, sheets=sheets, rules=(), source=where,
+    )
+    for s in sheets:
+        for c in s.cells:
+            if c.id in fmt.cells:
+                raise SpecError(f"{where} 中单元格 id “{c.id}” 重复")
+            fmt.cells[c.id] = c
+    for c in fmt.totals:  # a total may sum totals (the corner cell), but never itself
+        seen, stack = set(), list(c.parts)
+        while stack:
+            p = stack.pop()
+            if p == c.id:
+                raise SpecError(f"{where}：总计 {c.id} 循环引用了自身")
+            if p not in seen:
+                seen.add(p)
+                stack.extend(fmt.cells[p].parts)
+    rules = tuple(_load_rule(r, where, fmt) for r in raw.get("rules", []))
+    codes = [r.code for r in rules]
+    if len(set(codes)) != len(codes):
+        raise SpecError(f"{where} 中规则代码重复")
+    object.__setattr__(fmt, "rules", rules)
+    for s in sheets:
+        if s.selfcheck and s.selfcheck.rule not in codes:
+            raise SpecError(f"{where} 工作表 {s.id} 的自检引用了不存在的规则 {s.selfcheck.rule}")
+    return fmt
+
+
+def load_checks(path: Path) -> dict[str, CheckType]:
+    """Load the catalogue of non-arithmetic findings."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SpecError(f"无法读取检查目录 {path.name}：{e}") from e
+    out = {}
+    for code, d in raw.items():
+        w = f"{path.name} [{code}]"
+        sev = _req(d, "severity", w)
+        if sev not in SEVERITIES:
+            raise SpecError(f"{w} 的严重程度“{sev}”无效")
+        out[code] = CheckType(code, sev, _req(d, "title", w), _req(d, "message", w), _req(d, "instruction", w))
+    return out
+
+
+@cache
+def formats() -> dict[str, Format]:
+    """All format definitions in ``templates/``, by format id (parsed once per process)."""
+    out: dict[str, Format] = {}
+    for p in sorted(templates_dir().glob("*.toml")):
+        if p.name == "checks.toml":
+            continue
+        f = load_format(p)
+        out[f.id] = f
+    if not out:
+        raise SpecError(f"在 {templates_dir()} 中没有找到格式定义文件")
+    return out
+
+
+@cache
+def checks() -> dict[str, CheckType]:
+    return load_checks(templates_dir() / "checks.toml")
+
+
+def current_format() -> Format:
+    """The newest format with status 'current'."""
+    cur = [f for f in formats().values() if f.status == "current"]
+    if not cur:
+        raise SpecError("没有状态为 current 的格式定义")
+    return max(cur, key=lambda f: f.valid_from_year)

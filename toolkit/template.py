@@ -1,0 +1,415 @@
+"""Write a return workbook from the format definition: the locked template a clerk
+fills, the annotated copy sent back (退回), and the official tables of a summary.
+
+Everything about labels and positions comes from the ``Format``; this module only
+decides how it looks. XlsxWriter cannot lock the workbook structure, so the
+finished zip is patched (``lock_structure``) before it is written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from . import __version__
+from .fileio import atomic_write_bytes, safe_filename
+from .findings import Finding, fmt_num
+from .report import Number, Report, blank_values, derive_totals
+from .roster import Unit
+from .rules import evaluate
+from .spec import Format, Sheet, a1, col_letter
+
+FONT = "宋体"
+PROP_PREFIX = "nianbao_"
+GREY = "#E7E6E6"
+GREEN = "#E2EFDA"
+RED = "#FF9999"
+INPUT = "#FFFFFF"
+
+
+@dataclass
+class ReturnContent:
+    """What goes into one return workbook besides the format itself."""
+
+    unit: Unit
+    year: int
+    values: dict[str, Number | None] | None = None  # inputs; totals are derived
+    raw: dict[str, Any] = field(default_factory=dict)  # clerk's text to show instead of a number
+    cover: dict[str, Any] = field(default_factory=dict)
+    level: str = "填报单位"
+    locked_inputs: bool = False  # summaries: nothing to fill in
+    marks: dict[tuple[str, str], str] = field(default_factory=dict)  # (sheet, A1) → comment
+
+
+def file_name(unit: Unit, year: int, suffix: str = "政府信息公开年报") -> str:
+    """``<code>_<name>_<year>年政府信息公开年报.xlsx``, safe on Windows."""
+    return f"{safe_filename(unit.code, 32)}_{safe_filename(unit.name, 60)}_{year}年{suffix}.xlsx"
+
+
+def _est_lines(text: str, width_chars: float) -> int:
+    """How many lines a wrapped label needs; CJK characters are about two width units."""
+    units = sum(2.1 if ord(ch) > 0x2E80 else 1.1 for ch in text)
+    return max(1, math.ceil(units / max(width_chars - 1, 1)))
+
+
+class Styles:
+    """All cell formats of one workbook (XlsxWriter formats belong to a workbook)."""
+
+    def __init__(self, wb: Workbook, fmt: Format):
+        base = {"font_name": FONT, "font_size": 10, "valign": "vcenter", "text_wrap": True}
+        box = {**base, "border": 1}
+        self.title = wb.add_format({**base, "bold": True, "font_size": 15, "align": "center"})
+        self.period = wb.add_format({**base, "align": "center", "font_size": 10})
+        self.unitline = wb.add_format({**base, "align": "left", "font_size": 10})
+        self.label = wb.add_format({**box, "align": "center", "bg_color": GREY})
+        self.label_left = wb.add_format({**box, "align": "left", "bg_color": GREY})
+        self.label_bad = wb.add_format({**box, "align": "center", "bg_color": RED})
+        self.text_in = wb.add_format({**box, "align": "left", "locked": False, "bg_color": INPUT})
+        self.text_in_bad = wb.add_format({**box, "align": "left", "locked": False, "bg_color": RED})
+        self.text_fixed = wb.add_format({**box, "align": "left", "bg_color": GREY, "bold": True})
+        self.date_in = wb.add_format({**box, "align": "left", "locked": False, "num_format": "yyyy-mm-dd"})
+        self.note = wb.add_format({**base, "align": "left", "font_size": 10})
+        self.note_bold = wb.add_format({**base, "align": "left", "bold": True, "font_size": 11})
+        self.check_label = wb.add_format({**box, "align": "left", "bg_color": "#FFF2CC", "font_size": 9})
+        self.check_val = wb.add_format({**box, "align": "center", "bg_color": "#FFF2CC", "font_size": 9})
+        self.ok = wb.add_format({"bg_color": "#C6EFCE", "font_color": "#006100"})
+        self.bad = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "bold": True})
+        self.inp: dict[tuple[str, bool, bool], Any] = {}
+        for kid, kind in fmt.kinds.items():
+            for locked in (False, True):
+                for bad in (False, True):
+                    self.inp[(kid, locked, bad)] = wb.add_format({
+                        **box, "align": "center", "num_format": kind.num_format, "locked": locked,
+                        "bg_color": RED if bad else (GREY if locked else INPUT),
+                    })
+            for bad in (False, True):
+                self.inp[(kid, "total", bad)] = wb.add_format({  # type: ignore[index]
+                    **box, "align": "center", "num_format": kind.num_format, "bold": True,
+                    "bg_color": RED if bad else GREEN,
+                })
+
+
+def _footer(unit: Unit) -> str:
+    name = unit.name.replace("&", "&&")
+    return f'&L&"{FONT}"&9{name}&R&"{FONT}"&9第 &P 页，共 &N 页'
+
+
+def _page_setup(ws: Worksheet, unit: Unit, landscape: bool, last_row: int, last_col: int,
+                repeat: tuple[int, int] | None, one_page: bool = False) -> None:
+    ws.set_paper(9)  # A4
+    if landscape:
+        ws.set_landscape()
+    else:
+        ws.set_portrait()
+    ws.fit_to_pages(1, 1 if one_page else 0)
+    ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.7)
+    ws.center_horizontally()
+    ws.set_footer(_footer(unit))
+    ws.print_area(0, 0, last_row - 1, last_col - 1)
+    if repeat:
+        ws.repeat_rows(*repeat)
+    ws.hide_gridlines(2)
+
+
+def _mark(ws: Worksheet, sheet: str, addr: str, content: ReturnContent) -> bool:
+    text = content.marks.get((sheet, addr))
+    if text:
+        ws.write_comment(addr, text, {"author": "nianbao 审核", "x_scale": 3, "y_scale": 2.5,
+                                      "font_name": FONT, "font_size": 10})
+    return bool(text)
+
+
+def write_cover(wb: Workbook, fmt: Format, st: Styles, content: ReturnContent) -> Worksheet:
+    cov = fmt.cover
+    ws = wb.add_worksheet(cov.sheet_name)
+    for i, w in enumerate(cov.col_widths):
+        ws.set_column(i, i, w)
+    ncols = max(len(cov.col_widths), 2)
+    fill = {"year": str(content.year), "unit_name": content.unit.name, "unit_code": content.unit.code}
+    ws.merge_range(0, 0, 0, ncols - 1, cov.title.format(**fill), st.title)
+    ws.set_row(0, 30)
+    if cov.subtitle:
+        ws.merge_range(1, 0, 1, ncols - 1, cov.subtitle.format(**fill), st.period)
+    last = 2
+    for f in cov.fields:
+        r = f.row - 1
+        bad = _mark(ws, cov.sheet_name, a1(f.row, 2), content)
+        ws.write_string(r, 0, f.label, st.label_left)
+        if f.source:
+            val = {"unit_name": content.unit.name, "unit_code": content.unit.code, "year": content.year}[f.source]
+            if isinstance(val, int):
+                ws.write_number(r, 1, val, st.text_fixed)
+            else:
+                ws.write_string(r, 1, str(val), st.text_fixed)
+        else:
+            val = content.cover.get(f.id)
+            fmt_cell = st.text_in_bad if bad else (st.date_in if f.kind == "date" else st.text_in)
+            if content.locked_inputs:
+                fmt_cell = st.text_fixed
+            if isinstance(val, (dt.date, dt.datetime)):
+                ws.write_datetime(r, 1, dt.datetime.combine(val, dt.time()) if type(val) is dt.date else val,
+                                  fmt_cell)
+            elif val not in (None, ""):
+                ws.write_string(r, 1, str(val), fmt_cell)
+            else:
+                ws.write_blank(r, 1, None, fmt_cell)
+            if f.kind == "date" and not content.locked_inputs:
+                ws.data_validation(r, 1, r, 1, {
+                    "validate": "date", "criteria": ">=", "value": dt.date(2000, 1, 1),
+                    "input_title": "填报日期", "input_message": f.input_message or "请输入日期",
+                    "error_title": "日期有误", "error_message": "请输入日期，例如 2026-01-15。",
+                    "error_type": "warning",
+                })
+            elif f.input_message and not content.locked_inputs:
+                ws.data_validation(r, 1, r, 1, {"validate": "any", "input_title": f.label,
+                                                "input_message": f.input_message})
+        ws.set_row(r, 60 if f.kind == "longtext" else 20)
+        last = max(last, r)
+    r = last + 2
+    ws.merge_range(r, 0, r, ncols - 1, cov.instructions_title, st.note_bold)
+    for line in cov.instructions:
+        r += 1
+        ws.merge_range(r, 0, r, ncols - 1, line.format(**fill), st.note)
+        ws.set_row(r, 15 * _est_lines(line, sum(cov.col_widths)))
+    r += 2
+    ws.merge_range(r, 0, r, ncols - 1,
+                   f"格式：{fmt.title}（{fmt.id} {fmt.version}），模板版本 {fmt.template_version}，"
+                   f"由 nianbao {__version__} 生成。", st.note)
+    ws.protect(fmt.protection_password, {"select_locked_cells": True, "select_unlocked_cells": True})
+    _page_setup(ws, content.unit, False, r + 1, ncols, None, one_page=True)
+    ws.activate()
+    return ws
+
+
+def _selfcheck(ws: Worksheet, fmt: Format, sheet: Sheet, st: Styles, report: Report) -> None:
+    """Rows below 表三 that the spreadsheet computes itself: 一+二 vs （七）+四 per column."""
+    sc = sheet.selfcheck
+    assert sc is not None
+    rule = next(r for r in fmt.rules if r.code == sc.rule)
+    r0 = sheet.last_row + sc.gap  # 0-based row index of the first check row
+    label_cols = min(c.col for c in sheet.cells) - 1
+    rows = (sc.left_label, sc.right_label, sc.result_label)
+    for i, text in enumerate(rows):
+        if label_cols > 1:
+            ws.merge_range(r0 + i, sheet.first_col - 1, r0 + i, label_cols - 1, text, st.check_label)
+        else:
+            ws.write_string(r0 + i, 0, text, st.check_label)
+    for inst in rule.instances():
+        left_e, right_e = rule.left.format(**inst), rule.right.format(**inst)
+        col = fmt.cells[rule.at.format(**inst)].col - 1
+        lv, rv = evaluate(left_e, fmt, report).value, evaluate(right_e, fmt, report).value
+        ws.write_formula(r0, col, "=" + _excel(left_e, fmt), st.check_val, lv)
+        ws.write_formula(r0 + 1, col, "=" + _excel(right_e, fmt), st.check_val, rv)
+        la, ra = a1(r0 + 1, col + 1), a1(r0 + 2, col + 1)
+        ok = abs(lv - rv) < 1e-9
+        cached = sc.ok_text if ok else f"{sc.bad_text}{fmt_num(abs(lv - rv))}"
+        ws.write_formula(r0 + 2, col, f'=IF({la}={ra},"{sc.ok_text}","{sc.bad_text}"&ABS({la}-{ra}))',
+                         st.check_val, cached)
+        rng = a1(r0 + 3, col + 1)
+        ws.conditional_format(rng, {"type": "formula", "criteria": f"={la}<>{ra}", "format": st.bad})
+        ws.conditional_format(rng, {"type": "formula", "criteria": f"={la}={ra}", "format": st.ok})
+    hint_row = r0 + 3
+    ws.merge_range(hint_row, sheet.first_col - 1, hint_row, sheet.last_col - 1, sc.hint, st.note)
+    ws.set_row(hint_row, 28)
+
+
+def _excel(expr: str, fmt: Format) -> str:
+    """A rule expression (cell ids, +, -) as an Excel formula."""
+
+    def repl(m: re.Match[str]) -> str:
+        c = fmt.cells[m.group(0)]
+        return c.a1
+
+    return re.sub(r"[a-z][a-z0-9_]*\.[a-z0-9_]+\.[a-z0-9_]+", repl, expr).replace(" ", "")
+
+
+def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, content: ReturnContent,
+                      values: dict[str, Number | None]) -> Worksheet:
+    ws = wb.add_worksheet(sheet.name)
+    fill = {"year": str(content.year)}
+    for i, w in enumerate(sheet.col_widths):
+        ws.set_column(sheet.first_col - 1 + i, sheet.first_col - 1 + i, w)
+    c0, c1 = sheet.first_col - 1, sheet.last_col - 1
+    ws.merge_range(0, c0, 0, c1, sheet.title.format(**fill), st.title)
+    ws.set_row(0, 28)
+    if sheet.period:
+        ws.merge_range(1, c0, 1, c1, sheet.period.format(**fill), st.period)
+    ws.merge_range(2, c0, 2, c1, f"填报单位：{content.unit.name}（{content.unit.code}）", st.unitline)
+
+    widths = {sheet.first_col + i: w for i, w in enumerate(sheet.col_widths)}
+    row_lines: dict[int, int] = {}
+    for lb in sheet.labels:
+        bad = _mark(ws, sheet.name, lb.a1, content)
+        style = st.label_bad if bad else st.label
+        r, c = lb.row - 1, lb.col - 1
+        if lb.rowspan > 1 or lb.colspan > 1:
+            ws.merge_range(r, c, r + lb.rowspan - 1, c + lb.colspan - 1, lb.text, style)
+        else:
+            ws.write_string(r, c, lb.text, style)
+        width = sum(widths.get(lb.col + k, 9) for k in range(lb.colspan))
+        per_row = math.ceil(_est_lines(lb.text, width) / lb.rowspan)
+        row_lines[lb.row] = max(row_lines.get(lb.row, 1), per_row)
+    for row, lines in row_lines.items():
+        ws.set_row(row - 1, max(20, 14 * lines + 4))
+
+    for cell in sheet.cells:
+        r, c = cell.row - 1, cell.col - 1
+        bad = _mark(ws, sheet.name, cell.a1, content)
+        v = values.get(cell.id)
+        if cell.is_total:
+            style = st.inp[(cell.kind, "total", bad)]  # type: ignore[index]
+            formula = "=" + "+".join(fmt.cells[p].a1 for p in cell.parts)
+            if all(fmt.cells[p].row == cell.row for p in cell.parts) and len(cell.parts) > 2:
+                formula = f"=SUM({fmt.cells[cell.parts[0]].a1}:{fmt.cells[cell.parts[-1]].a1})"
+            elif all(fmt.cells[p].col == cell.col for p in cell.parts) and len(cell.parts) > 2:
+                formula = f"=SUM({fmt.cells[cell.parts[0]].a1}:{fmt.cells[cell.parts[-1]].a1})"
+            if cell.colspan > 1:
+                ws.merge_range(r, c, r, c + cell.colspan - 1, None, style)
+            ws.write_formula(r, c, formula, style, 0 if v is None else v)
+            continue
+        style = st.inp[(cell.kind, content.locked_inputs, bad)]
+        raw = content.raw.get(cell.id)
+        if cell.colspan > 1:
+            ws.merge_range(r, c, r, c + cell.colspan - 1, None, style)
+        if raw is not None:
+            ws.write_string(r, c, str(raw), style)
+        elif v is None:
+            ws.write_blank(r, c, None, style)
+        else:
+            ws.write_number(r, c, v, style)
+        if not content.locked_inputs:
+            kind = fmt.kinds[cell.kind]
+            ws.data_validation(r, c, r, c + cell.colspan - 1, {
+                "validate": "integer" if kind.integer else "decimal", "criteria": ">=", "value": 0,
+                "input_title": kind.input_title, "input_message": kind.input_message,
+                "error_title": kind.error_title, "error_message": kind.error_message,
+            })
+
+    if sheet.selfcheck:
+        report = Report(values=values)
+        _selfcheck(ws, fmt, sheet, st, report)
+    ws.protect(fmt.protection_password, {"select_locked_cells": True, "select_unlocked_cells": True})
+    repeat = (sheet.first_row - 1, sheet.first_row - 2 + sheet.header_rows) if sheet.header_rows else None
+    _page_setup(ws, content.unit, sheet.landscape, sheet.last_row, sheet.last_col, repeat, one_page=True)
+    if sheet.header_rows:
+        ws.freeze_panes(sheet.first_row - 1 + sheet.header_rows, 0)
+    return ws
+
+
+def set_identity(wb: Workbook, fmt: Format, unit: Unit, year: int, level: str) -> None:
+    """Custom document properties: a returned file is matched to its unit by content, not name."""
+    props = {
+        "format_id": fmt.id, "format_version": fmt.version, "template_version": fmt.template_version,
+        "year": year, "unit_code": unit.code, "unit_name": unit.name, "unit_type": unit.type,
+        "level": level, "tool_version": __version__,
+    }
+    for k, v in props.items():
+        wb.set_custom_property(PROP_PREFIX + k, v)
+    wb.set_properties({
+        "title": fmt.doc_title.format(year=year, unit_name=unit.name),
+        "subject": fmt.title, "author": "nianbao", "company": unit.name,
+        "comments": "由 nianbao 生成；请勿增删行列、修改标签或工作表名称。",
+    })
+
+
+def new_workbook(buf: io.BytesIO) -> Workbook:
+    return xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False,
+                                     "strings_to_urls": False, "strings_to_numbers": False})
+
+
+def add_return_sheets(wb: Workbook, fmt: Format, content: ReturnContent) -> Styles:
+    """Cover + every official table, in the order of the format definition."""
+    st = Styles(wb, fmt)
+    values = derive_totals(fmt, content.values) if content.values is not None else blank_values(fmt)
+    write_cover(wb, fmt, st, content)
+    for sheet in fmt.sheets:
+        write_table_sheet(wb, fmt, sheet, st, content, values)
+    set_identity(wb, fmt, content.unit, content.year, content.level)
+    return st
+
+
+def lock_structure(data: bytes) -> bytes:
+    """Add ``<workbookProtection lockStructure="1"/>`` to xl/workbook.xml (XlsxWriter cannot)."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename == "xl/workbook.xml":
+                text = body.decode("utf-8")
+                if "<workbookProtection" not in text:
+                    text = text.replace("<bookViews>", '<workbookProtection lockStructure="1"/><bookViews>', 1)
+                body = text.encode("utf-8")
+            dst.writestr(item, body)
+    return out.getvalue()
+
+
+def finish(wb: Workbook, buf: io.BytesIO, path: Path) -> None:
+    wb.close()
+    atomic_write_bytes(path, lock_structure(buf.getvalue()))
+
+
+def write_return(path: Path, fmt: Format, content: ReturnContent,
+                 extra: Iterable[Any] = ()) -> Path:
+    """Write one return workbook atomically; ``extra`` are callables adding sheets (e.g. 问题清单)."""
+    buf = io.BytesIO()
+    wb = new_workbook(buf)
+    st = add_return_sheets(wb, fmt, content)
+    for add in extra:
+        add(wb, st)
+    finish(wb, buf, Path(path))
+    return Path(path)
+
+
+def findings_sheet(findings: list[Finding], name: str = "问题清单"):
+    """A sheet listing findings; every text is written as a string, never as a formula."""
+
+    def add(wb: Workbook, st: Styles) -> None:
+        ws = wb.add_worksheet(name)
+        head = ["严重程度", "代码", "问题", "文件", "单位", "位置", "单元格", "说明", "应为", "实为", "差额", "处理办法", "指纹"]
+        widths = [8, 12, 22, 24, 18, 34, 8, 50, 8, 8, 8, 40, 14]
+        for i, (h, w) in enumerate(zip(head, widths, strict=True)):
+            ws.set_column(i, i, w)
+            ws.write_string(0, i, h, st.label)
+        for n, f in enumerate(findings, start=1):
+            row = [f.severity, f.code, f.title, f.file, f.unit_name, f.locate(), f.cell, f.message,
+                   fmt_num(f.expected) if f.expected is not None else "",
+                   fmt_num(f.found) if f.found is not None else "",
+                   fmt_num(f.delta) if f.delta is not None else "", f.instruction, f.fingerprint]
+            for i, v in enumerate(row):
+                ws.write_string(n, i, str(v), st.note)
+        ws.autofilter(0, 0, max(len(findings), 1), len(head) - 1)
+        ws.freeze_panes(1, 0)
+        ws.protect("", {"autofilter": True, "sort": True, "select_locked_cells": True})
+        _page_setup(ws, Unit("", "", ""), True, max(len(findings), 1) + 1, len(head), (0, 0))
+
+    return add
+
+
+__all__ = ["ReturnContent", "write_return", "file_name", "add_return_sheets", "findings_sheet",
+           "new_workbook", "finish", "col_letter"]
+
+
+def generate_templates(fmt: Format, units: Iterable[Unit], year: int, out_dir: Path,
+                       progress: Any = None) -> list[Path]:
+    """One blank, locked template per unit; returns the written paths."""
+    out_dir = Path(out_dir)
+    written = []
+    for unit in units:
+        path = out_dir / file_name(unit, year)
+        write_return(path, fmt, ReturnContent(unit=unit, year=year))
+        written.append(path)
+        if progress:
+            progress()
+    return written
