@@ -135,6 +135,126 @@ def template_cmd(
         err.print(f"  ……共 {len(paths)} 个", highlight=False)
 
 
+def _counter(bar: Progress, label: str):
+    """Adapter: the library reports a total first, then -1 per finished item."""
+    state: dict[str, int] = {}
+
+    def tick(n: int) -> None:
+        if n >= 0:
+            state["task"] = bar.add_task(label, total=n)
+            if n >= 5:
+                bar.start()
+        else:
+            bar.advance(state["task"])
+
+    return tick
+
+
+def print_findings(result, show_ok: bool = True) -> None:
+    """The reviewer's view: one line per file, then every finding with its location."""
+    from rich.table import Table
+
+    from .findings import counts
+
+    files = Table(title="审核结果", show_lines=False, header_style="bold")
+    for col in ("文件", "单位", "错误", "警告", "提示", "结论"):
+        files.add_column(col, overflow="fold")
+    for r in result.reports:
+        c = counts(r.findings)
+        verdict = "[red]退回[/]" if c["错误"] else ("[yellow]需说明[/]" if c["警告"] else "[green]通过[/]")
+        unit = f"{r.unit_name}（{r.unit_code}）" if r.unit_code else "—"
+        files.add_row(r.provenance.name, unit, str(c["错误"]), str(c["警告"]), str(c["提示"]), verdict)
+    err.print(files)
+    rows = [f for r in result.reports for f in r.findings]
+    if rows:
+        table = Table(title="问题清单", show_lines=True, header_style="bold")
+        for col, ratio in (("级别", 1), ("文件", 3), ("位置", 4), ("问题", 6)):
+            table.add_column(col, ratio=ratio, overflow="fold")
+        style = {"错误": "bold red", "警告": "yellow", "提示": "cyan"}
+        for f in rows:
+            table.add_row(f"[{style.get(f.severity, '')}]{f.severity}[/]", f.file, f.locate() or "整个文件",
+                          f"{f.message}\n[dim]{f.instruction}[/]")
+        err.print(table)
+    total = counts(rows)
+    err.print(f"共 {len(result.reports)} 个文件：错误 {total['错误']} 个，警告 {total['警告']} 个，提示 {total['提示']} 个。",
+              highlight=False)
+
+
+@app.command("check", no_args_is_help=True)
+def check_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个。")],
+    roster: Annotated[Path | None, typer.Option("--roster", "-r", help="名册：核对单位代码和名称。")] = None,
+    year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度：核对是否误发往年文件。")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印 JSON 审核报告（格式见 README）。")] = False,
+    annotate_dir: Annotated[Path | None, typer.Option("--annotate", help="为有问题的填报表生成“审核意见”副本"
+                                                       "（问题单元格标红并附批注），保存到此文件夹。")] = None,
+) -> None:
+    """审核交回的填报表：勾稽关系、数值、表格是否被改动、单位和年度。
+
+    示例：
+
+      nianbao check samples/returns --roster samples/roster.csv --year 2025
+
+      nianbao check samples/faulty --roster samples/roster.csv --year 2025 --annotate 输出/退回
+
+      nianbao check 收到的年报.zip --json > 审核结果.json
+
+    退出码：0 没有错误；1 有错误；2 无法运行。
+    """
+    import json
+
+    from .check import CheckOptions, annotate, check_paths, to_json
+    from .findings import fmt_num
+    from .roster import load_roster
+
+    opts = CheckOptions(year=year, roster=load_roster(roster) if roster else None)
+    if year is not None:
+        check_year(year, 2000)
+    with progress_bar(0, "审核") as bar:
+        bar.stop()
+        result = check_paths(paths, opts, progress=_counter(bar, "审核"))
+    if not result.reports:
+        raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
+    print_findings(result)
+    if annotate_dir:
+        taken: set[str] = set()
+        written = [p for r in result.reports if (p := annotate(r, annotate_dir, taken))]
+        err.print(f"已生成 {len(written)} 份审核意见副本，保存在：{annotate_dir}", highlight=False)
+    if as_json:
+        print(json.dumps(to_json(result, opts), ensure_ascii=False, indent=2, default=fmt_num))
+    raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+
+
+@app.command("explain")
+def explain_cmd(
+    code: Annotated[str | None, typer.Argument(help="规则或检查代码，例如 O1、I10、formula-overwritten。")] = None,
+) -> None:
+    """解释一个审核规则或检查：含义、示例和处理办法。不带代码时列出全部。
+
+    示例：
+
+      nianbao explain O1
+
+      nianbao explain formula-overwritten
+    """
+    from rich.table import Table
+
+    from .catalogue import entries, explain_text, find
+
+    if code is None:
+        table = Table(title="审核规则与检查目录", header_style="bold")
+        for col in ("代码", "严重程度", "名称"):
+            table.add_column(col)
+        for e in entries():
+            table.add_row(e.code, e.severity, e.title)
+        out.print(table)
+        return
+    entry = find(code)
+    if entry is None:
+        raise fail(f"没有代码为“{code}”的规则或检查。用 nianbao explain 查看全部代码。")
+    out.print(explain_text(entry), highlight=False)
+
+
 def check_year(year: int, valid_from: int) -> None:
     if not 2000 <= year <= 2100:
         raise fail(f"报告年度 {year} 不合理，请填写四位年份，例如 2025。")

@@ -87,8 +87,14 @@ def make(code: str, *, where: Any = None, **fields: Any) -> Finding:
                    instruction=instruction, **loc)
 
 
+def _a1_key(addr: str) -> tuple[int, str]:
+    letters = addr.rstrip("0123456789")
+    digits = addr[len(letters):]
+    return (int(digits) if digits else 0, letters.rjust(3))
+
+
 def sort_key(f: Finding) -> tuple:
-    return (f.file, SEVERITY_ORDER.get(f.severity, 9), f.sheet, f.cell, f.code)
+    return (f.file, SEVERITY_ORDER.get(f.severity, 9), f.sheet, _a1_key(f.cell), f.code)
 
 
 def counts(findings: list[Finding]) -> dict[str, int]:

@@ -267,6 +267,16 @@ def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, conte
         r, c = cell.row - 1, cell.col - 1
         bad = _mark(ws, sheet.name, cell.a1, content)
         v = values.get(cell.id)
+        if cell.is_total and cell.id in content.raw:  # the clerk typed over the formula: show what was there
+            style = st.inp[(cell.kind, "total", True)]  # type: ignore[index]
+            raw = content.raw[cell.id]
+            if cell.colspan > 1:
+                ws.merge_range(r, c, r, c + cell.colspan - 1, None, style)
+            if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                ws.write_number(r, c, raw, style)
+            else:
+                ws.write_string(r, c, str(raw), style)
+            continue
         if cell.is_total:
             style = st.inp[(cell.kind, "total", bad)]  # type: ignore[index]
             formula = "=" + "+".join(fmt.cells[p].a1 for p in cell.parts)
@@ -307,13 +317,16 @@ def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, conte
     return ws
 
 
-def set_identity(wb: Workbook, fmt: Format, unit: Unit, year: int, level: str) -> None:
+def set_identity(wb: Workbook, fmt: Format, unit: Unit, year: int, level: str,
+                 extra_sheets: Iterable[str] = ()) -> None:
     """Custom document properties: a returned file is matched to its unit by content, not name."""
     props = {
         "format_id": fmt.id, "format_version": fmt.version, "template_version": fmt.template_version,
         "year": year, "unit_code": unit.code, "unit_name": unit.name, "unit_type": unit.type,
         "level": level, "tool_version": __version__,
     }
+    if extra_sheets:
+        props["extra_sheets"] = "|".join(extra_sheets)
     for k, v in props.items():
         wb.set_custom_property(PROP_PREFIX + k, v)
     wb.set_properties({
@@ -328,14 +341,15 @@ def new_workbook(buf: io.BytesIO) -> Workbook:
                                      "strings_to_urls": False, "strings_to_numbers": False})
 
 
-def add_return_sheets(wb: Workbook, fmt: Format, content: ReturnContent) -> Styles:
+def add_return_sheets(wb: Workbook, fmt: Format, content: ReturnContent,
+                      extra_sheets: Iterable[str] = ()) -> Styles:
     """Cover + every official table, in the order of the format definition."""
     st = Styles(wb, fmt)
     values = derive_totals(fmt, content.values) if content.values is not None else blank_values(fmt)
     write_cover(wb, fmt, st, content)
     for sheet in fmt.sheets:
         write_table_sheet(wb, fmt, sheet, st, content, values)
-    set_identity(wb, fmt, content.unit, content.year, content.level)
+    set_identity(wb, fmt, content.unit, content.year, content.level, extra_sheets)
     return st
 
 
@@ -361,11 +375,12 @@ def finish(wb: Workbook, buf: io.BytesIO, path: Path) -> None:
 
 
 def write_return(path: Path, fmt: Format, content: ReturnContent,
-                 extra: Iterable[Any] = ()) -> Path:
-    """Write one return workbook atomically; ``extra`` are callables adding sheets (e.g. 问题清单)."""
+                 extra: Iterable[Any] = (), extra_sheets: Iterable[str] = ()) -> Path:
+    """Write one return workbook atomically; ``extra`` are callables adding the sheets
+    named in ``extra_sheets`` (e.g. 问题清单), which the reader then expects."""
     buf = io.BytesIO()
     wb = new_workbook(buf)
-    st = add_return_sheets(wb, fmt, content)
+    st = add_return_sheets(wb, fmt, content, extra_sheets)
     for add in extra:
         add(wb, st)
     finish(wb, buf, Path(path))

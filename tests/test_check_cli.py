@@ -1,0 +1,166 @@
+"""Issue 4: `nianbao check` on the bundled samples, the annotated copy, JSON, batches of bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import ROOT, SAMPLES, sha256
+
+from toolkit.check import REPAIRED_BY_REBUILD, CheckOptions, check_paths
+from toolkit.roster import load_roster
+
+ROSTER = SAMPLES / "roster.csv"
+
+
+def _sample_source():
+    return tomllib.loads((SAMPLES / "returns.toml").read_text(encoding="utf-8"))
+
+
+def test_samples_are_up_to_date_with_their_source(tmp_path, fmt):
+    """The committed workbooks hold exactly the values of samples/returns.toml."""
+    src = _sample_source()
+    result = check_paths([SAMPLES / "returns"], CheckOptions())
+    by_code = {r.unit_code: r for r in result.reports}
+    assert set(by_code) == {e["code"] for e in src["returns"]} == {u.code for u in load_roster(ROSTER).units}
+    for e in src["returns"]:
+        rep = by_code[e["code"]]
+        for c in fmt.inputs:
+            assert rep.values[c.id] == e["values"].get(c.id, 0), (e["code"], c.id)
+        assert rep.cover["filler"] == e["cover"]["filler"]
+
+
+def test_check_sample_returns_is_clean(cli):
+    r = cli("check", SAMPLES / "returns", "--roster", ROSTER, "--year", "2025")
+    assert r.returncode == 0, r.stderr
+    assert "共 22 个文件：错误 0 个，警告 0 个，提示 0 个。" in r.stderr.replace("\n", "")
+
+
+def test_check_faulty_reports_exactly_the_planted_mistakes(cli, fmt):
+    r = cli("check", SAMPLES / "faulty", "--roster", ROSTER, "--year", "2025", "--json")
+    assert r.returncode == 1
+    report = json.loads(r.stdout)
+    got = sorted((f["unit_code"], f["code"], f["cell_id"] or f["sheet"]) for x in report["files"] for f in x["findings"])
+    expected = sorted((e["code"], x["code"], x.get("cell_id") or x.get("sheet"))
+                      for e in _sample_source()["faulty"] for x in e["expect"])
+    assert got == expected
+    cells = {f["cell_id"]: f["cell"] for x in report["files"] for f in x["findings"] if f["cell_id"]}
+    for cid, addr in cells.items():
+        assert fmt.cells[cid].a1 == addr
+
+
+def test_json_schema(cli):
+    r = cli("check", SAMPLES / "faulty" / "152502003_杭盖街道_2025年政府信息公开年报_有误.xlsx", "--json")
+    data = json.loads(r.stdout)
+    assert set(data) == {"tool", "tool_version", "year", "files", "counts", "ok"}
+    f = data["files"][0]
+    assert {"file", "path", "sha256", "readable", "format_id", "unit_code", "unit_name", "counts", "findings"} <= set(f)
+    finding = f["findings"][0]
+    for key in ("code", "severity", "title", "message", "instruction", "file", "unit_code", "unit_name", "sheet",
+                "cell", "cell_id", "row_label", "col_label", "expected", "found", "delta", "fingerprint"):
+        assert key in finding
+    assert finding["code"] == "O1" and finding["delta"] == 1 and finding["col_label"].endswith("自然人")
+    assert data["ok"] is False and data["counts"]["错误"] == 1
+
+
+def test_annotated_copy(cli, tmp_path, fmt):
+    faulty = tmp_path / "faulty"
+    shutil.copytree(SAMPLES / "faulty", faulty)
+    before = {p.name: sha256(p) for p in faulty.iterdir()}
+    out = tmp_path / "退回"
+    r = cli("check", faulty, "--roster", ROSTER, "--year", "2025", "--annotate", out)
+    assert r.returncode == 1
+    assert {p.name: sha256(p) for p in faulty.iterdir()} == before  # inputs untouched
+    copies = sorted(out.iterdir())
+    assert len(copies) == 6
+    hg = out / "152502003_杭盖街道_2025年政府信息公开年报_有误_审核意见.xlsx"
+    wb = openpyxl.load_workbook(hg)
+    ws = wb["表三"]
+    cell = ws[fmt.cells["t3.r3_7.np"].a1]
+    assert cell.fill.fgColor.rgb.endswith("FF9999")
+    assert "第一项＋第二项 = 3" in cell.comment.text
+    assert ws.protection.sheet and wb.security.lockStructure
+    assert ws["D7"].protection.locked is False and ws["D7"].value == 3  # still fillable, clerk's values kept
+    assert "问题清单" in wb.sheetnames
+    assert wb["问题清单"]["B2"].value == "O1"
+
+    original = check_paths([faulty], CheckOptions(year=2025, roster=load_roster(ROSTER)))
+    again = check_paths([out], CheckOptions(year=2025, roster=load_roster(ROSTER)))
+    fp = lambda res: sorted((r.unit_code, f.code, f.fingerprint) for r in res.reports for f in r.findings  # noqa: E731
+                            if f.code not in REPAIRED_BY_REBUILD)
+    assert fp(again) == fp(original) and fp(original)
+
+
+def test_batch_with_bad_files_goes_on(cli, tmp_path):
+    good = SAMPLES / "returns" / "152502201_宝力根苏木_2025年政府信息公开年报.xlsx"
+    shutil.copy(good, tmp_path / "a_good.xlsx")
+    (tmp_path / "b_empty.xlsx").write_bytes(b"")
+    (tmp_path / "c_old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 1000)
+    data = good.read_bytes()
+    (tmp_path / "d_corrupt.xlsx").write_bytes(data[:3000])
+    with zipfile.ZipFile(tmp_path / "e_word.xlsx", "w") as z:
+        z.writestr("word/document.xml", "<w:document/>")
+    before = {p.name: sha256(p) for p in tmp_path.iterdir()}
+    r = cli("check", tmp_path, "--json")
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    files = {Path(f["file"]).name: [x["code"] for x in f["findings"]] for f in json.loads(r.stdout)["files"]}
+    assert files == {"a_good.xlsx": [], "b_empty.xlsx": ["file-empty"], "c_old.xls": ["file-xls"],
+                     "d_corrupt.xlsx": ["file-unreadable"], "e_word.xlsx": ["file-not-workbook"]}
+    assert {p.name: sha256(p) for p in tmp_path.iterdir()} == before
+
+
+def test_zip_archive_with_gbk_names(cli, tmp_path):
+    archive = tmp_path / "回收.zip"
+    swaps = []
+    with zipfile.ZipFile(archive, "w") as z:
+        for i, p in enumerate(sorted((SAMPLES / "returns").iterdir())[:3]):
+            raw = p.name.encode("gbk")  # as Chinese Windows writes it: GBK bytes, no UTF-8 flag
+            placeholder = (f"{i}" * len(raw)).encode()
+            z.writestr(placeholder.decode(), p.read_bytes())
+            swaps.append((placeholder, raw))
+    data = archive.read_bytes()
+    for placeholder, raw in swaps:
+        data = data.replace(placeholder, raw)
+    archive.write_bytes(data)
+    r = cli("check", archive, "--json")
+    assert r.returncode == 0, r.stderr
+    names = [f["file"] for f in json.loads(r.stdout)["files"]]
+    assert names[0] == "回收.zip/152502001_希日塔拉街道_2025年政府信息公开年报.xlsx"
+
+
+def test_nothing_to_check(cli, tmp_path):
+    r = cli("check", tmp_path)
+    assert r.returncode == 2 and "没有找到任何填报表" in r.stderr
+    r = cli("check", tmp_path / "nope")
+    assert r.returncode == 2 and "找不到文件或文件夹" in r.stderr
+
+
+def test_explain(cli):
+    r = cli("explain", "O1")
+    assert r.returncode == 0 and "勾稽关系" in r.stdout and "处理办法" in r.stdout
+    r = cli("explain", "formula-overwritten")
+    assert r.returncode == 0 and "总计公式被改写为数字" in r.stdout
+    assert cli("explain", "ZZZ").returncode == 2
+
+
+def test_readme_catalogue_in_sync():
+    from toolkit.catalogue import END, START, markdown
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split(START, 1)[1].split(END, 1)[0].strip()
+    assert section == markdown(), "README 的规则目录已过期：运行 python -m toolkit.catalogue README.md"
+
+
+@pytest.mark.parametrize("sample", ["seed-2023"])
+def test_seed_reproduces_published_values(sample, fmt):
+    res = check_paths([SAMPLES / sample], CheckOptions(year=2023, roster=load_roster(ROSTER)))
+    (rep,) = res.reports
+    assert rep.unit_name == "宝力根苏木" and rep.year == 2023 and rep.findings == []
+    nonzero = {k: v for k, v in rep.values.items() if v and not fmt.cells[k].is_total}
+    assert nonzero == {"t2.license.n": 146, "t2.penalty.n": 2}

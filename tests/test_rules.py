@@ -1,0 +1,166 @@
+"""Issue 4: every rule of the format definition — a passing case, a failing case with the
+exact message, cell and delta, and the missing-value behaviour. Pure data: no Excel."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolkit.report import Report, derive_totals
+from toolkit.rules import evaluate, run_rule, run_rules
+
+
+def make_report(fmt, unit_type="县级部门", cached=None, **values):
+    vals = {c.id: 0 for c in fmt.inputs}
+    vals.update({k.replace("__", "."): v for k, v in values.items()})
+    rep = Report(unit_code="X1", unit_name="测试单位", unit_type=unit_type, year=2025)
+    rep.values = derive_totals(fmt, {c.id: vals.get(c.id) for c in fmt.inputs})
+    rep.cached = {c.id: rep.values[c.id] for c in fmt.totals}
+    rep.cached.update(cached or {})
+    return rep
+
+
+def rule(fmt, code):
+    return next(r for r in fmt.rules if r.code == code)
+
+
+def codes(findings):
+    return [(f.code, f.cell_id) for f in findings]
+
+
+def test_every_rule_is_tested_here(fmt):
+    tested = {"O1", "I1", "I2", "I4", "I5-wan", "I5-wan-town", "I5-count-town", "I9", "I10"}
+    assert {r.code for r in fmt.rules} == tested
+
+
+def test_o1_pass_and_fail(fmt):
+    ok = make_report(fmt, **{"t3__r1__np": 5, "t3__r2__np": 1, "t3__r3_1__np": 4, "t3__r4__np": 2})
+    assert run_rule(rule(fmt, "O1"), fmt, ok) == []
+    bad = make_report(fmt, **{"t3__r1__np": 5, "t3__r2__np": 1, "t3__r3_1__np": 4, "t3__r4__np": 1})
+    found = run_rule(rule(fmt, "O1"), fmt, bad)
+    assert codes(found) == [("O1", "t3.r3_7.np")]  # the 总计 column is not reported again
+    f = found[0]
+    assert f.cell == "D30" and f.sheet == "表三"
+    assert f.message == "自然人列：第一项＋第二项 = 6，第三项（七）总计＋第四项 = 5，相差1。"
+    assert (f.found, f.expected, f.delta) == (6, 5, 1)
+    assert f.severity == "错误"
+
+
+def test_o1_total_column_reported_when_only_it_fails(fmt):
+    # impossible with derived totals, but a published table can break only in 总计
+    rep = make_report(fmt)
+    rep.values["t3.r1.tot"] = 3
+    found = run_rule(rule(fmt, "O1"), fmt, rep)
+    assert codes(found) == [("O1", "t3.r3_7.tot")]
+    assert found[0].message.startswith("总计列：")
+
+
+def test_o1_missing_counts_as_zero(fmt):
+    rep = make_report(fmt, **{"t3__r1__np": 2, "t3__r3_1__np": 2})
+    rep.values["t3.r2.np"] = None
+    assert run_rule(rule(fmt, "O1"), fmt, rep) == []
+    rep.values["t3.r4.np"] = None
+    rep.values["t3.r3_1.np"] = None
+    rep.values.update(derive_totals(fmt, {c.id: rep.values.get(c.id) for c in fmt.inputs}))
+    assert codes(run_rule(rule(fmt, "O1"), fmt, rep)) == [("O1", "t3.r3_7.np")]
+
+
+def test_i1_cached_result_total(fmt):
+    rep = make_report(fmt, cached={"t3.r3_7.biz": 4}, **{"t3__r3_1__biz": 2, "t3__r3_4_1__biz": 1})
+    found = run_rule(rule(fmt, "I1"), fmt, rep)
+    assert codes(found) == [("I1", "t3.r3_7.biz")]
+    assert found[0].message == "表中（七）总计为4，按（一）至（六）各项合计应为3，相差1。"
+    assert found[0].cell == "E30"
+
+
+def test_i1_skips_when_no_cached_value(fmt):
+    rep = make_report(fmt, cached={"t3.r3_7.np": None}, **{"t3__r3_1__np": 2})
+    assert run_rule(rule(fmt, "I1"), fmt, rep) == []
+
+
+def test_i2_row_total(fmt):
+    rep = make_report(fmt, cached={"t3.r1.tot": 0}, **{"t3__r1__np": 1, "t3__r1__oth": 2})
+    found = run_rule(rule(fmt, "I2"), fmt, rep)
+    assert codes(found) == [("I2", "t3.r1.tot")]
+    assert found[0].message == "表中总计为0，按自然人及法人或其他组织各列合计应为3，相差3。"
+    assert found[0].cell == "J7"
+    assert run_rule(rule(fmt, "I2"), fmt, make_report(fmt, **{"t3__r1__np": 1})) == []
+
+
+def test_i4_table4_totals(fmt):
+    rep = make_report(fmt, cached={"t4.r1.rv_tot": 0}, **{"t4__r1__rv_main": 10, "t4__r1__rv_corr": 1})
+    found = run_rule(rule(fmt, "I4"), fmt, rep)
+    assert codes(found) == [("I4", "t4.r1.rv_tot")]
+    assert found[0].message == "表中总计为0，按结果维持、结果纠正、其他结果、尚未审结合计应为11，相差11。"
+    assert found[0].cell == "E7"
+    ok = make_report(fmt, **{"t4__r1__as_pend": 3})
+    assert run_rule(rule(fmt, "I4"), fmt, ok) == []
+
+
+def test_i5_wan_absurd_amount(fmt):
+    assert run_rule(rule(fmt, "I5-wan"), fmt, make_report(fmt, **{"t2__fees__amt": 7730.28})) == []
+    found = run_rule(rule(fmt, "I5-wan"), fmt, make_report(fmt, **{"t2__fees__amt": 2_500_000}))
+    assert codes(found) == [("I5-wan", "t2.fees.amt")]
+    assert "是否误用元为单位" in found[0].message and found[0].severity == "警告"
+    assert found[0].cell == "B17"
+
+
+def test_i5_wan_town_only_for_townships(fmt):
+    town = make_report(fmt, unit_type="苏木", **{"t2__fees__amt": 12000})
+    found = run_rule(rule(fmt, "I5-wan-town"), fmt, town)
+    assert codes(found) == [("I5-wan-town", "t2.fees.amt")]
+    assert found[0].message == "乡镇（街道、苏木）收费金额12000万元超过1000万元，是否误用元为单位？"
+    dept = make_report(fmt, unit_type="县级部门", **{"t2__fees__amt": 12000})
+    assert run_rule(rule(fmt, "I5-wan-town"), fmt, dept) == []
+    missing = make_report(fmt, unit_type="苏木")
+    missing.values["t2.fees.amt"] = None
+    assert run_rule(rule(fmt, "I5-wan-town"), fmt, missing) == []  # skip_if_any
+
+
+def test_i5_count_town(fmt):
+    found = run_rule(rule(fmt, "I5-count-town"), fmt, make_report(fmt, unit_type="镇", **{"t2__license__n": 1460000}))
+    assert codes(found) == [("I5-count-town", "t2.license.n")]
+    assert run_rule(rule(fmt, "I5-count-town"), fmt,
+                    make_report(fmt, unit_type="县级部门", **{"t2__license__n": 1460000})) == []
+
+
+def test_i9_repealed_more_than_valid_plus_made(fmt):
+    found = run_rule(rule(fmt, "I9"), fmt, make_report(fmt, **{"t2__norm__repealed": 5, "t2__norm__valid": 2}))
+    assert codes(found) == [("I9", "t2.norm.repealed")]
+    assert found[0].message == "本年废止5件，多于现行有效件数与本年制发件数之和2件。"
+    assert found[0].delta == 3
+    ok = make_report(fmt, **{"t2__norm__repealed": 2, "t2__norm__valid": 1, "t2__norm__made": 1})
+    assert run_rule(rule(fmt, "I9"), fmt, ok) == []
+
+
+@pytest.mark.parametrize("unit_type,expected", [("镇", 1), ("街道", 1), ("县级部门", 1), ("县级政府", 1),
+                                                ("市级政府", 0), ("国务院部门", 0)])
+def test_i10_rules_only_for_units_without_power(fmt, unit_type, expected):
+    found = run_rule(rule(fmt, "I10"), fmt, make_report(fmt, unit_type=unit_type, **{"t2__reg__valid": 6}))
+    assert len(found) == expected
+    if found:
+        assert found[0].message == f"本单位类型为{unit_type}，没有规章制定权，但规章一栏填了6件。"
+        assert "立法法" in rule(fmt, "I10").basis and found[0].cell == "D6"
+
+
+def test_overwritten_total_is_reported_once(fmt):
+    from toolkit.findings import make
+
+    rep = make_report(fmt, cached={"t3.r1.tot": 5}, **{"t3__r1__np": 3, "t3__r3_1__np": 3})
+    rep.findings.append(make("formula-overwritten", where=fmt.cells["t3.r1.tot"], found=5))
+    assert [f.code for f in run_rules(fmt, rep)] == []
+
+
+def test_fingerprint_is_stable(fmt):
+    rep = make_report(fmt, **{"t3__r1__np": 1})
+    a = run_rules(fmt, rep)
+    b = run_rules(fmt, make_report(fmt, **{"t3__r1__np": 1}))
+    assert [f.fingerprint for f in a] == [f.fingerprint for f in b] and a
+
+
+def test_expression_parser(fmt):
+    rep = make_report(fmt, **{"t3__r3_1__np": 2, "t3__r3_6_3__np": 3, "t3__r3_7__np": 0})
+    assert evaluate("sum(t3.r3_[1-6]*.np)", fmt, rep).value == 5
+    assert evaluate("t3.r3_1.np - 1 + 0.5", fmt, rep).value == 1.5
+    assert evaluate("parts(t3.r3_7.np)", fmt, rep).value == 5
+    with pytest.raises(ValueError):
+        evaluate("t3.r1.np * 2", fmt, rep)

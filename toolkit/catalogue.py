@@ -1,0 +1,79 @@
+"""The catalogue of every finding code — rules of the format definition and the
+reading/integrity checks — as text for `nianbao explain` and as the README table.
+
+    python -m toolkit.catalogue README.md    # rewrite the README section in place
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .spec import checks, current_format
+
+START, END = "<!-- catalogue:start -->", "<!-- catalogue:end -->"
+
+
+@dataclass(frozen=True)
+class Entry:
+    code: str
+    severity: str
+    title: str
+    meaning: str
+    example: str
+    fix: str
+    group: str
+
+
+def entries() -> list[Entry]:
+    fmt = current_format()
+    out = []
+    for r in fmt.rules:
+        meaning = f"{r.left} {r.operator} {r.right}"
+        if r.unit_types:
+            meaning += f"（适用于：{'、'.join(r.unit_types)}）"
+        out.append(Entry(r.code, r.severity, r.title, f"{r.basis}。检查：{meaning}".lstrip("。"),
+                         r.example, r.instruction, "审核规则"))
+    for ct in checks().values():
+        out.append(Entry(ct.code, ct.severity, ct.title, ct.message, "", ct.instruction, "读取与完整性检查"))
+    return out
+
+
+def find(code: str) -> Entry | None:
+    code = code.strip()
+    for e in entries():
+        if e.code.lower() == code.lower():
+            return e
+    return None
+
+
+def explain_text(e: Entry) -> str:
+    lines = [f"{e.code}  {e.title}", f"严重程度：{e.severity}（{e.group}）", f"含义：{e.meaning}"]
+    if e.example:
+        lines.append(f"示例：{e.example}")
+    lines.append(f"处理办法：{e.fix}")
+    return "\n".join(lines)
+
+
+def markdown() -> str:
+    rows = ["| 代码 | 严重程度 | 名称 | 含义 | 处理办法 |", "|---|---|---|---|---|"]
+    for e in entries():
+        cells = [f"`{e.code}`", e.severity, e.title, e.meaning, e.fix]
+        rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(rows)
+
+
+def update_readme(path: Path) -> bool:
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{markdown()}\n{END}{tail}"
+    changed = new != text
+    if changed:
+        path.write_text(new, encoding="utf-8")
+    return changed
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print("已更新" if update_readme(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")) else "无变化")
