@@ -135,19 +135,33 @@ def template_cmd(
         err.print(f"  ……共 {len(paths)} 个", highlight=False)
 
 
-def _counter(bar: Progress, label: str):
-    """Adapter: the library reports a total first, then -1 per finished item."""
-    state: dict[str, int] = {}
+class Ticker:
+    """Progress adapter for library calls: they report the total first, then -1 per finished item."""
 
-    def tick(n: int) -> None:
+    def __init__(self, label: str):
+        self.label = label
+        self.bar: Progress | None = None
+        self.task = None
+
+    def __call__(self, n: int) -> None:
         if n >= 0:
-            state["task"] = bar.add_task(label, total=n)
-            if n >= 5:
-                bar.start()
-        else:
-            bar.advance(state["task"])
+            self.close()
+            self.bar = progress_bar(n, self.label)
+            self.bar.start()
+            self.task = self.bar.add_task("", total=n)
+        elif self.bar is not None and self.task is not None:
+            self.bar.advance(self.task)
 
-    return tick
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def __enter__(self) -> Ticker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def print_findings(result, show_ok: bool = True) -> None:
@@ -210,9 +224,8 @@ def check_cmd(
     opts = CheckOptions(year=year, roster=load_roster(roster) if roster else None)
     if year is not None:
         check_year(year, 2000)
-    with progress_bar(0, "审核") as bar:
-        bar.stop()
-        result = check_paths(paths, opts, progress=_counter(bar, "审核"))
+    with Ticker("审核") as tick:
+        result = check_paths(paths, opts, progress=tick)
     if not result.reports:
         raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
     print_findings(result)
@@ -223,6 +236,78 @@ def check_cmd(
     if as_json:
         print(json.dumps(to_json(result, opts), ensure_ascii=False, indent=2, default=fmt_num))
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+
+
+@app.command("consolidate", no_args_is_help=True)
+def consolidate_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个。")],
+    roster: Annotated[Path, typer.Option("--roster", "-r", help="名册（应报单位）。")],
+    year: Annotated[int, typer.Option("--year", "-y", help="报告年度。")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="汇总表文件名（.xlsx），旁边另写 .manifest.json。")],
+    units: Annotated[str | None, typer.Option("--units", help="选择汇总：只汇总这些单位代码，用逗号分隔。")] = None,
+    exclude: Annotated[str | None, typer.Option("--exclude", help="不汇总这些单位代码，用逗号分隔。")] = None,
+    under: Annotated[str | None, typer.Option("--under", help="节点汇总：只汇总该单位及其下级。")] = None,
+    force: Annotated[bool, typer.Option("--force", help="有错误的填报表也纳入汇总（汇总说明中醒目标注），退出码仍为1。")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="同一单位报送多份时视为错误，不汇总。")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印汇总数和报送情况（JSON）。")] = False,
+) -> None:
+    """汇总：审核全部填报表，生成汇总表（本身也是一份合格的填报表，可再向上级汇总）。
+
+    示例：
+
+      nianbao consolidate samples/returns --roster samples/roster.csv --year 2025 --out 输出/锡林浩特市汇总.xlsx
+
+      nianbao consolidate samples/returns -r samples/roster.csv -y 2025 --exclude 152502311 -o 输出/汇总.xlsx
+
+    退出码：0 已汇总；1 有填报表有错误（未汇总，或 --force 时已汇总）；2 无法运行。
+    """
+    import datetime as dt
+    import json
+
+    from .check import CheckOptions, check_paths
+    from .consolidate import Refused, consolidate, totals_json
+    from .findings import fmt_num
+    from .roster import load_roster
+    from .spec import current_format
+    from .summary_writer import manifest, write_manifest, write_summary
+
+    fmt = current_format()
+    check_year(year, fmt.valid_from_year)
+    if out_path.suffix.lower() != ".xlsx":
+        raise fail(f"汇总表文件名应以 .xlsx 结尾：{out_path}")
+    ros = load_roster(roster)
+    opts = CheckOptions(year=year, roster=ros)
+    with Ticker("审核") as tick:
+        result = check_paths(paths, opts, progress=tick)
+
+    def split(v: str | None) -> list[str]:
+        return [x.strip() for x in (v or "").replace("，", ",").split(",") if x.strip()]
+
+    try:
+        summary = consolidate(fmt, result.reports, ros, year, units=split(units), exclude=split(exclude),
+                              under=under, strict=strict, force=force)
+    except Refused as e:
+        print_findings(result)
+        raise fail(str(e), EXIT_PROBLEMS) from None
+    created = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    write_summary(out_path, summary, created)
+    man_path = out_path.with_name(out_path.stem + ".manifest.json")
+    options = {"year": year, "roster": str(roster), "units": split(units), "exclude": split(exclude),
+               "under": under, "strict": strict, "force": force}
+    write_manifest(man_path, manifest(summary, created, options))
+    rep = summary.report
+    err.print(f"已汇总 {len(summary.included)} 个单位（{rep.unit_name}，{rep.level}），保存在：{out_path}", highlight=False)
+    missing = [s.name for s in summary.statuses if s.status == "未报送"]
+    if missing:
+        err.print(f"未报送：{'、'.join(missing)}", highlight=False)
+    for s in summary.statuses:
+        if s.duplicates:
+            err.print(f"重复报送：{s.name}，采用 {s.report.provenance.name}", highlight=False)  # type: ignore[union-attr]
+    if summary.forced:
+        err.print("[bold red]注意：[/]有错误的填报表已按 --force 纳入汇总，见汇总说明。", highlight=False)
+    if as_json:
+        print(json.dumps(totals_json(summary), ensure_ascii=False, indent=2, default=fmt_num))
+    raise typer.Exit(EXIT_PROBLEMS if summary.forced else EXIT_OK)
 
 
 @app.command("explain")

@@ -18,6 +18,7 @@ from typing import Any
 
 from python_calamine import CalamineWorkbook
 
+from .consolidate import DETAIL_FIXED, DETAIL_SHEET, ID_ROW, TOTAL_LABEL
 from .findings import make
 from .probe import Probe, ProbeProblem, probe
 from .report import Number, Provenance, Report, derive_totals
@@ -283,6 +284,37 @@ def _read(report: Report, data: bytes, name: str) -> None:
             report.findings.append(make("formula-overwritten", where=c, file=name,
                                         found=_text(report.raw[c.id]) or "（空）", expected=report.values.get(c.id)))
     _completeness(report, fmt, name)
+    if report.level != "填报单位" and DETAIL_SHEET in wb.sheet_names:
+        _children(report, fmt, _grid(wb, DETAIL_SHEET), name)
+
+
+def _children(report: Report, fmt: Format, grid: list[list[Any]], name: str) -> None:
+    """A summary carries its 明细: check ★ parent = Σ children for every input cell."""
+    if len(grid) <= ID_ROW:
+        return
+    ids = [_text(v) for v in grid[ID_ROW]]
+    fixed = [k for k, _ in DETAIL_FIXED]
+    sums: dict[str, float] = {c.id: 0.0 for c in fmt.inputs}
+    for row in grid[ID_ROW + 1:]:
+        if not row or _text(row[0]) == TOTAL_LABEL:
+            break
+        child: dict[str, Any] = {"values": {}}
+        for key, v in zip(ids, row, strict=False):
+            if key in fixed:
+                child[key] = _text(v)
+            elif key in sums:
+                num, code, _ = normalize_number(v, False)
+                child["values"][key] = num
+                sums[key] += num or 0
+        report.children.append(child)
+    for c in fmt.inputs:
+        if c.id not in ids:
+            continue
+        parent, total = report.value(c.id), round(sums[c.id], 6)
+        if abs(parent - total) > 1e-6:
+            delta = parent - total
+            report.findings.append(make("summary-mismatch", where=c, file=name, found=parent, expected=total,
+                                        delta=int(delta) if float(delta).is_integer() else round(delta, 6)))
 
 
 def _integrity(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook, name: str) -> None:

@@ -9,6 +9,7 @@ the consolidation can never disagree about where a cell is.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -196,6 +197,16 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Chart:
+    type: str  # column | pie
+    title: str
+    by_unit: tuple[str, ...]
+    series_names: tuple[str, ...]
+    groups: tuple[tuple[str, ...], ...]  # each group: the cell ids it sums
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CheckType:
     code: str
     severity: str
@@ -220,6 +231,8 @@ class Format:
     sheets: tuple[Sheet, ...]
     rules: tuple[Rule, ...]
     source: str
+    digest: str = ""  # sha256 of the definition file: the "rules version" recorded in manifests
+    charts: tuple[Chart, ...] = ()
     cells: dict[str, Cell] = field(default_factory=dict)
 
     @property
@@ -422,11 +435,36 @@ def _load_rule(raw: dict[str, Any], where: str, fmt: Format) -> Rule:
     return rule
 
 
+def _load_chart(raw: dict[str, Any], idx: int, where: str, fmt: Format) -> Chart:
+    cw = f"{where} 第{idx + 1}个图表"
+    typ = _req(raw, "type", cw)
+    if typ not in ("column", "bar", "pie"):
+        raise SpecError(f"{cw} 的类型“{typ}”无效")
+    by_unit = tuple(raw.get("by_unit", ()))
+    for cid in by_unit:
+        if cid not in fmt.cells:
+            raise SpecError(f"{cw} 引用的单元格“{cid}”不存在")
+    groups = []
+    for g in raw.get("groups", ()):
+        ids = tuple(fmt.match(g))
+        if not ids:
+            raise SpecError(f"{cw} 的分组“{g}”没有匹配任何单元格")
+        groups.append(ids)
+    labels = tuple(raw.get("labels", ()))
+    names = tuple(raw.get("series_names", ()))
+    if groups and len(labels) != len(groups):
+        raise SpecError(f"{cw} 的 labels 数量应与 groups 相同")
+    if by_unit and len(names) != len(by_unit):
+        raise SpecError(f"{cw} 的 series_names 数量应与 by_unit 相同")
+    return Chart(typ, _req(raw, "title", cw), by_unit, names, tuple(groups), labels)
+
+
 def load_format(path: Path) -> Format:
     """Load and validate one format definition file."""
     where = path.name
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"无法读取格式定义文件 {where}：{e}") from e
     except tomllib.TOMLDecodeError as e:
@@ -471,6 +509,7 @@ def load_format(path: Path) -> Format:
         valid_from_year=int(head.get("valid_from_year", 0)),
         protection_password=head.get("protection_password", ""), doc_title=head.get("doc_title", ""),
         kinds=kinds, cover=cover, sheets=sheets, rules=(), source=where,
+        digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
     for s in sheets:
         for c in s.cells:
@@ -491,6 +530,7 @@ def load_format(path: Path) -> Format:
     if len(set(codes)) != len(codes):
         raise SpecError(f"{where} 中规则代码重复")
     object.__setattr__(fmt, "rules", rules)
+    object.__setattr__(fmt, "charts", tuple(_load_chart(c, i, where, fmt) for i, c in enumerate(raw.get("charts", []))))
     for s in sheets:
         if s.selfcheck and s.selfcheck.rule not in codes:
             raise SpecError(f"{where} 工作表 {s.id} 的自检引用了不存在的规则 {s.selfcheck.rule}")

@@ -342,11 +342,14 @@ def new_workbook(buf: io.BytesIO) -> Workbook:
 
 
 def add_return_sheets(wb: Workbook, fmt: Format, content: ReturnContent,
-                      extra_sheets: Iterable[str] = ()) -> Styles:
-    """Cover + every official table, in the order of the format definition."""
+                      extra_sheets: Iterable[str] = (), after_cover: Iterable[Any] = ()) -> Styles:
+    """Cover + every official table, in the order of the format definition; ``after_cover``
+    are callables adding sheets between the cover and the tables (e.g. 汇总说明)."""
     st = Styles(wb, fmt)
     values = derive_totals(fmt, content.values) if content.values is not None else blank_values(fmt)
     write_cover(wb, fmt, st, content)
+    for add in after_cover:
+        add(wb, st)
     for sheet in fmt.sheets:
         write_table_sheet(wb, fmt, sheet, st, content, values)
     set_identity(wb, fmt, content.unit, content.year, content.level, extra_sheets)

@@ -1,0 +1,241 @@
+"""The county summary workbook: the official tables with the sums (same writer as the
+templates, so it is itself a valid return one level up), plus 汇总说明, 报送情况,
+明细 (one row per unit, one column per cell id), 图表 and 问题清单; and the manifest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.workbook import Workbook
+
+from . import __version__
+from .consolidate import DETAIL_FIXED, DETAIL_SHEET, ID_ROW, STATUS_ORDER, TOTAL_LABEL, Summary, totals_json
+from .fileio import atomic_write_text
+from .findings import fmt_num, sort_key
+from .report import derive_totals
+from .roster import Unit
+from .template import ReturnContent, Styles, add_return_sheets, findings_sheet, finish, new_workbook
+
+EXTRA_SHEETS = ("汇总说明", "报送情况", DETAIL_SHEET, "图表", "问题清单")
+
+
+def _explain_sheet(summary: Summary, created: str):
+    def add(wb: Workbook, st: Styles) -> None:
+        ws = wb.add_worksheet("汇总说明")
+        ws.set_column(0, 0, 22)
+        ws.set_column(1, 1, 90)
+        rep, fmt = summary.report, summary.fmt
+        bold = wb.add_format({"font_name": "宋体", "bold": True, "font_size": 14})
+        warn = wb.add_format({"font_name": "宋体", "bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE",
+                              "text_wrap": True, "valign": "top", "border": 1})
+        ws.merge_range(0, 0, 0, 1, f"{rep.unit_name} {rep.year}年度政府信息公开工作年度报告 汇总说明", bold)
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        ws.hide_gridlines(2)
+        rows: list[tuple[str, str]] = [
+            ("汇总单位", f"{rep.unit_name}（{rep.unit_code}），{rep.level}"),
+            ("报告年度", str(rep.year)),
+            ("汇总时间", created),
+            ("汇总工具", f"nianbao {__version__}"),
+            ("表格格式", f"{fmt.title}（{fmt.id} {fmt.version}）"),
+            ("规则版本", f"{fmt.source} sha256:{fmt.digest[:16]}"),
+            ("应报单位", f"{sum(1 for s in summary.statuses if s.status not in ('不在名册', '无法读取'))}个"),
+            ("纳入汇总", f"{len(summary.included)}个"),
+        ]
+        rows += [(st_, f"{summary.count(st_)}个") for st_ in STATUS_ORDER if summary.count(st_)]
+        missing = [f"{s.name}（{s.code}）" for s in summary.statuses if s.status == "未报送"]
+        if missing:
+            rows.append(("未报送单位", "、".join(missing)))
+        dups = [f"{s.name}：采用 {s.report.provenance.name}，未采用 {'、'.join(d.provenance.name for d in s.duplicates)}"
+                for s in summary.statuses if s.duplicates and s.report]
+        if dups:
+            rows.append(("重复报送", "；".join(dups)))
+        warnings = [f"{s.name}：{f.title}（{f.locate() or '整个文件'}）" for s in summary.included
+                    for f in s.report.findings if f.severity == "警告"]  # type: ignore[union-attr]
+        rows.append(("带入的警告", "；".join(warnings) if warnings else "无"))
+        r = 2
+        if summary.forced:
+            bad = [f"{s.name}（{s.report.provenance.name}）" for s in summary.included
+                   if any(f.severity == "错误" for f in s.report.findings)]  # type: ignore[union-attr]
+            ws.merge_range(r, 0, r, 1, "注意：以下填报表有错误，按 --force 强制纳入汇总，汇总数据可能不准确："
+                           + "、".join(bad), warn)
+            ws.set_row(r, 48)
+            r += 2
+        for label, text in rows:
+            ws.write_string(r, 0, label, st.label_left)
+            ws.write_string(r, 1, text, st.note)
+            ws.set_row(r, max(18, 15 * (1 + len(text) // 45)))
+            r += 1
+        ws.protect("", {"select_locked_cells": True})
+        ws.activate()
+        ws.set_first_sheet()
+    return add
+
+
+def _status_sheet(summary: Summary):
+    def add(wb: Workbook, st: Styles) -> None:
+        ws = wb.add_worksheet("报送情况")
+        head = ["序号", "单位代码", "单位名称", "单位类型", "报送状态", "文件", "填报人", "联系电话", "填报日期",
+                "错误", "警告", "未采用的重复文件"]
+        widths = [6, 12, 30, 10, 10, 50, 10, 16, 12, 6, 6, 40]
+        colors = {"未报送": "#FFC7CE", "有错误": "#FFC7CE", "重复": "#FFEB9C", "有警告": "#FFEB9C",
+                  "不在名册": "#FFEB9C", "无法读取": "#FFC7CE", "空表": "#DDEBF7", "已报送": "#C6EFCE"}
+        fills = {k: wb.add_format({"font_name": "宋体", "bg_color": v, "border": 1}) for k, v in colors.items()}
+        for i, (h, w) in enumerate(zip(head, widths, strict=True)):
+            ws.set_column(i, i, w)
+            ws.write_string(0, i, h, st.label)
+        for n, s in enumerate(summary.statuses, start=1):
+            row = s.row()
+            values = [str(n), row["unit_code"], row["unit_name"], row["unit_type"], row["status"], row["file"],
+                      row["filler"], row["phone"], row["date"], str(row["errors"]), str(row["warnings"]),
+                      "、".join(row["duplicates"])]
+            for i, v in enumerate(values):
+                ws.write_string(n, i, v, fills.get(s.status, st.note) if i == 4 else st.note)
+        ws.autofilter(0, 0, max(len(summary.statuses), 1), len(head) - 1)
+        ws.freeze_panes(1, 3)
+        ws.protect("", {"autofilter": True, "sort": True, "select_locked_cells": True})
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(0)
+    return add
+
+
+def _detail_sheet(summary: Summary):
+    def add(wb: Workbook, st: Styles) -> None:
+        fmt = summary.fmt
+        ws = wb.add_worksheet(DETAIL_SHEET)
+        cells = list(fmt.cells.values())
+        small = wb.add_format({"font_name": "宋体", "font_size": 8, "font_color": "#808080"})
+        num = wb.add_format({"font_name": "宋体", "num_format": "0.##"})
+        bold = wb.add_format({"font_name": "宋体", "bold": True, "num_format": "0.##", "top": 1})
+        for i, (key, label) in enumerate(DETAIL_FIXED):
+            ws.write_string(0, i, label, st.label)
+            ws.write_string(ID_ROW, i, key, small)
+        base = len(DETAIL_FIXED)
+        for j, c in enumerate(cells):
+            ws.write_string(0, base + j, f"{c.sheet_name} {c.row_label} {c.col_label}".strip(), st.label)
+            ws.write_string(ID_ROW, base + j, c.id, small)
+        ws.set_row(0, 90)
+        ws.set_column(0, 0, 12)
+        ws.set_column(1, 1, 26)
+        ws.set_column(2, 3, 9)
+        ws.set_column(base, base + len(cells) - 1, 10)
+        first = ID_ROW + 1
+        children = summary.report.children
+        for n, child in enumerate(children):
+            r = first + n
+            for i, (key, _) in enumerate(DETAIL_FIXED):
+                ws.write_string(r, i, str(child[key]), st.note)
+            vals = derive_totals(fmt, child["values"])
+            for j, c in enumerate(cells):
+                ws.write_number(r, base + j, vals.get(c.id) or 0, num)
+        last = first + len(children)
+        ws.write_string(last, 0, TOTAL_LABEL, bold)
+        for j, c in enumerate(cells):
+            col = base + j
+            rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(max(last - 1, first), col)}"
+            ws.write_formula(last, col, f"=SUM({rng})" if children else "=0", bold, summary.report.values.get(c.id) or 0)
+        ws.autofilter(0, 0, last - 1 if children else 1, base + len(cells) - 1)
+        ws.freeze_panes(ID_ROW + 1, 2)
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(4, 0)
+        ws.repeat_rows(0, ID_ROW)
+        ws.repeat_columns(0, 1)
+        ws.protect("", {"autofilter": True, "sort": True, "select_locked_cells": True})
+    return add
+
+
+def _charts_sheet(summary: Summary):
+    def add(wb: Workbook, st: Styles) -> None:
+        fmt = summary.fmt
+        ws = wb.add_worksheet("图表")
+        n = len(summary.report.children)
+        cells = list(fmt.cells)
+        base = len(DETAIL_FIXED)
+        first, last = ID_ROW + 1, ID_ROW + n
+        row = 0
+        table_row = 0
+        ws.set_column(10, 10, 14)
+        ws.set_column(11, 11, 10)
+        for chart_def in fmt.charts:
+            if chart_def.by_unit:
+                if n == 0:
+                    continue
+                chart = wb.add_chart({"type": chart_def.type})
+                for cid, name in zip(chart_def.by_unit, chart_def.series_names, strict=True):
+                    col = base + cells.index(cid)
+                    chart.add_series({
+                        "name": name,
+                        "categories": [DETAIL_SHEET, first, 1, last, 1],
+                        "values": [DETAIL_SHEET, first, col, last, col],
+                    })
+                chart.set_x_axis({"num_font": {"rotation": -45, "name": "宋体"}})
+            else:
+                chart = wb.add_chart({"type": "pie"})
+                ws.write_string(table_row, 10, chart_def.title, st.note_bold)
+                start = table_row + 1
+                for k, (ids, label) in enumerate(zip(chart_def.groups, chart_def.labels, strict=True)):
+                    ws.write_string(start + k, 10, label, st.note)
+                    ws.write_number(start + k, 11, sum(summary.report.value(i) for i in ids), st.note)
+                end = start + len(chart_def.groups) - 1
+                chart.add_series({"name": chart_def.title, "categories": ["图表", start, 10, end, 10],
+                                  "values": ["图表", start, 11, end, 11], "data_labels": {"value": True}})
+                table_row = end + 2
+            chart.set_title({"name": chart_def.title, "name_font": {"name": "宋体", "size": 12}})
+            chart.set_legend({"position": "bottom", "font": {"name": "宋体"}})
+            chart.set_size({"width": 720, "height": 340})
+            ws.insert_chart(row, 0, chart)
+            row += 18
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        ws.print_area(0, 0, max(row, table_row, 1), 12)
+        ws.protect("", {"select_locked_cells": True, "objects": True})
+    return add
+
+
+def write_summary(path: Path, summary: Summary, created: str) -> None:
+    """Write the summary workbook atomically."""
+    rep = summary.report
+    unit = Unit(rep.unit_code, rep.unit_name, rep.unit_type)
+    content = ReturnContent(unit=unit, year=rep.year or 0, values={c.id: rep.values[c.id] for c in summary.fmt.inputs},
+                            cover=dict(rep.cover), level=rep.level, locked_inputs=True)
+    buf = io.BytesIO()
+    wb = new_workbook(buf)
+    st = add_return_sheets(wb, summary.fmt, content, EXTRA_SHEETS, after_cover=[_explain_sheet(summary, created)])
+    findings = sorted(summary.findings, key=sort_key)
+    for add in (_status_sheet(summary), _detail_sheet(summary), _charts_sheet(summary), findings_sheet(findings)):
+        add(wb, st)
+    finish(wb, buf, Path(path))
+
+
+def manifest(summary: Summary, created: str, options: dict[str, Any]) -> dict[str, Any]:
+    """What went in and what came out: enough to prove the summary later."""
+    used = {id(s.report) for s in summary.included}
+    status_of = {id(s.report): s.status for s in summary.statuses if s.report is not None}
+    for s in summary.statuses:
+        for d in s.duplicates:
+            status_of[id(d)] = "重复（未采用）"
+    inputs = sorted(({
+        "path": r.provenance.path, "name": r.provenance.name, "sha256": r.provenance.sha256,
+        "unit_code": r.unit_code, "unit_name": r.unit_name, "status": status_of.get(id(r), "无法读取"),
+        "used": id(r) in used,
+    } for r in summary.inputs), key=lambda x: (x["name"], x["sha256"]))
+    data = totals_json(summary)
+    return {
+        "tool": "nianbao", "tool_version": __version__, "created": created,
+        "format_id": summary.fmt.id, "format_version": summary.fmt.version,
+        "rules_version": f"{summary.fmt.source} sha256:{summary.fmt.digest}",
+        "options": options, "inputs": inputs, "counts": data["counts"], "totals": data["totals"],
+        "units": data["units"], "forced": summary.forced,
+    }
+
+
+def write_manifest(path: Path, data: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=2, default=fmt_num) + "\n")
