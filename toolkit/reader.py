@@ -116,21 +116,20 @@ def identify(pr: Probe, wb: CalamineWorkbook) -> tuple[Format | None, str]:
     return (best, best.id) if best and best_score >= 0.9 else (None, "")
 
 
+def _shift_of(grid: list[list[Any]], row: int, col: int, text: str) -> tuple[int, int] | None:
+    for d in range(1, SHIFT_SEARCH + 1):
+        for dr, dc in ((d, 0), (-d, 0), (0, d), (0, -d)):
+            if row + dr >= 1 and col + dc >= 1 and _text(_at(grid, row + dr, col + dc)) == text:
+                return dr, dc
+    return None
+
+
 def _check_labels(report: Report, sheet: Sheet, grid: list[list[Any]], name: str) -> bool:
     """Compare every label; returns False when rows/columns were inserted or deleted."""
-    changed = 0
-    for lb in sheet.labels:
-        found = _text(_at(grid, lb.row, lb.col))
-        if found == lb.text:
-            continue
-        shift = None
-        for d in range(1, SHIFT_SEARCH + 1):
-            for dr, dc in ((d, 0), (-d, 0), (0, d), (0, -d)):
-                if lb.row + dr >= 1 and lb.col + dc >= 1 and _text(_at(grid, lb.row + dr, lb.col + dc)) == lb.text:
-                    shift = (dr, dc)
-                    break
-            if shift:
-                break
+    wrong = [(lb, _text(_at(grid, lb.row, lb.col))) for lb in sheet.labels]
+    wrong = [(lb, found) for lb, found in wrong if found != lb.text]
+    for lb, _ in wrong:  # a moved label means the grid moved: one finding says it all
+        shift = _shift_of(grid, lb.row, lb.col, lb.text)
         if shift:
             dr, dc = shift
             moved = (f"下移了{dr}行" if dr > 0 else f"上移了{-dr}行") if dr else (
@@ -140,10 +139,9 @@ def _check_labels(report: Report, sheet: Sheet, grid: list[list[Any]], name: str
                 found=f"在{a1(lb.row + dr, lb.col + dc)}（{moved}）",
             ))
             return False
-        if changed < 10:
-            report.findings.append(make("label-changed", file=name, sheet=sheet.name, cell=lb.a1,
-                                        expected=lb.text, found=found or "（空）"))
-        changed += 1
+    for lb, found in wrong[:10]:
+        report.findings.append(make("label-changed", file=name, sheet=sheet.name, cell=lb.a1,
+                                    expected=lb.text, found=found or "（空）"))
     return True
 
 

@@ -120,6 +120,7 @@ class SelfCheck:
     result_label: str
     ok_text: str
     bad_text: str
+    text_error: str
     hint: str
 
 
@@ -366,7 +367,8 @@ def _load_sheet(raw: dict[str, Any], idx: int, fmt_where: str, kinds: dict[str, 
             rule=_req(sc, "rule", where), gap=int(sc.get("gap", 1)),
             left_label=_req(sc, "left_label", where), right_label=_req(sc, "right_label", where),
             result_label=_req(sc, "result_label", where), ok_text=_req(sc, "ok_text", where),
-            bad_text=_req(sc, "bad_text", where), hint=_req(sc, "hint", where),
+            bad_text=_req(sc, "bad_text", where), text_error=_req(sc, "text_error", where),
+            hint=_req(sc, "hint", where),
         )
     widths = tuple(float(w) for w in raw.get("col_widths", ()))
     return Sheet(

@@ -214,11 +214,11 @@ def _selfcheck(ws: Worksheet, fmt: Format, sheet: Sheet, st: Styles, report: Rep
         la, ra = a1(r0 + 1, col + 1), a1(r0 + 2, col + 1)
         ok = abs(lv - rv) < 1e-9
         cached = sc.ok_text if ok else f"{sc.bad_text}{fmt_num(abs(lv - rv))}"
-        ws.write_formula(r0 + 2, col, f'=IF({la}={ra},"{sc.ok_text}","{sc.bad_text}"&ABS({la}-{ra}))',
-                         st.check_val, cached)
+        ws.write_formula(r0 + 2, col, f'=IF(ISERROR({la}-{ra}),"{sc.text_error}",'
+                         f'IF({la}={ra},"{sc.ok_text}","{sc.bad_text}"&ABS({la}-{ra})))', st.check_val, cached)
         rng = a1(r0 + 3, col + 1)
-        ws.conditional_format(rng, {"type": "formula", "criteria": f"={la}<>{ra}", "format": st.bad})
-        ws.conditional_format(rng, {"type": "formula", "criteria": f"={la}={ra}", "format": st.ok})
+        ws.conditional_format(rng, {"type": "formula", "criteria": f'={rng}<>"{sc.ok_text}"', "format": st.bad})
+        ws.conditional_format(rng, {"type": "formula", "criteria": f'={rng}="{sc.ok_text}"', "format": st.ok})
     hint_row = r0 + 3
     ws.merge_range(hint_row, sheet.first_col - 1, hint_row, sheet.last_col - 1, sc.hint, st.note)
     ws.set_row(hint_row, 28)
