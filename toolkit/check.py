@@ -49,7 +49,7 @@ def check_identity(report: Report, fmt: Format, opts: CheckOptions) -> list[Find
     out: list[Finding] = []
     current = current_format()
     name = report.provenance.name
-    if fmt.status != "current":
+    if fmt.status != "current" and (report.year is None or report.year >= current.valid_from_year):
         out.append(make("format-outdated", file=name, found=fmt.title, expected=current.title,
                         year=report.year or ""))
     if opts.year and report.year != opts.year:

@@ -17,6 +17,9 @@ MAX_MEMBERS = 300
 MAX_UNCOMPRESSED = 60 * 1024 * 1024  # all members together
 MAX_MEMBER = 30 * 1024 * 1024
 MAX_RATIO = 200  # compressed → uncompressed, for members above 1 MB
+MAX_COLS = 300  # per sheet; a return uses 15, a summary's 明细 about 210
+MAX_CELLS = 3_000_000  # rows × columns of a sheet's used range (a 明细 of ~14,000 units)
+MAX_ROWS = MAX_CELLS // 10
 
 NS = {
     "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -127,8 +130,8 @@ def parse_xml(data: bytes, name: str):
         return DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DET.ParseError as e:
         raise ProbeProblem("file-unreadable", f"部件 {name} 的XML无效（{e}）") from e
-    except Exception as e:  # defusedxml raises DTDForbidden, EntitiesForbidden, ...
-        raise ProbeProblem("file-too-large", f"部件 {name} 含有被禁止的XML结构（{type(e).__name__}）") from e
+    except Exception as e:  # defusedxml raises DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+        raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD、实体或外部引用（{type(e).__name__}）") from e
 
 
 def _custom_props(zf: zipfile.ZipFile) -> dict[str, str]:
@@ -170,10 +173,36 @@ def _sheet_xml(zf: zipfile.ZipFile, name: str, info: SheetInfo) -> None:
     prot = root.find("m:sheetProtection", NS)
     if prot is not None:
         info.protected = prot.get("sheet", "0").lower() in ("1", "true")
+    dim = root.find("m:dimension", NS)
+    if dim is not None:
+        _check_extent(info.name, *_rowcol(dim.get("ref", "A1").split(":")[-1]))
+    max_row = max_col = 0
     for c in root.iterfind("m:sheetData/m:row/m:c", NS):
+        ref = c.get("r", "")
+        row, col = _rowcol(ref)
+        max_row, max_col = max(max_row, row), max(max_col, col)
         f = c.find("m:f", NS)
         if f is not None:
-            info.formulas[c.get("r", "")] = "=" + (f.text or "")
+            info.formulas[ref] = "=" + (f.text or "")
+    _check_extent(info.name, max_row, max_col)
+
+
+def _rowcol(ref: str) -> tuple[int, int]:
+    ref = ref.replace("$", "").upper()
+    letters = ref.rstrip("0123456789")
+    digits = ref[len(letters):]
+    col = 0
+    for ch in letters:
+        if "A" <= ch <= "Z":
+            col = col * 26 + (ord(ch) - 64)
+    return (int(digits) if digits.isdigit() else 0), col
+
+
+def _check_extent(sheet: str, rows: int, cols: int) -> None:
+    """Refuse a sheet whose used range would make a dense reader allocate millions of cells."""
+    if cols > MAX_COLS or rows > MAX_ROWS or rows * cols > MAX_CELLS:
+        raise ProbeProblem("file-too-large", f"工作表“{sheet}”的范围过大（{rows}行×{cols}列），"
+                                             f"上限{MAX_COLS}列、{MAX_CELLS}个单元格")
 
 
 def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
@@ -249,6 +278,9 @@ def probe_ods(zf: zipfile.ZipFile) -> Probe:
                     continue
                 crep = min(int(tc.get(f"{{{t}}}number-columns-repeated", "1")), 16384)
                 formula = tc.get(f"{{{t}}}formula")
+                if (formula or tc.get(f"{{{NS['office']}}}value-type") or len(tc)) and (
+                        row >= MAX_ROWS or col + crep > MAX_COLS or rrep > MAX_ROWS):
+                    raise ProbeProblem("file-too-large", f"工作表“{name}”的范围过大，上限{MAX_ROWS}行、{MAX_COLS}列")
                 if formula and row < 2000 and col < 200:
                     for k in range(min(crep, 200)):
                         info.formulas[a1(row + 1, col + k + 1)] = formula

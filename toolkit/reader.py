@@ -212,7 +212,9 @@ def read_bytes(data: bytes, name: str, path: str = "", mtime: float = 0.0) -> Re
     except ProbeProblem as p:
         report.readable = False
         report.findings.append(make(p.code, file=name, detail=p.detail))
-    except Exception as e:  # calamine and zipfile raise many types on hostile input
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - calamine's Rust panics arrive as BaseException
         report.readable = False
         report.findings.append(make("file-unreadable", file=name, detail=f"{type(e).__name__}: {e}"[:300]))
     for f in report.findings:
@@ -227,7 +229,9 @@ def _read(report: Report, data: bytes, name: str) -> None:
     report.provenance.application = pr.application
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
-    except Exception as e:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - includes pyo3 PanicException
         raise ProbeProblem("file-unreadable", f"{type(e).__name__}: {e}"[:300]) from e
     props = pr.properties
     fmt, claimed = identify(pr, wb)
