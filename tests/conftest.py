@@ -37,3 +37,14 @@ def fmt():
     from toolkit.spec import current_format
 
     return current_format()
+
+
+# Tables that tests want in the CI log (e.g. the hostile corpus: kind → code → exit code).
+SUMMARY_TABLES: list[tuple[str, list[str]]] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for title, lines in SUMMARY_TABLES:
+        terminalreporter.section(title)
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -101,7 +101,7 @@ class Styles:
 
 
 def _footer(unit: Unit) -> str:
-    name = unit.name.replace("&", "&&")
+    name = unit.name[:60].replace("&", "&&").replace("\n", " ")
     return f'&L&"{FONT}"&9{name}&R&"{FONT}"&9第 &P 页，共 &N 页'
 
 
@@ -328,10 +328,10 @@ def set_identity(wb: Workbook, fmt: Format, unit: Unit, year: int, level: str,
     if extra_sheets:
         props["extra_sheets"] = "|".join(extra_sheets)
     for k, v in props.items():
-        wb.set_custom_property(PROP_PREFIX + k, v)
+        wb.set_custom_property(PROP_PREFIX + k, v[:255] if isinstance(v, str) else v)  # Excel's limit
     wb.set_properties({
-        "title": fmt.doc_title.format(year=year, unit_name=unit.name),
-        "subject": fmt.title, "author": "nianbao", "company": unit.name,
+        "title": fmt.doc_title.format(year=year, unit_name=unit.name)[:255],
+        "subject": fmt.title, "author": "nianbao", "company": unit.name[:255],
         "comments": "由 nianbao 生成；请勿增删行列、修改标签或工作表名称。",
     })
 
