@@ -233,8 +233,8 @@ def test_fuzz_cell_values(cells):
     body = _PARTS["xl/worksheets/sheet3.xml"].decode("utf-8")
     for ref, text in cells.items():
         safe = html.escape("".join(ch for ch in text if ch.isprintable()), quote=False)
-        body = re.sub(rf'<c r="{ref}"[^>]*?(/>|>.*?</c>)', f'<c r="{ref}" t="inlineStr"><is><t>{safe}</t></is></c>', body,
-                      count=1)
+        cell = f'<c r="{ref}" t="inlineStr"><is><t>{safe}</t></is></c>'
+        body = re.sub(rf'<c r="{ref}"[^>]*?(/>|>.*?</c>)', lambda _m, cell=cell: cell, body, count=1)
     parts = dict(_PARTS)
     parts["xl/worksheets/sheet3.xml"] = body.encode("utf-8")
     _survives(_zip(parts))

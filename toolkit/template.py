@@ -12,7 +12,6 @@ import datetime as dt
 import io
 import math
 import re
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,6 +262,7 @@ def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, conte
     for row, lines in row_lines.items():
         ws.set_row(row - 1, max(20, 14 * lines + 4))
 
+    ranges: dict[str, list[str]] = {}
     for cell in sheet.cells:
         r, c = cell.row - 1, cell.col - 1
         bad = _mark(ws, sheet.name, cell.a1, content)
@@ -299,12 +299,17 @@ def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, conte
         else:
             ws.write_number(r, c, v, style)
         if not content.locked_inputs:
-            kind = fmt.kinds[cell.kind]
-            ws.data_validation(r, c, r, c + cell.colspan - 1, {
-                "validate": "integer" if kind.integer else "decimal", "criteria": ">=", "value": 0,
-                "input_title": kind.input_title, "input_message": kind.input_message,
-                "error_title": kind.error_title, "error_message": kind.error_message,
-            })
+            ranges.setdefault(cell.kind, []).append(
+                cell.a1 if cell.colspan == 1 else f"{cell.a1}:{a1(cell.row, cell.col + cell.colspan - 1)}")
+    for kid, refs in ranges.items():  # one validation per kind and sheet, over all its input cells
+        kind = fmt.kinds[kid]
+        first = refs[0].split(":")
+        ws.data_validation(f"{first[0]}:{first[-1]}", {
+            "validate": "integer" if kind.integer else "decimal", "criteria": ">=", "value": 0,
+            "input_title": kind.input_title, "input_message": kind.input_message,
+            "error_title": kind.error_title, "error_message": kind.error_message,
+            "multi_range": " ".join(refs),
+        })
 
     if sheet.selfcheck:
         report = Report(values=values)
@@ -337,7 +342,7 @@ def set_identity(wb: Workbook, fmt: Format, unit: Unit, year: int, level: str,
 
 
 def new_workbook(buf: io.BytesIO) -> Workbook:
-    return xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False,
+    return LockedWorkbook(buf, {"in_memory": True, "strings_to_formulas": False,
                                      "strings_to_urls": False, "strings_to_numbers": False})
 
 
@@ -356,25 +361,19 @@ def add_return_sheets(wb: Workbook, fmt: Format, content: ReturnContent,
     return st
 
 
-def lock_structure(data: bytes) -> bytes:
-    """Add ``<workbookProtection lockStructure="1"/>`` to xl/workbook.xml (XlsxWriter cannot)."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            body = src.read(item.filename)
-            if item.filename == "xl/workbook.xml":
-                text = body.decode("utf-8")
-                if "<workbookProtection" not in text:
-                    text = text.replace("<bookViews>", '<workbookProtection lockStructure="1"/><bookViews>', 1)
-                body = text.encode("utf-8")
-            dst.writestr(item, body)
-    return out.getvalue()
+class LockedWorkbook(xlsxwriter.Workbook):
+    """XlsxWriter cannot lock the workbook structure; this adds
+    ``<workbookProtection lockStructure="1"/>`` where the schema wants it (before bookViews),
+    instead of re-zipping the finished file."""
+
+    def _write_book_views(self) -> None:
+        self._xml_empty_tag("workbookProtection", [("lockStructure", 1)])
+        super()._write_book_views()
 
 
 def finish(wb: Workbook, buf: io.BytesIO, path: Path) -> None:
     wb.close()
-    atomic_write_bytes(path, lock_structure(buf.getvalue()))
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def write_return(path: Path, fmt: Format, content: ReturnContent,
