@@ -202,6 +202,9 @@ def test_summary_sheets(tmp_path, cli, fmt):
         assert name in wb.sheetnames
     detail = wb["明细"]
     assert detail.auto_filter.ref and detail.freeze_panes == "C3"
+    heads = [c.value for c in detail[1]]
+    assert heads[:4] == ["单位代码", "单位名称", "单位类型", "报送状态"] and all(heads)
+    assert heads[4] == "表二 规章 第二十条第（一）项 本年制发件数"
     ids = [c.value for c in detail[2]]
     assert ids[:4] == ["unit_code", "unit_name", "unit_type", "status"] and "t3.r1.np" in ids
     last = detail.max_row

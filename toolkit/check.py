@@ -3,7 +3,11 @@ rules, and (optionally) write the annotated copy that goes back to the clerk."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,7 @@ from typing import Any
 from . import __version__
 from .fileio import atomic_write_text, safe_filename
 from .findings import Finding, counts, fmt_num, make, sort_key
-from .inputs import Source, collect
+from .inputs import Source, collect, load
 from .reader import read_bytes
 from .report import Provenance, Report
 from .roster import Roster, Unit
@@ -86,6 +90,7 @@ def check_report(report: Report, opts: CheckOptions) -> Report:
 
 
 def check_source(src: Source, opts: CheckOptions) -> Report:
+    src = load(src)
     if src.problem is not None:
         rep = Report(provenance=Provenance(path=src.path, name=src.name), readable=False)
         rep.findings.append(make(src.problem.code, file=src.name, detail=src.problem.detail).finish())
@@ -93,9 +98,65 @@ def check_source(src: Source, opts: CheckOptions) -> Report:
     return check_report(read_bytes(src.data or b"", src.name, src.path, src.mtime), opts)
 
 
-def check_paths(paths: Iterable[Path], opts: CheckOptions,
-                progress: Callable[[int], Any] | None = None) -> BatchResult:
-    """Check every return found under ``paths``; one bad file never stops the batch."""
+# ---------------------------------------------------------------- batches (optionally in a process pool)
+
+POOL_THRESHOLD = 40  # below this, starting worker processes costs more than it saves
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(opts: CheckOptions, annotate_dir: str | None) -> None:
+    _WORKER["opts"], _WORKER["annotate"] = opts, annotate_dir
+
+
+def _worker_run(task: tuple[Source, str]) -> tuple[Report, str | None]:
+    src, ann_name = task
+    return _finish_one(check_source(src, _WORKER["opts"]), _WORKER["annotate"], ann_name)
+
+
+def _finish_one(report: Report, annotate_dir: str | None, ann_name: str) -> tuple[Report, str | None]:
+    """Annotate where the full report is at hand, then slim it for the trip back: only the
+    non-zero inputs travel (consolidation treats absent as 0), so 10,000 reports stay small."""
+    written = None
+    if annotate_dir:
+        path = annotate(report, Path(annotate_dir), ann_name)
+        written = str(path) if path else None
+    fmt = formats().get(report.format_id)
+    if fmt is not None:
+        report.values = {c.id: report.values[c.id] for c in fmt.inputs if report.values.get(c.id)}
+    report.cached, report.raw = {}, {}
+    return report, written
+
+
+def iter_checked(paths: Iterable[Path], opts: CheckOptions, progress: Callable[[int], Any] | None = None,
+                 annotate_dir: Path | None = None, workers: int | None = None) -> Iterator[tuple[Report, str | None]]:
+    """Check every return under ``paths``, in input order, using all cores for large batches.
+
+    Yields (slim report, path of its annotated copy or None). One bad file never stops the batch.
+    """
+    sources = list(collect(list(paths)))
+    if progress:
+        progress(len(sources))
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    ann = str(annotate_dir) if annotate_dir else None
+    tasks = list(zip(sources, annotated_names([s.name for s in sources]), strict=True))
+    if workers > 1 and len(sources) >= POOL_THRESHOLD:
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(opts, ann)) as pool:
+            for item in pool.map(_worker_run, tasks, chunksize=max(1, min(64, len(tasks) // (workers * 8)))):
+                if progress:
+                    progress(-1)
+                yield item
+        return
+    for src, ann_name in tasks:
+        item = _finish_one(check_source(src, opts), ann, ann_name)
+        if progress:
+            progress(-1)
+        yield item
+
+
+def check_paths(paths: Iterable[Path], opts: CheckOptions, progress: Callable[[int], Any] | None = None,
+                workers: int | None = None) -> BatchResult:
+    """Check every return found under ``paths`` and keep the full reports (library use, tests)."""
     sources = list(collect(list(paths)))
     if progress:
         progress(len(sources))
@@ -118,7 +179,20 @@ def _marks(report: Report) -> dict[tuple[str, str], str]:
     return {k: "\n\n".join(v) for k, v in marks.items()}
 
 
-def annotate(report: Report, out_dir: Path, taken: set[str] | None = None) -> Path | None:
+def annotated_names(names: list[str]) -> list[str]:
+    """File names of the annotated copies, safe and unique, decided before any worker runs."""
+    out, taken = [], set()
+    for name in names:
+        stem = safe_filename(Path(name).stem, 80)
+        candidate, n = f"{stem}_审核意见.xlsx", 2
+        while candidate in taken:
+            candidate, n = f"{stem}_审核意见({n}).xlsx", n + 1
+        taken.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def annotate(report: Report, out_dir: Path, name: str | None = None) -> Path | None:
     """Write the copy sent back to the clerk: rebuilt from the template with the clerk's values,
     still locked and fillable, faulty cells red with a comment, and a 问题清单 sheet."""
     from .template import ReturnContent, findings_sheet, write_return
@@ -132,15 +206,7 @@ def annotate(report: Report, out_dir: Path, taken: set[str] | None = None) -> Pa
         raw={k: v for k, v in report.raw.items() if v is not None}, cover=dict(report.cover),
         level=report.level, marks=_marks(report),
     )
-    stem = safe_filename(Path(report.provenance.name).stem, 80)
-    name = f"{stem}_审核意见.xlsx"
-    taken = taken if taken is not None else set()
-    n = 2
-    while name in taken:
-        name = f"{stem}_审核意见({n}).xlsx"
-        n += 1
-    taken.add(name)
-    path = Path(out_dir) / name
+    path = Path(out_dir) / (name or annotated_names([report.provenance.name])[0])
     write_return(path, fmt, content, extra=[findings_sheet(report.findings)], extra_sheets=("问题清单",))
     return path
 

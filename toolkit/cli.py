@@ -18,6 +18,7 @@ from . import __version__
 from .errors import NianbaoError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_CANNOT_RUN = 0, 1, 2
+MAX_ROWS = 300  # rows of a console table; --json always has everything
 
 # typer's help panels are English by default; our users read Chinese.
 try:
@@ -173,19 +174,25 @@ def print_findings(result, show_ok: bool = True) -> None:
     files = Table(title="审核结果", show_lines=False, header_style="bold")
     for col in ("文件", "单位", "错误", "警告", "提示", "结论"):
         files.add_column(col, overflow="fold")
-    for r in result.reports:
+    shown = result.reports
+    if len(shown) > MAX_ROWS:  # a city or province: list the files that need attention
+        shown = [r for r in shown if any(f.severity != "提示" for f in r.findings)][:MAX_ROWS]
+        files.caption = f"共 {len(result.reports)} 个文件，只列出有错误或警告的前 {len(shown)} 个；完整结果请用 --json。"
+    for r in shown:
         c = counts(r.findings)
         verdict = "[red]退回[/]" if c["错误"] else ("[yellow]需说明[/]" if c["警告"] else "[green]通过[/]")
         unit = f"{r.unit_name}（{r.unit_code}）" if r.unit_code else "—"
         files.add_row(r.provenance.name, unit, str(c["错误"]), str(c["警告"]), str(c["提示"]), verdict)
     err.print(files)
     rows = [f for r in result.reports for f in r.findings]
+    if len(rows) > MAX_ROWS:
+        err.print(f"问题共 {len(rows)} 条，下面只列出前 {MAX_ROWS} 条，完整清单请用 --json 或 --annotate。")
     if rows:
         table = Table(title="问题清单", show_lines=True, header_style="bold")
         for col, ratio in (("级别", 1), ("文件", 3), ("位置", 4), ("问题", 6)):
             table.add_column(col, ratio=ratio, overflow="fold")
         style = {"错误": "bold red", "警告": "yellow", "提示": "cyan"}
-        for f in rows:
+        for f in rows[:MAX_ROWS]:
             table.add_row(f"[{style.get(f.severity, '')}]{f.severity}[/]", f.file, f.locate() or "整个文件",
                           f"{f.message}\n[dim]{f.instruction}[/]")
         err.print(table)
@@ -217,21 +224,23 @@ def check_cmd(
     """
     import json
 
-    from .check import CheckOptions, annotate, check_paths, to_json
+    from .check import BatchResult, CheckOptions, iter_checked, to_json
     from .findings import fmt_num
     from .roster import load_roster
 
     opts = CheckOptions(year=year, roster=load_roster(roster) if roster else None)
     if year is not None:
         check_year(year, 2000)
+    result, written = BatchResult(), []
     with Ticker("审核") as tick:
-        result = check_paths(paths, opts, progress=tick)
+        for report, annotated in iter_checked(paths, opts, progress=tick, annotate_dir=annotate_dir):
+            result.reports.append(report)
+            if annotated:
+                written.append(annotated)
     if not result.reports:
         raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
     print_findings(result)
     if annotate_dir:
-        taken: set[str] = set()
-        written = [p for r in result.reports if (p := annotate(r, annotate_dir, taken))]
         err.print(f"已生成 {len(written)} 份审核意见副本，保存在：{annotate_dir}", highlight=False)
     if as_json:
         print(json.dumps(to_json(result, opts), ensure_ascii=False, indent=2, default=fmt_num))
@@ -264,7 +273,7 @@ def consolidate_cmd(
     import datetime as dt
     import json
 
-    from .check import CheckOptions, check_paths
+    from .check import BatchResult, CheckOptions, iter_checked
     from .consolidate import Refused, consolidate, totals_json
     from .findings import fmt_num
     from .roster import load_roster
@@ -278,7 +287,7 @@ def consolidate_cmd(
     ros = load_roster(roster)
     opts = CheckOptions(year=year, roster=ros)
     with Ticker("审核") as tick:
-        result = check_paths(paths, opts, progress=tick)
+        result = BatchResult([report for report, _ in iter_checked(paths, opts, progress=tick)])
 
     def split(v: str | None) -> list[str]:
         return [x.strip() for x in (v or "").replace("，", ",").split(",") if x.strip()]

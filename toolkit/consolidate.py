@@ -194,7 +194,8 @@ def consolidate(fmt: Format, reports: list[Report], roster: Roster, year: int, *
                "note": f"由{len(included)}个单位的填报表汇总生成。"},
         provenance=Provenance(name="汇总"),
         children=[{"unit_code": s.code, "unit_name": s.name, "unit_type": s.type, "status": s.status,
-                   "values": {c.id: s.report.value(c.id) for c in fmt.inputs}} for s in included],  # type: ignore[union-attr]
+                   "values": {c.id: v for c in fmt.inputs if (v := s.report.value(c.id))}}  # type: ignore[union-attr]
+                  for s in included],  # sparse: most cells of most units are 0
     )
     summary_report.cached = {c.id: summary_report.values[c.id] for c in fmt.totals}
     return Summary(fmt, summary_report, statuses, reports, findings, forced=bool(bad))

@@ -103,23 +103,39 @@ def _from_zip(data: bytes, label: str, path: str, mtime: float, depth: int) -> I
 
 
 def _from_file(p: Path, label: str) -> Iterator[Source]:
+    """A workbook on disk is read later, where it is checked (possibly in a worker process);
+    an archive is opened here because its members are the sources."""
+    if p.suffix.lower() != ".zip":
+        yield Source(label, str(p))
+        return
     try:
         st = p.stat()
-    except OSError as e:
-        yield Source(label, str(p), problem=ProbeProblem("file-unreadable", str(e)))
-        return
-    if st.st_size > MAX_FILE_BYTES and p.suffix.lower() != ".zip":
-        yield Source(label, str(p), problem=ProbeProblem("file-too-large", f"文件{st.st_size // 1048576}MB"))
-        return
-    try:
+        if st.st_size > MAX_FILE_BYTES * 10:
+            raise ProbeProblem("file-too-large", f"压缩包{st.st_size // 1048576}MB")
         data = p.read_bytes()
     except OSError as e:
         yield Source(label, str(p), problem=ProbeProblem("file-unreadable", str(e)))
         return
-    if p.suffix.lower() == ".zip":
-        yield from _from_zip(data, label, str(p), st.st_mtime, 1)
-    else:
-        yield Source(label, str(p), data, st.st_mtime)
+    except ProbeProblem as e:
+        yield Source(label, str(p), problem=e)
+        return
+    yield from _from_zip(data, label, str(p), st.st_mtime, 1)
+
+
+def load(src: Source) -> Source:
+    """Read a disk source's bytes (bounded); archive members already carry theirs."""
+    if src.data is not None or src.problem is not None:
+        return src
+    p = Path(src.path)
+    try:
+        st = p.stat()
+        if st.st_size > MAX_FILE_BYTES:
+            src.problem = ProbeProblem("file-too-large", f"文件{st.st_size // 1048576}MB，上限{MAX_FILE_BYTES // 1048576}MB")
+            return src
+        src.data, src.mtime = p.read_bytes(), st.st_mtime
+    except OSError as e:
+        src.problem = ProbeProblem("file-unreadable", str(e))
+    return src
 
 
 def collect(paths: list[Path]) -> Iterator[Source]:

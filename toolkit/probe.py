@@ -189,6 +189,42 @@ def _sheet_xml(zf: zipfile.ZipFile, name: str, info: SheetInfo) -> None:
         data = data.decode("utf-16").encode("utf-8")
     if re.search(rb"<!(?:DOCTYPE|ENTITY)", data, re.IGNORECASE):
         raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
+    if not _fast_scan(data, info):
+        _slow_scan(data, info)
+
+
+_CELLS = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*?(/?)>')
+_PROT = re.compile(rb"<sheetProtection\b([^>]*)>")
+
+
+def _fast_scan(data: bytes, info: SheetInfo) -> bool:
+    """The common shape (every cell has r=, no namespace prefixes): a few C-level regex passes."""
+    cells = _CELLS.findall(data)
+    if len(cells) != data.count(b"<c ") + data.count(b"<c>") or re.search(rb"<\w+:(?:c|row|f)\b", data):
+        return False
+    prot = _PROT.search(data)
+    info.protected = bool(prot and _SHEET_ATTR.search(prot.group(1)))
+    full = [(c, r) for c, r, empty in cells if not empty]
+    if full:
+        max_row = max(int(r) for _, r in full)
+        letters = max((c for c, _ in full), key=lambda c: (len(c), c))
+        _check_extent(info.name, max_row, _rowcol(letters.decode() + "1")[1])
+    pos = 0
+    while (f := data.find(b"<f", pos)) >= 0:
+        pos = f + 2
+        if data[pos:pos + 1] not in (b">", b" ", b"/"):
+            continue
+        start = data.rfind(b"<c ", 0, f)
+        m = _CELLS.match(data, start)
+        fm = _FORMULA.match(data, f)
+        if m and fm:
+            info.formulas[(m.group(1) + m.group(2)).decode()] = "=" + html.unescape(
+                (fm.group(1) or b"").decode("utf-8", "replace"))
+    return True
+
+
+def _slow_scan(data: bytes, info: SheetInfo) -> None:
+    """Any valid shape: cells without r=, prefixed tags; a linear state machine."""
     row = col = max_row = max_col = 0
     pos = 0
     while m := _TAG.search(data, pos):

@@ -32,9 +32,13 @@ class Side:
     missing: int
 
 
-def evaluate(expr: str, fmt: Format, report: Report) -> Side:
-    """Evaluate one side of a rule; missing cells count 0 here and are counted apart."""
-    pos, total, refs, missing = 0, 0.0, 0, 0
+# A parsed expression: (sign, source, ids) terms; source "v" = values, "c" = cached totals,
+# "n" = a number (ids holds it). Parsing happens once per rule instance, not once per return.
+Term = tuple[int, str, tuple]
+
+
+def parse(expr: str, fmt: Format) -> list[Term]:
+    pos, terms = 0, []
     expr = expr.strip()
     while pos < len(expr):
         m = _TOKEN.match(expr, pos)
@@ -43,20 +47,29 @@ def evaluate(expr: str, fmt: Format, report: Report) -> Side:
         pos = m.end()
         sign = -1 if m.group(1) == "-" else 1
         func, arg, ref, num = m.group(2), m.group(3), m.group(4), m.group(5)
-        vals: list[Number | None]
         if num is not None:
-            total += sign * float(num)
-            continue
-        if func == "sum":
-            vals = [report.values.get(c) for c in fmt.match(arg)]
+            terms.append((sign, "n", (float(num),)))
+        elif func == "sum":
+            terms.append((sign, "v", tuple(fmt.match(arg))))
         elif func == "cached":
-            vals = [report.cached.get(arg)]
+            terms.append((sign, "c", (arg,)))
         elif func == "parts":
-            vals = [report.values.get(p) for p in fmt.cells[arg].parts]
+            terms.append((sign, "v", fmt.cells[arg].parts))
         else:
-            vals = [report.values.get(ref)]
-        for v in vals:
+            terms.append((sign, "v", (ref,)))
+    return terms
+
+
+def _eval(terms: list[Term], report: Report) -> Side:
+    total, refs, missing = 0.0, 0, 0
+    for sign, source, ids in terms:
+        if source == "n":
+            total += sign * ids[0]
+            continue
+        table = report.values if source == "v" else report.cached
+        for cid in ids:
             refs += 1
+            v = table.get(cid)
             if v is None:
                 missing += 1
             else:
@@ -64,6 +77,35 @@ def evaluate(expr: str, fmt: Format, report: Report) -> Side:
     if float(total).is_integer():
         return Side(int(total), refs, missing)
     return Side(round(total, 6), refs, missing)
+
+
+def evaluate(expr: str, fmt: Format, report: Report) -> Side:
+    """Evaluate one side of a rule; missing cells count 0 here and are counted apart."""
+    return _eval(parse(expr, fmt), report)
+
+
+@dataclass(frozen=True)
+class Instance:
+    member: str
+    left: list[Term]
+    right: list[Term]
+    at: str
+
+
+_COMPILED: dict[tuple[str, str, str], list[Instance]] = {}
+
+
+def compiled(rule: Rule, fmt: Format) -> list[Instance]:
+    """The rule's instances with parsed expressions, cached per format definition."""
+    key = (fmt.id, fmt.digest, rule.code)
+    if key not in _COMPILED:
+        out = []
+        for inst in rule.instances():
+            sub = (lambda e, inst=inst: e.format(**inst)) if inst else (lambda e: e)
+            out.append(Instance(next(iter(inst.values()), "") if inst else "", parse(sub(rule.left), fmt),
+                                parse(sub(rule.right), fmt), sub(rule.at)))
+        _COMPILED[key] = out
+    return _COMPILED[key]
 
 
 def applies(rule: Rule, report: Report) -> bool:
@@ -75,22 +117,23 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
     if not applies(rule, report):
         return []
     failures: list[tuple[str, Finding]] = []
-    for inst in rule.instances():
-        left_e = rule.left.format(**inst) if inst else rule.left
-        right_e = rule.right.format(**inst) if inst else rule.right
-        left, right = evaluate(left_e, fmt, report), evaluate(right_e, fmt, report)
-        refs, missing = left.refs + right.refs, left.missing + right.missing
-        if rule.missing == "skip_if_any" and missing:
-            continue
-        if rule.missing == "skip_if_all" and refs and missing == refs:
-            continue
+    compare = _OPS[rule.operator]
+    for inst in compiled(rule, fmt):
+        left, right = _eval(inst.left, report), _eval(inst.right, report)
+        missing = left.missing + right.missing
+        if missing:
+            if rule.missing == "skip_if_any":
+                continue
+            if rule.missing == "skip_if_all" and missing == left.refs + right.refs:
+                continue
         lv, rv = left.value, right.value
-        ok = _OPS[rule.operator](lv, rv) if rule.operator not in ("==", "!=") else (
-            (abs(lv - rv) <= TOLERANCE) == (rule.operator == "==")
-        )
+        if rule.operator in ("==", "!="):
+            ok = (abs(lv - rv) <= TOLERANCE) == (rule.operator == "==")
+        else:
+            ok = compare(lv, rv)
         if ok:
             continue
-        cell = fmt.cells[rule.at.format(**inst) if inst else rule.at]
+        cell = fmt.cells[inst.at]
         delta = lv - rv
         delta = int(delta) if float(delta).is_integer() else round(delta, 6)
         fields = {
@@ -105,7 +148,7 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
             sheet=cell.sheet_name, cell=cell.a1, cell_id=cell.id, row_label=cell.row_label,
             col_label=cell.col_label, expected=rv, found=lv, delta=delta,
         )
-        failures.append((next(iter(inst.values()), "") if inst else "", f))
+        failures.append((inst.member, f))
     if rule.summary_member and any(m != rule.summary_member for m, _ in failures):
         failures = [(m, f) for m, f in failures if m != rule.summary_member]
     return [f for _, f in failures]

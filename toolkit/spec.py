@@ -13,7 +13,7 @@ import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -236,11 +236,11 @@ class Format:
     charts: tuple[Chart, ...] = ()
     cells: dict[str, Cell] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def inputs(self) -> list[Cell]:
         return [c for c in self.cells.values() if not c.is_total]
 
-    @property
+    @cached_property
     def totals(self) -> list[Cell]:
         return [c for c in self.cells.values() if c.is_total]
 

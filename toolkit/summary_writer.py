@@ -109,19 +109,28 @@ def _status_sheet(summary: Summary):
 def _detail_sheet(summary: Summary):
     def add(wb: Workbook, st: Styles) -> None:
         fmt = summary.fmt
-        ws = wb.add_worksheet(DETAIL_SHEET)
+        # 明细 can hold 10,000 units × 200 cells: only this sheet streams its rows to disk
+        # (XlsxWriter's constant_memory is a per-worksheet state set when the sheet is added).
+        wb.constant_memory = True
+        try:
+            ws = wb.add_worksheet(DETAIL_SHEET)
+        finally:
+            wb.constant_memory = False
         cells = list(fmt.cells.values())
         small = wb.add_format({"font_name": "宋体", "font_size": 8, "font_color": "#808080"})
         num = wb.add_format({"font_name": "宋体", "num_format": "0.##"})
         bold = wb.add_format({"font_name": "宋体", "bold": True, "num_format": "0.##", "top": 1})
-        for i, (key, label) in enumerate(DETAIL_FIXED):
-            ws.write_string(0, i, label, st.label)
-            ws.write_string(ID_ROW, i, key, small)
+        # constant_memory: every row must be complete before the next one is started
+        ws.set_row(0, 90)
         base = len(DETAIL_FIXED)
+        for i, (_, label) in enumerate(DETAIL_FIXED):
+            ws.write_string(0, i, label, st.label)
         for j, c in enumerate(cells):
             ws.write_string(0, base + j, f"{c.sheet_name} {c.row_label} {c.col_label}".strip(), st.label)
+        for i, (key, _) in enumerate(DETAIL_FIXED):
+            ws.write_string(ID_ROW, i, key, small)
+        for j, c in enumerate(cells):
             ws.write_string(ID_ROW, base + j, c.id, small)
-        ws.set_row(0, 90)
         ws.set_column(0, 0, 12)
         ws.set_column(1, 1, 26)
         ws.set_column(2, 3, 9)
