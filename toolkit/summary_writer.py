@@ -143,9 +143,11 @@ def _detail_sheet(summary: Summary):
                 ws.write_string(r, i, str(child[key]), st.note)
             vals = derive_totals(fmt, child["values"])
             for j, c in enumerate(cells):
-                ws.write_number(r, base + j, vals.get(c.id) or 0, num)
+                if vals.get(c.id):  # blank means 0: non-zero figures stand out, and 10,000 rows stay fast
+                    ws.write_number(r, base + j, vals[c.id], num)
         last = first + len(children)
         ws.write_string(last, 0, TOTAL_LABEL, bold)
+        ws.write_string(last, 1, "（明细中空白即为0）", small)
         for j, c in enumerate(cells):
             col = base + j
             rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(max(last - 1, first), col)}"

@@ -418,15 +418,36 @@ __all__ = ["ReturnContent", "write_return", "file_name", "add_return_sheets", "f
            "new_workbook", "finish", "col_letter"]
 
 
+def _write_one(task: tuple[str, Unit, int, str]) -> str:
+    from .spec import formats
+
+    fmt_id, unit, year, out_dir = task
+    path = Path(out_dir) / file_name(unit, year)
+    write_return(path, formats()[fmt_id], ReturnContent(unit=unit, year=year))
+    return str(path)
+
+
 def generate_templates(fmt: Format, units: Iterable[Unit], year: int, out_dir: Path,
-                       progress: Any = None) -> list[Path]:
-    """One blank, locked template per unit; returns the written paths."""
-    out_dir = Path(out_dir)
-    written = []
-    for unit in units:
-        path = out_dir / file_name(unit, year)
-        write_return(path, fmt, ReturnContent(unit=unit, year=year))
-        written.append(path)
+                       progress: Any = None, workers: int | None = None) -> list[Path]:
+    """One blank, locked template per unit (all cores for large rosters); returns the paths."""
+    import multiprocessing
+    import os
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    tasks = [(fmt.id, u, year, str(out_dir)) for u in units]
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    written: list[Path] = []
+    if workers > 1 and len(tasks) >= 40:
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            for p in pool.map(_write_one, tasks, chunksize=max(1, min(32, len(tasks) // (workers * 8)))):
+                written.append(Path(p))
+                if progress:
+                    progress()
+        return written
+    for task in tasks:
+        written.append(Path(_write_one(task)))
         if progress:
             progress()
     return written

@@ -1,0 +1,216 @@
+"""Speed and memory of nianbao against the floor of merely reading the files.
+
+    python benchmarks/bench.py                 # N = 2,000 and 5N = 10,000
+    python benchmarks/bench.py --n 10000 --no-scale
+    python benchmarks/bench.py --n 20 --no-scale   # smoke run
+
+Generates N realistic returns (mostly zeros, a few busy departments, ~1% with an
+error), then measures in one run:
+  floor       unzip every member; read every sheet's values with bare python-calamine
+  check       `nianbao check DIR --roster R --year Y` (all rules and integrity checks)
+  consolidate `nianbao consolidate DIR ... --force` (summary with the N-row 明细)
+  template    `nianbao template --roster R` for N units, against a bare XlsxWriter write
+              of the same cells and merges (no formats, validation, protection, properties)
+  county      a 60-unit county, `nianbao consolidate` end to end with interpreter start
+Each command runs in a fresh process; peak RSS is that process tree's maximum.
+Prints one table and writes benchmarks/out/bench-<N>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from toolkit.roster import Unit  # noqa: E402
+from toolkit.spec import current_format  # noqa: E402
+from toolkit.synth import random_values  # noqa: E402
+from toolkit.template import ReturnContent, file_name, write_return  # noqa: E402
+
+YEAR = 2025
+COVER = {"filler": "王敏", "phone": "0479-0000101", "date": "2026-01-08"}
+
+
+def units_for(n: int) -> list[Unit]:
+    top = Unit("990000", "测试省汇总", "省级政府", "")
+    out = [top]
+    for i in range(1, n):
+        typ = "县级部门" if i % 3 == 0 else "镇"
+        out.append(Unit(f"99{i:07d}", f"测试单位{i:05d}", typ, top.code))
+    return out
+
+
+def write_roster(path: Path, units: list[Unit]) -> None:
+    lines = ["单位代码,单位名称,单位类型,上级代码"] + [f"{u.code},{u.name},{u.type},{u.parent}" for u in units]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _gen(task: tuple[int, Unit, str]) -> None:
+    seed, unit, folder = task
+    fmt = current_format()
+    rng = random.Random(seed)
+    values = random_values(fmt, rng, busy=(seed % 25 == 0), faulty=(seed % 100 == 7))
+    write_return(Path(folder) / file_name(unit, YEAR), fmt,
+                 ReturnContent(unit=unit, year=YEAR, values=values, cover=dict(COVER)))
+
+
+def generate(folder: Path, units: list[Unit]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor() as pool:
+        list(pool.map(_gen, [(i, u, str(folder)) for i, u in enumerate(units)], chunksize=64))
+
+
+def measure(argv: list[str], cwd: Path = ROOT) -> dict:
+    """Wall time and peak RSS of a command run in a fresh process tree."""
+    probe = ("import resource,subprocess,sys,time;t=time.perf_counter();"
+             "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
+             "print(time.perf_counter()-t,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,r.returncode)")
+    out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=cwd).stdout.split()
+    return {"seconds": float(out[0]), "peak_rss_mb": int(out[1]) / 1024, "exit": int(out[2])}
+
+
+_FLOOR = """
+import io, sys, time, zipfile
+from pathlib import Path
+from python_calamine import CalamineWorkbook
+files = sorted(Path(sys.argv[2]).glob("*.xlsx"))
+t = time.perf_counter()
+if sys.argv[1] == "calamine":
+    for f in files:
+        wb = CalamineWorkbook.from_path(str(f))
+        for name in wb.sheet_names:
+            wb.get_sheet_by_name(name).to_python()
+else:
+    for f in files:
+        z = zipfile.ZipFile(f)
+        for n in z.namelist():
+            z.read(n)
+print(time.perf_counter() - t)
+"""
+
+
+def floor(kind: str, folder: Path) -> dict:
+    m = measure([sys.executable, "-c", _FLOOR, kind, str(folder)])
+    return m
+
+
+_BARE = """
+import sys, xlsxwriter
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from toolkit.spec import current_format
+fmt = current_format()
+out = Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)
+for i in range(int(sys.argv[1])):
+    wb = xlsxwriter.Workbook(str(out / f"{i}.xlsx"))
+    ws = wb.add_worksheet(fmt.cover.sheet_name)
+    for f in fmt.cover.fields:
+        ws.write_string(f.row - 1, 0, f.label)
+    for sheet in fmt.sheets:
+        ws = wb.add_worksheet(sheet.name)
+        ws.write_string(0, 0, sheet.title)
+        for lb in sheet.labels:
+            if lb.rowspan > 1 or lb.colspan > 1:
+                ws.merge_range(lb.row - 1, lb.col - 1, lb.row + lb.rowspan - 2, lb.col + lb.colspan - 2, lb.text)
+            else:
+                ws.write_string(lb.row - 1, lb.col - 1, lb.text)
+        for c in sheet.cells:
+            if c.is_total:
+                ws.write_formula(c.row - 1, c.col - 1, "=" + "+".join(fmt.cells[p].a1 for p in c.parts), None, 0)
+            else:
+                ws.write_number(c.row - 1, c.col - 1, 0)
+    wb.close()
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=2000, help="number of returns (default 2000)")
+    ap.add_argument("--no-scale", action="store_true", help="do not also measure 5N")
+    ap.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = ap.parse_args()
+    sizes = [args.n] if args.no_scale else [args.n, 5 * args.n]
+    work = Path(tempfile.mkdtemp(prefix="nianbao-bench-"))
+    results: dict = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}, "runs": []}
+    nb = [sys.executable, "-m", "toolkit.cli"]
+    try:
+        county_units = units_for(60)
+        cdir = work / "county"
+        generate(cdir / "returns", county_units)
+        write_roster(cdir / "roster.csv", county_units)
+        county = measure(nb + ["consolidate", str(cdir / "returns"), "--roster", str(cdir / "roster.csv"),
+                               "--year", str(YEAR), "--out", str(cdir / "s.xlsx"), "--force"])
+        results["county_60"] = county
+        for n in sizes:
+            d = work / f"n{n}"
+            units = units_for(n)
+            t = time.perf_counter()
+            generate(d / "returns", units)
+            gen_s = time.perf_counter() - t
+            write_roster(d / "roster.csv", units)
+            run = {"n": n, "generate_seconds": gen_s}
+            run["unzip"] = floor("unzip", d / "returns")
+            run["calamine"] = floor("calamine", d / "returns")
+            run["check"] = measure(nb + ["check", str(d / "returns"), "--roster", str(d / "roster.csv"),
+                                         "--year", str(YEAR)])
+            run["consolidate"] = measure(nb + ["consolidate", str(d / "returns"), "--roster", str(d / "roster.csv"),
+                                               "--year", str(YEAR), "--out", str(d / "summary.xlsx"), "--force"])
+            run["template"] = measure(nb + ["template", "--roster", str(d / "roster.csv"), "--year", str(YEAR),
+                                            "--out", str(d / "templates")])
+            run["bare_xlsxwriter"] = measure([sys.executable, "-c", _BARE, str(n), str(d / "bare"), str(ROOT)])
+            shutil.rmtree(d / "templates", ignore_errors=True)
+            shutil.rmtree(d / "bare", ignore_errors=True)
+            results["runs"].append(run)
+            if not args.keep:
+                shutil.rmtree(d, ignore_errors=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"files kept in {work}")
+    report(results)
+    out = ROOT / "benchmarks" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"bench-{args.n}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
+def report(results: dict) -> None:
+    print(f"machine: {results['machine']['cores']} cores, Python {results['machine']['python']}")
+    head = f"{'N':>6} {'step':<16} {'seconds':>8} {'ms/return':>10} {'× floor':>8} {'peak MB':>8}"
+    print(head)
+    print("-" * len(head))
+    for run in results["runs"]:
+        n = run["n"]
+        cal = float(run["calamine"]["seconds"])
+        rows = [("unzip", run["unzip"], None), ("calamine floor", run["calamine"], None),
+                ("check", run["check"], cal), ("consolidate", run["consolidate"], cal),
+                ("bare xlsxwriter", run["bare_xlsxwriter"], None),
+                ("template", run["template"], float(run["bare_xlsxwriter"]["seconds"]))]
+        for name, m, base in rows:
+            ratio = f"{m['seconds'] / base:8.2f}" if base else " " * 8
+            print(f"{n:>6} {name:<16} {m['seconds']:8.2f} {1000 * m['seconds'] / n:10.2f} {ratio} "
+                  f"{m['peak_rss_mb']:8.0f}")
+        print(f"{n:>6} {'(template ratio is against the bare write; check/consolidate against calamine)'}")
+    if len(results["runs"]) == 2:
+        a, b = results["runs"]
+        for step in ("check", "consolidate", "template"):
+            print(f"scaling {a['n']}→{b['n']} {step}: time ×{b[step]['seconds'] / a[step]['seconds']:.2f}, "
+                  f"peak RSS ×{b[step]['peak_rss_mb'] / a[step]['peak_rss_mb']:.2f}")
+    c = results["county_60"]
+    print(f"60-unit county, consolidate end to end: {c['seconds']:.2f} s, peak {c['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
