@@ -319,6 +319,67 @@ def consolidate_cmd(
     raise typer.Exit(EXIT_PROBLEMS if summary.forced else EXIT_OK)
 
 
+@app.command("import", no_args_is_help=True)
+def import_cmd(
+    files: Annotated[list[Path], typer.Argument(help="已发布的年报：网页复制的文本（.txt）、网页（.html）或 PDF。")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o",
+                                                 help="输出文件夹：每份年报一个填报表 .xlsx 和一个 .json。")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印读出的数据和审核结果（JSON）。")] = False,
+    unit: Annotated[str | None, typer.Option("--unit", help="单位名称（原文标题中没有时）。")] = None,
+    year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度（原文中没有时）。")] = None,
+    unit_type: Annotated[str | None, typer.Option("--unit-type", help="单位类型，如 乡镇、县级部门。")] = None,
+) -> None:
+    """导入并审核已发布的年报：读出表格数据，套用同样的审核规则，核对正文与表格、上下年衔接。
+
+    示例：
+
+      nianbao import ../shared/seeds/000_f97d988c963e3b8a.txt --out 输出/导入
+
+      nianbao import 2023年报.html 2024年报.pdf --json > 输出/审计.json
+
+    退出码：0 没有错误；1 发现错误；2 无法运行。
+    """
+    import json
+
+    from .check import CheckOptions, check_report
+    from .findings import fmt_num
+    from .importer import cross_year, read_published
+    from .publish import write_imported
+
+    reports = []
+    for f in files:
+        if not f.is_file():
+            raise fail(f"找不到文件：{f}")
+    for f in files:
+        try:
+            rep = read_published(f, unit=unit, year=year, unit_type=unit_type)
+        except NianbaoError as e:
+            err.print(f"[bold red]{f.name}：[/]{e}", highlight=False)
+            from .findings import make
+            from .report import Provenance, Report
+
+            rep = Report(provenance=Provenance(path=str(f), name=f.name), readable=False)
+            rep.findings.append(make("table-unreadable", file=f.name, detail=str(e)).finish())
+        reports.append(check_report(rep, CheckOptions(year=year)) if rep.readable else rep)
+    extra = cross_year(reports)
+    for f in extra:
+        target = next(r for r in reports if r.provenance.name == f.file)
+        target.findings.append(f)
+    from .check import BatchResult
+
+    result = BatchResult(reports)
+    print_findings(result)
+    if out_dir:
+        for r in reports:
+            if r.readable:
+                write_imported(r, out_dir)
+        err.print(f"已写出 {sum(r.readable for r in reports)} 份填报表和 JSON：{out_dir}", highlight=False)
+    if as_json:
+        data = [{**r.to_dict(), "findings": [f.to_dict() for f in r.findings]} for r in reports]
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=fmt_num))
+    raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+
+
 @app.command("explain")
 def explain_cmd(
     code: Annotated[str | None, typer.Argument(help="规则或检查代码，例如 O1、I10、formula-overwritten。")] = None,

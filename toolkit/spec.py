@@ -138,6 +138,7 @@ class Sheet:
     landscape: bool
     header_rows: int
     verified: bool
+    published: bool  # part of the tables of a published report (信息处理费 is prose there)
     labels: tuple[Label, ...]
     cells: tuple[Cell, ...]
     selfcheck: SelfCheck | None
@@ -375,7 +376,8 @@ def _load_sheet(raw: dict[str, Any], idx: int, fmt_where: str, kinds: dict[str, 
         id=sid, name=name, title=_req(raw, "title", where), period=raw.get("period", ""),
         first_row=fr, first_col=fc, last_row=last_row, last_col=last_col, col_widths=widths,
         landscape=bool(raw.get("landscape", False)), header_rows=int(raw.get("header_rows", 0)),
-        verified=bool(raw.get("verified", True)), labels=tuple(labels), cells=tuple(cells),
+        verified=bool(raw.get("verified", True)), published=bool(raw.get("in_published_report", True)),
+        labels=tuple(labels), cells=tuple(cells),
         selfcheck=selfcheck,
     )
 
