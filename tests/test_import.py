@@ -205,7 +205,7 @@ def test_real_published_report(spec):
     src = spec.with_suffix(".source.txt")
     if not src.exists():
         src = next(spec.parent.glob(spec.stem + ".source.*"))
-    rep = imported(src, unit=exp.get("unit"), year=exp.get("year"))
+    rep = imported(src, unit=exp.get("unit"), year=exp.get("year"), unit_type=exp.get("level"))
     fmt = formats()[rep.format_id]
     missed = []
     for cid, v in exp.get("values", {}).items():
@@ -219,9 +219,21 @@ def test_real_published_report(spec):
     got_codes = {f.code for f in rep.findings}
     for rule, cid in want:
         assert rule in got_codes, (rule, cid)
-    if not want:
-        assert not [f for f in rep.findings if f.severity == "错误"], [f.message for f in rep.findings]
+    # no false 错误: besides the planted/known defects, only rows missing from the (often cut) text
+    visible = set(exp.get("values", {}))
+    false_errors = [f.message for f in rep.findings if f.severity == "错误" and f.code not in {r for r, _ in want}
+                    and not (f.code == "table-unreadable" and ("截断" in f.message or not (_row_cells(fmt, f) & visible)))]
+    assert not false_errors, false_errors
     SUMMARY_TABLES.append((f"published {spec.stem}", [f"{len(exp.get('values', {}))} cells, defects {sorted(want)}"]))
+
+
+def _row_cells(fmt, finding) -> set[str]:
+    """Cell ids of the table row a table-unreadable finding names."""
+    sheet = next((sh for sh in fmt.sheets if sh.name == finding.sheet), None)
+    if sheet is None:
+        return set()
+    row = next((c.row for c in sheet.cells if c.a1 == finding.cell), None)
+    return {c.id for c in sheet.cells if c.row == row}
 
 
 def test_corpus_is_documented():

@@ -102,7 +102,8 @@ def scope(roster: Roster, units: Iterable[str] = (), exclude: Iterable[str] = ()
         unknown = [u for u in units if roster.get(u) is None]
         if unknown:
             raise NianbaoError(f"--units 中的单位代码不在名册中：{'、'.join(unknown)}")
-        chosen = [u for u in chosen if u.code in set(units)]
+        wanted = set(units)
+        chosen = [u for u in chosen if u.code in wanted]
     excl = {u.strip() for u in exclude if u.strip()}
     unknown = [u for u in excl if roster.get(u) is None]
     if unknown:

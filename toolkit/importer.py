@@ -290,6 +290,13 @@ def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
                 before = [t for t in toks[pos:k - 1] if t.number is not None]
                 if len(before) == len(cells):
                     vals, end = [t.number for t in before], k
+            if vals and len(vals) < len(cells) and end >= len(toks):  # the text stops inside this row
+                _unreadable(out, sheet, cells[len(vals)], name, f"原文在“{label_text}”一行中途截断")
+                vals = vals + [None] * (len(cells) - len(vals))
+                for c, v in zip(cells, vals, strict=True):
+                    out.values[c.id] = v
+                pos = end
+                continue
             if len(vals) < len(cells):
                 fixed = _resolve_run(fmt, cells, toks, k, end)
                 if fixed is None:
@@ -407,11 +414,21 @@ def read_published(path: Path, unit: str | None = None, year: int | None = None,
     rep.findings.extend(parsed.problems)
     if parsed.rows_read == 0:
         rep.readable = False
-        rep.findings = [make("table-unreadable", file=name, detail="没有找到任何官方表格")]
+        rep.findings = [make("table-unreadable", file=name, detail="没有找到任何官方表格中的数字")]
+        if fmt.status != "current" and (year is None or year >= current_format().valid_from_year):
+            rep.findings.append(make("format-outdated", file=name, found=fmt.title, expected=current_format().title,
+                                     year=year or ""))
+        for f in rep.findings:
+            f.unit_name = unit
         return rep
     inputs = {c.id: parsed.values.get(c.id) for c in fmt.inputs}
     rep.values = derive_totals(fmt, inputs)
     rep.cached = {c.id: parsed.values.get(c.id) for c in fmt.totals}
+    # cells never read (a cut-off or unreadable row) are unknown, and so is every total built on them
+    rep.unknown = {c.id for c in fmt.inputs if c.id not in parsed.values and fmt.sheet(c.sheet_id).published}
+    for c in fmt.totals:  # totals come after their parts in the definition order
+        if c.id not in parsed.values or any(p in rep.unknown for p in c.parts):
+            rep.unknown.add(c.id)
     if shape == "hybrid":
         rep.findings.append(make("format-hybrid", file=name))
     rep.findings.extend(audit_text(text, {**rep.values, **{k: v for k, v in rep.cached.items() if v is not None}}, name))

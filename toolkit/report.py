@@ -43,6 +43,9 @@ class Report:
     provenance: Provenance = field(default_factory=Provenance)
     findings: list[Finding] = field(default_factory=list)
     children: list[dict[str, Any]] = field(default_factory=list)  # 明细 of a summary: unit + values
+    # cells whose value is unknown (a published table cut off or unreadable) — unlike a blank
+    # cell (missing, counted by the rules' missing-value strategy), no rule may use them
+    unknown: set[str] = field(default_factory=set)
     readable: bool = True  # False when no values could be read at all
 
     def value(self, cid: str) -> Number:

@@ -10,6 +10,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .errors import RosterError
@@ -41,11 +42,19 @@ class Roster:
     units: tuple[Unit, ...]
     source: str
 
-    def by_code(self) -> dict[str, Unit]:
+    @cached_property
+    def _index(self) -> dict[str, Unit]:
         return {u.code: u for u in self.units}
 
+    @cached_property
+    def _order(self) -> dict[str, int]:
+        return {u.code: i for i, u in enumerate(self.units)}
+
+    def by_code(self) -> dict[str, Unit]:
+        return dict(self._index)
+
     def get(self, code: str) -> Unit | None:
-        return self.by_code().get(code)
+        return self._index.get(code)
 
     def subtree(self, root: str) -> list[Unit]:
         """The unit ``root`` and every unit below it."""
@@ -63,7 +72,7 @@ class Roster:
             if u:
                 out.append(u)
             stack.extend(c.code for c in children.get(code, []))
-        return sorted(out, key=lambda u: self.units.index(u))
+        return sorted(out, key=lambda u: self._order[u.code])
 
     def root(self) -> Unit | None:
         """The top unit (its parent is empty or outside the roster), e.g. the county itself."""

@@ -30,6 +30,7 @@ class Side:
     value: Number
     refs: int
     missing: int
+    unknown: bool = False
 
 
 # A parsed expression: (sign, source, ids) terms; source "v" = values, "c" = cached totals,
@@ -62,11 +63,14 @@ def parse(expr: str, fmt: Format) -> list[Term]:
 
 def _eval(terms: list[Term], report: Report) -> Side:
     total, refs, missing = 0.0, 0, 0
+    unknown = report.unknown
     for sign, source, ids in terms:
         if source == "n":
             total += sign * ids[0]
             continue
         table = report.values if source == "v" else report.cached
+        if unknown and any(cid in unknown for cid in ids):
+            return Side(0, 0, 0, unknown=True)
         for cid in ids:
             refs += 1
             v = table.get(cid)
@@ -120,6 +124,8 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
     compare = _OPS[rule.operator]
     for inst in compiled(rule, fmt):
         left, right = _eval(inst.left, report), _eval(inst.right, report)
+        if left.unknown or right.unknown:
+            continue
         missing = left.missing + right.missing
         if missing:
             if rule.missing == "skip_if_any":
