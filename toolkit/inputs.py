@@ -7,7 +7,6 @@ symlinks cannot escape; limits are checked before anything is decompressed.
 
 from __future__ import annotations
 
-import io
 import stat
 import zipfile
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NianbaoError
-from .probe import MAX_FILE_BYTES, MAX_RATIO, ProbeProblem, read_member
+from .probe import MAX_FILE_BYTES, MAX_RATIO, ProbeProblem, open_zip, read_member
 
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".et", ".ods", ".xlsb"}
 MAX_ARCHIVE_MEMBERS = 2000
@@ -48,17 +47,8 @@ def _is_temp(name: str) -> bool:
 
 
 def _open_archive(data: bytes) -> zipfile.ZipFile:
-    """A zip of returns: many members are fine, but each is bounded like a single file."""
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise ProbeProblem("file-unreadable", f"压缩包已损坏（{e}）") from e
-    infos = zf.infolist()
-    if len(infos) > MAX_ARCHIVE_MEMBERS:
-        raise ProbeProblem("file-too-large", f"压缩包内有{len(infos)}个文件，上限{MAX_ARCHIVE_MEMBERS}")
-    if sum(i.file_size for i in infos) > MAX_ARCHIVE_BYTES:
-        raise ProbeProblem("file-too-large", f"压缩包解压后超过{MAX_ARCHIVE_BYTES // 1048576}MB")
-    return zf
+    return open_zip(data, max_members=MAX_ARCHIVE_MEMBERS, max_total=MAX_ARCHIVE_BYTES, per_member=False,
+                    what="压缩包")
 
 
 def _from_zip(data: bytes, label: str, path: str, mtime: float, depth: int) -> Iterator[Source]:

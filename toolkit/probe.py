@@ -90,24 +90,26 @@ def _describe_zip(names: set[str]) -> str:
     return "其他压缩文件"
 
 
-def open_zip(data: bytes) -> zipfile.ZipFile:
-    """Open a zip and enforce the limits before anything is decompressed."""
+def open_zip(data: bytes, *, max_members: int = MAX_MEMBERS, max_total: int = MAX_UNCOMPRESSED,
+             per_member: bool = True, what: str = "文件") -> zipfile.ZipFile:
+    """Open a zip and enforce the limits before anything is decompressed. An archive of returns
+    passes per_member=False: its members are bounded one by one, so one bomb does not sink the rest."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise ProbeProblem("file-unreadable", f"文件已损坏（压缩结构无效：{e}）") from e
+        raise ProbeProblem("file-unreadable", f"{what}已损坏（压缩结构无效：{e}）") from e
     infos = zf.infolist()
-    if len(infos) > MAX_MEMBERS:
-        raise ProbeProblem("file-too-large", f"压缩包内有{len(infos)}个部件，上限{MAX_MEMBERS}")
+    if len(infos) > max_members:
+        raise ProbeProblem("file-too-large", f"{what}内有{len(infos)}个部件，上限{max_members}")
     total = 0
     for info in infos:
         total += info.file_size
-        if info.file_size > MAX_MEMBER:
+        if per_member and info.file_size > MAX_MEMBER:
             raise ProbeProblem("file-too-large", f"部件 {info.filename} 解压后{info.file_size // 1048576}MB")
-        if info.file_size > 1_048_576 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        if per_member and info.file_size > 1_048_576 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
             raise ProbeProblem("file-too-large", f"部件 {info.filename} 压缩比异常")
-    if total > MAX_UNCOMPRESSED:
-        raise ProbeProblem("file-too-large", f"解压后共{total // 1048576}MB")
+    if total > max_total:
+        raise ProbeProblem("file-too-large", f"{what}解压后共{total // 1048576}MB")
     return zf
 
 
