@@ -257,6 +257,10 @@ def _read_numbers(toks: list[Tok], i: int, need: int, label: str) -> tuple[list[
 def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
     out = Parsed()
     pos = 0
+    numbers_after = [0] * (len(toks) + 1)  # how many numbers remain from each position on
+    for i in range(len(toks) - 1, -1, -1):
+        numbers_after[i] = numbers_after[i + 1] + (toks[i].number is not None)
+    ended = False
     for sheet in fmt.sheets:
         if not sheet.published:  # e.g. 信息处理费: reported in prose, not as a table
             continue
@@ -264,13 +268,22 @@ def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
         for row in rows:
             cells = sorted((c for c in sheet.cells if c.row == row), key=lambda c: c.col)
             out.rows_total += 1
+            if ended:
+                continue
+            if numbers_after[min(pos, len(toks))] == 0 and out.rows_read:
+                # the text stops here (a page cut short): one finding, the rest stays unknown
+                _unreadable(out, sheet, cells[0], name,
+                            f"原文在{sheet.name}“{cells[0].row_label.split(' ')[-1] or sheet.title}”之前结束（可能被截断），"
+                            "此后各行缺失")
+                ended = True
+                continue
             lb = _row_label(sheet, row)
             if lb is None:  # 表四: no row label; its numbers follow the last header label
                 header = [x for x in sheet.labels if x.row < row]
                 last = max(header, key=lambda x: (x.row, x.col))
                 start = _find(toks, pos, [x.text for x in header if x.row == sheet.first_row], window=4000)
                 if start is None:
-                    _unreadable(out, sheet, cells[0], name, "找不到表头")
+                    _unreadable(out, sheet, cells[0], name, f"找不到{sheet.name}（{sheet.title}）的表头")
                     continue
                 k = start
                 while k < len(toks) and toks[k].number is None:
@@ -291,11 +304,10 @@ def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
                 if len(before) == len(cells):
                     vals, end = [t.number for t in before], k
             if vals and len(vals) < len(cells) and end >= len(toks):  # the text stops inside this row
-                _unreadable(out, sheet, cells[len(vals)], name, f"原文在“{label_text}”一行中途截断")
-                vals = vals + [None] * (len(cells) - len(vals))
-                for c, v in zip(cells, vals, strict=True):
+                _unreadable(out, sheet, cells[len(vals)], name, f"原文在“{label_text}”一行中途截断，此后各行缺失")
+                for c, v in zip(cells, vals, strict=False):
                     out.values[c.id] = v
-                pos = end
+                ended = True
                 continue
             if len(vals) < len(cells):
                 fixed = _resolve_run(fmt, cells, toks, k, end)
