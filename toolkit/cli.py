@@ -57,7 +57,11 @@ app = typer.Typer(
     help=(
         "政府信息公开工作年度报告（国办公开办函〔2021〕30号格式）：生成锁定的填报模板、审核回收的填报表、汇总。\n\n"
         "示例：\n\n"
-        "  nianbao template --roster samples/roster.csv --year 2025 --out 模板\n\n"
+        "  nianbao template --roster samples/roster.csv --year 2025 --out 输出/模板\n\n"
+        "  nianbao check samples/faulty --roster samples/roster.csv --year 2025 --annotate 输出/退回\n\n"
+        "  nianbao consolidate samples/returns --roster samples/roster.csv --year 2025 --out 输出/汇总.xlsx\n\n"
+        "  nianbao import samples/published/宝力根苏木2023年政府信息公开工作年度报告.txt\n\n"
+        "  nianbao explain O1\n\n"
         "退出码：0 正常；1 发现错误；2 无法运行（参数错误、文件无法读取等）。"
     ),
     add_completion=False,
