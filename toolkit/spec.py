@@ -30,9 +30,7 @@ def templates_dir() -> Path:
     source = here.parent / "templates"
     if (source / "checks.toml").is_file():
         return source
-    from importlib.resources import files
-
-    return Path(str(files("toolkit.formats")))
+    return here / "formats"  # an installed wheel: templates/ is packaged as toolkit/formats/
 
 
 def col_letter(col: int) -> str:
