@@ -223,6 +223,8 @@ def _pieces(label: str, text: str) -> int:
 
 def render(office, path: Path, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob(f"{name}-*.png"):
+        old.unlink()
     pdf = ARTIFACTS / f"{name}.pdf"
     office.run(path, [{"op": "pdf", "path": str(pdf)}])
     if shutil.which("pdftoppm"):

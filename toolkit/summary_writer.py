@@ -82,10 +82,11 @@ def _status_sheet(summary: Summary):
         ws = wb.add_worksheet("报送情况")
         head = ["序号", "单位代码", "单位名称", "单位类型", "报送状态", "文件", "填报人", "联系电话", "填报日期",
                 "错误", "警告", "未采用的重复文件"]
-        widths = [6, 12, 30, 10, 10, 50, 10, 16, 12, 6, 6, 40]
+        widths = [6, 12, 30, 10, 10, 62, 10, 16, 12, 6, 6, 40]
         colors = {"未报送": "#FFC7CE", "有错误": "#FFC7CE", "重复": "#FFEB9C", "有警告": "#FFEB9C",
                   "不在名册": "#FFEB9C", "无法读取": "#FFC7CE", "空表": "#DDEBF7", "已报送": "#C6EFCE"}
         fills = {k: wb.add_format({"font_name": "宋体", "bg_color": v, "border": 1}) for k, v in colors.items()}
+        plain = wb.add_format({"font_name": "宋体", "font_size": 10, "border": 1, "valign": "vcenter"})
         for i, (h, w) in enumerate(zip(head, widths, strict=True)):
             ws.set_column(i, i, w)
             ws.write_string(0, i, h, st.label)
@@ -95,7 +96,7 @@ def _status_sheet(summary: Summary):
                       row["filler"], row["phone"], row["date"], str(row["errors"]), str(row["warnings"]),
                       "、".join(row["duplicates"])]
             for i, v in enumerate(values):
-                ws.write_string(n, i, v, fills.get(s.status, st.note) if i == 4 else st.note)
+                ws.write_string(n, i, v, fills.get(s.status, plain) if i == 4 else plain)
         ws.autofilter(0, 0, max(len(summary.statuses), 1), len(head) - 1)
         ws.freeze_panes(1, 3)
         ws.protect("", {"autofilter": True, "sort": True, "select_locked_cells": True})
@@ -156,7 +157,7 @@ def _detail_sheet(summary: Summary):
         ws.freeze_panes(ID_ROW + 1, 2)
         ws.set_landscape()
         ws.set_paper(9)
-        ws.fit_to_pages(4, 0)
+        ws.set_print_scale(70)  # a screen sheet; printed legibly across pages, names and headers repeated
         ws.repeat_rows(0, ID_ROW)
         ws.repeat_columns(0, 1)
         ws.protect("", {"autofilter": True, "sort": True, "select_locked_cells": True})

@@ -406,6 +406,8 @@ def findings_sheet(findings: list[Finding], name: str = "问题清单"):
                    fmt_num(f.delta) if f.delta is not None else "", f.instruction, f.fingerprint]
             for i, v in enumerate(row):
                 ws.write_string(n, i, str(v), st.note)
+            lines = max(_est_lines(row[7], widths[7]), _est_lines(row[11], widths[11]), _est_lines(row[5], widths[5]))
+            ws.set_row(n, 14 * lines + 4)
         ws.autofilter(0, 0, max(len(findings), 1), len(head) - 1)
         ws.freeze_panes(1, 0)
         ws.protect("", {"autofilter": True, "sort": True, "select_locked_cells": True})
