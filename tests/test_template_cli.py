@@ -126,3 +126,13 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
 def test_broken_format_definition_fails_at_load(tmp_path, old, new, needle):
     with pytest.raises(SpecError, match=needle):
         load_format(_broken(tmp_path, old, new))
+
+
+def test_unwritable_output_is_a_chinese_error(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = cli("template", "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", blocker / "sub")
+    assert r.returncode == 2 and "无法读写文件" in r.stderr and "Traceback" not in r.stderr
+    r = cli("consolidate", SAMPLES / "returns", "--roster", SAMPLES / "roster.csv", "--year", "2025",
+            "--out", blocker / "s.xlsx")
+    assert r.returncode == 2 and "无法读写文件" in r.stderr

@@ -460,6 +460,10 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("已中断。")
         code = 130
+    except OSError as e:  # a folder that cannot be written, a full disk, a vanished file
+        where = f"：{e.filename}" if getattr(e, "filename", None) else ""
+        err.print(f"[bold red]错误：[/]无法读写文件{where}（{e.strerror or e}）。请检查路径、权限和磁盘空间。", highlight=False)
+        code = EXIT_CANNOT_RUN
     except Exception as e:  # usage errors of the vendored Click, and anything unexpected
         if hasattr(e, "format_message") and hasattr(e, "exit_code"):
             ctx = getattr(e, "ctx", None)
