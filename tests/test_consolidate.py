@@ -127,8 +127,10 @@ def test_status_missing_duplicate_and_not_in_roster(cli, county_dir, fmt):
                                                    cover=COVER))
     out = county_dir / "汇总.xlsx"
     r = cli("consolidate", d, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", out, "--json")
-    # the stranger's return is not included (不在名册), so it does not block the summary
-    assert r.returncode == 0, r.stderr
+    # the stranger's return is not included (不在名册), so it does not block the summary,
+    # but the exit code still says a file had an error
+    assert r.returncode == 1 and out.exists(), r.stderr
+    assert "未纳入汇总" in r.stderr
     data = json.loads(r.stdout)
     st = {x["unit_code"]: x for x in data["units"]}
     assert st["152502311"]["status"] == "未报送"
@@ -217,3 +219,48 @@ def test_summary_sheets(tmp_path, cli, fmt):
     unlocked = [c.coordinate for ws in wb.worksheets if ws.title in ("表二", "表三", "表四")
                 for row in ws.iter_rows() for c in row if c.protection.locked is False]
     assert unlocked == []  # a summary is not for filling in
+
+
+def test_old_summary_among_returns_is_not_counted_twice(cli, tmp_path):
+    first = tmp_path / "first.xlsx"
+    args = ["--roster", SAMPLES / "roster.csv", "--year", "2025"]
+    assert cli("consolidate", SAMPLES / "returns", *args, "--out", first).returncode == 0
+    mixed = tmp_path / "mixed"
+    shutil.copytree(SAMPLES / "returns", mixed)
+    shutil.copy(first, mixed / "去年的汇总.xlsx")
+    r = cli("consolidate", mixed, *args, "--out", tmp_path / "again.xlsx", "--json")
+    data = json.loads(r.stdout)
+    assert data["totals"]["t2.license.n"] == 13169  # not doubled
+    st = {u["file"]: u["status"] for u in data["units"]}
+    assert st["mixed/去年的汇总.xlsx"] == "汇总表（已忽略）"
+    assert r.returncode == 0
+
+
+def test_consolidating_nothing_is_refused(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = cli("consolidate", tmp_path / "empty", "--roster", SAMPLES / "roster.csv", "--year", "2025",
+            "--out", tmp_path / "s.xlsx")
+    assert r.returncode == 2 and "没有找到任何填报表" in r.stderr and not (tmp_path / "s.xlsx").exists()
+
+
+def test_zipped_copy_does_not_beat_a_newer_loose_correction(cli, tmp_path, fmt):
+    import os
+    import zipfile
+
+    u = load_roster(SAMPLES / "roster.csv").get("152502201")
+    d = tmp_path / "in"
+    d.mkdir()
+    old = tmp_path / "old.xlsx"
+    write_return(old, fmt, ReturnContent(unit=u, year=2025, values={c.id: 0 for c in fmt.inputs} | {"t2.license.n": 100},
+                                         cover=dict(COVER)))
+    with zipfile.ZipFile(d / "旧.zip", "w") as z:
+        info = zipfile.ZipInfo("old.xlsx", date_time=(2026, 1, 5, 9, 0, 0))
+        z.writestr(info, old.read_bytes())
+    new = d / "更正.xlsx"
+    write_return(new, fmt, ReturnContent(unit=u, year=2025, values={c.id: 0 for c in fmt.inputs} | {"t2.license.n": 146},
+                                         cover=dict(COVER)))
+    stamp = __import__("datetime").datetime(2026, 1, 9, 9, 0).timestamp()
+    os.utime(new, (stamp, stamp))
+    r = cli("consolidate", d, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--units", "152502201",
+            "--out", tmp_path / "s.xlsx", "--json")
+    assert json.loads(r.stdout)["totals"]["t2.license.n"] == 146

@@ -258,3 +258,33 @@ def test_import_then_annotate_and_consolidate(tmp_path, fmt):
     run_cli("check", xlsx, "--annotate", ann)
     copy = next(ann.glob("*.xlsx"))
     assert openpyxl.load_workbook(copy)["表二"][fmt.cells["t2.reg.valid"].a1].comment is not None
+
+
+def test_html_without_charset_and_blank_first_cell_of_table4(tmp_path, fmt):
+    page = html_page(fmt, {"t4.r1.rv_main": None, "t4.r1.rv_corr": 2, "t4.r1.rv_tot": 2}).replace(
+        "<meta charset='utf-8'>", "")
+    p = tmp_path / "nocharset.html"
+    p.write_bytes(page.encode("utf-8"))
+    rep = imported(p)
+    assert rep.unit_name == "宝力根苏木" and rep.values["t4.r1.rv_main"] is None and rep.values["t4.r1.rv_corr"] == 2
+    p.write_bytes(page.encode("gb18030"))
+    assert imported(p).values["t4.r1.rv_corr"] == 2
+
+
+def test_review_sentences_are_not_applications(tmp_path, fmt):
+    text = flat_text(fmt, {"t3.r1.np": 3, "t3.r3_1.np": 3, "t3.r1.tot": 3, "t3.r3_1.tot": 3, "t3.r3_7.np": 3,
+                           "t3.r3_7.tot": 3}, received=3)
+    text = text.replace("（二）依申请公开情况\n", "（二）依申请公开情况\n本年度收到行政复议申请1件，已办结。\n")
+    p = tmp_path / "r.txt"
+    p.write_text(text, encoding="utf-8")
+    assert "narrative-mismatch" not in codes(imported(p))
+
+
+@pytest.mark.parametrize("name,level", [("某某镇人民政府", "乡镇"), ("某某街道办事处", "街道"), ("某县人民政府", "县级政府"),
+                                        ("某县自然资源局", "县级部门"), ("某市生态环境局", "市级部门"),
+                                        ("呼和浩特市人民政府", "其他"), ("上海市人民政府", "其他"), ("国家统计局", "国务院部门"),
+                                        ("某省教育厅", "其他")])
+def test_level_is_guessed_only_when_certain(name, level):
+    from toolkit.importer import level_of
+
+    assert level_of(name) == level

@@ -28,7 +28,7 @@ def codes(findings):
 
 
 def test_every_rule_is_tested_here(fmt):
-    tested = {"O1", "I1", "I2", "I4", "I5-wan", "I5-wan-town", "I5-count-town", "I9", "I10"}
+    tested = {"O1", "I1", "I2", "I4", "I5-wan", "I5-wan-town", "I5-wan-county", "I5-count-town", "I9", "I10"}
     assert {r.code for r in fmt.rules} == tested
 
 
@@ -116,6 +116,13 @@ def test_i5_wan_town_only_for_townships(fmt):
     assert run_rule(rule(fmt, "I5-wan-town"), fmt, missing) == []  # skip_if_any
 
 
+def test_i5_wan_county(fmt):
+    found = run_rule(rule(fmt, "I5-wan-county"), fmt, make_report(fmt, unit_type="县级部门", **{"t2__fees__amt": 35000}))
+    assert codes(found) == [("I5-wan-county", "t2.fees.amt")] and "1亿元" in found[0].message
+    assert run_rule(rule(fmt, "I5-wan-county"), fmt, make_report(fmt, unit_type="县级部门", **{"t2__fees__amt": 86.35})) == []
+    assert run_rule(rule(fmt, "I5-wan-county"), fmt, make_report(fmt, unit_type="市级政府", **{"t2__fees__amt": 35000})) == []
+
+
 def test_i5_count_town(fmt):
     found = run_rule(rule(fmt, "I5-count-town"), fmt, make_report(fmt, unit_type="镇", **{"t2__license__n": 1460000}))
     assert codes(found) == [("I5-count-town", "t2.license.n")]
@@ -133,7 +140,7 @@ def test_i9_repealed_more_than_valid_plus_made(fmt):
 
 
 @pytest.mark.parametrize("unit_type,expected", [("镇", 1), ("街道", 1), ("县级部门", 1), ("县级政府", 1),
-                                                ("市级政府", 0), ("国务院部门", 0)])
+                                                ("市级部门", 1), ("省级部门", 1), ("市级政府", 0), ("国务院部门", 0)])
 def test_i10_rules_only_for_units_without_power(fmt, unit_type, expected):
     found = run_rule(rule(fmt, "I10"), fmt, make_report(fmt, unit_type=unit_type, **{"t2__reg__valid": 6}))
     assert len(found) == expected

@@ -58,7 +58,7 @@ def check_identity(report: Report, fmt: Format, opts: CheckOptions) -> list[Find
                         year=report.year or ""))
     if opts.year and report.year != opts.year:
         out.append(make("year-mismatch", file=name, found=report.year or "未知", expected=opts.year))
-    if report.template_version and report.template_version < fmt.template_version:
+    if _version(report.template_version) < _version(fmt.template_version):
         out.append(make("template-outdated", file=name, found=report.template_version,
                         expected=fmt.template_version))
     if opts.roster is not None:
@@ -72,6 +72,14 @@ def check_identity(report: Report, fmt: Format, opts: CheckOptions) -> list[Find
                                 found=report.unit_name, expected=unit.name))
             report.unit_type = unit.type  # the roster is authoritative for rules such as I10
     return out
+
+
+def _version(v: str) -> tuple[int, ...]:
+    """'1.10' > '1.9': compare template versions as numbers; unknown counts as current."""
+    try:
+        return tuple(int(x) for x in str(v).split(".")) if v else (10**9,)
+    except ValueError:
+        return (10**9,)
 
 
 def check_report(report: Report, opts: CheckOptions) -> Report:

@@ -272,7 +272,8 @@ def consolidate_cmd(
 
       nianbao consolidate samples/returns -r samples/roster.csv -y 2025 --exclude 152502311 -o 输出/汇总.xlsx
 
-    退出码：0 已汇总；1 有填报表有错误（未汇总，或 --force 时已汇总）；2 无法运行。
+    退出码：0 已汇总且没有错误；1 有文件有错误（纳入汇总的有错误时不汇总；加 --force，
+    或有错误的文件未纳入时，仍生成汇总表）；2 无法运行。
     """
     import datetime as dt
     import json
@@ -292,6 +293,8 @@ def consolidate_cmd(
     opts = CheckOptions(year=year, roster=ros)
     with Ticker("审核") as tick:
         result = BatchResult([report for report, _ in iter_checked(paths, opts, progress=tick)])
+    if not result.reports:
+        raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip），未生成汇总表。")
 
     def split(v: str | None) -> list[str]:
         return [x.strip() for x in (v or "").replace("，", ",").split(",") if x.strip()]
@@ -320,7 +323,9 @@ def consolidate_cmd(
         err.print("[bold red]注意：[/]有错误的填报表已按 --force 纳入汇总，见汇总说明。", highlight=False)
     if as_json:
         print(json.dumps(totals_json(summary), ensure_ascii=False, indent=2, default=fmt_num))
-    raise typer.Exit(EXIT_PROBLEMS if summary.forced else EXIT_OK)
+    if result.has_errors and not summary.forced:
+        err.print("注意：有的文件有错误但未纳入汇总（无法读取、不在名册等），见“报送情况”和“问题清单”。", highlight=False)
+    raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
 
 
 @app.command("import", no_args_is_help=True)

@@ -28,7 +28,7 @@ ID_ROW = 1  # 0-based row holding the machine-readable cell ids
 TOTAL_LABEL = "合计"
 DETAIL_FIXED = (("unit_code", "单位代码"), ("unit_name", "单位名称"), ("unit_type", "单位类型"), ("status", "报送状态"))
 
-STATUS_ORDER = ("有错误", "重复", "有警告", "空表", "已报送", "未报送", "不在名册", "无法读取")
+STATUS_ORDER = ("有错误", "重复", "有警告", "空表", "已报送", "未报送", "不在名册", "无法读取", "汇总表（已忽略）")
 
 
 @dataclass
@@ -44,7 +44,7 @@ class UnitStatus:
 
     @property
     def included(self) -> bool:
-        return self.report is not None and self.status not in ("不在名册", "无法读取", "未报送")
+        return self.report is not None and self.status not in ("不在名册", "无法读取", "未报送", "汇总表（已忽略）")
 
     def row(self) -> dict[str, Any]:
         r = self.report
@@ -138,11 +138,19 @@ def consolidate(fmt: Format, reports: list[Report], roster: Roster, year: int, *
             extra_statuses.append(UnitStatus(r.unit_code, r.unit_name or r.provenance.name, "", "无法读取", r))
         elif roster.get(r.unit_code) is None:
             extra_statuses.append(UnitStatus(r.unit_code, r.unit_name, r.unit_type, "不在名册", r))
+        elif r.level != "填报单位" and r.unit_code == top.code:
+            # an earlier summary of this very unit left among the returns: using it as the 本级
+            # return would count everything twice
+            extra_statuses.append(UnitStatus(r.unit_code, r.unit_name, r.unit_type, "汇总表（已忽略）", r))
+            findings.append(make("summary-ignored", file=r.provenance.name, unit_code=r.unit_code,
+                                 unit_name=r.unit_name, found=r.level).finish(year))
         elif r.unit_code in in_scope:
             by_code.setdefault(r.unit_code, []).append(r)
     statuses: list[UnitStatus] = []
     for u in chosen:
-        got = sorted(by_code.get(u.code, []), key=_date_key, reverse=True)
+        # a lower-level summary (e.g. a county's, in a city roster) includes that unit's own return:
+        # it wins over a plain return with the same code; otherwise the latest 填报日期 wins
+        got = sorted(by_code.get(u.code, []), key=lambda r: (r.level != "填报单位", _date_key(r)), reverse=True)
         if not got:
             statuses.append(UnitStatus(u.code, u.name, u.type, "未报送"))
             findings.append(make("unit-missing", unit_code=u.code, unit_name=u.name).finish(year))
@@ -160,7 +168,7 @@ def consolidate(fmt: Format, reports: list[Report], roster: Roster, year: int, *
             status = "有错误"
         elif c["警告"]:
             status = "有警告"
-        elif all(not chosen_report.values.get(cell.id) for cell in fmt.inputs):
+        elif any(f.code == "empty-return" for f in chosen_report.findings):
             status = "空表"
         else:
             status = "已报送"

@@ -58,7 +58,8 @@ class Finding:
 
     def finish(self, year: int | None = None) -> Finding:
         """Compute the fingerprint: the same problem at the same place → the same value across runs."""
-        key = "|".join(str(x) for x in (self.code, self.unit_code, year or "", self.sheet, self.cell, self.cell_id))
+        where = (self.sheet, self.cell, self.cell_id) if self.cell else (self.sheet, str(self.found), str(self.expected))
+        key = "|".join(str(x) for x in (self.code, self.unit_code, year or "", *where))
         self.fingerprint = hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
         return self
 

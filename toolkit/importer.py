@@ -85,8 +85,16 @@ def tokens_from_text(text: str) -> list[Tok]:
 def tokens_from_html(data: bytes) -> list[Tok]:
     from lxml import html as lhtml
 
+    declared = re.search(rb"""<meta[^>]+charset=["']?([\w-]+)""", data[:4096], re.IGNORECASE)
+    encoding = declared.group(1).decode("ascii") if declared else None
+    if encoding is None:  # no declaration: Chinese sites use UTF-8 or GBK
+        try:
+            data.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            encoding = "gb18030"
     try:
-        root = lhtml.fromstring(data)
+        root = lhtml.fromstring(data, parser=lhtml.HTMLParser(encoding=encoding))
     except Exception as e:  # lxml raises several types on broken markup
         raise NianbaoError(f"网页无法解析：{e}") from e
     for bad in root.xpath("//script|//style"):
@@ -149,7 +157,7 @@ _LEAD_VERBS = ("严格", "坚持", "认真", "高度", "深入", "全面", "始�
 def guess_identity(text: str) -> tuple[str, int | None]:
     m = _TITLE.search(text)
     if m:
-        return m.group(1).strip(), int(m.group(2))
+        return re.sub(r"^(关于|中共)", "", m.group(1).strip()), int(m.group(2))
     year = None
     y = _YEAR_IN_TEXT.search(text)
     if y:
@@ -165,17 +173,26 @@ def guess_identity(text: str) -> tuple[str, int | None]:
 
 
 def level_of(unit: str) -> str:
-    u = unit.replace("人民政府", "")
+    """The unit type when the name makes it certain; '其他' otherwise (then I10 does not apply):
+    a '…市人民政府' may be a 县级市 or a 设区的市, and only the latter may make 规章."""
+    u = unit.replace("人民政府", "").replace("办事处", "")
     if u.endswith("苏木"):
         return "苏木"
-    if u.endswith(("街道", "街道办事处")):
+    if u.endswith("街道"):
         return "街道"
     if u.endswith(("镇", "乡")):
         return "乡镇"
-    if unit.endswith("人民政府") and re.search(r"[县区旗]$|市$", u):
+    if unit.startswith(("国家", "国务院")) or unit.endswith("部"):
+        return "国务院部门"
+    if unit.endswith("人民政府") and re.search(r"[县区旗]$", u):
         return "县级政府"
     if re.search(r"(局|委员会|办公室|中心|委|办)$", unit):
-        return "县级部门"
+        if re.search(r"[县旗]|区(?!域)", unit):
+            return "县级部门"
+        if "省" in unit or "自治区" in unit:
+            return "省级部门"
+        if "市" in unit:
+            return "市级部门"
     return "其他"
 
 
@@ -286,7 +303,7 @@ def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
                     _unreadable(out, sheet, cells[0], name, f"找不到{sheet.name}（{sheet.title}）的表头")
                     continue
                 k = start
-                while k < len(toks) and toks[k].number is None:
+                while k < len(toks) and toks[k].number is None and toks[k].text != "":
                     k += 1
                 label_text = last.text
             else:
@@ -355,7 +372,7 @@ def _unreadable(out: Parsed, sheet: Sheet, cell: Cell, name: str, detail: str) -
 # ---------------------------------------------------------------- narrative vs tables
 
 NARRATIVE = (
-    (r"(?:收到|受理|共收到)[^。；，,]{0,12}?申请(?:共)?(\d+)\s*[件项个条]", "t3.r1.tot", "本年新收申请"),
+    (r"(?:收到|受理)[^。；，,复诉]{0,12}?政府信息公开申请(?:共)?(\d+)\s*[件项个条]", "t3.r1.tot", "本年新收申请"),
     (r"上年(?:度)?结转[^。；，,]{0,12}?(\d+)\s*[件项个条]", "t3.r2.tot", "上年结转"),
     (r"结转(?:至)?下(?:一)?年度[^。；，,]{0,8}?(\d+)\s*[件项个条]", "t3.r4.tot", "结转下年度"),
     (r"行政复议(?:案件)?(\d+)\s*[件起]", "t4.r1.rv_tot", "行政复议"),
@@ -379,8 +396,11 @@ def audit_text(text: str, values: dict[str, Number | None], name: str) -> list[F
                                 quote=sentence[:120], cell_id=cid))
                 break
     labels = {norm(lb.text) for f in formats().values() for sh in f.sheets for lb in sh.labels}
-    headings = [norm(line) for line in text.splitlines()
-                if re.match(r"\s*[一二三四五六]、", line) and "|" not in line and norm(line) not in labels]
+    def table_row(h: str) -> bool:
+        return any(h.startswith(lb) for lb in labels)
+
+    headings = [h for line in text.splitlines() if re.match(r"\s*[一二三四五六]、", line) and "|" not in line
+                and not table_row(h := re.sub(r"[\d.\s]+$", "", norm(line)))]
     for title in SECTIONS:
         num = title.split("、")[0]
         got = next((h for h in headings if h.startswith(num + ",")), None)

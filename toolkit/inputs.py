@@ -7,6 +7,7 @@ symlinks cannot escape; limits are checked before anything is decompressed.
 
 from __future__ import annotations
 
+import datetime as dt
 import stat
 import zipfile
 from collections.abc import Iterator
@@ -87,9 +88,11 @@ def _from_zip(data: bytes, label: str, path: str, mtime: float, depth: int) -> I
             else:
                 yield from _from_zip(body, shown, path, mtime, depth + 1)
             continue
-        ts = info.date_time
-        yield Source(shown, path, body, mtime=float(ts[0] * 10**10 + ts[1] * 10**8 + ts[2] * 10**6
-                                                    + ts[3] * 10**4 + ts[4] * 100 + ts[5]) if ts else mtime)
+        try:  # the member's own time, in the same seconds-since-epoch as a loose file's mtime
+            when = dt.datetime(*info.date_time).timestamp()
+        except (ValueError, OverflowError):
+            when = mtime
+        yield Source(shown, path, body, mtime=when)
 
 
 def _from_file(p: Path, label: str) -> Iterator[Source]:

@@ -253,7 +253,7 @@ def _read(report: Report, data: bytes, name: str) -> None:
         report.year = int(float(props.get(PROP + "year", "")))
     except ValueError:
         report.year = None
-    if not props:  # properties lost (re-saved elsewhere): fall back to the cover
+    if not report.unit_code:  # our properties lost (re-saved elsewhere): fall back to the cover
         grid = _grid(wb, fmt.cover.sheet_name) if fmt.cover.sheet_name in wb.sheet_names else []
         for f in fmt.cover.fields:
             if f.source and grid:
