@@ -288,3 +288,22 @@ def test_level_is_guessed_only_when_certain(name, level):
     from toolkit.importer import level_of
 
     assert level_of(name) == level
+
+
+def test_ambiguous_run_is_settled_by_the_column_sums(tmp_path, fmt):
+    """'001100011' splits as (0,0,11,0,0,0,11) or (0,0,1,10,0,0,11): both keep the row total;
+    only the first keeps （七）总计 and O1 right in every column."""
+    vals = {"t3.r1.res": 11, "t3.r1.tot": 11, "t3.r3_1.res": 11, "t3.r3_1.tot": 11,
+            "t3.r3_7.res": 11, "t3.r3_7.tot": 11}
+    text = flat_text(fmt, vals)
+    row = "（一）予以公开 |\n0 |\n0 |\n11 |\n0 |\n0 |\n0 |\n11 |\n"
+    assert row in text
+    text = text.replace(row, "（一）予以公开 |\n001100011 |\n")
+    p = tmp_path / "amb.txt"
+    p.write_text(text, encoding="utf-8")
+    from toolkit.importer import _split_runs
+
+    assert len(_split_runs(["001100011"], 7, lambda n: sum(n[:6]) == n[6])) > 1  # ambiguous by the row alone
+    rep = imported(p)
+    assert [rep.values[f"t3.r3_1.{c}"] for c in ("np", "biz", "res", "ngo", "law", "oth")] == [0, 0, 11, 0, 0, 0]
+    assert not [f for f in rep.findings if f.severity == "错误"]

@@ -205,6 +205,7 @@ class Parsed:
     problems: list[Finding] = field(default_factory=list)
     rows_read: int = 0
     rows_total: int = 0
+    pending: list = field(default_factory=list)  # (cells, candidate splits, label) settled by column sums
 
 
 def _row_label(sheet: Sheet, row: int) -> Label | None:
@@ -230,12 +231,12 @@ def _matches(tok: str, label: str) -> bool:
     return len(a) >= 4 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.85
 
 
-def _split_runs(raw: list[str], need: int, check) -> list[Number] | None:
-    """Digits an extractor ran together ('0000000', '1200') → the one split into ``need`` numbers
-    that passes ``check`` (the row total); None when no split or several splits fit."""
+def _split_runs(raw: list[str], need: int, check, limit: int = 20) -> list[list[int]]:
+    """Digits an extractor ran together ('0000000', '1200') → every split into ``need`` numbers
+    (no leading zeros) that passes ``check`` (the row total); at most ``limit`` of them."""
     digits = "".join(raw)
     if not digits.isdigit() or len(digits) < need or len(digits) > need + 12:
-        return None
+        return []
     found = []
     for cuts in itertools.combinations(range(1, len(digits)), need - 1):
         parts = [digits[i:j] for i, j in zip((0, *cuts), (*cuts, len(digits)), strict=True)]
@@ -244,9 +245,9 @@ def _split_runs(raw: list[str], need: int, check) -> list[Number] | None:
         nums = [int(p) for p in parts]
         if check(nums):
             found.append(nums)
-            if len(found) > 1:
-                return None
-    return found[0] if found else None
+            if len(found) >= limit:
+                break
+    return found
 
 
 def _read_numbers(toks: list[Tok], i: int, need: int, label: str) -> tuple[list[Number | None] | None, int]:
@@ -327,12 +328,17 @@ def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
                 ended = True
                 continue
             if len(vals) < len(cells):
-                fixed = _resolve_run(fmt, cells, toks, k, end)
-                if fixed is None:
+                splits = _resolve_run(fmt, cells, toks, k, end)
+                if len(splits) > 1:  # decided later by the column sums (the other rows are not read yet)
+                    out.pending.append((cells, splits, label_text))
+                    out.rows_read += 1
+                    pos = end
+                    continue
+                if not splits:
                     _unreadable(out, sheet, cells[0], name, f"“{label_text}”一行只读到{len(vals)}个数字，应有{len(cells)}个")
                     pos = max(pos, end)
                     continue
-                vals = fixed
+                vals = splits[0]
             for c, v in zip(cells, vals, strict=True):
                 out.values[c.id] = v
                 if v is None:
@@ -342,7 +348,7 @@ def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
     return out
 
 
-def _resolve_run(fmt: Format, cells: list[Cell], toks: list[Tok], k: int, end: int) -> list[Number | None] | None:
+def _resolve_run(fmt: Format, cells: list[Cell], toks: list[Tok], k: int, end: int) -> list[list[int]]:
     raw = [t.text.strip() for t in toks[k:end]]
     tot = [i for i, c in enumerate(cells) if c.is_total]
 
@@ -353,8 +359,34 @@ def _resolve_run(fmt: Format, cells: list[Cell], toks: list[Tok], k: int, end: i
                 return False
         return bool(tot)
 
-    nums = _split_runs(raw, len(cells), check)
-    return list(nums) if nums else None
+    return _split_runs(raw, len(cells), check)
+
+
+def settle_pending(fmt: Format, parsed: Parsed, name: str) -> None:
+    """Rows whose run-together digits split several ways: keep the split under which every
+    错误 rule touching the row holds (the column sums: （七）总计, O1); if not exactly one, unreadable."""
+    from .rules import run_rules
+
+    for cells, splits, label in parsed.pending:
+        ids = {c.id for c in cells}
+        good = []
+        for nums in splits:
+            trial = dict(parsed.values) | {c.id: v for c, v in zip(cells, nums, strict=True)}
+            rep = Report(values=derive_totals(fmt, {c.id: trial.get(c.id) for c in fmt.inputs}),
+                         cached={c.id: trial.get(c.id) for c in fmt.totals},
+                         unknown={c.id for c in fmt.inputs if c.id not in trial})
+            bad = [f for f in run_rules(fmt, rep) if f.severity == "错误"
+                   and (f.cell_id in ids or any(p in ids for p in fmt.cells[f.cell_id].parts)
+                        or f.cell_id.split(".")[2] in {c.col_id for c in cells})]
+            if not bad:
+                good.append(nums)
+        if len(good) == 1:
+            for c, v in zip(cells, good[0], strict=True):
+                parsed.values[c.id] = v
+        else:
+            sheet = fmt.sheet(cells[0].sheet_id)
+            _unreadable(parsed, sheet, cells[0], name,
+                        f"“{label}”一行的数字连在一起，有{len(splits)}种拆分都符合行合计，按列合计也无法唯一确定")
 
 
 def _find(toks: list[Tok], pos: int, labels: list[str], window: int) -> int | None:
@@ -443,6 +475,7 @@ def read_published(path: Path, unit: str | None = None, year: int | None = None,
                  provenance=Provenance(path=str(path), name=name, sha256=hashlib.sha256(data).hexdigest(),
                                        size=len(data), application=f"published {shape}"))
     parsed = walk(fmt, toks, name)
+    settle_pending(fmt, parsed, name)
     rep.findings.extend(parsed.problems)
     if parsed.rows_read == 0:
         rep.readable = False
