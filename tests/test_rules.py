@@ -126,6 +126,11 @@ def test_i5_wan_county(fmt):
 def test_i5_count_town(fmt):
     found = run_rule(rule(fmt, "I5-count-town"), fmt, make_report(fmt, unit_type="镇", **{"t2__license__n": 1460000}))
     assert codes(found) == [("I5-count-town", "t2.license.n")]
+    assert found[0].message == "件数1460000超过100000，对乡镇（街道、苏木）明显偏大，是否多输入了数字？"
+    assert (found[0].cell, found[0].delta) == ("B10", 1360000)
+    blank = make_report(fmt, unit_type="镇", **{"t2__license__n": 1460000})
+    blank.values["t2.license.n"] = None
+    assert run_rule(rule(fmt, "I5-count-town"), fmt, blank) == []  # skip_if_any
     assert run_rule(rule(fmt, "I5-count-town"), fmt,
                     make_report(fmt, unit_type="县级部门", **{"t2__license__n": 1460000})) == []
 
@@ -137,6 +142,9 @@ def test_i9_repealed_more_than_valid_plus_made(fmt):
     assert found[0].delta == 3
     ok = make_report(fmt, **{"t2__norm__repealed": 2, "t2__norm__valid": 1, "t2__norm__made": 1})
     assert run_rule(rule(fmt, "I9"), fmt, ok) == []
+    blank = make_report(fmt, **{"t2__norm__repealed": 1})
+    blank.values["t2.norm.valid"] = blank.values["t2.norm.made"] = None  # missing counts 0: 1 > 0 is reported
+    assert codes(run_rule(rule(fmt, "I9"), fmt, blank)) == [("I9", "t2.norm.repealed")]
 
 
 @pytest.mark.parametrize("unit_type,expected", [("镇", 1), ("街道", 1), ("县级部门", 1), ("县级政府", 1),
@@ -146,7 +154,10 @@ def test_i10_rules_only_for_units_without_power(fmt, unit_type, expected):
     assert len(found) == expected
     if found:
         assert found[0].message == f"本单位类型为{unit_type}，没有规章制定权，但规章一栏填了6件。"
-        assert "立法法" in rule(fmt, "I10").basis and found[0].cell == "D6"
+        assert "立法法" in rule(fmt, "I10").basis and found[0].cell == "D6" and found[0].delta == 6
+    missing = make_report(fmt, unit_type=unit_type)
+    missing.values["t2.reg.valid"] = None
+    assert run_rule(rule(fmt, "I10"), fmt, missing) == []  # skip_if_any: a blank is not a 规章
 
 
 def test_overwritten_total_is_reported_once(fmt):
