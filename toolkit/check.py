@@ -162,8 +162,8 @@ def iter_checked(paths: Iterable[Path], opts: CheckOptions, progress: Callable[[
         yield item
 
 
-def check_paths(paths: Iterable[Path], opts: CheckOptions, progress: Callable[[int], Any] | None = None,
-                workers: int | None = None) -> BatchResult:
+def check_paths(paths: Iterable[Path], opts: CheckOptions,
+                progress: Callable[[int], Any] | None = None) -> BatchResult:
     """Check every return found under ``paths`` and keep the full reports (library use, tests)."""
     sources = list(collect(list(paths)))
     if progress:

@@ -169,7 +169,7 @@ class Ticker:
         self.close()
 
 
-def print_findings(result, show_ok: bool = True) -> None:
+def print_findings(result) -> None:
     """The reviewer's view: one line per file, then every finding with its location."""
     from rich.table import Table
 

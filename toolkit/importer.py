@@ -253,17 +253,14 @@ def _split_runs(raw: list[str], need: int, check, limit: int = 20) -> list[list[
 def _read_numbers(toks: list[Tok], i: int, need: int, label: str) -> tuple[list[Number | None] | None, int]:
     """The ``need`` values after position ``i``: numbers, '' (blank → None), stopping at text."""
     vals: list[Number | None] = []
-    raw: list[str] = []
     j = i
     while j < len(toks) and len(vals) < need:
         t = toks[j].text
         n = toks[j].number
         if n is not None:
             vals.append(n)
-            raw.append(t.strip())
         elif t == "":
             vals.append(None)
-            raw.append("")
         elif norm(t) and norm(t) in norm(label):  # the rest of a label broken across lines
             pass
         else:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from defusedxml import ElementTree as DET
 
+from .spec import a1
+
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a return is ~20 KB; 20 MB is generous
 MAX_MEMBERS = 300
 MAX_UNCOMPRESSED = 60 * 1024 * 1024  # all members together
@@ -169,7 +171,7 @@ def _app(zf: zipfile.ZipFile) -> str:
     return f"{app} {ver}".strip()
 
 
-_TAG = re.compile(rb"<(?:\w+:)?(row|c|sheetProtection|dimension)\b([^>]*?)(/?)>")
+_TAG = re.compile(rb"<(?:\w+:)?(row|c|sheetProtection)\b([^>]*?)(/?)>")
 _ATTR_R = re.compile(rb'\br="\$?([A-Za-z]*)\$?(\d*)"')
 _CELL_END = re.compile(rb"</(?:\w+:)?c>")
 _FORMULA = re.compile(rb"<(?:\w+:)?f\b[^>]*?(?:/>|>([^<]*)</(?:\w+:)?f>)")
@@ -234,8 +236,6 @@ def _slow_scan(data: bytes, info: SheetInfo) -> None:
         pos = m.end()
         if tag == b"sheetProtection":
             info.protected = bool(_SHEET_ATTR.search(attrs))
-        elif tag == b"dimension":
-            continue  # calamine sizes sheets by the cells that hold something, not by <dimension>
         elif tag == b"row":
             r = re.search(rb'\br="(\d+)"', attrs)
             row, col = (int(r.group(1)) if r else row + 1), 0
@@ -255,15 +255,9 @@ def _slow_scan(data: bytes, info: SheetInfo) -> None:
                     break
                 f = _FORMULA.search(data, pos, end.start())
                 if f is not None:
-                    info.formulas[_ref(row, col)] = "=" + html.unescape((f.group(1) or b"").decode("utf-8", "replace"))
+                    info.formulas[a1(row, col)] = "=" + html.unescape((f.group(1) or b"").decode("utf-8", "replace"))
                 pos = end.end()
     _check_extent(info.name, max_row, max_col)
-
-
-def _ref(row: int, col: int) -> str:
-    from .spec import a1
-
-    return a1(row, col)
 
 
 def _rowcol(ref: str) -> tuple[int, int]:
@@ -318,8 +312,6 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
 
 def probe_ods(zf: zipfile.ZipFile) -> Probe:
     """OpenDocument spreadsheet (LibreOffice's own format): the same facts from content.xml/meta.xml."""
-    from .spec import a1
-
     probe = Probe(kind="ods", structure_locked=False)
     meta = read_member(zf, "meta.xml")
     if meta:

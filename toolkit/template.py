@@ -27,7 +27,7 @@ from .findings import Finding, fmt_num
 from .report import Number, Report, blank_values, derive_totals
 from .roster import Unit
 from .rules import evaluate
-from .spec import Format, Sheet, a1, col_letter
+from .spec import Format, Sheet, a1
 
 FONT = "宋体"
 PROP_PREFIX = "nianbao_"
@@ -417,7 +417,7 @@ def findings_sheet(findings: list[Finding], name: str = "问题清单"):
 
 
 __all__ = ["ReturnContent", "write_return", "file_name", "add_return_sheets", "findings_sheet",
-           "new_workbook", "finish", "col_letter"]
+           "new_workbook", "finish"]
 
 
 def _write_one(task: tuple[str, Unit, int, str]) -> str:
