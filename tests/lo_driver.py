@@ -13,6 +13,8 @@ Steps ("op"):
   api_set    sheet, cell, value  — through the cell API, which bypasses protection (tampering)
   api_insert_sheet name
   api_remove_row   sheet, row (0-based)
+  api_insert_rows  sheet, row (0-based), count
+  api_insert_cols  sheet, col (0-based), count
   api_unprotect    sheet, password
   calc                           — recalculate everything
   read       sheet, cells        — value, string and formula of each cell
@@ -89,6 +91,12 @@ def run_job(ctx, job):
                 results.append({"op": op})
             elif op == "api_insert_sheet":
                 doc.Sheets.insertNewByName(step["name"], doc.Sheets.getCount())
+                results.append({"op": op})
+            elif op == "api_insert_rows":
+                doc.Sheets.getByName(step["sheet"]).getRows().insertByIndex(step["row"], step.get("count", 1))
+                results.append({"op": op})
+            elif op == "api_insert_cols":
+                doc.Sheets.getByName(step["sheet"]).getColumns().insertByIndex(step["col"], step.get("count", 1))
                 results.append({"op": op})
             elif op == "api_remove_row":
                 doc.Sheets.getByName(step["sheet"]).getRows().removeByIndex(step["row"], 1)

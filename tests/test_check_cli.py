@@ -8,11 +8,16 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import jsonschema
 import openpyxl
 import pytest
 from conftest import ROOT, SAMPLES, sha256
 
-from toolkit.check import REPAIRED_BY_REBUILD, CheckOptions, check_paths
+from toolkit.check import CheckOptions, check_paths
+from toolkit.jsonout import SCHEMA
+from toolkit.spec import current_format, tagged
+
+REPAIRED_BY_REBUILD = tagged("repaired-by-rebuild")
 from toolkit.roster import load_roster
 
 ROSTER = SAMPLES / "roster.csv"
@@ -57,14 +62,17 @@ def test_check_faulty_reports_exactly_the_planted_mistakes(cli, fmt):
 def test_json_schema(cli):
     r = cli("check", SAMPLES / "faulty" / "152502003_杭盖街道_2025年政府信息公开年报_有误.xlsx", "--json")
     data = json.loads(r.stdout)
-    assert set(data) == {"tool", "tool_version", "year", "files", "counts", "ok"}
+    jsonschema.validate(data, SCHEMA)
+    assert (data["schema"], data["schema_version"], data["command"]) == ("nianbao.result", 1, "check")
     f = data["files"][0]
     assert {"file", "path", "sha256", "readable", "format_id", "unit_code", "unit_name", "counts", "findings"} <= set(f)
+    assert len(f["values"]) == len(current_format().cells) and f["values"]["t3.r1.np"] == 3
     finding = f["findings"][0]
     for key in ("code", "severity", "title", "message", "instruction", "file", "unit_code", "unit_name", "sheet",
                 "cell", "cell_id", "row_label", "col_label", "expected", "found", "delta", "fingerprint"):
         assert key in finding
-    assert finding["code"] == "O1" and finding["delta"] == 1 and finding["col_label"].endswith("自然人")
+    # pinned to （七）总计: what that cell shows and what it would have to be
+    assert finding["code"] == "O1" and finding["delta"] == -1 and finding["col_label"].endswith("自然人")
     assert data["ok"] is False and data["counts"]["错误"] == 1
 
 
@@ -87,7 +95,8 @@ def test_annotated_copy(cli, tmp_path, fmt):
     assert ws.protection.sheet and wb.security.lockStructure
     assert ws["D7"].protection.locked is False and ws["D7"].value == 3  # still fillable, clerk's values kept
     assert "问题清单" in wb.sheetnames
-    assert wb["问题清单"]["B2"].value == "O1"
+    heads = [c.value for c in wb["问题清单"][1]]
+    assert wb["问题清单"].cell(2, heads.index("代码") + 1).value == "O1"
 
     original = check_paths([faulty], CheckOptions(year=2025, roster=load_roster(ROSTER)))
     again = check_paths([out], CheckOptions(year=2025, roster=load_roster(ROSTER)))

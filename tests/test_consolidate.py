@@ -89,10 +89,10 @@ def test_two_levels_city_equals_direct_sum(cli, fmt, tmp_path):
     r = cli("consolidate", summaries, "--roster", city_roster, "--year", "2025", "--out", out, "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert data["level"] == "市级汇总"
+    assert data["summary"]["level"] == "市级汇总"
     for c in fmt.inputs:
-        assert data["totals"][c.id] == pytest.approx(sum(v[c.id] for v in all_values.values())), c.id
-    statuses = {u["unit_code"]: u["status"] for u in data["units"]}
+        assert data["summary"]["totals"][c.id] == pytest.approx(sum(v[c.id] for v in all_values.values())), c.id
+    statuses = {u["unit_code"]: u["status"] for u in data["summary"]["units"]}
     assert statuses["1599"] == "未报送"  # the city's own 本级 return was not given
 
     # tamper one county summary's 表三 value: the parent-vs-children check catches it
@@ -132,12 +132,12 @@ def test_status_missing_duplicate_and_not_in_roster(cli, county_dir, fmt):
     assert r.returncode == 1 and out.exists(), r.stderr
     assert "未纳入汇总" in r.stderr
     data = json.loads(r.stdout)
-    st = {x["unit_code"]: x for x in data["units"]}
+    st = {x["unit_code"]: x for x in data["summary"]["units"]}
     assert st["152502311"]["status"] == "未报送"
     assert st["152502201"]["status"] == "重复" and st["152502201"]["file"].endswith("最终版2.xlsx")
     assert st["152502201"]["duplicates"] == ["returns/152502201_宝力根苏木_2025年政府信息公开年报.xlsx"]
     assert st["152599001"]["status"] == "不在名册"
-    assert data["totals"]["t2.license.n"] == 13169 - 152 + 153  # the newer duplicate is used
+    assert data["summary"]["totals"]["t2.license.n"] == 13169 - 152 + 153  # the newer duplicate is used
     ws = openpyxl.load_workbook(out)["报送情况"]
     rows = {r[1]: r[4] for r in ws.iter_rows(min_row=2, values_only=True)}
     assert rows["152502311"] == "未报送" and rows["152502201"] == "重复" and rows["152599001"] == "不在名册"
@@ -167,13 +167,13 @@ def test_select_and_node(cli, tmp_path):
     args = [SAMPLES / "returns", "--roster", SAMPLES / "roster.csv", "--year", "2025", "--json"]
     r = cli("consolidate", *args, "--out", tmp_path / "a.xlsx", "--units", "152502201,152502202")
     data = json.loads(r.stdout)
-    assert [u["unit_code"] for u in data["units"]] == ["152502201", "152502202"]
-    assert data["totals"]["t2.license.n"] == 152 + 64
+    assert [u["unit_code"] for u in data["summary"]["units"]] == ["152502201", "152502202"]
+    assert data["summary"]["totals"]["t2.license.n"] == 152 + 64
     r = cli("consolidate", *args, "--out", tmp_path / "b.xlsx", "--exclude", "152502301")
-    assert json.loads(r.stdout)["totals"]["t2.license.n"] == 13169 - 8421
+    assert json.loads(r.stdout)["summary"]["totals"]["t2.license.n"] == 13169 - 8421
     r = cli("consolidate", *args, "--out", tmp_path / "c.xlsx", "--under", "152502201")
     data = json.loads(r.stdout)
-    assert data["unit_code"] == "152502201" and len(data["units"]) == 1
+    assert data["summary"]["unit_code"] == "152502201" and len(data["summary"]["units"]) == 1
     r = cli("consolidate", *args, "--out", tmp_path / "d.xlsx", "--units", "999")
     assert r.returncode == 2 and "不在名册中" in r.stderr
 
@@ -230,8 +230,8 @@ def test_old_summary_among_returns_is_not_counted_twice(cli, tmp_path):
     shutil.copy(first, mixed / "去年的汇总.xlsx")
     r = cli("consolidate", mixed, *args, "--out", tmp_path / "again.xlsx", "--json")
     data = json.loads(r.stdout)
-    assert data["totals"]["t2.license.n"] == 13169  # not doubled
-    st = {u["file"]: u["status"] for u in data["units"]}
+    assert data["summary"]["totals"]["t2.license.n"] == 13169  # not doubled
+    st = {u["file"]: u["status"] for u in data["summary"]["units"]}
     assert st["mixed/去年的汇总.xlsx"] == "汇总表（已忽略）"
     assert r.returncode == 0
 
@@ -263,4 +263,4 @@ def test_zipped_copy_does_not_beat_a_newer_loose_correction(cli, tmp_path, fmt):
     os.utime(new, (stamp, stamp))
     r = cli("consolidate", d, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--units", "152502201",
             "--out", tmp_path / "s.xlsx", "--json")
-    assert json.loads(r.stdout)["totals"]["t2.license.n"] == 146
+    assert json.loads(r.stdout)["summary"]["totals"]["t2.license.n"] == 146

@@ -100,7 +100,7 @@ def test_clerk_fills_and_we_read_it(filled, kind, fmt, tmp_path):
     r = run_cli("consolidate", path, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", out,
                 "--units", "152502101", "--force", "--json")
     assert r.returncode == 1 and out.exists(), r.stderr
-    totals = json.loads(r.stdout)["totals"]
+    totals = json.loads(r.stdout)["summary"]["totals"]
     assert totals["t2.license.n"] == 1086 and totals["t3.r1.tot"] == 3 and totals["t3.r3_7.tot"] == 2
 
 
@@ -248,7 +248,7 @@ def test_render_template_annotated_and_summary(office, blank, fmt, tmp_path):
     (copy,) = annotated.iterdir()
     pdf = render(office, copy, "annotated")
     assert _pdf_pages(pdf) >= 1 + len(fmt.sheets)
-    assert "表三勾稽关系" in _text(pdf)
+    assert "第一项＋第二项=3" in _text(pdf)  # the printed 问题清单 (codes and fingerprints are not printed)
 
     summary = tmp_path / "汇总.xlsx"
     run_cli("consolidate", SAMPLES / "returns", "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", summary)

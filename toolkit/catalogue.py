@@ -6,6 +6,7 @@ reading/integrity checks — as text for `nianbao explain` and as the README tab
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,19 @@ from pathlib import Path
 from .spec import checks, current_format
 
 START, END = "<!-- catalogue:start -->", "<!-- catalogue:end -->"
+
+# What each placeholder of a message template stands for, so a template reads as a sentence.
+PLACEHOLDERS = {
+    "expected": "应为", "found": "实为", "delta": "差额", "cell": "单元格", "sheet": "工作表", "detail": "具体情况",
+    "unit_code": "单位代码", "unit_name": "单位名称", "year": "年度", "prev_year": "上一年度", "count": "个数",
+    "cells": "单元格", "quote": "原文句子", "left": "左边合计", "right": "右边合计", "left_yuan": "折合元数",
+    "col_label": "列名", "row_label": "行名", "unit_type": "单位类型", "col": "列", "row": "行", "cell_id": "单元格编号",
+}
+
+
+def humanize(template: str) -> str:
+    """'标签应为“{expected}”' → '标签应为“〈应为〉”': a message template as a user reads it."""
+    return re.sub(r"\{(\w+)\}", lambda m: f"〈{PLACEHOLDERS.get(m.group(1), m.group(1))}〉", template)
 
 
 @dataclass(frozen=True)
@@ -33,10 +47,11 @@ def entries() -> list[Entry]:
         meaning = f"{r.left} {r.operator} {r.right}"
         if r.unit_types:
             meaning += f"（适用于：{'、'.join(r.unit_types)}）"
-        out.append(Entry(r.code, r.severity, r.title, f"{r.basis}。检查：{meaning}".lstrip("。"),
-                         r.example, r.instruction, "审核规则"))
+        out.append(Entry(r.code, r.severity, r.title, humanize(f"{r.basis}。检查：{meaning}".lstrip("。")),
+                         r.example, humanize(r.instruction), "审核规则"))
     for ct in checks().values():
-        out.append(Entry(ct.code, ct.severity, ct.title, ct.message, "", ct.instruction, "读取与完整性检查"))
+        out.append(Entry(ct.code, ct.severity, ct.title, humanize(ct.message), "", humanize(ct.instruction),
+                         "读取与完整性检查"))
     return out
 
 

@@ -1,32 +1,29 @@
-"""审核: read every return, check identity against the roster and year, run the
-rules, and (optionally) write the annotated copy that goes back to the clerk."""
+"""审核: read every return, check its identity against the roster and year, run the rules,
+and judge the batch as a whole (who is missing, who sent two files, mixed years).
+
+Files are read in worker processes: a reader that crashes or runs out of memory on one hostile
+file takes only that worker down; the file gets a finding and the batch goes on. Ctrl-C or
+SIGTERM stops the workers at once.
+"""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .fileio import atomic_write_text, safe_filename
-from .findings import Finding, counts, fmt_num, make, sort_key
+from .findings import Finding, make, sort_key
 from .inputs import Source, collect, load
+from .pool import new_pool, stop_pool
 from .reader import read_bytes
 from .report import Provenance, Report
-from .roster import Roster, Unit
+from .roster import Roster
 from .rules import run_rules
 from .spec import Format, current_format, formats
-
-# Findings that an annotated copy repairs by being rebuilt from the template.
-REPAIRED_BY_REBUILD = {
-    "label-changed", "layout-shifted", "protection-removed", "structure-unprotected", "structure-unprotected-lo",
-    "sheet-extra", "sheet-missing", "formula-in-input", "macros-present", "external-link",
-}
 
 
 @dataclass
@@ -38,10 +35,11 @@ class CheckOptions:
 @dataclass
 class BatchResult:
     reports: list[Report] = field(default_factory=list)
+    batch: list[Finding] = field(default_factory=list)  # about the batch, not one file
 
     @property
     def findings(self) -> list[Finding]:
-        return [f for r in self.reports for f in r.findings]
+        return [f for r in self.reports for f in r.findings] + self.batch
 
     @property
     def has_errors(self) -> bool:
@@ -61,17 +59,25 @@ def check_identity(report: Report, fmt: Format, opts: CheckOptions) -> list[Find
     if _version(report.template_version) < _version(fmt.template_version):
         out.append(make("template-outdated", file=name, found=report.template_version,
                         expected=fmt.template_version))
+    if report.level != "填报单位" and report.scope == "选择汇总":
+        out.append(make("summary-partial", file=name, found=report.level, unit_name=report.unit_name,
+                        detail=report.scope_note or "未说明未包括哪些单位"))
     if opts.roster is not None:
-        unit = opts.roster.get(report.unit_code)
-        if unit is None:
-            out.append(make("unit-not-in-roster", file=name, found=report.unit_code or "（无）",
-                            unit_name=report.unit_name or "未知单位"))
-        else:
-            if unit.name != report.unit_name:
-                out.append(make("unit-name-mismatch", file=name, unit_code=report.unit_code,
-                                found=report.unit_name, expected=unit.name))
-            report.unit_type = unit.type  # the roster is authoritative for rules such as I10
+        out.extend(_roster_identity(report, opts.roster))
     return out
+
+
+def _roster_identity(report: Report, roster: Roster) -> list[Finding]:
+    name = report.provenance.name
+    unit = roster.get(report.unit_code)
+    if unit is None:
+        return [make("unit-not-in-roster", file=name, found=report.unit_code or "（无）",
+                     unit_name=report.unit_name or "未知单位")]
+    report.unit_type = unit.type  # the roster is authoritative for rules such as I10
+    if unit.name != report.unit_name:
+        return [make("unit-name-mismatch", file=name, unit_code=report.unit_code, found=report.unit_name,
+                     expected=unit.name)]
+    return []
 
 
 def _version(v: str) -> tuple[int, ...]:
@@ -97,150 +103,141 @@ def check_report(report: Report, opts: CheckOptions) -> Report:
     return report
 
 
+def unreadable(src: Source, code: str, detail: str) -> Report:
+    rep = Report(provenance=Provenance(path=src.path, name=src.name, mtime=src.mtime), readable=False)
+    rep.findings.append(make(code, file=src.name, detail=detail).finish())
+    return rep
+
+
 def check_source(src: Source, opts: CheckOptions) -> Report:
     src = load(src)
     if src.problem is not None:
-        rep = Report(provenance=Provenance(path=src.path, name=src.name), readable=False)
-        rep.findings.append(make(src.problem.code, file=src.name, detail=src.problem.detail).finish())
-        return rep
-    return check_report(read_bytes(src.data or b"", src.name, src.path, src.mtime), opts)
+        return unreadable(src, src.problem.code, src.problem.detail)
+    return check_report(read_bytes(src.data or b"", src.name, src.path, src.mtime), opts).compact()
 
 
-# ---------------------------------------------------------------- batches (optionally in a process pool)
+# ---------------------------------------------------------------- batches in worker processes
 
-POOL_THRESHOLD = 40  # below this, starting worker processes costs more than it saves
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(opts: CheckOptions, annotate_dir: str | None) -> None:
-    _WORKER["opts"], _WORKER["annotate"] = opts, annotate_dir
+_OPTS: dict[str, CheckOptions] = {}
 
 
-def _worker_run(task: tuple[Source, str]) -> tuple[Report, str | None]:
-    src, ann_name = task
-    return _finish_one(check_source(src, _WORKER["opts"]), _WORKER["annotate"], ann_name)
+def _worker_init(opts: CheckOptions) -> None:
+    _OPTS["opts"] = opts
 
 
-def _finish_one(report: Report, annotate_dir: str | None, ann_name: str) -> tuple[Report, str | None]:
-    """Annotate where the full report is at hand, then slim it for the trip back: only the
-    non-zero inputs travel (consolidation treats absent as 0), so 10,000 reports stay small."""
-    written = None
-    if annotate_dir:
-        path = annotate(report, Path(annotate_dir), ann_name)
-        written = str(path) if path else None
-    fmt = formats().get(report.format_id)
-    if fmt is not None:
-        report.values = {c.id: report.values[c.id] for c in fmt.inputs if report.values.get(c.id)}
-    report.cached, report.raw = {}, {}
-    return report, written
+def _worker_run(chunk: list[Source]) -> list[Report]:
+    return [check_source(src, _OPTS["opts"]) for src in chunk]
+
+
+def _new_pool(workers: int, opts: CheckOptions) -> ProcessPoolExecutor:
+    return new_pool(workers, _worker_init, (opts,))
+
+
+class _Runner:
+    """Keeps a few chunks of files in flight per worker. A worker that dies (a crash in the Rust
+    reader, out of memory) breaks the pool: the files in flight are retried one by one in a fresh
+    pool, and the one that kills it again becomes a finding; the rest of the batch goes on."""
+
+    def __init__(self, sources: list[Source], opts: CheckOptions, workers: int):
+        self.sources, self.opts, self.workers = sources, opts, workers
+        self.chunk = max(1, min(32, len(sources) // (workers * 8)))
+        self.pool = _new_pool(workers, opts)
+
+    def run(self) -> Iterator[tuple[int, Report]]:
+        starts = list(range(0, len(self.sources), self.chunk))[::-1]
+        flight: dict[Future, int] = {}
+        try:
+            while starts or flight:
+                while starts and len(flight) < self.workers * 3:
+                    i = starts.pop()
+                    flight[self.pool.submit(_worker_run, self.sources[i:i + self.chunk])] = i
+                done, _ = wait(flight, return_when=FIRST_COMPLETED)
+                broken = [f for f in done if isinstance(f.exception(), BrokenProcessPool)]
+                for f in done:
+                    if f not in broken:
+                        i = flight.pop(f)
+                        yield from enumerate(f.result(), start=i)
+                if broken:
+                    lost = sorted(j for i in flight.values() for j in range(i, min(i + self.chunk, len(self.sources))))
+                    flight.clear()
+                    stop_pool(self.pool)
+                    yield from self._isolate(lost)
+                    self.pool = _new_pool(self.workers, self.opts)
+        finally:
+            stop_pool(self.pool)
+
+    def _isolate(self, lost: list[int]) -> Iterator[tuple[int, Report]]:
+        for i in lost:
+            pool = _new_pool(1, self.opts)
+            try:
+                yield i, pool.submit(_worker_run, [self.sources[i]]).result()[0]
+            except BrokenProcessPool:
+                yield i, unreadable(self.sources[i], "file-unreadable", "读取该文件时读取程序崩溃（文件可能被恶意构造）")
+            finally:
+                stop_pool(pool)
 
 
 def iter_checked(paths: Iterable[Path], opts: CheckOptions, progress: Callable[[int], Any] | None = None,
-                 annotate_dir: Path | None = None, workers: int | None = None) -> Iterator[tuple[Report, str | None]]:
-    """Check every return under ``paths``, in input order, using all cores for large batches.
+                 workers: int | None = None) -> Iterator[Report]:
+    """Check every return under ``paths`` and yield complete reports in input order.
 
-    Yields (slim report, path of its annotated copy or None). One bad file never stops the batch.
+    Files are read in worker processes (all cores for large batches, one otherwise), so one bad
+    file never stops the batch. Closing the iterator (or Ctrl-C) stops the workers at once.
     """
     sources = list(collect(list(paths)))
     if progress:
         progress(len(sources))
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    ann = str(annotate_dir) if annotate_dir else None
-    tasks = list(zip(sources, annotated_names([s.name for s in sources]), strict=True))
-    if workers > 1 and len(sources) >= POOL_THRESHOLD:
-        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(opts, ann)) as pool:
-            for item in pool.map(_worker_run, tasks, chunksize=max(1, min(64, len(tasks) // (workers * 8)))):
-                if progress:
-                    progress(-1)
-                yield item
+    if not sources:
         return
-    for src, ann_name in tasks:
-        item = _finish_one(check_source(src, opts), ann, ann_name)
+    workers = max(1, min(workers if workers is not None else (os.cpu_count() or 1), (len(sources) + 19) // 20))
+    ready: dict[int, Report] = {}
+    following = 0
+    for i, report in _Runner(sources, opts, workers).run():
+        ready[i] = report
         if progress:
             progress(-1)
-        yield item
+        while following in ready:
+            yield ready.pop(following)
+            following += 1
 
 
-def check_paths(paths: Iterable[Path], opts: CheckOptions,
-                progress: Callable[[int], Any] | None = None) -> BatchResult:
-    """Check every return found under ``paths`` and keep the full reports (library use, tests)."""
-    sources = list(collect(list(paths)))
-    if progress:
-        progress(len(sources))
-    result = BatchResult()
-    for src in sources:
-        result.reports.append(check_source(src, opts))
-        if progress:
-            progress(-1)
-    return result
+def check_paths(paths: Iterable[Path], opts: CheckOptions, progress: Callable[[int], Any] | None = None,
+                workers: int | None = None) -> BatchResult:
+    """Check every return under ``paths``: complete reports plus the findings about the batch."""
+    reports = list(iter_checked(paths, opts, progress, workers))
+    return BatchResult(reports, batch_findings(reports, opts))
 
 
-# ---------------------------------------------------------------- annotated copy
+# ---------------------------------------------------------------- the batch as a whole
 
 
-def _marks(report: Report) -> dict[tuple[str, str], str]:
-    marks: dict[tuple[str, str], list[str]] = {}
-    for f in report.findings:
-        if f.sheet and f.cell:
-            marks.setdefault((f.sheet, f.cell), []).append(f"【{f.severity}】{f.message}\n处理：{f.instruction}")
-    return {k: "\n\n".join(v) for k, v in marks.items()}
-
-
-def annotated_names(names: list[str]) -> list[str]:
-    """File names of the annotated copies, safe and unique, decided before any worker runs."""
-    out, taken = [], set()
-    for name in names:
-        stem = safe_filename(Path(name).stem, 80)
-        candidate, n = f"{stem}_审核意见.xlsx", 2
-        while candidate in taken:
-            candidate, n = f"{stem}_审核意见({n}).xlsx", n + 1
-        taken.add(candidate)
-        out.append(candidate)
+def batch_findings(reports: list[Report], opts: CheckOptions) -> list[Finding]:
+    """What only the whole batch shows: units of the roster that sent nothing, units that sent
+    several files, and (without --year) files of different years side by side."""
+    out: list[Finding] = []
+    readable = [r for r in reports if r.readable and r.level == "填报单位"]
+    by_unit: dict[str, list[Report]] = {}
+    for r in readable:
+        if r.unit_code:
+            by_unit.setdefault(r.unit_code, []).append(r)
+    for code, reps in by_unit.items():
+        if len(reps) > 1:
+            files = "、".join(r.provenance.name for r in reps)
+            for r in reps:
+                f = make("unit-duplicate-in-batch", file=r.provenance.name, unit_code=code, unit_name=r.unit_name,
+                         count=len(reps), detail=files).finish(r.year)
+                r.findings.append(f)
+    if opts.roster is not None:
+        seen = {r.unit_code for r in reports if r.readable}
+        for u in opts.roster.units:
+            if u.code not in seen:
+                out.append(make("unit-missing", unit_code=u.code, unit_name=u.name).finish(opts.year))
+    if opts.year is None:
+        years: dict[Any, int] = {}
+        for r in readable:
+            years[r.year or "未知"] = years.get(r.year or "未知", 0) + 1
+        if len(years) > 1:
+            detail = "，".join(f"{y}年度{n}份" if y != "未知" else f"年度未知{n}份" for y, n in sorted(
+                years.items(), key=lambda kv: str(kv[0])))
+            out.append(make("year-mixed", detail=detail).finish())
     return out
-
-
-def annotate(report: Report, out_dir: Path, name: str | None = None) -> Path | None:
-    """Write the copy sent back to the clerk: rebuilt from the template with the clerk's values,
-    still locked and fillable, faulty cells red with a comment, and a 问题清单 sheet."""
-    from .template import ReturnContent, findings_sheet, write_return
-
-    fmt = formats().get(report.format_id)
-    if fmt is None or not report.readable or not report.findings:
-        return None
-    unit = Unit(report.unit_code, report.unit_name, report.unit_type)
-    content = ReturnContent(
-        unit=unit, year=report.year or 0, values={c.id: report.values.get(c.id) for c in fmt.inputs},
-        raw={k: v for k, v in report.raw.items() if v is not None}, cover=dict(report.cover),
-        level=report.level, marks=_marks(report),
-    )
-    path = Path(out_dir) / (name or annotated_names([report.provenance.name])[0])
-    write_return(path, fmt, content, extra=[findings_sheet(report.findings)], extra_sheets=("问题清单",))
-    return path
-
-
-# ---------------------------------------------------------------- JSON
-
-
-def to_json(result: BatchResult, opts: CheckOptions) -> dict[str, Any]:
-    """The machine-readable report (schema documented in README: 'check --json')."""
-    files = []
-    for r in result.reports:
-        files.append({
-            "file": r.provenance.name, "path": r.provenance.path, "sha256": r.provenance.sha256,
-            "readable": r.readable, "format_id": r.format_id, "format_version": r.format_version,
-            "year": r.year, "unit_code": r.unit_code, "unit_name": r.unit_name, "unit_type": r.unit_type,
-            "level": r.level, "application": r.provenance.application, "counts": counts(r.findings),
-            "findings": [f.to_dict() for f in r.findings],
-        })
-    return {
-        "tool": "nianbao", "tool_version": __version__, "year": opts.year,
-        "files": files, "counts": counts(result.findings),
-        "ok": not result.has_errors,
-    }
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-
-    atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=2, default=fmt_num))

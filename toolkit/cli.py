@@ -49,8 +49,36 @@ try:
 except (ImportError, AttributeError):  # pragma: no cover - layout of typer changed
     pass
 
-err = Console(stderr=True)
-out = Console()
+def _console(stderr: bool) -> Console:
+    """Wide and unwrapped when not a terminal (a log file, a pipe): no sentence is cut in two."""
+    stream = sys.stderr if stderr else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    width = None if tty else int(os.environ.get("COLUMNS", "0") or 0) or 200
+    return Console(stderr=stderr, width=width, soft_wrap=not tty)
+
+
+err = _console(True)
+out = _console(False)
+# What the running command means to write, so Ctrl-C can say what was and was not written.
+PLANNED: list[str] = []
+_CONTROL = dict.fromkeys([*range(0, 9), *range(11, 32), 127, *range(0x80, 0xA0)], None)
+
+
+def clean(text: object) -> str:
+    """Text from files (names, cells, published pages) made safe for a terminal: control and
+    escape characters are shown as their codes, never executed (a name with ESC[2J)."""
+    s = str(text)
+    if not any(ord(ch) in _CONTROL for ch in s):
+        return s
+    return "".join(f"\\x{ord(ch):02x}" if ord(ch) in _CONTROL else ch for ch in s)
+
+
+def say(message: str, *user_text: object, style: str = "") -> None:
+    """Print a message on stderr; ``{}`` placeholders take user text, escaped for markup and terminal."""
+    from rich.markup import escape
+
+    text = message.format(*(escape(clean(t)) for t in user_text)) if user_text else message
+    err.print(f"[{style}]{text}[/]" if style else text, highlight=False)
 
 app = typer.Typer(
     name="nianbao",
@@ -80,7 +108,7 @@ def progress_bar(total: int, label: str) -> Progress:
 
 
 def fail(message: str, code: int = EXIT_CANNOT_RUN) -> typer.Exit:
-    err.print(f"[bold red]错误：[/]{message}", highlight=False)
+    say("[bold red]错误：[/]{}", message)
     return typer.Exit(code)
 
 
@@ -107,6 +135,7 @@ def template_cmd(
     unit_code: Annotated[str | None, typer.Option("--unit-code", help="只为一个单位生成：单位代码。")] = None,
     unit_name: Annotated[str | None, typer.Option("--unit-name", help="只为一个单位生成：单位名称。")] = None,
     unit_type: Annotated[str, typer.Option("--unit-type", help="只为一个单位生成：单位类型。")] = "乡镇",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="输出文件夹中已有填写过数据的同名文件时也覆盖。")] = False,
 ) -> None:
     """生成锁定的填报模板：每个单位一个 .xlsx 文件。
 
@@ -116,12 +145,11 @@ def template_cmd(
 
       nianbao template --unit-code 152502201 --unit-name 宝力根苏木 --unit-type 苏木 --year 2025 --out 模板
     """
+    from .api import write_template
     from .roster import load_roster, validate_single_unit
     from .spec import current_format
-    from .template import generate_templates
 
-    fmt = current_format()
-    check_year(year, fmt.valid_from_year)
+    check_year(year, current_format().valid_from_year)
     if roster and (unit_code or unit_name):
         raise fail("--roster 与 --unit-code/--unit-name 只能选一种。")
     if roster:
@@ -130,14 +158,15 @@ def template_cmd(
         units = [validate_single_unit(unit_code, unit_name, unit_type)]
     else:
         raise fail("请用 --roster 指定名册，或用 --unit-code 和 --unit-name 指定一个单位。")
+    PLANNED.append(f"{len(units)}个模板（{out_dir}）")
     with progress_bar(len(units), "生成模板") as bar:
         task = bar.add_task("", total=len(units))
-        paths = generate_templates(fmt, units, year, out_dir, progress=lambda: bar.advance(task))
-    err.print(f"已生成 {len(paths)} 个{year}年度填报模板，保存在：{out_dir}", highlight=False)
+        paths = write_template(units, year, out_dir, overwrite=overwrite, progress=lambda: bar.advance(task))
+    say("已生成 {} 个{}年度填报模板，保存在：{}", len(paths), year, out_dir)
     for p in paths[:5]:
-        err.print(f"  {p.name}", highlight=False)
+        say("  {}", p.name)
     if len(paths) > 5:
-        err.print(f"  ……共 {len(paths)} 个", highlight=False)
+        say("  ……共 {} 个", len(paths))
 
 
 class Ticker:
@@ -169,9 +198,17 @@ class Ticker:
         self.close()
 
 
+def _verdict(findings) -> str:
+    from .findings import counts
+
+    c = counts(findings)
+    return "[red]退回[/]" if c["错误"] else ("[yellow]需说明[/]" if c["警告"] else "[green]通过[/]")
+
+
 def print_findings(result) -> None:
     """The reviewer's view: one line per file, then every finding with its location."""
     from rich.table import Table
+    from rich.text import Text
 
     from .findings import counts
 
@@ -184,37 +221,40 @@ def print_findings(result) -> None:
         files.caption = f"共 {len(result.reports)} 个文件，只列出有错误或警告的前 {len(shown)} 个；完整结果请用 --json。"
     for r in shown:
         c = counts(r.findings)
-        verdict = "[red]退回[/]" if c["错误"] else ("[yellow]需说明[/]" if c["警告"] else "[green]通过[/]")
         unit = f"{r.unit_name}（{r.unit_code}）" if r.unit_code else "—"
-        files.add_row(r.provenance.name, unit, str(c["错误"]), str(c["警告"]), str(c["提示"]), verdict)
+        files.add_row(Text(clean(r.provenance.name)), Text(clean(unit)), str(c["错误"]), str(c["警告"]), str(c["提示"]),
+                      _verdict(r.findings))
     err.print(files)
-    rows = [f for r in result.reports for f in r.findings]
+    rows = result.findings
     if len(rows) > MAX_ROWS:
-        err.print(f"问题共 {len(rows)} 条，下面只列出前 {MAX_ROWS} 条，完整清单请用 --json 或 --annotate。")
+        say("问题共 {} 条，下面只列出前 {} 条，完整清单请用 --json 或 --annotate。", len(rows), MAX_ROWS)
     if rows:
         table = Table(title="问题清单", show_lines=True, header_style="bold")
         for col, ratio in (("级别", 1), ("文件", 3), ("位置", 4), ("问题", 6)):
             table.add_column(col, ratio=ratio, overflow="fold")
         style = {"错误": "bold red", "警告": "yellow", "提示": "cyan"}
         for f in rows[:MAX_ROWS]:
-            table.add_row(f"[{style.get(f.severity, '')}]{f.severity}[/]", f.file, f.locate() or "整个文件",
-                          f"{f.message}\n[dim]{f.instruction}[/]")
+            problem = Text(clean(f.message))
+            problem.append("\n" + clean(f.instruction), style="dim")
+            table.add_row(Text(f.severity, style=style.get(f.severity, "")), Text(clean(f.file or "（整批）")),
+                          Text(clean(f.locate() or "整个文件")), problem)
         err.print(table)
     total = counts(rows)
-    err.print(f"共 {len(result.reports)} 个文件：错误 {total['错误']} 个，警告 {total['警告']} 个，提示 {total['提示']} 个。",
-              highlight=False)
+    say("共 {} 个文件：错误 {} 个，警告 {} 个，提示 {} 个。", len(result.reports), total["错误"], total["警告"], total["提示"])
 
 
 @app.command("check", no_args_is_help=True)
 def check_cmd(
     paths: Annotated[list[Path], typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个。")],
-    roster: Annotated[Path | None, typer.Option("--roster", "-r", help="名册：核对单位代码和名称。")] = None,
+    roster: Annotated[Path | None, typer.Option(
+        "--roster", "-r", help="名册：核对单位代码和名称，指出未报送和重复报送的单位。")] = None,
     year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度：核对是否误发往年文件。")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印 JSON 审核报告（格式见 README）。")] = False,
-    annotate_dir: Annotated[Path | None, typer.Option("--annotate", help="为有问题的填报表生成“审核意见”副本"
+    annotate_dir: Annotated[Path | None, typer.Option("--annotate", help="为有错误或警告的填报表生成“审核意见”副本"
                                                        "（问题单元格标红并附批注），保存到此文件夹。")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="审核意见副本的文件名已被其他文件占用时也覆盖。")] = False,
 ) -> None:
-    """审核交回的填报表：勾稽关系、数值、表格是否被改动、单位和年度。
+    """审核交回的填报表：勾稽关系、数值、表格是否被改动、单位和年度，以及整批的未报送、重复报送。
 
     示例：
 
@@ -226,29 +266,43 @@ def check_cmd(
 
     退出码：0 没有错误；1 有错误；2 无法运行。
     """
-    import json
-
-    from .check import BatchResult, CheckOptions, iter_checked, to_json
-    from .findings import fmt_num
+    from .api import check_batch, write_annotated
+    from .jsonout import dumps, result_json
     from .roster import load_roster
 
-    opts = CheckOptions(year=year, roster=load_roster(roster) if roster else None)
     if year is not None:
         check_year(year, 2000)
-    result, written = BatchResult(), []
+    ros = load_roster(roster) if roster else None
+    if annotate_dir:
+        PLANNED.append(f"审核意见副本（{annotate_dir}）")
     with Ticker("审核") as tick:
-        for report, annotated in iter_checked(paths, opts, progress=tick, annotate_dir=annotate_dir):
-            result.reports.append(report)
-            if annotated:
-                written.append(annotated)
+        result = check_batch(paths, ros, year, progress=tick)
     if not result.reports:
         raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
     print_findings(result)
     if annotate_dir:
-        err.print(f"已生成 {len(written)} 份审核意见副本，保存在：{annotate_dir}", highlight=False)
+        done = write_annotated(result.reports, annotate_dir, year=year, inputs=_input_files(paths), overwrite=overwrite)
+        say("已生成 {} 份审核意见副本（只为有错误或警告的填报表生成），保存在：{}", len(done.written), annotate_dir)
+        for rep, why in done.skipped:
+            say("  未生成 {}：{}", rep.provenance.name, why, style="yellow")
     if as_json:
-        print(json.dumps(to_json(result, opts), ensure_ascii=False, indent=2, default=fmt_num))
+        print(dumps(result_json("check", result.reports, year=year, batch=result.batch)))
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+
+
+def _input_files(paths: list[Path]) -> list[Path]:
+    """Every file under the given paths (inputs that no output may replace)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(f for f in p.rglob("*") if f.is_file())
+        elif p.exists():
+            out.append(p)
+    return out
+
+
+def _split(v: str | None) -> list[str]:
+    return [x.strip() for x in (v or "").replace("，", ",").split(",") if x.strip()]
 
 
 @app.command("consolidate", no_args_is_help=True)
@@ -260,9 +314,14 @@ def consolidate_cmd(
     units: Annotated[str | None, typer.Option("--units", help="选择汇总：只汇总这些单位代码，用逗号分隔。")] = None,
     exclude: Annotated[str | None, typer.Option("--exclude", help="不汇总这些单位代码，用逗号分隔。")] = None,
     under: Annotated[str | None, typer.Option("--under", help="节点汇总：只汇总该单位及其下级。")] = None,
+    summary_name: Annotated[str | None, typer.Option("--summary-name", help="名册中没有汇总单位本身一行时，"
+                                                      "汇总单位的名称，例如“锡林浩特市人民政府”。")] = None,
     force: Annotated[bool, typer.Option("--force", help="有错误的填报表也纳入汇总（汇总说明中醒目标注），退出码仍为1。")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="同一单位报送多份时视为错误，不汇总。")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印汇总数和报送情况（JSON）。")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="输出位置已有不是本单位汇总表的文件时也覆盖（输入文件永远不会被覆盖）。")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="在标准输出打印 JSON 结果（与 check 相同的格式，另有 summary）。")] = False,
 ) -> None:
     """汇总：审核全部填报表，生成汇总表（本身也是一份合格的填报表，可再向上级汇总）。
 
@@ -272,60 +331,76 @@ def consolidate_cmd(
 
       nianbao consolidate samples/returns -r samples/roster.csv -y 2025 --exclude 152502311 -o 输出/汇总.xlsx
 
-    退出码：0 已汇总且没有错误；1 有文件有错误（纳入汇总的有错误时不汇总；加 --force，
-    或有错误的文件未纳入时，仍生成汇总表）；2 无法运行。
+    退出码：0 已汇总且汇总范围内没有错误；1 汇总范围内有文件有错误（纳入汇总的有错误时不汇总；加 --force
+    仍生成汇总表）；2 无法运行。
     """
-    import datetime as dt
-    import json
-
-    from .check import BatchResult, CheckOptions, iter_checked
-    from .consolidate import Refused, consolidate, totals_json
-    from .findings import fmt_num
+    from .api import consolidate, write_summary
+    from .check import BatchResult
+    from .consolidate import Refused, totals_json
+    from .jsonout import dumps, result_json
     from .roster import load_roster
     from .spec import current_format
-    from .summary_writer import manifest, write_manifest, write_summary
 
-    fmt = current_format()
-    check_year(year, fmt.valid_from_year)
+    check_year(year, current_format().valid_from_year)
     if out_path.suffix.lower() != ".xlsx":
         raise fail(f"汇总表文件名应以 .xlsx 结尾：{out_path}")
     ros = load_roster(roster)
-    opts = CheckOptions(year=year, roster=ros)
+    inputs = _input_files(paths)
+    from .outputs import OutputGuard
+
+    OutputGuard(inputs, overwrite).check(out_path, "summary", _guess_top(ros, under), year)  # fail before the work
+    PLANNED.append(f"汇总表 {out_path} 及其清单")
     with Ticker("审核") as tick:
-        result = BatchResult([report for report, _ in iter_checked(paths, opts, progress=tick)])
-    if not result.reports:
-        raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip），未生成汇总表。")
-
-    def split(v: str | None) -> list[str]:
-        return [x.strip() for x in (v or "").replace("，", ",").split(",") if x.strip()]
-
-    try:
-        summary = consolidate(fmt, result.reports, ros, year, units=split(units), exclude=split(exclude),
-                              under=under, strict=strict, force=force)
-    except Refused as e:
-        print_findings(result)
-        raise fail(str(e), EXIT_PROBLEMS) from None
-    created = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    write_summary(out_path, summary, created)
-    man_path = out_path.with_name(out_path.stem + ".manifest.json")
-    options = {"year": year, "roster": str(roster), "units": split(units), "exclude": split(exclude),
+        try:
+            summary = consolidate(paths, ros, year, units=_split(units), exclude=_split(exclude), under=under,
+                                  strict=strict, force=force, summary_name=summary_name, progress=tick)
+        except Refused as e:
+            print_findings(BatchResult(e.reports))
+            if as_json:
+                print(dumps(result_json("consolidate", e.reports, year=year, refused={"reason": str(e)},
+                                        summary={"units": [s.row() for s in e.statuses]})))
+            raise fail(str(e), EXIT_PROBLEMS) from None
+    options = {"year": year, "roster": str(roster), "units": _split(units), "exclude": _split(exclude),
                "under": under, "strict": strict, "force": force}
-    write_manifest(man_path, manifest(summary, created, options))
-    rep = summary.report
-    err.print(f"已汇总 {len(summary.included)} 个单位（{rep.unit_name}，{rep.level}），保存在：{out_path}", highlight=False)
+    write_summary(summary, out_path, inputs=inputs, overwrite=overwrite, options=options)
+    _report_summary(summary, out_path)
+    if as_json:
+        reports = [r for s in summary.statuses if s.report for r in (s.report, *s.duplicates)]
+        print(dumps(result_json("consolidate", reports, year=year, summary=totals_json(summary),
+                                batch=[f for f in summary.findings if not f.file], ok=not summary.has_errors)))
+    raise typer.Exit(EXIT_PROBLEMS if summary.has_errors else EXIT_OK)
+
+
+def _guess_top(ros, under: str | None) -> str:
+    root = ros.get(under) if under else ros.root()
+    return root.code if root else (under or "")
+
+
+def _report_summary(summary, out_path: Path) -> None:
+    """What a reviewer must know after consolidating: what went in, what did not, and why."""
+    rep, tally = summary.report, summary.tally()
+    say("已汇总 {} 个单位（{}，{}），保存在：{}", len(summary.included), rep.unit_name, rep.level, out_path)
+    say("应报 {} 个，已报送 {} 个，未报送 {} 个。", tally["应报"], tally["已报送"], tally["未报送"])
+    if summary.scope.note():
+        say("汇总范围：{}。", summary.scope.note(), style="bold yellow")
     missing = [s.name for s in summary.statuses if s.status == "未报送"]
     if missing:
-        err.print(f"未报送：{'、'.join(missing)}", highlight=False)
+        say("未报送：{}", "、".join(missing))
     for s in summary.statuses:
         if s.duplicates:
-            err.print(f"重复报送：{s.name}，采用 {s.report.provenance.name}", highlight=False)  # type: ignore[union-attr]
+            say("重复报送：{}，采用 {}", s.name, s.report.provenance.name)
+        elif s.status in ("不在名册", "无法读取", "汇总表（已忽略）"):
+            why = {"不在名册": "单位不在名册中", "无法读取": "文件无法读取",
+                   "汇总表（已忽略）": "这是本单位以前的汇总表，纳入会重复计数"}[s.status]
+            say("未纳入汇总：{}（{}）", s.report.provenance.name if s.report else s.name, why, style="yellow")
+    if summary.outside:
+        bad = sum(1 for r in summary.outside if any(f.severity == "错误" for f in r.findings))
+        say("另有 {} 个文件属于本次汇总范围以外的单位，未纳入，也不影响退出码（其中 {} 个有错误）。", len(summary.outside), bad)
+    if not summary.scope.top_in_roster:
+        say("名册中没有汇总单位本身一行，汇总单位名称为“{}”；可以用 --summary-name 指定，或在名册中加上这一行。",
+            rep.unit_name, style="yellow")
     if summary.forced:
-        err.print("[bold red]注意：[/]有错误的填报表已按 --force 纳入汇总，见汇总说明。", highlight=False)
-    if as_json:
-        print(json.dumps(totals_json(summary), ensure_ascii=False, indent=2, default=fmt_num))
-    if result.has_errors and not summary.forced:
-        err.print("注意：有的文件有错误但未纳入汇总（无法读取、不在名册等），见“报送情况”和“问题清单”。", highlight=False)
-    raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+        say("[bold red]注意：[/]有错误的填报表已按 --force 纳入汇总，见汇总说明。")
 
 
 @app.command("import", no_args_is_help=True)
@@ -449,39 +524,68 @@ def _zh_usage(message: str) -> str:
     return message
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C (workers killed, nothing half-written), exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _interrupted(code: int) -> int:
+    from .fileio import WRITTEN
+
+    written = [p for p in WRITTEN]
+    head = "已中断" if code == 130 else "已终止"
+    if written:
+        shown = "、".join(str(p) for p in written[:5]) + (f"等{len(written)}个" if len(written) > 5 else "")
+        say(head + "。已完整写出：{}。", shown)
+    else:
+        say(head + "。没有写出任何文件。")
+    if PLANNED:
+        say("未完成：{}（没有留下写了一半的文件）。", "；".join(PLANNED))
+    return code
+
+
 def main() -> None:
     """Console entry point: Chinese messages and documented exit codes, never a traceback."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         rv = app(standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except NianbaoError as e:
-        err.print(f"[bold red]错误：[/]{e}", highlight=False)
+        say("[bold red]错误：[/]{}", e)
         code = EXIT_CANNOT_RUN
     except typer.Exit as e:
         code = e.exit_code
     except typer.Abort:
-        err.print("已取消。")
+        say("已取消。")
         code = EXIT_CANNOT_RUN
+    except Terminated:
+        code = _interrupted(143)
     except KeyboardInterrupt:
-        err.print("已中断。")
-        code = 130
+        code = _interrupted(130)
     except OSError as e:  # a folder that cannot be written, a full disk, a vanished file
         where = f"：{e.filename}" if getattr(e, "filename", None) else ""
-        err.print(f"[bold red]错误：[/]无法读写文件{where}（{e.strerror or e}）。请检查路径、权限和磁盘空间。", highlight=False)
+        say("[bold red]错误：[/]无法读写文件{}（{}）。请检查路径、权限和磁盘空间。", where, e.strerror or e)
         code = EXIT_CANNOT_RUN
     except Exception as e:  # usage errors of the vendored Click, and anything unexpected
-        if hasattr(e, "format_message") and hasattr(e, "exit_code"):
-            ctx = getattr(e, "ctx", None)
-            hint = f"（用 {ctx.command_path} --help 查看用法）" if ctx is not None else ""
-            err.print(f"[bold red]参数有误：[/]{_zh_usage(e.format_message())}{hint}", highlight=False)
-            code = EXIT_CANNOT_RUN
-        else:
-            if os.environ.get("NIANBAO_DEBUG"):
-                raise
-            err.print(f"[bold red]内部错误：[/]{type(e).__name__}: {e}。请把命令和输入文件反馈给开发者。",
-                      highlight=False)
-            code = EXIT_CANNOT_RUN
+        code = _unexpected(e)
     sys.exit(code)
+
+
+def _unexpected(e: Exception) -> int:
+    if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+        ctx = getattr(e, "ctx", None)
+        hint = f"（用 {ctx.command_path} --help 查看用法）" if ctx is not None else ""
+        say("[bold red]参数有误：[/]{}{}", _zh_usage(e.format_message()), hint)
+        return EXIT_CANNOT_RUN
+    if os.environ.get("NIANBAO_DEBUG"):
+        raise e
+    say("[bold red]内部错误：[/]{}: {}。请把命令和输入文件反馈给开发者。", type(e).__name__, e)
+    return EXIT_CANNOT_RUN
 
 
 if __name__ == "__main__":  # pragma: no cover

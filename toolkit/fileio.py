@@ -17,6 +17,10 @@ def _umask() -> int:
     return mask
 
 
+# Every file written in this process, so an interrupted command can say what it left behind.
+WRITTEN: list[Path] = []
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over the target."""
     path = Path(path)
@@ -29,6 +33,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+        if not path.parent.name.startswith(".~nianbao-stage-"):
+            WRITTEN.append(path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -41,9 +47,11 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def safe_filename(text: str, max_len: int = 80) -> str:
-    """A file-name part that is valid on Windows, never a path, never a reserved device name."""
-    text = unicodedata.normalize("NFC", str(text))
+def safe_filename(text: str, max_len: int = 80, max_bytes: int = 180) -> str:
+    """A file-name part that is valid on Windows, never a path, never a reserved device name, and
+    short enough in bytes (UTF-8: 3 per Chinese character) that a suffix still fits in 255."""
+    text = str(text).encode("utf-8", "replace").decode("utf-8")  # undecodable names carry surrogates
+    text = unicodedata.normalize("NFC", text)
     text = re.sub(r'[\x00-\x1f\x7f<>:"/\\|?*]', "_", text)
     text = re.sub(r"\s+", " ", text).strip().strip(".").strip()
     text = text.replace("..", "_")
@@ -51,4 +59,71 @@ def safe_filename(text: str, max_len: int = 80) -> str:
         text = "未命名"
     if text.split(".")[0].upper() in _RESERVED:
         text = "_" + text
-    return text[:max_len]
+    text = text[:max_len]
+    while len(text.encode("utf-8")) > max_bytes:
+        text = text[:-1]
+    return text
+
+
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+class Staging:
+    """Write a set of output files so that the folder ends up with the old set or the new complete
+    set, never a mixture: files are written into a hidden folder beside their final place and
+    moved in together at the end, with Ctrl-C and SIGTERM held back during the moves."""
+
+    def __init__(self, final_dir: Path):
+        self.final_dir = Path(final_dir)
+        self.final_dir.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix=".~nianbao-stage-", dir=self.final_dir))
+        self.names: list[str] = []
+
+    def path(self, name: str) -> Path:
+        """Where to write ``name`` now (inside the hidden folder)."""
+        self.names.append(name)
+        return self.dir / name
+
+    def commit(self) -> list[Path]:
+        import signal
+
+        blocked = {getattr(signal, s) for s in _STOP_SIGNALS if hasattr(signal, s)}
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked) if hasattr(signal, "pthread_sigmask") else None
+        try:
+            out = []
+            for name in self.names:
+                if (self.dir / name).exists():
+                    os.replace(self.dir / name, self.final_dir / name)
+                    out.append(self.final_dir / name)
+                    WRITTEN.append(self.final_dir / name)
+            _fsync_dir(self.final_dir)
+        finally:
+            if old is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        self.abort()
+        return out
+
+    def abort(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -66,6 +66,10 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_row(self, year: int | None = None) -> dict[str, Any]:
+        """The tidy form of a finding, beside ``Report.to_rows``: year and unit first."""
+        return {"year": year, **self.to_dict()}
+
 
 def make(code: str, *, where: Any = None, **fields: Any) -> Finding:
     """A finding of a catalogued (non-arithmetic) check; ``where`` may be a spec Cell."""

@@ -20,16 +20,16 @@ from python_calamine import CalamineWorkbook
 
 from .consolidate import DETAIL_FIXED, DETAIL_SHEET, ID_ROW, TOTAL_LABEL
 from .findings import make
+from .layout import Alignment, align, unlabelled_rows_in_place
 from .probe import Probe, ProbeProblem, probe
-from .report import Number, Provenance, Report, derive_totals
-from .spec import Cell, Format, Sheet, a1, formats
+from .report import Number, Provenance, Report, derive_totals, mark_unknown
+from .spec import Cell, Format, Sheet, a1, col_letter, formats
 
 PROP = "nianbao_"
 NOT_A_NUMBER_WORDS = {"-", "--", "—", "——", "－", "/", "无", "空", "没有", "n/a", "na", "null", "none", "×", "x"}
 _NUM = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
 MAX_ABS = 1e12
-SHIFT_SEARCH = 6
 
 
 def _text(v: Any) -> str:
@@ -116,52 +116,84 @@ def identify(pr: Probe, wb: CalamineWorkbook) -> tuple[Format | None, str]:
     return (best, best.id) if best and best_score >= 0.9 else (None, "")
 
 
-def _shift_of(grid: list[list[Any]], row: int, col: int, text: str) -> tuple[int, int] | None:
-    for d in range(1, SHIFT_SEARCH + 1):
-        for dr, dc in ((d, 0), (-d, 0), (0, d), (0, -d)):
-            if row + dr >= 1 and col + dc >= 1 and _text(_at(grid, row + dr, col + dc)) == text:
-                return dr, dc
-    return None
+def _locate_table(report: Report, sheet: Sheet, grid: list[list[Any]], name: str) -> Alignment | None:
+    """Where the table's cells are; None when that cannot be known (the table is then unread).
 
-
-def _check_labels(report: Report, sheet: Sheet, grid: list[list[Any]], name: str) -> bool:
-    """Compare every label; returns False when rows/columns were inserted or deleted."""
-    wrong = [(lb, _text(_at(grid, lb.row, lb.col))) for lb in sheet.labels]
-    wrong = [(lb, found) for lb, found in wrong if found != lb.text]
-    for lb, _ in wrong:  # a moved label means the grid moved: one finding says it all
-        shift = _shift_of(grid, lb.row, lb.col, lb.text)
-        if shift:
-            dr, dc = shift
-            moved = (f"下移了{dr}行" if dr > 0 else f"上移了{-dr}行") if dr else (
-                f"右移了{dc}列" if dc > 0 else f"左移了{-dc}列")
-            report.findings.append(make(
-                "layout-shifted", file=name, sheet=sheet.name, cell=lb.a1, expected=lb.text,
-                found=f"在{a1(lb.row + dr, lb.col + dc)}（{moved}）",
-            ))
-            return False
-    for lb, found in wrong[:10]:
+    Labels in place: read in place. Labels moved because rows or columns were inserted or
+    deleted: re-align by the labels and read every number where it went (with an 错误, since the
+    form was altered). No certain alignment: refuse the table — never read it as zeros.
+    """
+    wrong = [lb for lb in sheet.labels if _text(_at(grid, lb.row, lb.col)) != lb.text]
+    if not wrong and unlabelled_rows_in_place(sheet, grid):
+        return Alignment()
+    al = align(sheet, grid)
+    if not al.certain:
+        report.findings.append(make("table-not-read", file=name, sheet=sheet.name, cell=sheet.cells[0].a1))
+        return None
+    if not al.identity:
+        report.findings.append(_shift_finding(sheet, grid, al, name))
+        if al.stray:
+            shown = "、".join(f"{addr}={_text(v)}" for addr, v in al.stray[:8]) + ("等" if len(al.stray) > 8 else "")
+            report.findings.append(make("content-outside-table", file=name, sheet=sheet.name, cell=al.stray[0][0],
+                                        detail=shown))
+    still_wrong = []
+    for lb in sheet.labels:
+        pos = al.where(lb.row, lb.col)  # None: its row or column was deleted, said above
+        if pos is not None and (found := _text(_at(grid, *pos))) != lb.text:
+            still_wrong.append((lb, found))
+    for lb, found in still_wrong[:10]:
         report.findings.append(make("label-changed", file=name, sheet=sheet.name, cell=lb.a1,
                                     expected=lb.text, found=found or "（空）"))
-    return True
+    return al
 
 
-def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str) -> None:
+def _shift_finding(sheet: Sheet, grid: list[list[Any]], al: Alignment, name: str):
+    """One finding for a moved grid: which rows/columns went where, said the way a clerk sees it."""
+    changes = []
+    if al.inserted_rows:
+        changes.append("插入了第" + "、".join(map(str, al.inserted_rows[:6])) + "行")
+    gone = [r for r, a in al.rows.items() if a is None]
+    if gone:
+        names = [lb.text for lb in sheet.labels if lb.row in gone][:3]
+        changes.append("删除了" + ("“" + "”“".join(names) + "”所在的行" if names else f"{len(gone)}行"))
+    if al.inserted_cols:
+        changes.append("插入了第" + "、".join(col_letter(c) for c in al.inserted_cols[:6]) + "列")
+    gone_cols = [c for c, a in al.cols.items() if a is None]
+    if gone_cols:
+        changes.append(f"删除了{len(gone_cols)}列")
+    moved = [(x.row, x.col, x.text, x.a1) for x in sheet.labels] + [
+        (c.row, c.col, f"{c.col_label.split(' ')[-1]}栏的数字", c.a1) for c in sheet.cells]
+    row, col, text, addr = next(m for m in moved if al.where(m[0], m[1]) not in (None, (m[0], m[1])))
+    r, c = al.where(row, col)  # type: ignore[misc]
+    dr, dc = r - row, c - col
+    how = (f"下移了{dr}行" if dr > 0 else f"上移了{-dr}行") if dr else (f"右移了{dc}列" if dc > 0 else f"左移了{-dc}列")
+    return make("layout-shifted", file=name, sheet=sheet.name, cell=addr, expected=text,
+                found=f"在{a1(r, c)}（{how}）", detail="，".join(changes) or "行列位置改变")
+
+
+def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str,
+                al: Alignment) -> None:
     info = pr.sheets.get(sheet.name)
     formulas = info.formulas if info else {}
     blanks: list[Cell] = []
     for cell in sheet.cells:
-        raw = _at(grid, cell.row, cell.col)
+        pos = al.where(cell.row, cell.col)
+        if pos is None:  # its row or column was deleted
+            report.unknown.add(cell.id)
+            continue
+        addr = a1(*pos)
+        raw = _at(grid, *pos)
         if cell.is_total:
             v, code, _ = normalize_number(raw, False)
             report.cached[cell.id] = v if code in (None, "number-as-text") else None
-            if cell.a1 not in formulas:
+            if addr not in formulas:
                 report.raw[cell.id] = raw  # reported once totals are recomputed (_overwritten)
             continue
         kind = fmt.kinds[cell.kind]
         value, code, shown = normalize_number(raw, kind.integer)
         report.values[cell.id] = value
-        if cell.a1 in formulas:
-            report.findings.append(make("formula-in-input", where=cell, file=name, found=formulas[cell.a1]))
+        if addr in formulas:
+            report.findings.append(make("formula-in-input", where=cell, file=name, found=formulas[addr]))
             continue
         if code == "blank":
             blanks.append(cell)
@@ -249,6 +281,8 @@ def _read(report: Report, data: bytes, name: str) -> None:
     report.unit_name = props.get(PROP + "unit_name", "")
     report.unit_type = props.get(PROP + "unit_type", "")
     report.level = props.get(PROP + "level", "填报单位") or "填报单位"
+    report.scope, report.scope_note = props.get(PROP + "scope", ""), props.get(PROP + "scope_note", "")
+    report.extra_sheets = tuple(filter(None, props.get(PROP + "extra_sheets", "").split("|")))
     try:
         report.year = int(float(props.get(PROP + "year", "")))
     except ValueError:
@@ -270,24 +304,37 @@ def _read(report: Report, data: bytes, name: str) -> None:
         report.findings.append(make("external-link", file=name, detail=link))
     _integrity(report, fmt, pr, wb, name)
     _cover(report, fmt, wb, name)
-    for sheet in fmt.sheets:
-        if sheet.name not in wb.sheet_names:
-            continue  # its inputs stay missing; sheet-missing was reported
-        grid = _grid(wb, sheet.name)
-        if _check_labels(report, sheet, grid, name):
-            _read_cells(report, fmt, sheet, grid, pr, name)
-        else:
-            for c in sheet.cells:
-                if not c.is_total:
-                    report.values[c.id] = None
+    _read_tables(report, fmt, pr, wb, name)
     report.values = derive_totals(fmt, {c.id: report.values.get(c.id) for c in fmt.inputs})
+    mark_unknown(fmt, report)
     for c in fmt.totals:
         if c.id in report.raw:
             report.findings.append(make("formula-overwritten", where=c, file=name,
                                         found=_text(report.raw[c.id]) or "（空）", expected=report.values.get(c.id)))
     _completeness(report, fmt, name)
-    if report.level != "填报单位" and DETAIL_SHEET in wb.sheet_names:
+    if report.level != "填报单位":
+        _verify_summary(report, fmt, wb, name)
+
+
+def _verify_summary(report: Report, fmt: Format, wb: CalamineWorkbook, name: str) -> None:
+    """A file that claims to be a summary must prove it with its 明细 (parent = Σ children);
+    otherwise it is an ordinary return, so an edited property cannot make a copy win."""
+    if DETAIL_SHEET in wb.sheet_names:
         _children(report, fmt, _grid(wb, DETAIL_SHEET), name)
+    if not report.children:
+        report.findings.append(make("summary-unverified", file=name, found=report.level))
+        report.level = "填报单位"
+        _completeness(report, fmt, name)
+
+
+def _read_tables(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook, name: str) -> None:
+    for sheet in fmt.sheets:
+        grid = _grid(wb, sheet.name) if sheet.name in wb.sheet_names else None
+        al = _locate_table(report, sheet, grid, name) if grid is not None else None
+        if al is None:  # missing (sheet-missing was reported) or unreadable: unknown, never 0
+            report.unknown.update(c.id for c in sheet.cells)
+            continue
+        _read_cells(report, fmt, sheet, grid, pr, name, al)  # type: ignore[arg-type]
 
 
 def _children(report: Report, fmt: Format, grid: list[list[Any]], name: str) -> None:
@@ -332,9 +379,17 @@ def _integrity(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook, nam
             report.findings.append(make("sheet-extra", file=name, found=sname))
     if not pr.structure_locked:
         if "libreoffice" in pr.application.lower() or pr.kind == "ods":
-            report.findings.append(make("structure-unprotected-lo", file=name, detail=pr.application or "LibreOffice"))
+            report.findings.append(make("structure-unprotected-lo", file=name, detail=application_label(pr.application)))
         else:
             report.findings.append(make("structure-unprotected", file=name))
+
+
+def application_label(raw: str) -> str:
+    """'LibreOffice/7.4.7.2$Linux_X86_64 LibreOffice_project/…' → 'LibreOffice 7.4': for people."""
+    m = re.match(r"\s*(LibreOffice|OpenOffice|WPS[ A-Za-z]*|Microsoft Excel|Kingsoft[ A-Za-z]*)[/ ]?(\d+(?:\.\d+)?)?", raw or "")
+    if not m:
+        return "LibreOffice" if not raw else raw.split("$")[0].split("/")[0].strip()[:40] or "LibreOffice"
+    return f"{m.group(1).strip()} {m.group(2)}" if m.group(2) else m.group(1).strip()
 
 
 def _completeness(report: Report, fmt: Format, name: str) -> None:

@@ -7,6 +7,7 @@ stored for a total is kept apart (``cached``) so a disagreement is visible.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,74 @@ from .findings import Finding
 from .spec import Format
 
 Number = float | int
+
+
+class CellValues(Mapping):
+    """Every cell id of a format with its value, stored sparsely: most cells of most returns are 0.
+
+    Reads like a plain dict of all cell ids (absent → 0, blank → None), so a batch of 10,000
+    complete reports stays small, and the cell-id strings are shared with the format definition.
+    """
+
+    __slots__ = ("_fmt_id", "_ids", "_nonzero", "_missing")
+
+    def __init__(self, fmt_id: str, ids: tuple[str, ...], values: Mapping[str, Any]):
+        self._fmt_id, self._ids = fmt_id, ids
+        self._nonzero = {k: v for k, v in values.items() if v}
+        self._missing = frozenset(k for k in ids if values.get(k) is None)
+
+    @classmethod
+    def of(cls, fmt_id: str, values: Mapping[str, Any]) -> CellValues:
+        from .spec import formats
+
+        return cls(fmt_id, tuple(formats()[fmt_id].cells), values)
+
+    def __getitem__(self, key: str) -> Any:
+        v = self._nonzero.get(key)
+        if v is not None:
+            return v
+        if key in self._missing:
+            return None
+        if key in self._nonzero or key in _id_set(self._fmt_id, self._ids):
+            return 0
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        v = self._nonzero.get(key)
+        if v is not None:
+            return v
+        if key in self._missing:
+            return None
+        return 0 if key in _id_set(self._fmt_id, self._ids) else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild_values, (self._fmt_id, self._nonzero, tuple(self._missing)))
+
+
+_ID_SETS: dict[str, frozenset[str]] = {}
+
+
+def _id_set(fmt_id: str, ids: tuple[str, ...]) -> frozenset[str]:
+    s = _ID_SETS.get(fmt_id)
+    if s is None or len(s) != len(ids):
+        s = _ID_SETS[fmt_id] = frozenset(ids)
+    return s
+
+
+def _rebuild_values(fmt_id: str, nonzero: dict[str, Any], missing: tuple[str, ...]) -> CellValues:
+    """Unpickling: the ids come from this process's format registry, so keys are shared."""
+    from .spec import formats
+
+    ids = tuple(formats()[fmt_id].cells)
+    out = CellValues.__new__(CellValues)
+    out._fmt_id, out._ids, out._nonzero, out._missing = fmt_id, ids, nonzero, frozenset(missing)
+    return out
 
 
 @dataclass
@@ -36,8 +105,8 @@ class Report:
     unit_name: str = ""
     unit_type: str = ""
     level: str = "填报单位"  # 填报单位 | 县级汇总 | 市级汇总 …
-    values: dict[str, Number | None] = field(default_factory=dict)
-    cached: dict[str, Number | None] = field(default_factory=dict)
+    values: Mapping[str, Number | None] = field(default_factory=dict)
+    cached: Mapping[str, Number | None] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)  # what the clerk typed, when it was not a clean number
     cover: dict[str, str] = field(default_factory=dict)
     provenance: Provenance = field(default_factory=Provenance)
@@ -47,18 +116,49 @@ class Report:
     # cell (missing, counted by the rules' missing-value strategy), no rule may use them
     unknown: set[str] = field(default_factory=set)
     readable: bool = True  # False when no values could be read at all
+    extra_sheets: tuple[str, ...] = ()  # sheets nianbao itself added (e.g. 问题清单 of an annotated copy)
+    scope: str = ""  # summaries: 全部 | 节点汇总 | 选择汇总
+    scope_note: str = ""  # summaries: what a selection leaves out
 
     def value(self, cid: str) -> Number:
         v = self.values.get(cid)
         return 0 if v is None else v
+
+    def compact(self) -> Report:
+        """Store values sparsely (for batches and the process pool); the report stays complete."""
+        if self.format_id and not isinstance(self.values, CellValues):
+            from .spec import formats
+
+            if self.format_id in formats():
+                self.values = CellValues.of(self.format_id, self.values)
+        return self
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One canonical tidy row per cell of the format: who, which cell (with its labels), what
+        value, and whether it was filled, blank or unknown; the source's sha256 ties it to the file."""
+        from .spec import formats
+
+        fmt = formats().get(self.format_id)
+        if fmt is None:
+            return []
+        head = {"year": self.year, "unit_code": self.unit_code, "unit_name": self.unit_name,
+                "unit_type": self.unit_type, "level": self.level, "format_id": self.format_id}
+        tail = {"source_sha256": self.provenance.sha256, "source_file": self.provenance.name}
+        rows = []
+        for cid, cell in fmt.cells.items():
+            v = self.values.get(cid)
+            status = "unknown" if cid in self.unknown else ("blank" if v is None else "value")
+            rows.append({**head, "sheet": cell.sheet_name, "cell_id": cid, "row_label": cell.row_label,
+                         "col_label": cell.col_label, "value": v, "status": status, **tail})
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_id": self.format_id, "format_version": self.format_version,
             "template_version": self.template_version, "year": self.year,
             "unit_code": self.unit_code, "unit_name": self.unit_name, "unit_type": self.unit_type,
-            "level": self.level, "values": self.values, "cached": self.cached, "cover": self.cover,
-            "provenance": vars(self.provenance), "readable": self.readable,
+            "level": self.level, "values": dict(self.values), "cached": dict(self.cached), "cover": self.cover,
+            "provenance": vars(self.provenance), "readable": self.readable, "unknown": sorted(self.unknown),
         }
 
 
@@ -79,6 +179,17 @@ def derive_totals(fmt: Format, values: dict[str, Number | None]) -> dict[str, Nu
     for c in fmt.totals:
         total(c.id)
     return out
+
+
+def mark_unknown(fmt: Format, report: Report) -> None:
+    """A total built on an unknown part is unknown too; unknown cells hold None, never 0."""
+    grew = True
+    while grew:  # a total may sum totals
+        before = len(report.unknown)
+        report.unknown.update(c.id for c in fmt.totals if any(p in report.unknown for p in c.parts))
+        grew = len(report.unknown) != before
+    for cid in report.unknown:
+        report.values[cid] = None
 
 
 def _clean(x: Number) -> Number:

@@ -140,8 +140,8 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
         if ok:
             continue
         cell = fmt.cells[inst.at]
-        delta = lv - rv
-        delta = int(delta) if float(delta).is_integer() else round(delta, 6)
+        found, expected = _pinned(inst, rule.operator, report, lv, rv)
+        delta = _clean(found - expected)
         fields = {
             "left": fmt_num(lv), "right": fmt_num(rv), "delta": fmt_num(abs(delta)),
             "left_yuan": fmt_num(lv * 10000), "col_label": cell.col_label.split(" ")[-1],
@@ -152,12 +152,31 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
             message=rule.message.format(**fields), instruction=rule.instruction,
             file=report.provenance.name, unit_code=report.unit_code, unit_name=report.unit_name,
             sheet=cell.sheet_name, cell=cell.a1, cell_id=cell.id, row_label=cell.row_label,
-            col_label=cell.col_label, expected=rv, found=lv, delta=delta,
+            col_label=cell.col_label, expected=expected, found=found, delta=delta,
         )
         failures.append((inst.member, f))
     if rule.summary_member and any(m != rule.summary_member for m, _ in failures):
         failures = [(m, f) for m, f in failures if m != rule.summary_member]
     return [f for _, f in failures]
+
+
+def _clean(x: float) -> Number:
+    return int(x) if float(x).is_integer() else round(x, 6)
+
+
+def _pinned(inst: Instance, operator: str, report: Report, lv: Number, rv: Number) -> tuple[Number, Number]:
+    """(found, expected) for the cell a finding is pinned to, so that the numbers a clerk reads next
+    to a cell are that cell's own: what it shows, and what it would have to be for the rule to hold.
+    An O1 failure pinned to （七）总计 says “应为4，实为3”, not the two sides of the equation."""
+    if operator != "==":
+        return lv, rv
+    for side, terms in ((1, inst.left), (-1, inst.right)):
+        for sign, source, ids in terms:
+            if source != "n" and inst.at in ids and len(ids) == 1:
+                table = report.values if source == "v" else report.cached
+                shown = table.get(inst.at) or 0
+                return shown, _clean(shown - side * sign * (lv - rv))
+    return lv, rv
 
 
 def run_rules(fmt: Format, report: Report) -> list[Finding]:

@@ -213,6 +213,7 @@ class CheckType:
     title: str
     message: str
     instruction: str
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -551,7 +552,11 @@ def load_checks(path: Path) -> dict[str, CheckType]:
         sev = _req(d, "severity", w)
         if sev not in SEVERITIES:
             raise SpecError(f"{w} 的严重程度“{sev}”无效")
-        out[code] = CheckType(code, sev, _req(d, "title", w), _req(d, "message", w), _req(d, "instruction", w))
+        tags = d.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise SpecError(f"{w} 的 tags 应为文字列表")
+        out[code] = CheckType(code, sev, _req(d, "title", w), _req(d, "message", w), _req(d, "instruction", w),
+                              tuple(tags))
     return out
 
 
@@ -572,6 +577,11 @@ def formats() -> dict[str, Format]:
 @cache
 def checks() -> dict[str, CheckType]:
     return load_checks(templates_dir() / "checks.toml")
+
+
+def tagged(tag: str) -> frozenset[str]:
+    """The finding codes of the catalogue that carry ``tag``."""
+    return frozenset(c.code for c in checks().values() if tag in c.tags)
 
 
 def current_format() -> Format:

@@ -5,6 +5,7 @@ templates, so it is itself a valid return one level up), plus 汇总说明, 报�
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -14,7 +15,17 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 
 from . import __version__
-from .consolidate import DETAIL_FIXED, DETAIL_SHEET, ID_ROW, STATUS_ORDER, TOTAL_LABEL, Summary, totals_json
+from .consolidate import (
+    DETAIL_FIXED,
+    DETAIL_SHEET,
+    FILE_ONLY,
+    ID_ROW,
+    SCOPE_SELECTION,
+    SUBMITTED,
+    TOTAL_LABEL,
+    Summary,
+    totals_json,
+)
 from .fileio import atomic_write_text
 from .findings import fmt_num, sort_key
 from .report import derive_totals
@@ -37,28 +48,26 @@ def _explain_sheet(summary: Summary, created: str):
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
         ws.hide_gridlines(2)
+        tally = summary.tally()
         rows: list[tuple[str, str]] = [
             ("汇总单位", f"{rep.unit_name}（{rep.unit_code}），{rep.level}"),
+            ("汇总范围", summary.scope.note() or "全部单位"),
             ("报告年度", str(rep.year)),
             ("汇总时间", created),
             ("汇总工具", f"nianbao {__version__}"),
             ("表格格式", f"{fmt.title}（{fmt.id} {fmt.version}）"),
             ("规则版本", f"{fmt.source} sha256:{fmt.digest[:16]}"),
-            ("应报单位", f"{sum(1 for s in summary.statuses if s.status not in ('不在名册', '无法读取'))}个"),
-            ("纳入汇总", f"{len(summary.included)}个"),
+            ("应报单位", f"{tally['应报']}个"),
+            ("已报送", f"{tally['已报送']}个（" + "，".join(f"{st_}{tally[st_]}个" for st_ in SUBMITTED if tally[st_]) + "）"),
+            ("未报送", f"{tally['未报送']}个"),
+            ("纳入汇总", f"{tally['纳入汇总']}个"),
         ]
-        rows += [(st_, f"{summary.count(st_)}个") for st_ in STATUS_ORDER if summary.count(st_)]
-        missing = [f"{s.name}（{s.code}）" for s in summary.statuses if s.status == "未报送"]
-        if missing:
-            rows.append(("未报送单位", "、".join(missing)))
-        dups = [f"{s.name}：采用 {s.report.provenance.name}，未采用 {'、'.join(d.provenance.name for d in s.duplicates)}"
-                for s in summary.statuses if s.duplicates and s.report]
-        if dups:
-            rows.append(("重复报送", "；".join(dups)))
-        warnings = [f"{s.name}：{f.title}（{f.locate() or '整个文件'}）" for s in summary.included
-                    for f in s.report.findings if f.severity == "警告"]  # type: ignore[union-attr]
-        rows.append(("带入的警告", "；".join(warnings) if warnings else "无"))
+        rows += [(st_, f"{tally[st_]}个") for st_ in FILE_ONLY if tally[st_]]
         r = 2
+        if summary.scope.note() and summary.scope.kind == SCOPE_SELECTION:
+            ws.merge_range(r, 0, r, 1, f"注意：本表为{summary.scope.note()}。", warn)
+            ws.set_row(r, 48)
+            r += 2
         if summary.forced:
             bad = [f"{s.name}（{s.report.provenance.name}）" for s in summary.included
                    if any(f.severity == "错误" for f in s.report.findings)]  # type: ignore[union-attr]
@@ -84,26 +93,31 @@ def _status_sheet(summary: Summary):
                 "错误", "警告", "未采用的重复文件"]
         widths = [6, 12, 30, 10, 10, 62, 10, 16, 12, 6, 6, 40]
         colors = {"未报送": "#FFC7CE", "有错误": "#FFC7CE", "重复": "#FFEB9C", "有警告": "#FFEB9C",
-                  "不在名册": "#FFEB9C", "无法读取": "#FFC7CE", "空表": "#DDEBF7", "已报送": "#C6EFCE"}
+                  "不在名册": "#FFEB9C", "无法读取": "#FFC7CE", "空表": "#DDEBF7", "通过": "#C6EFCE"}
         fills = {k: wb.add_format({"font_name": "宋体", "bg_color": v, "border": 1}) for k, v in colors.items()}
         plain = wb.add_format({"font_name": "宋体", "font_size": 10, "border": 1, "valign": "vcenter"})
+        top = 0
+        if summary.scope.kind == SCOPE_SELECTION:  # a selection must not pass for the whole unit
+            warn = wb.add_format({"font_name": "宋体", "bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE"})
+            ws.merge_range(0, 0, 0, len(head) - 1, f"注意：本表为{summary.scope.note()}。", warn)
+            top = 1
         for i, (h, w) in enumerate(zip(head, widths, strict=True)):
             ws.set_column(i, i, w)
-            ws.write_string(0, i, h, st.label)
+            ws.write_string(top, i, h, st.label)
         for n, s in enumerate(summary.statuses, start=1):
             row = s.row()
             values = [str(n), row["unit_code"], row["unit_name"], row["unit_type"], row["status"], row["file"],
                       row["filler"], row["phone"], row["date"], str(row["errors"]), str(row["warnings"]),
                       "、".join(row["duplicates"])]
             for i, v in enumerate(values):
-                ws.write_string(n, i, v, fills.get(s.status, plain) if i == 4 else plain)
-        ws.autofilter(0, 0, max(len(summary.statuses), 1), len(head) - 1)
-        ws.freeze_panes(1, 3)
+                ws.write_string(top + n, i, v, fills.get(s.status, plain) if i == 4 else plain)
+        ws.autofilter(top, 0, top + max(len(summary.statuses), 1), len(head) - 1)
+        ws.freeze_panes(top + 1, 3)
         ws.protect("", {"autofilter": True, "sort": True, "select_locked_cells": True})
         ws.set_landscape()
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
-        ws.repeat_rows(0)
+        ws.repeat_rows(top)
     return add
 
 
@@ -174,8 +188,9 @@ def _charts_sheet(summary: Summary):
         first, last = ID_ROW + 1, ID_ROW + n
         row = 0
         table_row = 0
-        ws.set_column(10, 10, 14)
-        ws.set_column(11, 11, 10)
+        data_col = 13  # the charts are 720 px (about 11 default columns) wide: the data goes beside them
+        ws.set_column(data_col, data_col, 16)
+        ws.set_column(data_col + 1, data_col + 1, 10)
         for chart_def in fmt.charts:
             if chart_def.by_unit:
                 if n == 0:
@@ -191,14 +206,15 @@ def _charts_sheet(summary: Summary):
                 chart.set_x_axis({"num_font": {"rotation": -45, "name": "宋体"}})
             else:
                 chart = wb.add_chart({"type": "pie"})
-                ws.write_string(table_row, 10, chart_def.title, st.note_bold)
+                ws.write_string(table_row, data_col, f"图表数据：{chart_def.title}", st.note_bold)
                 start = table_row + 1
                 for k, (ids, label) in enumerate(zip(chart_def.groups, chart_def.labels, strict=True)):
-                    ws.write_string(start + k, 10, label, st.note)
-                    ws.write_number(start + k, 11, sum(summary.report.value(i) for i in ids), st.note)
+                    ws.write_string(start + k, data_col, label, st.note)
+                    ws.write_number(start + k, data_col + 1, sum(summary.report.value(i) for i in ids), st.note)
                 end = start + len(chart_def.groups) - 1
-                chart.add_series({"name": chart_def.title, "categories": ["图表", start, 10, end, 10],
-                                  "values": ["图表", start, 11, end, 11], "data_labels": {"value": True}})
+                chart.add_series({"name": chart_def.title, "categories": ["图表", start, data_col, end, data_col],
+                                  "values": ["图表", start, data_col + 1, end, data_col + 1],
+                                  "data_labels": {"value": True}})
                 table_row = end + 2
             chart.set_title({"name": chart_def.title, "name_font": {"name": "宋体", "size": 12}})
             chart.set_legend({"position": "bottom", "font": {"name": "宋体"}})
@@ -207,17 +223,18 @@ def _charts_sheet(summary: Summary):
             row += 18
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
-        ws.print_area(0, 0, max(row, table_row, 1), 12)
+        ws.print_area(0, 0, max(row, table_row, 1), 11)  # the charts; their data beside them is not printed
         ws.protect("", {"select_locked_cells": True, "objects": True})
     return add
 
 
-def write_summary(path: Path, summary: Summary, created: str) -> None:
-    """Write the summary workbook atomically."""
+def write_summary(path: Path, summary: Summary, created: str) -> str:
+    """Write the summary workbook atomically; returns its sha256 (recorded in the manifest)."""
     rep = summary.report
     unit = Unit(rep.unit_code, rep.unit_name, rep.unit_type)
     content = ReturnContent(unit=unit, year=rep.year or 0, values={c.id: rep.values[c.id] for c in summary.fmt.inputs},
-                            cover=dict(rep.cover), level=rep.level, locked_inputs=True)
+                            cover=dict(rep.cover), level=rep.level, locked_inputs=True,
+                            props={"scope": summary.scope.kind, "scope_note": summary.scope.note()[:250]})
     buf = io.BytesIO()
     wb = new_workbook(buf)
     st = add_return_sheets(wb, summary.fmt, content, EXTRA_SHEETS, after_cover=[_explain_sheet(summary, created)])
@@ -225,12 +242,32 @@ def write_summary(path: Path, summary: Summary, created: str) -> None:
     for add in (_status_sheet(summary), _detail_sheet(summary), _charts_sheet(summary), findings_sheet(findings)):
         add(wb, st)
     finish(wb, buf, Path(path))
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def write_with_manifest(path: Path, summary: Summary, created: str, options: dict[str, Any]) -> Path:
+    """The summary, then its manifest naming the summary's sha256: a crash between the two leaves a
+    manifest that visibly belongs to another file (``manifest_matches``), never a wrong pair."""
+    digest = write_summary(path, summary, created)
+    man = Path(path).with_name(Path(path).stem + ".manifest.json")
+    write_manifest(man, manifest(summary, created, options) | {"summary_file": Path(path).name, "summary_sha256": digest})
+    return man
+
+
+def manifest_matches(summary_path: Path, manifest_path: Path) -> bool:
+    """True when the manifest was written for exactly this summary file."""
+    try:
+        data = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
+        return data.get("summary_sha256") == hashlib.sha256(Path(summary_path).read_bytes()).hexdigest()
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def manifest(summary: Summary, created: str, options: dict[str, Any]) -> dict[str, Any]:
     """What went in and what came out: enough to prove the summary later."""
     used = {id(s.report) for s in summary.included}
     status_of = {id(s.report): s.status for s in summary.statuses if s.report is not None}
+    status_of |= {id(r): "不在本次汇总范围" for r in summary.outside}
     for s in summary.statuses:
         for d in s.duplicates:
             status_of[id(d)] = "重复（未采用）"
@@ -244,6 +281,7 @@ def manifest(summary: Summary, created: str, options: dict[str, Any]) -> dict[st
         "tool": "nianbao", "tool_version": __version__, "created": created,
         "format_id": summary.fmt.id, "format_version": summary.fmt.version,
         "rules_version": f"{summary.fmt.source} sha256:{summary.fmt.digest}",
+        "scope": data["scope"], "scope_note": data["scope_note"],
         "options": options, "inputs": inputs, "counts": data["counts"], "totals": data["totals"],
         "units": data["units"], "forced": summary.forced,
     }

@@ -49,6 +49,7 @@ class ReturnContent:
     level: str = "填报单位"
     locked_inputs: bool = False  # summaries: nothing to fill in
     marks: dict[tuple[str, str], str] = field(default_factory=dict)  # (sheet, A1) → comment
+    props: dict[str, str] = field(default_factory=dict)  # extra custom properties (e.g. a summary's scope)
 
 
 def file_name(unit: Unit, year: int, suffix: str = "政府信息公开年报") -> str:
@@ -242,9 +243,14 @@ def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, conte
     c0, c1 = sheet.first_col - 1, sheet.last_col - 1
     ws.merge_range(0, c0, 0, c1, sheet.title.format(**fill), st.title)
     ws.set_row(0, 28)
+    width = sum(sheet.col_widths) or 9 * (c1 - c0 + 1)
     if sheet.period:
-        ws.merge_range(1, c0, 1, c1, sheet.period.format(**fill), st.period)
-    ws.merge_range(2, c0, 2, c1, f"填报单位：{content.unit.name}（{content.unit.code}）", st.unitline)
+        text = sheet.period.format(**fill)
+        ws.merge_range(1, c0, 1, c1, text, st.period)
+        ws.set_row(1, 15 * _est_lines(text, width) + 3)
+    unit_line = f"填报单位：{content.unit.name}（{content.unit.code}）"
+    ws.merge_range(2, c0, 2, c1, unit_line, st.unitline)
+    ws.set_row(2, 15 * _est_lines(unit_line, width) + 3)
 
     widths = {sheet.first_col + i: w for i, w in enumerate(sheet.col_widths)}
     row_lines: dict[int, int] = {}
@@ -292,7 +298,9 @@ def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, conte
         raw = content.raw.get(cell.id)
         if cell.colspan > 1:
             ws.merge_range(r, c, r, c + cell.colspan - 1, None, style)
-        if raw is not None:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            ws.write_number(r, c, raw, style)  # e.g. a negative number: shown as the clerk typed it
+        elif raw is not None:
             ws.write_string(r, c, str(raw), style)
         elif v is None:
             ws.write_blank(r, c, None, style)
@@ -323,7 +331,7 @@ def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, conte
 
 
 def set_identity(wb: Workbook, fmt: Format, unit: Unit, year: int, level: str,
-                 extra_sheets: Iterable[str] = ()) -> None:
+                 extra_sheets: Iterable[str] = (), extra_props: dict[str, str] | None = None) -> None:
     """Custom document properties: a returned file is matched to its unit by content, not name."""
     props = {
         "format_id": fmt.id, "format_version": fmt.version, "template_version": fmt.template_version,
@@ -332,6 +340,7 @@ def set_identity(wb: Workbook, fmt: Format, unit: Unit, year: int, level: str,
     }
     if extra_sheets:
         props["extra_sheets"] = "|".join(extra_sheets)
+    props |= extra_props or {}
     for k, v in props.items():
         wb.set_custom_property(PROP_PREFIX + k, v[:255] if isinstance(v, str) else v)  # Excel's limit
     wb.set_properties({
@@ -357,7 +366,7 @@ def add_return_sheets(wb: Workbook, fmt: Format, content: ReturnContent,
         add(wb, st)
     for sheet in fmt.sheets:
         write_table_sheet(wb, fmt, sheet, st, content, values)
-    set_identity(wb, fmt, content.unit, content.year, content.level, extra_sheets)
+    set_identity(wb, fmt, content.unit, content.year, content.level, extra_sheets, content.props)
     return st
 
 
@@ -389,29 +398,41 @@ def write_return(path: Path, fmt: Format, content: ReturnContent,
     return Path(path)
 
 
+FINDING_COLUMNS = (  # (heading, width, printed): the printed ones fit an A4 page across
+    ("级别", 6, True), ("单位", 16, True), ("位置", 26, True), ("问题", 46, True), ("处理办法", 34, True),
+    ("问题名称", 18, False), ("代码", 12, False), ("文件", 24, False), ("单元格", 8, False),
+    ("应为", 8, False), ("实为", 8, False), ("差额", 8, False), ("指纹", 14, False),
+)
+
+
+def _finding_row(f: Finding) -> list[str]:
+    def num(v: Any) -> str:
+        return fmt_num(v) if v is not None else ""
+
+    return [f.severity, f.unit_name, f.locate() or "整个文件", f.message, f.instruction, f.title, f.code, f.file,
+            f.cell, num(f.expected), num(f.found), num(f.delta), f.fingerprint]
+
+
 def findings_sheet(findings: list[Finding], name: str = "问题清单"):
-    """A sheet listing findings; every text is written as a string, never as a formula."""
+    """A sheet listing findings; every text is written as a string, never as a formula. Codes and
+    fingerprints stay in the sheet (for filtering and machines) but outside the print area."""
 
     def add(wb: Workbook, st: Styles) -> None:
         ws = wb.add_worksheet(name)
-        head = ["严重程度", "代码", "问题", "文件", "单位", "位置", "单元格", "说明", "应为", "实为", "差额", "处理办法", "指纹"]
-        widths = [8, 12, 22, 24, 18, 34, 8, 50, 8, 8, 8, 40, 14]
-        for i, (h, w) in enumerate(zip(head, widths, strict=True)):
-            ws.set_column(i, i, w)
-            ws.write_string(0, i, h, st.label)
+        for i, (head, width, _) in enumerate(FINDING_COLUMNS):
+            ws.set_column(i, i, width)
+            ws.write_string(0, i, head, st.label)
+        printed = sum(1 for *_, p in FINDING_COLUMNS if p)
         for n, f in enumerate(findings, start=1):
-            row = [f.severity, f.code, f.title, f.file, f.unit_name, f.locate(), f.cell, f.message,
-                   fmt_num(f.expected) if f.expected is not None else "",
-                   fmt_num(f.found) if f.found is not None else "",
-                   fmt_num(f.delta) if f.delta is not None else "", f.instruction, f.fingerprint]
+            row = _finding_row(f)
             for i, v in enumerate(row):
                 ws.write_string(n, i, str(v), st.note)
-            lines = max(_est_lines(row[7], widths[7]), _est_lines(row[11], widths[11]), _est_lines(row[5], widths[5]))
+            lines = max(_est_lines(row[i], FINDING_COLUMNS[i][1]) for i in range(1, printed))
             ws.set_row(n, 14 * lines + 4)
-        ws.autofilter(0, 0, max(len(findings), 1), len(head) - 1)
+        ws.autofilter(0, 0, max(len(findings), 1), len(FINDING_COLUMNS) - 1)
         ws.freeze_panes(1, 0)
         ws.protect("", {"autofilter": True, "sort": True, "select_locked_cells": True})
-        _page_setup(ws, Unit("", "", ""), True, max(len(findings), 1) + 1, len(head), (0, 0))
+        _page_setup(ws, Unit("", "", ""), True, max(len(findings), 1) + 1, printed, (0, 0))
 
     return add
 
@@ -431,25 +452,30 @@ def _write_one(task: tuple[str, Unit, int, str]) -> str:
 
 def generate_templates(fmt: Format, units: Iterable[Unit], year: int, out_dir: Path,
                        progress: Any = None, workers: int | None = None) -> list[Path]:
-    """One blank, locked template per unit (all cores for large rosters); returns the paths."""
-    import multiprocessing
+    """One blank, locked template per unit (all cores for large rosters); returns the paths.
+    The folder gets the whole new set or, if interrupted, nothing new (``Staging``)."""
     import os
-    import sys
-    from concurrent.futures import ProcessPoolExecutor
 
-    tasks = [(fmt.id, u, year, str(out_dir)) for u in units]
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    written: list[Path] = []
-    if workers > 1 and len(tasks) >= 40:
-        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            for p in pool.map(_write_one, tasks, chunksize=max(1, min(32, len(tasks) // (workers * 8)))):
-                written.append(Path(p))
+    from .fileio import Staging
+    from .pool import new_pool, stop_pool
+
+    units = list(units)
+    with Staging(out_dir) as stage:
+        tasks = [(fmt.id, u, year, str(stage.dir)) for u in units]
+        for u in units:
+            stage.path(file_name(u, year))
+        workers = workers if workers is not None else (os.cpu_count() or 1)
+        if workers > 1 and len(tasks) >= 40:
+            pool = new_pool(workers)
+            try:
+                for _ in pool.map(_write_one, tasks, chunksize=max(1, min(32, len(tasks) // (workers * 8)))):
+                    if progress:
+                        progress()
+            finally:
+                stop_pool(pool)
+        else:
+            for task in tasks:
+                _write_one(task)
                 if progress:
                     progress()
-        return written
-    for task in tasks:
-        written.append(Path(_write_one(task)))
-        if progress:
-            progress()
-    return written
+        return stage.commit()

@@ -1,0 +1,95 @@
+"""Never overwrite what a user cannot get back: an output path that is one of the inputs is
+refused outright; an existing file is replaced only when nianbao itself made it as the same
+kind of output (and it holds nothing a person typed), or when the user says --overwrite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import NianbaoError
+
+KIND_NAMES = {"summary": "汇总表", "annotated": "审核意见副本", "template": "模板", "manifest": "汇总清单",
+              "imported": "导入结果", "json": "JSON文件"}
+
+
+class OutputRefused(NianbaoError):
+    """An output would destroy an input or a file with someone's data (exit code 2)."""
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+        return st.st_dev, st.st_ino
+    except OSError:
+        return None
+
+
+class OutputGuard:
+    """Decides, before anything is written, whether each output path may be written."""
+
+    def __init__(self, inputs: Iterable[Path | str] = (), overwrite: bool = False):
+        self.overwrite = overwrite
+        self.inputs = {ident for p in inputs if (ident := _identity(Path(p))) is not None}
+        self.input_paths = {os.path.realpath(p) for p in inputs}
+
+    def check(self, path: Path, kind: str, unit_code: str = "", year: int | None = None) -> None:
+        """Raise OutputRefused when writing ``path`` would lose something."""
+        path = Path(path)
+        what = KIND_NAMES.get(kind, "输出文件")
+        if _identity(path) in self.inputs or os.path.realpath(path) in self.input_paths:
+            raise OutputRefused(f"{what}的保存位置 {path} 是输入文件之一，不能覆盖输入文件。请换一个文件名或文件夹。")
+        if not path.exists():
+            return
+        if path.is_dir():
+            raise OutputRefused(f"{what}的保存位置 {path} 是一个文件夹，请给出文件名。")
+        if self.overwrite or regenerable(path, kind, unit_code, year):
+            return
+        raise OutputRefused(
+            f"{path} 已存在，而且不是本工具先前生成的同类{what}（可能是填报单位交回的、有人填写过的文件），"
+            "为防止丢失数据，没有覆盖它。请换一个文件名或文件夹；确认可以覆盖时加 --overwrite。"
+        )
+
+
+def regenerable(path: Path, kind: str, unit_code: str = "", year: int | None = None) -> bool:
+    """True for a file nianbao made as this kind of output and nobody has filled in since."""
+    if kind in ("manifest", "json", "imported") and path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and (data.get("tool") == "nianbao" or "format_id" in data)
+    report = _read(path)
+    if report is None:
+        return False
+    if kind == "summary":
+        return report.level != "填报单位" and report.unit_code == unit_code and (year is None or report.year == year)
+    if kind == "annotated":
+        return "问题清单" in report.extra_sheets
+    if kind in ("template", "imported"):
+        return _pristine(report) or (kind == "imported" and "导入" in report.cover.get("note", ""))
+    return False
+
+
+def _read(path: Path):
+    from .reader import read_bytes
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    report = read_bytes(data, path.name, str(path))
+    return report if report.readable and report.format_id else None
+
+
+def _pristine(report) -> bool:
+    """A blank template: every figure 0 and none of the clerk's cover fields filled in."""
+    from .spec import formats
+
+    fmt = formats()[report.format_id]
+    clerk_fields = [f.id for f in fmt.cover.fields if f.editable]
+    return (all(not report.values.get(c.id) for c in fmt.inputs)
+            and not any(report.cover.get(fid) for fid in clerk_fields))

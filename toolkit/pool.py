@@ -1,0 +1,47 @@
+"""Worker processes that stop when told: Ctrl-C and SIGTERM are the main process's to handle
+(it then kills the workers at once), and a worker dies with its parent, so an interrupted or
+killed command never leaves processes behind."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+
+def _init(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - not glibc
+            pass
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def new_pool(workers: int, initializer: Callable[..., Any] | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(initializer, initargs))
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop at once: cancel what has not started and kill the workers (no waiting on them)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        try:
+            proc.kill()
+        except (OSError, AttributeError, ValueError):
+            pass
+    for proc in procs:
+        try:
+            proc.join(timeout=2)
+        except (OSError, AttributeError, ValueError, AssertionError):
+            pass
