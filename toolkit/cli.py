@@ -46,6 +46,18 @@ try:
 
     for _cls in (_tc.TyperCommand, _tc.TyperGroup):
         _zh_help_option(_cls)
+
+    from rich.console import Group as _Group
+
+    def _stacked(items, **_kw):  # type: ignore[no-untyped-def]
+        """Option help stacked, not in rich Columns: long Chinese text (no spaces to wrap at) is
+        folded onto the next line instead of being cut off with '…'."""
+        for item in items:
+            if hasattr(item, "overflow"):
+                item.overflow = "fold"
+        return _Group(*items)
+
+    _ru.Columns = _stacked
 except (ImportError, AttributeError):  # pragma: no cover - layout of typer changed
     pass
 
