@@ -10,6 +10,11 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+if __name__ == "__main__":  # `python -m toolkit.cli`: a Ctrl-C while importing must not print a traceback
+    from toolkit.entry import install as _install
+
+    _install()
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -540,7 +545,11 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM: stop like Ctrl-C (workers killed, nothing half-written), exit 143."""
 
 
+_SIGNALLED: list[int] = []
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    _SIGNALLED.append(signum)
     raise Terminated()
 
 
@@ -563,10 +572,13 @@ def main() -> None:
     """Console entry point: Chinese messages and documented exit codes, never a traceback."""
     import signal
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C unwinds cleanly
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         rv = app(standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer turns KeyboardInterrupt (Ctrl-C, or our SIGTERM handler) into exit 130
+            code = _interrupted(143 if _SIGNALLED else 130)
     except NianbaoError as e:
         say("[bold red]错误：[/]{}", e)
         code = EXIT_CANNOT_RUN

@@ -12,9 +12,14 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 
+_STOP = {signal.SIGINT, signal.SIGTERM}
+
+
 def _init(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP)  # blocked by the parent while forking
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -27,8 +32,19 @@ def _init(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
 
 
 def new_pool(workers: int, initializer: Callable[..., Any] | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    """A started pool. The workers are forked with Ctrl-C and SIGTERM held back, so that a signal
+    arriving at that moment reaches only the main process (which then stops the pool), never a
+    half-started worker (which would print a traceback)."""
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(initializer, initargs))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(initializer, initargs))
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        return pool
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
+    try:
+        pool.submit(int).result()  # forks the workers now, inside the blocked section
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return pool
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:

@@ -1,0 +1,78 @@
+"""Issue 12.2: no command overwrites one of its inputs, or a file someone filled in, without
+--overwrite; an input is never overwritten, even with it."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import SAMPLES, sha256
+
+ROSTER = SAMPLES / "roster.csv"
+RETURN = SAMPLES / "returns" / "152502201_宝力根苏木_2025年政府信息公开年报.xlsx"
+FAULTY = SAMPLES / "faulty" / "152502003_杭盖街道_2025年政府信息公开年报_有误.xlsx"
+
+
+@pytest.fixture
+def returns(tmp_path):
+    d = tmp_path / "returns"
+    shutil.copytree(SAMPLES / "returns", d)
+    return d
+
+
+def test_consolidate_refuses_to_write_over_an_input(cli, returns):
+    target = returns / RETURN.name
+    before = sha256(target)
+    for extra in ([], ["--overwrite"]):
+        r = cli("consolidate", returns, "--roster", ROSTER, "--year", "2025", "--out", target, *extra)
+        assert r.returncode == 2 and "是输入文件之一" in r.stderr
+        assert sha256(target) == before
+
+
+def test_consolidate_refuses_to_replace_a_filled_return_unless_told(cli, returns, tmp_path):
+    other = tmp_path / "别的文件.xlsx"
+    shutil.copy(FAULTY, other)
+    before = sha256(other)
+    r = cli("consolidate", returns, "--roster", ROSTER, "--year", "2025", "--out", other)
+    assert r.returncode == 2 and "--overwrite" in r.stderr and sha256(other) == before
+    r = cli("consolidate", returns, "--roster", ROSTER, "--year", "2025", "--out", other, "--overwrite")
+    assert r.returncode == 0 and sha256(other) != before
+    # re-running into its own summary is the normal flow: no --overwrite needed
+    r = cli("consolidate", returns, "--roster", ROSTER, "--year", "2025", "--out", other)
+    assert r.returncode == 0, r.stderr
+
+
+def test_template_refuses_to_replace_a_filled_return(cli, tmp_path):
+    out = tmp_path / "模板"
+    r = cli("template", "--roster", ROSTER, "--year", "2025", "--out", out)
+    assert r.returncode == 0 and len(list(out.glob("*.xlsx"))) == 22
+    r = cli("template", "--roster", ROSTER, "--year", "2025", "--out", out)  # blank templates: fine to redo
+    assert r.returncode == 0, r.stderr
+    filled = out / RETURN.name
+    shutil.copy(RETURN, filled)  # a clerk's return saved under the template's name
+    before = {p.name: sha256(p) for p in out.iterdir()}
+    r = cli("template", "--roster", ROSTER, "--year", "2025", "--out", out)
+    assert r.returncode == 2 and RETURN.name in r.stderr and "没有生成任何模板" in r.stderr
+    assert {p.name: sha256(p) for p in out.iterdir()} == before  # nothing at all was rewritten
+    r = cli("template", "--roster", ROSTER, "--year", "2025", "--out", out, "--overwrite")
+    assert r.returncode == 0 and sha256(filled) != before[RETURN.name]
+
+
+def test_annotate_never_replaces_an_input_or_a_filled_file(cli, tmp_path):
+    d = tmp_path / "收到"
+    d.mkdir()
+    shutil.copy(FAULTY, d / "杭盖.xlsx")
+    shutil.copy(RETURN, d / "杭盖_审核意见.xlsx")  # an input that has the copy's name
+    before = {p.name: sha256(p) for p in d.iterdir()}
+    r = cli("check", d, "--annotate", d, "--overwrite")
+    assert r.returncode == 2 and "是输入文件之一" in r.stderr
+    assert {p.name: sha256(p) for p in d.iterdir()} == before
+    out = tmp_path / "退回"
+    out.mkdir()
+    shutil.copy(RETURN, out / "杭盖_审核意见.xlsx")  # not an input, but someone's filled file
+    r = cli("check", d / "杭盖.xlsx", "--annotate", out)
+    assert r.returncode == 2 and "--overwrite" in r.stderr and sha256(out / "杭盖_审核意见.xlsx") == sha256(RETURN)
+    r = cli("check", d / "杭盖.xlsx", "--annotate", out, "--overwrite")
+    assert r.returncode == 1 and sha256(out / "杭盖_审核意见.xlsx") != sha256(RETURN)
+    r = cli("check", d / "杭盖.xlsx", "--annotate", out)  # our own copy from the last run: replaced quietly
+    assert r.returncode == 1 and "已生成 1 份" in r.stderr
