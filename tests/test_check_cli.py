@@ -15,10 +15,10 @@ from conftest import ROOT, SAMPLES, sha256
 
 from toolkit.check import CheckOptions, check_paths
 from toolkit.jsonout import SCHEMA
+from toolkit.roster import load_roster
 from toolkit.spec import current_format, tagged
 
 REPAIRED_BY_REBUILD = tagged("repaired-by-rebuild")
-from toolkit.roster import load_roster
 
 ROSTER = SAMPLES / "roster.csv"
 

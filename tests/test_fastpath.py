@@ -13,9 +13,9 @@ from conftest import ROOT, SAMPLES
 
 from toolkit import probe as probe_mod
 from toolkit.check import CheckOptions, check_paths, check_report, check_source, iter_checked
+from toolkit.consolidate import consolidate
 from toolkit.inputs import collect, load
 from toolkit.reader import read_bytes
-from toolkit.consolidate import consolidate
 from toolkit.roster import load_roster
 from toolkit.spec import current_format
 

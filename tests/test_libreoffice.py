@@ -108,9 +108,14 @@ def test_clean_fill_passes_and_consolidates(office, blank, fmt, tmp_path):
     clean = dict(TYPED) | {"t3.r1.biz": "1"}
     path = tmp_path / "clean.xlsx"
     office.run(blank, cover_steps(fmt) + type_steps(fmt, clean) + [{"op": "save", "path": str(path), "filter": XLSX}])
-    r = run_cli("check", path, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--json")
+    r = run_cli("check", path, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--json",
+                "--annotate", tmp_path / "退回")
     assert r.returncode == 0, r.stderr
-    assert [x["code"] for x in json.loads(r.stdout)["files"][0]["findings"]] == ["structure-unprotected-lo"]
+    (hint,) = json.loads(r.stdout)["files"][0]["findings"]
+    assert hint["code"] == "structure-unprotected-lo" and hint["severity"] == "提示"
+    assert "由 LibreOffice 7.4 保存" in hint["message"] and "$" not in hint["message"]  # said for people
+    assert not (tmp_path / "退回").exists()  # it passed: nothing goes back to the clerk
+    assert "已生成 0 份审核意见副本" in r.stderr
     r = run_cli("consolidate", path, "--roster", SAMPLES / "roster.csv", "--year", "2025",
                 "--out", tmp_path / "s.xlsx", "--units", "152502101")
     assert r.returncode == 0, r.stderr

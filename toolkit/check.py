@@ -227,7 +227,7 @@ def batch_findings(reports: list[Report], opts: CheckOptions) -> list[Finding]:
                 f = make("unit-duplicate-in-batch", file=r.provenance.name, unit_code=code, unit_name=r.unit_name,
                          count=len(reps), detail=files).finish(r.year)
                 r.findings.append(f)
-    if opts.roster is not None:
+    if opts.roster is not None and len(by_unit) > 1:  # a batch, not one unit's file checked on its own
         seen = {r.unit_code for r in reports if r.readable}
         for u in opts.roster.units:
             if u.code not in seen:

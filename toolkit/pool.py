@@ -11,7 +11,6 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-
 _STOP = {signal.SIGINT, signal.SIGTERM}
 
 
