@@ -119,6 +119,7 @@ class Report:
     extra_sheets: tuple[str, ...] = ()  # sheets nianbao itself added (e.g. 问题清单 of an annotated copy)
     scope: str = ""  # summaries: 全部 | 节点汇总 | 选择汇总
     scope_note: str = ""  # summaries: what a selection leaves out
+    previous: Report | None = field(default=None, repr=False)  # last year's report of this unit, when known
 
     def value(self, cid: str) -> Number:
         v = self.values.get(cid)

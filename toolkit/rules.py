@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator as op
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .findings import Finding, fmt_num
@@ -18,7 +19,8 @@ from .report import Number, Report
 from .spec import Format, Rule
 
 _TOKEN = re.compile(
-    r"\s*([+-])?\s*(?:(cached|parts|sum)\(\s*([^)]*?)\s*\)|([a-z][a-z0-9_]*\.[a-z0-9_\[\]!*?]+\.[a-z0-9_\[\]!*?]+)"
+    r"\s*([+-])?\s*(?:(\d+(?:\.\d+)?)\s*\*\s*)?"
+    r"(?:(cached|parts|sum|prev)\(\s*([^)]*?)\s*\)|([a-z][a-z0-9_]*\.[a-z0-9_\[\]!*?]+\.[a-z0-9_\[\]!*?]+)"
     r"|(\d+(?:\.\d+)?))\s*"
 )
 _OPS = {"==": op.eq, "!=": op.ne, "<=": op.le, ">=": op.ge, "<": op.lt, ">": op.gt}
@@ -33,9 +35,10 @@ class Side:
     unknown: bool = False
 
 
-# A parsed expression: (sign, source, ids) terms; source "v" = values, "c" = cached totals,
-# "n" = a number (ids holds it). Parsing happens once per rule instance, not once per return.
-Term = tuple[int, str, tuple]
+# A parsed expression: (factor, source, ids) terms; source "v" = values, "c" = cached totals,
+# "p" = last year's values, "n" = a number (ids holds it). The factor is the sign times an optional
+# coefficient (``10 * prev(x)``). Parsing happens once per rule instance, not once per return.
+Term = tuple[float, str, tuple]
 
 
 def parse(expr: str, fmt: Format) -> list[Term]:
@@ -46,14 +49,14 @@ def parse(expr: str, fmt: Format) -> list[Term]:
         if not m or m.end() == pos:
             raise ValueError(f"无法解析表达式“{expr}”（第{pos + 1}个字符附近）")
         pos = m.end()
-        sign = -1 if m.group(1) == "-" else 1
-        func, arg, ref, num = m.group(2), m.group(3), m.group(4), m.group(5)
+        sign = (-1 if m.group(1) == "-" else 1) * (float(m.group(2)) if m.group(2) else 1)
+        func, arg, ref, num = m.group(3), m.group(4), m.group(5), m.group(6)
         if num is not None:
             terms.append((sign, "n", (float(num),)))
         elif func == "sum":
             terms.append((sign, "v", tuple(fmt.match(arg))))
-        elif func == "cached":
-            terms.append((sign, "c", (arg,)))
+        elif func in ("cached", "prev"):
+            terms.append((sign, func[0], (arg,)))
         elif func == "parts":
             terms.append((sign, "v", fmt.cells[arg].parts))
         else:
@@ -61,14 +64,22 @@ def parse(expr: str, fmt: Format) -> list[Term]:
     return terms
 
 
+def _source(report: Report, source: str) -> tuple[Mapping, set[str] | frozenset[str]]:
+    if source == "v":
+        return report.values, report.unknown
+    if source == "c":
+        return report.cached, report.unknown
+    prev = report.previous
+    return (prev.values, prev.unknown) if prev is not None else ({}, frozenset())
+
+
 def _eval(terms: list[Term], report: Report) -> Side:
     total, refs, missing = 0.0, 0, 0
-    unknown = report.unknown
     for sign, source, ids in terms:
         if source == "n":
             total += sign * ids[0]
             continue
-        table = report.values if source == "v" else report.cached
+        table, unknown = _source(report, source)
         if unknown and any(cid in unknown for cid in ids):
             return Side(0, 0, 0, unknown=True)
         for cid in ids:
@@ -113,6 +124,9 @@ def compiled(rule: Rule, fmt: Format) -> list[Instance]:
 
 
 def applies(rule: Rule, report: Report) -> bool:
+    """Unit types as the rule says; a cross-year rule only when last year's figures are known."""
+    if rule.cross_year and report.previous is None:
+        return False
     return not rule.unit_types or report.unit_type in rule.unit_types
 
 
@@ -145,7 +159,9 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
         fields = {
             "left": fmt_num(lv), "right": fmt_num(rv), "delta": fmt_num(abs(delta)),
             "left_yuan": fmt_num(lv * 10000), "col_label": cell.col_label.split(" ")[-1],
-            "row_label": cell.row_label, "unit_type": report.unit_type or "未知",
+            "row_label": cell.row_label, "unit_type": report.unit_type or "未知", "where": cell.where,
+            "year": report.year or "本", "prev_year": (report.previous.year if report.previous else None) or "上",
+            "prev_where": _prev_where(inst, fmt),
         }
         f = Finding(
             code=rule.code, severity=rule.severity, title=rule.title,
@@ -160,6 +176,14 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
     return [f for _, f in failures]
 
 
+def _prev_where(inst: Instance, fmt: Format) -> str:
+    """Where last year's figure of a cross-year rule sits (its cell in last year's table)."""
+    for _, source, ids in inst.left + inst.right:
+        if source == "p":
+            return fmt.cells[ids[0]].where
+    return ""
+
+
 def _clean(x: float) -> Number:
     return int(x) if float(x).is_integer() else round(x, 6)
 
@@ -172,7 +196,7 @@ def _pinned(inst: Instance, operator: str, report: Report, lv: Number, rv: Numbe
         return lv, rv
     for side, terms in ((1, inst.left), (-1, inst.right)):
         for sign, source, ids in terms:
-            if source != "n" and inst.at in ids and len(ids) == 1:
+            if source in ("v", "c") and inst.at in ids and len(ids) == 1:
                 table = report.values if source == "v" else report.cached
                 shown = table.get(inst.at) or 0
                 return shown, _clean(shown - side * sign * (lv - rv))

@@ -24,6 +24,9 @@ OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
 MISSING = ("zero", "skip_if_any", "skip_if_all", "never")
 
 
+CELL_ID = re.compile(r"[a-z][a-z0-9_]*\.[a-z0-9_]+\.[a-z0-9_]+")  # <sheet>.<row>.<column>, e.g. t3.r1.np
+
+
 def templates_dir() -> Path:
     """Where the format definitions live: ``templates/`` of the checkout, or the installed copy."""
     here = Path(__file__).resolve().parent
@@ -190,6 +193,11 @@ class Rule:
     example: str
     unit_types: tuple[str, ...]
 
+    @property
+    def cross_year(self) -> bool:
+        """Compares this year with last year (``prev(...)``): runs only when last year is known."""
+        return "prev(" in self.left or "prev(" in self.right
+
     def instances(self) -> list[dict[str, str]]:
         if not self.loop_var:
             return [{}]
@@ -274,27 +282,9 @@ def _labels_covering(labels: list[Label], row: int, col: int) -> list[Label]:
     return [lb for lb in labels if lb.covers(row, col)]
 
 
-def _load_sheet(raw: dict[str, Any], idx: int, fmt_where: str, kinds: dict[str, Kind]) -> Sheet:
-    where = f"{fmt_where} 第{idx + 1}个工作表"
-    sid = _req(raw, "id", where)
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", sid):
-        raise SpecError(f"{where} 的 id “{sid}” 只能由小写字母、数字和下划线组成")
-    where = f"{fmt_where} 工作表 {sid}"
-    name = _req(raw, "name", where)
-    if len(name) > 31 or re.search(r"[\[\]:*?/\\]", name):
-        raise SpecError(f"{where} 的名称“{name}”不能用作工作表名")
-    fr = _req(raw, "first_row", where, int)
-    fc = _req(raw, "first_col", where, int)
+def _load_labels(raw: dict[str, Any], where: str, sid: str, fr: int, fc: int,
+                 occupy: Any) -> list[Label]:
     labels: list[Label] = []
-    occupied: dict[tuple[int, int], str] = {}
-
-    def occupy(r: int, c: int, rs: int, cs: int, what: str) -> None:
-        for rr in range(r, r + rs):
-            for cc in range(c, c + cs):
-                if (rr, cc) in occupied:
-                    raise SpecError(f"{where}：{what} 与 {occupied[(rr, cc)]} 在第{rr}行第{cc}列重叠")
-                occupied[(rr, cc)] = what
-
     for i, lb in enumerate(raw.get("labels", [])):
         lw = f"{where} 第{i + 1}个标签"
         r, c = _req(lb, "r", lw, int), _req(lb, "c", lw, int)
@@ -304,84 +294,116 @@ def _load_sheet(raw: dict[str, Any], idx: int, fmt_where: str, kinds: dict[str, 
             raise SpecError(f"{lw} 的位置或文字无效")
         occupy(r, c, rs, cs, f"标签“{text}”")
         labels.append(Label(sid, fr + r - 1, fc + c - 1, rs, cs, text))
+    return labels
 
-    cells: list[Cell] = []
-    for bi, block in enumerate(raw.get("blocks", [])):
-        bw = f"{where} 第{bi + 1}个数据块"
-        kind = _req(block, "kind", bw)
-        if kind not in kinds:
-            raise SpecError(f"{bw} 的类型“{kind}”未在 [kinds] 中定义")
-        header_from = fr + int(block.get("header_from", 1)) - 1
-        cols = _req(block, "columns", bw, list)
-        rows = _req(block, "rows", bw, list)
-        col_ids = [col["id"] for col in cols]
-        row_ids = [row["id"] for row in rows]
-        for ids, what in ((col_ids, "列"), (row_ids, "行")):
-            if len(set(ids)) != len(ids):
-                raise SpecError(f"{bw} 中{what} id 重复")
-        first_data_col = fc + min(col["c"] for col in cols) - 1
-        first_data_row = fr + min(row["r"] for row in rows) - 1
-        for row in rows:
-            rid = _req(row, "id", bw)
-            rr = fr + _req(row, "r", bw, int) - 1
-            row_sum = tuple(row.get("sum", ()))
-            for p in row_sum:
-                if p not in row_ids or p == rid:
-                    raise SpecError(f"{bw} 行“{rid}”的合计项“{p}”不存在")
-            row_label = " ".join(
-                lb.text for lb in labels if lb.col < first_data_col and lb.covers(rr, lb.col)
-                and lb.row >= header_from
-            )
-            for col in cols:
-                cid_ = _req(col, "id", bw)
-                cc = fc + _req(col, "c", bw, int) - 1
-                cs = int(col.get("cs", 1))
-                col_sum = tuple(col.get("sum", ()))
-                for p in col_sum:
-                    if p not in col_ids or p == cid_:
-                        raise SpecError(f"{bw} 列“{cid_}”的合计项“{p}”不存在")
-                cell_id = f"{sid}.{rid}.{cid_}"
-                if not re.fullmatch(r"[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+", cell_id):
-                    raise SpecError(f"{bw} 的单元格 id “{cell_id}” 只能由小写字母、数字、下划线组成")
-                if col_sum:
-                    parts = tuple(f"{sid}.{rid}.{p}" for p in col_sum)
-                elif row_sum:
-                    parts = tuple(f"{sid}.{p}.{cid_}" for p in row_sum)
-                else:
-                    parts = ()
-                col_label = " ".join(
-                    lb.text for lb in labels
-                    if header_from <= lb.row < first_data_row and lb.covers(lb.row, cc)
-                )
-                occupy(rr - fr + 1, cc - fc + 1, 1, cs, f"单元格 {cell_id}")
-                cells.append(Cell(cell_id, sid, name, rid, cid_, rr, cc, cs, kind, parts, row_label, col_label))
 
+def _unique_ids(items: list[dict[str, Any]], what: str, bw: str) -> list[str]:
+    ids = [_req(x, "id", bw) for x in items]
+    if len(set(ids)) != len(ids):
+        raise SpecError(f"{bw} 中{what} id 重复")
+    return ids
+
+
+def _sum_parts(raw: dict[str, Any], own: str, ids: list[str], what: str, bw: str) -> tuple[str, ...]:
+    parts = tuple(raw.get("sum", ()))
+    for p in parts:
+        if p not in ids or p == own:
+            raise SpecError(f"{bw} {what}“{own}”的合计项“{p}”不存在")
+    return parts
+
+
+@dataclass
+class _SheetContext:
+    sid: str
+    name: str
+    fr: int
+    fc: int
+    labels: list[Label]
+    occupy: Any
+
+
+def _load_block(block: dict[str, Any], bw: str, ctx: _SheetContext, kinds: dict[str, Kind]) -> list[Cell]:
+    """One block of numeric cells: rows × columns, with their totals and the labels that name them."""
+    kind = _req(block, "kind", bw)
+    if kind not in kinds:
+        raise SpecError(f"{bw} 的类型“{kind}”未在 [kinds] 中定义")
+    header_from = ctx.fr + int(block.get("header_from", 1)) - 1
+    cols, rows = _req(block, "columns", bw, list), _req(block, "rows", bw, list)
+    col_ids, row_ids = _unique_ids(cols, "列", bw), _unique_ids(rows, "行", bw)
+    first_data_col = ctx.fc + min(col["c"] for col in cols) - 1
+    first_data_row = ctx.fr + min(row["r"] for row in rows) - 1
+    cells = []
+    for row in rows:
+        rid, rr = row["id"], ctx.fr + _req(row, "r", bw, int) - 1
+        row_sum = _sum_parts(row, rid, row_ids, "行", bw)
+        row_label = " ".join(lb.text for lb in ctx.labels if lb.col < first_data_col and lb.covers(rr, lb.col)
+                             and lb.row >= header_from)
+        for col in cols:
+            cid_, cc, cs = col["id"], ctx.fc + _req(col, "c", bw, int) - 1, int(col.get("cs", 1))
+            col_sum = _sum_parts(col, cid_, col_ids, "列", bw)
+            cell_id = f"{ctx.sid}.{rid}.{cid_}"
+            if not CELL_ID.fullmatch(cell_id):
+                raise SpecError(f"{bw} 的单元格 id “{cell_id}” 只能由小写字母、数字、下划线组成")
+            parts = (tuple(f"{ctx.sid}.{rid}.{p}" for p in col_sum) if col_sum
+                     else tuple(f"{ctx.sid}.{p}.{cid_}" for p in row_sum))
+            col_label = " ".join(lb.text for lb in ctx.labels
+                                 if header_from <= lb.row < first_data_row and lb.covers(lb.row, cc))
+            ctx.occupy(rr - ctx.fr + 1, cc - ctx.fc + 1, 1, cs, f"单元格 {cell_id}")
+            cells.append(Cell(cell_id, ctx.sid, ctx.name, rid, cid_, rr, cc, cs, kind, parts, row_label, col_label))
+    return cells
+
+
+def _load_selfcheck(raw: dict[str, Any], where: str) -> SelfCheck | None:
+    sc = raw.get("selfcheck")
+    if not sc:
+        return None
+    fields = ("rule", "left_label", "right_label", "result_label", "ok_text", "bad_text", "text_error", "hint")
+    return SelfCheck(gap=int(sc.get("gap", 1)), **{k: _req(sc, k, where) for k in fields})
+
+
+def _sheet_identity(raw: dict[str, Any], idx: int, fmt_where: str) -> tuple[str, str, str]:
+    where = f"{fmt_where} 第{idx + 1}个工作表"
+    sid = _req(raw, "id", where)
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", sid):
+        raise SpecError(f"{where} 的 id “{sid}” 只能由小写字母、数字和下划线组成")
+    where = f"{fmt_where} 工作表 {sid}"
+    name = _req(raw, "name", where)
+    if len(name) > 31 or re.search(r"[\[\]:*?/\\]", name):
+        raise SpecError(f"{where} 的名称“{name}”不能用作工作表名")
+    return sid, name, where
+
+
+def _load_sheet(raw: dict[str, Any], idx: int, fmt_where: str, kinds: dict[str, Kind]) -> Sheet:
+    sid, name, where = _sheet_identity(raw, idx, fmt_where)
+    fr, fc = _req(raw, "first_row", where, int), _req(raw, "first_col", where, int)
+    occupied: dict[tuple[int, int], str] = {}
+
+    def occupy(r: int, c: int, rs: int, cs: int, what: str) -> None:
+        for rr in range(r, r + rs):
+            for cc in range(c, c + cs):
+                if (rr, cc) in occupied:
+                    raise SpecError(f"{where}：{what} 与 {occupied[(rr, cc)]} 在第{rr}行第{cc}列重叠")
+                occupied[(rr, cc)] = what
+
+    labels = _load_labels(raw, where, sid, fr, fc, occupy)
+    ctx = _SheetContext(sid, name, fr, fc, labels, occupy)
+    cells = [c for bi, block in enumerate(raw.get("blocks", []))
+             for c in _load_block(block, f"{where} 第{bi + 1}个数据块", ctx, kinds)]
     if not cells:
         raise SpecError(f"{where} 没有任何数字单元格")
-    last_row = max([lb.row + lb.rowspan - 1 for lb in labels] + [c.row for c in cells])
-    last_col = max([lb.col + lb.colspan - 1 for lb in labels] + [c.col + c.colspan - 1 for c in cells])
-    sc = raw.get("selfcheck")
-    selfcheck = None
-    if sc:
-        selfcheck = SelfCheck(
-            rule=_req(sc, "rule", where), gap=int(sc.get("gap", 1)),
-            left_label=_req(sc, "left_label", where), right_label=_req(sc, "right_label", where),
-            result_label=_req(sc, "result_label", where), ok_text=_req(sc, "ok_text", where),
-            bad_text=_req(sc, "bad_text", where), text_error=_req(sc, "text_error", where),
-            hint=_req(sc, "hint", where),
-        )
-    widths = tuple(float(w) for w in raw.get("col_widths", ()))
     return Sheet(
         id=sid, name=name, title=_req(raw, "title", where), period=raw.get("period", ""),
-        first_row=fr, first_col=fc, last_row=last_row, last_col=last_col, col_widths=widths,
+        first_row=fr, first_col=fc,
+        last_row=max([lb.row + lb.rowspan - 1 for lb in labels] + [c.row for c in cells]),
+        last_col=max([lb.col + lb.colspan - 1 for lb in labels] + [c.col + c.colspan - 1 for c in cells]),
+        col_widths=tuple(float(w) for w in raw.get("col_widths", ())),
         landscape=bool(raw.get("landscape", False)), header_rows=int(raw.get("header_rows", 0)),
         verified=bool(raw.get("verified", True)), published=bool(raw.get("in_published_report", True)),
-        labels=tuple(labels), cells=tuple(cells),
-        selfcheck=selfcheck,
+        labels=tuple(labels), cells=tuple(cells), selfcheck=_load_selfcheck(raw, where),
     )
 
 
-_REF = re.compile(r"(cached|parts|sum)\(([^)]*)\)|([a-z][a-z0-9_]*\.[a-z0-9_\[\]!*?]+\.[a-z0-9_\[\]!*?]+)")
+_REF = re.compile(r"(cached|parts|sum|prev)\(([^)]*)\)|([a-z][a-z0-9_]*\.[a-z0-9_\[\]!*?]+\.[a-z0-9_\[\]!*?]+)")
 
 
 def rule_refs(expr: str) -> list[tuple[str, str]]:
