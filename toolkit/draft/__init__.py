@@ -18,7 +18,23 @@ from .model import Document, Paragraph, Pending, Run, Table, TableCell, placehol
 from .sources import carryover_notes, pending_in_file, read_previous, read_source
 
 __all__ = [
-    "Document", "DraftOptions", "Paragraph", "Pending", "Run", "Table", "TableCell", "build_document",
-    "carryover_notes", "default_name", "pending_in_file", "placeholders", "read_previous", "read_source",
-    "render_docx", "render_html", "table_of", "write_docx", "write_html",
+    "Document",
+    "DraftOptions",
+    "Paragraph",
+    "Pending",
+    "Run",
+    "Table",
+    "TableCell",
+    "build_document",
+    "carryover_notes",
+    "default_name",
+    "pending_in_file",
+    "placeholders",
+    "read_previous",
+    "read_source",
+    "render_docx",
+    "render_html",
+    "table_of",
+    "write_docx",
+    "write_html",
 ]

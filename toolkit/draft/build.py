@@ -63,7 +63,7 @@ def expand(template: str, fields: dict[str, list[Run]]) -> list[Run]:
     pos = 0
     for m in _FIELD.finditer(template):
         if m.start() > pos:
-            out.append(Run(template[pos:m.start()]))
+            out.append(Run(template[pos : m.start()]))
         key = m.group(1)
         if key.startswith("?"):
             out.append(S.placeholder(key[1:]))
@@ -94,14 +94,23 @@ def table_of(fmt: Format, sheet: Sheet, report: Report) -> Table:
     for lb in sheet.labels:
         rows = range(lb.row, lb.row + lb.rowspan)
         is_rowhead = any(r in data_rows and lb.col < first_data_col[r] for r in rows)
-        cells.append(TableCell(lb.row - r0 + 1, lb.col - c0 + 1, lb.rowspan, lb.colspan, lb.text,
-                               "rowhead" if is_rowhead else "header"))
+        cells.append(
+            TableCell(lb.row - r0 + 1, lb.col - c0 + 1, lb.rowspan, lb.colspan, lb.text, "rowhead" if is_rowhead else "header")
+        )
     for c in sheet.cells:
         cells.append(TableCell(c.row - r0 + 1, c.col - c0 + 1, 1, c.colspan, value_text(fmt, c.id, report), "value", c.id))
     cells.sort(key=lambda x: (x.row, x.col))
     widths = sheet.col_widths or tuple(1.0 for _ in range(sheet.last_col - c0 + 1))
-    return Table(sheet.id, sheet.title, sheet.last_row - r0 + 1, sheet.last_col - c0 + 1, sheet.header_rows,
-                 tuple(widths), sheet.landscape, tuple(cells))
+    return Table(
+        sheet.id,
+        sheet.title,
+        sheet.last_row - r0 + 1,
+        sheet.last_col - c0 + 1,
+        sheet.header_rows,
+        tuple(widths),
+        sheet.landscape,
+        tuple(cells),
+    )
 
 
 # ---------------------------------------------------------------- the document
@@ -126,14 +135,19 @@ def _part(ctx: S.Ctx, part: dict[str, Any], government: bool, style: str) -> lis
 
 
 def _warning(errors: tuple[str, ...]) -> list[Paragraph]:
-    head = ("【警告：本稿依据的数据有错误尚未更正（按 --force 生成），表格和文字中的数字可能不正确，不得发布。"
-            "请更正填报表、重新审核后再生成年报文稿。】")
+    head = (
+        "【警告：本稿依据的数据有错误尚未更正（按 --force 生成），表格和文字中的数字可能不正确，不得发布。"
+        "请更正填报表、重新审核后再生成年报文稿。】"
+    )
     out = [Paragraph((Run(head, WARNING),), "warning")]
     for msg in errors[:MAX_LISTED_ERRORS]:
         out.append(Paragraph((Run(f"【警告：{msg}】", WARNING),), "warning"))
     if len(errors) > MAX_LISTED_ERRORS:
-        out.append(Paragraph((Run(f"【警告：另有{len(errors) - MAX_LISTED_ERRORS}个错误，见 nianbao check 的结果。】", WARNING),),
-                             "warning"))
+        out.append(
+            Paragraph(
+                (Run(f"【警告：另有{len(errors) - MAX_LISTED_ERRORS}个错误，见 nianbao check 的结果。】", WARNING),), "warning"
+            )
+        )
     return out
 
 
@@ -143,8 +157,9 @@ def _check_inputs(report: Report, fmt: Format, previous: Report | None) -> None:
     if not report.year:
         raise NianbaoError("无法确定报告年度，不能生成年报文稿。")
     if previous is not None and previous.year != report.year - 1:
-        raise NianbaoError(f"上年数据是{previous.year or '年度未知'}的，本报告是{report.year}年度，"
-                           f"应提供{report.year - 1}年度的数据。")
+        raise NianbaoError(
+            f"上年数据是{previous.year or '年度未知'}的，本报告是{report.year}年度，应提供{report.year - 1}年度的数据。"
+        )
 
 
 def _notes(report: Report, fmt: Format, previous: Report | None) -> list[str]:
@@ -159,8 +174,7 @@ def _notes(report: Report, fmt: Format, previous: Report | None) -> list[str]:
     return notes
 
 
-def build_document(report: Report, fmt: Format, previous: Report | None = None,
-                   options: DraftOptions | None = None) -> Document:
+def build_document(report: Report, fmt: Format, previous: Report | None = None, options: DraftOptions | None = None) -> Document:
     """The published report of ``report`` (a checked return or summary) in the order and with the
     headings of the format; ``previous`` (last year's figures, from any source) adds 同比."""
     _check_inputs(report, fmt, previous)
@@ -172,13 +186,23 @@ def build_document(report: Report, fmt: Format, previous: Report | None = None,
     ctx = S.Ctx(fmt, report, previous, year, subject, agencies)
     site = [Run(options.site.strip())] if options.site and options.site.strip() else [S.placeholder(words["site_placeholder"])]
     fields = {
-        "name": [Run(name)], "year": [Run(str(year), DATE, value=year)],
-        "start": [Run(f"{year}年1月1日", DATE, value=year)], "end": [Run(f"{year}年12月31日", DATE, value=year)],
-        "basis": [Run(fmt.basis, REF)], "basis_title": [Run(words["basis_title"])], "site": site,
+        "name": [Run(name)],
+        "year": [Run(str(year), DATE, value=year)],
+        "start": [Run(f"{year}年1月1日", DATE, value=year)],
+        "end": [Run(f"{year}年12月31日", DATE, value=year)],
+        "basis": [Run(fmt.basis, REF)],
+        "basis_title": [Run(words["basis_title"])],
+        "site": site,
     }
     title = expand(words["title"], fields)
-    doc = Document(title="".join(r.text for r in title), unit_name=name, year=year, format_id=fmt.id,
-                   forced=bool(options.errors), notes=_notes(report, fmt, previous))
+    doc = Document(
+        title="".join(r.text for r in title),
+        unit_name=name,
+        year=year,
+        format_id=fmt.id,
+        forced=bool(options.errors),
+        notes=_notes(report, fmt, previous),
+    )
     doc.blocks.append(Paragraph(tuple(title), "title"))
     if options.errors:
         doc.blocks.extend(_warning(options.errors))

@@ -96,8 +96,14 @@ def _styles(d) -> dict[str, object]:
     cf.first_line_indent = Pt(0)
     cf.line_spacing = 1.0
     cf.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    return {"title": title, "heading1": heading("Heading 1", HEADING1_FONT),
-            "heading2": heading("Heading 2", HEADING2_FONT), "body": normal, "warning": normal, "cell": cell}
+    return {
+        "title": title,
+        "heading1": heading("Heading 1", HEADING1_FONT),
+        "heading2": heading("Heading 2", HEADING2_FONT),
+        "body": normal,
+        "warning": normal,
+        "cell": cell,
+    }
 
 
 def _page(section, landscape: bool) -> None:
@@ -236,7 +242,8 @@ def _table(d, table: Table, styles: dict, text_width_mm: float) -> None:
         run = p.add_run(tc.text)
         run.font.size = Pt(size)
     for i, row in enumerate(t.rows):
-        row.height, row.height_rule = Mm(MIN_ROW_MM if table.n_rows > TALL_TABLE_ROWS else ROOMY_ROW_MM), WD_ROW_HEIGHT_RULE.AT_LEAST
+        row.height = Mm(MIN_ROW_MM if table.n_rows > TALL_TABLE_ROWS else ROOMY_ROW_MM)
+        row.height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
         if i < table.header_rows:
             _repeat_header(row)
 

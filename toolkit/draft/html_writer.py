@@ -36,16 +36,26 @@ def _view(doc: Document) -> list[dict[str, Any]]:
             out.append(item)
         elif isinstance(b, Table):
             cells = list(b.cells)
-            out.append({"table": b, "label": label, "head": _rows(cells, 1, b.header_rows),
-                        "body": _rows(cells, b.header_rows + 1, b.n_rows)})
+            out.append(
+                {
+                    "table": b,
+                    "label": label,
+                    "head": _rows(cells, 1, b.header_rows),
+                    "body": _rows(cells, b.header_rows + 1, b.n_rows),
+                }
+            )
     return out
 
 
 def render_html(doc: Document) -> str:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(("html", "j2", "css")),
-                      undefined=StrictUndefined, keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(("html", "j2", "css")),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
     return env.get_template("report.html.j2").render(title=doc.title, blocks=_view(doc), version=__version__)
 
 

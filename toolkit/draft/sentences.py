@@ -200,8 +200,11 @@ def was_named(ctx: Ctx, cid: str) -> Runs:
     before = ctx.prev_val(cid)
     if not before:
         return []
-    return [text(f"（上年{ctx.row_name(cid)}"), Run(number_text(before), PREV_FIGURE, (cid,), before),
-            text(ctx.unit_of(cid) + "）")]
+    return [
+        text(f"（上年{ctx.row_name(cid)}"),
+        Run(number_text(before), PREV_FIGURE, (cid,), before),
+        text(ctx.unit_of(cid) + "）"),
+    ]
 
 
 def fees_clause(ctx: Ctx) -> Runs:
@@ -215,8 +218,16 @@ def fees_clause(ctx: Ctx) -> Runs:
 
 
 def active(ctx: Ctx) -> list[Paragraph]:
-    clauses = [c for c in (documents_clause(ctx, "reg", False), documents_clause(ctx, "norm", True),
-                           decisions_clause(ctx), fees_clause(ctx)) if c]
+    clauses = [
+        c
+        for c in (
+            documents_clause(ctx, "reg", False),
+            documents_clause(ctx, "norm", True),
+            decisions_clause(ctx),
+            fees_clause(ctx),
+        )
+        if c
+    ]
     if not clauses:
         return []
     return [para([ctx.year_run(), text(f"，{ctx.subject}"), *join(clauses, "；"), text("。")])]
@@ -247,8 +258,9 @@ def results_clause(ctx: Ctx) -> Runs:
         cid = f"t3.{row}.tot"
         if ctx.has(cid) and ctx.val(cid):
             shown, shown_text = percent(ctx.val(cid), ctx.val(total))
-            parts.append([text(ctx.row_name(cid)), *ctx.fig(cid), text("，占"),
-                          Run(shown_text, SHARE, (cid, total), shown), text("%")])
+            parts.append(
+                [text(ctx.row_name(cid)), *ctx.fig(cid), text("，占"), Run(shown_text, SHARE, (cid, total), shown), text("%")]
+            )
     groups: dict[str, list[str]] = {}
     for c in ctx.fmt.sheet("t3").cells:
         if c.col_id == "tot" and re.fullmatch(r"r3_\d+_\d+", c.row_id) and ctx.val(c.id):
@@ -297,13 +309,20 @@ def appeals(ctx: Ctx) -> list[Paragraph]:
         return [para([*start, text("未发生因政府信息公开工作被申请行政复议、提起行政诉讼的情况。")])]
     review = tots["rv"]
     if ctx.val(review):
-        first = [text("因政府信息公开工作被申请行政复议"), *ctx.fig(review), *compare(ctx, review), *outcome_list(ctx, "rv")]
+        first = [text("因政府信息公开工作被申请行政复议"), *ctx.fig(review), *outcome_list(ctx, "rv"), *compare(ctx, review)]
     else:
         first = [text("未因政府信息公开工作被申请行政复议")]
     suits = [g for g in ("ds", "as") if ctx.val(tots[g])]
     if suits:
-        items = [[text(label_tail(ctx.fmt.cells[tots[g]].col_label.split(" ")[-2])), *ctx.fig(tots[g]),
-                  *compare(ctx, tots[g]), *outcome_list(ctx, g)] for g in suits]
+        items = [
+            [
+                text(label_tail(ctx.fmt.cells[tots[g]].col_label.split(" ")[-2])),
+                *ctx.fig(tots[g]),
+                *outcome_list(ctx, g),
+                *compare(ctx, tots[g]),
+            ]
+            for g in suits
+        ]
         second = [text("被提起政府信息公开行政诉讼，其中"), *join(items, "，")]
     else:
         second = [text("未被提起政府信息公开行政诉讼")]

@@ -51,8 +51,9 @@ def read_previous(path: Path) -> Report:
     if not path.is_file():
         raise NianbaoError(f"找不到上年数据文件：{path}")
     if path.suffix.lower() not in PUBLISHED_SUFFIXES:
-        raise NianbaoError(f"{path.name} 不能作为上年数据：应为上年的填报表、汇总表（.xlsx/.ods）"
-                           "或已发布的上年年报（.txt/.html/.pdf）。")
+        raise NianbaoError(
+            f"{path.name} 不能作为上年数据：应为上年的填报表、汇总表（.xlsx/.ods）或已发布的上年年报（.txt/.html/.pdf）。"
+        )
     report = read_published(path)
     if not report.readable:
         raise NianbaoError(f"上年年报 {path.name} 中没有读到表格数据：" + "；".join(f.message for f in report.findings))
