@@ -43,16 +43,26 @@ COVER = {"filler": "图雅", "phone": "0479-0000108", "date": "2026-01-12"}
 # ---------------------------------------------------------------- helpers (also used by test_draft_render.py)
 
 
-def make_report(fmt, values: dict, year: int = 2025, name: str = "宝力根苏木", unit_type: str = "苏木",
-                level: str = "填报单位") -> Report:
+def make_report(
+    fmt, values: dict, year: int = 2025, name: str = "宝力根苏木", unit_type: str = "苏木", level: str = "填报单位"
+) -> Report:
     inputs = {c.id: values.get(c.id, 0) for c in fmt.inputs}
-    return Report(format_id=fmt.id, format_version=fmt.version, year=year, unit_code="152502201", unit_name=name,
-                  unit_type=unit_type, level=level, values=derive_totals(fmt, inputs))
+    return Report(
+        format_id=fmt.id,
+        format_version=fmt.version,
+        year=year,
+        unit_code="152502201",
+        unit_name=name,
+        unit_type=unit_type,
+        level=level,
+        values=derive_totals(fmt, inputs),
+    )
 
 
 def make_return(path: Path, fmt, values: dict, year: int = 2025, unit=("152502201", "宝力根苏木", "苏木")) -> Path:
-    write_return(path, fmt, ReturnContent(unit=Unit(*unit), year=year, values={c.id: values.get(c.id, 0)
-                                                                                 for c in fmt.inputs}, cover=COVER))
+    write_return(
+        path, fmt, ReturnContent(unit=Unit(*unit), year=year, values={c.id: values.get(c.id, 0) for c in fmt.inputs}, cover=COVER)
+    )
     return path
 
 
@@ -60,8 +70,7 @@ def expected_grid(fmt, sheet, report) -> dict[tuple[int, int], tuple[int, int, s
     """What the format definition says the published table is: anchor → (rowspan, colspan, text)."""
     from toolkit.draft.build import value_text
 
-    out = {(lb.row - sheet.first_row + 1, lb.col - sheet.first_col + 1): (lb.rowspan, lb.colspan, lb.text)
-           for lb in sheet.labels}
+    out = {(lb.row - sheet.first_row + 1, lb.col - sheet.first_col + 1): (lb.rowspan, lb.colspan, lb.text) for lb in sheet.labels}
     for c in sheet.cells:
         out[(c.row - sheet.first_row + 1, c.col - sheet.first_col + 1)] = (1, c.colspan, value_text(fmt, c.id, report))
     return out
@@ -88,12 +97,26 @@ def html_grids(html_text: str) -> list[dict[tuple[int, int], tuple[int, int, str
     return out
 
 
-def docx_grids(path: Path) -> list[dict[tuple[int, int], tuple[int, int, str]]]:
-    """Every table of a .docx as anchor → (rowspan, colspan, text), from python-docx's layout grid."""
+def docx_grids(path: Path, sliver_twips: int = 0) -> list[dict[tuple[int, int], tuple[int, int, str]]]:
+    """Every table of a .docx as anchor → (rowspan, colspan, text), from python-docx's layout grid.
+    Column boundaries closer than ``sliver_twips`` are one boundary (LibreOffice's re-save can put a
+    merged cell's edge 1 twip off the others, where its relative column units round differently)."""
     from docx import Document
+    from docx.oxml.ns import qn
 
     out = []
     for table in Document(str(path)).tables:
+        pos = [0]
+        for g in table._tbl.tblGrid.findall(qn("w:gridCol")):
+            pos.append(pos[-1] + int(g.get(qn("w:w"))))
+        kept: list[int] = []
+        for p in pos:
+            if not kept or p - kept[-1] > sliver_twips:
+                kept.append(p)
+
+        def snap(p: int, kept=kept) -> int:
+            return min(range(len(kept)), key=lambda i: abs(kept[i] - p))  # noqa: B023 - kept is bound as a default
+
         cells = table._cells  # one entry per grid position; a merged cell repeats the same object
         ncols = table._column_count
         spans: dict[int, list[tuple[int, int]]] = {}
@@ -102,10 +125,10 @@ def docx_grids(path: Path) -> list[dict[tuple[int, int], tuple[int, int, str]]]:
             spans.setdefault(id(cell), []).append(divmod(i, ncols))
             objs[id(cell)] = cell
         grid = {}
-        for key, pos in spans.items():
-            rows, cols = [p[0] for p in pos], [p[1] for p in pos]
-            grid[(min(rows) + 1, min(cols) + 1)] = (max(rows) - min(rows) + 1, max(cols) - min(cols) + 1,
-                                                    objs[key].text.strip())
+        for key, where in spans.items():
+            rows, cols = [p[0] for p in where], [p[1] for p in where]
+            first, last = snap(pos[min(cols)]), snap(pos[max(cols) + 1])
+            grid[(min(rows) + 1, first + 1)] = (max(rows) - min(rows) + 1, last - first, objs[key].text.strip())
         out.append(grid)
     return out
 
@@ -232,8 +255,7 @@ def test_html_round_trip_recovers_every_figure(fmt, tmp_path, which):
         source = SEED_RETURN
     else:
         source = tmp_path / "汇总.xlsx"
-        r = run_cli("consolidate", SAMPLES / "returns", "--roster", SAMPLES / "roster.csv", "--year", "2025",
-                    "--out", source)
+        r = run_cli("consolidate", SAMPLES / "returns", "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", source)
         assert r.returncode == 0, r.stderr
     report = read_source(source)
     back = round_trip_html(fmt, report, tmp_path)
@@ -249,8 +271,12 @@ def test_html_round_trip_recovers_every_figure(fmt, tmp_path, which):
 
 def test_summary_sentences_state_the_table_figures(fmt, tmp_path):
     source = tmp_path / "汇总.xlsx"
-    assert run_cli("consolidate", SAMPLES / "returns", "--roster", SAMPLES / "roster.csv", "--year", "2025",
-                   "--out", source).returncode == 0
+    assert (
+        run_cli(
+            "consolidate", SAMPLES / "returns", "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", source
+        ).returncode
+        == 0
+    )
     report = read_source(source)
     doc = build_document(report, fmt)
     assert assert_figures_trace(doc, report) > 20
@@ -281,8 +307,16 @@ def test_all_zero_return_reads_naturally(fmt):
 
 
 def test_applications_results_and_shares(fmt):
-    vals = {"t3.r1.np": 5, "t3.r1.biz": 1, "t3.r2.np": 1, "t3.r3_1.np": 3, "t3.r3_2.biz": 1, "t3.r3_4_1.np": 1,
-            "t3.r3_6_2.np": 1, "t3.r4.np": 1}
+    vals = {
+        "t3.r1.np": 5,
+        "t3.r1.biz": 1,
+        "t3.r2.np": 1,
+        "t3.r3_1.np": 3,
+        "t3.r3_2.biz": 1,
+        "t3.r3_4_1.np": 1,
+        "t3.r3_6_2.np": 1,
+        "t3.r4.np": 1,
+    }
     rep = make_report(fmt, vals)
     doc = build_document(rep, fmt)
     assert assert_figures_trace(doc, rep) > 0
@@ -300,20 +334,29 @@ def test_appeals_sentence(fmt):
     vals = {"t4.r1.rv_main": 2, "t4.r1.rv_pend": 1, "t4.r1.as_corr": 1}
     rep = make_report(fmt, vals, name="锡林浩特市司法局", unit_type="县级部门")
     text = "\n".join(p.text for p in build_document(rep, fmt).paragraphs())
-    assert ("2025年，本机关因政府信息公开工作被申请行政复议3件（结果维持2件、尚未审结1件）；"
-            "被提起政府信息公开行政诉讼，其中复议后起诉1件（结果纠正1件）。") in text
+    assert (
+        "2025年，本机关因政府信息公开工作被申请行政复议3件（结果维持2件、尚未审结1件）；"
+        "被提起政府信息公开行政诉讼，其中复议后起诉1件（结果纠正1件）。"
+    ) in text
     only_suit = "\n".join(p.text for p in build_document(make_report(fmt, {"t4.r1.ds_othr": 2}), fmt).paragraphs())
     assert "未因政府信息公开工作被申请行政复议；被提起政府信息公开行政诉讼，其中未经复议直接起诉2件（其他结果2件）。" in only_suit
 
 
-@pytest.mark.parametrize(("fees", "expected"), [
-    ({}, "本年度未收取政府信息公开信息处理费。"),
-    ({"t6.notices.n": 2, "t6.notice_amt.n": 300, "t6.collected.n": 150},
-     "本年度发出政府信息公开信息处理费收费通知2件，通知收费总金额300元，实际收取政府信息公开信息处理费150元。"),
-    ({"t6.notices.n": 1, "t6.notice_amt.n": 85.5},
-     "本年度发出政府信息公开信息处理费收费通知1件，通知收费总金额85.5元，未实际收取信息处理费。"),
-    ({"t6.collected.n": 40}, "本年度实际收取政府信息公开信息处理费40元。"),
-])
+@pytest.mark.parametrize(
+    ("fees", "expected"),
+    [
+        ({}, "本年度未收取政府信息公开信息处理费。"),
+        (
+            {"t6.notices.n": 2, "t6.notice_amt.n": 300, "t6.collected.n": 150},
+            "本年度发出政府信息公开信息处理费收费通知2件，通知收费总金额300元，实际收取政府信息公开信息处理费150元。",
+        ),
+        (
+            {"t6.notices.n": 1, "t6.notice_amt.n": 85.5},
+            "本年度发出政府信息公开信息处理费收费通知1件，通知收费总金额85.5元，未实际收取信息处理费。",
+        ),
+        ({"t6.collected.n": 40}, "本年度实际收取政府信息公开信息处理费40元。"),
+    ],
+)
 def test_fee_sentence_in_section_six(fmt, fees, expected):
     rep = make_report(fmt, fees)
     doc = build_document(rep, fmt)
@@ -324,8 +367,7 @@ def test_fee_sentence_in_section_six(fmt, fees, expected):
 
 
 def test_amounts_keep_their_decimals(fmt, tmp_path):
-    assert [number_text(x) for x in (129.15, 3.5, 0.1 + 0.2, 7730.28, 12.0, 0)] == [
-        "129.15", "3.5", "0.3", "7730.28", "12", "0"]
+    assert [number_text(x) for x in (129.15, 3.5, 0.1 + 0.2, 7730.28, 12.0, 0)] == ["129.15", "3.5", "0.3", "7730.28", "12", "0"]
     assert percent(1, 3) == (33.3, "33.3") and percent(1, 2) == (50.0, "50") and percent(1, 3000) == (0.03, "0.03")
     rep = make_report(fmt, {"t2.fees.amt": 3.456, "t2.license.n": 12})
     back = round_trip_html(fmt, rep, tmp_path)
@@ -334,10 +376,31 @@ def test_amounts_keep_their_decimals(fmt, tmp_path):
 
 
 def test_year_on_year_comparisons(fmt, tmp_path):
-    prev = make_report(fmt, {"t2.license.n": 140, "t2.penalty.n": 4, "t2.coercion.n": 3, "t3.r1.np": 3,
-                             "t3.r3_1.np": 3, "t4.r1.rv_main": 1, "t2.fees.amt": 2.5}, year=2024)
-    cur = make_report(fmt, {"t2.license.n": 146, "t2.penalty.n": 2, "t3.r1.np": 4, "t3.r3_1.np": 4,
-                            "t4.r1.rv_main": 1, "t2.fees.amt": 3.1, "t2.norm.made": 1})
+    prev = make_report(
+        fmt,
+        {
+            "t2.license.n": 140,
+            "t2.penalty.n": 4,
+            "t2.coercion.n": 3,
+            "t3.r1.np": 3,
+            "t3.r3_1.np": 3,
+            "t4.r1.rv_main": 1,
+            "t2.fees.amt": 2.5,
+        },
+        year=2024,
+    )
+    cur = make_report(
+        fmt,
+        {
+            "t2.license.n": 146,
+            "t2.penalty.n": 2,
+            "t3.r1.np": 4,
+            "t3.r3_1.np": 4,
+            "t4.r1.rv_main": 1,
+            "t2.fees.amt": 3.1,
+            "t2.norm.made": 1,
+        },
+    )
     doc = build_document(cur, fmt, prev)
     assert assert_figures_trace(doc, cur, prev) > 10
     text = "\n".join(p.text for p in doc.paragraphs())
@@ -370,8 +433,7 @@ def test_previous_must_be_last_year(fmt):
 
 def test_government_and_department_guidance(fmt):
     town = [p.text for p in build_document(make_report(fmt, {}), fmt).paragraphs()]
-    dept = [p.text for p in build_document(make_report(fmt, {}, name="锡林浩特市审计局", unit_type="县级部门"),
-                                           fmt).paragraphs()]
+    dept = [p.text for p in build_document(make_report(fmt, {}, name="锡林浩特市审计局", unit_type="县级部门"), fmt).paragraphs()]
     assert any("工作考核、社会评议和责任追究结果" in t for t in town)
     assert not any("工作考核、社会评议和责任追究结果" in t for t in dept)
     assert any(t.startswith("2025年，本机关") for t in dept)
@@ -427,12 +489,15 @@ def test_cli_writes_docx_and_html_and_lists_placeholders(tmp_path):
     assert not list(tmp_path.glob(".~nianbao-*"))
 
 
-@pytest.mark.parametrize(("make", "needle"), [
-    (lambda d: d / "没有这个文件.xlsx", "找不到文件"),
-    (lambda d: SAMPLES / "roster.csv", "不是填报表或汇总表"),
-    (lambda d: (d / "假的.xlsx").write_bytes(b"not a workbook at all") and d / "假的.xlsx", "不是可用的填报表或汇总表"),
-    (lambda d: ROOT / "templates" / "zfxxgk-2021.toml", "不是填报表或汇总表"),
-])
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda d: d / "没有这个文件.xlsx", "找不到文件"),
+        (lambda d: SAMPLES / "roster.csv", "不是填报表或汇总表"),
+        (lambda d: (d / "假的.xlsx").write_bytes(b"not a workbook at all") and d / "假的.xlsx", "不是可用的填报表或汇总表"),
+        (lambda d: ROOT / "templates" / "zfxxgk-2021.toml", "不是填报表或汇总表"),
+    ],
+)
 def test_cli_bad_input_is_a_chinese_message_and_exit_2(tmp_path, make, needle):
     r = run_cli("draft", make(tmp_path), "--out", tmp_path / "x.docx")
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
@@ -473,16 +538,48 @@ def test_cli_previous_year_from_a_return_and_from_a_published_report(fmt, tmp_pa
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "a.html").read_text(encoding="utf-8")
     assert "作出行政许可处理决定150件，比上年增加4件、增长2.7%，行政处罚处理决定2件，与上年持平" in page
-    prev = make_return(tmp_path / "2023.xlsx", fmt, {"t2.license.n": 146, "t2.penalty.n": 2, "t3.r1.np": 1,
-                                                     "t3.r4.np": 1}, year=2023)
+    prev = make_return(
+        tmp_path / "2023.xlsx", fmt, {"t2.license.n": 146, "t2.penalty.n": 2, "t3.r1.np": 1, "t3.r4.np": 1}, year=2023
+    )
     r = run_cli("draft", cur, "--prev", prev, "--out", tmp_path / "b.docx")
     assert r.returncode == 0, r.stderr
     assert "与上年核对" in r.stderr and "上年结转" in r.stderr  # I6: last year carried 1 forward, this year 0 received
 
 
+def test_docs_examples_run_in_order(tmp_path):
+    """docs/draft.md (the README section): every `nianbao …` example runs, in order, in one folder."""
+    import os
+    import subprocess
+    import sys
+
+    doc = (ROOT / "docs" / "draft.md").read_text(encoding="utf-8")
+    examples = [line.strip() for line in doc.splitlines() if line.startswith("    nianbao ")]
+    assert any(" draft " in e for e in examples)
+    (tmp_path / "samples").symlink_to(SAMPLES)
+    (tmp_path / "输出").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "160"}
+    for example in examples:
+        cmd = re.sub(r"^nianbao ", f"{sys.executable} -m toolkit.cli ", example)
+        r = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=180)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, f"{example}\n{r.stderr[-2000:]}"
+    assert (tmp_path / "输出" / "锡林浩特市2025年报.docx").is_file()
+    for image in re.findall(r"\]\((docs/img/[^)]+)\)", doc):
+        assert (ROOT / image).is_file(), image
+
+
 def test_cli_site_and_name(tmp_path):
-    r = run_cli("draft", SEED_RETURN, "--out", tmp_path / "a.docx", "--html", tmp_path / "a.html",
-                "--site", "锡林浩特市人民政府门户网站（www.example.gov.cn）", "--name", "宝力根苏木人民政府")
+    r = run_cli(
+        "draft",
+        SEED_RETURN,
+        "--out",
+        tmp_path / "a.docx",
+        "--html",
+        tmp_path / "a.html",
+        "--site",
+        "锡林浩特市人民政府门户网站（www.example.gov.cn）",
+        "--name",
+        "宝力根苏木人民政府",
+    )
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "a.html").read_text(encoding="utf-8")
     assert "<h1>宝力根苏木人民政府2023年政府信息公开工作年度报告</h1>" in page

@@ -24,7 +24,7 @@ PORTRAIT_MARGINS_MM = (37, 35, 28, 26)  # top, bottom, left, right (GB/T 9704)
 LANDSCAPE_MARGINS_MM = (26, 26, 30, 30)
 MIN_COL_MM = 9.5  # two characters of 9 pt and the cell margins: narrower columns need a landscape page
 MIN_ROW_MM, ROOMY_ROW_MM = 5.5, 7
-TALL_TABLE_ROWS = 20  # a table this tall starts on a new page, so it is not cut in two
+TALL_TABLE_ROWS = 20  # taller tables get compact rows, so that 表三 fits one page
 
 
 def _fonts(style, east_asian: str, size_pt: float) -> None:
@@ -141,12 +141,11 @@ def _page_number(section, style) -> None:
 TITLE_LINE = 18  # characters of 小标宋 二号 on a line of A4 with these margins
 
 
-def _paragraph(d, block: Paragraph, styles: dict, new_page: bool = False) -> None:
+def _paragraph(d, block: Paragraph, styles: dict) -> None:
     from docx.enum.text import WD_COLOR_INDEX
     from docx.shared import RGBColor
 
     p = d.add_paragraph(style=styles[block.style])
-    p.paragraph_format.page_break_before = new_page or None
     for r in block.runs:
         if block.style == "title" and len(block.text) > TITLE_LINE and r.text.startswith("年政府信息公开"):
             p.add_run("年").add_break()  # '…2025年' / '政府信息公开工作年度报告', not a lone '告'
@@ -198,6 +197,25 @@ def column_widths(table: Table, text_mm: float) -> list[float]:
     return [need[i] if i in fixed else max(floor, free * table.col_widths[i] / share) for i in range(table.n_cols)]
 
 
+GRID_TWIPS = 72  # 1.27 mm: widths in whole multiples convert exactly to LibreOffice's 1/100 mm
+
+
+def _twips(mm: float):
+    """A column width that every application converts without rounding: otherwise LibreOffice
+    re-saves a merged header 1 twip off its columns and adds a sliver column to the grid."""
+    from docx.shared import Twips
+
+    return Twips(max(1, round(mm / 25.4 * 1440 / GRID_TWIPS)) * GRID_TWIPS)
+
+
+def _table_width(t, width: int) -> None:
+    from docx.oxml.ns import qn
+
+    tblw = t._tbl.tblPr.find(qn("w:tblW"))
+    tblw.set(qn("w:type"), "dxa")
+    tblw.set(qn("w:w"), str(width))
+
+
 def _cell_margins(t) -> None:
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
@@ -221,7 +239,8 @@ def _table(d, table: Table, styles: dict, text_width_mm: float) -> None:
     t.alignment = WD_TABLE_ALIGNMENT.CENTER
     t.autofit = False
     _cell_margins(t)
-    widths = [Mm(w) for w in column_widths(table, text_width_mm)]
+    widths = [_twips(w) for w in column_widths(table, text_width_mm)]
+    _table_width(t, sum(w.twips for w in widths))
     for col, w in zip(t.columns, widths, strict=True):
         col.width = w
     for row in t.rows:
@@ -279,9 +298,7 @@ def render_docx(doc: Document) -> bytes:
             _table(d, block, styles, _text_width(section))
             d.add_paragraph(style=styles["cell"])  # a line of space below the table
         else:
-            nxt = blocks[i + 1] if i + 1 < len(blocks) else None
-            tall = isinstance(nxt, Table) and nxt.n_rows > TALL_TABLE_ROWS and not want
-            _paragraph(d, block, styles, new_page=tall)
+            _paragraph(d, block, styles)
     buf = io.BytesIO()
     d.save(buf)
     return buf.getvalue()
