@@ -434,26 +434,36 @@ def draft_cmd(
     source: Annotated[Path, typer.Argument(help="本年的填报表或汇总表（nianbao 生成的 .xlsx，或另存的 .ods）。")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="年报文稿（Word，.docx）。")],
     html_path: Annotated[Path | None, typer.Option("--html", help="同时生成网页版（.html），可粘贴到网站系统。")] = None,
-    prev: Annotated[Path | None, typer.Option("--prev", help="上年数据，用于同比：上年的填报表或汇总表，"
-                                              "或已发布的上年年报（.txt/.html/.pdf）。")] = None,
+    prev: Annotated[
+        Path | None,
+        typer.Option("--prev", help="上年数据，用于同比：上年的填报表或汇总表，或已发布的上年年报（.txt/.html/.pdf）。"),
+    ] = None,
     site: Annotated[str | None, typer.Option("--site", help="电子版发布的网站名称及网址；不给时文中留待填写。")] = None,
     name: Annotated[str | None, typer.Option("--name", help="标题和正文中的单位名称（默认取自数据；汇总表为地区名）。")] = None,
-    force: Annotated[bool, typer.Option("--force", help="数据有错误时仍生成文稿：首页印有醒目警告，不得发布；退出码为1。")] = False,
+    force: Annotated[bool, typer.Option("--force", help="数据有错误时仍生成：首页印有醒目警告，不得发布；退出码为1。")] = False,
 ) -> None:
     """生成年报文稿：由填报表或汇总表写出 Word 和网页版年报，表格与数据完全一致，正文数字和同比自动填写。
 
     示例：
 
-      nianbao draft samples/seed-2023/152502201_宝力根苏木_2023年政府信息公开年报.xlsx --out 输出/宝力根苏木2023年报.docx --html 输出/宝力根苏木2023年报.html
+      nianbao draft samples/seed-2023/152502201_宝力根苏木_2023年政府信息公开年报.xlsx --out 输出/年报.docx
 
-      nianbao draft 输出/汇总.xlsx --prev 上年汇总.xlsx --site "锡林浩特市人民政府门户网站（www.xlht.gov.cn）" --out 输出/年报.docx
+      nianbao draft 输出/汇总.xlsx --prev 上年汇总.xlsx --out 输出/年报.docx --html 输出/年报.html
 
     文中【请填写：…】是只有本机关知道的内容，发布前必须全部替换；命令结束时会列出。
 
     退出码：0 已生成；1 数据有错误，未生成（加 --force 时仍生成，退出码仍为1）；2 无法运行（不是填报表、文件无法读取等）。
     """
-    from .draft import (DraftOptions, build_document, carryover_notes, placeholders, read_previous, read_source,
-                        write_docx, write_html)
+    from .draft import (
+        DraftOptions,
+        build_document,
+        carryover_notes,
+        placeholders,
+        read_previous,
+        read_source,
+        write_docx,
+        write_html,
+    )
     from .findings import counts
     from .spec import formats
 
@@ -466,14 +476,20 @@ def draft_cmd(
     shown = [f for f in report.findings if f.severity != "提示"]
     for f in shown[:MAX_ROWS]:
         where = f.locate()
-        err.print(f"[{'bold red' if f.severity == '错误' else 'yellow'}]{f.severity}[/] {where + '：' if where else ''}"
-                  f"{f.message}", highlight=False)
+        err.print(
+            f"[{'bold red' if f.severity == '错误' else 'yellow'}]{f.severity}[/] {where + '：' if where else ''}{f.message}",
+            highlight=False,
+        )
     if errors and not force:
-        raise fail(f"{source.name} 有{len(errors)}个错误，未生成年报文稿。请先更正（nianbao check 可生成审核意见副本），"
-                   "或加 --force 生成带警告的草稿。", EXIT_PROBLEMS)
+        raise fail(
+            f"{source.name} 有{len(errors)}个错误，未生成年报文稿。请先更正（nianbao check 可生成审核意见副本），"
+            "或加 --force 生成带警告的草稿。",
+            EXIT_PROBLEMS,
+        )
     previous = read_previous(prev) if prev is not None else None
-    options = DraftOptions(name=name, site=site, errors=tuple(f"{f.locate() + '：' if f.locate() else ''}{f.message}"
-                                                              for f in errors))
+    options = DraftOptions(
+        name=name, site=site, errors=tuple(f"{f.locate() + '：' if f.locate() else ''}{f.message}" for f in errors)
+    )
     doc = build_document(report, formats()[report.format_id], previous, options)
     write_docx(doc, out_path)
     written = [out_path]

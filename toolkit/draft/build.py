@@ -164,10 +164,15 @@ def _check_inputs(report: Report, fmt: Format, previous: Report | None) -> None:
 
 def _notes(report: Report, fmt: Format, previous: Report | None) -> list[str]:
     notes = []
+    if report.level != "填报单位":
+        notes.append(f"本汇总表包含{len(report.children)}个单位的数据（见汇总表“明细”），文稿开头写明数据由汇总形成。")
     blank = [c for c in fmt.inputs if fmt.sheet(c.sheet_id).published and report.values.get(c.id) is None]
     if blank:
         notes.append(f"数据中有{len(blank)}个空白单元格（如{blank[0].where}），表格中按0填写。")
     if previous is not None:
+        a, b = previous.unit_name.strip(), report.unit_name.strip()
+        if a and b and a not in b and b not in a:
+            notes.append(f"上年数据的单位是“{a}”，本报告是“{b}”，请确认用的是本单位的上年数据。")
         unknown = [c for c in fmt.inputs if c.id in previous.unknown]
         if unknown:
             notes.append(f"上年数据中有{len(unknown)}个单元格无法读出，这些项目不作同比。")
@@ -207,8 +212,7 @@ def build_document(report: Report, fmt: Format, previous: Report | None = None, 
     if options.errors:
         doc.blocks.extend(_warning(options.errors))
     opening = [r for sentence in words["opening"] for r in expand(sentence, fields)]
-    if report.level != "填报单位" and report.children:
-        fields["units"] = [S.count_run(len(report.children))]
+    if report.level != "填报单位":
         opening += expand(words["summary_scope"], fields)
     doc.blocks.append(S.para(opening))
     government = _is_government(report, words)

@@ -226,7 +226,11 @@ def _cell_margins(t) -> None:
         el.set(qn("w:w"), str(round(CELL_MARGIN_MM / 25.4 * 1440)))  # twips
         el.set(qn("w:type"), "dxa")
         mar.append(el)
-    t._tbl.tblPr.append(mar)
+    look = t._tbl.tblPr.find(qn("w:tblLook"))  # the schema wants tblCellMar before tblLook (Word is strict)
+    if look is not None:
+        look.addprevious(mar)
+    else:
+        t._tbl.tblPr.append(mar)
 
 
 def _table(d, table: Table, styles: dict, text_width_mm: float) -> None:

@@ -20,13 +20,12 @@ PREV_FIGURE = "prev_figure"  # a cell value of last year's report (cells = (id,)
 CHANGE = "change"  # |this year − last year| of cells[0]
 GROWTH = "growth"  # |change| / last year × 100, one decimal
 SHARE = "share"  # cells[0] / cells[1] × 100 of this year, one decimal
-COUNT = "count"  # a count that is not a table cell: how many units a summary covers (source = "children")
 DATE = "date"  # the statistical period, the report year
 REF = "ref"  # a legal reference (国办公开办函〔2021〕30号)
 PLACEHOLDER = "placeholder"  # 【请填写：…】 what only the office knows
 WARNING = "warning"  # 【警告：…】 printed on the first page of a forced draft
 
-NUMERIC = (FIGURE, PREV_FIGURE, CHANGE, GROWTH, SHARE, COUNT)
+NUMERIC = (FIGURE, PREV_FIGURE, CHANGE, GROWTH, SHARE)
 PLACEHOLDER_RE = re.compile(r"【(请填写|警告)[：:]([^】]*)】")
 
 

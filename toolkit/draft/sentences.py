@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..report import Number, Report
 from ..spec import Format
-from .model import CHANGE, COUNT, DATE, FIGURE, GROWTH, PLACEHOLDER, PREV_FIGURE, SHARE, Paragraph, Run
+from .model import CHANGE, DATE, FIGURE, GROWTH, PLACEHOLDER, PREV_FIGURE, SHARE, Paragraph, Run
 
 Runs = list[Run]
 
@@ -48,11 +48,6 @@ def label_tail(text: str) -> str:
     last = text.split(" ")[-1] if text else ""
     last = re.sub(r"^(?:[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\d+\.)", "", last)
     return re.sub(r"（[^）]*）$", "", last) or last
-
-
-def strip_unit(text: str) -> str:
-    """'收费通知总金额（元）' → '收费通知总金额'; the unit is written after the number."""
-    return re.sub(r"（(?:单位：)?[^）]*元）$", "", text)
 
 
 # ---------------------------------------------------------------- context
@@ -354,7 +349,7 @@ def generic_sentence(ctx: Ctx, sheet_id: str) -> Runs:
     cells = [c for c in ctx.fmt.sheet(sheet_id).cells if ctx.val(c.id)]
     if not cells:
         return []
-    items = [[text(strip_unit(label_tail(c.row_label)) + "："), *ctx.fig(c.id)] for c in cells]
+    items = [[text(label_tail(c.row_label) + "："), *ctx.fig(c.id)] for c in cells]
     return [*join(items, "；"), text("。")]
 
 
@@ -385,7 +380,3 @@ def subject_of(name: str, unit_type: str, level: str) -> tuple[str, str]:
         if base.endswith(suffix):
             return f"我{suffix}", f"我{suffix}"
     return "本机关", "本机关"
-
-
-def count_run(value: int) -> Run:
-    return Run(str(value), COUNT, ("children",), value)
