@@ -68,11 +68,9 @@ def make_return(path: Path, fmt, values: dict, year: int = 2025, unit=("15250220
 
 def expected_grid(fmt, sheet, report) -> dict[tuple[int, int], tuple[int, int, str]]:
     """What the format definition says the published table is: anchor → (rowspan, colspan, text)."""
-    from toolkit.draft.build import value_text
-
     out = {(lb.row - sheet.first_row + 1, lb.col - sheet.first_col + 1): (lb.rowspan, lb.colspan, lb.text) for lb in sheet.labels}
     for c in sheet.cells:
-        out[(c.row - sheet.first_row + 1, c.col - sheet.first_col + 1)] = (1, c.colspan, value_text(fmt, c.id, report))
+        out[(c.row - sheet.first_row + 1, c.col - sheet.first_col + 1)] = (1, c.colspan, number_text(report.value(c.id)))
     return out
 
 
@@ -420,6 +418,17 @@ def test_comparisons_from_zero_and_to_zero(fmt, tmp_path):
     assert "我苏木未收到政府信息公开申请（上年为3件），也没有上年结转的申请。" in text
     back = round_trip_html(fmt, cur, tmp_path, previous=prev)
     assert not [f for f in back.findings if f.code == "narrative-mismatch"]
+
+
+def test_unknown_unit_name_is_a_placeholder(fmt):
+    doc = build_document(make_report(fmt, {}, name=""), fmt)
+    assert doc.title == "【请填写：单位名称】2025年政府信息公开工作年度报告"
+    assert placeholders(doc)[0].text == "单位名称"
+
+
+def test_help_has_examples(cli):
+    r = cli("draft", "--help")
+    assert r.returncode == 0 and "示例" in r.stdout and "nianbao draft" in r.stdout and "--prev" in r.stdout
 
 
 def test_previous_of_another_unit_is_noted(fmt):

@@ -48,7 +48,7 @@ def wording(format_id: str) -> dict[str, Any]:
 
 def default_name(report: Report) -> str:
     """A summary is published in the area's name (锡林浩特市), a unit's report in its own."""
-    name = report.unit_name.strip() or "（单位名称）"
+    name = report.unit_name.strip()
     if report.level != "填报单位":
         return name.removesuffix("人民政府") or name
     return name
@@ -80,9 +80,9 @@ def expand(template: str, fields: dict[str, list[Run]]) -> list[Run]:
 # ---------------------------------------------------------------- tables
 
 
-def value_text(fmt: Format, cid: str, report: Report) -> str:
-    kind = fmt.kinds[fmt.cells[cid].kind]
-    return S.number_text(report.value(cid), 0 if kind.integer else (4 if kind.unit == "万元" else 2))
+def value_text(report: Report, cid: str) -> str:
+    """What the table cell shows: the value exactly (a blank cell of the source shows 0, see _notes)."""
+    return S.number_text(report.value(cid))
 
 
 def table_of(fmt: Format, sheet: Sheet, report: Report) -> Table:
@@ -98,7 +98,7 @@ def table_of(fmt: Format, sheet: Sheet, report: Report) -> Table:
             TableCell(lb.row - r0 + 1, lb.col - c0 + 1, lb.rowspan, lb.colspan, lb.text, "rowhead" if is_rowhead else "header")
         )
     for c in sheet.cells:
-        cells.append(TableCell(c.row - r0 + 1, c.col - c0 + 1, 1, c.colspan, value_text(fmt, c.id, report), "value", c.id))
+        cells.append(TableCell(c.row - r0 + 1, c.col - c0 + 1, 1, c.colspan, value_text(report, c.id), "value", c.id))
     cells.sort(key=lambda x: (x.row, x.col))
     widths = sheet.col_widths or tuple(1.0 for _ in range(sheet.last_col - c0 + 1))
     return Table(
@@ -191,7 +191,7 @@ def build_document(report: Report, fmt: Format, previous: Report | None = None, 
     ctx = S.Ctx(fmt, report, previous, year, subject, agencies)
     site = [Run(options.site.strip())] if options.site and options.site.strip() else [S.placeholder(words["site_placeholder"])]
     fields = {
-        "name": [Run(name)],
+        "name": [Run(name)] if name else [S.placeholder("单位名称")],
         "year": [Run(str(year), DATE, value=year)],
         "start": [Run(f"{year}年1月1日", DATE, value=year)],
         "end": [Run(f"{year}年12月31日", DATE, value=year)],
@@ -225,5 +225,4 @@ def build_document(report: Report, fmt: Format, previous: Report | None = None, 
         doc.blocks.extend(_part(ctx, section, government, "heading1"))
         for part in section.get("parts", ()):
             doc.blocks.extend(_part(ctx, part, government, "heading2"))
-    doc.notes.extend(ctx.notes)
     return doc

@@ -11,7 +11,7 @@ format definition, never typed again here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..report import Number, Report
 from ..spec import Format
@@ -61,7 +61,6 @@ class Ctx:
     year: int
     subject: str  # 本机关 / 我苏木 / 全市
     agencies: str  # who is sued: 本机关 / 全市各级行政机关
-    notes: list[str] = field(default_factory=list)
 
     def has(self, cid: str) -> bool:
         return cid in self.fmt.cells
@@ -85,10 +84,10 @@ class Ctx:
     def col_name(self, cid: str) -> str:
         return label_tail(self.fmt.cells[cid].col_label)
 
-    def fig(self, cid: str, unit: str | None = None) -> Runs:
+    def fig(self, cid: str) -> Runs:
+        """The cell's value and its unit: '146' '件'."""
         v = self.val(cid)
-        unit = self.unit_of(cid) if unit is None else unit
-        return [Run(number_text(v), FIGURE, (cid,), v), Run(unit)]
+        return [Run(number_text(v), FIGURE, (cid,), v), Run(self.unit_of(cid))]
 
     def year_run(self) -> Run:
         return Run(f"{self.year}年", DATE, value=self.year)
@@ -377,6 +376,6 @@ def subject_of(name: str, unit_type: str, level: str) -> tuple[str, str]:
         return scope, f"{scope}各级行政机关"
     base = name.removesuffix("人民政府").removesuffix("办事处")
     for suffix in ("苏木", "街道", "镇", "乡"):
-        if base.endswith(suffix):
+        if base.endswith(suffix) or (unit_type == suffix and not base):
             return f"我{suffix}", f"我{suffix}"
     return "本机关", "本机关"
