@@ -3,7 +3,8 @@
 Page and type follow the habits of Chinese government documents (GB/T 9704): A4, body in
 仿宋 三号 with a fixed 28 pt line, 一、 headings in 黑体, （一） headings in 楷体, title in
 小标宋 二号. A font a computer lacks is substituted by Word/WPS/LibreOffice, so the names
-are those an office machine has. The wide 表四 gets a landscape section. Where python-docx
+are those an office machine has. A table too wide for a portrait page would get a landscape
+section (表四's 15 columns fit, with two-line headings, as in most published reports). Where python-docx
 has no API (East Asian font name, repeated header rows, page-number field, document
 language) the element is added through python-docx's own oxml helpers — no XML is written
 by hand.
@@ -197,12 +198,13 @@ def column_widths(table: Table, text_mm: float) -> list[float]:
     return [need[i] if i in fixed else max(floor, free * table.col_widths[i] / share) for i in range(table.n_cols)]
 
 
-GRID_TWIPS = 72  # 1.27 mm: widths in whole multiples convert exactly to LibreOffice's 1/100 mm
+GRID_TWIPS = 72  # 1.27 mm: widths in whole multiples are exact both in twips and in 1/100 mm
 
 
 def _twips(mm: float):
-    """A column width that every application converts without rounding: otherwise LibreOffice
-    re-saves a merged header 1 twip off its columns and adds a sliver column to the grid."""
+    """A column width that converts between Word's twips and LibreOffice's 1/100 mm without rounding,
+    so that the sums of merged cells stay exact (LibreOffice's re-save may still move a merged
+    header's edge by 1 twip: its own relative column units round)."""
     from docx.shared import Twips
 
     return Twips(max(1, round(mm / 25.4 * 1440 / GRID_TWIPS)) * GRID_TWIPS)

@@ -190,7 +190,7 @@ def decisions_clause(ctx: Ctx) -> Runs:
 
 
 def was_named(ctx: Ctx, cid: str) -> Runs:
-    """'（上年行政强制处理决定3件）' style note for one of several zero items."""
+    """'（上年行政强制3件）': last year's figure of one of several items that are zero this year."""
     before = ctx.prev_val(cid)
     if not before:
         return []
