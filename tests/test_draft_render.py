@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SAMPLES, run_cli
 from lo import require_libreoffice
-from test_draft import SEED_RETURN, docx_grids, expected_grid, published_inputs
+from test_draft import SEED_RETURN, docx_grids, expected_grid, make_return, published_inputs
 
 from toolkit.check import CheckOptions, check_report
 from toolkit.draft import read_source
@@ -115,3 +115,14 @@ def test_libreoffice_resave_keeps_the_official_layout(drafts, fmt, key):
     expected = [expected_grid(fmt, s, report) for s in fmt.sheets if s.published]
     assert docx_grids(drafts[key]["resaved"], sliver_twips=20) == expected  # 20 twips = 0.35 mm
     assert docx_grids(drafts[key]["docx"]) == expected
+
+
+def test_last_years_pdf_gives_the_comparisons(drafts, fmt, tmp_path):
+    """A published PDF as --prev (the seed's 2023 report, as LibreOffice printed it); its text has no
+    readable year, so it is taken as last year's, and said so."""
+    cur = make_return(tmp_path / "2024.xlsx", fmt, {"t2.license.n": 150, "t2.penalty.n": 2}, year=2024)
+    r = run_cli("draft", cur, "--prev", drafts["seed"]["pdf"], "--out", tmp_path / "a.docx", "--html", tmp_path / "a.html")
+    assert r.returncode == 0, r.stderr
+    assert "按2023年度的数据使用" in r.stderr
+    page = (tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "作出行政许可处理决定150件，比上年增加4件、增长2.7%，行政处罚处理决定2件，与上年持平" in page

@@ -487,6 +487,9 @@ def draft_cmd(
             EXIT_PROBLEMS,
         )
     previous = read_previous(prev) if prev is not None else None
+    if previous is not None and previous.year is None and report.year:
+        previous.year = report.year - 1  # a published text that never states its year
+        err.print(f"[yellow]注意：[/]{prev.name} 中没有读到年度，按{previous.year}年度的数据使用。", highlight=False)
     options = DraftOptions(
         name=name, site=site, errors=tuple(f"{f.locate() + '：' if f.locate() else ''}{f.message}" for f in errors)
     )
