@@ -1,0 +1,381 @@
+"""Chinese sentences built from the figures, as runs that remember their source cells.
+
+The rules a careful writer follows: counts in 件, amounts in 万元/元 with only the decimals
+that carry information, a zero said in words (未收到, 无…) instead of “0件，占0%”, shares
+and year-on-year changes only where the base is not zero, and nothing phrased so that a
+reader (or `nianbao import`'s narrative check) could take last year's figure for this
+year's. Names of items (行政许可, 自然人, 本机关不掌握相关政府信息 …) are the labels of the
+format definition, never typed again here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..report import Number, Report
+from ..spec import Format
+from .model import CHANGE, DATE, FIGURE, GROWTH, PLACEHOLDER, PREV_FIGURE, SHARE, Paragraph, Run
+
+Runs = list[Run]
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def number_text(v: Number | None, decimals: int = 4) -> str:
+    """5 → '5', 3.5 → '3.5', 129.15 → '129.15', 0.1 + 0.2 → '0.3': no padding, no float noise."""
+    if v is None:
+        return "0"
+    if float(v).is_integer():
+        return str(int(v))
+    return f"{float(v):.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def percent(part: float, whole: float) -> tuple[float, str]:
+    """part/whole in % with one decimal — more only when one decimal would show 0 for a non-zero part."""
+    exact = 100.0 * part / whole
+    for places in (1, 2, 3, 4):
+        shown = round(exact, places)
+        if shown or not part:
+            text = f"{shown:.{places}f}".rstrip("0").rstrip(".")
+            return shown, text
+    return round(exact, 4), f"{exact:.4f}"
+
+
+def label_tail(text: str) -> str:
+    """'三、本年度办理结果 （三）不予公开 4.保护第三方合法权益' → '保护第三方合法权益'."""
+    last = text.split(" ")[-1] if text else ""
+    last = re.sub(r"^(?:[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|\d+\.)", "", last)
+    return re.sub(r"（[^）]*）$", "", last) or last
+
+
+# ---------------------------------------------------------------- context
+
+
+@dataclass
+class Ctx:
+    fmt: Format
+    report: Report
+    prev: Report | None
+    year: int
+    subject: str  # 本机关 / 我苏木 / 全市
+    agencies: str  # who is sued: 本机关 / 全市各级行政机关
+
+    def has(self, cid: str) -> bool:
+        return cid in self.fmt.cells
+
+    def val(self, cid: str) -> Number:
+        return self.report.value(cid) if self.has(cid) else 0
+
+    def prev_val(self, cid: str) -> Number | None:
+        """Last year's value, or None when unknown (no report, cell missing or unreadable there)."""
+        p = self.prev
+        if p is None or cid in p.unknown or p.values.get(cid) is None:
+            return None
+        return p.values[cid]
+
+    def unit_of(self, cid: str) -> str:
+        return self.fmt.kinds[self.fmt.cells[cid].kind].unit
+
+    def row_name(self, cid: str) -> str:
+        return label_tail(self.fmt.cells[cid].row_label)
+
+    def col_name(self, cid: str) -> str:
+        return label_tail(self.fmt.cells[cid].col_label)
+
+    def fig(self, cid: str) -> Runs:
+        """The cell's value and its unit: '146' '件'."""
+        v = self.val(cid)
+        return [Run(number_text(v), FIGURE, (cid,), v), Run(self.unit_of(cid))]
+
+    def year_run(self) -> Run:
+        return Run(f"{self.year}年", DATE, value=self.year)
+
+
+def text(s: str) -> Run:
+    return Run(s)
+
+
+def join(parts: list[Runs], sep: str) -> Runs:
+    out: Runs = []
+    for i, p in enumerate(parts):
+        if i:
+            out.append(Run(sep))
+        out.extend(p)
+    return out
+
+
+def compare(ctx: Ctx, cid: str) -> Runs:
+    """'，比上年增加6件、增长4.3%' / '，比上年减少…、下降…%' / '，与上年持平'; nothing without last year."""
+    before, now = ctx.prev_val(cid), ctx.val(cid)
+    if before is None:
+        return []
+    unit = ctx.unit_of(cid)
+    if now == before:
+        return [text("，与上年持平")]
+    delta = now - before
+    size = abs(delta)
+    size = round(size, 6) if isinstance(size, float) else size
+    up = delta > 0
+    runs = [text("，比上年增加" if up else "，比上年减少"), Run(number_text(size), CHANGE, (cid,), size), text(unit)]
+    if before:
+        shown, shown_text = percent(size, before)
+        runs += [text("、增长" if up else "、下降"), Run(shown_text, GROWTH, (cid,), shown), text("%")]
+    return runs
+
+
+def was(ctx: Ctx, cid: str) -> Runs:
+    """For a figure that is zero this year: '（上年为3件）' when last year had some."""
+    before = ctx.prev_val(cid)
+    if not before:
+        return []
+    return [text("（上年为"), Run(number_text(before), PREV_FIGURE, (cid,), before), text(ctx.unit_of(cid) + "）")]
+
+
+def placeholder(guidance: str) -> Run:
+    return Run(f"【请填写：{guidance}】", PLACEHOLDER)
+
+
+def para(runs: Runs, style: str = "body") -> Paragraph:
+    return Paragraph(tuple(r for r in runs if r.text), style)
+
+
+# ---------------------------------------------------------------- 主动公开 (表二)
+
+
+def documents_clause(ctx: Ctx, row: str, always: bool) -> Runs:
+    """规章 / 行政规范性文件: '制发…3件、废止1件，现行有效…21件'; zeros said in words."""
+    made, rep, valid = (f"t2.{row}.{c}" for c in ("made", "repealed", "valid"))
+    if not all(ctx.has(c) for c in (made, rep, valid)):
+        return []
+    name = ctx.row_name(made)
+    if not (ctx.val(made) or ctx.val(rep) or ctx.val(valid)):
+        return [text(f"未制发、废止{name}")] if always else []
+    changes: list[Runs] = []
+    if ctx.val(made):
+        changes.append([text(f"制发{name}"), *ctx.fig(made)])
+    if ctx.val(rep):
+        changes.append([text("废止" if changes else f"废止{name}"), *ctx.fig(rep)])
+    runs = join(changes, "、") if changes else [text(f"未制发、废止{name}")]
+    if ctx.val(valid):
+        runs += [text(f"，现行有效{name}"), *ctx.fig(valid)]
+    return runs
+
+
+DECISIONS = ("t2.license.n", "t2.penalty.n", "t2.coercion.n")
+
+
+def decisions_clause(ctx: Ctx) -> Runs:
+    cells = [c for c in DECISIONS if ctx.has(c)]
+    if not cells:
+        return []
+    some = [c for c in cells if ctx.val(c)]
+    none = [c for c in cells if not ctx.val(c)]
+    parts: list[Runs] = []
+    if some:
+        first = True
+        items = []
+        for c in some:
+            items.append([text(("作出" if first else "") + f"{ctx.row_name(c)}处理决定"), *ctx.fig(c), *compare(ctx, c)])
+            first = False
+        parts.append(join(items, "，"))
+    if none:
+        names = "、".join(ctx.row_name(c) for c in none)
+        zero = [text(f"无{names}处理决定")]
+        for c in none:
+            zero += was_named(ctx, c)
+        parts.append(zero)
+    return join(parts, "，")
+
+
+def was_named(ctx: Ctx, cid: str) -> Runs:
+    """'（上年行政强制3件）': last year's figure of one of several items that are zero this year."""
+    before = ctx.prev_val(cid)
+    if not before:
+        return []
+    return [
+        text(f"（上年{ctx.row_name(cid)}"),
+        Run(number_text(before), PREV_FIGURE, (cid,), before),
+        text(ctx.unit_of(cid) + "）"),
+    ]
+
+
+def fees_clause(ctx: Ctx) -> Runs:
+    cid = "t2.fees.amt"
+    if not ctx.has(cid):
+        return []
+    name = ctx.row_name(cid)
+    if not ctx.val(cid):
+        return [text(f"无{name}"), *was(ctx, cid)]
+    return [text(name), *ctx.fig(cid), *compare(ctx, cid)]
+
+
+def active(ctx: Ctx) -> list[Paragraph]:
+    clauses = [
+        c
+        for c in (
+            documents_clause(ctx, "reg", False),
+            documents_clause(ctx, "norm", True),
+            decisions_clause(ctx),
+            fees_clause(ctx),
+        )
+        if c
+    ]
+    if not clauses:
+        return []
+    return [para([ctx.year_run(), text(f"，{ctx.subject}"), *join(clauses, "；"), text("。")])]
+
+
+# ---------------------------------------------------------------- 依申请公开 (表三)
+
+APPLICANT_COLS = ("np", "biz", "res", "ngo", "law", "oth")
+RESULT_SINGLE = ("r3_1", "r3_2")  # 予以公开, 部分公开: shares of the total are given for these
+
+
+def applicants_clause(ctx: Ctx) -> Runs:
+    cells = [f"t3.r1.{c}" for c in APPLICANT_COLS if ctx.has(f"t3.r1.{c}") and ctx.val(f"t3.r1.{c}")]
+    if not cells:
+        return []
+    if len(cells) == 1:
+        return [text(f"，均由{ctx.col_name(cells[0])}提出")]
+    return [text("，其中"), *join([[text(ctx.col_name(c)), *ctx.fig(c)] for c in cells], "、")]
+
+
+def results_clause(ctx: Ctx) -> Runs:
+    """'本年度办结62件，其中予以公开33件，占53.2%；…；不予公开的，保护第三方合法权益1件、…'."""
+    total = "t3.r3_7.tot"
+    if not ctx.val(total):
+        return [text("本年度没有办结的申请")]
+    parts: list[Runs] = []
+    for row in RESULT_SINGLE:
+        cid = f"t3.{row}.tot"
+        if ctx.has(cid) and ctx.val(cid):
+            shown, shown_text = percent(ctx.val(cid), ctx.val(total))
+            parts.append(
+                [text(ctx.row_name(cid)), *ctx.fig(cid), text("，占"), Run(shown_text, SHARE, (cid, total), shown), text("%")]
+            )
+    groups: dict[str, list[str]] = {}
+    for c in ctx.fmt.sheet("t3").cells:
+        if c.col_id == "tot" and re.fullmatch(r"r3_\d+_\d+", c.row_id) and ctx.val(c.id):
+            groups.setdefault(label_tail(c.row_label.split(" ")[-2]), []).append(c.id)
+    for group, cells in groups.items():
+        parts.append([text(f"{group}的，"), *join([[text(ctx.row_name(c)), *ctx.fig(c)] for c in cells], "、")])
+    return [text("本年度办结"), *ctx.fig(total), text("，其中"), *join(parts, "；")]
+
+
+def applications(ctx: Ctx) -> list[Paragraph]:
+    new, carried, out = "t3.r1.tot", "t3.r2.tot", "t3.r4.tot"
+    if not all(ctx.has(c) for c in (new, carried, out, "t3.r3_7.tot")):
+        return []
+    start = [ctx.year_run(), text(f"，{ctx.subject}")]
+    if not ctx.val(new) and not ctx.val(carried):
+        return [para([*start, text("未收到政府信息公开申请"), *was(ctx, new), text("，也没有上年结转的申请。")])]
+    if ctx.val(new):
+        first = [*start, text("共收到政府信息公开申请"), *ctx.fig(new), *compare(ctx, new), *applicants_clause(ctx)]
+    else:
+        first = [*start, text("未收到新的政府信息公开申请"), *was(ctx, new)]
+    if ctx.val(carried):
+        first += [text("；上年结转政府信息公开申请"), *ctx.fig(carried)]
+    second = results_clause(ctx)
+    if ctx.val(out):
+        second += [text("；结转下年度继续办理"), *ctx.fig(out)]
+    return [para([*first, text("。"), *second, text("。")])]
+
+
+# ---------------------------------------------------------------- 行政复议、行政诉讼 (表四)
+
+APPEAL_GROUPS = ("rv", "ds", "as")  # 行政复议, 未经复议直接起诉, 复议后起诉
+OUTCOMES = ("main", "corr", "othr", "pend")
+
+
+def outcome_list(ctx: Ctx, group: str) -> Runs:
+    cells = [f"t4.r1.{group}_{o}" for o in OUTCOMES if ctx.has(f"t4.r1.{group}_{o}") and ctx.val(f"t4.r1.{group}_{o}")]
+    return [text("（"), *join([[text(ctx.col_name(c)), *ctx.fig(c)] for c in cells], "、"), text("）")]
+
+
+def appeals(ctx: Ctx) -> list[Paragraph]:
+    tots = {g: f"t4.r1.{g}_tot" for g in APPEAL_GROUPS}
+    if not all(ctx.has(c) for c in tots.values()):
+        return []
+    start = [ctx.year_run(), text(f"，{ctx.agencies}")]
+    if not any(ctx.val(c) for c in tots.values()):
+        return [para([*start, text("未发生因政府信息公开工作被申请行政复议、提起行政诉讼的情况。")])]
+    review = tots["rv"]
+    if ctx.val(review):
+        first = [text("因政府信息公开工作被申请行政复议"), *ctx.fig(review), *outcome_list(ctx, "rv"), *compare(ctx, review)]
+    else:
+        first = [text("未因政府信息公开工作被申请行政复议")]
+    suits = [g for g in ("ds", "as") if ctx.val(tots[g])]
+    if suits:
+        items = [
+            [
+                text(label_tail(ctx.fmt.cells[tots[g]].col_label.split(" ")[-2])),
+                *ctx.fig(tots[g]),
+                *outcome_list(ctx, g),
+                *compare(ctx, tots[g]),
+            ]
+            for g in suits
+        ]
+        second = [text("被提起政府信息公开行政诉讼，其中"), *join(items, "，")]
+    else:
+        second = [text("未被提起政府信息公开行政诉讼")]
+    return [para([*start, *first, text("；"), *second, text("。")])]
+
+
+# ---------------------------------------------------------------- 六、其他需要报告的事项 (信息处理费)
+
+
+def fee_sentence(ctx: Ctx, sheet_id: str) -> Runs:
+    """The 信息处理费 statement from the fee sheet (notices, amount notified, amount collected)."""
+    notices, notified, collected = f"{sheet_id}.notices.n", f"{sheet_id}.notice_amt.n", f"{sheet_id}.collected.n"
+    n, a, c = ctx.val(notices), ctx.val(notified), ctx.val(collected)
+    if not (n or a or c):
+        return [text("本年度未收取政府信息公开信息处理费。")]
+    runs: Runs = [text("本年度")]
+    if n:
+        runs += [text("发出政府信息公开信息处理费收费通知"), *ctx.fig(notices)]
+        if a:
+            runs += [text("，通知收费总金额"), *ctx.fig(notified)]
+        runs += [text("，") if c else text("，未实际收取信息处理费。")]
+    if c:
+        runs += [text("实际收取政府信息公开信息处理费"), *ctx.fig(collected), text("。")]
+    return runs
+
+
+def generic_sentence(ctx: Ctx, sheet_id: str) -> Runs:
+    """Any other unpublished sheet: '项目：数值单位' for its non-zero cells."""
+    cells = [c for c in ctx.fmt.sheet(sheet_id).cells if ctx.val(c.id)]
+    if not cells:
+        return []
+    items = [[text(label_tail(c.row_label) + "："), *ctx.fig(c.id)] for c in cells]
+    return [*join(items, "；"), text("。")]
+
+
+def other(ctx: Ctx) -> list[Paragraph]:
+    out = []
+    for sheet in ctx.fmt.sheets:
+        if sheet.published:
+            continue
+        ids = {c.id for c in sheet.cells}
+        fee_ids = {f"{sheet.id}.notices.n", f"{sheet.id}.notice_amt.n", f"{sheet.id}.collected.n"}
+        runs = fee_sentence(ctx, sheet.id) if fee_ids <= ids else generic_sentence(ctx, sheet.id)
+        if runs:
+            out.append(para(runs))
+    return out
+
+
+BUILDERS = {"active": active, "applications": applications, "appeals": appeals, "other": other}
+
+
+def subject_of(name: str, unit_type: str, level: str) -> tuple[str, str]:
+    """How the text names the reporting body: 我苏木 / 本机关 / 全市 (and who is sued)."""
+    if level != "填报单位":
+        area = name.removesuffix("人民政府").removesuffix("办公室")
+        scope = f"全{area[-1]}" if area and area[-1] in "省市县区旗盟州" else "本地区"
+        return scope, f"{scope}各级行政机关"
+    base = name.removesuffix("人民政府").removesuffix("办事处")
+    for suffix in ("苏木", "街道", "镇", "乡"):
+        if base.endswith(suffix) or (unit_type == suffix and not base):
+            return f"我{suffix}", f"我{suffix}"
+    return "本机关", "本机关"
