@@ -106,6 +106,7 @@ app = typer.Typer(
         "  nianbao check samples/faulty --roster samples/roster.csv --year 2025 --annotate 输出/退回\n\n"
         "  nianbao consolidate samples/returns --roster samples/roster.csv --year 2025 --out 输出/汇总.xlsx\n\n"
         "  nianbao import samples/published/宝力根苏木2023年政府信息公开工作年度报告.txt\n\n"
+        "  nianbao draft 输出/汇总.xlsx --out 输出/年报.docx --html 输出/年报.html\n\n"
         "  nianbao explain O1\n\n"
         "退出码：0 正常；1 发现错误；2 无法运行（参数错误、文件无法读取等）。"
     ),
