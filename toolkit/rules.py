@@ -161,7 +161,8 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
             "left_yuan": fmt_num(lv * 10000), "col_label": cell.col_label.split(" ")[-1],
             "row_label": cell.row_label, "unit_type": report.unit_type or "未知", "where": cell.where,
             "year": report.year or "本", "prev_year": (report.previous.year if report.previous else None) or "上",
-            "prev_where": _prev_where(inst, fmt),
+            "prev_where": _prev_where(inst, fmt), "value": fmt_num(report.value(inst.at)),
+            "prev_value": fmt_num(report.previous.value(inst.at)) if report.previous else "",
         }
         f = Finding(
             code=rule.code, severity=rule.severity, title=rule.title,
