@@ -130,26 +130,40 @@ def lexicon_for(fmt: Format, aliases: Iterable[str]) -> Lexicon:
 
 
 # a number glued to a measure word is prose ('收到申请3件'), not a table cell
-_MEASURE = "件条项个次人家份户元年月日号页％%"
+_MEASURE = "件条项个次人家份户元年月日号页％%.,"
 _PIECE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[^\d]+")
 
 
 def _gap_tokens(gap: str, line: int) -> list[Tok]:
-    """Text between two labels → numbers (space-separated or run together) and text."""
+    """Text between two labels → numbers (space-separated or run together) and text. A digit
+    glued to '.' and a word is an item number ('…00006.属于…' = run '0000' '0' + item '6.')."""
     out: list[Tok] = []
+
+    def emit(text: str, number: bool) -> None:
+        nonlocal buf
+        if number:
+            if buf:
+                out.append(Tok(buf, line, True))
+                buf = ""
+            out.append(Tok(text, line, True))
+        else:
+            buf += text
+
     for word in gap.replace("|", " ").split():
         pieces = _PIECE.findall(word)
         buf = ""
         for i, p in enumerate(pieces):
             nxt = pieces[i + 1] if i + 1 < len(pieces) else ""
-            prose = bool(nxt[:1] and nxt[0] in _MEASURE + ".,") or bool(buf and buf[-1] in "第共")
-            if p[0].isdigit() and not prose:
-                if buf:
-                    out.append(Tok(buf, line, True))
-                    buf = ""
-                out.append(Tok(p, line, True))
+            if not p[0].isdigit():
+                emit(p, False)
+            elif nxt[:1] in (".", ",") and len(nxt) > 1:  # an item number: the last digit
+                if len(p) > 1:
+                    emit(p[:-1], True)
+                emit(p[-1], False)
+            elif (nxt[:1] and nxt[0] in _MEASURE) or (buf and buf[-1] in "第共"):  # '3件', '第3页': prose
+                emit(p, False)
             else:
-                buf += p
+                emit(p, True)
         if buf:
             out.append(Tok(buf, line, True))
     return out
