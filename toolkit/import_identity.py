@@ -82,7 +82,13 @@ def own_template_cover(text: str) -> Cover | None:
     title = _COVER_TITLE.search(head)
     if not title:
         return None
-    fields = {k: v.strip() for k, v in _COVER_FIELD.findall(head)}
+    fields: dict[str, str] = {}
+    for k, v in _COVER_FIELD.findall(head):
+        fields.setdefault(k, v.strip())
+    unit = re.match(r"(.+?)\s*[（(]([0-9A-Za-z_-]+)[)）]$", fields.get("填报单位", ""))  # '名称（代码）' on the sheets
+    if unit:
+        fields["填报单位"] = unit.group(1)
+        fields.setdefault("单位代码", unit.group(2))
     if not fields.get("填报单位"):
         return None
     year = fields.get("报告年度", "")

@@ -21,7 +21,8 @@ from .import_tokens import text_cells
 MAX_TEXT_BYTES = 5 * 1024 * 1024
 MAX_HTML_BYTES = 10 * 1024 * 1024
 MAX_PDF_BYTES = 60 * 1024 * 1024
-MAX_CHARS = 2_000_000  # extracted text (after HTML or PDF): beyond this it is not a report
+MAX_CHARS = 1_000_000  # extracted text (after HTML or PDF): a long report has 100,000 characters
+MAX_CELLS = 60_000  # lines and '|' cells: a report has a few thousand
 MAX_HTML_DEPTH = 200
 PDF_TIMEOUT = 60
 
@@ -68,6 +69,9 @@ def read_source(path: Path) -> Source:
     if len(src.text) > MAX_CHARS:
         raise TooLarge(f"{path.name} 提取出的文字有{len(src.text)}个字符，超过导入上限{MAX_CHARS}个；"
                        "正常的年报不超过10万字")
+    cells = src.text.count("\n") + src.text.count("|")
+    if cells > MAX_CELLS:
+        raise TooLarge(f"{path.name} 有{cells}行或单元格，超过导入上限{MAX_CELLS}个；正常的年报只有几千个")
     src.text = clean_text(src.text)
     src.traditional = is_traditional(src.text)
     if src.traditional:
@@ -248,14 +252,14 @@ def clean_pdf_text(text: str) -> str:
     running = {k for k, n in marks.items() if n >= max(2, (len(pages) - 1) * 0.6) and "#" in k or
                (n >= max(3, (len(pages) - 1) * 0.8))}
     out = []
-    for page in pages:
+    for n, page in enumerate(pages):
         lines = page.splitlines()
         body = [i for i, ln in enumerate(lines) if ln.strip()]
         edge = set(body[:2] + body[-2:])
         keep = []
         for i, ln in enumerate(lines):
             key = re.sub(r"\d+", "#", re.sub(r"\s+", "", ln))
-            if i in edge and (_PAGE_NO.match(ln) or key in running):
+            if i in edge and (_PAGE_NO.match(ln) or (key in running and n > 0)):  # the title stays once
                 continue
             keep.append(_strip_page_suffix(ln) if i in edge else ln)
         out.append("\n".join(keep))

@@ -11,9 +11,10 @@ token that a later step may split into several cells.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -184,38 +185,59 @@ _ENUM_PREFIX = re.compile(r"(?:\d[.,]|[一二三四五六七八]+,|\([一二三�
 _ENUM_START = re.compile(r"\d[.,]|[一二三四五六七八]+,|\([一二三四五六七八]\)")
 
 
-def segment(cell: str, line: int, lex: Lexicon) -> list[Tok]:
+def segment(cell: str, line: int, lex: Lexicon) -> Iterator[Tok]:
     """Cut one cell at every label it contains. A cell that is one label, a number or prose
     without labels stays whole."""
     if lex.pattern is None or parse_number(cell) is not None or Tok(cell, line).digits is not None:
-        return [Tok(cell, line)]
+        yield Tok(cell, line)
+        return
     compact, where = _compact(cell)
-    hits = list(lex.pattern.finditer(compact))
-    if not hits or (len(hits) == 1 and hits[0].start() == 0 and hits[0].end() == len(compact)):
-        return [Tok(cell, line)]
-    if len(hits) == 1 and not re.search(r"\d", compact[:hits[0].start()] + compact[hits[0].end():]):
-        return [Tok(cell, line)]  # a label with a few more words (a broken or longer label): leave it whole
+    hits = (m for m in lex.pattern.finditer(compact) if _significant(m, compact))
+    first = next(hits, None)
+    second = next(hits, None)
+    if first is None or (second is None and (first.span() == (0, len(compact)) or
+                                             not re.search(r"\d", compact[:first.start()] + compact[first.end():]))):
+        yield Tok(cell, line)  # one label, perhaps with a few more words (a broken or longer label): whole
+        return
     src = unicodedata.normalize("NFKC", cell).translate(_PUNCT)
-    out: list[Tok] = []
     prev = 0
-    for m in hits:
+    for m in itertools.chain((first, second), hits):
+        if m is None:
+            continue
         start = m.start()
-        lead = _ENUM_PREFIX.search(compact[prev:start])  # '…00002.其他…': an alias without its '2.'
+        lead = _ENUM_PREFIX.search(compact, prev, start)  # '…00002.其他…': an alias without its '2.'
         if lead and not _ENUM_START.match(m.group()):
-            start = prev + lead.start()
-        out.extend(_gap_tokens(src[where[prev]:where[start]] if start > prev else "", line))
-        out.append(Tok(compact[start:m.end()], line, True))
+            start = lead.start()
+        if start > prev:
+            yield from _gap_tokens(src[where[prev]:where[start]], line)
+        yield Tok(compact[start:m.end()], line, True)
         prev = m.end()
     if prev < len(compact):
-        out.extend(_gap_tokens(src[where[prev]:], line))
-    return out
+        yield from _gap_tokens(src[where[prev]:], line)
 
 
-def tokens(cells: Iterable[tuple[str, int]], lex: Lexicon) -> list[Tok]:
+def _significant(m: re.Match[str], text: str) -> bool:
+    """A short label ('规章', '其他', '总计') inside a longer word ('规章制度', '其他法律…') is not a label."""
+    if m.end() - m.start() >= 4 or m.end() == len(text):
+        return True
+    return not ("\u4e00" <= text[m.end()] <= "\u9fff")
+
+
+class TooManyCells(ValueError):
+    """More cells than any report has: refused before the walk (a hostile or wrong file)."""
+
+
+MAX_TOKENS = 100_000
+
+
+def tokens(cells: Iterable[tuple[str, int]], lex: Lexicon, limit: int = MAX_TOKENS) -> list[Tok]:
     out: list[Tok] = []
     for cell, line in cells:
         if cell == "":
             out.append(Tok("", line))
         else:
-            out.extend(segment(cell, line, lex))
+            for tok in segment(cell, line, lex):
+                out.append(tok)
+                if len(out) > limit:
+                    raise TooManyCells(limit)
     return out

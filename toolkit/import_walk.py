@@ -85,7 +85,7 @@ def matches_n(a: str, b: str) -> bool:
     sb = strip_enum(b)
     if len(sb) >= 4 and sb != b and strip_enum(a) == sb:  # the numbering missing or written differently
         return True
-    if len(a) >= 4 and b.startswith(a) and len(a) >= 0.5 * len(b):  # a label broken across lines
+    if b.startswith(a) and (len(a) >= 6 or (len(a) >= 4 and len(a) >= 0.5 * len(b))):  # a label broken across lines
         return True
     if len(a) > len(b) // 2 and b[:4] in a:  # "（六）其他处理 2.申请人…": a group label run into the row label
         tail = a[a.find(b[:4]):]
@@ -106,9 +106,10 @@ def find(toks: list[Tok], pos: int, labels: list[str], window: int) -> int | Non
 # ---------------------------------------------------------------- reading a row's numbers
 
 
-def read_values(toks: list[Tok], i: int, need: int, label: str) -> tuple[list[Tok], int]:
+def read_values(toks: list[Tok], i: int, need: int, label: str, groups: frozenset[str] = frozenset()) -> tuple[list[Tok], int]:
     """The value tokens after position ``i``: numbers, digit runs and blanks, stopping at text
-    (the rest of a label broken across lines is skipped) or after ``need`` tokens."""
+    or after ``need`` tokens. Skipped on the way: the rest of a label broken across lines, and a
+    group label (（四）无法提供) that a PDF prints beside the middle of its rows."""
     vals: list[Tok] = []
     j = i
     nl = _n(label)
@@ -116,7 +117,7 @@ def read_values(toks: list[Tok], i: int, need: int, label: str) -> tuple[list[To
         t = toks[j]
         if t.text == "" or t.digits is not None:
             vals.append(t)
-        elif not (t.n and t.n in nl):
+        elif not (t.n and (t.n in nl or t.n in groups)):
             break
         j += 1
     return vals, j
@@ -260,6 +261,10 @@ class Walker:
                     self.row(sheet, cells)
         return self.out
 
+    def groups(self, sheet: Sheet) -> frozenset[str]:
+        """The sheet's row-group labels: labels that span several data rows."""
+        return frozenset(_n(lb.text) for lb in sheet.labels if lb.rowspan > 1 and lb.row >= min(c.row for c in sheet.cells))
+
     def anchor(self, sheet: Sheet) -> None:
         """Move to the sheet's header (prose before a table may use its row labels)."""
         first_data = min(c.row for c in sheet.cells)
@@ -290,7 +295,7 @@ class Walker:
             k = find(self.toks, start, labels, window=600)
             if k is None:
                 break
-            vals, end = read_values(self.toks, k + 1, len(cells), lb.text)
+            vals, end = read_values(self.toks, k + 1, len(cells), lb.text, self.groups(sheet))
             if not vals:
                 vals, end = self.numbers_above(k, len(cells)), k + 1
             if vals:

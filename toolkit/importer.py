@@ -30,7 +30,7 @@ from .import_identity import (
 )
 from .import_narrative import audit_text
 from .import_source import Source, TooLarge, read_source
-from .import_tokens import Tok, lexicon_for, norm, parse_number, tokens
+from .import_tokens import Tok, TooManyCells, lexicon_for, norm, parse_number, tokens
 from .import_walk import Parsed, settle, split_row, walk
 from .report import Number, Provenance, Report, derive_totals
 from .roster import Roster
@@ -64,8 +64,11 @@ def _split_runs(raw: list[str], need: int, check: Callable[[list[int]], bool], l
 # ---------------------------------------------------------------- one report
 
 
-def _tokens(fmt: Format, src: Source) -> list[Tok]:
-    return tokens(src.cells, lexicon_for(fmt, [a.text for a in aliases(fmt.id)]))
+def _tokens(fmt: Format, src: Source, name: str) -> list[Tok]:
+    try:
+        return tokens(src.cells, lexicon_for(fmt, [a.text for a in aliases(fmt.id)]))
+    except TooManyCells as e:
+        raise TooLarge(f"{name} 拆分出的单元格超过{e.args[0]}个，不像正常的年报（正常的只有几千个）") from e
 
 
 def _hybrid(fmt: Format, parsed: Parsed, shape: str) -> bool:
@@ -95,7 +98,7 @@ def read_published(path: Path, unit: str | None = None, year: int | None = None,
                                        size=len(src.data), application=f"published {src.shape}"))
     if cover:
         rep.cover = {"source": "本工具模板的封面"}
-    parsed = walk(fmt, _tokens(fmt, src), name)
+    parsed = walk(fmt, _tokens(fmt, src, name), name)
     settle(fmt, parsed, name)
     rep.findings.extend(parsed.problems)
     if parsed.rows_read == 0:
