@@ -118,7 +118,8 @@ def decode_text(data: bytes, name: str) -> str:
 
 
 # mirror sites print pinyin after characters: 政(zheng)府(fu)
-_PINYIN = re.compile(r"(?<=[\u4e00-\u9fff])\((?:[a-zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü]{1,6})\)")
+_PINYIN = re.compile(r"(?<=[\u4e00-\u9fff])\((?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
+                     r"[aoeiuvüāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ]{1,4}(?:ng|n|r)?\)")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
 
 
