@@ -19,16 +19,19 @@ from toolkit.roster import load_roster
 ROSTER = SAMPLES / "roster.csv"
 
 
-@pytest.mark.parametrize("published,code", [
-    ("宝力根苏木", "152502201"),
-    ("锡林浩特市宝力根苏木人民政府", "152502201"),
-    ("宝力根苏木人民政府", "152502201"),
-    ("锡林浩特市自然资源局", "152502306"),
-    ("市自然资源局", "152502306"),
-    ("自然资源局", "152502306"),
-    ("锡林浩特市人民政府", "152502"),
-    ("宝力根街道办事处", "152502002"),
-])
+@pytest.mark.parametrize(
+    "published,code",
+    [
+        ("宝力根苏木", "152502201"),
+        ("锡林浩特市宝力根苏木人民政府", "152502201"),
+        ("宝力根苏木人民政府", "152502201"),
+        ("锡林浩特市自然资源局", "152502306"),
+        ("市自然资源局", "152502306"),
+        ("自然资源局", "152502306"),
+        ("锡林浩特市人民政府", "152502"),
+        ("宝力根街道办事处", "152502002"),
+    ],
+)
 def test_roster_match_by_name_variants(published, code):
     unit, _ = match_roster(published, load_roster(ROSTER))
     assert unit is not None and unit.code == code
@@ -142,12 +145,19 @@ def test_long_chinese_names_fit_255_bytes(tmp_path, fmt):
 
 
 def test_cross_year_pairs_units_not_file_names(tmp_path, fmt):
-    y1 = {"t3.r1.np": 3, "t3.r3_1.np": 1, "t3.r4.np": 2, "t3.r1.tot": 3, "t3.r3_1.tot": 1, "t3.r4.tot": 2,
-          "t3.r3_7.np": 1, "t3.r3_7.tot": 1}
+    y1 = {
+        "t3.r1.np": 3,
+        "t3.r3_1.np": 1,
+        "t3.r4.np": 2,
+        "t3.r1.tot": 3,
+        "t3.r3_1.tot": 1,
+        "t3.r4.tot": 2,
+        "t3.r3_7.np": 1,
+        "t3.r3_7.tot": 1,
+    }
     y2 = {"t3.r2.np": 1, "t3.r3_1.np": 1, "t3.r2.tot": 1, "t3.r3_1.tot": 1, "t3.r3_7.np": 1, "t3.r3_7.tot": 1}
     files = []
-    for d, vals, unit, year in (("a", y1, "某某镇人民政府", 2022), ("b", y2, "某某镇", 2023),
-                                ("c", y1, "另一镇", 2022)):
+    for d, vals, unit, year in (("a", y1, "某某镇人民政府", 2022), ("b", y2, "某某镇", 2023), ("c", y1, "另一镇", 2022)):
         p = tmp_path / d / "年报.txt"  # the same file name everywhere
         p.parent.mkdir()
         p.write_text(flat_text(fmt, vals, unit=unit, year=year), encoding="utf-8")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SUMMARY_TABLES, run_cli
 
-from toolkit.importer import import_published
 from toolkit.import_source import MAX_TEXT_BYTES
+from toolkit.importer import import_published
 
 SEED = ROOT / "tests" / "published" / "01_baoligen_sumu_2023.source.txt"
 LIMIT_S = 5.0  # "a couple of seconds" on the 2-core CI machine, with margin
@@ -21,14 +21,18 @@ RESULTS: list[str] = []
 
 def entity_bomb(p: Path) -> None:
     ents = "".join(f'<!ENTITY e{i} "{f"&e{i - 1};" * 10}">' for i in range(1, 10))
-    p.write_text(f'<?xml version="1.0"?><!DOCTYPE html [<!ENTITY e0 "{"x" * 64}">{ents}]>'
-                 "<html><body><p>&e9;</p><table><tr><td>规章</td><td>&e9;</td></tr></table></body></html>",
-                 encoding="utf-8")
+    p.write_text(
+        f'<?xml version="1.0"?><!DOCTYPE html [<!ENTITY e0 "{"x" * 64}">{ents}]>'
+        "<html><body><p>&e9;</p><table><tr><td>规章</td><td>&e9;</td></tr></table></body></html>",
+        encoding="utf-8",
+    )
 
 
 def nested_tables(p: Path) -> None:
-    p.write_text("<html><body>" + "<table><tr><td>" * 1000 + "规章 0 0 0" + "</td></tr></table>" * 1000
-                 + "</body></html>", encoding="utf-8")
+    p.write_text(
+        "<html><body>" + "<table><tr><td>" * 1000 + "规章 0 0 0" + "</td></tr></table>" * 1000 + "</body></html>",
+        encoding="utf-8",
+    )
 
 
 def big_text(p: Path) -> None:

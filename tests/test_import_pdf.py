@@ -15,14 +15,28 @@ from toolkit.check import CheckOptions, check_paths, check_report
 from toolkit.importer import read_published
 from toolkit.spec import current_format
 
-pytestmark = pytest.mark.skipif(not shutil.which("soffice") or not shutil.which("pdftotext"),
-                                reason="需要 LibreOffice 和 pdftotext")
+pytestmark = pytest.mark.skipif(
+    not shutil.which("soffice") or not shutil.which("pdftotext"), reason="需要 LibreOffice 和 pdftotext"
+)
 SAMPLE = SAMPLES / "returns" / "152502306_锡林浩特市自然资源局_2025年政府信息公开年报.xlsx"
 
 
 def to_pdf(src: Path, out: Path) -> Path:
-    subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{out}/prof", "--convert-to", "pdf",
-                    "--outdir", str(out), str(src)], capture_output=True, timeout=180, check=True)
+    subprocess.run(
+        [
+            "soffice",
+            "--headless",
+            f"-env:UserInstallation=file://{out}/prof",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(out),
+            str(src),
+        ],
+        capture_output=True,
+        timeout=180,
+        check=True,
+    )
     return out / (src.stem + ".pdf")
 
 
@@ -38,8 +52,9 @@ def test_pdf_of_our_own_template_keeps_its_identity(own_pdf):
     assert "format-hybrid" not in {f.code for f in rep.findings}
     (orig,) = check_paths([SAMPLE], CheckOptions()).reports
     fmt = current_format()
-    assert {c.id: rep.values[c.id] for c in fmt.inputs if fmt.sheet(c.sheet_id).published} == \
-        {c.id: orig.values[c.id] for c in fmt.inputs if fmt.sheet(c.sheet_id).published}
+    assert {c.id: rep.values[c.id] for c in fmt.inputs if fmt.sheet(c.sheet_id).published} == {
+        c.id: orig.values[c.id] for c in fmt.inputs if fmt.sheet(c.sheet_id).published
+    }
     assert not [f for f in rep.findings if f.severity == "错误"]
 
 
@@ -111,11 +126,15 @@ def test_table_across_pages_with_repeated_headers_and_page_numbers(tmp_path):
     published_workbook(xlsx, values, "某县自然资源局", 2025)
     pdf = to_pdf(xlsx, tmp_path)
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
-    assert text.count("\f") >= 3 and text.count("申请人情况") >= 2 and "-2-" in text.replace(" ", "")  # really split, headers repeated
+    assert (
+        text.count("\f") >= 3 and text.count("申请人情况") >= 2 and "-2-" in text.replace(" ", "")
+    )  # really split, headers repeated
     rep = check_report(read_published(pdf, year=2025), CheckOptions())
     assert rep.unit_name == "某县自然资源局"
-    missed = {cid: (rep.cached.get(cid) if fmt.cells[cid].is_total else rep.values.get(cid), v)
-              for cid, v in values.items()
-              if (rep.cached.get(cid) if fmt.cells[cid].is_total else rep.values.get(cid)) != v}
+    missed = {
+        cid: (rep.cached.get(cid) if fmt.cells[cid].is_total else rep.values.get(cid), v)
+        for cid, v in values.items()
+        if (rep.cached.get(cid) if fmt.cells[cid].is_total else rep.values.get(cid)) != v
+    }
     assert not missed
     assert not [f.message for f in rep.findings if f.severity == "错误"]

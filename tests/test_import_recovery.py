@@ -61,8 +61,12 @@ def traditional(text: str) -> str:
     return opencc.OpenCC("s2t").convert(text)
 
 
-VARIANTS = {"原文": lambda t: t, "去掉全部空白和分隔符": no_space, "每表一行（单空格）": tables_on_one_line,
-            "繁体字": traditional}
+VARIANTS = {
+    "原文": lambda t: t,
+    "去掉全部空白和分隔符": no_space,
+    "每表一行（单空格）": tables_on_one_line,
+    "繁体字": traditional,
+}
 THRESHOLD = {"原文": 0.99}  # the rough variants: 0.98
 
 
@@ -87,8 +91,9 @@ def measure(spec: Path, text: str, tmp: Path, tally: Tally) -> None:
     exp = tomllib.loads(spec.read_text(encoding="utf-8"))
     src = tmp / (spec.stem + ".txt")
     src.write_text(text, encoding="utf-8")
-    rep = check_report(read_published(src, unit=exp.get("unit"), year=exp.get("year"), unit_type=exp.get("level")),
-                       CheckOptions())
+    rep = check_report(
+        read_published(src, unit=exp.get("unit"), year=exp.get("year"), unit_type=exp.get("level")), CheckOptions()
+    )
     fmt = formats()[rep.format_id]
     tally.reports += 1
     for cid, want in exp.get("values", {}).items():
@@ -105,8 +110,9 @@ def measure(spec: Path, text: str, tmp: Path, tally: Tally) -> None:
     codes = {f.code for f in rep.findings}
     known = {d["rule"] for d in exp.get("defects", [])}
     tally.missed_defects += [f"{spec.stem} {r}" for r in known - codes]
-    tally.false_errors += [f"{spec.stem} {f.code} {f.message}" for f in rep.findings
-                           if f.severity == "错误" and f.code not in known | READING]
+    tally.false_errors += [
+        f"{spec.stem} {f.code} {f.message}" for f in rep.findings if f.severity == "错误" and f.code not in known | READING
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +165,11 @@ def county(tmp_path_factory) -> dict[str, Tally]:
         for r in returns:
             vals = {c.id: r.values[c.id] for c in fmt.cells.values() if fmt.sheet(c.sheet_id).published}
             src = tmp / f"{r.unit_code}.{'html' if derive is None else 'txt'}"
-            text = html_page(fmt, vals, unit=r.unit_name, year=2025) if derive is None else \
-                derive(flat_text(fmt, vals, unit=r.unit_name, year=2025))
+            text = (
+                html_page(fmt, vals, unit=r.unit_name, year=2025)
+                if derive is None
+                else derive(flat_text(fmt, vals, unit=r.unit_name, year=2025))
+            )
             src.write_text(text, encoding="utf-8")
             rep = check_report(read_published(src, unit=r.unit_name, year=2025, unit_type=r.unit_type), CheckOptions())
             tally.reports += 1
@@ -173,11 +182,14 @@ def county(tmp_path_factory) -> dict[str, Tally]:
                     tally.exact += 1
                 else:
                     tally.wrong.append(f"{r.unit_name} {cid}: {got} ≠ {want}")
-            tally.false_errors += [f"{r.unit_name} {f.code} {f.message}" for f in rep.findings
-                                   if f.severity == "错误" and f.code not in READING]
+            tally.false_errors += [
+                f"{r.unit_name} {f.code} {f.message}" for f in rep.findings if f.severity == "错误" and f.code not in READING
+            ]
         out[name] = tally
-    lines = [f"{name:<14}{t.reports:>5}{t.cells:>8}{t.exact:>6}{t.unknown:>6}{len(t.wrong):>6}{t.rate():>9.2%}"
-             for name, t in out.items()]
+    lines = [
+        f"{name:<14}{t.reports:>5}{t.cells:>8}{t.exact:>6}{t.unknown:>6}{len(t.wrong):>6}{t.rate():>9.2%}"
+        for name, t in out.items()
+    ]
     SUMMARY_TABLES.append(("import recovery on the sample county (samples/returns published as text/HTML)", lines))
     return out
 

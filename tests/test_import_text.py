@@ -28,10 +28,28 @@ def table_cells(rep, fmt, ids):
     return {k: (rep.cached[k] if fmt.cells[k].is_total else rep.values[k]) for k in ids}
 
 
-T3 = {"t3.r1.np": 58, "t3.r1.biz": 7, "t3.r1.law": 1, "t3.r1.tot": 66, "t3.r2.np": 2, "t3.r2.tot": 2,
-      "t3.r3_1.np": 2, "t3.r3_1.biz": 1, "t3.r3_1.tot": 3, "t3.r3_2.np": 16, "t3.r3_2.biz": 1, "t3.r3_2.tot": 17,
-      "t3.r3_3_5.np": 1, "t3.r3_3_5.tot": 1, "t3.r3_4_1.np": 30, "t3.r3_4_1.biz": 5, "t3.r3_4_1.law": 1,
-      "t3.r3_4_1.tot": 36, "t3.r4.np": 11, "t3.r4.tot": 11}
+T3 = {
+    "t3.r1.np": 58,
+    "t3.r1.biz": 7,
+    "t3.r1.law": 1,
+    "t3.r1.tot": 66,
+    "t3.r2.np": 2,
+    "t3.r2.tot": 2,
+    "t3.r3_1.np": 2,
+    "t3.r3_1.biz": 1,
+    "t3.r3_1.tot": 3,
+    "t3.r3_2.np": 16,
+    "t3.r3_2.biz": 1,
+    "t3.r3_2.tot": 17,
+    "t3.r3_3_5.np": 1,
+    "t3.r3_3_5.tot": 1,
+    "t3.r3_4_1.np": 30,
+    "t3.r3_4_1.biz": 5,
+    "t3.r3_4_1.law": 1,
+    "t3.r3_4_1.tot": 36,
+    "t3.r4.np": 11,
+    "t3.r4.tot": 11,
+}
 T3 |= {"t3.r3_7.np": 49, "t3.r3_7.biz": 7, "t3.r3_7.law": 1, "t3.r3_7.tot": 57}
 
 
@@ -49,8 +67,11 @@ def test_whole_report_without_any_space_or_separator(tmp_path, fmt):
 
 def test_whole_table_on_one_line_with_single_spaces(tmp_path, fmt):
     lines = flat_text(fmt, T3, received=66).splitlines()
-    text = "\n".join(ln for ln in lines if "|" not in ln) + "\n" + " ".join(
-        ln.replace("|", " ").strip() for ln in lines if "|" in ln)
+    text = (
+        "\n".join(ln for ln in lines if "|" not in ln)
+        + "\n"
+        + " ".join(ln.replace("|", " ").strip() for ln in lines if "|" in ln)
+    )
     p = tmp_path / "one.txt"
     p.write_text(text, encoding="utf-8")
     rep = imported(p)
@@ -84,8 +105,15 @@ def test_split_row_respects_totals_and_leading_zeros(fmt):
 def test_traditional_characters(tmp_path, fmt):
     import opencc
 
-    vals = {"t2.license.n": 146, "t3.r1.np": 3, "t3.r1.tot": 3, "t3.r3_4_1.np": 3, "t3.r3_4_1.tot": 3,
-            "t3.r3_7.np": 3, "t3.r3_7.tot": 3}
+    vals = {
+        "t2.license.n": 146,
+        "t3.r1.np": 3,
+        "t3.r1.tot": 3,
+        "t3.r3_4_1.np": 3,
+        "t3.r3_4_1.tot": 3,
+        "t3.r3_7.np": 3,
+        "t3.r3_7.tot": 3,
+    }
     for config in ("s2t", "s2twp", "s2hk"):  # mainland text in traditional characters; Taiwan phrasing (資訊)
         text = opencc.OpenCC(config).convert(flat_text(fmt, vals, unit="寶力根蘇木"))
         assert is_traditional(text)
@@ -105,8 +133,9 @@ def test_mirror_site_noise_is_removed():
 def test_label_aliases_file_is_valid_and_used(tmp_path, fmt):
     assert any(a.row_id == "r3_3_2" and a.source for a in aliases(fmt.id))
     # the typo of 洪泽 2023/2024, run together with its digits: only the alias can find it
-    text = flat_text(fmt, {"t3.r3_3_2.np": 1, "t3.r3_3_2.tot": 1, "t3.r1.np": 1, "t3.r1.tot": 1,
-                           "t3.r3_7.np": 1, "t3.r3_7.tot": 1})
+    text = flat_text(
+        fmt, {"t3.r3_3_2.np": 1, "t3.r3_3_2.tot": 1, "t3.r1.np": 1, "t3.r1.tot": 1, "t3.r3_7.np": 1, "t3.r3_7.tot": 1}
+    )
     text = re.sub(r"[\s|]+", "", text.replace("2.其他法律行政法规禁止公开", "2.其他法律行政止公开"))
     p = tmp_path / "typo.txt"
     p.write_text(text, encoding="utf-8")
@@ -115,16 +144,26 @@ def test_label_aliases_file_is_valid_and_used(tmp_path, fmt):
     assert not [f for f in rep.findings if f.severity == "错误"]
 
 
-@pytest.mark.parametrize("raw,error", [
-    ({"format": {"id": "zfxxgk-2021"}, "t3": {"r9": [{"alias": "x", "source": "y"}]}}, "没有行"),
-    ({"format": {"id": "zfxxgk-2021"}, "t9": {"r1": [{"alias": "x", "source": "y"}]}}, "不存在"),
-    ({"format": {"id": "zfxxgk-2021"}, "t3": {"r1": [{"alias": "本年新收", "source": ""}]}}, "source"),
-    ({"format": {"id": "zfxxgk-2021"}, "t3": {"r1": [{"alias": "二、上年结转政府信息公开申请数量", "source": "s"}]}},
-     "正式标签"),
-    ({"format": {"id": "zfxxgk-2021"}, "t3": {"r1": [{"alias": "新收", "source": "s"}],
-                                              "r2": [{"alias": "新收", "source": "s"}]}}, "同时给了"),
-    ({"format": {"id": "zfxxgk-2019"}}, "id 应为"),
-])
+@pytest.mark.parametrize(
+    "raw,error",
+    [
+        ({"format": {"id": "zfxxgk-2021"}, "t3": {"r9": [{"alias": "x", "source": "y"}]}}, "没有行"),
+        ({"format": {"id": "zfxxgk-2021"}, "t9": {"r1": [{"alias": "x", "source": "y"}]}}, "不存在"),
+        ({"format": {"id": "zfxxgk-2021"}, "t3": {"r1": [{"alias": "本年新收", "source": ""}]}}, "source"),
+        (
+            {"format": {"id": "zfxxgk-2021"}, "t3": {"r1": [{"alias": "二、上年结转政府信息公开申请数量", "source": "s"}]}},
+            "正式标签",
+        ),
+        (
+            {
+                "format": {"id": "zfxxgk-2021"},
+                "t3": {"r1": [{"alias": "新收", "source": "s"}], "r2": [{"alias": "新收", "source": "s"}]},
+            },
+            "同时给了",
+        ),
+        ({"format": {"id": "zfxxgk-2019"}}, "id 应为"),
+    ],
+)
 def test_alias_loader_refuses_broken_entries(fmt, raw, error):
     with pytest.raises(SpecError, match=error):
         parse_aliases(raw, fmt, "aliases/test.toml")

@@ -60,8 +60,9 @@ def parse_aliases(raw: dict, fmt: Format, where: str) -> tuple[Alias, ...]:
     return tuple(out)
 
 
-def _entry(e: object, key: tuple[str, str], where: str, official: dict[str, tuple[str, str]],
-           seen: dict[str, tuple[str, str]]) -> Alias:
+def _entry(
+    e: object, key: tuple[str, str], where: str, official: dict[str, tuple[str, str]], seen: dict[str, tuple[str, str]]
+) -> Alias:
     if not isinstance(e, dict):
         raise SpecError(f"{where} 格式不对")
     alias, source = str(e.get("alias", "")).strip(), str(e.get("source", "")).strip()

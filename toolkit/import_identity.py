@@ -17,8 +17,16 @@ from .roster import Roster, Unit
 
 # ---------------------------------------------------------------- format detection
 
-TRIAL_MARKERS = ("第二十条第(九)项", "政府集中采购", "采购项目数量", "本年新制作数量", "对外公开总数量", "上一年项目数量",
-                 "本年增/减", "其他对外管理服务事项")
+TRIAL_MARKERS = (
+    "第二十条第(九)项",
+    "政府集中采购",
+    "采购项目数量",
+    "本年新制作数量",
+    "对外公开总数量",
+    "上一年项目数量",
+    "本年增/减",
+    "其他对外管理服务事项",
+)
 NEW_MARKERS = ("本年制发件数", "本年废止件数", "现行有效件数", "本年处理决定数量")
 SIX_SUBITEM = "行政机关不再处理其政府信息公开申请"
 
@@ -150,7 +158,7 @@ def name_variants(name: str) -> list[str]:
             out.append(n)
             break
     while (m := _AREA.match(n)) and len(n) - m.end() >= 2:
-        n = n[m.end():]
+        n = n[m.end() :]
         out.append(n)
     if n[:1] in "市县区旗" and len(n) >= 4:
         out.append(n[1:])

@@ -19,8 +19,14 @@ NARRATIVE = (
     (r"结转(?:至)?下(?:一)?年度[^。；，,]{0,8}?(\d+)\s*[件项个条]", "t3.r4.tot", "结转下年度"),
     (r"行政复议(?:案件)?(\d+)\s*[件起]", "t4.r1.rv_tot", "行政复议"),
 )
-SECTIONS = ("一、总体情况", "二、主动公开政府信息情况", "三、收到和处理政府信息公开申请情况",
-            "四、政府信息公开行政复议、行政诉讼情况", "五、存在的主要问题及改进情况", "六、其他需要报告的事项")
+SECTIONS = (
+    "一、总体情况",
+    "二、主动公开政府信息情况",
+    "三、收到和处理政府信息公开申请情况",
+    "四、政府信息公开行政复议、行政诉讼情况",
+    "五、存在的主要问题及改进情况",
+    "六、其他需要报告的事项",
+)
 
 
 def audit_text(text: str, values: dict[str, Number | None], name: str) -> list[Finding]:
@@ -34,9 +40,18 @@ def audit_text(text: str, values: dict[str, Number | None], name: str) -> list[F
             if table is not None and stated != table:
                 start = max(0, prose.rfind("。", 0, m.start()) + 1)
                 endp = prose.find("。", m.end())
-                sentence = prose[start: endp + 1 if endp >= 0 else m.end() + 20].strip()
-                out.append(make("narrative-mismatch", file=name, detail=what, found=stated, expected=table,
-                                quote=sentence[:120], cell_id=cid))
+                sentence = prose[start : endp + 1 if endp >= 0 else m.end() + 20].strip()
+                out.append(
+                    make(
+                        "narrative-mismatch",
+                        file=name,
+                        detail=what,
+                        found=stated,
+                        expected=table,
+                        quote=sentence[:120],
+                        cell_id=cid,
+                    )
+                )
                 break
     return out + _section_titles(text, name)
 
@@ -47,8 +62,14 @@ def _section_titles(text: str, name: str) -> list[Finding]:
     def table_row(h: str) -> bool:
         return any(h.startswith(lb) for lb in labels)
 
-    headings = [h for line in text.splitlines() if re.match(r"\s*[一二三四五六]、", line) and "|" not in line
-                and len(line) < 200 and not table_row(h := re.sub(r"[\d.\s]+$", "", norm(line)))]
+    headings = [
+        h
+        for line in text.splitlines()
+        if re.match(r"\s*[一二三四五六]、", line)
+        and "|" not in line
+        and len(line) < 200
+        and not table_row(h := re.sub(r"[\d.\s]+$", "", norm(line)))
+    ]
     out = []
     for title in SECTIONS:
         num = title.split("、")[0]

@@ -67,8 +67,7 @@ def read_source(path: Path) -> Source:
         data = _read(path)
         src = Source(data, decode_text(data, path.name), [], "text")
     if len(src.text) > MAX_CHARS:
-        raise TooLarge(f"{path.name} 提取出的文字有{len(src.text)}个字符，超过导入上限{MAX_CHARS}个；"
-                       "正常的年报不超过10万字")
+        raise TooLarge(f"{path.name} 提取出的文字有{len(src.text)}个字符，超过导入上限{MAX_CHARS}个；正常的年报不超过10万字")
     cells = src.text.count("\n") + src.text.count("|")
     if cells > MAX_CELLS:
         raise TooLarge(f"{path.name} 有{cells}行或单元格，超过导入上限{MAX_CELLS}个；正常的年报只有几千个")
@@ -118,8 +117,10 @@ def decode_text(data: bytes, name: str) -> str:
 
 
 # mirror sites print pinyin after characters: 政(zheng)府(fu)
-_PINYIN = re.compile(r"(?<=[\u4e00-\u9fff])\((?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
-                     r"[aoeiuvüāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ]{1,4}(?:ng|n|r)?\)")
+_PINYIN = re.compile(
+    r"(?<=[\u4e00-\u9fff])\((?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
+    r"[aoeiuvüāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ]{1,4}(?:ng|n|r)?\)"
+)
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
 
 
@@ -167,17 +168,10 @@ def html_text(data: bytes, name: str) -> str:
     from lxml import etree
     from lxml import html as lhtml
 
-    declared = re.search(rb"""<meta[^>]+charset=["']?([\w-]+)""", data[:4096], re.IGNORECASE)
-    encoding = declared.group(1).decode("ascii", "replace") if declared else None
-    if encoding is None:  # no declaration: Chinese sites use UTF-8 or GBK
-        try:
-            data.decode("utf-8")
-            encoding = "utf-8"
-        except UnicodeDecodeError:
-            encoding = "gb18030"
     try:
-        parser = lhtml.HTMLParser(encoding=encoding, no_network=True, remove_comments=True, huge_tree=False)
-        root = lhtml.fromstring(data, parser=parser)
+        root = lhtml.fromstring(
+            data, parser=lhtml.HTMLParser(encoding=_html_encoding(data), no_network=True, remove_comments=True, huge_tree=False)
+        )
     except (etree.ParserError, etree.XMLSyntaxError, LookupError, ValueError) as e:
         raise NianbaoError(f"网页 {name} 无法解析：{e}") from e
     out: list[str] = []
@@ -208,8 +202,41 @@ def html_text(data: bytes, name: str) -> str:
     return "".join(out)
 
 
-_BLOCKS = {"p", "div", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "pre", "section",
-           "article", "title", "body", "header", "footer", "blockquote"}
+def _html_encoding(data: bytes) -> str:
+    """The declared charset; without one, Chinese sites use UTF-8 or GBK."""
+    declared = re.search(rb"""<meta[^>]+charset=["']?([\w-]+)""", data[:4096], re.IGNORECASE)
+    if declared:
+        return declared.group(1).decode("ascii", "replace")
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "gb18030"
+
+
+_BLOCKS = {
+    "p",
+    "div",
+    "table",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "li",
+    "pre",
+    "section",
+    "article",
+    "title",
+    "body",
+    "header",
+    "footer",
+    "blockquote",
+}
 _SKIP = {"script", "style", "noscript", "template"}
 
 
@@ -235,8 +262,11 @@ def pdf_text(path: Path) -> str:
     return r.stdout.decode("utf-8", "replace")
 
 
-_PAGE_NO = re.compile(r"^\s*(?:[-—–]\s*\d{1,4}\s*[-—–]|第\s*\d{1,4}\s*页(?:\s*[,，、]?\s*共\s*\d{1,4}\s*页)?"
-                      r"|\d{1,4}\s*/\s*\d{1,4}|\d{1,4}|page\s*\d+(?:\s*of\s*\d+)?)\s*$", re.IGNORECASE)
+_PAGE_NO = re.compile(
+    r"^\s*(?:[-—–]\s*\d{1,4}\s*[-—–]|第\s*\d{1,4}\s*页(?:\s*[,，、]?\s*共\s*\d{1,4}\s*页)?"
+    r"|\d{1,4}\s*/\s*\d{1,4}|\d{1,4}|page\s*\d+(?:\s*of\s*\d+)?)\s*$",
+    re.IGNORECASE,
+)
 
 
 def clean_pdf_text(text: str) -> str:
@@ -250,8 +280,9 @@ def clean_pdf_text(text: str) -> str:
         for ln in lines[:2] + lines[-2:]:
             key = re.sub(r"\d+", "#", re.sub(r"\s+", "", ln))
             marks[key] = marks.get(key, 0) + 1
-    running = {k for k, n in marks.items() if n >= max(2, (len(pages) - 1) * 0.6) and "#" in k or
-               (n >= max(3, (len(pages) - 1) * 0.8))}
+    running = {
+        k for k, n in marks.items() if n >= max(2, (len(pages) - 1) * 0.6) and "#" in k or (n >= max(3, (len(pages) - 1) * 0.8))
+    }
     out = []
     for n, page in enumerate(pages):
         lines = page.splitlines()

@@ -63,8 +63,22 @@ def parse_number(text: str) -> Number | None:
     return int(f) if f.is_integer() and "." not in s else f
 
 
-_PUNCT = str.maketrans({"，": ",", "、": ",", "“": '"', "”": '"', "「": '"', "」": '"', "『": '"', "』": '"',
-                        "：": ":", "．": ".", "—": "-", "－": "-"})
+_PUNCT = str.maketrans(
+    {
+        "，": ",",
+        "、": ",",
+        "“": '"',
+        "”": '"',
+        "「": '"',
+        "」": '"',
+        "『": '"',
+        "』": '"',
+        "：": ":",
+        "．": ".",
+        "—": "-",
+        "－": "-",
+    }
+)
 
 
 def norm(text: str) -> str:
@@ -154,20 +168,28 @@ def _gap_tokens(gap: str, line: int) -> list[Tok]:
         pieces = _PIECE.findall(word)
         buf = ""
         for i, p in enumerate(pieces):
-            nxt = pieces[i + 1] if i + 1 < len(pieces) else ""
-            if not p[0].isdigit():
-                emit(p, False)
-            elif nxt[:1] in (".", ",") and len(nxt) > 1:  # an item number: the last digit
+            kind = _piece_kind(p, pieces[i + 1] if i + 1 < len(pieces) else "", buf)
+            if kind == "item":  # an item number: the last digit
                 if len(p) > 1:
                     emit(p[:-1], True)
                 emit(p[-1], False)
-            elif (nxt[:1] and nxt[0] in _MEASURE) or (buf and buf[-1] in "第共"):  # '3件', '第3页': prose
-                emit(p, False)
             else:
-                emit(p, True)
+                emit(p, kind == "number")
         if buf:
             out.append(Tok(buf, line, True))
     return out
+
+
+def _piece_kind(p: str, nxt: str, before: str) -> str:
+    """'number', 'item' (digits whose last one numbers the next label: '…06.属于') or 'text'
+    (words, and prose numbers: '3件', '第3页')."""
+    if not p[0].isdigit():
+        return "text"
+    if nxt[:1] in (".", ",") and len(nxt) > 1:
+        return "item"
+    if (nxt[:1] and nxt[0] in _MEASURE) or (before and before[-1] in "第共"):
+        return "text"
+    return "number"
 
 
 def _compact(text: str) -> tuple[str, list[int]]:
@@ -195,8 +217,10 @@ def segment(cell: str, line: int, lex: Lexicon) -> Iterator[Tok]:
     hits = (m for m in lex.pattern.finditer(compact) if _significant(m, compact))
     first = next(hits, None)
     second = next(hits, None)
-    if first is None or (second is None and (first.span() == (0, len(compact)) or
-                                             not re.search(r"\d", compact[:first.start()] + compact[first.end():]))):
+    if first is None or (
+        second is None
+        and (first.span() == (0, len(compact)) or not re.search(r"\d", compact[: first.start()] + compact[first.end() :]))
+    ):
         yield Tok(cell, line)  # one label, perhaps with a few more words (a broken or longer label): whole
         return
     src = unicodedata.normalize("NFKC", cell).translate(_PUNCT)
@@ -209,11 +233,11 @@ def segment(cell: str, line: int, lex: Lexicon) -> Iterator[Tok]:
         if lead and not _ENUM_START.match(m.group()):
             start = lead.start()
         if start > prev:
-            yield from _gap_tokens(src[where[prev]:where[start]], line)
-        yield Tok(compact[start:m.end()], line, True)
+            yield from _gap_tokens(src[where[prev] : where[start]], line)
+        yield Tok(compact[start : m.end()], line, True)
         prev = m.end()
     if prev < len(compact):
-        yield from _gap_tokens(src[where[prev]:], line)
+        yield from _gap_tokens(src[where[prev] :], line)
 
 
 def _significant(m: re.Match[str], text: str) -> bool:

@@ -88,11 +88,10 @@ def matches_n(a: str, b: str) -> bool:
     if b.startswith(a) and (len(a) >= 6 or (len(a) >= 4 and len(a) >= 0.5 * len(b))):  # a label broken across lines
         return True
     if len(a) > len(b) // 2 and b[:4] in a:  # "（六）其他处理 2.申请人…": a group label run into the row label
-        tail = a[a.find(b[:4]):]
+        tail = a[a.find(b[:4]) :]
         if (b.startswith(tail) and len(tail) >= 0.5 * len(b)) or tail == b:
             return True
-    return len(a) >= 4 and abs(len(a) - len(b)) <= max(3, len(b) // 4) and \
-        difflib.SequenceMatcher(None, a, b).ratio() >= 0.85
+    return len(a) >= 4 and abs(len(a) - len(b)) <= max(3, len(b) // 4) and difflib.SequenceMatcher(None, a, b).ratio() >= 0.85
 
 
 def find(toks: list[Tok], pos: int, labels: list[str], window: int) -> int | None:
@@ -150,58 +149,66 @@ def split_row(cells: list[Cell], vals: list[Tok], fmt: Format) -> list[list[Numb
     """Every way to cut the value tokens into ``len(cells)`` numbers: each token gives at least
     one number, numbers have no leading zeros, decimals only where the cell holds an amount,
     and a total whose parts precede it in the row must equal their sum. At most MAX_SPLITS."""
-    raw = ["" if t.text == "" else (t.digits or "") for t in vals]
-    need = len(cells)
-    forced = forced_totals(cells, fmt)
-    integer = [fmt.kinds[c.kind].integer for c in cells]
-    out: list[list[Number | None]] = []
-    acc: list[Number | None] = []
+    splitter = _Splitter(
+        ["" if t.text == "" else (t.digits or "") for t in vals],
+        len(cells),
+        forced_totals(cells, fmt),
+        [fmt.kinds[c.kind].integer for c in cells],
+    )
+    splitter.gen(0, 0, 0)
+    return splitter.out
 
-    def pieces(rest: str, ci: int) -> list[str]:
-        if ci in forced:
-            parts = [acc[p] for p in forced[ci]]
-            if any(p is None for p in parts):
-                return [rest[:n] for n in range(1, min(len(rest), MAX_DIGITS) + 1)]
-            s = _num_text(sum(parts))  # type: ignore[arg-type]
-            return [s] if rest.startswith(s) else []
+
+@dataclass
+class _Splitter:
+    raw: list[str]  # per token: its digits, or '' for a blank cell
+    need: int
+    forced: dict[int, list[int]]
+    integer: list[bool]
+    out: list[list[Number | None]] = field(default_factory=list)
+    acc: list[Number | None] = field(default_factory=list)
+
+    def pieces(self, rest: str, ci: int) -> list[str]:
+        """Candidate texts for cell ``ci`` at the start of ``rest``."""
+        if ci in self.forced:
+            parts = [self.acc[p] for p in self.forced[ci]]
+            if all(p is not None for p in parts):
+                s = _num_text(sum(parts))  # type: ignore[arg-type]
+                return [s] if rest.startswith(s) else []
         return [rest[:n] for n in range(1, min(len(rest), MAX_DIGITS + 3) + 1)]
 
-    def ok(piece: str, rest: str, ci: int) -> bool:
-        if piece.endswith(".") or rest[len(piece):].startswith("."):
+    def ok(self, piece: str, rest: str, ci: int) -> bool:
+        if piece.endswith(".") or rest[len(piece) :].startswith("."):
             return False
-        if "." in piece and integer[ci]:
+        if "." in piece and self.integer[ci]:
             return False
         whole = piece.split(".")[0]
         return not (len(whole) > 1 and whole[0] == "0") and len(whole) <= MAX_DIGITS
 
-    def gen(ti: int, off: int, ci: int) -> None:
-        if len(out) >= MAX_SPLITS:
-            return
-        tokens_left = len(raw) - ti
-        if ci == need or tokens_left == 0:
-            if ci == need and tokens_left == 0:
-                out.append(list(acc))
-            return
-        if need - ci < tokens_left - (1 if off else 0) or need - ci > sum(max(1, len(r)) for r in raw[ti:]) - off:
-            return
-        rest = raw[ti][off:]
-        if raw[ti] == "":
-            acc.append(None)
-            gen(ti + 1, 0, ci + 1)
-            acc.pop()
-            return
-        for piece in pieces(rest, ci):
-            if not ok(piece, rest, ci):
-                continue
-            acc.append(_value(piece))
-            if len(piece) == len(rest):
-                gen(ti + 1, 0, ci + 1)
-            else:
-                gen(ti, off + len(piece), ci + 1)
-            acc.pop()
+    def feasible(self, ti: int, off: int, ci: int) -> bool:
+        """Enough cells left for the tokens left (each gives one), and enough digits for the cells."""
+        cells_left, tokens_left = self.need - ci, len(self.raw) - ti
+        digits_left = sum(max(1, len(r)) for r in self.raw[ti:]) - off
+        return tokens_left - (1 if off else 0) <= cells_left <= digits_left
 
-    gen(0, 0, 0)
-    return out
+    def gen(self, ti: int, off: int, ci: int) -> None:
+        if len(self.out) >= MAX_SPLITS:
+            return
+        if ci == self.need or ti == len(self.raw):
+            if ci == self.need and ti == len(self.raw):
+                self.out.append(list(self.acc))
+            return
+        if not self.feasible(ti, off, ci):
+            return
+        rest = self.raw[ti][off:]
+        options = [None] if self.raw[ti] == "" else [p for p in self.pieces(rest, ci) if self.ok(p, rest, ci)]
+        for piece in options:
+            self.acc.append(None if piece is None else _value(piece))
+            if piece is None or len(piece) == len(rest):
+                self.gen(ti + 1, 0, ci + 1)
+            else:
+                self.gen(ti, off + len(piece), ci + 1)
+            self.acc.pop()
 
 
 def _value(piece: str) -> Number:
@@ -276,8 +283,11 @@ class Walker:
     def row(self, sheet: Sheet, cells: list[Cell]) -> None:
         if self.values_after[min(self.pos, len(self.toks))] == 0 and self.out.rows_read:
             # the text stops here (a page cut short): one finding, the rest stays unknown
-            self.unreadable(sheet, cells[0], f"原文在{sheet.name}“{cells[0].row_label.split(' ')[-1] or sheet.title}”"
-                                             "之前结束（可能被截断），此后各行缺失")
+            self.unreadable(
+                sheet,
+                cells[0],
+                f"原文在{sheet.name}“{cells[0].row_label.split(' ')[-1] or sheet.title}”之前结束（可能被截断），此后各行缺失",
+            )
             self.ended = True
             return
         lb = row_label(sheet, cells[0].row)
@@ -303,15 +313,16 @@ class Walker:
             if not self.toks[k].loose:  # a table cell without numbers: the row is blank, not elsewhere
                 break
             start = k + 1
-        self.unreadable(sheet, cells[0], f"找不到“{lb.text}”一行" if k is None and start == self.pos
-                        else f"“{lb.text}”一行没有数字")
+        self.unreadable(
+            sheet, cells[0], f"找不到“{lb.text}”一行" if k is None and start == self.pos else f"“{lb.text}”一行没有数字"
+        )
         return None
 
     def numbers_above(self, k: int, need: int) -> list[Tok]:
         """pdftotext puts a row's numbers on the line above its label when a tall merged label
         beside it is centred there: take the unconsumed numbers of the line just before."""
         line = self.toks[k].line
-        before = [t for t in self.toks[self.pos:k] if t.line < line]
+        before = [t for t in self.toks[self.pos : k] if t.line < line]
         if not before:
             return []
         last = before[-1].line
@@ -367,8 +378,9 @@ class Walker:
         self.ended = True
 
     def unreadable(self, sheet: Sheet, cell: Cell, detail: str) -> None:
-        self.out.problems.append(make("table-unreadable", file=self.name, sheet=sheet.name, cell=cell.a1,
-                                      row_label=cell.row_label, detail=detail))
+        self.out.problems.append(
+            make("table-unreadable", file=self.name, sheet=sheet.name, cell=cell.a1, row_label=cell.row_label, detail=detail)
+        )
 
 
 def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
@@ -473,7 +485,14 @@ def settle(fmt: Format, parsed: Parsed, name: str) -> None:
         if unknown:
             cols = "、".join(c.col_label.split(" ")[-1] or c.row_label.split(" ")[-1] for c in unknown)
             sheet = fmt.sheet(p.cells[0].sheet_id)
-            parsed.problems.append(make(
-                "table-unreadable", file=name, sheet=sheet.name, cell=unknown[0].a1, row_label=unknown[0].row_label,
-                detail=f"“{p.label}”一行的数字连在一起（“{p.raw}”），有多种拆分都符合表内的合计关系，"
-                       f"无法确定{cols}，这些单元格按未知处理"))
+            parsed.problems.append(
+                make(
+                    "table-unreadable",
+                    file=name,
+                    sheet=sheet.name,
+                    cell=unknown[0].a1,
+                    row_label=unknown[0].row_label,
+                    detail=f"“{p.label}”一行的数字连在一起（“{p.raw}”），有多种拆分都符合表内的合计关系，"
+                    f"无法确定{cols}，这些单元格按未知处理",
+                )
+            )

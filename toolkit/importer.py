@@ -36,8 +36,19 @@ from .report import Number, Provenance, Report, derive_totals
 from .roster import Roster
 from .spec import Format, current_format, formats
 
-__all__ = ["Tok", "cross_year", "detect_format", "guess_identity", "import_published", "level_of", "norm",
-           "parse_number", "published_values", "read_published", "split_row"]
+__all__ = [
+    "Tok",
+    "cross_year",
+    "detect_format",
+    "guess_identity",
+    "import_published",
+    "level_of",
+    "norm",
+    "parse_number",
+    "published_values",
+    "read_published",
+    "split_row",
+]
 
 
 def _split_runs(raw: list[str], need: int, check: Callable[[list[int]], bool], limit: int = 20) -> list[list[int]]:
@@ -91,11 +102,22 @@ def read_published(path: Path, unit: str | None = None, year: int | None = None,
     g_unit, g_year = (cover.unit, cover.year) if cover else guess_identity(src.text)
     unit = unit or g_unit or path.stem
     year = year or g_year
-    rep = Report(format_id=fmt.id, format_version=fmt.version, year=year, unit_name=unit,
-                 unit_code=(cover.code if cover and cover.code else invented_code(unit)),
-                 unit_type=unit_type or level_of(unit), level="填报单位",
-                 provenance=Provenance(path=str(path), name=name, sha256=hashlib.sha256(src.data).hexdigest(),
-                                       size=len(src.data), application=f"published {src.shape}"))
+    rep = Report(
+        format_id=fmt.id,
+        format_version=fmt.version,
+        year=year,
+        unit_name=unit,
+        unit_code=(cover.code if cover and cover.code else invented_code(unit)),
+        unit_type=unit_type or level_of(unit),
+        level="填报单位",
+        provenance=Provenance(
+            path=str(path),
+            name=name,
+            sha256=hashlib.sha256(src.data).hexdigest(),
+            size=len(src.data),
+            application=f"published {src.shape}",
+        ),
+    )
     if cover:
         rep.cover = {"source": "本工具模板的封面"}
     parsed = walk(fmt, _tokens(fmt, src, name), name)
@@ -119,8 +141,9 @@ def _unreadable(rep: Report, fmt: Format, name: str) -> Report:
     rep.readable = False
     rep.findings = [make("table-unreadable", file=name, detail="没有找到任何官方表格中的数字")]
     if fmt.status != "current" and (rep.year is None or rep.year >= current_format().valid_from_year):
-        rep.findings.append(make("format-outdated", file=name, found=fmt.title, expected=current_format().title,
-                                 year=rep.year or ""))
+        rep.findings.append(
+            make("format-outdated", file=name, found=fmt.title, expected=current_format().title, year=rep.year or "")
+        )
     for f in rep.findings:
         f.unit_name = rep.unit_name
     return rep
@@ -190,9 +213,16 @@ def _identify(rep: Report, roster: Roster | None, unit_code: str | None) -> None
         rep.cover["roster_candidates"] = "、".join(f"{u.name}（{u.code}）" for u in candidates)
 
 
-def import_published(paths: Iterable[Path], *, roster: Roster | None = None, unit: str | None = None,
-                     unit_code: str | None = None, year: int | None = None, unit_type: str | None = None,
-                     progress: Callable[[int], object] | None = None) -> list[Report]:
+def import_published(
+    paths: Iterable[Path],
+    *,
+    roster: Roster | None = None,
+    unit: str | None = None,
+    unit_code: str | None = None,
+    year: int | None = None,
+    unit_type: str | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> list[Report]:
     """Read, identify and check every published report; pair the years of each unit.
     One report per path, in order; a file that cannot be read is a report with a finding."""
     from .check import CheckOptions, check_report
@@ -255,8 +285,19 @@ def _pair(prev: Report, cur: Report) -> list[Finding]:
         last = None if f"t3.r4.{c.col_id}" in prev.unknown else prev.values.get(f"t3.r4.{c.col_id}")
         now = None if c.id in cur.unknown else cur.values.get(c.id)
         if last is not None and now is not None and last != now:
-            carry.append(make("carryover-mismatch", where=c, file=cur.provenance.name, unit_name=unit,
-                              found=now, expected=last, delta=now - last, prev_year=prev.year, year=cur.year))
+            carry.append(
+                make(
+                    "carryover-mismatch",
+                    where=c,
+                    file=cur.provenance.name,
+                    unit_name=unit,
+                    found=now,
+                    expected=last,
+                    delta=now - last,
+                    prev_year=prev.year,
+                    year=cur.year,
+                )
+            )
     if any(not fmt.cells[f.cell_id].is_total for f in carry):  # the 总计 column only when alone
         carry = [f for f in carry if not fmt.cells[f.cell_id].is_total]
     out = carry
@@ -267,8 +308,17 @@ def _pair(prev: Report, cur: Report) -> list[Finding]:
         pv, made = prev.values.get(ids[0]), cur.values.get(ids[1])
         rep_, now = cur.values.get(ids[2]), cur.values.get(ids[0])
         if None not in (pv, made, rep_, now) and now != pv + made - rep_:  # type: ignore[operator]
-            out.append(make("valid-continuity", where=fmt.cells[ids[0]], file=cur.provenance.name, unit_name=unit,
-                            found=now, expected=pv + made - rep_, prev_year=prev.year))  # type: ignore[operator]
+            out.append(
+                make(
+                    "valid-continuity",
+                    where=fmt.cells[ids[0]],
+                    file=cur.provenance.name,
+                    unit_name=unit,
+                    found=now,
+                    expected=pv + made - rep_,
+                    prev_year=prev.year,
+                )
+            )  # type: ignore[operator]
     return out
 
 

@@ -71,7 +71,8 @@ def write_imported(report: Report, out_dir: Path, names: OutputNames | None = No
     fmt = formats()[report.format_id]
     xlsx, js = (names or OutputNames(out_dir)).pair(report)
     content = ReturnContent(
-        unit=Unit(report.unit_code, report.unit_name, report.unit_type), year=report.year or 0,
+        unit=Unit(report.unit_code, report.unit_name, report.unit_type),
+        year=report.year or 0,
         values={c.id: None if c.id in report.unknown else report.values.get(c.id) for c in fmt.inputs},
         cover={"note": f"由 nianbao 从已发布的年报导入：{report.provenance.name}（空白表示原文缺失或无法确定）"},
     )
