@@ -172,3 +172,14 @@ def test_help_example_points_inside_the_project():
     assert "samples/published/" in r.stdout and "../shared" not in r.stdout
     example = re.search(r"nianbao import (samples/published/\S+\.txt)", r.stdout).group(1)
     assert run_cli("import", example).returncode == 0
+
+
+def test_import_a_folder_and_roster_type_drives_the_rules(tmp_path, fmt):
+    """A folder stands for the reports in it; the roster's unit type decides I10 (规章 of a 苏木)."""
+    folder = tmp_path / "年报"
+    folder.mkdir()
+    (folder / "a.txt").write_text(flat_text(fmt, {"t2.reg.valid": 2}, unit="宝力根苏木人民政府", year=2025), encoding="utf-8")
+    (folder / "说明.docx").write_bytes(b"not a report")  # not a report type: not read
+    r = run_cli("import", folder, "-r", ROSTER, "--json")
+    (data,) = json.loads(r.stdout)
+    assert data["unit_type"] == "苏木" and "I10" in {f["code"] for f in data["findings"]}

@@ -52,24 +52,16 @@ __all__ = [
 
 
 def _split_runs(raw: list[str], need: int, check: Callable[[list[int]], bool], limit: int = 20) -> list[list[int]]:
-    """Digits an extractor ran together → every split into ``need`` numbers (no leading zeros)
-    that passes ``check``; kept for callers of the earlier API."""
-    from .import_walk import MAX_DIGITS
+    """Digits an extractor ran together → the splits into ``need`` numbers (no leading zeros)
+    that pass ``check``; the earlier API, now on the row splitter of `import_walk`."""
+    from .import_walk import _Splitter
 
     digits = "".join(raw)
-    if not digits.isdigit() or len(digits) < need:
+    if not digits.isdigit():
         return []
-    found = []
-    for cuts in itertools.combinations(range(1, len(digits)), need - 1):
-        parts = [digits[i:j] for i, j in zip((0, *cuts), (*cuts, len(digits)), strict=True)]
-        if any((len(p) > 1 and p[0] == "0") or len(p) > MAX_DIGITS for p in parts):
-            continue
-        nums = [int(p) for p in parts]
-        if check(nums):
-            found.append(nums)
-            if len(found) >= limit:
-                break
-    return found
+    splitter = _Splitter([digits], need, {}, [True] * need)
+    splitter.gen(0, 0, 0)
+    return [nums for nums in splitter.out if check(nums)][:limit]  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- one report
