@@ -180,3 +180,18 @@ def test_prose_mentions_of_labels_are_not_rows(fmt):
     toks = tokens(text_cells("我单位健全规章制度，收到申请3件。规章000行政规范性文件5125"), lex)
     texts = [t.text for t in toks]
     assert "规章" in texts and texts.count("规章") == 1 and "3" not in texts and "5125" in texts
+
+
+def test_legacy_encodings_gbk_and_big5(tmp_path, fmt):
+    import opencc
+
+    vals = {"t2.license.n": 146}
+    text = flat_text(fmt, vals)
+    for enc, body in (("gbk", text), ("big5", opencc.OpenCC("s2t").convert(text))):
+        p = tmp_path / f"{enc}.txt"
+        p.write_bytes(body.encode(enc, errors="replace"))
+        rep = imported(p)
+        assert rep.values["t2.license.n"] == 146 and rep.unit_name == "宝力根苏木", enc
+        page = tmp_path / f"{enc}.html"
+        page.write_bytes(f"<html><body><p>{body.replace(chr(10), '</p><p>')}</p></body></html>".encode(enc, "replace"))
+        assert imported(page).values["t2.license.n"] == 146, enc

@@ -97,7 +97,7 @@ def _looks_html(head: bytes) -> bool:
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030; NUL bytes mean binary."""
+    """UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030 or Big5; NUL bytes mean binary."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
@@ -105,12 +105,32 @@ def decode_text(data: bytes, name: str) -> str:
             raise NianbaoError(f"{name} 不是文本、网页或PDF文件") from e
     if b"\x00" in data[:65536]:
         raise NianbaoError(f"{name} 不是文本、网页或PDF文件（含有二进制内容）")
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise NianbaoError(f"{name} 不是文本、网页或PDF文件")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    enc = legacy_encoding(data)
+    try:
+        return data.decode(enc)
+    except UnicodeDecodeError as e:
+        raise NianbaoError(f"{name} 不是文本、网页或PDF文件") from e
+
+
+# characters every report has, in simplified and in traditional writing
+_COMMON = set("政府信息公开申请年度报告工作情况主动处理结果行政复议诉讼规章件数") | set("資訊公開申請報告處理結果規復議訴訟數")
+
+
+def legacy_encoding(data: bytes) -> str:
+    """Not UTF-8: GBK/GB18030 (mainland) or Big5 (Taiwan, Hong Kong) — whichever decodes into
+    more of the characters every report contains."""
+    sample = data[:200_000]
+    best, score = "gb18030", None
+    for enc in ("gb18030", "big5"):
+        text = sample.decode(enc, errors="replace")
+        hits = sum(ch in _COMMON for ch in text) - 5 * text.count("\ufffd")
+        if score is None or hits > score:
+            best, score = enc, hits
+    return best
 
 
 # ---------------------------------------------------------------- cleaning
@@ -187,7 +207,7 @@ def html_text(data: bytes, name: str) -> str:
             if tag in _BLOCKS or tag == "br":
                 out.append(brk)
             if el.text and tag not in _SKIP:
-                out.append(_flat(el.text))
+                out.append(_flat(el.text, cell))
             continue
         depth -= 1
         if tag in ("td", "th"):
@@ -198,7 +218,7 @@ def html_text(data: bytes, name: str) -> str:
         parent = el.getparent()
         ptag = parent.tag.lower() if parent is not None and isinstance(parent.tag, str) else ""
         if el.tail and ptag not in _SKIP:
-            out.append(_flat(el.tail))
+            out.append(_flat(el.tail, cell))
     return "".join(out)
 
 
@@ -211,7 +231,7 @@ def _html_encoding(data: bytes) -> str:
         data.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError:
-        return "gb18030"
+        return legacy_encoding(data)
 
 
 _BLOCKS = {
@@ -240,9 +260,11 @@ _BLOCKS = {
 _SKIP = {"script", "style", "noscript", "template"}
 
 
-def _flat(text: str) -> str:
-    """Whitespace inside HTML text is one space; a '|' inside a cell must not split it."""
-    return re.sub(r"\s+", " ", text).replace("|", "/")
+def _flat(text: str, in_cell: int) -> str:
+    """Whitespace inside HTML text is one space; a '|' inside a table cell must not split it
+    (outside tables it may be a flattened table pasted into the page)."""
+    text = re.sub(r"\s+", " ", text)
+    return text.replace("|", "/") if in_cell else text
 
 
 # ---------------------------------------------------------------- PDF
