@@ -195,3 +195,16 @@ def test_legacy_encodings_gbk_and_big5(tmp_path, fmt):
         page = tmp_path / f"{enc}.html"
         page.write_bytes(f"<html><body><p>{body.replace(chr(10), '</p><p>')}</p></body></html>".encode(enc, "replace"))
         assert imported(page).values["t2.license.n"] == 146, enc
+
+
+def test_unit_and_year_from_real_report_openings():
+    """The unit is taken from the title or the opening sentence only when it looks like a unit's
+    name; otherwise it stays unknown ('' → the --unit option or the file name), never a phrase."""
+    from toolkit.import_identity import guess_identity
+
+    root = templates_dir().parent / "tests" / "published"
+    got = {p.name[:2]: guess_identity(p.read_text(encoding="utf-8")) for p in sorted(root.glob("*.source.txt"))}
+    assert got["01"] == ("宝力根苏木", 2023) and got["02"] == ("太平镇人民政府", 2022)
+    assert got["06"] == ("螅镇", 2022) and got["11"] == ("湛江市人民政府地方志办公室", 2023)
+    assert got["15"] == ("丽岙街道", 2023) and got["09"] == ("", 2021)  # '编制我单位…' is no name
+    assert guess_identity("一、总体情况本年报根据条例编制") == ("", None)

@@ -48,27 +48,48 @@ def detect_format(text: str) -> tuple[str, str]:
 # ---------------------------------------------------------------- identity from the text
 
 _TITLE = re.compile(r"([\u4e00-\u9fff（）()·]{2,40}?)(20\d\d)年(?:度)?政府信息公开工作年度报告")
+_TITLE_YEAR_FIRST = re.compile(r"(20\d\d)年(?:度)?([\u4e00-\u9fff（）()·]{2,40}?)政府信息公开工作年度报告")
 _YEAR_IN_TEXT = re.compile(r"(?:现将|本机关|我[\u4e00-\u9fff]{1,3})?(20\d\d)年(?:度)?(?:政府信息公开|政务公开)")
 _LEAD_VERBS = ("严格", "坚持", "认真", "高度", "深入", "全面", "始终", "紧紧", "以习近平", "在", "按照", "根据", "围绕")
 
 
 def guess_identity(text: str) -> tuple[str, int | None]:
+    """(unit, year) from the title or the first sentence; '' and None when not certain."""
     head = text[:20000]  # the title and first paragraph are at the top; never scan a huge text
-    m = _TITLE.search(head)
-    if m:
-        return re.sub(r"^(关于|中共)", "", m.group(1).strip()), int(m.group(2))
     year = None
-    y = _YEAR_IN_TEXT.search(head)
-    if y:
+    for m in _TITLE.finditer(head):
+        year = year or int(m.group(2))
+        unit = clean_unit(m.group(1))
+        if unit:
+            return unit, int(m.group(2))
+    m = _TITLE_YEAR_FIRST.search(head)  # '2022年度螅镇政府信息公开工作年度报告'
+    if m and clean_unit(m.group(2)):
+        return clean_unit(m.group(2)), int(m.group(1))
+    if year is None and (y := _YEAR_IN_TEXT.search(head)):
         year = int(y.group(1))
     first = next((line.strip() for line in head.splitlines() if line.strip()), "")
-    unit = ""
     for verb in _LEAD_VERBS:
         i = first.find(verb)
         if 1 < i <= 30:
-            unit = first[:i].rstrip("，,。")
-            break
-    return unit, year
+            return clean_unit(first[:i].rstrip("，,。")), year
+    return "", year
+
+
+_LEADING = re.compile(r"^(?:关于|中共|特编制|编制|现公布|公布|现将|发布|印发|我单位|本单位|本机关)+")
+
+
+def clean_unit(name: str) -> str:
+    """A guessed unit name without the words of the sentence around it ('特编制…', '…关于');
+    '' when what is left does not end like a unit's name."""
+    name = _LEADING.sub("", name.strip())
+    return name if _UNIT_NAME.fullmatch(name) else ""
+
+
+# what a unit's name ends with; a guess that does not ('一、总体情况本年报') is no name
+_UNIT_NAME = re.compile(
+    r"[\u4e00-\u9fff（）()·]{1,40}(?:政府|办事处|街道|镇|乡|苏木|嘎查|局|委员会|委|办公室|办|中心|"
+    r"厅|部|署|院|所|站|队|馆|会|处|室|社|园区|管委会|监狱|海关)"
+)
 
 
 @dataclass(frozen=True)
