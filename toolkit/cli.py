@@ -357,11 +357,11 @@ def import_cmd(
 
     from .check import BatchResult
     from .findings import fmt_num
-    from .importer import import_published, report_json
+    from .importer import import_published, published_files, report_json
     from .publish import OutputNames, write_imported
     from .roster import load_roster
 
-    paths = _published_files(files)
+    paths = published_files(files)
     if not any(p.is_file() for p in paths):
         raise fail("找不到文件：" + "、".join(str(p) for p in paths[:5]))
     ros = load_roster(roster) if roster else None
@@ -379,17 +379,6 @@ def import_cmd(
     if as_json:
         print(json.dumps([report_json(r) for r in reports], ensure_ascii=False, indent=2, default=fmt_num))
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
-
-
-def _published_files(files: list[Path]) -> list[Path]:
-    """Files as given; a folder stands for the reports in it (.txt .htm .html .shtml .pdf)."""
-    out: list[Path] = []
-    for f in files:
-        if f.is_dir():
-            out.extend(sorted(p for p in f.iterdir() if p.suffix.lower() in (".txt", ".htm", ".html", ".shtml", ".pdf")))
-        else:
-            out.append(f)
-    return out
 
 
 @app.command("explain")

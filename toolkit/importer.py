@@ -205,6 +205,20 @@ def _identify(rep: Report, roster: Roster | None, unit_code: str | None) -> None
         rep.cover["roster_candidates"] = "、".join(f"{u.name}（{u.code}）" for u in candidates)
 
 
+REPORT_SUFFIXES = (".txt", ".htm", ".html", ".shtml", ".pdf")
+
+
+def published_files(paths: Iterable[Path]) -> list[Path]:
+    """Paths as given; a folder stands for the published reports in it (.txt .htm .html .shtml .pdf)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in REPORT_SUFFIXES))
+        else:
+            out.append(p)
+    return out
+
+
 def import_published(
     paths: Iterable[Path],
     *,
