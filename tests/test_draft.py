@@ -29,11 +29,14 @@ from toolkit.draft import (
 )
 from toolkit.draft import model as M
 from toolkit.draft.sentences import number_text, percent
-from toolkit.importer import SECTIONS, read_published
+from toolkit.importer import read_published
 from toolkit.report import Report, derive_totals
 from toolkit.roster import Unit
+from toolkit.spec import current_format
 from toolkit.synth import random_values
 from toolkit.template import ReturnContent, write_return
+
+SECTIONS = current_format().sections
 
 SEED_RETURN = SAMPLES / "seed-2023" / "152502201_宝力根苏木_2023年政府信息公开年报.xlsx"
 SEED_PUBLISHED = SAMPLES / "published" / "宝力根苏木2023年政府信息公开工作年度报告.txt"

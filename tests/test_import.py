@@ -52,7 +52,7 @@ def test_cli_import_writes_checkable_workbook(tmp_path, fmt):
     out = tmp_path / "导入"
     r = run_cli("import", src, "--out", out, "--json")
     assert r.returncode == 0, r.stderr
-    (data,) = json.loads(r.stdout)
+    (data,) = json.loads(r.stdout)["files"]
     assert data["values"]["t2.license.n"] == 146 and data["unit_name"] == "宝力根苏木"
     xlsx = next(out.glob("*.xlsx"))
     assert json.loads(next(out.glob("*.json")).read_text(encoding="utf-8"))["year"] == 2023

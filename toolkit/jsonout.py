@@ -25,10 +25,14 @@ FILE_FIELDS = ("file", "path", "sha256", "size", "readable", "format_id", "forma
 
 def shown_values(report: Report) -> dict[str, Any]:
     """Every cell as the source shows it: a total keeps the figure the file or page printed;
-    where that differs from the sum of its parts, the difference is in the findings."""
+    where that differs from the sum of its parts, the difference is in the findings. A published
+    report's blank total stays blank; a workbook without a stored total shows the computed one."""
+    published = report.provenance.application.startswith("published")
     out = dict(report.values)
     for cid, v in report.cached.items():
-        if v is not None and cid not in report.unknown:
+        if cid in report.unknown:
+            out[cid] = None
+        elif v is not None or published:
             out[cid] = v
     return out
 

@@ -243,6 +243,7 @@ class Format:
     digest: str = ""  # sha256 of the definition file: the "rules version" recorded in manifests
     charts: tuple[Chart, ...] = ()
     cells: dict[str, Cell] = field(default_factory=dict)
+    sections: tuple[str, ...] = ()  # the six section titles of a published report
 
     @cached_property
     def inputs(self) -> list[Cell]:
@@ -534,6 +535,7 @@ def load_format(path: Path) -> Format:
         valid_from_year=int(head.get("valid_from_year", 0)),
         protection_password=head.get("protection_password", ""), doc_title=head.get("doc_title", ""),
         kinds=kinds, cover=cover, sheets=sheets, rules=(), source=where,
+        sections=tuple(head.get("sections", ())),
         digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
     for s in sheets:

@@ -13,11 +13,14 @@ from .spec import formats
 
 
 def unit_key(report: Report) -> str:
-    """Code when it is a real one; imported reports without a roster have only a name."""
+    """The same unit across files: its roster (or cover) code, else its name without 人民政府/办事处
+    (a published report read without a roster has only a name)."""
+    from .import_identity import canonical_name
+
     code = report.unit_code
     if code and not code.startswith("X"):
         return "code:" + code
-    return "name:" + report.unit_name
+    return "name:" + canonical_name(report.unit_name)
 
 
 def link_years(reports: Iterable[Report]) -> None:

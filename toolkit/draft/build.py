@@ -222,7 +222,8 @@ def build_document(report: Report, fmt: Format, previous: Report | None = None, 
             doc.blocks.append(Paragraph((Run(sheet.title),), "heading1"))
             doc.blocks.append(table_of(fmt, sheet, report))
             continue
-        doc.blocks.extend(_part(ctx, section, government, "heading1"))
+        heading = fmt.sections[section["section"] - 1] if "section" in section else section.get("heading", "")
+        doc.blocks.extend(_part(ctx, {**section, "heading": heading}, government, "heading1"))
         for part in section.get("parts", ()):
             doc.blocks.extend(_part(ctx, part, government, "heading2"))
     return doc

@@ -1,0 +1,211 @@
+"""Who published a report, for which year, in which table format — and which roster unit it is.
+
+The text rarely says it cleanly: the title may be missing (a copied page), the unit may be
+written short or long (with or without 人民政府/办事处, with or without the county prefix),
+and a PDF printed from our own template carries its identity on the 封面 instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .import_tokens import norm
+from .roster import Roster, Unit
+
+# ---------------------------------------------------------------- format detection
+
+TRIAL_MARKERS = (
+    "第二十条第(九)项",
+    "政府集中采购",
+    "采购项目数量",
+    "本年新制作数量",
+    "对外公开总数量",
+    "上一年项目数量",
+    "本年增/减",
+    "其他对外管理服务事项",
+)
+NEW_MARKERS = ("本年制发件数", "本年废止件数", "现行有效件数", "本年处理决定数量")
+SIX_SUBITEM = "行政机关不再处理其政府信息公开申请"
+
+
+def detect_format(text: str) -> tuple[str, str]:
+    """('zfxxgk-2021' | 'zfxxgk-2019', 'new' | 'trial' | 'hybrid?'). 'hybrid?' is only a suspicion
+    from the text: the walk decides (a PDF wraps the long （六） labels across lines)."""
+    t = norm(text)
+    trial = any(norm(m) in t for m in TRIAL_MARKERS)
+    new = any(norm(m) in t for m in NEW_MARKERS)
+    six = t.count(norm(SIX_SUBITEM)) >= 2
+    if trial and not six:
+        return "zfxxgk-2019", "trial"
+    if new and not six and "其他处理" in t:
+        return "zfxxgk-2021", "hybrid?"
+    return "zfxxgk-2021", "new"
+
+
+# ---------------------------------------------------------------- identity from the text
+
+_TITLE = re.compile(r"([\u4e00-\u9fff（）()·]{2,40}?)(20\d\d)年(?:度)?政府信息公开工作年度报告")
+_TITLE_YEAR_FIRST = re.compile(r"(20\d\d)年(?:度)?([\u4e00-\u9fff（）()·]{2,40}?)政府信息公开工作年度报告")
+_YEAR_IN_TEXT = re.compile(r"(?:现将|本机关|我[\u4e00-\u9fff]{1,3})?(20\d\d)年(?:度)?(?:政府信息公开|政务公开)")
+_LEAD_VERBS = ("严格", "坚持", "认真", "高度", "深入", "全面", "始终", "紧紧", "以习近平", "在", "按照", "根据", "围绕")
+
+
+def guess_identity(text: str) -> tuple[str, int | None]:
+    """(unit, year) from the title or the first sentence; '' and None when not certain."""
+    head = text[:20000]  # the title and first paragraph are at the top; never scan a huge text
+    year = None
+    for m in _TITLE.finditer(head):
+        year = year or int(m.group(2))
+        unit = clean_unit(m.group(1))
+        if unit:
+            return unit, int(m.group(2))
+    m = _TITLE_YEAR_FIRST.search(head)  # '2022年度螅镇政府信息公开工作年度报告'
+    if m and clean_unit(m.group(2)):
+        return clean_unit(m.group(2)), int(m.group(1))
+    if year is None and (y := _YEAR_IN_TEXT.search(head)):
+        year = int(y.group(1))
+    first = next((line.strip() for line in head.splitlines() if line.strip()), "")
+    for verb in _LEAD_VERBS:
+        i = first.find(verb)
+        if 1 < i <= 30:
+            return clean_unit(first[:i].rstrip("，,。")), year
+    return "", year
+
+
+_LEADING = re.compile(r"^(?:关于|中共|特编制|编制|现公布|公布|现将|发布|印发|我单位|本单位|本机关)+")
+
+
+def clean_unit(name: str) -> str:
+    """A guessed unit name without the words of the sentence around it ('特编制…', '…关于');
+    '' when what is left does not end like a unit's name."""
+    name = _LEADING.sub("", name.strip())
+    return name if _UNIT_NAME.fullmatch(name) else ""
+
+
+# what a unit's name ends with; a guess that does not ('一、总体情况本年报') is no name
+_UNIT_NAME = re.compile(
+    r"[\u4e00-\u9fff（）()·]{1,40}(?:政府|办事处|街道|镇|乡|苏木|嘎查|局|委员会|委|办公室|办|中心|"
+    r"厅|部|署|院|所|站|队|馆|会|处|室|社|园区|管委会|监狱|海关|"
+    r"省|自治区|市|县|区|旗|州|盟)"  # a whole county's or city's report: '锡林浩特市2025年…'
+)
+
+
+@dataclass(frozen=True)
+class Cover:
+    """Identity printed on the 封面 of a return made from our own template."""
+
+    unit: str
+    code: str
+    year: int | None
+
+
+_COVER_TITLE = re.compile(r"(20\d\d)年度政府信息公开工作年度报告\s*数据填报表")
+_COVER_FIELD = re.compile(r"^\s*(填报单位|单位代码|报告年度)[\s:：|]+(\S[^|\n]*?)\s*\|?\s*$", re.MULTILINE)
+
+
+def own_template_cover(text: str) -> Cover | None:
+    """The 封面 of our template (printed to PDF or copied): title line, 填报单位, 单位代码, 报告年度."""
+    head = text[:20000]
+    title = _COVER_TITLE.search(head)
+    if not title:
+        return None
+    fields: dict[str, str] = {}
+    for k, v in _COVER_FIELD.findall(head):
+        fields.setdefault(k, v.strip())
+    unit = re.match(r"(.+?)\s*[（(]([0-9A-Za-z_-]+)[)）]$", fields.get("填报单位", ""))  # '名称（代码）' on the sheets
+    if unit:
+        fields["填报单位"] = unit.group(1)
+        fields.setdefault("单位代码", unit.group(2))
+    if not fields.get("填报单位"):
+        return None
+    year = fields.get("报告年度", "")
+    return Cover(fields["填报单位"], fields.get("单位代码", ""), int(year) if year.isdigit() else int(title.group(1)))
+
+
+def invented_code(unit: str) -> str:
+    """A stable code for a unit that is in no roster: 'X' + 8 hex digits of its name."""
+    return "X" + hashlib.sha1(unit.encode("utf-8")).hexdigest()[:8]
+
+
+def level_of(unit: str) -> str:
+    """The unit type when the name makes it certain; '其他' otherwise (then I10 does not apply):
+    a '…市人民政府' may be a 县级市 or a 设区的市, and only the latter may make 规章."""
+    u = unit.replace("人民政府", "").replace("办事处", "")
+    if u.endswith("苏木"):
+        return "苏木"
+    if u.endswith("街道"):
+        return "街道"
+    if u.endswith(("镇", "乡")):
+        return "乡镇"
+    if unit.startswith(("国家", "国务院")) or unit.endswith("部"):
+        return "国务院部门"
+    if unit.endswith("人民政府") and re.search(r"[县区旗]$", u):
+        return "县级政府"
+    if re.search(r"(局|委员会|办公室|中心|委|办)$", unit):
+        if re.search(r"[县旗]|区(?!域)", unit):
+            return "县级部门"
+        if "省" in unit or "自治区" in unit:
+            return "省级部门"
+        if "市" in unit:
+            return "市级部门"
+    return "其他"
+
+
+# ---------------------------------------------------------------- matching a roster
+
+_SUFFIXES = ("人民政府办事处", "人民政府", "办事处")
+_AREA = re.compile(r"^[\u4e00-\u9fff]{1,12}?(?:自治区|自治州|自治县|自治旗|特别行政区|省|市|盟|州|地区|县|区|旗)")
+
+
+def canonical_name(name: str) -> str:
+    """The name without spaces, 人民政府 or 办事处: '宝力根苏木人民政府' and '宝力根苏木' are one unit."""
+    variants = name_variants(name)
+    n = re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+    return variants[1] if len(variants) > 1 and n.endswith(_SUFFIXES) else variants[0]
+
+
+def name_variants(name: str) -> list[str]:
+    """A unit name from most to least specific: as written, without 人民政府/办事处, then without
+    each leading administrative area ('锡林浩特市宝力根苏木' → '宝力根苏木'), and a short form's
+    leading '市'/'县'/'区'/'旗' ('市自然资源局' → '自然资源局')."""
+    n = re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+    n = re.sub(r"^(中共|关于)", "", n)
+    out = [n]
+    for suf in _SUFFIXES:
+        if n.endswith(suf) and len(n) > len(suf) + 1:
+            n = n[: -len(suf)]
+            out.append(n)
+            break
+    while (m := _AREA.match(n)) and len(n) - m.end() >= 2:
+        n = n[m.end() :]
+        out.append(n)
+    if n[:1] in "市县区旗" and len(n) >= 4:
+        out.append(n[1:])
+    return list(dict.fromkeys(out))
+
+
+def match_roster(name: str, roster: Roster) -> tuple[Unit | None, list[Unit]]:
+    """The roster unit a published name refers to: exact name first, then the most specific
+    shared variant. Returns (unit, []) on a unique match, (None, candidates) when several
+    units fit equally well, (None, []) when none does."""
+    exact = [u for u in roster.units if u.name == name]
+    if len(exact) == 1:
+        return exact[0], []
+    mine = name_variants(name)
+    best: tuple[int, list[Unit]] = (10**9, [])
+    for u in roster.units:
+        theirs = name_variants(u.name)
+        common = [i + j for i, v in enumerate(mine) for j, w in enumerate(theirs) if v == w and len(v) >= 2]
+        if not common:
+            continue
+        score = min(common)
+        if score < best[0]:
+            best = (score, [u])
+        elif score == best[0]:
+            best[1].append(u)
+    if len(best[1]) == 1:
+        return best[1][0], []
+    return None, best[1]
