@@ -1,0 +1,323 @@
+"""The `nianbao` application: the typer app, Chinese help, the consoles and the helpers every
+command uses (messages, progress, tables of findings), and the entry point with its exit codes.
+
+Exit codes: 0 fine; 1 problems (错误) found in the inputs; 2 could not run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .. import __version__
+from ..errors import NianbaoError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_CANNOT_RUN = 0, 1, 2
+MAX_ROWS = 300  # rows of a console table; --json always has everything
+
+# typer's help panels are English by default; our users read Chinese.
+try:
+    from typer import rich_utils as _ru
+
+    _ru.ARGUMENTS_PANEL_TITLE = "参数"
+    _ru.OPTIONS_PANEL_TITLE = "选项"
+    _ru.COMMANDS_PANEL_TITLE = "命令"
+    _ru.ERRORS_PANEL_TITLE = "错误"
+    _ru.REQUIRED_LONG_STRING = "[必填]"
+    _ru.DEFAULT_STRING = "[默认：{}]"
+    _ru.RICH_HELP = "用 [blue]'{command_path} {help_option}'[/] 查看帮助。"
+    from typer import core as _tc
+
+    def _zh_help_option(cls: type) -> None:
+        original = cls.get_help_option
+
+        def get_help_option(self, ctx, _original=original):  # type: ignore[no-untyped-def]
+            opt = _original(self, ctx)
+            if opt is not None:
+                opt.help = "显示本帮助后退出。"
+            return opt
+
+        cls.get_help_option = get_help_option
+
+    for _cls in (_tc.TyperCommand, _tc.TyperGroup):
+        _zh_help_option(_cls)
+
+    from rich.console import Group as _Group
+
+    def _stacked(items, **_kw):  # type: ignore[no-untyped-def]
+        """Option help stacked, not in rich Columns: long Chinese text (no spaces to wrap at) is
+        folded onto the next line instead of being cut off with '…'."""
+        for item in items:
+            if hasattr(item, "overflow"):
+                item.overflow = "fold"
+        return _Group(*items)
+
+    _ru.Columns = _stacked
+except (ImportError, AttributeError):  # pragma: no cover - layout of typer changed
+    pass
+
+def _console(stderr: bool) -> Console:
+    """Wide and unwrapped when not a terminal (a log file, a pipe): no sentence is cut in two."""
+    stream = sys.stderr if stderr else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    width = None if tty else int(os.environ.get("COLUMNS", "0") or 0) or 200
+    return Console(stderr=stderr, width=width, soft_wrap=not tty)
+
+
+err = _console(True)
+out = _console(False)
+# What the running command means to write, so Ctrl-C can say what was and was not written.
+PLANNED: list[str] = []
+_CONTROL = dict.fromkeys([*range(0, 9), *range(11, 32), 127, *range(0x80, 0xA0)], None)
+
+
+def clean(text: object) -> str:
+    """Text from files (names, cells, published pages) made safe for a terminal: control and
+    escape characters are shown as their codes, never executed (a name with ESC[2J)."""
+    s = str(text)
+    if not any(ord(ch) in _CONTROL for ch in s):
+        return s
+    return "".join(f"\\x{ord(ch):02x}" if ord(ch) in _CONTROL else ch for ch in s)
+
+
+def say(message: str, *user_text: object, style: str = "") -> None:
+    """Print a message on stderr; ``{}`` placeholders take user text, escaped for markup and terminal."""
+    from rich.markup import escape
+
+    text = message.format(*(escape(clean(t)) for t in user_text)) if user_text else message
+    err.print(f"[{style}]{text}[/]" if style else text, highlight=False)
+
+app = typer.Typer(
+    name="nianbao",
+    help=(
+        "政府信息公开工作年度报告（国办公开办函〔2021〕30号格式）：生成锁定的填报模板、审核回收的填报表、汇总。\n\n"
+        "示例：\n\n"
+        "  nianbao template --roster samples/roster.csv --year 2025 --out 输出/模板\n\n"
+        "  nianbao check samples/faulty --roster samples/roster.csv --year 2025 --annotate 输出/退回\n\n"
+        "  nianbao consolidate samples/returns --roster samples/roster.csv --year 2025 --out 输出/汇总.xlsx\n\n"
+        "  nianbao import samples/published/宝力根苏木2023年政府信息公开工作年度报告.txt\n\n"
+        "  nianbao draft 输出/汇总.xlsx --out 输出/年报.docx --html 输出/年报.html\n\n"
+        "  nianbao explain O1\n\n"
+        "退出码：0 正常；1 发现错误；2 无法运行（参数错误、文件无法读取等）。"
+    ),
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def progress_bar(total: int, label: str) -> Progress:
+    """A rich progress bar on stderr; invisible when there is little to do or no terminal."""
+    return Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=total < 5,
+    )
+
+
+def fail(message: str, code: int = EXIT_CANNOT_RUN) -> typer.Exit:
+    say("[bold red]错误：[/]{}", message)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"nianbao {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="显示版本号后退出。")] = False,
+) -> None:
+    """政府信息公开工作年度报告工具。"""
+
+
+class Ticker:
+    """Progress adapter for library calls: they report the total first, then -1 per finished item."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar: Progress | None = None
+        self.task = None
+
+    def __call__(self, n: int) -> None:
+        if n >= 0:
+            self.close()
+            self.bar = progress_bar(n, self.label)
+            self.bar.start()
+            self.task = self.bar.add_task("", total=n)
+        elif self.bar is not None and self.task is not None:
+            self.bar.advance(self.task)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def __enter__(self) -> Ticker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _verdict(findings) -> str:
+    from ..findings import counts
+
+    c = counts(findings)
+    return "[red]退回[/]" if c["错误"] else ("[yellow]需说明[/]" if c["警告"] else "[green]通过[/]")
+
+
+def print_findings(result) -> None:
+    """The reviewer's view: one line per file, then every finding with its location."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..findings import counts
+
+    files = Table(title="审核结果", show_lines=False, header_style="bold")
+    for col in ("文件", "单位", "错误", "警告", "提示", "结论"):
+        files.add_column(col, overflow="fold")
+    shown = result.reports
+    if len(shown) > MAX_ROWS:  # a city or province: list the files that need attention
+        shown = [r for r in shown if any(f.severity != "提示" for f in r.findings)][:MAX_ROWS]
+        files.caption = f"共 {len(result.reports)} 个文件，只列出有错误或警告的前 {len(shown)} 个；完整结果请用 --json。"
+    for r in shown:
+        c = counts(r.findings)
+        unit = f"{r.unit_name}（{r.unit_code}）" if r.unit_code else "—"
+        files.add_row(Text(clean(r.provenance.name)), Text(clean(unit)), str(c["错误"]), str(c["警告"]), str(c["提示"]),
+                      _verdict(r.findings))
+    err.print(files)
+    rows = result.findings
+    if len(rows) > MAX_ROWS:
+        say("问题共 {} 条，下面只列出前 {} 条，完整清单请用 --json 或 --annotate。", len(rows), MAX_ROWS)
+    if rows:
+        table = Table(title="问题清单", show_lines=True, header_style="bold")
+        for col, ratio in (("级别", 1), ("文件", 3), ("位置", 4), ("问题", 6)):
+            table.add_column(col, ratio=ratio, overflow="fold")
+        style = {"错误": "bold red", "警告": "yellow", "提示": "cyan"}
+        for f in rows[:MAX_ROWS]:
+            problem = Text(clean(f.message))
+            problem.append("\n" + clean(f.instruction), style="dim")
+            table.add_row(Text(f.severity, style=style.get(f.severity, "")), Text(clean(f.file or "（整批）")),
+                          Text(clean(f.locate() or "整个文件")), problem)
+        err.print(table)
+    total = counts(rows)
+    say("共 {} 个文件：错误 {} 个，警告 {} 个，提示 {} 个。", len(result.reports), total["错误"], total["警告"], total["提示"])
+
+
+def check_year(year: int, valid_from: int) -> None:
+    if not 2000 <= year <= 2100:
+        raise fail(f"报告年度 {year} 不合理，请填写四位年份，例如 2025。")
+    if year < valid_from:
+        raise fail(f"{year}年度早于本格式的适用年度（{valid_from}年起）。")
+
+
+# ---------------------------------------------------------------- draft (issue 17)
+
+
+_USAGE_ZH = (
+    ("No such option", "没有这个选项"),
+    ("Missing option", "缺少必填选项"),
+    ("Missing argument", "缺少必填参数"),
+    ("Got unexpected extra argument", "多了参数"),
+    ("is not a valid integer", "不是有效的整数"),
+    ("Invalid value for", "取值无效"),
+    ("Input should be a valid integer, unable to parse string as an integer", "应为整数"),
+    ("Input should be a valid integer", "应为整数"),
+    ("Possible options", "可用选项"),
+    ("Option", "选项"),
+    ("requires an argument", "需要一个值"),
+    ("does not exist", "不存在"),
+    ("No such command", "没有这个命令"),
+)
+
+
+def _zh_usage(message: str) -> str:
+    for en, zh in _USAGE_ZH:
+        message = message.replace(en, zh)
+    return message
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C (workers killed, nothing half-written), exit 143."""
+
+
+_SIGNALLED: list[int] = []
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    _SIGNALLED.append(signum)
+    raise Terminated()
+
+
+def _interrupted(code: int) -> int:
+    from ..fileio import WRITTEN
+
+    written = [p for p in WRITTEN]
+    head = "已中断" if code == 130 else "已终止"
+    if written:
+        shown = "、".join(str(p) for p in written[:5]) + (f"等{len(written)}个" if len(written) > 5 else "")
+        say(head + "。已完整写出：{}。", shown)
+    else:
+        say(head + "。没有写出任何文件。")
+    if PLANNED:
+        say("未完成：{}（没有留下写了一半的文件）。", "；".join(PLANNED))
+    return code
+
+
+def main() -> None:
+    """Console entry point: Chinese messages and documented exit codes, never a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C unwinds cleanly
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        rv = app(standalone_mode=False, prog_name="nianbao")
+        code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer turns KeyboardInterrupt (Ctrl-C, or our SIGTERM handler) into exit 130
+            code = _interrupted(143 if _SIGNALLED else 130)
+    except NianbaoError as e:
+        say("[bold red]错误：[/]{}", e)
+        code = EXIT_CANNOT_RUN
+    except typer.Exit as e:
+        code = e.exit_code
+    except typer.Abort:
+        say("已取消。")
+        code = EXIT_CANNOT_RUN
+    except Terminated:
+        code = _interrupted(143)
+    except KeyboardInterrupt:
+        code = _interrupted(130)
+    except OSError as e:  # a folder that cannot be written, a full disk, a vanished file
+        where = f"：{e.filename}" if getattr(e, "filename", None) else ""
+        say("[bold red]错误：[/]无法读写文件{}（{}）。请检查路径、权限和磁盘空间。", where, e.strerror or e)
+        code = EXIT_CANNOT_RUN
+    except Exception as e:  # usage errors of the vendored Click, and anything unexpected
+        code = _unexpected(e)
+    if code in (130, 143):  # interrupted: the workers are gone and every output is whole; end now,
+        sys.stdout.flush()  # so that no late signal during interpreter shutdown turns 130 into -2
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _unexpected(e: Exception) -> int:
+    if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+        ctx = getattr(e, "ctx", None)
+        hint = f"（用 {ctx.command_path} --help 查看用法）" if ctx is not None else ""
+        say("[bold red]参数有误：[/]{}{}", _zh_usage(e.format_message()), hint)
+        return EXIT_CANNOT_RUN
+    if os.environ.get("NIANBAO_DEBUG"):
+        raise e
+    say("[bold red]内部错误：[/]{}: {}。请把命令和输入文件反馈给开发者。", type(e).__name__, e)
+    return EXIT_CANNOT_RUN
+
+

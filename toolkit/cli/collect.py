@@ -1,0 +1,215 @@
+"""Commands of the collection: templates out, returns checked, the summary made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail, print_findings, progress_bar, say
+
+
+@app.command("template", no_args_is_help=True)
+def template_cmd(
+    year: Annotated[int, typer.Option("--year", "-y", help="报告年度，例如 2025。")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="输出文件夹（不存在时自动创建）。")],
+    roster: Annotated[Path | None, typer.Option("--roster", "-r", help="名册文件（.csv 或 .xlsx），"
+                                                 "列：单位代码、单位名称、单位类型、上级代码。")] = None,
+    unit_code: Annotated[str | None, typer.Option("--unit-code", help="只为一个单位生成：单位代码。")] = None,
+    unit_name: Annotated[str | None, typer.Option("--unit-name", help="只为一个单位生成：单位名称。")] = None,
+    unit_type: Annotated[str, typer.Option("--unit-type", help="只为一个单位生成：单位类型。")] = "乡镇",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="输出文件夹中已有填写过数据的同名文件时也覆盖。")] = False,
+) -> None:
+    """生成锁定的填报模板：每个单位一个 .xlsx 文件。
+
+    示例：
+
+      nianbao template --roster samples/roster.csv --year 2025 --out 模板
+
+      nianbao template --unit-code 152502201 --unit-name 宝力根苏木 --unit-type 苏木 --year 2025 --out 模板
+    """
+    from ..api import write_template
+    from ..roster import load_roster, validate_single_unit
+    from ..spec import current_format
+
+    check_year(year, current_format().valid_from_year)
+    if roster and (unit_code or unit_name):
+        raise fail("--roster 与 --unit-code/--unit-name 只能选一种。")
+    if roster:
+        units = list(load_roster(roster).units)
+    elif unit_code and unit_name:
+        units = [validate_single_unit(unit_code, unit_name, unit_type)]
+    else:
+        raise fail("请用 --roster 指定名册，或用 --unit-code 和 --unit-name 指定一个单位。")
+    PLANNED.append(f"{len(units)}个模板（{out_dir}）")
+    with progress_bar(len(units), "生成模板") as bar:
+        task = bar.add_task("", total=len(units))
+        paths = write_template(units, year, out_dir, overwrite=overwrite, progress=lambda: bar.advance(task))
+    say("已生成 {} 个{}年度填报模板，保存在：{}", len(paths), year, out_dir)
+    for p in paths[:5]:
+        say("  {}", p.name)
+    if len(paths) > 5:
+        say("  ……共 {} 个", len(paths))
+
+
+@app.command("check", no_args_is_help=True)
+def check_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个。")],
+    roster: Annotated[Path | None, typer.Option(
+        "--roster", "-r", help="名册：核对单位代码和名称，指出未报送和重复报送的单位。")] = None,
+    year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度：核对是否误发往年文件。")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印 JSON 审核报告（格式见 README）。")] = False,
+    annotate_dir: Annotated[Path | None, typer.Option("--annotate", help="为有错误或警告的填报表生成“审核意见”副本"
+                                                       "（问题单元格标红并附批注），保存到此文件夹。")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="审核意见副本的文件名已被其他文件占用时也覆盖。")] = False,
+) -> None:
+    """审核交回的填报表：勾稽关系、数值、表格是否被改动、单位和年度，以及整批的未报送、重复报送。
+
+    示例：
+
+      nianbao check samples/returns --roster samples/roster.csv --year 2025
+
+      nianbao check samples/faulty --roster samples/roster.csv --year 2025 --annotate 输出/退回
+
+      nianbao check 收到的年报.zip --json > 审核结果.json
+
+    退出码：0 没有错误；1 有错误；2 无法运行。
+    """
+    from ..api import check_batch, write_annotated
+    from ..jsonout import dumps, result_json
+    from ..roster import load_roster
+
+    if year is not None:
+        check_year(year, 2000)
+    ros = load_roster(roster) if roster else None
+    if annotate_dir:
+        PLANNED.append(f"审核意见副本（{annotate_dir}）")
+    with Ticker("审核") as tick:
+        result = check_batch(paths, ros, year, progress=tick)
+    if not result.reports:
+        raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
+    print_findings(result)
+    if annotate_dir:
+        done = write_annotated(result.reports, annotate_dir, year=year, inputs=_input_files(paths), overwrite=overwrite)
+        say("已生成 {} 份审核意见副本（只为有错误或警告的填报表生成），保存在：{}", len(done.written), annotate_dir)
+        for rep, why in done.skipped:
+            say("  未生成 {}：{}", rep.provenance.name, why, style="yellow")
+    if as_json:
+        print(dumps(result_json("check", result.reports, year=year, batch=result.batch)))
+    raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+
+
+def _input_files(paths: list[Path]) -> list[Path]:
+    """Every file under the given paths (inputs that no output may replace)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(f for f in p.rglob("*") if f.is_file())
+        elif p.exists():
+            out.append(p)
+    return out
+
+
+def _split(v: str | None) -> list[str]:
+    return [x.strip() for x in (v or "").replace("，", ",").split(",") if x.strip()]
+
+
+@app.command("consolidate", no_args_is_help=True)
+def consolidate_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个。")],
+    roster: Annotated[Path, typer.Option("--roster", "-r", help="名册（应报单位）。")],
+    year: Annotated[int, typer.Option("--year", "-y", help="报告年度。")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="汇总表文件名（.xlsx），旁边另写 .manifest.json。")],
+    units: Annotated[str | None, typer.Option("--units", help="选择汇总：只汇总这些单位代码，用逗号分隔。")] = None,
+    exclude: Annotated[str | None, typer.Option("--exclude", help="不汇总这些单位代码，用逗号分隔。")] = None,
+    under: Annotated[str | None, typer.Option("--under", help="节点汇总：只汇总该单位及其下级。")] = None,
+    summary_name: Annotated[str | None, typer.Option("--summary-name", help="名册中没有汇总单位本身一行时，"
+                                                      "汇总单位的名称，例如“锡林浩特市人民政府”。")] = None,
+    force: Annotated[bool, typer.Option("--force", help="有错误的填报表也纳入汇总（汇总说明中醒目标注），退出码仍为1。")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="同一单位报送多份时视为错误，不汇总。")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="输出位置已有不是本单位汇总表的文件时也覆盖（输入文件永远不会被覆盖）。")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="在标准输出打印 JSON 结果（与 check 相同的格式，另有 summary）。")] = False,
+) -> None:
+    """汇总：审核全部填报表，生成汇总表（本身也是一份合格的填报表，可再向上级汇总）。
+
+    示例：
+
+      nianbao consolidate samples/returns --roster samples/roster.csv --year 2025 --out 输出/锡林浩特市汇总.xlsx
+
+      nianbao consolidate samples/returns -r samples/roster.csv -y 2025 --exclude 152502311 -o 输出/汇总.xlsx
+
+    退出码：0 已汇总且汇总范围内没有错误；1 汇总范围内有文件有错误（纳入汇总的有错误时不汇总；加 --force
+    仍生成汇总表）；2 无法运行。
+    """
+    from ..api import consolidate, write_summary
+    from ..check import BatchResult
+    from ..consolidate import Refused, totals_json
+    from ..jsonout import dumps, result_json
+    from ..roster import load_roster
+    from ..spec import current_format
+
+    check_year(year, current_format().valid_from_year)
+    if out_path.suffix.lower() != ".xlsx":
+        raise fail(f"汇总表文件名应以 .xlsx 结尾：{out_path}")
+    ros = load_roster(roster)
+    inputs = _input_files(paths)
+    from ..outputs import OutputGuard
+
+    OutputGuard(inputs, overwrite).check(out_path, "summary", _guess_top(ros, under), year)  # fail before the work
+    PLANNED.append(f"汇总表 {out_path} 及其清单")
+    with Ticker("审核") as tick:
+        try:
+            summary = consolidate(paths, ros, year, units=_split(units), exclude=_split(exclude), under=under,
+                                  strict=strict, force=force, summary_name=summary_name, progress=tick)
+        except Refused as e:
+            print_findings(BatchResult(e.reports))
+            if as_json:
+                print(dumps(result_json("consolidate", e.reports, year=year, refused={"reason": str(e)},
+                                        summary={"units": [s.row() for s in e.statuses]})))
+            raise fail(str(e), EXIT_PROBLEMS) from None
+    options = {"year": year, "roster": str(roster), "units": _split(units), "exclude": _split(exclude),
+               "under": under, "strict": strict, "force": force}
+    write_summary(summary, out_path, inputs=inputs, overwrite=overwrite, options=options)
+    _report_summary(summary, out_path)
+    if as_json:
+        reports = [r for s in summary.statuses if s.report for r in (s.report, *s.duplicates)]
+        print(dumps(result_json("consolidate", reports, year=year, summary=totals_json(summary),
+                                batch=[f for f in summary.findings if not f.file], ok=not summary.has_errors)))
+    raise typer.Exit(EXIT_PROBLEMS if summary.has_errors else EXIT_OK)
+
+
+def _guess_top(ros, under: str | None) -> str:
+    root = ros.get(under) if under else ros.root()
+    return root.code if root else (under or "")
+
+
+def _report_summary(summary, out_path: Path) -> None:
+    """What a reviewer must know after consolidating: what went in, what did not, and why."""
+    rep, tally = summary.report, summary.tally()
+    say("已汇总 {} 个单位（{}，{}），保存在：{}", len(summary.included), rep.unit_name, rep.level, out_path)
+    say("应报 {} 个，已报送 {} 个，未报送 {} 个。", tally["应报"], tally["已报送"], tally["未报送"])
+    if summary.scope.note():
+        say("汇总范围：{}。", summary.scope.note(), style="bold yellow")
+    missing = [s.name for s in summary.statuses if s.status == "未报送"]
+    if missing:
+        say("未报送：{}", "、".join(missing))
+    for s in summary.statuses:
+        if s.duplicates:
+            say("重复报送：{}，采用 {}", s.name, s.report.provenance.name)
+        elif s.status in ("不在名册", "无法读取", "汇总表（已忽略）"):
+            why = {"不在名册": "单位不在名册中", "无法读取": "文件无法读取",
+                   "汇总表（已忽略）": "这是本单位以前的汇总表，纳入会重复计数"}[s.status]
+            say("未纳入汇总：{}（{}）", s.report.provenance.name if s.report else s.name, why, style="yellow")
+    if summary.outside:
+        bad = sum(1 for r in summary.outside if any(f.severity == "错误" for f in r.findings))
+        say("另有 {} 个文件属于本次汇总范围以外的单位，未纳入，也不影响退出码（其中 {} 个有错误）。", len(summary.outside), bad)
+    if not summary.scope.top_in_roster:
+        say("名册中没有汇总单位本身一行，汇总单位名称为“{}”；可以用 --summary-name 指定，或在名册中加上这一行。",
+            rep.unit_name, style="yellow")
+    if summary.forced:
+        say("[bold red]注意：[/]有错误的填报表已按 --force 纳入汇总，见汇总说明。")
+
+

@@ -1,0 +1,99 @@
+"""`nianbao draft`: the published report written from a checked return or summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import EXIT_PROBLEMS, MAX_ROWS, app, err, fail
+
+
+@app.command("draft", no_args_is_help=True)
+def draft_cmd(
+    source: Annotated[Path, typer.Argument(help="本年的填报表或汇总表（nianbao 生成的 .xlsx，或另存的 .ods）。")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="年报文稿（Word，.docx）。")],
+    html_path: Annotated[Path | None, typer.Option("--html", help="同时生成网页版（.html），可粘贴到网站系统。")] = None,
+    prev: Annotated[
+        Path | None,
+        typer.Option("--prev", help="上年数据，用于同比：上年的填报表或汇总表，或已发布的上年年报（.txt/.html/.pdf）。"),
+    ] = None,
+    site: Annotated[str | None, typer.Option("--site", help="电子版发布的网站名称及网址；不给时文中留待填写。")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="标题和正文中的单位名称（默认取自数据；汇总表为地区名）。")] = None,
+    force: Annotated[bool, typer.Option("--force", help="数据有错误时仍生成：首页印有醒目警告，不得发布；退出码为1。")] = False,
+) -> None:
+    """生成年报文稿：由填报表或汇总表写出 Word 和网页版年报，表格与数据完全一致，正文数字和同比自动填写。
+
+    示例：
+
+      nianbao draft samples/seed-2023/152502201_宝力根苏木_2023年政府信息公开年报.xlsx --out 输出/年报.docx
+
+      nianbao draft 输出/汇总.xlsx --prev 上年汇总.xlsx --out 输出/年报.docx --html 输出/年报.html
+
+    文中【请填写：…】是只有本机关知道的内容，发布前必须全部替换；命令结束时会列出。
+
+    退出码：0 已生成；1 数据有错误，未生成（加 --force 时仍生成，退出码仍为1）；2 无法运行（不是填报表、文件无法读取等）。
+    """
+    from ..draft import (
+        DraftOptions,
+        build_document,
+        carryover_notes,
+        placeholders,
+        read_previous,
+        read_source,
+        write_docx,
+        write_html,
+    )
+    from ..findings import counts
+    from ..spec import formats
+
+    if out_path.suffix.lower() != ".docx":
+        raise fail(f"--out 应为 .docx 文件：{out_path}")
+    if html_path is not None and html_path.suffix.lower() not in (".html", ".htm"):
+        raise fail(f"--html 应为 .html 文件：{html_path}")
+    report = read_source(source)
+    errors = [f for f in report.findings if f.severity == "错误"]
+    shown = [f for f in report.findings if f.severity != "提示"]
+    for f in shown[:MAX_ROWS]:
+        where = f.locate()
+        err.print(
+            f"[{'bold red' if f.severity == '错误' else 'yellow'}]{f.severity}[/] {where + '：' if where else ''}{f.message}",
+            highlight=False,
+        )
+    if errors and not force:
+        raise fail(
+            f"{source.name} 有{len(errors)}个错误，未生成年报文稿。请先更正（nianbao check 可生成审核意见副本），"
+            "或加 --force 生成带警告的草稿。",
+            EXIT_PROBLEMS,
+        )
+    previous = read_previous(prev) if prev is not None else None
+    if previous is not None and previous.year is None and report.year:
+        previous.year = report.year - 1  # a published text that never states its year
+        err.print(f"[yellow]注意：[/]{prev.name} 中没有读到年度，按{previous.year}年度的数据使用。", highlight=False)
+    options = DraftOptions(
+        name=name, site=site, errors=tuple(f"{f.locate() + '：' if f.locate() else ''}{f.message}" for f in errors)
+    )
+    doc = build_document(report, formats()[report.format_id], previous, options)
+    write_docx(doc, out_path)
+    written = [out_path]
+    if html_path is not None:
+        write_html(doc, html_path)
+        written.append(html_path)
+    err.print(f"已生成{report.year}年度年报文稿（{doc.unit_name}）：{'、'.join(str(p) for p in written)}", highlight=False)
+    for note in doc.notes:
+        err.print(f"[yellow]注意：[/]{note}", highlight=False)
+    if previous is not None:
+        for f in carryover_notes(report, previous):
+            err.print(f"[yellow]与上年核对：[/]{f.locate() + '：' if f.locate() else ''}{f.message}", highlight=False)
+    pending = [p for p in placeholders(doc) if p.kind == "请填写"]
+    if pending:
+        err.print(f"文稿中还有{len(pending)}处【请填写：…】（黄色标出），发布前必须替换：", highlight=False)
+        for p in pending:
+            err.print(f"  {p.short()}", highlight=False)
+    if errors:
+        c = counts(report.findings)
+        err.print(f"[bold red]警告：[/]数据有{c['错误']}个错误，本稿已按 --force 生成，首页印有警告，不得发布。", highlight=False)
+        raise typer.Exit(EXIT_PROBLEMS)
+
+

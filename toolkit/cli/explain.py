@@ -1,0 +1,41 @@
+"""`nianbao explain`: the catalogue of rules and checks, for people."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .app import app, fail, out
+
+
+@app.command("explain")
+def explain_cmd(
+    code: Annotated[str | None, typer.Argument(help="规则或检查代码，例如 O1、I10、formula-overwritten。")] = None,
+) -> None:
+    """解释一个审核规则或检查：含义、示例和处理办法。不带代码时列出全部。
+
+    示例：
+
+      nianbao explain O1
+
+      nianbao explain formula-overwritten
+    """
+    from rich.table import Table
+
+    from ..catalogue import entries, explain_text, find
+
+    if code is None:
+        table = Table(title="审核规则与检查目录", header_style="bold")
+        for col in ("代码", "严重程度", "名称"):
+            table.add_column(col)
+        for e in entries():
+            table.add_row(e.code, e.severity, e.title)
+        out.print(table)
+        return
+    entry = find(code)
+    if entry is None:
+        raise fail(f"没有代码为“{code}”的规则或检查。用 nianbao explain 查看全部代码。")
+    out.print(explain_text(entry), highlight=False)
+
+

@@ -1,0 +1,63 @@
+"""Commands on published reports: import them, audit them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import EXIT_OK, EXIT_PROBLEMS, Ticker, app, fail, print_findings, say
+
+
+@app.command("import", no_args_is_help=True)
+def import_cmd(
+    files: Annotated[list[Path], typer.Argument(
+        help="已发布的年报：网页复制的文本（.txt）、网页（.html）或 PDF，也可以是文件夹。")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o",
+                                                 help="输出文件夹：每份年报一个填报表 .xlsx 和一个 .json。")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印读出的数据和审核结果（JSON）。")] = False,
+    roster: Annotated[Path | None, typer.Option("--roster", "-r", help="名册：按单位名称（全称、简称、带不带“人民政府”"
+                                                 "或县市名）找到单位代码和类型，导入结果可直接用 check -r 审核。")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="单位名称（原文标题中没有时）。")] = None,
+    unit_code: Annotated[str | None, typer.Option("--unit-code", help="单位代码（不用名册时指定）。")] = None,
+    year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度（原文中没有时）。")] = None,
+    unit_type: Annotated[str | None, typer.Option("--unit-type", help="单位类型，如 乡镇、县级部门。")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="允许覆盖输出文件夹中已有的同名文件（默认另起新名）。")] = False,
+) -> None:
+    """导入并审核已发布的年报：读出表格数据，套用同样的审核规则，核对正文与表格、上下年衔接。
+
+    示例：
+
+      nianbao import samples/published/宝力根苏木2023年政府信息公开工作年度报告.txt --out 输出/导入
+
+      nianbao import 2023年报.html 2024年报.pdf -r samples/roster.csv --json > 输出/审计.json
+
+    退出码：0 没有错误；1 发现错误；2 无法运行。
+    """
+    from ..check import BatchResult
+    from ..importer import import_published, published_files
+    from ..jsonout import dumps, result_json
+    from ..publish import OutputNames, write_imported
+    from ..roster import load_roster
+
+    paths = published_files(files)
+    if not any(p.is_file() for p in paths):
+        raise fail("找不到文件：" + "、".join(str(p) for p in paths[:5]))
+    ros = load_roster(roster) if roster else None
+    with Ticker("导入") as tick:
+        reports = import_published(paths, roster=ros, unit=unit, unit_code=unit_code, year=year,
+                                   unit_type=unit_type, progress=tick)
+    result = BatchResult(reports)
+    print_findings(result)
+    if out_dir:
+        names = OutputNames(out_dir, paths, overwrite=overwrite)
+        written = [write_imported(r, out_dir, names)[0] for r in reports if r.readable]
+        say("已写出 {} 份填报表和 JSON：{}", len(written), out_dir)
+        for p in written[:5]:
+            say("  {}", p.name)
+    if as_json:
+        print(dumps(result_json("import", reports, year=year)))
+    raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+
+
