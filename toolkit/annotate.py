@@ -15,7 +15,7 @@ from .fileio import safe_filename
 from .findings import Finding
 from .report import Report
 from .roster import Unit
-from .spec import Format, formats
+from .spec import Format, conventions, formats
 
 SUFFIX = "_审核意见"
 
@@ -76,5 +76,6 @@ def write_annotated(report: Report, path: Path, year: int | None = None) -> Path
         cover={} if other_year else dict(report.cover), level=report.level,
         marks={} if other_year else _marks(report.findings),
     )
-    write_return(Path(path), fmt, content, extra=[findings_sheet(report.findings)], extra_sheets=("问题清单",))
+    sheet = conventions().findings_sheet
+    write_return(Path(path), fmt, content, extra=[findings_sheet(report.findings, sheet)], extra_sheets=(sheet,))
     return Path(path)

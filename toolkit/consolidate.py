@@ -24,11 +24,6 @@ LEVEL_OF = {"县级政府": "县级汇总", "市级政府": "市级汇总", "省
 # The unit a group of roster units belongs to, guessed from their types when the roster lacks it.
 PARENT_TYPE = (({"市级部门", "县级汇总", "县级政府"}, "市级政府"), ({"省级部门", "市级汇总", "市级政府"}, "省级政府"))
 
-# Layout of the 明细 sheet, shared by the summary writer and the reader (parent = Σ children).
-DETAIL_SHEET = "明细"
-ID_ROW = 1  # 0-based row holding the machine-readable cell ids
-TOTAL_LABEL = "合计"
-DETAIL_FIXED = (("unit_code", "单位代码"), ("unit_name", "单位名称"), ("unit_type", "单位类型"), ("status", "报送状态"))
 
 # One status per roster unit (and per file that belongs to no roster unit). 通过 … 空表 are
 # units that sent a return (已报送); the last three are files, not units.

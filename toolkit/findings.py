@@ -57,10 +57,15 @@ class Finding:
         return self.sheet or ""
 
     def finish(self, year: int | None = None) -> Finding:
-        """Compute the fingerprint: the same problem at the same place → the same value across runs."""
-        where = (self.sheet, self.cell, self.cell_id) if self.cell else (self.sheet, str(self.found), str(self.expected))
-        key = "|".join(str(x) for x in (self.code, self.unit_code, year or "", *where))
-        self.fingerprint = hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
+        """Compute the fingerprint: the same problem of the same unit and year at the same place gives
+        the same value across runs (an accepted 说明 is bound to it); different ones never share it.
+        A finding without a unit (an unreadable file) is told apart by its file, one without a cell
+        by what it says."""
+        who = self.unit_code or self.unit_name or self.file
+        where = (self.sheet, self.cell_id or self.cell) if (self.cell or self.cell_id) else (
+            self.sheet, str(self.found), str(self.expected), self.message)
+        key = "|".join(str(x) for x in (self.code, who, year or "", *where))
+        self.fingerprint = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
         return self
 
     def to_dict(self) -> dict[str, Any]:

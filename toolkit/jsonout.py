@@ -38,6 +38,8 @@ def shown_values(report: Report) -> dict[str, Any]:
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
+    if not f.fingerprint:
+        f.finish()
     return {k: getattr(f, k) for k in FINDING_FIELDS}
 
 

@@ -68,7 +68,9 @@ def regenerable(path: Path, kind: str, unit_code: str = "", year: int | None = N
     if kind == "summary":
         return report.level != "填报单位" and report.unit_code == unit_code and (year is None or report.year == year)
     if kind == "annotated":
-        return "问题清单" in report.extra_sheets
+        from .spec import conventions
+
+        return conventions().findings_sheet in report.extra_sheets
     if kind in ("template", "imported"):
         return _pristine(report) or (kind == "imported" and "导入" in report.cover.get("note", ""))
     return False

@@ -13,23 +13,23 @@ import hashlib
 import io
 import math
 import re
-import unicodedata
 from typing import Any
 
 from python_calamine import CalamineWorkbook
 
-from .consolidate import DETAIL_FIXED, DETAIL_SHEET, ID_ROW, TOTAL_LABEL
 from .findings import make
 from .layout import Alignment, align, unlabelled_rows_in_place
 from .probe import Probe, ProbeProblem, probe
 from .report import Number, Provenance, Report, derive_totals, mark_unknown
-from .spec import Cell, Format, Sheet, a1, col_letter, formats
+from .spec import Cell, Format, Sheet, a1, col_letter, conventions, formats
+from .textnum import parse_number
 
-PROP = "nianbao_"
-NOT_A_NUMBER_WORDS = {"-", "--", "—", "——", "－", "/", "无", "空", "没有", "n/a", "na", "null", "none", "×", "x"}
-_NUM = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
 MAX_ABS = 1e12
+
+
+def _prop(name: str) -> str:
+    """The custom document property ``name`` as nianbao writes it (prefix from templates/workbook.toml)."""
+    return conventions().prefix + name
 
 
 def _text(v: Any) -> str:
@@ -54,18 +54,10 @@ def normalize_number(raw: Any, integer: bool) -> tuple[Number | None, str | None
         return None, "date-in-number", None
     note = None
     if isinstance(raw, str):
-        s = unicodedata.normalize("NFKC", raw).strip().lstrip("'").replace(" ", "").replace("\u3000", "")
-        if s.lower() in NOT_A_NUMBER_WORDS:
+        parsed = parse_number(raw)
+        if parsed is None:
             return None, "not-a-number", None
-        if _THOUSANDS.fullmatch(s):
-            s = s.replace(",", "")
-        if not _NUM.fullmatch(s):
-            return None, "not-a-number", None
-        try:
-            num = float(s)
-        except ValueError:
-            return None, "not-a-number", None
-        note = "number-as-text"
+        num, note = float(parsed), "number-as-text"
     elif isinstance(raw, (int, float)):
         num = float(raw)
     else:
@@ -96,7 +88,7 @@ def _at(grid: list[list[Any]], row: int, col: int) -> Any:
 def identify(pr: Probe, wb: CalamineWorkbook) -> tuple[Format | None, str]:
     """Which format definition this workbook claims (properties) or resembles (labels)."""
     known = formats()
-    fid = pr.properties.get(PROP + "format_id", "")
+    fid = pr.properties.get(_prop("format_id"), "")
     if fid:
         return known.get(fid), fid
     best, best_score = None, 0.0
@@ -209,30 +201,31 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
                                     count=len(blanks), cells=cells))
 
 
+def _cover_text(v: Any, kind: str) -> str:
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.strftime("%Y-%m-%d")
+    if isinstance(v, float) and kind == "date" and 30000 < v < 80000:  # an Excel serial date
+        return (dt.date(1899, 12, 30) + dt.timedelta(days=int(v))).isoformat()
+    return _text(v)
+
+
 def _cover(report: Report, fmt: Format, wb: CalamineWorkbook, name: str) -> None:
+    """The cover's fields; a changed label, or an identity that contradicts the properties, is reported."""
     if fmt.cover.sheet_name not in wb.sheet_names:
         report.findings.append(make("sheet-missing", file=name, expected=fmt.cover.sheet_name))
         return
-    grid = _grid(wb, fmt.cover.sheet_name)
+    grid, conv, sheet = _grid(wb, fmt.cover.sheet_name), conventions(), fmt.cover.sheet_name
+    claims = {"unit_name": report.unit_name, "unit_code": report.unit_code, "year": str(report.year or "")}
     for f in fmt.cover.fields:
-        v = _at(grid, f.row, 2)
-        if isinstance(v, (dt.datetime, dt.date)):
-            text = v.strftime("%Y-%m-%d")
-        elif isinstance(v, float) and f.kind == "date" and 30000 < v < 80000:  # an Excel serial date
-            text = (dt.date(1899, 12, 30) + dt.timedelta(days=int(v))).isoformat()
-        else:
-            text = _text(v)
-        report.cover[f.id] = text
-        label = _text(_at(grid, f.row, 1))
+        text = report.cover[f.id] = _cover_text(_at(grid, f.row, conv.cover_value_col), f.kind)
+        label = _text(_at(grid, f.row, conv.cover_label_col))
         if label != f.label:
-            report.findings.append(make("label-changed", file=name, sheet=fmt.cover.sheet_name,
-                                        cell=a1(f.row, 1), expected=f.label, found=label or "（空）"))
-        if f.source:
-            claimed = {"unit_name": report.unit_name, "unit_code": report.unit_code,
-                       "year": str(report.year or "")}[f.source]
-            if claimed and text != claimed:
-                report.findings.append(make("label-changed", file=name, sheet=fmt.cover.sheet_name,
-                                            cell=a1(f.row, 2), expected=claimed, found=text or "（空）"))
+            report.findings.append(make("label-changed", file=name, sheet=sheet, cell=a1(f.row, conv.cover_label_col),
+                                        expected=f.label, found=label or "（空）"))
+        claimed = claims.get(f.source, "")
+        if claimed and text != claimed:
+            report.findings.append(make("label-changed", file=name, sheet=sheet, cell=a1(f.row, conv.cover_value_col),
+                                        expected=claimed, found=text or "（空）"))
 
 
 def read_bytes(data: bytes, name: str, path: str = "", mtime: float = 0.0) -> Report:
@@ -256,48 +249,54 @@ def read_bytes(data: bytes, name: str, path: str = "", mtime: float = 0.0) -> Re
     return report
 
 
-def _read(report: Report, data: bytes, name: str) -> None:
+def _open(data: bytes) -> tuple[Probe, CalamineWorkbook]:
     pr, _zf = probe(data)
-    report.provenance.application = pr.application
     try:
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        return pr, CalamineWorkbook.from_filelike(io.BytesIO(data))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # noqa: BLE001 - includes pyo3 PanicException
         raise ProbeProblem("file-unreadable", f"{type(e).__name__}: {e}"[:300]) from e
+
+
+def _identity(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook) -> None:
+    """Who and what the file says it is: its properties, else (re-saved elsewhere) its cover."""
     props = pr.properties
-    fmt, claimed = identify(pr, wb)
-    if fmt is None:
-        if claimed:
-            report.findings.append(make("format-unknown", file=name, found=claimed))
-        else:
-            report.findings.append(make("not-our-template", file=name,
-                                        detail="工作表为：" + "、".join(wb.sheet_names[:8])))
-        report.readable = False
-        return
-    report.format_id, report.format_version = fmt.id, props.get(PROP + "format_version", fmt.version)
-    report.template_version = props.get(PROP + "template_version", "")
-    report.unit_code = props.get(PROP + "unit_code", "")
-    report.unit_name = props.get(PROP + "unit_name", "")
-    report.unit_type = props.get(PROP + "unit_type", "")
-    report.level = props.get(PROP + "level", "填报单位") or "填报单位"
-    report.scope, report.scope_note = props.get(PROP + "scope", ""), props.get(PROP + "scope_note", "")
-    report.extra_sheets = tuple(filter(None, props.get(PROP + "extra_sheets", "").split("|")))
+    report.format_id, report.format_version = fmt.id, props.get(_prop("format_version"), fmt.version)
+    report.template_version = props.get(_prop("template_version"), "")
+    report.unit_code = props.get(_prop("unit_code"), "")
+    report.unit_name = props.get(_prop("unit_name"), "")
+    report.unit_type = props.get(_prop("unit_type"), "")
+    report.level = props.get(_prop("level"), "填报单位") or "填报单位"
+    report.scope, report.scope_note = props.get(_prop("scope"), ""), props.get(_prop("scope_note"), "")
+    report.extra_sheets = tuple(filter(None, props.get(_prop("extra_sheets"), "").split("|")))
     try:
-        report.year = int(float(props.get(PROP + "year", "")))
+        report.year = int(float(props.get(_prop("year"), "")))
     except ValueError:
         report.year = None
-    if not report.unit_code:  # our properties lost (re-saved elsewhere): fall back to the cover
-        grid = _grid(wb, fmt.cover.sheet_name) if fmt.cover.sheet_name in wb.sheet_names else []
-        for f in fmt.cover.fields:
-            if f.source and grid:
-                v = _text(_at(grid, f.row, 2))
-                if f.source == "unit_code":
-                    report.unit_code = v
-                elif f.source == "unit_name":
-                    report.unit_name = v
-                elif f.source == "year" and v.isdigit():
-                    report.year = int(v)
+    if not report.unit_code and fmt.cover.sheet_name in wb.sheet_names:
+        grid = _grid(wb, fmt.cover.sheet_name)
+        cover = {f.source: _text(_at(grid, f.row, conventions().cover_value_col)) for f in fmt.cover.fields if f.source}
+        report.unit_code, report.unit_name = cover.get("unit_code", ""), cover.get("unit_name", "")
+        report.year = int(cover["year"]) if cover.get("year", "").isdigit() else report.year
+
+
+def _unidentified(report: Report, wb: CalamineWorkbook, claimed: str, name: str) -> None:
+    if claimed:
+        report.findings.append(make("format-unknown", file=name, found=claimed))
+    else:
+        report.findings.append(make("not-our-template", file=name, detail="工作表为：" + "、".join(wb.sheet_names[:8])))
+    report.readable = False
+
+
+def _read(report: Report, data: bytes, name: str) -> None:
+    pr, wb = _open(data)
+    report.provenance.application = pr.application
+    fmt, claimed = identify(pr, wb)
+    if fmt is None:
+        _unidentified(report, wb, claimed, name)
+        return
+    _identity(report, fmt, pr, wb)
     if pr.macros:
         report.findings.append(make("macros-present", file=name))
     for link in pr.external_links:
@@ -319,8 +318,9 @@ def _read(report: Report, data: bytes, name: str) -> None:
 def _verify_summary(report: Report, fmt: Format, wb: CalamineWorkbook, name: str) -> None:
     """A file that claims to be a summary must prove it with its 明细 (parent = Σ children);
     otherwise it is an ordinary return, so an edited property cannot make a copy win."""
-    if DETAIL_SHEET in wb.sheet_names:
-        _children(report, fmt, _grid(wb, DETAIL_SHEET), name)
+    sheet = conventions().detail_sheet
+    if sheet in wb.sheet_names:
+        _children(report, fmt, _grid(wb, sheet), name)
     if not report.children:
         report.findings.append(make("summary-unverified", file=name, found=report.level))
         report.level = "填报单位"
@@ -339,13 +339,15 @@ def _read_tables(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook, n
 
 def _children(report: Report, fmt: Format, grid: list[list[Any]], name: str) -> None:
     """A summary carries its 明细: check ★ parent = Σ children for every input cell."""
-    if len(grid) <= ID_ROW:
+    conv = conventions()
+    id_row = conv.detail_id_row - 1
+    if len(grid) <= id_row:
         return
-    ids = [_text(v) for v in grid[ID_ROW]]
-    fixed = [k for k, _ in DETAIL_FIXED]
+    ids = [_text(v) for v in grid[id_row]]
+    fixed = [k for k, _ in conv.detail_fixed]
     sums: dict[str, float] = {c.id: 0.0 for c in fmt.inputs}
-    for row in grid[ID_ROW + 1:]:
-        if not row or _text(row[0]) == TOTAL_LABEL:
+    for row in grid[id_row + 1:]:
+        if not row or _text(row[0]) == conv.detail_total_label:
             break
         child: dict[str, Any] = {"values": {}}
         for key, v in zip(ids, row, strict=False):
@@ -368,7 +370,7 @@ def _children(report: Report, fmt: Format, grid: list[list[Any]], name: str) -> 
 
 def _integrity(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook, name: str) -> None:
     expected = [fmt.cover.sheet_name] + [s.name for s in fmt.sheets]
-    tool_sheets = set(filter(None, pr.properties.get(PROP + "extra_sheets", "").split("|")))
+    tool_sheets = set(filter(None, pr.properties.get(_prop("extra_sheets"), "").split("|")))
     for sname in expected:
         if sname not in wb.sheet_names:
             report.findings.append(make("sheet-missing", file=name, expected=sname))
@@ -398,7 +400,7 @@ def _completeness(report: Report, fmt: Format, name: str) -> None:
     for f in fmt.cover.fields:
         if f.required and not report.cover.get(f.id):
             report.findings.append(make("cover-field-empty", file=name, sheet=fmt.cover.sheet_name,
-                                        cell=a1(f.row, 2), expected=f.label))
+                                        cell=a1(f.row, conventions().cover_value_col), expected=f.label))
     note = next((f.id for f in fmt.cover.fields if f.kind == "longtext"), "")
     if all(not report.values.get(c.id) for c in fmt.inputs) and not report.cover.get(note):
         report.findings.append(make("empty-return", file=name))

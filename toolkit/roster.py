@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .errors import RosterError
+from .textnum import decode_text
 
 COLUMNS = ("单位代码", "单位名称", "单位类型", "上级代码")
 # Unit types a roster may use; grouped by the level they belong to.
@@ -82,14 +83,10 @@ class Roster:
 
 
 def _decode(data: bytes, name: str) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
+        return decode_text(data)
+    except ValueError as e:  # NUL bytes: not a text file
+        raise RosterError(f"名册 {name} 不是文本格式的 CSV 文件，请另存为 CSV 或 .xlsx。") from e
     except UnicodeDecodeError as e:
         raise RosterError(
             f"名册 {name} 的文字编码无法识别（不是 UTF-8 也不是 GBK），"
@@ -97,25 +94,38 @@ def _decode(data: bytes, name: str) -> str:
         ) from e
 
 
-def _rows_from_csv(path: Path) -> list[list[str]]:
-    text = _decode(path.read_bytes(), path.name)
-    if "\x00" in text:
-        raise RosterError(f"名册 {path.name} 不是文本格式的 CSV 文件，请另存为 CSV 或 .xlsx。")
+MAX_ROSTER_BYTES = 20 * 1024 * 1024  # a roster of 100,000 units is about 6 MB
+MAX_FIELD = 1000  # characters in one cell; a unit name is at most 60
+
+
+def _rows_from_csv(path: Path, data: bytes) -> list[list[str]]:
+    text = _decode(data, path.name)
     try:
         sample = text[:4096]
         dialect = csv.Sniffer().sniff(sample, delimiters=",\t;，") if sample.strip() else csv.excel
     except csv.Error:
         dialect = csv.excel
-    return [list(r) for r in csv.reader(io.StringIO(text), dialect)]
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        return [list(r) for r in reader]
+    except csv.Error as e:  # e.g. a field longer than the csv module's limit, an unclosed quote
+        why = "有一个单元格过长" if "field larger" in str(e) else "格式有误"
+        raise RosterError(f"名册 {path.name} 第{reader.line_num}行无法读取（{why}），"
+                          "请检查是否有未配对的引号或过长的内容。") from e
 
 
-def _rows_from_xlsx(path: Path) -> list[list[str]]:
+def _rows_from_xlsx(path: Path, data: bytes) -> list[list[str]]:
+    """Bounded like a return: the zip and sheet extents are checked before calamine allocates."""
     from python_calamine import CalamineWorkbook
 
+    from .probe import ProbeProblem, probe
+
     try:
-        wb = CalamineWorkbook.from_path(str(path))
-        rows = wb.get_sheet_by_index(0).to_python()
-    except Exception as e:  # calamine raises several types for broken files
+        probe(data)
+        rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+    except ProbeProblem as e:
+        raise RosterError(f"名册 {path.name} 无法使用：{e.detail or e.code}。请另存为 CSV 或 .xlsx 后重试。") from e
+    except Exception as e:  # calamine raises several types for broken files  # noqa: BLE001
         raise RosterError(f"无法读取名册 {path.name}：{e}。请确认它是 Excel 文件。") from e
 
     def cell(v: object) -> str:
@@ -126,67 +136,80 @@ def _rows_from_xlsx(path: Path) -> list[list[str]]:
     return [[cell(v) for v in r] for r in rows]
 
 
-def load_roster(path: Path | str) -> Roster:
-    """Read and validate a roster; any problem raises RosterError naming the line."""
-    path = Path(path)
+def _read_rows(path: Path) -> list[list[str]]:
     if not path.is_file():
         raise RosterError(f"找不到名册文件：{path}")
+    if path.stat().st_size > MAX_ROSTER_BYTES:
+        raise RosterError(f"名册 {path.name} 过大（{path.stat().st_size // 1048576}MB），请确认选对了文件。")
     suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm", ".ods"):
-        rows = _rows_from_xlsx(path)
-    elif suffix in (".csv", ".txt", ""):
-        rows = _rows_from_csv(path)
-    else:
+    if suffix not in (".xlsx", ".xlsm", ".ods", ".csv", ".txt", ""):
         raise RosterError(f"名册 {path.name} 的格式不支持，请使用 .csv 或 .xlsx。")
+    data = path.read_bytes()
+    rows = _rows_from_xlsx(path, data) if suffix in (".xlsx", ".xlsm", ".ods") else _rows_from_csv(path, data)
     rows = [[c.strip() for c in r] for r in rows]
     while rows and not any(rows[0]):
         rows.pop(0)
     if not rows:
         raise RosterError(f"名册 {path.name} 是空的。")
+    return rows
+
+
+def _header(rows: list[list[str]], name: str) -> dict[str, int]:
     header = [h.replace("\ufeff", "").strip() for h in rows[0]]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise RosterError(
-            f"名册 {path.name} 第1行（表头）缺少列：{'、'.join(missing)}。"
-            f"表头应为：{'，'.join(COLUMNS)}；实际为：{'，'.join(h for h in header if h) or '（空）'}。"
+            f"名册 {name} 第1行（表头）缺少列：{'、'.join(missing)}。"
+            f"表头应为：{'，'.join(COLUMNS)}；实际为：{'，'.join(h for h in header if h)[:200] or '（空）'}。"
         )
-    idx = {c: header.index(c) for c in COLUMNS}
+    return {c: header.index(c) for c in COLUMNS}
+
+
+def _unit(row: list[str], idx: dict[str, int], name_of_file: str, line: int) -> Unit:
+    """One roster line, checked; every problem names the line as Excel shows it."""
+    where = f"名册 {name_of_file} 第{line}行"
+    code, name, typ, parent = (row[idx[c]] if idx[c] < len(row) else "" for c in COLUMNS)
+    long = next((c for c in row if len(c) > MAX_FIELD), None)
+    if long is not None:
+        raise RosterError(f"{where}：有一个单元格长达{len(long)}个字符，不像名册内容，请检查。")
+    if not code:
+        raise RosterError(f"{where}：单位代码为空。")
+    if not _CODE.fullmatch(code):
+        raise RosterError(f"{where}：单位代码“{code}”只能由数字、字母、短横线组成，最长32位。")
+    if not name:
+        raise RosterError(f"{where}：单位名称为空。")
+    if _BAD_NAME.search(name) or ".." in name:
+        raise RosterError(
+            f"{where}：单位名称“{name}”含有不能用于文件名的字符（/ \\ : * ? \" < > | 或 ..），请改用全角字符或删除。"
+        )
+    if len(name) > 60:
+        raise RosterError(f"{where}：单位名称过长（{len(name)}个字），请不超过60个字。")
+    if name[0] in "=+-@":
+        raise RosterError(f"{where}：单位名称“{name}”不能以 = + - @ 开头。")
+    if typ not in UNIT_TYPES:
+        raise RosterError(f"{where}：单位类型“{typ}”无法识别，应为以下之一：{'、'.join(UNIT_TYPES)}。")
+    if parent and not _CODE.fullmatch(parent):
+        raise RosterError(f"{where}：上级代码“{parent}”格式不对。")
+    if parent == code:
+        raise RosterError(f"{where}：上级代码不能是本单位自己的代码。")
+    return Unit(code, name, typ, parent, line)
+
+
+def load_roster(path: Path | str) -> Roster:
+    """Read and validate a roster; any problem raises RosterError naming the line."""
+    path = Path(path)
+    rows = _read_rows(path)
+    idx = _header(rows, path.name)
     units: list[Unit] = []
     seen: dict[str, int] = {}
     for n, row in enumerate(rows[1:], start=2):
         if not any(row):
             continue
-
-        def get(col: str, row: list[str] = row) -> str:
-            i = idx[col]
-            return row[i] if i < len(row) else ""
-
-        code, name, typ, parent = get("单位代码"), get("单位名称"), get("单位类型"), get("上级代码")
-        where = f"名册 {path.name} 第{n}行"
-        if not code:
-            raise RosterError(f"{where}：单位代码为空。")
-        if not _CODE.fullmatch(code):
-            raise RosterError(f"{where}：单位代码“{code}”只能由数字、字母、短横线组成，最长32位。")
-        if code in seen:
-            raise RosterError(f"{where}：单位代码“{code}”与第{seen[code]}行重复。")
-        if not name:
-            raise RosterError(f"{where}：单位名称为空。")
-        if _BAD_NAME.search(name) or ".." in name:
-            raise RosterError(
-                f"{where}：单位名称“{name}”含有不能用于文件名的字符（/ \\ : * ? \" < > | 或 ..），请改用全角字符或删除。"
-            )
-        if len(name) > 60:
-            raise RosterError(f"{where}：单位名称过长（{len(name)}个字），请不超过60个字。")
-        if name[0] in "=+-@":
-            raise RosterError(f"{where}：单位名称“{name}”不能以 = + - @ 开头。")
-        if typ not in UNIT_TYPES:
-            raise RosterError(f"{where}：单位类型“{typ}”无法识别，应为以下之一：{'、'.join(UNIT_TYPES)}。")
-        if parent and not _CODE.fullmatch(parent):
-            raise RosterError(f"{where}：上级代码“{parent}”格式不对。")
-        if parent == code:
-            raise RosterError(f"{where}：上级代码不能是本单位自己的代码。")
-        seen[code] = n
-        units.append(Unit(code, name, typ, parent, n))
+        unit = _unit(row, idx, path.name, n)
+        if unit.code in seen:
+            raise RosterError(f"名册 {path.name} 第{n}行：单位代码“{unit.code}”与第{seen[unit.code]}行重复。")
+        seen[unit.code] = n
+        units.append(unit)
     if not units:
         raise RosterError(f"名册 {path.name} 只有表头，没有任何单位。")
     return Roster(tuple(units), path.name)

@@ -584,12 +584,60 @@ def load_checks(path: Path) -> dict[str, CheckType]:
     return out
 
 
+@dataclass(frozen=True)
+class Conventions:
+    """Format-independent facts of nianbao's workbooks (templates/workbook.toml)."""
+
+    prefix: str
+    cover_label_col: int
+    cover_value_col: int
+    detail_sheet: str
+    detail_id_row: int  # 1-based
+    detail_total_label: str
+    detail_fixed: tuple[tuple[str, str], ...]  # (id, Chinese heading)
+    summary_names: dict[str, str]  # explain/status/charts/detail/findings → sheet name
+    summary_order: tuple[str, ...]
+    findings_sheet: str
+
+    @property
+    def summary_sheets(self) -> tuple[str, ...]:
+        return tuple(self.summary_names[k] for k in self.summary_order)
+
+
+NOT_FORMATS = ("checks.toml", "workbook.toml")
+
+
+@cache
+def conventions() -> Conventions:
+    path = templates_dir() / "workbook.toml"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SpecError(f"无法读取 {path.name}：{e}") from e
+    w = path.name
+    det, cov, summ = _req(raw, "detail", w, dict), _req(raw, "cover", w, dict), _req(raw, "summary", w, dict)
+    findings = _req(_req(raw, "annotated", w, dict), "findings_sheet", w)
+    names = {k: _req(summ, k, w) for k in ("explain", "status", "charts")}
+    names |= {"detail": _req(det, "sheet", w), "findings": findings}
+    order = tuple(_req(summ, "order", w, list))
+    if set(order) != set(names):
+        raise SpecError(f"{w} 的 [summary].order 应包含且只包含：{'、'.join(names)}")
+    return Conventions(
+        prefix=_req(_req(raw, "properties", w, dict), "prefix", w),
+        cover_label_col=_req(cov, "label_col", w, int), cover_value_col=_req(cov, "value_col", w, int),
+        detail_sheet=_req(det, "sheet", w), detail_id_row=_req(det, "id_row", w, int),
+        detail_total_label=_req(det, "total_label", w),
+        detail_fixed=tuple((_req(f, "id", w), _req(f, "label", w)) for f in _req(det, "fixed", w, list)),
+        summary_names=names, summary_order=order, findings_sheet=findings,
+    )
+
+
 @cache
 def formats() -> dict[str, Format]:
     """All format definitions in ``templates/``, by format id (parsed once per process)."""
     out: dict[str, Format] = {}
     for p in sorted(templates_dir().glob("*.toml")):
-        if p.name == "checks.toml":
+        if p.name in NOT_FORMATS:
             continue
         f = load_format(p)
         out[f.id] = f

@@ -15,29 +15,24 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 
 from . import __version__
-from .consolidate import (
-    DETAIL_FIXED,
-    DETAIL_SHEET,
-    FILE_ONLY,
-    ID_ROW,
-    SCOPE_SELECTION,
-    SUBMITTED,
-    TOTAL_LABEL,
-    Summary,
-    totals_json,
-)
+from .consolidate import FILE_ONLY, SCOPE_SELECTION, SUBMITTED, Summary, totals_json
 from .fileio import atomic_write_text
 from .findings import fmt_num, sort_key
 from .report import derive_totals
 from .roster import Unit
+from .spec import conventions
 from .template import ReturnContent, Styles, add_return_sheets, findings_sheet, finish, new_workbook
 
-EXTRA_SHEETS = ("汇总说明", "报送情况", DETAIL_SHEET, "图表", "问题清单")
+
+def _layout() -> tuple[str, int, str, tuple[tuple[str, str], ...]]:
+    """(明细 sheet name, 0-based id row, total label, fixed columns) from templates/workbook.toml."""
+    conv = conventions()
+    return conv.detail_sheet, conv.detail_id_row - 1, conv.detail_total_label, conv.detail_fixed
 
 
 def _explain_sheet(summary: Summary, created: str):
     def add(wb: Workbook, st: Styles) -> None:
-        ws = wb.add_worksheet("汇总说明")
+        ws = wb.add_worksheet(conventions().summary_names["explain"])
         ws.set_column(0, 0, 22)
         ws.set_column(1, 1, 90)
         rep, fmt = summary.report, summary.fmt
@@ -88,7 +83,7 @@ def _explain_sheet(summary: Summary, created: str):
 
 def _status_sheet(summary: Summary):
     def add(wb: Workbook, st: Styles) -> None:
-        ws = wb.add_worksheet("报送情况")
+        ws = wb.add_worksheet(conventions().summary_names["status"])
         head = ["序号", "单位代码", "单位名称", "单位类型", "报送状态", "文件", "填报人", "联系电话", "填报日期",
                 "错误", "警告", "未采用的重复文件"]
         widths = [6, 12, 30, 10, 10, 62, 10, 16, 12, 6, 6, 40]
@@ -124,6 +119,7 @@ def _status_sheet(summary: Summary):
 def _detail_sheet(summary: Summary):
     def add(wb: Workbook, st: Styles) -> None:
         fmt = summary.fmt
+        DETAIL_SHEET, ID_ROW, TOTAL_LABEL, DETAIL_FIXED = _layout()  # noqa: N806
         # 明细 can hold 10,000 units × 200 cells: only this sheet streams its rows to disk
         # (XlsxWriter's constant_memory is a per-worksheet state set when the sheet is added).
         wb.constant_memory = True
@@ -181,7 +177,9 @@ def _detail_sheet(summary: Summary):
 def _charts_sheet(summary: Summary):
     def add(wb: Workbook, st: Styles) -> None:
         fmt = summary.fmt
-        ws = wb.add_worksheet("图表")
+        DETAIL_SHEET, ID_ROW, _, DETAIL_FIXED = _layout()  # noqa: N806
+        charts_sheet = conventions().summary_names["charts"]
+        ws = wb.add_worksheet(charts_sheet)
         n = len(summary.report.children)
         cells = list(fmt.cells)
         base = len(DETAIL_FIXED)
@@ -212,8 +210,9 @@ def _charts_sheet(summary: Summary):
                     ws.write_string(start + k, data_col, label, st.note)
                     ws.write_number(start + k, data_col + 1, sum(summary.report.value(i) for i in ids), st.note)
                 end = start + len(chart_def.groups) - 1
-                chart.add_series({"name": chart_def.title, "categories": ["图表", start, data_col, end, data_col],
-                                  "values": ["图表", start, data_col + 1, end, data_col + 1],
+                chart.add_series({"name": chart_def.title,
+                                  "categories": [charts_sheet, start, data_col, end, data_col],
+                                  "values": [charts_sheet, start, data_col + 1, end, data_col + 1],
                                   "data_labels": {"value": True}})
                 table_row = end + 2
             chart.set_title({"name": chart_def.title, "name_font": {"name": "宋体", "size": 12}})
@@ -237,7 +236,8 @@ def write_summary(path: Path, summary: Summary, created: str) -> str:
                             props={"scope": summary.scope.kind, "scope_note": summary.scope.note()[:250]})
     buf = io.BytesIO()
     wb = new_workbook(buf)
-    st = add_return_sheets(wb, summary.fmt, content, EXTRA_SHEETS, after_cover=[_explain_sheet(summary, created)])
+    st = add_return_sheets(wb, summary.fmt, content, conventions().summary_sheets,
+                           after_cover=[_explain_sheet(summary, created)])
     findings = sorted(summary.findings, key=sort_key)
     for add in (_status_sheet(summary), _detail_sheet(summary), _charts_sheet(summary), findings_sheet(findings)):
         add(wb, st)

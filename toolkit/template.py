@@ -27,10 +27,9 @@ from .findings import Finding, fmt_num
 from .report import Number, Report, blank_values, derive_totals
 from .roster import Unit
 from .rules import evaluate
-from .spec import Format, Sheet, a1
+from .spec import Format, Sheet, a1, conventions
 
 FONT = "宋体"
-PROP_PREFIX = "nianbao_"
 GREY = "#E7E6E6"
 GREEN = "#E2EFDA"
 RED = "#FF9999"
@@ -130,6 +129,42 @@ def _mark(ws: Worksheet, sheet: str, addr: str, content: ReturnContent) -> bool:
     return bool(text)
 
 
+def _cover_field(ws: Worksheet, sheet_name: str, st: Styles, f: Any, content: ReturnContent) -> None:
+    """One line of the cover: its label, and the unit's identity (locked) or the clerk's field."""
+    conv = conventions()
+    r, label_c, value_c = f.row - 1, conv.cover_label_col - 1, conv.cover_value_col - 1
+    bad = _mark(ws, sheet_name, a1(f.row, conv.cover_value_col), content)
+    ws.write_string(r, label_c, f.label, st.label_left)
+    ws.set_row(r, 60 if f.kind == "longtext" else 20)
+    if f.source:
+        val = {"unit_name": content.unit.name, "unit_code": content.unit.code, "year": content.year}[f.source]
+        if isinstance(val, int):
+            ws.write_number(r, value_c, val, st.text_fixed)
+        else:
+            ws.write_string(r, value_c, str(val), st.text_fixed)
+        return
+    val = content.cover.get(f.id)
+    style = st.text_fixed if content.locked_inputs else (
+        st.text_in_bad if bad else (st.date_in if f.kind == "date" else st.text_in))
+    if isinstance(val, (dt.date, dt.datetime)):
+        ws.write_datetime(r, value_c, dt.datetime.combine(val, dt.time()) if type(val) is dt.date else val, style)
+    elif val not in (None, ""):
+        ws.write_string(r, value_c, str(val), style)
+    else:
+        ws.write_blank(r, value_c, None, style)
+    if content.locked_inputs:
+        return
+    if f.kind == "date":
+        ws.data_validation(r, value_c, r, value_c, {
+            "validate": "date", "criteria": ">=", "value": dt.date(2000, 1, 1),
+            "input_title": "填报日期", "input_message": f.input_message or "请输入日期",
+            "error_title": "日期有误", "error_message": "请输入日期，例如 2026-01-15。", "error_type": "warning",
+        })
+    elif f.input_message:
+        ws.data_validation(r, value_c, r, value_c, {"validate": "any", "input_title": f.label,
+                                                    "input_message": f.input_message})
+
+
 def write_cover(wb: Workbook, fmt: Format, st: Styles, content: ReturnContent) -> Worksheet:
     cov = fmt.cover
     ws = wb.add_worksheet(cov.sheet_name)
@@ -143,39 +178,8 @@ def write_cover(wb: Workbook, fmt: Format, st: Styles, content: ReturnContent) -
         ws.merge_range(1, 0, 1, ncols - 1, cov.subtitle.format(**fill), st.period)
     last = 2
     for f in cov.fields:
-        r = f.row - 1
-        bad = _mark(ws, cov.sheet_name, a1(f.row, 2), content)
-        ws.write_string(r, 0, f.label, st.label_left)
-        if f.source:
-            val = {"unit_name": content.unit.name, "unit_code": content.unit.code, "year": content.year}[f.source]
-            if isinstance(val, int):
-                ws.write_number(r, 1, val, st.text_fixed)
-            else:
-                ws.write_string(r, 1, str(val), st.text_fixed)
-        else:
-            val = content.cover.get(f.id)
-            fmt_cell = st.text_in_bad if bad else (st.date_in if f.kind == "date" else st.text_in)
-            if content.locked_inputs:
-                fmt_cell = st.text_fixed
-            if isinstance(val, (dt.date, dt.datetime)):
-                ws.write_datetime(r, 1, dt.datetime.combine(val, dt.time()) if type(val) is dt.date else val,
-                                  fmt_cell)
-            elif val not in (None, ""):
-                ws.write_string(r, 1, str(val), fmt_cell)
-            else:
-                ws.write_blank(r, 1, None, fmt_cell)
-            if f.kind == "date" and not content.locked_inputs:
-                ws.data_validation(r, 1, r, 1, {
-                    "validate": "date", "criteria": ">=", "value": dt.date(2000, 1, 1),
-                    "input_title": "填报日期", "input_message": f.input_message or "请输入日期",
-                    "error_title": "日期有误", "error_message": "请输入日期，例如 2026-01-15。",
-                    "error_type": "warning",
-                })
-            elif f.input_message and not content.locked_inputs:
-                ws.data_validation(r, 1, r, 1, {"validate": "any", "input_title": f.label,
-                                                "input_message": f.input_message})
-        ws.set_row(r, 60 if f.kind == "longtext" else 20)
-        last = max(last, r)
+        _cover_field(ws, cov.sheet_name, st, f, content)
+        last = max(last, f.row - 1)
     r = last + 2
     ws.merge_range(r, 0, r, ncols - 1, cov.instructions_title, st.note_bold)
     for line in cov.instructions:
@@ -342,7 +346,7 @@ def set_identity(wb: Workbook, fmt: Format, unit: Unit, year: int, level: str,
         props["extra_sheets"] = "|".join(extra_sheets)
     props |= extra_props or {}
     for k, v in props.items():
-        wb.set_custom_property(PROP_PREFIX + k, v[:255] if isinstance(v, str) else v)  # Excel's limit
+        wb.set_custom_property(conventions().prefix + k, v[:255] if isinstance(v, str) else v)  # Excel's limit
     wb.set_properties({
         "title": fmt.doc_title.format(year=year, unit_name=unit.name)[:255],
         "subject": fmt.title, "author": "nianbao", "company": unit.name[:255],
@@ -413,12 +417,12 @@ def _finding_row(f: Finding) -> list[str]:
             f.cell, num(f.expected), num(f.found), num(f.delta), f.fingerprint]
 
 
-def findings_sheet(findings: list[Finding], name: str = "问题清单"):
+def findings_sheet(findings: list[Finding], name: str | None = None):
     """A sheet listing findings; every text is written as a string, never as a formula. Codes and
     fingerprints stay in the sheet (for filtering and machines) but outside the print area."""
 
     def add(wb: Workbook, st: Styles) -> None:
-        ws = wb.add_worksheet(name)
+        ws = wb.add_worksheet(name or conventions().findings_sheet)
         for i, (head, width, _) in enumerate(FINDING_COLUMNS):
             ws.set_column(i, i, width)
             ws.write_string(0, i, head, st.label)
