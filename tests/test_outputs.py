@@ -76,3 +76,20 @@ def test_annotate_never_replaces_an_input_or_a_filled_file(cli, tmp_path):
     assert r.returncode == 1 and sha256(out / "杭盖_审核意见.xlsx") != sha256(RETURN)
     r = cli("check", d / "杭盖.xlsx", "--annotate", out)  # our own copy from the last run: replaced quietly
     assert r.returncode == 1 and "已生成 1 份" in r.stderr
+
+
+def test_draft_never_replaces_an_edited_report(cli, tmp_path):
+    from docx import Document
+
+    seed = SAMPLES / "seed-2023" / "152502201_宝力根苏木_2023年政府信息公开年报.xlsx"
+    out = tmp_path / "年报.docx"
+    assert cli("draft", seed, "--out", out).returncode == 0
+    assert cli("draft", seed, "--out", out).returncode == 0  # its own untouched draft: redone quietly
+    doc = Document(str(out))
+    doc.paragraphs[-1].text = "办公室已补充的内容"
+    doc.core_properties.last_modified_by, doc.core_properties.revision = "王敏", 2  # what Word or WPS records
+    doc.save(str(out))
+    before = sha256(out)
+    r = cli("draft", seed, "--out", out)
+    assert r.returncode == 2 and "--overwrite" in r.stderr and sha256(out) == before
+    assert cli("draft", seed, "--out", out, "--overwrite").returncode == 0 and sha256(out) != before

@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import NianbaoError
 
 KIND_NAMES = {"summary": "汇总表", "annotated": "审核意见副本", "template": "模板", "manifest": "汇总清单",
-              "imported": "导入结果", "json": "JSON文件"}
+              "imported": "导入结果", "json": "JSON文件", "draft-docx": "年报文稿", "draft-html": "年报网页"}
 
 
 class OutputRefused(NianbaoError):
@@ -62,6 +62,8 @@ def regenerable(path: Path, kind: str, unit_code: str = "", year: int | None = N
         except (OSError, ValueError):
             return False
         return isinstance(data, dict) and (data.get("tool") == "nianbao" or "format_id" in data)
+    if kind.startswith("draft-"):
+        return _untouched_draft(path, kind)
     report = _read(path)
     if report is None:
         return False
@@ -74,6 +76,22 @@ def regenerable(path: Path, kind: str, unit_code: str = "", year: int | None = N
     if kind in ("template", "imported"):
         return _pristine(report) or (kind == "imported" and "导入" in report.cover.get("note", ""))
     return False
+
+
+def _untouched_draft(path: Path, kind: str) -> bool:
+    """A draft nianbao wrote and nobody has edited: an office's edited report is never replaced."""
+    if kind == "draft-html":
+        try:
+            return b'<meta name="generator" content="nianbao' in path.read_bytes()[:4096]
+        except OSError:
+            return False
+    try:
+        from docx import Document
+
+        core = Document(str(path)).core_properties
+    except Exception:  # noqa: BLE001 - not a .docx at all
+        return False
+    return core.last_modified_by == "nianbao" and core.revision == 1
 
 
 def _read(path: Path):

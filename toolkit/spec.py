@@ -412,39 +412,31 @@ def rule_refs(expr: str) -> list[tuple[str, str]]:
     return [(m.group(1) or "", m.group(2) if m.group(1) else m.group(3)) for m in _REF.finditer(expr)]
 
 
-def _load_rule(raw: dict[str, Any], where: str, fmt: Format) -> Rule:
-    code = _req(raw, "code", where)
-    where = f"{where} 规则 {code}"
-    sev = _req(raw, "severity", where)
-    if sev not in SEVERITIES:
-        raise SpecError(f"{where} 的严重程度“{sev}”应为 错误/警告/提示 之一")
-    op = _req(raw, "operator", where)
-    if op not in OPERATORS:
-        raise SpecError(f"{where} 的运算符“{op}”无效")
-    missing = raw.get("missing", "zero")
-    if missing not in MISSING:
-        raise SpecError(f"{where} 的缺失值策略“{missing}”无效，应为 {'/'.join(MISSING)}")
+def _choice(raw: dict[str, Any], key: str, allowed: tuple[str, ...], where: str, default: str | None = None) -> str:
+    val = raw.get(key, default) if default is not None else _req(raw, key, where)
+    if val not in allowed:
+        raise SpecError(f"{where} 的“{key}”为“{val}”，应为 {'/'.join(allowed)} 之一")
+    return val
+
+
+def _loop(raw: dict[str, Any], where: str, fmt: Format) -> tuple[str, tuple[str, ...]]:
+    """A rule's for_each: one variable over a list, or over the cell ids a glob matches."""
     fe = raw.get("for_each", {})
     if len(fe) > 1:
         raise SpecError(f"{where} 的 for_each 只能有一个变量")
-    loop_var, loop_values = "", ()
-    if fe:
-        loop_var, spec_val = next(iter(fe.items()))
-        if isinstance(spec_val, str):
-            loop_values = tuple(fmt.match(spec_val))
-            if not loop_values:
-                raise SpecError(f"{where} 的 for_each “{spec_val}” 没有匹配任何单元格")
-        else:
-            loop_values = tuple(str(v) for v in spec_val)
-    rule = Rule(
-        code=code, title=_req(raw, "title", where), severity=sev, basis=raw.get("basis", ""),
-        loop_var=loop_var, loop_values=loop_values, summary_member=raw.get("summary_member", ""),
-        left=_req(raw, "left", where), operator=op, right=_req(raw, "right", where), missing=missing,
-        at=_req(raw, "at", where), message=_req(raw, "message", where),
-        instruction=_req(raw, "instruction", where), example=raw.get("example", ""),
-        unit_types=tuple(raw.get("unit_types", ())),
-    )
-    # Every reference of every instance must resolve, so a typo fails at load, not at check time.
+    if not fe:
+        return "", ()
+    var, spec_val = next(iter(fe.items()))
+    if not isinstance(spec_val, str):
+        return var, tuple(str(v) for v in spec_val)
+    values = tuple(fmt.match(spec_val))
+    if not values:
+        raise SpecError(f"{where} 的 for_each “{spec_val}” 没有匹配任何单元格")
+    return var, values
+
+
+def _check_refs(rule: Rule, where: str, fmt: Format) -> None:
+    """Every reference of every instance must resolve, so a typo fails at load, not at check time."""
     for inst in rule.instances():
         for side in (rule.left, rule.right, rule.at):
             expr = side.format(**inst) if inst else side
@@ -458,6 +450,22 @@ def _load_rule(raw: dict[str, Any], where: str, fmt: Format) -> Rule:
         at = rule.at.format(**inst) if inst else rule.at
         if at not in fmt.cells:
             raise SpecError(f"{where}：定位单元格“{at}”不存在")
+
+
+def _load_rule(raw: dict[str, Any], where: str, fmt: Format) -> Rule:
+    code = _req(raw, "code", where)
+    where = f"{where} 规则 {code}"
+    loop_var, loop_values = _loop(raw, where, fmt)
+    rule = Rule(
+        code=code, title=_req(raw, "title", where), severity=_choice(raw, "severity", SEVERITIES, where),
+        basis=raw.get("basis", ""), loop_var=loop_var, loop_values=loop_values,
+        summary_member=raw.get("summary_member", ""), left=_req(raw, "left", where),
+        operator=_choice(raw, "operator", OPERATORS, where), right=_req(raw, "right", where),
+        missing=_choice(raw, "missing", MISSING, where, default="zero"), at=_req(raw, "at", where),
+        message=_req(raw, "message", where), instruction=_req(raw, "instruction", where),
+        example=raw.get("example", ""), unit_types=tuple(raw.get("unit_types", ())),
+    )
+    _check_refs(rule, where, fmt)
     return rule
 
 
@@ -485,17 +493,7 @@ def _load_chart(raw: dict[str, Any], idx: int, where: str, fmt: Format) -> Chart
     return Chart(typ, _req(raw, "title", cw), by_unit, names, tuple(groups), labels)
 
 
-def load_format(path: Path) -> Format:
-    """Load and validate one format definition file."""
-    where = path.name
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"无法读取格式定义文件 {where}：{e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"格式定义文件 {where} 有语法错误：{e}") from e
-    head = _req(raw, "format", where, dict)
+def _load_kinds(raw: dict[str, Any], where: str) -> dict[str, Kind]:
     kinds = {}
     for kid, k in _req(raw, "kinds", where, dict).items():
         kw = f"{where} 类型 {kid}"
@@ -505,6 +503,10 @@ def load_format(path: Path) -> Format:
             input_title=_req(k, "input_title", kw), input_message=_req(k, "input_message", kw),
             error_title=_req(k, "error_title", kw), error_message=_req(k, "error_message", kw),
         )
+    return kinds
+
+
+def _load_cover(raw: dict[str, Any], where: str) -> Cover:
     cov = _req(raw, "cover", where, dict)
     first = int(cov.get("fields_first_row", 4))
     fields = []
@@ -518,12 +520,61 @@ def load_format(path: Path) -> Format:
     for need in ("unit_name", "unit_code", "year"):
         if need not in {f.source for f in fields}:
             raise SpecError(f"{where} 封面缺少来源为 {need} 的字段")
-    cover = Cover(
+    return Cover(
         sheet_name=_req(cov, "sheet_name", where), title=_req(cov, "title", where),
         subtitle=cov.get("subtitle", ""), col_widths=tuple(float(w) for w in cov.get("col_widths", ())),
         instructions_title=cov.get("instructions_title", "填报说明"),
         instructions=tuple(cov.get("instructions", ())), fields=tuple(fields),
     )
+
+
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text, tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"无法读取格式定义文件 {path.name}：{e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"格式定义文件 {path.name} 有语法错误：{e}") from e
+
+
+def _index_cells(fmt: Format, where: str) -> None:
+    """Cell ids unique across sheets; a total may sum totals (the corner cell), but never itself."""
+    for s in fmt.sheets:
+        for c in s.cells:
+            if c.id in fmt.cells:
+                raise SpecError(f"{where} 中单元格 id “{c.id}” 重复")
+            fmt.cells[c.id] = c
+    for c in fmt.totals:
+        seen, stack = set(), list(c.parts)
+        while stack:
+            p = stack.pop()
+            if p == c.id:
+                raise SpecError(f"{where}：总计 {c.id} 循环引用了自身")
+            if p not in seen:
+                seen.add(p)
+                stack.extend(fmt.cells[p].parts)
+
+
+def _attach_rules(fmt: Format, raw: dict[str, Any], where: str) -> None:
+    rules = tuple(_load_rule(r, where, fmt) for r in raw.get("rules", []))
+    codes = [r.code for r in rules]
+    if len(set(codes)) != len(codes):
+        raise SpecError(f"{where} 中规则代码重复")
+    object.__setattr__(fmt, "rules", rules)
+    object.__setattr__(fmt, "charts", tuple(_load_chart(c, i, where, fmt) for i, c in enumerate(raw.get("charts", []))))
+    for s in fmt.sheets:
+        if s.selfcheck and s.selfcheck.rule not in codes:
+            raise SpecError(f"{where} 工作表 {s.id} 的自检引用了不存在的规则 {s.selfcheck.rule}")
+
+
+def load_format(path: Path) -> Format:
+    """Load and validate one format definition file."""
+    where = path.name
+    text, raw = _read_toml(path)
+    head = _req(raw, "format", where, dict)
+    kinds = _load_kinds(raw, where)
+    cover = _load_cover(raw, where)
     sheets = tuple(_load_sheet(s, i, where, kinds) for i, s in enumerate(_req(raw, "sheets", where, list)))
     names = [cover.sheet_name] + [s.name for s in sheets]
     if len(set(names)) != len(names):
@@ -535,32 +586,10 @@ def load_format(path: Path) -> Format:
         valid_from_year=int(head.get("valid_from_year", 0)),
         protection_password=head.get("protection_password", ""), doc_title=head.get("doc_title", ""),
         kinds=kinds, cover=cover, sheets=sheets, rules=(), source=where,
-        sections=tuple(head.get("sections", ())),
-        digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        digest=hashlib.sha256(text.encode("utf-8")).hexdigest(), sections=tuple(head.get("sections", ())),
     )
-    for s in sheets:
-        for c in s.cells:
-            if c.id in fmt.cells:
-                raise SpecError(f"{where} 中单元格 id “{c.id}” 重复")
-            fmt.cells[c.id] = c
-    for c in fmt.totals:  # a total may sum totals (the corner cell), but never itself
-        seen, stack = set(), list(c.parts)
-        while stack:
-            p = stack.pop()
-            if p == c.id:
-                raise SpecError(f"{where}：总计 {c.id} 循环引用了自身")
-            if p not in seen:
-                seen.add(p)
-                stack.extend(fmt.cells[p].parts)
-    rules = tuple(_load_rule(r, where, fmt) for r in raw.get("rules", []))
-    codes = [r.code for r in rules]
-    if len(set(codes)) != len(codes):
-        raise SpecError(f"{where} 中规则代码重复")
-    object.__setattr__(fmt, "rules", rules)
-    object.__setattr__(fmt, "charts", tuple(_load_chart(c, i, where, fmt) for i, c in enumerate(raw.get("charts", []))))
-    for s in sheets:
-        if s.selfcheck and s.selfcheck.rule not in codes:
-            raise SpecError(f"{where} 工作表 {s.id} 的自检引用了不存在的规则 {s.selfcheck.rule}")
+    _index_cells(fmt, where)
+    _attach_rules(fmt, raw, where)
     return fmt
 
 

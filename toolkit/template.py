@@ -238,9 +238,8 @@ def _excel(expr: str, fmt: Format) -> str:
     return re.sub(r"[a-z][a-z0-9_]*\.[a-z0-9_]+\.[a-z0-9_]+", repl, expr).replace(" ", "")
 
 
-def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, content: ReturnContent,
-                      values: dict[str, Number | None]) -> Worksheet:
-    ws = wb.add_worksheet(sheet.name)
+def _sheet_head(ws: Worksheet, sheet: Sheet, st: Styles, content: ReturnContent) -> None:
+    """Title, statistical period and the unit's line above the table, each tall enough for its text."""
     fill = {"year": str(content.year)}
     for i, w in enumerate(sheet.col_widths):
         ws.set_column(sheet.first_col - 1 + i, sheet.first_col - 1 + i, w)
@@ -248,72 +247,75 @@ def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, conte
     ws.merge_range(0, c0, 0, c1, sheet.title.format(**fill), st.title)
     ws.set_row(0, 28)
     width = sum(sheet.col_widths) or 9 * (c1 - c0 + 1)
-    if sheet.period:
-        text = sheet.period.format(**fill)
-        ws.merge_range(1, c0, 1, c1, text, st.period)
-        ws.set_row(1, 15 * _est_lines(text, width) + 3)
-    unit_line = f"填报单位：{content.unit.name}（{content.unit.code}）"
-    ws.merge_range(2, c0, 2, c1, unit_line, st.unitline)
-    ws.set_row(2, 15 * _est_lines(unit_line, width) + 3)
+    lines = [(1, sheet.period.format(**fill), st.period)] if sheet.period else []
+    lines.append((2, f"填报单位：{content.unit.name}（{content.unit.code}）", st.unitline))
+    for row, text, style in lines:
+        ws.merge_range(row, c0, row, c1, text, style)
+        ws.set_row(row, 15 * _est_lines(text, width) + 3)
 
+
+def _labels(ws: Worksheet, sheet: Sheet, st: Styles, content: ReturnContent) -> None:
+    """Every label and merge of the official table; rows as tall as their longest wrapped label."""
     widths = {sheet.first_col + i: w for i, w in enumerate(sheet.col_widths)}
     row_lines: dict[int, int] = {}
     for lb in sheet.labels:
-        bad = _mark(ws, sheet.name, lb.a1, content)
-        style = st.label_bad if bad else st.label
+        style = st.label_bad if _mark(ws, sheet.name, lb.a1, content) else st.label
         r, c = lb.row - 1, lb.col - 1
         if lb.rowspan > 1 or lb.colspan > 1:
             ws.merge_range(r, c, r + lb.rowspan - 1, c + lb.colspan - 1, lb.text, style)
         else:
             ws.write_string(r, c, lb.text, style)
         width = sum(widths.get(lb.col + k, 9) for k in range(lb.colspan))
-        per_row = math.ceil(_est_lines(lb.text, width) / lb.rowspan)
-        row_lines[lb.row] = max(row_lines.get(lb.row, 1), per_row)
+        row_lines[lb.row] = max(row_lines.get(lb.row, 1), math.ceil(_est_lines(lb.text, width) / lb.rowspan))
     for row, lines in row_lines.items():
         ws.set_row(row - 1, max(20, 14 * lines + 4))
 
+
+def _write_value(ws: Worksheet, r: int, c: int, raw: Any, v: Number | None, style: Any) -> None:
+    """What the clerk typed when it was not a clean number (a negative number stays a number), else the value."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        ws.write_number(r, c, raw, style)
+    elif raw is not None:
+        ws.write_string(r, c, str(raw), style)
+    elif v is None:
+        ws.write_blank(r, c, None, style)
+    else:
+        ws.write_number(r, c, v, style)
+
+
+def _total_formula(fmt: Format, cell: Any) -> str:
+    parts = [fmt.cells[p] for p in cell.parts]
+    if len(parts) > 2 and (all(p.row == cell.row for p in parts) or all(p.col == cell.col for p in parts)):
+        return f"=SUM({parts[0].a1}:{parts[-1].a1})"
+    return "=" + "+".join(p.a1 for p in parts)
+
+
+def _cell(ws: Worksheet, fmt: Format, sheet: Sheet, st: Styles, content: ReturnContent, cell: Any,
+          v: Number | None) -> None:
+    """One numeric cell: a total as a formula with its cached value (or what the clerk typed over it)."""
+    r, c = cell.row - 1, cell.col - 1
+    bad = _mark(ws, sheet.name, cell.a1, content)
+    overwritten = cell.is_total and cell.id in content.raw
+    if cell.is_total:
+        style = st.inp[(cell.kind, "total", bad or overwritten)]  # type: ignore[index]
+    else:
+        style = st.inp[(cell.kind, content.locked_inputs, bad)]
+    if cell.colspan > 1:
+        ws.merge_range(r, c, r, c + cell.colspan - 1, None, style)
+    if cell.is_total and not overwritten:
+        ws.write_formula(r, c, _total_formula(fmt, cell), style, 0 if v is None else v)
+    else:
+        _write_value(ws, r, c, content.raw.get(cell.id), v, style)
+
+
+def _validations(ws: Worksheet, fmt: Format, sheet: Sheet) -> None:
+    """One validation per kind and sheet, over all its input cells."""
     ranges: dict[str, list[str]] = {}
     for cell in sheet.cells:
-        r, c = cell.row - 1, cell.col - 1
-        bad = _mark(ws, sheet.name, cell.a1, content)
-        v = values.get(cell.id)
-        if cell.is_total and cell.id in content.raw:  # the clerk typed over the formula: show what was there
-            style = st.inp[(cell.kind, "total", True)]  # type: ignore[index]
-            raw = content.raw[cell.id]
-            if cell.colspan > 1:
-                ws.merge_range(r, c, r, c + cell.colspan - 1, None, style)
-            if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-                ws.write_number(r, c, raw, style)
-            else:
-                ws.write_string(r, c, str(raw), style)
-            continue
-        if cell.is_total:
-            style = st.inp[(cell.kind, "total", bad)]  # type: ignore[index]
-            formula = "=" + "+".join(fmt.cells[p].a1 for p in cell.parts)
-            if all(fmt.cells[p].row == cell.row for p in cell.parts) and len(cell.parts) > 2:
-                formula = f"=SUM({fmt.cells[cell.parts[0]].a1}:{fmt.cells[cell.parts[-1]].a1})"
-            elif all(fmt.cells[p].col == cell.col for p in cell.parts) and len(cell.parts) > 2:
-                formula = f"=SUM({fmt.cells[cell.parts[0]].a1}:{fmt.cells[cell.parts[-1]].a1})"
-            if cell.colspan > 1:
-                ws.merge_range(r, c, r, c + cell.colspan - 1, None, style)
-            ws.write_formula(r, c, formula, style, 0 if v is None else v)
-            continue
-        style = st.inp[(cell.kind, content.locked_inputs, bad)]
-        raw = content.raw.get(cell.id)
-        if cell.colspan > 1:
-            ws.merge_range(r, c, r, c + cell.colspan - 1, None, style)
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            ws.write_number(r, c, raw, style)  # e.g. a negative number: shown as the clerk typed it
-        elif raw is not None:
-            ws.write_string(r, c, str(raw), style)
-        elif v is None:
-            ws.write_blank(r, c, None, style)
-        else:
-            ws.write_number(r, c, v, style)
-        if not content.locked_inputs:
+        if not cell.is_total:
             ranges.setdefault(cell.kind, []).append(
                 cell.a1 if cell.colspan == 1 else f"{cell.a1}:{a1(cell.row, cell.col + cell.colspan - 1)}")
-    for kid, refs in ranges.items():  # one validation per kind and sheet, over all its input cells
+    for kid, refs in ranges.items():
         kind = fmt.kinds[kid]
         first = refs[0].split(":")
         ws.data_validation(f"{first[0]}:{first[-1]}", {
@@ -323,9 +325,19 @@ def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, conte
             "multi_range": " ".join(refs),
         })
 
+
+def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, content: ReturnContent,
+                      values: dict[str, Number | None]) -> Worksheet:
+    """One official table: head, labels and merges, numeric cells, validation, self-check, locking."""
+    ws = wb.add_worksheet(sheet.name)
+    _sheet_head(ws, sheet, st, content)
+    _labels(ws, sheet, st, content)
+    for cell in sheet.cells:
+        _cell(ws, fmt, sheet, st, content, cell, values.get(cell.id))
+    if not content.locked_inputs:
+        _validations(ws, fmt, sheet)
     if sheet.selfcheck:
-        report = Report(values=values)
-        _selfcheck(ws, fmt, sheet, st, report)
+        _selfcheck(ws, fmt, sheet, st, Report(values=values))
     ws.protect(fmt.protection_password, {"select_locked_cells": True, "select_unlocked_cells": True})
     repeat = (sheet.first_row - 1, sheet.first_row - 2 + sheet.header_rows) if sheet.header_rows else None
     _page_setup(ws, content.unit, sheet.landscape, sheet.last_row, sheet.last_col, repeat, one_page=True)

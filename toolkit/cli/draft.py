@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_PROBLEMS, MAX_ROWS, app, err, fail
+from .app import EXIT_PROBLEMS, MAX_ROWS, PLANNED, app, fail, say
 
 
 @app.command("draft", no_args_is_help=True)
@@ -22,6 +22,7 @@ def draft_cmd(
     site: Annotated[str | None, typer.Option("--site", help="电子版发布的网站名称及网址；不给时文中留待填写。")] = None,
     name: Annotated[str | None, typer.Option("--name", help="标题和正文中的单位名称（默认取自数据；汇总表为地区名）。")] = None,
     force: Annotated[bool, typer.Option("--force", help="数据有错误时仍生成：首页印有醒目警告，不得发布；退出码为1。")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="文稿已被编辑过（或不是本工具生成的）也覆盖。")] = False,
 ) -> None:
     """生成年报文稿：由填报表或汇总表写出 Word 和网页版年报，表格与数据完全一致，正文数字和同比自动填写。
 
@@ -35,65 +36,72 @@ def draft_cmd(
 
     退出码：0 已生成；1 数据有错误，未生成（加 --force 时仍生成，退出码仍为1）；2 无法运行（不是填报表、文件无法读取等）。
     """
-    from ..draft import (
-        DraftOptions,
-        build_document,
-        carryover_notes,
-        placeholders,
-        read_previous,
-        read_source,
-        write_docx,
-        write_html,
-    )
-    from ..findings import counts
+    from ..draft import DraftOptions, build_document, read_source, write_docx, write_html
+    from ..outputs import OutputGuard
     from ..spec import formats
 
     if out_path.suffix.lower() != ".docx":
         raise fail(f"--out 应为 .docx 文件：{out_path}")
     if html_path is not None and html_path.suffix.lower() not in (".html", ".htm"):
         raise fail(f"--html 应为 .html 文件：{html_path}")
+    guard = OutputGuard([source, *([prev] if prev else [])], overwrite)
+    guard.check(out_path, "draft-docx")
+    if html_path is not None:
+        guard.check(html_path, "draft-html")
     report = read_source(source)
-    errors = [f for f in report.findings if f.severity == "错误"]
-    shown = [f for f in report.findings if f.severity != "提示"]
-    for f in shown[:MAX_ROWS]:
-        where = f.locate()
-        err.print(
-            f"[{'bold red' if f.severity == '错误' else 'yellow'}]{f.severity}[/] {where + '：' if where else ''}{f.message}",
-            highlight=False,
-        )
-    if errors and not force:
-        raise fail(
-            f"{source.name} 有{len(errors)}个错误，未生成年报文稿。请先更正（nianbao check 可生成审核意见副本），"
-            "或加 --force 生成带警告的草稿。",
-            EXIT_PROBLEMS,
-        )
-    previous = read_previous(prev) if prev is not None else None
-    if previous is not None and previous.year is None and report.year:
-        previous.year = report.year - 1  # a published text that never states its year
-        err.print(f"[yellow]注意：[/]{prev.name} 中没有读到年度，按{previous.year}年度的数据使用。", highlight=False)
+    errors = _show_findings(report, source, force)
+    previous = _previous(prev, report)
     options = DraftOptions(
         name=name, site=site, errors=tuple(f"{f.locate() + '：' if f.locate() else ''}{f.message}" for f in errors)
     )
     doc = build_document(report, formats()[report.format_id], previous, options)
+    PLANNED.append(f"年报文稿 {out_path}")
     write_docx(doc, out_path)
     written = [out_path]
     if html_path is not None:
         write_html(doc, html_path)
         written.append(html_path)
-    err.print(f"已生成{report.year}年度年报文稿（{doc.unit_name}）：{'、'.join(str(p) for p in written)}", highlight=False)
-    for note in doc.notes:
-        err.print(f"[yellow]注意：[/]{note}", highlight=False)
-    if previous is not None:
-        for f in carryover_notes(report, previous):
-            err.print(f"[yellow]与上年核对：[/]{f.locate() + '：' if f.locate() else ''}{f.message}", highlight=False)
-    pending = [p for p in placeholders(doc) if p.kind == "请填写"]
-    if pending:
-        err.print(f"文稿中还有{len(pending)}处【请填写：…】（黄色标出），发布前必须替换：", highlight=False)
-        for p in pending:
-            err.print(f"  {p.short()}", highlight=False)
+    say("已生成{}年度年报文稿（{}）：{}", report.year, doc.unit_name, "、".join(str(p) for p in written))
+    _after(doc, report, previous)
     if errors:
-        c = counts(report.findings)
-        err.print(f"[bold red]警告：[/]数据有{c['错误']}个错误，本稿已按 --force 生成，首页印有警告，不得发布。", highlight=False)
+        say("[bold red]警告：[/]数据有{}个错误，本稿已按 --force 生成，首页印有警告，不得发布。", len(errors))
         raise typer.Exit(EXIT_PROBLEMS)
 
 
+def _show_findings(report, source: Path, force: bool) -> list:
+    """Print what is wrong with the source; refuse (exit 1) when it has 错误 and --force is not given."""
+    errors = [f for f in report.findings if f.severity == "错误"]
+    for f in [f for f in report.findings if f.severity != "提示"][:MAX_ROWS]:
+        where = f.locate()
+        say(f"[{'bold red' if f.severity == '错误' else 'yellow'}]{{}}[/] {{}}{{}}", f.severity,
+            where + "：" if where else "", f.message)
+    if errors and not force:
+        raise fail(f"{source.name} 有{len(errors)}个错误，未生成年报文稿。请先更正（nianbao check 可生成审核意见副本），"
+                   "或加 --force 生成带警告的草稿。", EXIT_PROBLEMS)
+    return errors
+
+
+def _previous(prev: Path | None, report):
+    from ..draft import read_previous
+
+    previous = read_previous(prev) if prev is not None else None
+    if previous is not None and previous.year is None and report.year:
+        previous.year = report.year - 1  # a published text that never states its year
+        say("[yellow]注意：[/]{} 中没有读到年度，按{}年度的数据使用。", prev.name, previous.year)
+    return previous
+
+
+def _after(doc, report, previous) -> None:
+    """Notes for the person who publishes: year-on-year checks and every placeholder left to fill."""
+    from ..draft import carryover_notes, placeholders
+
+    for note in doc.notes:
+        say("[yellow]注意：[/]{}", note)
+    if previous is not None:
+        for f in carryover_notes(report, previous):
+            say("[yellow]与上年核对：[/]{}{}", f.locate() + "：" if f.locate() else "", f.message)
+    pending = [p for p in placeholders(doc) if p.kind == "请填写"]
+    if pending:
+        say("文稿中还有{}处【请填写：…】（黄色标出），发布前必须替换：", len(pending))
+        for p in pending:
+            say("  {}", p.short())

@@ -289,6 +289,8 @@ def render_docx(doc: Document) -> bytes:
     d.core_properties.subject = "政府信息公开工作年度报告"
     d.core_properties.keywords = f"nianbao {doc.format_id}"
     d.core_properties.language = "zh-CN"
+    d.core_properties.last_modified_by = "nianbao"  # an office that edits and saves the file changes these two,
+    d.core_properties.revision = 1  # so a later draft can tell a hand-edited report from its own (outputs.py)
     section = d.sections[0]
     _page(section, landscape=False)
     _page_number(section, styles["cell"])
