@@ -61,8 +61,7 @@ def _gen(task: tuple[int, Unit, str]) -> None:
     fmt = current_format()
     rng = random.Random(seed)
     values = random_values(fmt, rng, busy=(seed % 25 == 0), faulty=(seed % 100 == 7))
-    write_return(Path(folder) / file_name(unit, YEAR), fmt,
-                 ReturnContent(unit=unit, year=YEAR, values=values, cover=dict(COVER)))
+    write_return(Path(folder) / file_name(unit, YEAR), fmt, ReturnContent(unit=unit, year=YEAR, values=values, cover=dict(COVER)))
 
 
 def generate(folder: Path, units: list[Unit]) -> None:
@@ -73,9 +72,11 @@ def generate(folder: Path, units: list[Unit]) -> None:
 
 def measure(argv: list[str], cwd: Path = ROOT) -> dict:
     """Wall time and peak RSS of a command run in a fresh process tree."""
-    probe = ("import resource,subprocess,sys,time;t=time.perf_counter();"
-             "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
-             "print(time.perf_counter()-t,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,r.returncode)")
+    probe = (
+        "import resource,subprocess,sys,time;t=time.perf_counter();"
+        "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
+        "print(time.perf_counter()-t,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,r.returncode)"
+    )
     out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=cwd).stdout.split()
     return {"seconds": float(out[0]), "peak_rss_mb": int(out[1]) / 1024, "exit": int(out[2])}
 
@@ -149,8 +150,20 @@ def main() -> int:
         cdir = work / "county"
         generate(cdir / "returns", county_units)
         write_roster(cdir / "roster.csv", county_units)
-        county = measure(nb + ["consolidate", str(cdir / "returns"), "--roster", str(cdir / "roster.csv"),
-                               "--year", str(YEAR), "--out", str(cdir / "s.xlsx"), "--force"])
+        county = measure(
+            nb
+            + [
+                "consolidate",
+                str(cdir / "returns"),
+                "--roster",
+                str(cdir / "roster.csv"),
+                "--year",
+                str(YEAR),
+                "--out",
+                str(cdir / "s.xlsx"),
+                "--force",
+            ]
+        )
         results["county_60"] = county
         for n in sizes:
             d = work / f"n{n}"
@@ -162,12 +175,24 @@ def main() -> int:
             run = {"n": n, "generate_seconds": gen_s}
             run["unzip"] = floor("unzip", d / "returns")
             run["calamine"] = floor("calamine", d / "returns")
-            run["check"] = measure(nb + ["check", str(d / "returns"), "--roster", str(d / "roster.csv"),
-                                         "--year", str(YEAR)])
-            run["consolidate"] = measure(nb + ["consolidate", str(d / "returns"), "--roster", str(d / "roster.csv"),
-                                               "--year", str(YEAR), "--out", str(d / "summary.xlsx"), "--force"])
-            run["template"] = measure(nb + ["template", "--roster", str(d / "roster.csv"), "--year", str(YEAR),
-                                            "--out", str(d / "templates")])
+            run["check"] = measure(nb + ["check", str(d / "returns"), "--roster", str(d / "roster.csv"), "--year", str(YEAR)])
+            run["consolidate"] = measure(
+                nb
+                + [
+                    "consolidate",
+                    str(d / "returns"),
+                    "--roster",
+                    str(d / "roster.csv"),
+                    "--year",
+                    str(YEAR),
+                    "--out",
+                    str(d / "summary.xlsx"),
+                    "--force",
+                ]
+            )
+            run["template"] = measure(
+                nb + ["template", "--roster", str(d / "roster.csv"), "--year", str(YEAR), "--out", str(d / "templates")]
+            )
             run["bare_xlsxwriter"] = measure([sys.executable, "-c", _BARE, str(n), str(d / "bare"), str(ROOT)])
             shutil.rmtree(d / "templates", ignore_errors=True)
             shutil.rmtree(d / "bare", ignore_errors=True)
@@ -194,20 +219,25 @@ def report(results: dict) -> None:
     for run in results["runs"]:
         n = run["n"]
         cal = float(run["calamine"]["seconds"])
-        rows = [("unzip", run["unzip"], None), ("calamine floor", run["calamine"], None),
-                ("check", run["check"], cal), ("consolidate", run["consolidate"], cal),
-                ("bare xlsxwriter", run["bare_xlsxwriter"], None),
-                ("template", run["template"], float(run["bare_xlsxwriter"]["seconds"]))]
+        rows = [
+            ("unzip", run["unzip"], None),
+            ("calamine floor", run["calamine"], None),
+            ("check", run["check"], cal),
+            ("consolidate", run["consolidate"], cal),
+            ("bare xlsxwriter", run["bare_xlsxwriter"], None),
+            ("template", run["template"], float(run["bare_xlsxwriter"]["seconds"])),
+        ]
         for name, m, base in rows:
             ratio = f"{m['seconds'] / base:8.2f}" if base else " " * 8
-            print(f"{n:>6} {name:<16} {m['seconds']:8.2f} {1000 * m['seconds'] / n:10.2f} {ratio} "
-                  f"{m['peak_rss_mb']:8.0f}")
+            print(f"{n:>6} {name:<16} {m['seconds']:8.2f} {1000 * m['seconds'] / n:10.2f} {ratio} {m['peak_rss_mb']:8.0f}")
         print(f"{n:>6} {'(template ratio is against the bare write; check/consolidate against calamine)'}")
     if len(results["runs"]) == 2:
         a, b = results["runs"]
         for step in ("check", "consolidate", "template"):
-            print(f"scaling {a['n']}→{b['n']} {step}: time ×{b[step]['seconds'] / a[step]['seconds']:.2f}, "
-                  f"peak RSS ×{b[step]['peak_rss_mb'] / a[step]['peak_rss_mb']:.2f}")
+            print(
+                f"scaling {a['n']}→{b['n']} {step}: time ×{b[step]['seconds'] / a[step]['seconds']:.2f}, "
+                f"peak RSS ×{b[step]['peak_rss_mb'] / a[step]['peak_rss_mb']:.2f}"
+            )
     c = results["county_60"]
     print(f"60-unit county, consolidate end to end: {c['seconds']:.2f} s, peak {c['peak_rss_mb']:.0f} MB")
 

@@ -33,7 +33,24 @@ from toolkit.roster import Roster, Unit, load_roster
 from toolkit.spec import current_format, formats
 
 __all__ = [
-    "__version__", "as_roster", "check", "check_batch", "consolidate", "current_format", "formats", "Finding",
-    "import_published", "load_roster", "NianbaoError", "Refused", "Report", "Roster", "Summary", "to_dataframe",
-    "Unit", "write_annotated", "write_summary", "write_template",
+    "__version__",
+    "as_roster",
+    "check",
+    "check_batch",
+    "consolidate",
+    "current_format",
+    "formats",
+    "Finding",
+    "import_published",
+    "load_roster",
+    "NianbaoError",
+    "Refused",
+    "Report",
+    "Roster",
+    "Summary",
+    "to_dataframe",
+    "Unit",
+    "write_annotated",
+    "write_summary",
+    "write_template",
 ]

@@ -19,7 +19,12 @@ def run_cli(*args: str | Path, cwd: Path | None = None, timeout: int = 120) -> s
     env.pop("NIANBAO_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "toolkit.cli", *map(str, args)],
-        capture_output=True, text=True, encoding="utf-8", cwd=cwd or ROOT, env=env, timeout=timeout,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=timeout,
     )
 
 
@@ -27,9 +32,30 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def run_inprocess(*args: str | Path, cwd: Path | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    """The command line in this process (fast): same code path as `nianbao` after start-up,
+    same exit codes and messages; stdout and stderr captured."""
+    import contextlib
+    import io
+
+    from toolkit.cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    old = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run([str(a) for a in args])
+    finally:
+        os.chdir(old)
+    return subprocess.CompletedProcess(["nianbao", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def cli():
-    return run_cli
+    """Most CLI tests run in-process; `run_cli` (a real subprocess) is kept for end-to-end ones."""
+    return run_inprocess
 
 
 @pytest.fixture(scope="session")

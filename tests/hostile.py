@@ -41,14 +41,14 @@ def _unit(code: str = "152502201") -> Unit:
     return load_roster(ROSTER).get(code)  # type: ignore[return-value]
 
 
-def _write(path: Path, values: dict | None = None, raw: dict | None = None, unit: Unit | None = None,
-           year: int = 2025, fmt=None) -> Path:
+def _write(
+    path: Path, values: dict | None = None, raw: dict | None = None, unit: Unit | None = None, year: int = 2025, fmt=None
+) -> Path:
     fmt = fmt or current_format()
     vals = {c.id: 0 for c in fmt.inputs} | (values or {})
     for k in raw or {}:
         vals[k] = None
-    write_return(path, fmt, ReturnContent(unit=unit or _unit(), year=year, values=vals, raw=dict(raw or {}),
-                                          cover=dict(COVER)))
+    write_return(path, fmt, ReturnContent(unit=unit or _unit(), year=year, values=vals, raw=dict(raw or {}), cover=dict(COVER)))
     return path
 
 
@@ -86,9 +86,9 @@ def _declare_size(data: bytes, member: str, size: int) -> bytes:
     buf = bytearray(data)
     pos = 0
     while (pos := buf.find(b"PK\x01\x02", pos)) >= 0:
-        nlen = int.from_bytes(buf[pos + 28: pos + 30], "little")
-        if bytes(buf[pos + 46: pos + 46 + nlen]).decode() == member:
-            buf[pos + 24: pos + 28] = size.to_bytes(4, "little")
+        nlen = int.from_bytes(buf[pos + 28 : pos + 30], "little")
+        if bytes(buf[pos + 46 : pos + 46 + nlen]).decode() == member:
+            buf[pos + 24 : pos + 28] = size.to_bytes(4, "little")
             return bytes(buf)
         pos += 46
     raise ValueError(member)
@@ -115,10 +115,14 @@ def build(d: Path) -> list[Kind]:
     add("random bytes", raw("random.xlsx", rng.randbytes(4096)), {"file-not-workbook"}, 1)
     add("truncated xlsx", raw("truncated.xlsx", data[: len(data) // 3]), {"file-unreadable"}, 1)
     cd = data.rfind(b"PK\x01\x02")
-    add("corrupt central directory", raw("corrupt_cd.xlsx", data[:cd] + b"XX" + data[cd + 2:]), {"file-unreadable"}, 1)
+    add("corrupt central directory", raw("corrupt_cd.xlsx", data[:cd] + b"XX" + data[cd + 2 :]), {"file-unreadable"}, 1)
     add(".xls (OLE2)", raw("old.xls", OLE2 + rng.randbytes(2000)), {"file-xls"}, 1)
-    add("encrypted workbook", raw("encrypted.xlsx", OLE2 + b"\x00" * 64 + "EncryptionInfo".encode("utf-16-le")
-                                  + b"\x00" * 512), {"file-encrypted"}, 1)
+    add(
+        "encrypted workbook",
+        raw("encrypted.xlsx", OLE2 + b"\x00" * 64 + "EncryptionInfo".encode("utf-16-le") + b"\x00" * 512),
+        {"file-encrypted"},
+        1,
+    )
     add(".et renamed .xlsx", raw("wps.et", OLE2 + rng.randbytes(1000)), {"file-xls"}, 1)
     add("csv renamed .xlsx", raw("csv.xlsx", "单位,许可\n宝力根苏木,146\n".encode("gbk")), {"file-not-workbook"}, 1)
     add("pdf renamed .xlsx", raw("report.xlsx", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n"), {"file-not-workbook"}, 1)
@@ -148,8 +152,12 @@ def build(d: Path) -> list[Kind]:
         for i in range(1000):
             z.writestr(f"xl/media/x{i}.bin", b"")
     add("zip bomb (many members)", raw("zipbomb_members.xlsx", many.getvalue()), {"file-too-large"}, 1)
-    add("zip member larger than declared",
-        raw("lying_size.xlsx", _declare_size(data, _sheet_part("表三"), 100)), {"file-unreadable"}, 1)
+    add(
+        "zip member larger than declared",
+        raw("lying_size.xlsx", _declare_size(data, _sheet_part("表三"), 100)),
+        {"file-unreadable"},
+        1,
+    )
     nested = data
     for level in range(5):
         b = io.BytesIO()
@@ -157,19 +165,26 @@ def build(d: Path) -> list[Kind]:
             z.writestr(f"level{level}.zip" if level else "inner.xlsx", nested)
         nested = b.getvalue()
     add("nested zips (5 deep)", raw("nested_bomb.zip", nested), {"file-too-large"}, 1)
-    laughs = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-              + "".join(f'<!ENTITY lol{i} "{"&lol{};".format(i - 1 if i > 1 else "") * 10}">' for i in range(1, 10))
-              + ']><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">&lol9;</workbook>')
+    laughs = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        + "".join(f'<!ENTITY lol{i} "{"&lol{};".format(i - 1 if i > 1 else "") * 10}">' for i in range(1, 10))
+        + ']><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">&lol9;</workbook>'
+    )
     laughs = laughs.replace("&lol0;", "&lol;")
     _rezip(good, d / "xml_bomb.xlsx", lambda n, b: laughs.encode() if n == "xl/workbook.xml" else b)
     add("XML bomb (billion laughs)", "xml_bomb.xlsx", {"file-malicious"}, 1)
-    xxe = ('<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-           '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties">&x;</Properties>')
+    xxe = (
+        '<?xml version="1.0"?><!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties">&x;</Properties>'
+    )
     _rezip(good, d / "xxe.xlsx", lambda n, b: xxe.encode() if n == "docProps/custom.xml" else b)
     add("XML external entity", "xxe.xlsx", {"file-malicious"}, 1)
     t3, t4 = _sheet_part("表三"), _sheet_part("表四")
-    _rezip(good, d / "huge_dimension.xlsx",
-           lambda n, b: re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:XFD1048576"/>', b) if n == t3 else b)
+    _rezip(
+        good,
+        d / "huge_dimension.xlsx",
+        lambda n, b: re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:XFD1048576"/>', b) if n == t3 else b,
+    )
     add("huge declared dimension (harmless)", "huge_dimension.xlsx", set(), 0)
     far = b'<row r="1048576"><c r="XFD1048576" t="n"><v>1</v></c></row></sheetData>'
     _rezip(good, d / "million_rows.xlsx", lambda n, b: b.replace(b"</sheetData>", far) if n == t4 else b)
@@ -192,6 +207,7 @@ def build(d: Path) -> list[Kind]:
 
     def rename(wb):
         wb["表二"].title = "表2"
+
     _edit(good, d / "renamed_sheet.xlsx", rename)
     add("renamed sheet", "renamed_sheet.xlsx", {"sheet-missing", "sheet-extra"}, 1)
     _edit(good, d / "inserted_row.xlsx", lambda wb: wb["表三"].insert_rows(12, 2))
@@ -200,24 +216,40 @@ def build(d: Path) -> list[Kind]:
     add("deleted column", "deleted_col.xlsx", {"layout-shifted"}, 1)
     _edit(good, d / "edited_label.xlsx", lambda wb: wb["表三"].__setitem__("D5", "个人"))
     add("edited label", "edited_label.xlsx", {"label-changed"}, 1)
-    _rezip(good, d / "unprotected.xlsx", lambda n, b: re.sub(rb"<sheetProtection[^>]*/>", b"", b)
-           if n.startswith("xl/worksheets/") else b)
+    _rezip(
+        good,
+        d / "unprotected.xlsx",
+        lambda n, b: re.sub(rb"<sheetProtection[^>]*/>", b"", b) if n.startswith("xl/worksheets/") else b,
+    )
     add("protection removed", "unprotected.xlsx", {"protection-removed"}, 1)
     _edit(good, d / "formula_input.xlsx", lambda wb: wb["表三"].__setitem__(_cell("t3.r1.np"), "=1+2"))
     add("formula =1+2 in an input", "formula_input.xlsx", {"formula-in-input"}, 1)
-    _edit(good, d / "webservice.xlsx",
-          lambda wb: wb["表二"].__setitem__(_cell("t2.license.n"), '=WEBSERVICE("http://example.invalid/x")'))
+    _edit(
+        good,
+        d / "webservice.xlsx",
+        lambda wb: wb["表二"].__setitem__(_cell("t2.license.n"), '=WEBSERVICE("http://example.invalid/x")'),
+    )
     add("=WEBSERVICE in an input", "webservice.xlsx", {"formula-in-input"}, 1)
 
     def external(n: str, b: bytes) -> bytes:
         if n == "xl/_rels/workbook.xml.rels":
-            return b.replace(b"</Relationships>", b'<Relationship Id="rIdX" Type="http://schemas.openxmlformats.org/'
-                             b'officeDocument/2006/relationships/externalLink" Target="externalLinks/externalLink1.xml"/>'
-                             b"</Relationships>")
+            return b.replace(
+                b"</Relationships>",
+                b'<Relationship Id="rIdX" Type="http://schemas.openxmlformats.org/'
+                b'officeDocument/2006/relationships/externalLink" Target="externalLinks/externalLink1.xml"/>'
+                b"</Relationships>",
+            )
         return b
-    _rezip(good, d / "external_link.xlsx", external,
-           extra={"xl/externalLinks/externalLink1.xml": b'<externalLink xmlns="http://schemas.openxmlformats.org/'
-                                                        b'spreadsheetml/2006/main"/>'})
+
+    _rezip(
+        good,
+        d / "external_link.xlsx",
+        external,
+        extra={
+            "xl/externalLinks/externalLink1.xml": b'<externalLink xmlns="http://schemas.openxmlformats.org/'
+            b'spreadsheetml/2006/main"/>'
+        },
+    )
     add("external link", "external_link.xlsx", {"external-link"}, 1)
 
     # --- values clerks type
@@ -239,13 +271,16 @@ def build(d: Path) -> list[Kind]:
 
     def date_in(wb):
         import datetime as dt
+
         wb["表二"][_cell("t2.license.n")] = dt.datetime(2025, 3, 1)
+
     _edit(good, d / "date_value.xlsx", date_in)
     add("date in a number cell", "date_value.xlsx", {"date-in-number"}, 1)
 
     # --- hostile identities (properties claim another unit name)
-    for i, name in enumerate(['=HYPERLINK("http://x.invalid","点我")', "+cmd|' /C calc'!A0", "@SUM(1+1)",
-                              "宝力根\n苏木", "../../x", "CON", "苏" * 300]):
+    for i, name in enumerate(
+        ['=HYPERLINK("http://x.invalid","点我")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "宝力根\n苏木", "../../x", "CON", "苏" * 300]
+    ):
         fname = f"identity_{i}.xlsx"
         _write(d / fname, unit=Unit("152502201", name, "苏木", "152502"))
         # a 300-character name is cut to Excel's 255 in the properties, so the cover disagrees too
@@ -285,5 +320,3 @@ def build(d: Path) -> list[Kind]:
     add("duplicate returns of one unit", archive("dup.zip", [(b"copy1.xlsx", data), (b"copy2.xlsx", data)]), set(), 0)
     os.remove(good)
     return kinds
-
-

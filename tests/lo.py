@@ -54,13 +54,27 @@ class Office:
         self.pipe = f"nianbao_{os.getpid()}_{self.starts}"
         profile = self.workdir / f"profile{self.starts}"
         self.proc = subprocess.Popen(
-            ["soffice", "--headless", "--invisible", "--nologo", "--norestore", "--nodefault", "--nolockcheck",
-             f"-env:UserInstallation={profile.as_uri()}",
-             f"--accept=pipe,name={self.pipe};urp;StarOffice.ComponentContext"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                "soffice",
+                "--headless",
+                "--invisible",
+                "--nologo",
+                "--norestore",
+                "--nodefault",
+                "--nolockcheck",
+                f"-env:UserInstallation={profile.as_uri()}",
+                f"--accept=pipe,name={self.pipe};urp;StarOffice.ComponentContext",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
-        r = subprocess.run([SYSTEM_PYTHON, str(HERE / "lo_driver.py"), "--pipe", self.pipe, "--ping"],
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [SYSTEM_PYTHON, str(HERE / "lo_driver.py"), "--pipe", self.pipe, "--ping"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if r.returncode != 0:
             self.stop()
             raise RuntimeError("LibreOffice 未能启动：" + r.stderr[-500:])
@@ -85,8 +99,12 @@ class Office:
             json.dump({"open": str(path), "steps": steps}, fh, ensure_ascii=False)
             job = fh.name
         try:
-            r = subprocess.run([SYSTEM_PYTHON, str(HERE / "lo_driver.py"), "--pipe", self.pipe, "--job", job],
-                               capture_output=True, text=True, timeout=JOB_TIMEOUT)
+            r = subprocess.run(
+                [SYSTEM_PYTHON, str(HERE / "lo_driver.py"), "--pipe", self.pipe, "--job", job],
+                capture_output=True,
+                text=True,
+                timeout=JOB_TIMEOUT,
+            )
         except subprocess.TimeoutExpired:
             r = None
         finally:

@@ -51,8 +51,9 @@ def test_check_faulty_reports_exactly_the_planted_mistakes(cli, fmt):
     assert r.returncode == 1
     report = json.loads(r.stdout)
     got = sorted((f["unit_code"], f["code"], f["cell_id"] or f["sheet"]) for x in report["files"] for f in x["findings"])
-    expected = sorted((e["code"], x["code"], x.get("cell_id") or x.get("sheet"))
-                      for e in _sample_source()["faulty"] for x in e["expect"])
+    expected = sorted(
+        (e["code"], x["code"], x.get("cell_id") or x.get("sheet")) for e in _sample_source()["faulty"] for x in e["expect"]
+    )
     assert got == expected
     cells = {f["cell_id"]: f["cell"] for x in report["files"] for f in x["findings"] if f["cell_id"]}
     for cid, addr in cells.items():
@@ -68,8 +69,25 @@ def test_json_schema(cli):
     assert {"file", "path", "sha256", "readable", "format_id", "unit_code", "unit_name", "counts", "findings"} <= set(f)
     assert len(f["values"]) == len(current_format().cells) and f["values"]["t3.r1.np"] == 3
     finding = f["findings"][0]
-    for key in ("code", "severity", "title", "message", "instruction", "file", "unit_code", "unit_name", "sheet",
-                "cell", "cell_id", "row_label", "col_label", "expected", "found", "delta", "fingerprint"):
+    for key in (
+        "code",
+        "severity",
+        "title",
+        "message",
+        "instruction",
+        "file",
+        "unit_code",
+        "unit_name",
+        "sheet",
+        "cell",
+        "cell_id",
+        "row_label",
+        "col_label",
+        "expected",
+        "found",
+        "delta",
+        "fingerprint",
+    ):
         assert key in finding
     # pinned to （七）总计: what that cell shows and what it would have to be
     assert finding["code"] == "O1" and finding["delta"] == -1 and finding["col_label"].endswith("自然人")
@@ -100,8 +118,12 @@ def test_annotated_copy(cli, tmp_path, fmt):
 
     original = check_paths([faulty], CheckOptions(year=2025, roster=load_roster(ROSTER)))
     again = check_paths([out], CheckOptions(year=2025, roster=load_roster(ROSTER)))
-    fp = lambda res: sorted((r.unit_code, f.code, f.fingerprint) for r in res.reports for f in r.findings  # noqa: E731
-                            if f.code not in REPAIRED_BY_REBUILD)
+    fp = lambda res: sorted(
+        (r.unit_code, f.code, f.fingerprint)
+        for r in res.reports
+        for f in r.findings  # noqa: E731
+        if f.code not in REPAIRED_BY_REBUILD
+    )
     assert fp(again) == fp(original) and fp(original)
 
 
@@ -119,8 +141,13 @@ def test_batch_with_bad_files_goes_on(cli, tmp_path):
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
     files = {Path(f["file"]).name: [x["code"] for x in f["findings"]] for f in json.loads(r.stdout)["files"]}
-    assert files == {"a_good.xlsx": [], "b_empty.xlsx": ["file-empty"], "c_old.xls": ["file-xls"],
-                     "d_corrupt.xlsx": ["file-unreadable"], "e_word.xlsx": ["file-not-workbook"]}
+    assert files == {
+        "a_good.xlsx": [],
+        "b_empty.xlsx": ["file-empty"],
+        "c_old.xls": ["file-xls"],
+        "d_corrupt.xlsx": ["file-unreadable"],
+        "e_word.xlsx": ["file-not-workbook"],
+    }
     assert {p.name: sha256(p) for p in tmp_path.iterdir()} == before
 
 

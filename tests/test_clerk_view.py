@@ -22,8 +22,11 @@ COVER = {"filler": "王敏", "phone": "0479-0000101", "date": "2025-01-08"}
 def test_last_years_file_goes_back_as_this_years_template(cli, fmt, tmp_path):
     unit = load_roster(ROSTER).get("152502201")
     old = tmp_path / file_name(unit, 2024)
-    write_return(old, fmt, ReturnContent(unit=unit, year=2024, values={c.id: 0 for c in fmt.inputs} | {"t2.license.n": 99},
-                                         cover=dict(COVER)))
+    write_return(
+        old,
+        fmt,
+        ReturnContent(unit=unit, year=2024, values={c.id: 0 for c in fmt.inputs} | {"t2.license.n": 99}, cover=dict(COVER)),
+    )
     r = cli("check", old, "--year", "2025", "--annotate", tmp_path / "退回")
     assert r.returncode == 1
     (copy,) = (tmp_path / "退回").glob("*.xlsx")
@@ -37,8 +40,11 @@ def test_last_years_file_goes_back_as_this_years_template(cli, fmt, tmp_path):
 def test_negative_number_goes_back_as_a_number(cli, fmt, tmp_path):
     unit = load_roster(ROSTER).get("152502101")
     path = tmp_path / file_name(unit, 2025)
-    write_return(path, fmt, ReturnContent(unit=unit, year=2025, values={c.id: 0 for c in fmt.inputs} | {"t4.r1.rv_main": -1},
-                                          cover=dict(COVER)))
+    write_return(
+        path,
+        fmt,
+        ReturnContent(unit=unit, year=2025, values={c.id: 0 for c in fmt.inputs} | {"t4.r1.rv_main": -1}, cover=dict(COVER)),
+    )
     r = cli("check", path, "--year", "2025", "--annotate", tmp_path / "退回")
     assert r.returncode == 1
     (copy,) = (tmp_path / "退回").glob("*.xlsx")
@@ -54,7 +60,7 @@ def test_printed_findings_leave_codes_and_fingerprints_out(cli, tmp_path):
     heads = [c.value for c in ws[1]]
     area = ws.print_area[0] if isinstance(ws.print_area, list) else ws.print_area
     last_col = area.split(":")[-1].lstrip("$").split("$")[0]
-    printed = heads[:openpyxl.utils.column_index_from_string(last_col)]
+    printed = heads[: openpyxl.utils.column_index_from_string(last_col)]
     assert printed == ["级别", "单位", "位置", "问题", "处理办法"]
     assert "代码" in heads and "指纹" in heads  # still there, for filtering
 
@@ -74,13 +80,18 @@ def test_explain_reads_as_a_sentence(cli):
 
 def _run(*args, columns="80"):
     env = {**os.environ, "COLUMNS": columns, "NO_COLOR": "1", "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run([sys.executable, "-m", "toolkit.cli", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit.cli", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
 
 
 def test_output_to_a_file_is_not_cut_mid_sentence(tmp_path):
-    r = _run("consolidate", SAMPLES / "returns", "--roster", ROSTER, "--year", "2025", "--out", tmp_path / "a.xlsx",
-             columns="")
+    r = _run("consolidate", SAMPLES / "returns", "--roster", ROSTER, "--year", "2025", "--out", tmp_path / "a.xlsx", columns="")
     line = next(x for x in r.stderr.splitlines() if x.startswith("已汇总"))
     assert line.endswith("a.xlsx")  # one sentence, one line
 

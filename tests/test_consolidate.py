@@ -79,12 +79,21 @@ def test_two_levels_city_equals_direct_sum(cli, fmt, tmp_path):
     for units in counties:
         roster = write_roster(tmp_path / f"{units[0].code}.csv", units)
         all_values |= write_returns(fmt, tmp_path / units[0].code, units, rng)
-        r = cli("consolidate", tmp_path / units[0].code, "--roster", roster, "--year", "2025",
-                "--out", summaries / f"{units[0].code}_汇总.xlsx")
+        r = cli(
+            "consolidate",
+            tmp_path / units[0].code,
+            "--roster",
+            roster,
+            "--year",
+            "2025",
+            "--out",
+            summaries / f"{units[0].code}_汇总.xlsx",
+        )
         assert r.returncode == 0, r.stderr
     assert len(all_values) == 15
-    city_roster = write_roster(tmp_path / "city.csv", [city] + [
-        Unit(u[0].code, u[0].name, "县级政府", city.code) for u in counties])
+    city_roster = write_roster(
+        tmp_path / "city.csv", [city] + [Unit(u[0].code, u[0].name, "县级政府", city.code) for u in counties]
+    )
     out = tmp_path / "市汇总.xlsx"
     r = cli("consolidate", summaries, "--roster", city_roster, "--year", "2025", "--out", out, "--json")
     assert r.returncode == 0, r.stderr
@@ -120,11 +129,11 @@ def test_status_missing_duplicate_and_not_in_roster(cli, county_dir, fmt):
     # a corrected second return of 宝力根苏木 with a later 填报日期
     u = load_roster(SAMPLES / "roster.csv").get("152502201")
     vals = {c.id: 0 for c in fmt.inputs} | {"t2.license.n": 153, "t2.penalty.n": 3}
-    write_return(d / "宝力根苏木_最终版2.xlsx", fmt, ReturnContent(unit=u, year=2025, values=vals,
-                                                              cover=COVER | {"date": "2026-01-20"}))
+    write_return(
+        d / "宝力根苏木_最终版2.xlsx", fmt, ReturnContent(unit=u, year=2025, values=vals, cover=COVER | {"date": "2026-01-20"})
+    )
     stranger = Unit("152599001", "外县某镇", "镇", "152599")
-    write_return(d / "外县.xlsx", fmt, ReturnContent(unit=stranger, year=2025, values={c.id: 0 for c in fmt.inputs},
-                                                   cover=COVER))
+    write_return(d / "外县.xlsx", fmt, ReturnContent(unit=stranger, year=2025, values={c.id: 0 for c in fmt.inputs}, cover=COVER))
     out = county_dir / "汇总.xlsx"
     r = cli("consolidate", d, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", out, "--json")
     # the stranger's return is not included (不在名册), so it does not block the summary,
@@ -158,8 +167,18 @@ def test_refuse_force_and_strict(cli, county_dir):
     banner = openpyxl.load_workbook(out)["汇总说明"]["A3"].value
     assert "强制" in banner and "杭盖街道" in banner
     shutil.copy(d / "152502201_宝力根苏木_2025年政府信息公开年报.xlsx", county_dir / "dup.xlsx")
-    r = cli("consolidate", d, county_dir / "dup.xlsx", "--roster", SAMPLES / "roster.csv", "--year", "2025",
-            "--out", county_dir / "s.xlsx", "--strict")
+    r = cli(
+        "consolidate",
+        d,
+        county_dir / "dup.xlsx",
+        "--roster",
+        SAMPLES / "roster.csv",
+        "--year",
+        "2025",
+        "--out",
+        county_dir / "s.xlsx",
+        "--strict",
+    )
     assert r.returncode == 1 and "--strict" in r.stderr and not (county_dir / "s.xlsx").exists()
 
 
@@ -217,8 +236,14 @@ def test_summary_sheets(tmp_path, cli, fmt):
     assert openpyxl.load_workbook(out, data_only=True)["明细"].cell(last, col).value == 13169
     assert len(wb["图表"]._charts) == 3
     assert wb["表三"].protection.sheet and wb.security.lockStructure
-    unlocked = [c.coordinate for ws in wb.worksheets if ws.title in ("表二", "表三", "表四")
-                for row in ws.iter_rows() for c in row if c.protection.locked is False]
+    unlocked = [
+        c.coordinate
+        for ws in wb.worksheets
+        if ws.title in ("表二", "表三", "表四")
+        for row in ws.iter_rows()
+        for c in row
+        if c.protection.locked is False
+    ]
     assert unlocked == []  # a summary is not for filling in
 
 
@@ -239,8 +264,7 @@ def test_old_summary_among_returns_is_not_counted_twice(cli, tmp_path):
 
 def test_consolidating_nothing_is_refused(cli, tmp_path):
     (tmp_path / "empty").mkdir()
-    r = cli("consolidate", tmp_path / "empty", "--roster", SAMPLES / "roster.csv", "--year", "2025",
-            "--out", tmp_path / "s.xlsx")
+    r = cli("consolidate", tmp_path / "empty", "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", tmp_path / "s.xlsx")
     assert r.returncode == 2 and "没有找到任何填报表" in r.stderr and not (tmp_path / "s.xlsx").exists()
 
 
@@ -252,16 +276,33 @@ def test_zipped_copy_does_not_beat_a_newer_loose_correction(cli, tmp_path, fmt):
     d = tmp_path / "in"
     d.mkdir()
     old = tmp_path / "old.xlsx"
-    write_return(old, fmt, ReturnContent(unit=u, year=2025, values={c.id: 0 for c in fmt.inputs} | {"t2.license.n": 100},
-                                         cover=dict(COVER)))
+    write_return(
+        old,
+        fmt,
+        ReturnContent(unit=u, year=2025, values={c.id: 0 for c in fmt.inputs} | {"t2.license.n": 100}, cover=dict(COVER)),
+    )
     with zipfile.ZipFile(d / "旧.zip", "w") as z:
         info = zipfile.ZipInfo("old.xlsx", date_time=(2026, 1, 5, 9, 0, 0))
         z.writestr(info, old.read_bytes())
     new = d / "更正.xlsx"
-    write_return(new, fmt, ReturnContent(unit=u, year=2025, values={c.id: 0 for c in fmt.inputs} | {"t2.license.n": 146},
-                                         cover=dict(COVER)))
+    write_return(
+        new,
+        fmt,
+        ReturnContent(unit=u, year=2025, values={c.id: 0 for c in fmt.inputs} | {"t2.license.n": 146}, cover=dict(COVER)),
+    )
     stamp = __import__("datetime").datetime(2026, 1, 9, 9, 0).timestamp()
     os.utime(new, (stamp, stamp))
-    r = cli("consolidate", d, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--units", "152502201",
-            "--out", tmp_path / "s.xlsx", "--json")
+    r = cli(
+        "consolidate",
+        d,
+        "--roster",
+        SAMPLES / "roster.csv",
+        "--year",
+        "2025",
+        "--units",
+        "152502201",
+        "--out",
+        tmp_path / "s.xlsx",
+        "--json",
+    )
     assert json.loads(r.stdout)["summary"]["totals"]["t2.license.n"] == 146

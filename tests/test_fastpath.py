@@ -23,8 +23,7 @@ ROSTER = load_roster(SAMPLES / "roster.csv")
 
 
 def _key(reports):
-    return sorted((r.provenance.name, f.code, f.fingerprint, str(f.found), str(f.expected)) for r in reports
-                  for f in r.findings)
+    return sorted((r.provenance.name, f.code, f.fingerprint, str(f.found), str(f.expected)) for r in reports for f in r.findings)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +45,12 @@ def test_fast_scan_equals_careful_scan(inputs, monkeypatch):
 def test_pool_and_compact_reports_equal_sequential_full_reports(inputs):
     """Worker processes and the sparse transport change nothing: every cell, blank and unknown."""
     opts = CheckOptions(year=2025, roster=ROSTER)
-    careful = [check_report(read_bytes(load(s).data or b"", s.name, s.path, s.mtime), opts) if load(s).problem is None
-               else check_source(s, opts) for s in collect(inputs)]
+    careful = [
+        check_report(read_bytes(load(s).data or b"", s.name, s.path, s.mtime), opts)
+        if load(s).problem is None
+        else check_source(s, opts)
+        for s in collect(inputs)
+    ]
     fast = list(iter_checked(inputs, opts, workers=2))
     assert _key(fast) == _key(careful)
     assert [dict(r.values) for r in fast] == [dict(r.values) for r in careful]
@@ -59,7 +62,8 @@ def test_pool_and_compact_reports_equal_sequential_full_reports(inputs):
 
 
 def test_benchmark_smoke():
-    r = subprocess.run([sys.executable, "benchmarks/bench.py", "--n", "20", "--no-scale"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "benchmarks/bench.py", "--n", "20", "--no-scale"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "calamine floor" in r.stdout and "consolidate" in r.stdout and "60-unit county" in r.stdout

@@ -65,8 +65,10 @@ def test_every_kind_through_the_cli(corpus):
                 ok = ok and bool(f["message"]) and re.search(r"[\u4e00-\u9fff]", f["message"])
         table.append(f"{kind.name:<34} {','.join(sorted(got)) or '—':<40} {r.returncode}")
         if not ok:
-            failures.append(f"{kind.name}: expected {sorted(kind.codes)} exit {kind.exit}, got {sorted(got)} "
-                            f"exit {r.returncode}\n{r.stderr[-800:]}")
+            failures.append(
+                f"{kind.name}: expected {sorted(kind.codes)} exit {kind.exit}, got {sorted(got)} "
+                f"exit {r.returncode}\n{r.stderr[-800:]}"
+            )
     SUMMARY_TABLES.append((f"hostile corpus: {len(kinds)} kinds → code → exit code", table))
     assert not failures, "\n".join(failures)
 
@@ -82,7 +84,8 @@ def test_whole_corpus_in_one_batch_inputs_untouched(corpus):
 
 
 _SAFE_FORMULA = re.compile(
-    r'(?:[A-Z]{1,3}\$?\d+|\$|SUM|IF|ISERROR|ABS|[-+=<>&(),:!]|"(?:相符|不符，差|有文字，请改为数字)"|\d+)+')
+    r'(?:[A-Z]{1,3}\$?\d+|\$|SUM|IF|ISERROR|ABS|[-+=<>&(),:!]|"(?:相符|不符，差|有文字，请改为数字)"|\d+)+'
+)
 
 
 def _formulas(xlsx: Path) -> list[str]:
@@ -105,26 +108,34 @@ def test_no_formula_injection_and_safe_names(corpus, tmp_path):
     outputs = list(annotated.iterdir()) + [summary]
     assert len(outputs) > 20
     for out in outputs:
-        assert ".." not in out.name and out.parent == annotated or out == summary
+        assert ".." not in out.name  # the names come from hostile file names
+        assert out.parent == annotated or out == summary
         assert out.name.split(".")[0].upper() not in {"CON", "PRN", "AUX", "NUL"}
         for f in _formulas(out):
             f = f.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
             assert _SAFE_FORMULA.fullmatch(f), (out.name, f)
-    text = "".join(zipfile.ZipFile(summary).read(n).decode("utf-8", "replace") for n in zipfile.ZipFile(summary).namelist()
-                   if n.endswith(".xml"))
+    text = "".join(
+        zipfile.ZipFile(summary).read(n).decode("utf-8", "replace")
+        for n in zipfile.ZipFile(summary).namelist()
+        if n.endswith(".xml")
+    )
     assert "HYPERLINK" in text  # the hostile name is there, as text…
     assert not re.search(r"<f>[^<]*HYPERLINK", text)  # …never as a formula
 
 
-@pytest.mark.parametrize("file", ["zipbomb_ratio.xlsx", "xml_bomb.xlsx", "zipbomb_members.xlsx", "nested_bomb.zip",
-                                  "million_rows.xlsx"])
+@pytest.mark.parametrize(
+    "file", ["zipbomb_ratio.xlsx", "xml_bomb.xlsx", "zipbomb_members.xlsx", "nested_bomb.zip", "million_rows.xlsx"]
+)
 def test_bombs_are_cheap(corpus, file):
     d, _ = corpus
-    probe = ("import resource,subprocess,sys,time;t=time.time();"
-             "r=subprocess.run([sys.executable,'-m','toolkit.cli','check',sys.argv[1]],capture_output=True);"
-             "print(time.time()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
-    out = subprocess.run([sys.executable, "-c", probe, str(d / file)], capture_output=True, text=True, cwd=ROOT,
-                         timeout=60).stdout.split()
+    probe = (
+        "import resource,subprocess,sys,time;t=time.time();"
+        "r=subprocess.run([sys.executable,'-m','toolkit.cli','check',sys.argv[1]],capture_output=True);"
+        "print(time.time()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(d / file)], capture_output=True, text=True, cwd=ROOT, timeout=60
+    ).stdout.split()
     seconds, rss_kb, code = float(out[0]), int(out[1]), int(out[2])
     SUMMARY_TABLES.append((f"bomb {file}", [f"{seconds:.2f} s, peak RSS {rss_kb / 1024:.0f} MB, exit {code}"]))
     assert code == 1 and seconds < 5 and rss_kb < 200 * 1024
@@ -135,8 +146,13 @@ def _kill_during(args: list, out: Path, delays: list[float]) -> list[str]:
     seen = []
     for delay in delays:
         before = out.read_bytes() if out.exists() else None
-        p = subprocess.Popen([sys.executable, "-m", "toolkit.cli", *map(str, args)], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "toolkit.cli", *map(str, args)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         time.sleep(delay)
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
@@ -211,18 +227,24 @@ def test_fuzz_zip_bytes(flips):
 
 
 @FUZZ
-@given(st.sampled_from(sorted(n for n in _PARTS if n.endswith(".xml"))), st.integers(0, 10**6),
-       st.binary(min_size=0, max_size=40), st.integers(0, 200))
+@given(
+    st.sampled_from(sorted(n for n in _PARTS if n.endswith(".xml"))),
+    st.integers(0, 10**6),
+    st.binary(min_size=0, max_size=40),
+    st.integers(0, 200),
+)
 def test_fuzz_xml_text(part, at, insert, cut):
     body = _PARTS[part]
     pos = at % (len(body) + 1)
     parts = dict(_PARTS)
-    parts[part] = body[:pos] + insert + body[pos + cut:]
+    parts[part] = body[:pos] + insert + body[pos + cut :]
     _survives(_zip(parts))
 
 
-_CELL_TEXT = st.one_of(st.text(max_size=30), st.sampled_from(["=1+2", "１２", "1,200", "-", "无", "NaN", "1e308", "-0",
-                                                               "=HYPERLINK(\"x\")", "  7 ", "0x1F", "٣"]))
+_CELL_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["=1+2", "１２", "1,200", "-", "无", "NaN", "1e308", "-0", '=HYPERLINK("x")', "  7 ", "0x1F", "٣"]),
+)
 
 
 @FUZZ
@@ -241,5 +263,9 @@ def test_fuzz_cell_values(cells):
 
 
 def test_fuzz_budget_is_recorded():
-    SUMMARY_TABLES.append(("fuzzing", [f"{FUZZ_EXAMPLES} examples per fuzz test (NIANBAO_FUZZ_EXAMPLES to change)",
-                                       hashlib.sha256(_GOOD).hexdigest()[:12]]))
+    SUMMARY_TABLES.append(
+        (
+            "fuzzing",
+            [f"{FUZZ_EXAMPLES} examples per fuzz test (NIANBAO_FUZZ_EXAMPLES to change)", hashlib.sha256(_GOOD).hexdigest()[:12]],
+        )
+    )

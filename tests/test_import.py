@@ -62,8 +62,18 @@ def test_cli_import_writes_checkable_workbook(tmp_path, fmt):
 
 
 def test_full_width_punctuation_typos_and_broken_labels(tmp_path, fmt):
-    vals = {"t3.r1.np": 5, "t3.r3_1.np": 3, "t3.r3_3_2.np": 1, "t3.r4.np": 1, "t3.r1.tot": 5, "t3.r3_1.tot": 3,
-            "t3.r3_3_2.tot": 1, "t3.r4.tot": 1, "t3.r3_7.np": 4, "t3.r3_7.tot": 4}
+    vals = {
+        "t3.r1.np": 5,
+        "t3.r3_1.np": 3,
+        "t3.r3_3_2.np": 1,
+        "t3.r4.np": 1,
+        "t3.r1.tot": 5,
+        "t3.r3_1.tot": 3,
+        "t3.r3_3_2.tot": 1,
+        "t3.r4.tot": 1,
+        "t3.r3_7.np": 4,
+        "t3.r3_7.tot": 4,
+    }
     text = flat_text(fmt, vals)
     text = text.replace("（", "(").replace("）", ")").replace("：", ":")  # full-width became ASCII
     text = text.replace("2.其他法律行政法规禁止公开", "2.其他法律行政止公开")  # typo seen in 洪泽 2023
@@ -71,14 +81,26 @@ def test_full_width_punctuation_typos_and_broken_labels(tmp_path, fmt):
     p = tmp_path / "a.txt"
     p.write_text(text, encoding="utf-8")
     rep = imported(p)
-    assert {k: rep.values[k] for k in ("t3.r1.np", "t3.r3_3_2.np", "t3.r4.np")} == {"t3.r1.np": 5, "t3.r3_3_2.np": 1,
-                                                                                  "t3.r4.np": 1}
+    assert {k: rep.values[k] for k in ("t3.r1.np", "t3.r3_3_2.np", "t3.r4.np")} == {
+        "t3.r1.np": 5,
+        "t3.r3_3_2.np": 1,
+        "t3.r4.np": 1,
+    }
     assert not [f for f in rep.findings if f.severity == "错误"]
 
 
 def test_numbers_run_together_are_split_by_the_row_total(tmp_path, fmt):
-    vals = {"t3.r1.np": 12, "t3.r1.biz": 3, "t3.r1.tot": 15, "t3.r3_1.np": 12, "t3.r3_1.biz": 3, "t3.r3_1.tot": 15,
-            "t3.r3_7.np": 12, "t3.r3_7.biz": 3, "t3.r3_7.tot": 15}
+    vals = {
+        "t3.r1.np": 12,
+        "t3.r1.biz": 3,
+        "t3.r1.tot": 15,
+        "t3.r3_1.np": 12,
+        "t3.r3_1.biz": 3,
+        "t3.r3_1.tot": 15,
+        "t3.r3_7.np": 12,
+        "t3.r3_7.biz": 3,
+        "t3.r3_7.tot": 15,
+    }
     text = flat_text(fmt, vals)
     first = "一、本年新收政府信息公开申请数量 |\n12 |\n3 |\n0 |\n0 |\n0 |\n0 |\n15 |\n"
     assert first in text
@@ -107,9 +129,23 @@ def test_blank_cells_stay_missing_not_zero(tmp_path, fmt):
 
 
 def test_html_page_with_rowspan_and_colspan(tmp_path, fmt):
-    vals = {"t2.license.n": 356, "t2.fees.amt": 86.35, "t2.norm.made": 1, "t2.norm.valid": 4, "t3.r1.np": 9,
-            "t3.r1.biz": 2, "t3.r1.tot": 11, "t3.r3_1.np": 9, "t3.r3_1.biz": 2, "t3.r3_1.tot": 11, "t3.r3_7.np": 9,
-            "t3.r3_7.biz": 2, "t3.r3_7.tot": 11, "t4.r1.rv_main": 1, "t4.r1.rv_tot": 1}
+    vals = {
+        "t2.license.n": 356,
+        "t2.fees.amt": 86.35,
+        "t2.norm.made": 1,
+        "t2.norm.valid": 4,
+        "t3.r1.np": 9,
+        "t3.r1.biz": 2,
+        "t3.r1.tot": 11,
+        "t3.r3_1.np": 9,
+        "t3.r3_1.biz": 2,
+        "t3.r3_1.tot": 11,
+        "t3.r3_7.np": 9,
+        "t3.r3_7.biz": 2,
+        "t3.r3_7.tot": 11,
+        "t4.r1.rv_main": 1,
+        "t4.r1.rv_tot": 1,
+    }
     p = tmp_path / "page.html"
     p.write_text(html_page(fmt, vals, unit="某县自然资源局", year=2024), encoding="utf-8")
     rep = imported(p)
@@ -126,8 +162,21 @@ def test_pdf_via_pdftotext_layout(tmp_path):
     import subprocess
 
     src = SAMPLES / "returns" / "152502306_锡林浩特市自然资源局_2025年政府信息公开年报.xlsx"
-    subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/prof", "--convert-to", "pdf",
-                    "--outdir", str(tmp_path), str(src)], capture_output=True, timeout=180, check=True)
+    subprocess.run(
+        [
+            "soffice",
+            "--headless",
+            f"-env:UserInstallation=file://{tmp_path}/prof",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(src),
+        ],
+        capture_output=True,
+        timeout=180,
+        check=True,
+    )
     pdf = next(tmp_path.glob("*.pdf"))
     rep = imported(pdf, unit="锡林浩特市自然资源局", year=2025, unit_type="县级部门")
     (orig,) = check_paths([src], CheckOptions()).reports
@@ -168,8 +217,16 @@ def test_narrative_disagrees_with_table(tmp_path, fmt):
 
 
 def test_cross_year_carry_over(tmp_path, fmt):
-    y1 = {"t3.r1.np": 3, "t3.r3_1.np": 1, "t3.r4.np": 2, "t3.r1.tot": 3, "t3.r3_1.tot": 1, "t3.r4.tot": 2,
-          "t3.r3_7.np": 1, "t3.r3_7.tot": 1}
+    y1 = {
+        "t3.r1.np": 3,
+        "t3.r3_1.np": 1,
+        "t3.r4.np": 2,
+        "t3.r1.tot": 3,
+        "t3.r3_1.tot": 1,
+        "t3.r4.tot": 2,
+        "t3.r3_7.np": 1,
+        "t3.r3_7.tot": 1,
+    }
     y2 = {"t3.r2.np": 1, "t3.r3_1.np": 1, "t3.r2.tot": 1, "t3.r3_1.tot": 1, "t3.r3_7.np": 1, "t3.r3_7.tot": 1}
     a, b = tmp_path / "2022.txt", tmp_path / "2023.txt"
     a.write_text(flat_text(fmt, y1, unit="某某镇", year=2022), encoding="utf-8")
@@ -223,8 +280,13 @@ def test_real_published_report(spec):
         assert rule in got_codes, (rule, cid)
     # no false 错误: besides the planted/known defects, only rows missing from the (often cut) text
     visible = set(exp.get("values", {}))
-    false_errors = [f.message for f in rep.findings if f.severity == "错误" and f.code not in {r for r, _ in want}
-                    and not (f.code == "table-unreadable" and ("截断" in f.message or not (_row_cells(fmt, f) & visible)))]
+    false_errors = [
+        f.message
+        for f in rep.findings
+        if f.severity == "错误"
+        and f.code not in {r for r, _ in want}
+        and not (f.code == "table-unreadable" and ("截断" in f.message or not (_row_cells(fmt, f) & visible)))
+    ]
     assert not false_errors, false_errors
     SUMMARY_TABLES.append((f"published {spec.stem}", [f"{len(exp.get('values', {}))} cells, defects {sorted(want)}"]))
 
@@ -261,8 +323,7 @@ def test_import_then_annotate_and_consolidate(tmp_path, fmt):
 
 
 def test_html_without_charset_and_blank_first_cell_of_table4(tmp_path, fmt):
-    page = html_page(fmt, {"t4.r1.rv_main": None, "t4.r1.rv_corr": 2, "t4.r1.rv_tot": 2}).replace(
-        "<meta charset='utf-8'>", "")
+    page = html_page(fmt, {"t4.r1.rv_main": None, "t4.r1.rv_corr": 2, "t4.r1.rv_tot": 2}).replace("<meta charset='utf-8'>", "")
     p = tmp_path / "nocharset.html"
     p.write_bytes(page.encode("utf-8"))
     rep = imported(p)
@@ -272,18 +333,29 @@ def test_html_without_charset_and_blank_first_cell_of_table4(tmp_path, fmt):
 
 
 def test_review_sentences_are_not_applications(tmp_path, fmt):
-    text = flat_text(fmt, {"t3.r1.np": 3, "t3.r3_1.np": 3, "t3.r1.tot": 3, "t3.r3_1.tot": 3, "t3.r3_7.np": 3,
-                           "t3.r3_7.tot": 3}, received=3)
+    text = flat_text(
+        fmt, {"t3.r1.np": 3, "t3.r3_1.np": 3, "t3.r1.tot": 3, "t3.r3_1.tot": 3, "t3.r3_7.np": 3, "t3.r3_7.tot": 3}, received=3
+    )
     text = text.replace("（二）依申请公开情况\n", "（二）依申请公开情况\n本年度收到行政复议申请1件，已办结。\n")
     p = tmp_path / "r.txt"
     p.write_text(text, encoding="utf-8")
     assert "narrative-mismatch" not in codes(imported(p))
 
 
-@pytest.mark.parametrize("name,level", [("某某镇人民政府", "乡镇"), ("某某街道办事处", "街道"), ("某县人民政府", "县级政府"),
-                                        ("某县自然资源局", "县级部门"), ("某市生态环境局", "市级部门"),
-                                        ("呼和浩特市人民政府", "其他"), ("上海市人民政府", "其他"), ("国家统计局", "国务院部门"),
-                                        ("某省教育厅", "其他")])
+@pytest.mark.parametrize(
+    "name,level",
+    [
+        ("某某镇人民政府", "乡镇"),
+        ("某某街道办事处", "街道"),
+        ("某县人民政府", "县级政府"),
+        ("某县自然资源局", "县级部门"),
+        ("某市生态环境局", "市级部门"),
+        ("呼和浩特市人民政府", "其他"),
+        ("上海市人民政府", "其他"),
+        ("国家统计局", "国务院部门"),
+        ("某省教育厅", "其他"),
+    ],
+)
 def test_level_is_guessed_only_when_certain(name, level):
     from toolkit.importer import level_of
 
@@ -293,8 +365,7 @@ def test_level_is_guessed_only_when_certain(name, level):
 def test_ambiguous_run_is_settled_by_the_column_sums(tmp_path, fmt):
     """'001100011' splits as (0,0,11,0,0,0,11) or (0,0,1,10,0,0,11): both keep the row total;
     only the first keeps （七）总计 and O1 right in every column."""
-    vals = {"t3.r1.res": 11, "t3.r1.tot": 11, "t3.r3_1.res": 11, "t3.r3_1.tot": 11,
-            "t3.r3_7.res": 11, "t3.r3_7.tot": 11}
+    vals = {"t3.r1.res": 11, "t3.r1.tot": 11, "t3.r3_1.res": 11, "t3.r3_1.tot": 11, "t3.r3_7.res": 11, "t3.r3_7.tot": 11}
     text = flat_text(fmt, vals)
     row = "（一）予以公开 |\n0 |\n0 |\n11 |\n0 |\n0 |\n0 |\n11 |\n"
     assert row in text

@@ -45,8 +45,16 @@ def big_roster(tmp_path_factory) -> Path:
 
 def _start(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.Popen([sys.executable, "-m", "toolkit.cli", *args], cwd=ROOT, env=env, text=True,
-                            encoding="utf-8", stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolkit.cli", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        encoding="utf-8",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def _left_behind(sid: int) -> list[str]:
@@ -98,8 +106,12 @@ def _expect_clean_exit(code: int, stderr: str, sig: int) -> None:
         assert code in (0, 1), (code, stderr[-1000:])  # finished before the signal arrived
 
 
-PLAN = ([("check", signal.SIGINT)] * 7 + [("consolidate", signal.SIGINT)] * 7 + [("template", signal.SIGINT)] * 6
-        + [(c, s) for c in ("check", "consolidate", "template") for s in (signal.SIGTERM, signal.SIGKILL) for _ in (0, 1)])
+PLAN = (
+    [("check", signal.SIGINT)] * 7
+    + [("consolidate", signal.SIGINT)] * 7
+    + [("template", signal.SIGINT)] * 6
+    + [(c, s) for c in ("check", "consolidate", "template") for s in (signal.SIGTERM, signal.SIGKILL) for _ in (0, 1)]
+)
 
 
 @pytest.mark.parametrize("run", range(len(PLAN)))
@@ -116,8 +128,23 @@ def test_signal_at_a_random_moment(run, pile, big_roster, tmp_path):
         assert len(copies) in (0, N_FILES)  # all duplicates of a unit → every file goes back, or none yet
     elif command == "consolidate":
         summary = out / "汇总.xlsx"
-        first = subprocess.run([sys.executable, "-m", "toolkit.cli", "consolidate", str(SAMPLES / "returns"), "--roster",
-                                str(ROSTER), "--year", "2025", "--out", str(summary)], cwd=ROOT, capture_output=True)
+        first = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "toolkit.cli",
+                "consolidate",
+                str(SAMPLES / "returns"),
+                "--roster",
+                str(ROSTER),
+                "--year",
+                "2025",
+                "--out",
+                str(summary),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+        )
         assert first.returncode == 0
         old = _digest(out)
         args = ["consolidate", str(pile), "--roster", str(ROSTER), "--year", "2025", "--out", str(summary), "--force"]
@@ -128,8 +155,11 @@ def test_signal_at_a_random_moment(run, pile, big_roster, tmp_path):
         if now != old:
             assert json.loads(summary.with_name("汇总.manifest.json").read_text(encoding="utf-8"))["inputs"]
     else:
-        first = subprocess.run([sys.executable, "-m", "toolkit.cli", "template", "--roster", str(big_roster), "--year",
-                                "2025", "--out", str(out)], cwd=ROOT, capture_output=True)
+        first = subprocess.run(
+            [sys.executable, "-m", "toolkit.cli", "template", "--roster", str(big_roster), "--year", "2025", "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+        )
         assert first.returncode == 0
         old = _digest(out)
         args = ["template", "--roster", str(big_roster), "--year", "2025", "--out", str(out)]

@@ -45,13 +45,16 @@ def _edit(src, dst, fn):
     return dst
 
 
-@pytest.mark.parametrize("edit,sheet", [
-    (lambda wb: wb["表三"].insert_rows(12, 1), "表三"),
-    (lambda wb: wb["表三"].insert_cols(5, 2), "表三"),
-    (lambda wb: wb["表四"].insert_rows(7, 1), "表四"),  # above the data row, which has no label
-    (lambda wb: wb["表四"].insert_cols(3, 1), "表四"),
-    (lambda wb: wb["表二"].insert_rows(8, 1), "表二"),
-])
+@pytest.mark.parametrize(
+    "edit,sheet",
+    [
+        (lambda wb: wb["表三"].insert_rows(12, 1), "表三"),
+        (lambda wb: wb["表三"].insert_cols(5, 2), "表三"),
+        (lambda wb: wb["表四"].insert_rows(7, 1), "表四"),  # above the data row, which has no label
+        (lambda wb: wb["表四"].insert_cols(3, 1), "表四"),
+        (lambda wb: wb["表二"].insert_rows(8, 1), "表二"),
+    ],
+)
 def test_inserted_rows_and_columns_are_read_by_their_labels(busy, fmt, tmp_path, edit, sheet):
     path, values = busy
     rep = _read(_edit(path, tmp_path / "edited.xlsx", edit))
@@ -77,6 +80,7 @@ def test_figures_typed_into_an_inserted_row_are_reported(busy, tmp_path):
     def edit(wb):
         wb["表三"].insert_rows(12, 1)
         wb["表三"]["D12"] = 7
+
     rep = _read(_edit(path, tmp_path / "typed.xlsx", edit))
     stray = next(f for f in rep.findings if f.code == "content-outside-table")
     assert stray.severity == "错误" and "D12=7" in stray.message
@@ -92,6 +96,7 @@ def test_table_that_cannot_be_placed_is_refused(busy, fmt, tmp_path, cli):
                 if type(ws.cell(row, col)).__name__ == "Cell":
                     ws.cell(row, col).value = None
         ws.insert_rows(12, 3)
+
     bad = _edit(path, tmp_path / "坏表三.xlsx", scramble)
     rep = _read(bad)
     assert [f.code for f in rep.findings if f.code == "table-not-read"] == ["table-not-read"]
@@ -108,8 +113,7 @@ def test_table_that_cannot_be_placed_is_refused(busy, fmt, tmp_path, cli):
     data = json.loads(r.stdout)
     assert data["refused"] and "--exclude 152502101" in data["refused"]["reason"]
     # the advice given works: excluding that unit consolidates the rest, marked as a selection
-    r = cli("consolidate", folder, "--roster", ROSTER, "--year", "2025", "--out", out, "--exclude", "152502101",
-            "--json")
+    r = cli("consolidate", folder, "--roster", ROSTER, "--year", "2025", "--out", out, "--exclude", "152502101", "--json")
     assert r.returncode == 0 and out.exists(), r.stderr
     assert json.loads(r.stdout)["summary"]["scope"] == "选择汇总"
     # and no annotated copy is sent back with an empty 表三
@@ -135,11 +139,14 @@ def test_row_inserted_in_libreoffice_consolidates_like_the_clean_return(office, 
     copy and in the summary (LibreOffice also moves the formulas, so the totals stay right)."""
     path, values = busy
     edited = tmp_path / path.name
-    office.run(path, [
-        {"op": "api_unprotect", "sheet": "表三", "password": fmt.protection_password},
-        {"op": "api_insert_rows", "sheet": "表三", "row": 14, "count": 1},
-        {"op": "save", "path": str(edited), "filter": XLSX},
-    ])
+    office.run(
+        path,
+        [
+            {"op": "api_unprotect", "sheet": "表三", "password": fmt.protection_password},
+            {"op": "api_insert_rows", "sheet": "表三", "row": 14, "count": 1},
+            {"op": "save", "path": str(edited), "filter": XLSX},
+        ],
+    )
     rep = _read(edited)
     codes = {f.code for f in rep.findings if f.severity == "错误"}
     assert codes == {"layout-shifted", "protection-removed"}, rep.findings

@@ -50,20 +50,28 @@ def a(fmt, cid: str) -> str:
 
 def cover_steps(fmt) -> list[dict]:
     cov = fmt.cover
-    return [{"op": "type", "sheet": cov.sheet_name, "cell": f"B{cov.field(k).row}", "text": v}
-            for k, v in (("filler", "乌云"), ("phone", "0479-0000107"), ("date", "2026-01-12"))]
+    return [
+        {"op": "type", "sheet": cov.sheet_name, "cell": f"B{cov.field(k).row}", "text": v}
+        for k, v in (("filler", "乌云"), ("phone", "0479-0000107"), ("date", "2026-01-12"))
+    ]
 
 
 def type_steps(fmt, values: dict[str, str]) -> list[dict]:
-    return [{"op": "type", "sheet": fmt.cells[cid].sheet_name, "cell": a(fmt, cid), "text": text}
-            for cid, text in values.items()]
+    return [{"op": "type", "sheet": fmt.cells[cid].sheet_name, "cell": a(fmt, cid), "text": text} for cid, text in values.items()]
 
 
 # What the clerk of 阿尔善宝拉格镇 types: realistic, consistent, with one full-width number
 # and one number with a thousands separator.
 TYPED = {
-    "t2.license.n": "1,086", "t2.penalty.n": "4", "t2.norm.made": "1", "t2.norm.valid": "3",
-    "t3.r1.np": "2", "t3.r1.biz": "１", "t3.r3_1.np": "1", "t3.r3_1.biz": "1", "t3.r4.np": "1",
+    "t2.license.n": "1,086",
+    "t2.penalty.n": "4",
+    "t2.norm.made": "1",
+    "t2.norm.valid": "3",
+    "t3.r1.np": "2",
+    "t3.r1.biz": "１",
+    "t3.r3_1.np": "1",
+    "t3.r3_1.biz": "1",
+    "t3.r4.np": "1",
     "t4.r1.rv_main": "1",
 }
 
@@ -72,10 +80,15 @@ TYPED = {
 def filled(office, blank, fmt, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("filled")
     paths = {"xlsx": out / "阿尔善宝拉格镇.xlsx", "ods": out / "阿尔善宝拉格镇.ods"}
-    office.run(blank, cover_steps(fmt) + type_steps(fmt, TYPED) + [
-        {"op": "save", "path": str(paths["xlsx"]), "filter": XLSX},
-        {"op": "save", "path": str(paths["ods"]), "filter": ODS},
-    ])
+    office.run(
+        blank,
+        cover_steps(fmt)
+        + type_steps(fmt, TYPED)
+        + [
+            {"op": "save", "path": str(paths["xlsx"]), "filter": XLSX},
+            {"op": "save", "path": str(paths["ods"]), "filter": ODS},
+        ],
+    )
     return paths
 
 
@@ -89,16 +102,27 @@ def test_clerk_fills_and_we_read_it(filled, kind, fmt, tmp_path):
     assert "LibreOffice" in f["application"]
     got = sorted((x["code"], x["cell"]) for x in f["findings"])
     # the full-width １ is text to LibreOffice: reported, read as 1, and LibreOffice's own SUM left it out of 总计
-    assert got == sorted([("number-as-text", a(fmt, "t3.r1.biz")), ("I2", a(fmt, "t3.r1.tot")),
-                          ("structure-unprotected-lo", "")])
+    assert got == sorted([("number-as-text", a(fmt, "t3.r1.biz")), ("I2", a(fmt, "t3.r1.tot")), ("structure-unprotected-lo", "")])
     assert r.returncode == 1
     rep = read_bytes(path.read_bytes(), path.name)
     assert rep.values["t2.license.n"] == 1086 and rep.values["t3.r1.biz"] == 1 and rep.values["t3.r1.tot"] == 3
     assert rep.cover["filler"] == "乌云" and rep.cover["date"] == "2026-01-12"
     # consolidation works on it too (forced, because of the I2 error LibreOffice's SUM produced)
     out = tmp_path / "汇总.xlsx"
-    r = run_cli("consolidate", path, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", out,
-                "--units", "152502101", "--force", "--json")
+    r = run_cli(
+        "consolidate",
+        path,
+        "--roster",
+        SAMPLES / "roster.csv",
+        "--year",
+        "2025",
+        "--out",
+        out,
+        "--units",
+        "152502101",
+        "--force",
+        "--json",
+    )
     assert r.returncode == 1 and out.exists(), r.stderr
     totals = json.loads(r.stdout)["summary"]["totals"]
     assert totals["t2.license.n"] == 1086 and totals["t3.r1.tot"] == 3 and totals["t3.r3_7.tot"] == 2
@@ -108,16 +132,25 @@ def test_clean_fill_passes_and_consolidates(office, blank, fmt, tmp_path):
     clean = dict(TYPED) | {"t3.r1.biz": "1"}
     path = tmp_path / "clean.xlsx"
     office.run(blank, cover_steps(fmt) + type_steps(fmt, clean) + [{"op": "save", "path": str(path), "filter": XLSX}])
-    r = run_cli("check", path, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--json",
-                "--annotate", tmp_path / "退回")
+    r = run_cli("check", path, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--json", "--annotate", tmp_path / "退回")
     assert r.returncode == 0, r.stderr
     (hint,) = json.loads(r.stdout)["files"][0]["findings"]
     assert hint["code"] == "structure-unprotected-lo" and hint["severity"] == "提示"
     assert "由 LibreOffice 7.4 保存" in hint["message"] and "$" not in hint["message"]  # said for people
     assert not (tmp_path / "退回").exists()  # it passed: nothing goes back to the clerk
     assert "已生成 0 份审核意见副本" in r.stderr
-    r = run_cli("consolidate", path, "--roster", SAMPLES / "roster.csv", "--year", "2025",
-                "--out", tmp_path / "s.xlsx", "--units", "152502101")
+    r = run_cli(
+        "consolidate",
+        path,
+        "--roster",
+        SAMPLES / "roster.csv",
+        "--year",
+        "2025",
+        "--out",
+        tmp_path / "s.xlsx",
+        "--units",
+        "152502101",
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -126,8 +159,9 @@ def test_typing_into_locked_cells_is_refused(office, blank, fmt, cid_or_label):
     """One probe per fresh load: a second protection error in one document aborts LibreOffice 7.4."""
     cell = fmt.sheet("t3").labels[10].a1 if cid_or_label == "label" else a(fmt, cid_or_label)
     before = office.run(blank, [{"op": "read", "sheet": "表三", "cells": [cell]}])[0]["cells"][cell]
-    res = office.run(blank, [{"op": "type", "sheet": "表三", "cell": cell, "text": "999"},
-                             {"op": "read", "sheet": "表三", "cells": [cell]}])
+    res = office.run(
+        blank, [{"op": "type", "sheet": "表三", "cell": cell, "text": "999"}, {"op": "read", "sheet": "表三", "cells": [cell]}]
+    )
     after = res[1]["cells"][cell]
     assert after == before and res[1]["protected"]
 
@@ -142,11 +176,13 @@ def test_selfcheck_turns_red_exactly_when_rule_breaks(office, blank, fmt, tmp_pa
     cols = [fmt.cells[f"t3.r1.{c}"].col for c in ("np", "biz", "res", "ngo", "law", "oth", "tot")]
     cells = [openpyxl.utils.get_column_letter(c) + str(row) for c in cols]
     # np balanced, biz short by 2, law has a text number
-    typed = {"t3.r1.np": "3", "t3.r3_1.np": "2", "t3.r4.np": "1", "t3.r1.biz": "4", "t3.r3_2.biz": "2",
-             "t3.r1.law": "１"}
+    typed = {"t3.r1.np": "3", "t3.r3_1.np": "2", "t3.r4.np": "1", "t3.r1.biz": "4", "t3.r3_2.biz": "2", "t3.r1.law": "１"}
     path = tmp_path / "sc.xlsx"
-    res = office.run(blank, type_steps(fmt, typed) + [{"op": "calc"}, {"op": "read", "sheet": "表三", "cells": cells},
-                                                       {"op": "save", "path": str(path), "filter": XLSX}])
+    res = office.run(
+        blank,
+        type_steps(fmt, typed)
+        + [{"op": "calc"}, {"op": "read", "sheet": "表三", "cells": cells}, {"op": "save", "path": str(path), "filter": XLSX}],
+    )
     shown = {c: v["string"] for c, v in res[-2]["cells"].items()}
     expected = ["相符", "不符，差2", "相符", "相符", "有文字，请改为数字", "相符", "不符，差2"]
     assert [shown[c] for c in cells] == expected
@@ -175,8 +211,11 @@ def test_libreoffice_keeps_protection_validation_and_properties(filled, fmt):
         validated = set()
         for dv in ws.data_validations.dataValidation:
             for rng in dv.sqref.ranges:
-                validated |= {c.coordinate for row in ws[rng.coord] for c in (row if isinstance(row, tuple) else (row,))} \
-                    if ":" in rng.coord else {rng.coord}
+                validated |= (
+                    {c.coordinate for row in ws[rng.coord] for c in (row if isinstance(row, tuple) else (row,))}
+                    if ":" in rng.coord
+                    else {rng.coord}
+                )
             assert dv.promptTitle and dv.error
         assert inputs <= validated, sheet.name
     xml = zipfile.ZipFile(path).read("xl/workbook.xml").decode()
@@ -187,14 +226,25 @@ def test_tamper_in_libreoffice_is_reported(office, blank, fmt, tmp_path):
     label = fmt.sheet("t2").labels[6]  # 行政许可
     cases = {
         "add_sheet": ([{"op": "api_insert_sheet", "name": "我的草稿"}], {"sheet-extra"}),
-        "unprotect_edit": ([{"op": "api_unprotect", "sheet": "表二", "password": fmt.protection_password},
-                            {"op": "type", "sheet": "表二", "cell": label.a1, "text": "行政审批"}],
-                           {"protection-removed", "label-changed"}),
+        "unprotect_edit": (
+            [
+                {"op": "api_unprotect", "sheet": "表二", "password": fmt.protection_password},
+                {"op": "type", "sheet": "表二", "cell": label.a1, "text": "行政审批"},
+            ],
+            {"protection-removed", "label-changed"},
+        ),
         # the row API, unlike the cell API, respects protection in LibreOffice 7.4: unprotect first
-        "delete_row": ([{"op": "api_unprotect", "sheet": "表三", "password": fmt.protection_password},
-                        {"op": "api_remove_row", "sheet": "表三", "row": 9}], {"protection-removed", "layout-shifted"}),
-        "overwrite_total": ([{"op": "api_set", "sheet": "表三", "cell": a(fmt, "t3.r1.tot"), "value": 7}],
-                            {"formula-overwritten"}),
+        "delete_row": (
+            [
+                {"op": "api_unprotect", "sheet": "表三", "password": fmt.protection_password},
+                {"op": "api_remove_row", "sheet": "表三", "row": 9},
+            ],
+            {"protection-removed", "layout-shifted"},
+        ),
+        "overwrite_total": (
+            [{"op": "api_set", "sheet": "表三", "cell": a(fmt, "t3.r1.tot"), "value": 7}],
+            {"formula-overwritten"},
+        ),
     }
     for name, (steps, codes) in cases.items():
         path = tmp_path / f"{name}.xlsx"

@@ -11,17 +11,21 @@ from conftest import ROOT
 
 
 def test_wheel_contains_templates_and_finds_them(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                        str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {r.stderr[-300:]}")
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"toolkit/formats/zfxxgk-2021.toml", "toolkit/formats/zfxxgk-2019.toml",
-            "toolkit/formats/checks.toml"} <= set(names)
+    assert {"toolkit/formats/zfxxgk-2021.toml", "toolkit/formats/zfxxgk-2019.toml", "toolkit/formats/checks.toml"} <= set(names)
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     probe = "from toolkit.spec import formats, templates_dir; print(templates_dir().name, sorted(formats()))"
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)},
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True, timeout=60
+    )
     assert out.stdout.split() == ["formats", "['zfxxgk-2019',", "'zfxxgk-2021']"], out.stderr

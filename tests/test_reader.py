@@ -45,28 +45,31 @@ def edit(path: Path, fn) -> Path:
     return out
 
 
-@pytest.mark.parametrize("raw,integer,expected", [
-    (None, True, (None, "blank", None)),
-    ("   ", True, (None, "blank", None)),
-    (5.0, True, (5, None, 5)),
-    (3, True, (3, None, 3)),
-    ("１２", True, (12, "number-as-text", 12)),
-    ("1,200", True, (1200, "number-as-text", 1200)),
-    ("１，２００", True, (1200, "number-as-text", 1200)),
-    (" 15 ", True, (15, "number-as-text", 15)),
-    ("'42", True, (42, "number-as-text", 42)),
-    ("-", True, (None, "not-a-number", None)),
-    ("/", True, (None, "not-a-number", None)),
-    ("无", True, (None, "not-a-number", None)),
-    ("五件", True, (None, "not-a-number", None)),
-    (-3.0, True, (-3, "negative", None)),
-    (2.5, True, (2.5, "not-integer", None)),
-    (2.5, False, (2.5, None, 2.5)),
-    (1e308, True, (None, "value-too-large", None)),
-    (float("nan"), True, (None, "value-too-large", None)),
-    (True, True, (None, "not-a-number", None)),
-    (dt.datetime(2025, 3, 1), True, (None, "date-in-number", None)),
-])
+@pytest.mark.parametrize(
+    "raw,integer,expected",
+    [
+        (None, True, (None, "blank", None)),
+        ("   ", True, (None, "blank", None)),
+        (5.0, True, (5, None, 5)),
+        (3, True, (3, None, 3)),
+        ("１２", True, (12, "number-as-text", 12)),
+        ("1,200", True, (1200, "number-as-text", 1200)),
+        ("１，２００", True, (1200, "number-as-text", 1200)),
+        (" 15 ", True, (15, "number-as-text", 15)),
+        ("'42", True, (42, "number-as-text", 42)),
+        ("-", True, (None, "not-a-number", None)),
+        ("/", True, (None, "not-a-number", None)),
+        ("无", True, (None, "not-a-number", None)),
+        ("五件", True, (None, "not-a-number", None)),
+        (-3.0, True, (-3, "negative", None)),
+        (2.5, True, (2.5, "not-integer", None)),
+        (2.5, False, (2.5, None, 2.5)),
+        (1e308, True, (None, "value-too-large", None)),
+        (float("nan"), True, (None, "value-too-large", None)),
+        (True, True, (None, "not-a-number", None)),
+        (dt.datetime(2025, 3, 1), True, (None, "date-in-number", None)),
+    ],
+)
 def test_normalize_what_clerks_type(raw, integer, expected):
     assert normalize_number(raw, integer) == expected
 
@@ -82,8 +85,12 @@ def test_clean_return_reads_values_and_identity(tmp_path, fmt):
 
 
 def test_text_in_number_cells(tmp_path, fmt):
-    path = build(tmp_path, fmt, {"t3.r1.np": None, "t3.r3_1.np": 12, "t2.license.n": None, "t3.r1.biz": None},
-                 raw={"t3.r1.np": "１２", "t2.license.n": "1,200", "t3.r1.biz": "无"})
+    path = build(
+        tmp_path,
+        fmt,
+        {"t3.r1.np": None, "t3.r3_1.np": 12, "t2.license.n": None, "t3.r1.biz": None},
+        raw={"t3.r1.np": "１２", "t2.license.n": "1,200", "t3.r1.biz": "无"},
+    )
     rep = check(path)
     by = {f.cell_id: f for f in rep.findings if f.cell_id}
     assert by["t3.r1.np"].code == "number-as-text" and by["t3.r1.np"].expected == 12
@@ -114,6 +121,7 @@ def test_formula_in_input_and_overwritten_total(tmp_path, fmt):
     def tamper(wb):
         wb["表三"]["E7"] = "=1+2"
         wb["表三"]["J7"] = 9
+
     rep = check(edit(path, tamper))
     assert ("formula-in-input", "表三", "E7") in found(rep)
     over = next(f for f in rep.findings if f.code == "formula-overwritten")
@@ -156,8 +164,9 @@ def _rezip(path: Path, fn) -> Path:
 
 
 def test_protection_removed(tmp_path, fmt):
-    path = _rezip(build(tmp_path, fmt), lambda n, b: re.sub(rb"<sheetProtection[^>]*/>", b"", b)
-                  if n == "xl/worksheets/sheet4.xml" else b)
+    path = _rezip(
+        build(tmp_path, fmt), lambda n, b: re.sub(rb"<sheetProtection[^>]*/>", b"", b) if n == "xl/worksheets/sheet4.xml" else b
+    )
     rep = check(path)
     assert found(rep) == [("protection-removed", "表四", "")]
     assert rep.findings[0].message == "工作表“表四”的保护已被撤销，表格结构和公式可能已被改动。"
@@ -187,6 +196,7 @@ def test_extra_and_missing_sheets(tmp_path, fmt):
     def tamper(wb):
         wb.create_sheet("我的备注")
         del wb["信息处理费"]
+
     rep = check(edit(build(tmp_path, fmt), tamper))
     assert ("sheet-extra", "", "") in found(rep) and ("sheet-missing", "", "") in found(rep)
     assert any("我的备注" in f.message for f in rep.findings)
@@ -207,14 +217,17 @@ def test_identity_year_and_roster(tmp_path, fmt):
     assert [f.code for f in rep.findings] == ["unit-not-in-roster"]
 
 
-@pytest.mark.parametrize("data,code,needle", [
-    (b"", "file-empty", "0字节"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "file-xls", "另存为"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptionInfo".encode("utf-16-le") + b"\x00" * 100, "file-encrypted", "加密"),
-    (b"%PDF-1.7\n...", "file-not-workbook", "PDF"),
-    ("单位,数量\n甲,1\n".encode("gbk"), "file-not-workbook", "CSV"),
-    (b"PK\x03\x04garbage-that-is-not-a-zip", "file-unreadable", "损坏"),
-])
+@pytest.mark.parametrize(
+    "data,code,needle",
+    [
+        (b"", "file-empty", "0字节"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "file-xls", "另存为"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptionInfo".encode("utf-16-le") + b"\x00" * 100, "file-encrypted", "加密"),
+        (b"%PDF-1.7\n...", "file-not-workbook", "PDF"),
+        ("单位,数量\n甲,1\n".encode("gbk"), "file-not-workbook", "CSV"),
+        (b"PK\x03\x04garbage-that-is-not-a-zip", "file-unreadable", "损坏"),
+    ],
+)
 def test_broken_files_get_one_clear_finding(data, code, needle):
     rep = read_bytes(data, "x.xlsx")
     assert [f.code for f in rep.findings] == [code]

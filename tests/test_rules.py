@@ -31,8 +31,7 @@ def test_every_rule_is_tested_here(fmt):
     """Rules within one year are tested here; the cross-year rules in test_years.py."""
     tested = {"O1", "I1", "I2", "I4", "I5-wan", "I5-wan-town", "I5-wan-county", "I5-count-town", "I9", "I10"}
     assert {r.code for r in fmt.rules if not r.cross_year} == tested
-    assert {r.code for r in fmt.rules if r.cross_year} == {"carryover-mismatch", "valid-continuity", "jump-up",
-                                                             "jump-down"}
+    assert {r.code for r in fmt.rules if r.cross_year} == {"carryover-mismatch", "valid-continuity", "jump-up", "jump-down"}
 
 
 def test_o1_pass_and_fail(fmt):
@@ -135,8 +134,7 @@ def test_i5_count_town(fmt):
     blank = make_report(fmt, unit_type="镇", **{"t2__license__n": 1460000})
     blank.values["t2.license.n"] = None
     assert run_rule(rule(fmt, "I5-count-town"), fmt, blank) == []  # skip_if_any
-    assert run_rule(rule(fmt, "I5-count-town"), fmt,
-                    make_report(fmt, unit_type="县级部门", **{"t2__license__n": 1460000})) == []
+    assert run_rule(rule(fmt, "I5-count-town"), fmt, make_report(fmt, unit_type="县级部门", **{"t2__license__n": 1460000})) == []
 
 
 def test_i9_repealed_more_than_valid_plus_made(fmt):
@@ -151,8 +149,19 @@ def test_i9_repealed_more_than_valid_plus_made(fmt):
     assert codes(run_rule(rule(fmt, "I9"), fmt, blank)) == [("I9", "t2.norm.repealed")]
 
 
-@pytest.mark.parametrize("unit_type,expected", [("镇", 1), ("街道", 1), ("县级部门", 1), ("县级政府", 1),
-                                                ("市级部门", 1), ("省级部门", 1), ("市级政府", 0), ("国务院部门", 0)])
+@pytest.mark.parametrize(
+    "unit_type,expected",
+    [
+        ("镇", 1),
+        ("街道", 1),
+        ("县级部门", 1),
+        ("县级政府", 1),
+        ("市级部门", 1),
+        ("省级部门", 1),
+        ("市级政府", 0),
+        ("国务院部门", 0),
+    ],
+)
 def test_i10_rules_only_for_units_without_power(fmt, unit_type, expected):
     found = run_rule(rule(fmt, "I10"), fmt, make_report(fmt, unit_type=unit_type, **{"t2__reg__valid": 6}))
     assert len(found) == expected

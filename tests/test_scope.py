@@ -34,8 +34,10 @@ def test_selection_is_marked_and_warned_about_one_level_up(cli, tmp_path):
     assert "选择汇总" in wb["报送情况"]["A1"].value and wb["报送情况"]["B2"].value == "单位代码"
     # the city above: the county's partial summary is accepted, with a 警告 naming what is missing
     city = tmp_path / "city.csv"
-    city.write_text("单位代码,单位名称,单位类型,上级代码\n1525,锡林郭勒盟,市级政府,\n"
-                    "152502,锡林浩特市人民政府,县级政府,1525\n", encoding="utf-8")
+    city.write_text(
+        "单位代码,单位名称,单位类型,上级代码\n1525,锡林郭勒盟,市级政府,\n152502,锡林浩特市人民政府,县级政府,1525\n",
+        encoding="utf-8",
+    )
     r = cli("consolidate", out, "--roster", city, "--year", "2025", "--out", tmp_path / "盟.xlsx", "--json")
     data = json.loads(r.stdout)
     warn = [f for f in data["files"][0]["findings"] if f["code"] == "summary-partial"]
@@ -53,7 +55,7 @@ def test_whole_county_is_not_marked(cli, tmp_path):
 
 
 def test_roster_without_the_county_itself(cli, tmp_path):
-    lines = (ROSTER.read_text(encoding="utf-8").splitlines())
+    lines = ROSTER.read_text(encoding="utf-8").splitlines()
     roster = tmp_path / "no_county.csv"
     roster.write_text("\n".join(x for x in lines if not x.startswith("152502,")) + "\n", encoding="utf-8")
     returns = tmp_path / "returns"
@@ -67,25 +69,43 @@ def test_roster_without_the_county_itself(cli, tmp_path):
     hint = [f for f in data["findings"] if f["code"] == "summary-unit-missing"]
     assert hint and "--summary-name" in hint[0]["instruction"]
     assert "--summary-name" in r.stderr
-    r = cli("consolidate", returns, "--roster", roster, "--year", "2025", "--out", tmp_path / "b.xlsx",
-            "--summary-name", "锡林浩特市人民政府", "--json")
+    r = cli(
+        "consolidate",
+        returns,
+        "--roster",
+        roster,
+        "--year",
+        "2025",
+        "--out",
+        tmp_path / "b.xlsx",
+        "--summary-name",
+        "锡林浩特市人民政府",
+        "--json",
+    )
     assert json.loads(r.stdout)["summary"]["unit_name"] == "锡林浩特市人民政府"
     # --under the shared parent code works too (it is what the old message recommended)
-    r = cli("consolidate", returns, "--roster", roster, "--year", "2025", "--out", tmp_path / "c.xlsx",
-            "--under", "152502", "--json")
+    r = cli(
+        "consolidate", returns, "--roster", roster, "--year", "2025", "--out", tmp_path / "c.xlsx", "--under", "152502", "--json"
+    )
     assert r.returncode == 0 and json.loads(r.stdout)["summary"]["counts"]["应报"] == 21
 
 
 def test_roster_of_two_counties_without_their_rows_recommends_what_works(cli, tmp_path):
     roster = tmp_path / "two.csv"
-    roster.write_text("单位代码,单位名称,单位类型,上级代码\n152502201,宝力根苏木,苏木,152502\n"
-                      "152502202,朝克乌拉苏木,苏木,152502\n152599001,外县某镇,镇,152599\n", encoding="utf-8")
-    two = [SAMPLES / "returns" / f"{c}_{n}_2025年政府信息公开年报.xlsx" for c, n in (("152502201", "宝力根苏木"),
-                                                                               ("152502202", "朝克乌拉苏木"))]
+    roster.write_text(
+        "单位代码,单位名称,单位类型,上级代码\n152502201,宝力根苏木,苏木,152502\n"
+        "152502202,朝克乌拉苏木,苏木,152502\n152599001,外县某镇,镇,152599\n",
+        encoding="utf-8",
+    )
+    two = [
+        SAMPLES / "returns" / f"{c}_{n}_2025年政府信息公开年报.xlsx"
+        for c, n in (("152502201", "宝力根苏木"), ("152502202", "朝克乌拉苏木"))
+    ]
     r = cli("consolidate", *two, "--roster", roster, "--year", "2025", "--out", tmp_path / "x.xlsx")
     assert r.returncode == 2 and "--under 152502" in r.stderr
-    r = cli("consolidate", *two, "--roster", roster, "--year", "2025", "--out", tmp_path / "x.xlsx",
-            "--under", "152502", "--json")
+    r = cli(
+        "consolidate", *two, "--roster", roster, "--year", "2025", "--out", tmp_path / "x.xlsx", "--under", "152502", "--json"
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["summary"]["counts"]["已报送"] == 2
 
@@ -159,8 +179,13 @@ def test_check_without_year_remarks_on_mixed_years(cli, tmp_path, fmt):
     d = tmp_path / "in"
     shutil.copytree(SAMPLES / "returns", d)
     unit = load_roster(ROSTER).get("152502201")
-    write_return(d / file_name(unit, 2024), fmt, ReturnContent(unit=unit, year=2024, values={c.id: 0 for c in fmt.inputs},
-                                                                cover={"filler": "甲", "phone": "1", "date": "2025-01-05"}))
+    write_return(
+        d / file_name(unit, 2024),
+        fmt,
+        ReturnContent(
+            unit=unit, year=2024, values={c.id: 0 for c in fmt.inputs}, cover={"filler": "甲", "phone": "1", "date": "2025-01-05"}
+        ),
+    )
     r = cli("check", d, "--json")
     mixed = [f for f in json.loads(r.stdout)["findings"] if f["code"] == "year-mixed"]
     assert mixed and "2024年度1份" in mixed[0]["message"] and "2025年度22份" in mixed[0]["message"]

@@ -117,8 +117,7 @@ def test_validation_on_every_input(wb, fmt):
             for rng in dv.sqref.ranges:
                 for row in ws[rng.coord] if ":" in rng.coord else [[ws[rng.coord]]]:
                     for cell in row:
-                        covered[cell.coordinate] = (dv.type, dv.operator, dv.formula1, dv.promptTitle,
-                                                    dv.error)
+                        covered[cell.coordinate] = (dv.type, dv.operator, dv.formula1, dv.promptTitle, dv.error)
         for c in sheet.cells:
             if c.is_total:
                 assert c.a1 not in covered
@@ -139,8 +138,18 @@ def test_inputs_read_back_zero_and_totals_cached(wb_values, fmt):
 
 def test_totals_with_values_have_correct_cached_values(tmp_path, fmt):
     values = {c.id: 0 for c in fmt.inputs}
-    values.update({"t3.r1.np": 7, "t3.r1.biz": 2, "t3.r3_1.np": 5, "t3.r3_3_4.biz": 2, "t3.r4.np": 2,
-                   "t4.r1.rv_main": 10, "t4.r1.rv_corr": 1, "t4.r1.as_pend": 4})
+    values.update(
+        {
+            "t3.r1.np": 7,
+            "t3.r1.biz": 2,
+            "t3.r3_1.np": 5,
+            "t3.r3_3_4.biz": 2,
+            "t3.r4.np": 2,
+            "t4.r1.rv_main": 10,
+            "t4.r1.rv_corr": 1,
+            "t4.r1.as_pend": 4,
+        }
+    )
     path = tmp_path / "v.xlsx"
     write_return(path, fmt, ReturnContent(unit=UNIT, year=2025, values=values))
     ws3 = openpyxl.load_workbook(path, data_only=True)["表三"]

@@ -31,24 +31,38 @@ def test_template_for_sample_roster(cli, tmp_path):
 
 
 def test_template_for_one_unit(cli, tmp_path):
-    r = cli("template", "--unit-code", "152502202", "--unit-name", "朝克乌拉苏木", "--unit-type", "苏木",
-            "--year", "2025", "--out", tmp_path)
+    r = cli(
+        "template",
+        "--unit-code",
+        "152502202",
+        "--unit-name",
+        "朝克乌拉苏木",
+        "--unit-type",
+        "苏木",
+        "--year",
+        "2025",
+        "--out",
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["152502202_朝克乌拉苏木_2025年政府信息公开年报.xlsx"]
 
 
-@pytest.mark.parametrize("body,needle", [
-    ("单位代码,单位名称,单位类型\n1,甲镇,镇\n", "第1行（表头）缺少列：上级代码"),
-    (HEADER + "1,甲镇,镇,\n1,乙镇,镇,\n", "第3行：单位代码“1”与第2行重复"),
-    (HEADER + "1,甲镇,镇,\n2,,镇,\n", "第3行：单位名称为空"),
-    (HEADER + "1,甲镇,镇,\n2,a/b镇,镇,\n", "第3行：单位名称“a/b镇”含有不能用于文件名的字符"),
-    (HEADER + "1,甲镇,镇,\n2,..镇,镇,\n", "第3行：单位名称“..镇”含有不能用于文件名的字符"),
-    (HEADER + "1,甲镇,镇,\n2,乙镇,村委会,\n", "第3行：单位类型“村委会”无法识别"),
-    (HEADER + ",甲镇,镇,\n", "第2行：单位代码为空"),
-    (HEADER + "1,=HYPERLINK(\"x\"),镇,\n", "第2行：单位名称"),
-    (HEADER, "只有表头"),
-    ("", "是空的"),
-])
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ("单位代码,单位名称,单位类型\n1,甲镇,镇\n", "第1行（表头）缺少列：上级代码"),
+        (HEADER + "1,甲镇,镇,\n1,乙镇,镇,\n", "第3行：单位代码“1”与第2行重复"),
+        (HEADER + "1,甲镇,镇,\n2,,镇,\n", "第3行：单位名称为空"),
+        (HEADER + "1,甲镇,镇,\n2,a/b镇,镇,\n", "第3行：单位名称“a/b镇”含有不能用于文件名的字符"),
+        (HEADER + "1,甲镇,镇,\n2,..镇,镇,\n", "第3行：单位名称“..镇”含有不能用于文件名的字符"),
+        (HEADER + "1,甲镇,镇,\n2,乙镇,村委会,\n", "第3行：单位类型“村委会”无法识别"),
+        (HEADER + ",甲镇,镇,\n", "第2行：单位代码为空"),
+        (HEADER + '1,=HYPERLINK("x"),镇,\n', "第2行：单位名称"),
+        (HEADER, "只有表头"),
+        ("", "是空的"),
+    ],
+)
 def test_bad_roster_is_refused_naming_the_line(cli, tmp_path, body, needle):
     roster = tmp_path / "名册.csv"
     roster.write_text(body, encoding="utf-8")
@@ -115,14 +129,17 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("old,new,needle", [
-    ('{ id = "r3_7", r = 27, sum = ["r3_1"', '{ id = "r3_7", r = 27, sum = ["r3_9"', "合计项“r3_9”不存在"),
-    ('left = "t3.r1.{col} + t3.r2.{col}"', 'left = "t3.r1.{col} + t3.r9.{col}"', "不存在"),
-    ('{ r = 3, c = 5, text = "商业企业" }', '{ r = 3, c = 4, text = "商业企业" }', "重叠"),
-    ('severity = "错误"', 'severity = "严重"', "严重程度"),
-    ('kind = "amount_wan"', 'kind = "money"', "类型“money”未在"),
-    ('[format]', '[format', "语法错误"),
-])
+@pytest.mark.parametrize(
+    "old,new,needle",
+    [
+        ('{ id = "r3_7", r = 27, sum = ["r3_1"', '{ id = "r3_7", r = 27, sum = ["r3_9"', "合计项“r3_9”不存在"),
+        ('left = "t3.r1.{col} + t3.r2.{col}"', 'left = "t3.r1.{col} + t3.r9.{col}"', "不存在"),
+        ('{ r = 3, c = 5, text = "商业企业" }', '{ r = 3, c = 4, text = "商业企业" }', "重叠"),
+        ('severity = "错误"', 'severity = "严重"', "“severity”为“严重”，应为 错误/警告/提示 之一"),
+        ('kind = "amount_wan"', 'kind = "money"', "类型“money”未在"),
+        ("[format]", "[format", "语法错误"),
+    ],
+)
 def test_broken_format_definition_fails_at_load(tmp_path, old, new, needle):
     with pytest.raises(SpecError, match=needle):
         load_format(_broken(tmp_path, old, new))
@@ -133,6 +150,5 @@ def test_unwritable_output_is_a_chinese_error(cli, tmp_path):
     blocker.write_text("x")
     r = cli("template", "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", blocker / "sub")
     assert r.returncode == 2 and "无法读写文件" in r.stderr and "Traceback" not in r.stderr
-    r = cli("consolidate", SAMPLES / "returns", "--roster", SAMPLES / "roster.csv", "--year", "2025",
-            "--out", blocker / "s.xlsx")
+    r = cli("consolidate", SAMPLES / "returns", "--roster", SAMPLES / "roster.csv", "--year", "2025", "--out", blocker / "s.xlsx")
     assert r.returncode == 2 and "无法读写文件" in r.stderr

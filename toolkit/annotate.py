@@ -70,10 +70,12 @@ def write_annotated(report: Report, path: Path, year: int | None = None) -> Path
     other_year = year is not None and report.year != year
     unit = Unit(report.unit_code, report.unit_name, report.unit_type)
     content = ReturnContent(
-        unit=unit, year=year if other_year else (report.year or 0),
+        unit=unit,
+        year=year if other_year else (report.year or 0),
         values=None if other_year else {c.id: report.values.get(c.id) for c in fmt.inputs},
         raw={} if other_year else {k: v for k, v in report.raw.items() if v is not None},
-        cover={} if other_year else dict(report.cover), level=report.level,
+        cover={} if other_year else dict(report.cover),
+        level=report.level,
         marks={} if other_year else _marks(report.findings),
     )
     sheet = conventions().findings_sheet

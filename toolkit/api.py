@@ -39,14 +39,26 @@ def _paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
 # ---------------------------------------------------------------- check
 
 
-def check(paths: PathLike | Iterable[PathLike], roster: Roster | PathLike | None = None, year: int | None = None, *,
-          progress: Progress = None, workers: int | None = None) -> list[Report]:
+def check(
+    paths: PathLike | Iterable[PathLike],
+    roster: Roster | PathLike | None = None,
+    year: int | None = None,
+    *,
+    progress: Progress = None,
+    workers: int | None = None,
+) -> list[Report]:
     """Read and check every return under ``paths`` (files, folders, zip archives)."""
     return check_batch(paths, roster, year, progress=progress, workers=workers).reports
 
 
-def check_batch(paths: PathLike | Iterable[PathLike], roster: Roster | PathLike | None = None,
-                year: int | None = None, *, progress: Progress = None, workers: int | None = None) -> BatchResult:
+def check_batch(
+    paths: PathLike | Iterable[PathLike],
+    roster: Roster | PathLike | None = None,
+    year: int | None = None,
+    *,
+    progress: Progress = None,
+    workers: int | None = None,
+) -> BatchResult:
     """``check``, plus what only the whole batch shows (units missing, duplicates, mixed years)."""
     opts = CheckOptions(year=year, roster=as_roster(roster))
     reports = list(iter_checked(_paths(paths), opts, progress, workers))
@@ -59,8 +71,14 @@ class Annotated:
     skipped: list[tuple[Report, str]] = field(default_factory=list)  # (report, why not), only those with a reason
 
 
-def write_annotated(reports: Sequence[Report], out_dir: PathLike, *, year: int | None = None,
-                    inputs: Iterable[PathLike] = (), overwrite: bool = False) -> Annotated:
+def write_annotated(
+    reports: Sequence[Report],
+    out_dir: PathLike,
+    *,
+    year: int | None = None,
+    inputs: Iterable[PathLike] = (),
+    overwrite: bool = False,
+) -> Annotated:
     """The 审核意见 copies of the returns that need one, all written or none (a staging folder)."""
     from .annotate import annotated_names, decide
     from .annotate import write_annotated as write_one
@@ -93,10 +111,19 @@ def write_annotated(reports: Sequence[Report], out_dir: PathLike, *, year: int |
 # ---------------------------------------------------------------- consolidate
 
 
-def consolidate(reports_or_paths: Sequence[Report] | PathLike | Iterable[PathLike], roster: Roster | PathLike, year: int,
-                *, units: Iterable[str] = (), exclude: Iterable[str] = (), under: str | None = None,
-                strict: bool = False, force: bool = False, summary_name: str | None = None,
-                progress: Progress = None):
+def consolidate(
+    reports_or_paths: Sequence[Report] | PathLike | Iterable[PathLike],
+    roster: Roster | PathLike,
+    year: int,
+    *,
+    units: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    under: str | None = None,
+    strict: bool = False,
+    force: bool = False,
+    summary_name: str | None = None,
+    progress: Progress = None,
+):
     """Sum the returns of the roster's units into a Summary (raises ``Refused`` when it must not)."""
     from .consolidate import consolidate as run
     from .spec import current_format
@@ -107,8 +134,18 @@ def consolidate(reports_or_paths: Sequence[Report] | PathLike | Iterable[PathLik
     reports = _reports(reports_or_paths, CheckOptions(year=year, roster=ros), progress)
     if not reports:
         raise NianbaoError("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip），未生成汇总表。")
-    return run(current_format(), reports, ros, year, units=units, exclude=exclude, under=under, strict=strict,
-               force=force, summary_name=summary_name)
+    return run(
+        current_format(),
+        reports,
+        ros,
+        year,
+        units=units,
+        exclude=exclude,
+        under=under,
+        strict=strict,
+        force=force,
+        summary_name=summary_name,
+    )
 
 
 def _reports(given: Any, opts: CheckOptions, progress: Progress) -> list[Report]:
@@ -118,8 +155,14 @@ def _reports(given: Any, opts: CheckOptions, progress: Progress) -> list[Report]
     return list(iter_checked(_paths(items), opts, progress))
 
 
-def write_summary(summary: Any, path: PathLike, *, inputs: Iterable[PathLike] = (), overwrite: bool = False,
-                  options: dict[str, Any] | None = None) -> tuple[Path, Path]:
+def write_summary(
+    summary: Any,
+    path: PathLike,
+    *,
+    inputs: Iterable[PathLike] = (),
+    overwrite: bool = False,
+    options: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
     """The summary workbook and its manifest, both or neither (a staging folder)."""
     from .fileio import Staging
     from .outputs import OutputGuard
@@ -143,8 +186,14 @@ def write_summary(summary: Any, path: PathLike, *, inputs: Iterable[PathLike] = 
 # ---------------------------------------------------------------- templates
 
 
-def write_template(units: Roster | PathLike | Iterable[Unit], year: int, out_dir: PathLike, *,
-                   overwrite: bool = False, progress: Callable[[], Any] | None = None) -> list[Path]:
+def write_template(
+    units: Roster | PathLike | Iterable[Unit],
+    year: int,
+    out_dir: PathLike,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[], Any] | None = None,
+) -> list[Path]:
     """One locked template per unit; refuses before writing anything if a target holds data."""
     from .outputs import OutputGuard
     from .spec import current_format
@@ -166,8 +215,10 @@ def write_template(units: Roster | PathLike | Iterable[Unit], year: int, out_dir
         from .outputs import OutputRefused
 
         shown = "、".join(refused[:5]) + (f"等{len(refused)}个" if len(refused) > 5 else "")
-        raise OutputRefused(f"{out_dir} 中已有同名文件且其中有填写过的数据：{shown}。为防止丢失数据，没有生成任何模板。"
-                            "请换一个输出文件夹；确认可以覆盖时加 --overwrite。")
+        raise OutputRefused(
+            f"{out_dir} 中已有同名文件且其中有填写过的数据：{shown}。为防止丢失数据，没有生成任何模板。"
+            "请换一个输出文件夹；确认可以覆盖时加 --overwrite。"
+        )
     return generate_templates(fmt, units, year, out_dir, progress=progress)
 
 
@@ -182,5 +233,19 @@ def to_dataframe(reports: Iterable[Report]):
     return pd.DataFrame(rows, columns=ROW_COLUMNS)
 
 
-ROW_COLUMNS = ("year", "unit_code", "unit_name", "unit_type", "level", "format_id", "sheet", "cell_id",
-               "row_label", "col_label", "value", "status", "source_sha256", "source_file")
+ROW_COLUMNS = (
+    "year",
+    "unit_code",
+    "unit_name",
+    "unit_type",
+    "level",
+    "format_id",
+    "sheet",
+    "cell_id",
+    "row_label",
+    "col_label",
+    "value",
+    "status",
+    "source_sha256",
+    "source_file",
+)

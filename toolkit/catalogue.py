@@ -17,10 +17,28 @@ START, END = "<!-- catalogue:start -->", "<!-- catalogue:end -->"
 
 # What each placeholder of a message template stands for, so a template reads as a sentence.
 PLACEHOLDERS = {
-    "expected": "应为", "found": "实为", "delta": "差额", "cell": "单元格", "sheet": "工作表", "detail": "具体情况",
-    "unit_code": "单位代码", "unit_name": "单位名称", "year": "年度", "prev_year": "上一年度", "count": "个数",
-    "cells": "单元格", "quote": "原文句子", "left": "左边合计", "right": "右边合计", "left_yuan": "折合元数",
-    "col_label": "列名", "row_label": "行名", "unit_type": "单位类型", "col": "列", "row": "行", "cell_id": "单元格编号",
+    "expected": "应为",
+    "found": "实为",
+    "delta": "差额",
+    "cell": "单元格",
+    "sheet": "工作表",
+    "detail": "具体情况",
+    "unit_code": "单位代码",
+    "unit_name": "单位名称",
+    "year": "年度",
+    "prev_year": "上一年度",
+    "count": "个数",
+    "cells": "单元格",
+    "quote": "原文句子",
+    "left": "左边合计",
+    "right": "右边合计",
+    "left_yuan": "折合元数",
+    "col_label": "列名",
+    "row_label": "行名",
+    "unit_type": "单位类型",
+    "col": "列",
+    "row": "行",
+    "cell_id": "单元格编号",
 }
 
 
@@ -47,11 +65,19 @@ def entries() -> list[Entry]:
         meaning = f"{r.left} {r.operator} {r.right}"
         if r.unit_types:
             meaning += f"（适用于：{'、'.join(r.unit_types)}）"
-        out.append(Entry(r.code, r.severity, r.title, humanize(f"{r.basis}。检查：{meaning}".lstrip("。")),
-                         r.example, humanize(r.instruction), "审核规则"))
+        out.append(
+            Entry(
+                r.code,
+                r.severity,
+                r.title,
+                humanize(f"{r.basis}。检查：{meaning}".lstrip("。")),
+                r.example,
+                humanize(r.instruction),
+                "审核规则",
+            )
+        )
     for ct in checks().values():
-        out.append(Entry(ct.code, ct.severity, ct.title, humanize(ct.message), "", humanize(ct.instruction),
-                         "读取与完整性检查"))
+        out.append(Entry(ct.code, ct.severity, ct.title, humanize(ct.message), "", humanize(ct.instruction), "读取与完整性检查"))
     return out
 
 

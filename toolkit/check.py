@@ -52,16 +52,21 @@ def check_identity(report: Report, fmt: Format, opts: CheckOptions) -> list[Find
     current = current_format()
     name = report.provenance.name
     if fmt.status != "current" and (report.year is None or report.year >= current.valid_from_year):
-        out.append(make("format-outdated", file=name, found=fmt.title, expected=current.title,
-                        year=report.year or ""))
+        out.append(make("format-outdated", file=name, found=fmt.title, expected=current.title, year=report.year or ""))
     if opts.year and report.year != opts.year:
         out.append(make("year-mismatch", file=name, found=report.year or "未知", expected=opts.year))
     if _version(report.template_version) < _version(fmt.template_version):
-        out.append(make("template-outdated", file=name, found=report.template_version,
-                        expected=fmt.template_version))
+        out.append(make("template-outdated", file=name, found=report.template_version, expected=fmt.template_version))
     if report.level != "填报单位" and report.scope == "选择汇总":
-        out.append(make("summary-partial", file=name, found=report.level, unit_name=report.unit_name,
-                        detail=report.scope_note or "未说明未包括哪些单位"))
+        out.append(
+            make(
+                "summary-partial",
+                file=name,
+                found=report.level,
+                unit_name=report.unit_name,
+                detail=report.scope_note or "未说明未包括哪些单位",
+            )
+        )
     if opts.roster is not None:
         out.extend(_roster_identity(report, opts.roster))
     return out
@@ -71,12 +76,12 @@ def _roster_identity(report: Report, roster: Roster) -> list[Finding]:
     name = report.provenance.name
     unit = roster.get(report.unit_code)
     if unit is None:
-        return [make("unit-not-in-roster", file=name, found=report.unit_code or "（无）",
-                     unit_name=report.unit_name or "未知单位")]
+        return [
+            make("unit-not-in-roster", file=name, found=report.unit_code or "（无）", unit_name=report.unit_name or "未知单位")
+        ]
     report.unit_type = unit.type  # the roster is authoritative for rules such as I10
     if unit.name != report.unit_name:
-        return [make("unit-name-mismatch", file=name, unit_code=report.unit_code, found=report.unit_name,
-                     expected=unit.name)]
+        return [make("unit-name-mismatch", file=name, unit_code=report.unit_code, found=report.unit_name, expected=unit.name)]
     return []
 
 
@@ -150,7 +155,7 @@ class _Runner:
             while starts or flight:
                 while starts and len(flight) < self.workers * 3:
                     i = starts.pop()
-                    flight[self.pool.submit(_worker_run, self.sources[i:i + self.chunk])] = i
+                    flight[self.pool.submit(_worker_run, self.sources[i : i + self.chunk])] = i
                 done, _ = wait(flight, return_when=FIRST_COMPLETED)
                 broken = [f for f in done if isinstance(f.exception(), BrokenProcessPool)]
                 for f in done:
@@ -177,8 +182,9 @@ class _Runner:
                 stop_pool(pool)
 
 
-def iter_checked(paths: Iterable[Path], opts: CheckOptions, progress: Callable[[int], Any] | None = None,
-                 workers: int | None = None) -> Iterator[Report]:
+def iter_checked(
+    paths: Iterable[Path], opts: CheckOptions, progress: Callable[[int], Any] | None = None, workers: int | None = None
+) -> Iterator[Report]:
     """Check every return under ``paths`` and yield complete reports in input order.
 
     Files are read in worker processes (all cores for large batches, one otherwise), so one bad
@@ -201,8 +207,9 @@ def iter_checked(paths: Iterable[Path], opts: CheckOptions, progress: Callable[[
             following += 1
 
 
-def check_paths(paths: Iterable[Path], opts: CheckOptions, progress: Callable[[int], Any] | None = None,
-                workers: int | None = None) -> BatchResult:
+def check_paths(
+    paths: Iterable[Path], opts: CheckOptions, progress: Callable[[int], Any] | None = None, workers: int | None = None
+) -> BatchResult:
     """Check every return under ``paths``: complete reports plus the findings about the batch."""
     reports = list(iter_checked(paths, opts, progress, workers))
     return BatchResult(reports, batch_findings(reports, opts))
@@ -224,8 +231,14 @@ def batch_findings(reports: list[Report], opts: CheckOptions) -> list[Finding]:
         if len(reps) > 1:
             files = "、".join(r.provenance.name for r in reps)
             for r in reps:
-                f = make("unit-duplicate-in-batch", file=r.provenance.name, unit_code=code, unit_name=r.unit_name,
-                         count=len(reps), detail=files).finish(r.year)
+                f = make(
+                    "unit-duplicate-in-batch",
+                    file=r.provenance.name,
+                    unit_code=code,
+                    unit_name=r.unit_name,
+                    count=len(reps),
+                    detail=files,
+                ).finish(r.year)
                 r.findings.append(f)
     if opts.roster is not None and len(by_unit) > 1:  # a batch, not one unit's file checked on its own
         seen = {r.unit_code for r in reports if r.readable}
@@ -237,7 +250,8 @@ def batch_findings(reports: list[Report], opts: CheckOptions) -> list[Finding]:
         for r in readable:
             years[r.year or "未知"] = years.get(r.year or "未知", 0) + 1
         if len(years) > 1:
-            detail = "，".join(f"{y}年度{n}份" if y != "未知" else f"年度未知{n}份" for y, n in sorted(
-                years.items(), key=lambda kv: str(kv[0])))
+            detail = "，".join(
+                f"{y}年度{n}份" if y != "未知" else f"年度未知{n}份" for y, n in sorted(years.items(), key=lambda kv: str(kv[0]))
+            )
             out.append(make("year-mixed", detail=detail).finish())
     return out

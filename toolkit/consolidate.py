@@ -19,8 +19,13 @@ from .report import Number, Provenance, Report, derive_totals
 from .roster import Roster, Unit
 from .spec import Format, formats
 
-LEVEL_OF = {"县级政府": "县级汇总", "市级政府": "市级汇总", "省级政府": "省级汇总",
-            "县级汇总": "市级汇总", "市级汇总": "省级汇总"}
+LEVEL_OF = {
+    "县级政府": "县级汇总",
+    "市级政府": "市级汇总",
+    "省级政府": "省级汇总",
+    "县级汇总": "市级汇总",
+    "市级汇总": "省级汇总",
+}
 # The unit a group of roster units belongs to, guessed from their types when the roster lacks it.
 PARENT_TYPE = (({"市级部门", "县级汇总", "县级政府"}, "市级政府"), ({"省级部门", "市级汇总", "市级政府"}, "省级政府"))
 
@@ -53,10 +58,17 @@ class UnitStatus:
         r = self.report
         c = counts(r.findings) if r else {"错误": 0, "警告": 0, "提示": 0}
         return {
-            "unit_code": self.code, "unit_name": self.name, "unit_type": self.type, "status": self.status,
-            "file": r.provenance.name if r else "", "sha256": r.provenance.sha256 if r else "",
-            "filler": r.cover.get("filler", "") if r else "", "phone": r.cover.get("phone", "") if r else "",
-            "date": r.cover.get("date", "") if r else "", "errors": c["错误"], "warnings": c["警告"],
+            "unit_code": self.code,
+            "unit_name": self.name,
+            "unit_type": self.type,
+            "status": self.status,
+            "file": r.provenance.name if r else "",
+            "sha256": r.provenance.sha256 if r else "",
+            "filler": r.cover.get("filler", "") if r else "",
+            "phone": r.cover.get("phone", "") if r else "",
+            "date": r.cover.get("date", "") if r else "",
+            "errors": c["错误"],
+            "warnings": c["警告"],
             "duplicates": [d.provenance.name for d in self.duplicates],
         }
 
@@ -107,8 +119,12 @@ class Summary:
     def tally(self) -> dict[str, int]:
         """应报/已报送/未报送 counted as units, then each status; files outside the roster apart."""
         units = [s for s in self.statuses if s.status not in FILE_ONLY]
-        out = {"应报": len(units), "已报送": sum(1 for s in units if s.status in SUBMITTED),
-               "未报送": self.count("未报送"), "纳入汇总": len(self.included)}
+        out = {
+            "应报": len(units),
+            "已报送": sum(1 for s in units if s.status in SUBMITTED),
+            "未报送": self.count("未报送"),
+            "纳入汇总": len(self.included),
+        }
         out |= {st: self.count(st) for st in STATUS_ORDER if st != "未报送"}
         return out
 
@@ -181,12 +197,17 @@ def _no_root_message(roster: Roster) -> str:
             groups[u.parent or "（空）"] = groups.get(u.parent or "（空）", 0) + 1
     usable = [p for p in groups if p != "（空）"]
     parts = "；".join(f"上级代码为{p}的{n}个" for p, n in groups.items())
-    hint = ("可以用 " + " 或 ".join(f"--under {p}" for p in usable[:3]) + " 分别汇总，或" if usable else "请")
+    hint = "可以用 " + " 或 ".join(f"--under {p}" for p in usable[:3]) + " 分别汇总，或" if usable else "请"
     return f"名册中有多个最上级单位（{parts}），无法确定汇总单位；{hint}在名册中加上汇总单位本身一行（上级代码为空）。"
 
 
-def scope(roster: Roster, units: Iterable[str] = (), exclude: Iterable[str] = (), under: str | None = None,
-          summary_name: str | None = None) -> Scope:
+def scope(
+    roster: Roster,
+    units: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    under: str | None = None,
+    summary_name: str | None = None,
+) -> Scope:
     """Which roster units this summary covers: 全部, 节点汇总 (--under), 选择汇总 (--units/--exclude)."""
     top, chosen, in_roster = _node(roster, under, summary_name)
     node_units = list(chosen)
@@ -237,8 +258,11 @@ def _sort_inputs(reports: list[Report], fmt: Format, roster: Roster, sc: Scope, 
             # an earlier summary of this very unit left among the returns: using it as the 本级
             # return would count everything twice
             extra.append(UnitStatus(r.unit_code, r.unit_name, r.unit_type, "汇总表（已忽略）", r))
-            findings.append(make("summary-ignored", file=r.provenance.name, unit_code=r.unit_code,
-                                 unit_name=r.unit_name, found=r.level).finish(year))
+            findings.append(
+                make(
+                    "summary-ignored", file=r.provenance.name, unit_code=r.unit_code, unit_name=r.unit_name, found=r.level
+                ).finish(year)
+            )
         elif roster.get(r.unit_code) is None:
             extra.append(UnitStatus(r.unit_code, r.unit_name, r.unit_type, "不在名册", r))
         elif r.unit_code in sc.codes:
@@ -261,8 +285,13 @@ def _unit_statuses(sc: Scope, by_code: dict[str, list[Report]], strict: bool, ye
             continue
         chosen, dups = got[0], got[1:]
         if dups:
-            f = make("duplicate-return", file=chosen.provenance.name, unit_code=u.code, unit_name=u.name,
-                     detail="采用 " + chosen.provenance.name + "；未采用 " + "、".join(d.provenance.name for d in dups))
+            f = make(
+                "duplicate-return",
+                file=chosen.provenance.name,
+                unit_code=u.code,
+                unit_name=u.name,
+                detail="采用 " + chosen.provenance.name + "；未采用 " + "、".join(d.provenance.name for d in dups),
+            )
             if strict:
                 f.severity = "错误"
             findings.append(f.finish(year))
@@ -274,17 +303,24 @@ def _refusal(statuses: list[UnitStatus], strict: bool, force: bool) -> str:
     """Why this consolidation must not be written ('' when it may)."""
     unread = [s for s in statuses if s.included and s.report.unknown]  # type: ignore[union-attr]
     if unread:
-        lines = [f"{s.name}（{s.code}）：{s.report.provenance.name}，{_unread_tables(s.report)}未能读取"  # type: ignore[union-attr]
-                 for s in unread]
+        lines = [
+            f"{s.name}（{s.code}）：{s.report.provenance.name}，{_unread_tables(s.report)}未能读取"  # type: ignore[union-attr]
+            for s in unread
+        ]
         codes = ",".join(s.code for s in unread)
-        return ("以下填报表有表格未能读取，不能汇总（未读取的表不会按0计算，--force 也不能汇总它们）：\n  "
-                + "\n  ".join(lines) + "\n请让这些单位用原模板重新填写；"
-                f"或用 --exclude {codes} 先汇总其余单位（汇总表将标明为选择汇总）。")
+        return (
+            "以下填报表有表格未能读取，不能汇总（未读取的表不会按0计算，--force 也不能汇总它们）：\n  "
+            + "\n  ".join(lines)
+            + "\n请让这些单位用原模板重新填写；"
+            f"或用 --exclude {codes} 先汇总其余单位（汇总表将标明为选择汇总）。"
+        )
     bad = [s for s in statuses if s.included and counts(s.report.findings)["错误"]]  # type: ignore[union-attr]
     dup_errors = [s for s in statuses if s.duplicates] if strict else []
     if (bad and not force) or dup_errors:
-        lines = [f"{s.name}（{s.code}）：{s.report.provenance.name}，错误{counts(s.report.findings)['错误']}个"  # type: ignore[union-attr]
-                 for s in bad]
+        lines = [
+            f"{s.name}（{s.code}）：{s.report.provenance.name}，错误{counts(s.report.findings)['错误']}个"  # type: ignore[union-attr]
+            for s in bad
+        ]
         lines += [f"{s.name}（{s.code}）：报送了{len(s.duplicates) + 1}份（--strict 不允许重复）" for s in dup_errors]
         return "以下填报表有错误，未汇总（更正后重新汇总，或加 --force 强制汇总）：\n  " + "\n  ".join(lines)
     return ""
@@ -296,9 +332,19 @@ def _unread_tables(report: Report) -> str:
     return "、".join(fmt.sheet(s).name if fmt else s for s in sheets)
 
 
-def consolidate(fmt: Format, reports: list[Report], roster: Roster, year: int, *,
-                units: Iterable[str] = (), exclude: Iterable[str] = (), under: str | None = None,
-                strict: bool = False, force: bool = False, summary_name: str | None = None) -> Summary:
+def consolidate(
+    fmt: Format,
+    reports: list[Report],
+    roster: Roster,
+    year: int,
+    *,
+    units: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    under: str | None = None,
+    strict: bool = False,
+    force: bool = False,
+    summary_name: str | None = None,
+) -> Summary:
     """Sum the chosen returns into one summary Report; raise Refused when that would be wrong."""
     sc = scope(roster, units, exclude, under, summary_name)
     by_code, extra, outside, findings = _sort_inputs(reports, fmt, roster, sc, year)
@@ -307,8 +353,9 @@ def consolidate(fmt: Format, reports: list[Report], roster: Roster, year: int, *
     in_scope = [r for s in statuses if s.report for r in (s.report, *s.duplicates)]
     findings = [f for r in in_scope for f in r.findings] + findings + more
     if not sc.top_in_roster:
-        findings.append(make("summary-unit-missing", unit_code=sc.top.code, unit_name=sc.top.name,
-                             found=sc.top.code).finish(year))
+        findings.append(
+            make("summary-unit-missing", unit_code=sc.top.code, unit_name=sc.top.name, found=sc.top.code).finish(year)
+        )
     reason = _refusal(statuses, strict, force)
     if reason:
         raise Refused(reason, statuses, in_scope)
@@ -326,14 +373,29 @@ def _sum(fmt: Format, sc: Scope, statuses: list[UnitStatus], year: int) -> Repor
     level = LEVEL_OF.get(sc.top.type, "汇总")
     note = f"由{len(included)}个单位的填报表汇总生成。" + (sc.note() + "。" if sc.note() else "")
     rep = Report(
-        format_id=fmt.id, format_version=fmt.version, template_version=fmt.template_version, year=year,
-        unit_code=sc.top.code, unit_name=sc.top.name, unit_type=level, level=level,
-        values=derive_totals(fmt, sums), scope=sc.kind, scope_note=sc.note(),
+        format_id=fmt.id,
+        format_version=fmt.version,
+        template_version=fmt.template_version,
+        year=year,
+        unit_code=sc.top.code,
+        unit_name=sc.top.name,
+        unit_type=level,
+        level=level,
+        values=derive_totals(fmt, sums),
+        scope=sc.kind,
+        scope_note=sc.note(),
         cover={"filler": "nianbao 自动汇总", "date": dt.date.today().isoformat(), "note": note},
         provenance=Provenance(name="汇总"),
-        children=[{"unit_code": s.code, "unit_name": s.name, "unit_type": s.type, "status": s.status,
-                   "values": {c.id: v for c in fmt.inputs if (v := s.report.value(c.id))}}  # type: ignore[union-attr]
-                  for s in included],  # sparse: most cells of most units are 0
+        children=[
+            {
+                "unit_code": s.code,
+                "unit_name": s.name,
+                "unit_type": s.type,
+                "status": s.status,
+                "values": {c.id: v for c in fmt.inputs if (v := s.report.value(c.id))},
+            }  # type: ignore[union-attr]
+            for s in included
+        ],  # sparse: most cells of most units are 0
     )
     rep.cached = {c.id: rep.values[c.id] for c in fmt.totals}
     return rep
@@ -343,9 +405,14 @@ def totals_json(summary: Summary) -> dict[str, Any]:
     """Totals and 报送情况 as plain data (for --json and the manifest)."""
     rep = summary.report
     return {
-        "unit_code": rep.unit_code, "unit_name": rep.unit_name, "level": rep.level, "year": rep.year,
-        "scope": summary.scope.kind, "scope_note": summary.scope.note(),
-        "format_id": summary.fmt.id, "format_version": summary.fmt.version,
+        "unit_code": rep.unit_code,
+        "unit_name": rep.unit_name,
+        "level": rep.level,
+        "year": rep.year,
+        "scope": summary.scope.kind,
+        "scope_note": summary.scope.note(),
+        "format_id": summary.fmt.id,
+        "format_version": summary.fmt.version,
         "counts": summary.tally(),
         "totals": {cid: rep.values[cid] for cid in summary.fmt.cells},
         "units": [s.row() for s in summary.statuses],

@@ -62,8 +62,11 @@ class Finding:
         A finding without a unit (an unreadable file) is told apart by its file, one without a cell
         by what it says."""
         who = self.unit_code or self.unit_name or self.file
-        where = (self.sheet, self.cell_id or self.cell) if (self.cell or self.cell_id) else (
-            self.sheet, str(self.found), str(self.expected), self.message)
+        where = (
+            (self.sheet, self.cell_id or self.cell)
+            if (self.cell or self.cell_id)
+            else (self.sheet, str(self.found), str(self.expected), self.message)
+        )
         key = "|".join(str(x) for x in (self.code, who, year or "", *where))
         self.fingerprint = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
         return self
@@ -81,8 +84,7 @@ def make(code: str, *, where: Any = None, **fields: Any) -> Finding:
     ct = checks()[code]
     loc: dict[str, Any] = {}
     if where is not None:
-        loc = dict(sheet=where.sheet_name, cell=where.a1, cell_id=where.id,
-                   row_label=where.row_label, col_label=where.col_label)
+        loc = dict(sheet=where.sheet_name, cell=where.a1, cell_id=where.id, row_label=where.row_label, col_label=where.col_label)
     loc.update({k: fields.pop(k) for k in list(fields) if k in Finding.__dataclass_fields__})
     values = {k: fmt_num(v) if not isinstance(v, str) else v for k, v in {**loc, **fields}.items()}
     try:
@@ -93,13 +95,12 @@ def make(code: str, *, where: Any = None, **fields: Any) -> Finding:
         instruction = ct.instruction.format(**values)
     except (KeyError, IndexError):
         instruction = ct.instruction
-    return Finding(code=code, severity=ct.severity, title=ct.title, message=message,
-                   instruction=instruction, **loc)
+    return Finding(code=code, severity=ct.severity, title=ct.title, message=message, instruction=instruction, **loc)
 
 
 def _a1_key(addr: str) -> tuple[int, str]:
     letters = addr.rstrip("0123456789")
-    digits = addr[len(letters):]
+    digits = addr[len(letters) :]
     return (int(digits) if digits else 0, letters.rjust(3))
 
 

@@ -48,8 +48,7 @@ def _is_temp(name: str) -> bool:
 
 
 def _open_archive(data: bytes) -> zipfile.ZipFile:
-    return open_zip(data, max_members=MAX_ARCHIVE_MEMBERS, max_total=MAX_ARCHIVE_BYTES, per_member=False,
-                    what="压缩包")
+    return open_zip(data, max_members=MAX_ARCHIVE_MEMBERS, max_total=MAX_ARCHIVE_BYTES, per_member=False, what="压缩包")
 
 
 def _from_zip(data: bytes, label: str, path: str, mtime: float, depth: int) -> Iterator[Source]:
@@ -138,8 +137,11 @@ def collect(paths: list[Path]) -> Iterator[Source]:
             raise NianbaoError(f"找不到文件或文件夹：{p}")
     for p in paths:
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and not _is_temp(f.name)
-                           and (f.suffix.lower() in WORKBOOK_SUFFIXES or f.suffix.lower() == ".zip"))
+            files = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file() and not _is_temp(f.name) and (f.suffix.lower() in WORKBOOK_SUFFIXES or f.suffix.lower() == ".zip")
+            )
             for f in files:
                 yield from _from_file(f, str(f.relative_to(p.parent)) if p.parent != p else f.name)
         else:

@@ -16,11 +16,48 @@ from .report import Report
 SCHEMA_ID = "nianbao.result"
 SCHEMA_VERSION = 1
 
-FINDING_FIELDS = ("code", "severity", "title", "message", "instruction", "file", "unit_code", "unit_name", "sheet",
-                  "cell", "cell_id", "row_label", "col_label", "expected", "found", "delta", "fingerprint")
-FILE_FIELDS = ("file", "path", "sha256", "size", "readable", "format_id", "format_version", "template_version",
-               "year", "unit_code", "unit_name", "unit_type", "level", "scope", "application", "counts", "cover",
-               "values", "totals_recomputed", "unknown", "findings")
+FINDING_FIELDS = (
+    "code",
+    "severity",
+    "title",
+    "message",
+    "instruction",
+    "file",
+    "unit_code",
+    "unit_name",
+    "sheet",
+    "cell",
+    "cell_id",
+    "row_label",
+    "col_label",
+    "expected",
+    "found",
+    "delta",
+    "fingerprint",
+)
+FILE_FIELDS = (
+    "file",
+    "path",
+    "sha256",
+    "size",
+    "readable",
+    "format_id",
+    "format_version",
+    "template_version",
+    "year",
+    "unit_code",
+    "unit_name",
+    "unit_type",
+    "level",
+    "scope",
+    "application",
+    "counts",
+    "cover",
+    "values",
+    "totals_recomputed",
+    "unknown",
+    "findings",
+)
 
 
 def shown_values(report: Report) -> dict[str, Any]:
@@ -47,28 +84,56 @@ def file_json(r: Report) -> dict[str, Any]:
     shown = shown_values(r)
     recomputed = {cid: v for cid, v in r.values.items() if shown.get(cid) != v}
     return {
-        "file": r.provenance.name, "path": r.provenance.path, "sha256": r.provenance.sha256,
-        "size": r.provenance.size, "readable": r.readable, "format_id": r.format_id,
-        "format_version": r.format_version, "template_version": r.template_version, "year": r.year,
-        "unit_code": r.unit_code, "unit_name": r.unit_name, "unit_type": r.unit_type, "level": r.level,
-        "scope": r.scope, "application": r.provenance.application, "counts": counts(r.findings),
-        "cover": dict(r.cover), "values": shown if r.readable else {}, "totals_recomputed": recomputed,
-        "unknown": sorted(r.unknown), "findings": [finding_json(f) for f in r.findings],
+        "file": r.provenance.name,
+        "path": r.provenance.path,
+        "sha256": r.provenance.sha256,
+        "size": r.provenance.size,
+        "readable": r.readable,
+        "format_id": r.format_id,
+        "format_version": r.format_version,
+        "template_version": r.template_version,
+        "year": r.year,
+        "unit_code": r.unit_code,
+        "unit_name": r.unit_name,
+        "unit_type": r.unit_type,
+        "level": r.level,
+        "scope": r.scope,
+        "application": r.provenance.application,
+        "counts": counts(r.findings),
+        "cover": dict(r.cover),
+        "values": shown if r.readable else {},
+        "totals_recomputed": recomputed,
+        "unknown": sorted(r.unknown),
+        "findings": [finding_json(f) for f in r.findings],
     }
 
 
-def result_json(command: str, reports: Iterable[Report], *, year: int | None = None,
-                batch: Iterable[Finding] = (), summary: dict[str, Any] | None = None,
-                refused: dict[str, Any] | None = None, ok: bool | None = None) -> dict[str, Any]:
+def result_json(
+    command: str,
+    reports: Iterable[Report],
+    *,
+    year: int | None = None,
+    batch: Iterable[Finding] = (),
+    summary: dict[str, Any] | None = None,
+    refused: dict[str, Any] | None = None,
+    ok: bool | None = None,
+) -> dict[str, Any]:
     reports = list(reports)
     batch = list(batch)
     everything = [f for r in reports for f in r.findings] + batch
     return {
-        "schema": SCHEMA_ID, "schema_version": SCHEMA_VERSION, "tool": "nianbao", "tool_version": __version__,
-        "command": command, "year": year,
+        "schema": SCHEMA_ID,
+        "schema_version": SCHEMA_VERSION,
+        "tool": "nianbao",
+        "tool_version": __version__,
+        "command": command,
+        "year": year,
         "ok": (not any(f.severity == "错误" for f in everything) and refused is None) if ok is None else ok,
-        "counts": counts(everything), "files": [file_json(r) for r in reports],
-        "findings": [finding_json(f) for f in batch], "summary": summary, "refused": refused,
+        "counts": counts(everything),
+        "files": [file_json(r) for r in reports],
+        "findings": [finding_json(f) for f in batch],
+        "summary": summary,
+        "refused": refused,
     }
 
 
@@ -77,23 +142,51 @@ def dumps(data: Any) -> str:
 
 
 # The documented shape, as a JSON Schema (draft 2020-12); tests validate every command's output.
-_FINDING = {"type": "object", "required": list(FINDING_FIELDS),
-            "properties": {"code": {"type": "string"}, "severity": {"enum": ["错误", "警告", "提示"]},
-                           "fingerprint": {"type": "string", "minLength": 12}}}
+_FINDING = {
+    "type": "object",
+    "required": list(FINDING_FIELDS),
+    "properties": {
+        "code": {"type": "string"},
+        "severity": {"enum": ["错误", "警告", "提示"]},
+        "fingerprint": {"type": "string", "minLength": 12},
+    },
+}
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "nianbao result", "type": "object",
-    "required": ["schema", "schema_version", "tool", "tool_version", "command", "year", "ok", "counts", "files",
-                 "findings", "summary", "refused"],
+    "title": "nianbao result",
+    "type": "object",
+    "required": [
+        "schema",
+        "schema_version",
+        "tool",
+        "tool_version",
+        "command",
+        "year",
+        "ok",
+        "counts",
+        "files",
+        "findings",
+        "summary",
+        "refused",
+    ],
     "properties": {
-        "schema": {"const": SCHEMA_ID}, "schema_version": {"const": SCHEMA_VERSION},
+        "schema": {"const": SCHEMA_ID},
+        "schema_version": {"const": SCHEMA_VERSION},
         "command": {"enum": ["check", "consolidate", "import", "receive", "audit"]},
         "ok": {"type": "boolean"},
         "counts": {"type": "object", "required": ["错误", "警告", "提示"]},
-        "files": {"type": "array", "items": {
-            "type": "object", "required": list(FILE_FIELDS),
-            "properties": {"values": {"type": "object"}, "unknown": {"type": "array"},
-                           "findings": {"type": "array", "items": _FINDING}}}},
+        "files": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": list(FILE_FIELDS),
+                "properties": {
+                    "values": {"type": "object"},
+                    "unknown": {"type": "array"},
+                    "findings": {"type": "array", "items": _FINDING},
+                },
+            },
+        },
         "findings": {"type": "array", "items": _FINDING},
         "summary": {"type": ["object", "null"]},
         "refused": {"type": ["object", "null"], "required": ["reason"]},

@@ -85,8 +85,9 @@ def _align(expected: list[tuple[str, ...]], actual: list[tuple[str, ...]]) -> di
     return out
 
 
-def _fill_unlabelled(mapping: dict[int, int | None], signatures: list[tuple[str, ...]],
-                     has_numbers: Callable[[int], bool], limit: int) -> bool:
+def _fill_unlabelled(
+    mapping: dict[int, int | None], signatures: list[tuple[str, ...]], has_numbers: Callable[[int], bool], limit: int
+) -> bool:
     """Rows (or columns) without any label, such as 表四's data row, have no signature to align;
     they are placed only when the pinned neighbours leave no doubt. Returns False when uncertain."""
     keys = sorted(mapping)
@@ -98,9 +99,9 @@ def _fill_unlabelled(mapping: dict[int, int | None], signatures: list[tuple[str,
         run_end = i
         while run_end + 1 < len(keys) and not signatures[keys[run_end + 1]] and mapping[keys[run_end + 1]] is None:
             run_end += 1
-        run = keys[i:run_end + 1]
+        run = keys[i : run_end + 1]
         prev = next((mapping[k] for k in reversed(keys[:i]) if mapping[k] is not None), -1)
-        nxt = next((mapping[k] for k in keys[run_end + 1:] if mapping[k] is not None), None)
+        nxt = next((mapping[k] for k in keys[run_end + 1 :] if mapping[k] is not None), None)
         gap = list(range(prev + 1, nxt if nxt is not None else min(limit, prev + 1 + len(run) + MARGIN)))
         with_numbers = [j for j in gap if has_numbers(j)]
         if nxt is not None and len(gap) == len(run):
@@ -120,7 +121,8 @@ def unlabelled_rows_in_place(sheet: Sheet, grid: list[list[Any]]) -> bool:
     inserted above it moves the numbers down without moving any label. True when such a row is
     either filled where expected or nothing with numbers lies below it."""
     labelled = {lb.row for lb in sheet.labels if lb.rowspan == 1} | {
-        r for lb in sheet.labels for r in range(lb.row, lb.row + lb.rowspan)}
+        r for lb in sheet.labels for r in range(lb.row, lb.row + lb.rowspan)
+    }
     for row in sorted({c.row for c in sheet.cells} - labelled):
         cols = [c.col for c in sheet.cells if c.row == row]
         if any(_is_number(_at(grid, row, c)) for c in cols):
@@ -153,8 +155,7 @@ def align(sheet: Sheet, grid: list[list[Any]]) -> Alignment:
     number_rows = sorted({c.row for c in sheet.cells})
 
     def row_has_content(j: int) -> bool:
-        return j < len(act_rows) and any(_is_number(_at(grid, act_rows[j], result.cols.get(c, c) or c))
-                                         for c in number_cols)
+        return j < len(act_rows) and any(_is_number(_at(grid, act_rows[j], result.cols.get(c, c) or c)) for c in number_cols)
 
     certain = _fill_unlabelled(row_map, exp_row_sigs, row_has_content, len(act_rows))
     result.rows = {exp_rows[i]: (act_rows[j] if j is not None else None) for i, j in row_map.items()}
@@ -164,13 +165,15 @@ def align(sheet: Sheet, grid: list[list[Any]]) -> Alignment:
         labels_in_col.setdefault(lb.col, []).append(lb.text)
     mapped_rows = sorted(r for r in result.rows.values() if r is not None)
     exp_col_sigs = [tuple(labels_in_col.get(c, ())) for c in exp_cols]
-    act_col_sigs = [tuple(t for r in mapped_rows if (t := cell_text(_at(grid, r, c))) and not _is_number(_at(grid, r, c)))
-                    for c in act_cols]
+    act_col_sigs = [
+        tuple(t for r in mapped_rows if (t := cell_text(_at(grid, r, c))) and not _is_number(_at(grid, r, c))) for c in act_cols
+    ]
     col_map = _align(exp_col_sigs, act_col_sigs)
 
     def col_has_content(j: int) -> bool:
         return j < len(act_cols) and any(
-            _is_number(_at(grid, r, act_cols[j])) for r in (result.rows.get(x) for x in number_rows) if r is not None)
+            _is_number(_at(grid, r, act_cols[j])) for r in (result.rows.get(x) for x in number_rows) if r is not None
+        )
 
     certain = _fill_unlabelled(col_map, exp_col_sigs, col_has_content, len(act_cols)) and certain
     result.cols = {exp_cols[i]: (act_cols[j] if j is not None else None) for i, j in col_map.items()}

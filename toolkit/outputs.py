@@ -12,8 +12,16 @@ from pathlib import Path
 
 from .errors import NianbaoError
 
-KIND_NAMES = {"summary": "汇总表", "annotated": "审核意见副本", "template": "模板", "manifest": "汇总清单",
-              "imported": "导入结果", "json": "JSON文件", "draft-docx": "年报文稿", "draft-html": "年报网页"}
+KIND_NAMES = {
+    "summary": "汇总表",
+    "annotated": "审核意见副本",
+    "template": "模板",
+    "manifest": "汇总清单",
+    "imported": "导入结果",
+    "json": "JSON文件",
+    "draft-docx": "年报文稿",
+    "draft-html": "年报网页",
+}
 
 
 class OutputRefused(NianbaoError):
@@ -111,5 +119,4 @@ def _pristine(report) -> bool:
 
     fmt = formats()[report.format_id]
     clerk_fields = [f.id for f in fmt.cover.fields if f.editable]
-    return (all(not report.values.get(c.id) for c in fmt.inputs)
-            and not any(report.cover.get(fid) for fid in clerk_fields))
+    return all(not report.values.get(c.id) for c in fmt.inputs) and not any(report.cover.get(fid) for fid in clerk_fields)

@@ -92,8 +92,9 @@ def _describe_zip(names: set[str]) -> str:
     return "其他压缩文件"
 
 
-def open_zip(data: bytes, *, max_members: int = MAX_MEMBERS, max_total: int = MAX_UNCOMPRESSED,
-             per_member: bool = True, what: str = "文件") -> zipfile.ZipFile:
+def open_zip(
+    data: bytes, *, max_members: int = MAX_MEMBERS, max_total: int = MAX_UNCOMPRESSED, per_member: bool = True, what: str = "文件"
+) -> zipfile.ZipFile:
     """Open a zip and enforce the limits before anything is decompressed. An archive of returns
     passes per_member=False: its members are bounded one by one, so one bomb does not sink the rest."""
     try:
@@ -216,14 +217,15 @@ def _fast_scan(data: bytes, info: SheetInfo) -> bool:
     pos = 0
     while (f := data.find(b"<f", pos)) >= 0:
         pos = f + 2
-        if data[pos:pos + 1] not in (b">", b" ", b"/"):
+        if data[pos : pos + 1] not in (b">", b" ", b"/"):
             continue
         start = data.rfind(b"<c ", 0, f)
         m = _CELLS.match(data, start)
         fm = _FORMULA.match(data, f)
         if m and fm:
             info.formulas[(m.group(1) + m.group(2)).decode()] = "=" + html.unescape(
-                (fm.group(1) or b"").decode("utf-8", "replace"))
+                (fm.group(1) or b"").decode("utf-8", "replace")
+            )
     return True
 
 
@@ -263,7 +265,7 @@ def _slow_scan(data: bytes, info: SheetInfo) -> None:
 def _rowcol(ref: str) -> tuple[int, int]:
     ref = ref.replace("$", "").upper()
     letters = ref.rstrip("0123456789")
-    digits = ref[len(letters):]
+    digits = ref[len(letters) :]
     col = 0
     for ch in letters:
         if "A" <= ch <= "Z":
@@ -274,8 +276,9 @@ def _rowcol(ref: str) -> tuple[int, int]:
 def _check_extent(sheet: str, rows: int, cols: int) -> None:
     """Refuse a sheet whose used range would make a dense reader allocate millions of cells."""
     if cols > MAX_COLS or rows > MAX_ROWS or rows * cols > MAX_CELLS:
-        raise ProbeProblem("file-too-large", f"工作表“{sheet}”的范围过大（{rows}行×{cols}列），"
-                                             f"上限{MAX_COLS}列、{MAX_CELLS}个单元格")
+        raise ProbeProblem(
+            "file-too-large", f"工作表“{sheet}”的范围过大（{rows}行×{cols}列），上限{MAX_COLS}列、{MAX_CELLS}个单元格"
+        )
 
 
 def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
@@ -350,7 +353,8 @@ def probe_ods(zf: zipfile.ZipFile) -> Probe:
                 crep = min(int(tc.get(f"{{{t}}}number-columns-repeated", "1")), 16384)
                 formula = tc.get(f"{{{t}}}formula")
                 if (formula or tc.get(f"{{{NS['office']}}}value-type") or len(tc)) and (
-                        row >= MAX_ROWS or col + crep > MAX_COLS or rrep > MAX_ROWS):
+                    row >= MAX_ROWS or col + crep > MAX_COLS or rrep > MAX_ROWS
+                ):
                     raise ProbeProblem("file-too-large", f"工作表“{name}”的范围过大，上限{MAX_ROWS}行、{MAX_COLS}列")
                 if formula and row < 2000 and col < 200:
                     for k in range(min(crep, 200)):

@@ -126,16 +126,16 @@ def _locate_table(report: Report, sheet: Sheet, grid: list[list[Any]], name: str
         report.findings.append(_shift_finding(sheet, grid, al, name))
         if al.stray:
             shown = "、".join(f"{addr}={_text(v)}" for addr, v in al.stray[:8]) + ("等" if len(al.stray) > 8 else "")
-            report.findings.append(make("content-outside-table", file=name, sheet=sheet.name, cell=al.stray[0][0],
-                                        detail=shown))
+            report.findings.append(make("content-outside-table", file=name, sheet=sheet.name, cell=al.stray[0][0], detail=shown))
     still_wrong = []
     for lb in sheet.labels:
         pos = al.where(lb.row, lb.col)  # None: its row or column was deleted, said above
         if pos is not None and (found := _text(_at(grid, *pos))) != lb.text:
             still_wrong.append((lb, found))
     for lb, found in still_wrong[:10]:
-        report.findings.append(make("label-changed", file=name, sheet=sheet.name, cell=lb.a1,
-                                    expected=lb.text, found=found or "（空）"))
+        report.findings.append(
+            make("label-changed", file=name, sheet=sheet.name, cell=lb.a1, expected=lb.text, found=found or "（空）")
+        )
     return al
 
 
@@ -154,17 +154,24 @@ def _shift_finding(sheet: Sheet, grid: list[list[Any]], al: Alignment, name: str
     if gone_cols:
         changes.append(f"删除了{len(gone_cols)}列")
     moved = [(x.row, x.col, x.text, x.a1) for x in sheet.labels] + [
-        (c.row, c.col, f"{c.col_label.split(' ')[-1]}栏的数字", c.a1) for c in sheet.cells]
+        (c.row, c.col, f"{c.col_label.split(' ')[-1]}栏的数字", c.a1) for c in sheet.cells
+    ]
     row, col, text, addr = next(m for m in moved if al.where(m[0], m[1]) not in (None, (m[0], m[1])))
     r, c = al.where(row, col)  # type: ignore[misc]
     dr, dc = r - row, c - col
     how = (f"下移了{dr}行" if dr > 0 else f"上移了{-dr}行") if dr else (f"右移了{dc}列" if dc > 0 else f"左移了{-dc}列")
-    return make("layout-shifted", file=name, sheet=sheet.name, cell=addr, expected=text,
-                found=f"在{a1(r, c)}（{how}）", detail="，".join(changes) or "行列位置改变")
+    return make(
+        "layout-shifted",
+        file=name,
+        sheet=sheet.name,
+        cell=addr,
+        expected=text,
+        found=f"在{a1(r, c)}（{how}）",
+        detail="，".join(changes) or "行列位置改变",
+    )
 
 
-def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str,
-                al: Alignment) -> None:
+def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str, al: Alignment) -> None:
     info = pr.sheets.get(sheet.name)
     formulas = info.formulas if info else {}
     blanks: list[Cell] = []
@@ -197,8 +204,9 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
             report.findings.append(make(code, where=cell, file=name, found=found, expected=shown))
     if blanks:
         cells = "、".join(c.a1 for c in blanks[:8]) + ("等" if len(blanks) > 8 else "")
-        report.findings.append(make("value-blank", file=name, sheet=sheet.name, cell=blanks[0].a1,
-                                    count=len(blanks), cells=cells))
+        report.findings.append(
+            make("value-blank", file=name, sheet=sheet.name, cell=blanks[0].a1, count=len(blanks), cells=cells)
+        )
 
 
 def _cover_text(v: Any, kind: str) -> str:
@@ -220,18 +228,35 @@ def _cover(report: Report, fmt: Format, wb: CalamineWorkbook, name: str) -> None
         text = report.cover[f.id] = _cover_text(_at(grid, f.row, conv.cover_value_col), f.kind)
         label = _text(_at(grid, f.row, conv.cover_label_col))
         if label != f.label:
-            report.findings.append(make("label-changed", file=name, sheet=sheet, cell=a1(f.row, conv.cover_label_col),
-                                        expected=f.label, found=label or "（空）"))
+            report.findings.append(
+                make(
+                    "label-changed",
+                    file=name,
+                    sheet=sheet,
+                    cell=a1(f.row, conv.cover_label_col),
+                    expected=f.label,
+                    found=label or "（空）",
+                )
+            )
         claimed = claims.get(f.source, "")
         if claimed and text != claimed:
-            report.findings.append(make("label-changed", file=name, sheet=sheet, cell=a1(f.row, conv.cover_value_col),
-                                        expected=claimed, found=text or "（空）"))
+            report.findings.append(
+                make(
+                    "label-changed",
+                    file=name,
+                    sheet=sheet,
+                    cell=a1(f.row, conv.cover_value_col),
+                    expected=claimed,
+                    found=text or "（空）",
+                )
+            )
 
 
 def read_bytes(data: bytes, name: str, path: str = "", mtime: float = 0.0) -> Report:
     """Read one return from its bytes. Never raises for a bad file: problems become findings."""
-    report = Report(provenance=Provenance(path=path or name, name=name, sha256=hashlib.sha256(data).hexdigest(),
-                                          size=len(data), mtime=mtime))
+    report = Report(
+        provenance=Provenance(path=path or name, name=name, sha256=hashlib.sha256(data).hexdigest(), size=len(data), mtime=mtime)
+    )
     try:
         _read(report, data, name)
     except ProbeProblem as p:
@@ -308,8 +333,15 @@ def _read(report: Report, data: bytes, name: str) -> None:
     mark_unknown(fmt, report)
     for c in fmt.totals:
         if c.id in report.raw:
-            report.findings.append(make("formula-overwritten", where=c, file=name,
-                                        found=_text(report.raw[c.id]) or "（空）", expected=report.values.get(c.id)))
+            report.findings.append(
+                make(
+                    "formula-overwritten",
+                    where=c,
+                    file=name,
+                    found=_text(report.raw[c.id]) or "（空）",
+                    expected=report.values.get(c.id),
+                )
+            )
     _completeness(report, fmt, name)
     if report.level != "填报单位":
         _verify_summary(report, fmt, wb, name)
@@ -346,7 +378,7 @@ def _children(report: Report, fmt: Format, grid: list[list[Any]], name: str) -> 
     ids = [_text(v) for v in grid[id_row]]
     fixed = [k for k, _ in conv.detail_fixed]
     sums: dict[str, float] = {c.id: 0.0 for c in fmt.inputs}
-    for row in grid[id_row + 1:]:
+    for row in grid[id_row + 1 :]:
         if not row or _text(row[0]) == conv.detail_total_label:
             break
         child: dict[str, Any] = {"values": {}}
@@ -364,8 +396,16 @@ def _children(report: Report, fmt: Format, grid: list[list[Any]], name: str) -> 
         parent, total = report.value(c.id), round(sums[c.id], 6)
         if abs(parent - total) > 1e-6:
             delta = parent - total
-            report.findings.append(make("summary-mismatch", where=c, file=name, found=parent, expected=total,
-                                        delta=int(delta) if float(delta).is_integer() else round(delta, 6)))
+            report.findings.append(
+                make(
+                    "summary-mismatch",
+                    where=c,
+                    file=name,
+                    found=parent,
+                    expected=total,
+                    delta=int(delta) if float(delta).is_integer() else round(delta, 6),
+                )
+            )
 
 
 def _integrity(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook, name: str) -> None:
@@ -399,9 +439,15 @@ def _completeness(report: Report, fmt: Format, name: str) -> None:
         return
     for f in fmt.cover.fields:
         if f.required and not report.cover.get(f.id):
-            report.findings.append(make("cover-field-empty", file=name, sheet=fmt.cover.sheet_name,
-                                        cell=a1(f.row, conventions().cover_value_col), expected=f.label))
+            report.findings.append(
+                make(
+                    "cover-field-empty",
+                    file=name,
+                    sheet=fmt.cover.sheet_name,
+                    cell=a1(f.row, conventions().cover_value_col),
+                    expected=f.label,
+                )
+            )
     note = next((f.id for f in fmt.cover.fields if f.kind == "longtext"), "")
     if all(not report.values.get(c.id) for c in fmt.inputs) and not report.cover.get(note):
         report.findings.append(make("empty-return", file=name))
-

@@ -142,24 +142,49 @@ class Report:
         fmt = formats().get(self.format_id)
         if fmt is None:
             return []
-        head = {"year": self.year, "unit_code": self.unit_code, "unit_name": self.unit_name,
-                "unit_type": self.unit_type, "level": self.level, "format_id": self.format_id}
+        head = {
+            "year": self.year,
+            "unit_code": self.unit_code,
+            "unit_name": self.unit_name,
+            "unit_type": self.unit_type,
+            "level": self.level,
+            "format_id": self.format_id,
+        }
         tail = {"source_sha256": self.provenance.sha256, "source_file": self.provenance.name}
         rows = []
         for cid, cell in fmt.cells.items():
             v = self.values.get(cid)
             status = "unknown" if cid in self.unknown else ("blank" if v is None else "value")
-            rows.append({**head, "sheet": cell.sheet_name, "cell_id": cid, "row_label": cell.row_label,
-                         "col_label": cell.col_label, "value": v, "status": status, **tail})
+            rows.append(
+                {
+                    **head,
+                    "sheet": cell.sheet_name,
+                    "cell_id": cid,
+                    "row_label": cell.row_label,
+                    "col_label": cell.col_label,
+                    "value": v,
+                    "status": status,
+                    **tail,
+                }
+            )
         return rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format_id": self.format_id, "format_version": self.format_version,
-            "template_version": self.template_version, "year": self.year,
-            "unit_code": self.unit_code, "unit_name": self.unit_name, "unit_type": self.unit_type,
-            "level": self.level, "values": dict(self.values), "cached": dict(self.cached), "cover": self.cover,
-            "provenance": vars(self.provenance), "readable": self.readable, "unknown": sorted(self.unknown),
+            "format_id": self.format_id,
+            "format_version": self.format_version,
+            "template_version": self.template_version,
+            "year": self.year,
+            "unit_code": self.unit_code,
+            "unit_name": self.unit_name,
+            "unit_type": self.unit_type,
+            "level": self.level,
+            "values": dict(self.values),
+            "cached": dict(self.cached),
+            "cover": self.cover,
+            "provenance": vars(self.provenance),
+            "readable": self.readable,
+            "unknown": sorted(self.unknown),
         }
 
 

@@ -19,11 +19,22 @@ from .textnum import decode_text
 COLUMNS = ("单位代码", "单位名称", "单位类型", "上级代码")
 # Unit types a roster may use; grouped by the level they belong to.
 UNIT_TYPES = (
-    "乡镇", "乡", "镇", "街道", "苏木",
-    "县级政府", "县级部门", "县级汇总",
-    "市级政府", "市级部门", "市级汇总",
-    "省级政府", "省级部门", "省级汇总",
-    "国务院部门", "其他",
+    "乡镇",
+    "乡",
+    "镇",
+    "街道",
+    "苏木",
+    "县级政府",
+    "县级部门",
+    "县级汇总",
+    "市级政府",
+    "市级部门",
+    "市级汇总",
+    "省级政府",
+    "省级部门",
+    "省级汇总",
+    "国务院部门",
+    "其他",
 )
 _CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")
 _BAD_NAME = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
@@ -89,8 +100,7 @@ def _decode(data: bytes, name: str) -> str:
         raise RosterError(f"名册 {name} 不是文本格式的 CSV 文件，请另存为 CSV 或 .xlsx。") from e
     except UnicodeDecodeError as e:
         raise RosterError(
-            f"名册 {name} 的文字编码无法识别（不是 UTF-8 也不是 GBK），"
-            f"请在 Excel 中另存为“CSV UTF-8（逗号分隔）”或 .xlsx。"
+            f"名册 {name} 的文字编码无法识别（不是 UTF-8 也不是 GBK），请在 Excel 中另存为“CSV UTF-8（逗号分隔）”或 .xlsx。"
         ) from e
 
 
@@ -110,8 +120,9 @@ def _rows_from_csv(path: Path, data: bytes) -> list[list[str]]:
         return [list(r) for r in reader]
     except csv.Error as e:  # e.g. a field longer than the csv module's limit, an unclosed quote
         why = "有一个单元格过长" if "field larger" in str(e) else "格式有误"
-        raise RosterError(f"名册 {path.name} 第{reader.line_num}行无法读取（{why}），"
-                          "请检查是否有未配对的引号或过长的内容。") from e
+        raise RosterError(
+            f"名册 {path.name} 第{reader.line_num}行无法读取（{why}），请检查是否有未配对的引号或过长的内容。"
+        ) from e
 
 
 def _rows_from_xlsx(path: Path, data: bytes) -> list[list[str]]:
@@ -180,7 +191,7 @@ def _unit(row: list[str], idx: dict[str, int], name_of_file: str, line: int) -> 
         raise RosterError(f"{where}：单位名称为空。")
     if _BAD_NAME.search(name) or ".." in name:
         raise RosterError(
-            f"{where}：单位名称“{name}”含有不能用于文件名的字符（/ \\ : * ? \" < > | 或 ..），请改用全角字符或删除。"
+            f'{where}：单位名称“{name}”含有不能用于文件名的字符（/ \\ : * ? " < > | 或 ..），请改用全角字符或删除。'
         )
     if len(name) > 60:
         raise RosterError(f"{where}：单位名称过长（{len(name)}个字），请不超过60个字。")

@@ -117,8 +117,14 @@ def compiled(rule: Rule, fmt: Format) -> list[Instance]:
         out = []
         for inst in rule.instances():
             sub = (lambda e, inst=inst: e.format(**inst)) if inst else (lambda e: e)
-            out.append(Instance(next(iter(inst.values()), "") if inst else "", parse(sub(rule.left), fmt),
-                                parse(sub(rule.right), fmt), sub(rule.at)))
+            out.append(
+                Instance(
+                    next(iter(inst.values()), "") if inst else "",
+                    parse(sub(rule.left), fmt),
+                    parse(sub(rule.right), fmt),
+                    sub(rule.at),
+                )
+            )
         _COMPILED[key] = out
     return _COMPILED[key]
 
@@ -157,19 +163,37 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
         found, expected = _pinned(inst, rule.operator, report, lv, rv)
         delta = _clean(found - expected)
         fields = {
-            "left": fmt_num(lv), "right": fmt_num(rv), "delta": fmt_num(abs(delta)),
-            "left_yuan": fmt_num(lv * 10000), "col_label": cell.col_label.split(" ")[-1],
-            "row_label": cell.row_label, "unit_type": report.unit_type or "未知", "where": cell.where,
-            "year": report.year or "本", "prev_year": (report.previous.year if report.previous else None) or "上",
-            "prev_where": _prev_where(inst, fmt), "value": fmt_num(report.value(inst.at)),
+            "left": fmt_num(lv),
+            "right": fmt_num(rv),
+            "delta": fmt_num(abs(delta)),
+            "left_yuan": fmt_num(lv * 10000),
+            "col_label": cell.col_label.split(" ")[-1],
+            "row_label": cell.row_label,
+            "unit_type": report.unit_type or "未知",
+            "where": cell.where,
+            "year": report.year or "本",
+            "prev_year": (report.previous.year if report.previous else None) or "上",
+            "prev_where": _prev_where(inst, fmt),
+            "value": fmt_num(report.value(inst.at)),
             "prev_value": fmt_num(report.previous.value(inst.at)) if report.previous else "",
         }
         f = Finding(
-            code=rule.code, severity=rule.severity, title=rule.title,
-            message=rule.message.format(**fields), instruction=rule.instruction,
-            file=report.provenance.name, unit_code=report.unit_code, unit_name=report.unit_name,
-            sheet=cell.sheet_name, cell=cell.a1, cell_id=cell.id, row_label=cell.row_label,
-            col_label=cell.col_label, expected=expected, found=found, delta=delta,
+            code=rule.code,
+            severity=rule.severity,
+            title=rule.title,
+            message=rule.message.format(**fields),
+            instruction=rule.instruction,
+            file=report.provenance.name,
+            unit_code=report.unit_code,
+            unit_name=report.unit_name,
+            sheet=cell.sheet_name,
+            cell=cell.a1,
+            cell_id=cell.id,
+            row_label=cell.row_label,
+            col_label=cell.col_label,
+            expected=expected,
+            found=found,
+            delta=delta,
         )
         failures.append((inst.member, f))
     if rule.summary_member and any(m != rule.summary_member for m, _ in failures):

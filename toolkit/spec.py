@@ -283,8 +283,7 @@ def _labels_covering(labels: list[Label], row: int, col: int) -> list[Label]:
     return [lb for lb in labels if lb.covers(row, col)]
 
 
-def _load_labels(raw: dict[str, Any], where: str, sid: str, fr: int, fc: int,
-                 occupy: Any) -> list[Label]:
+def _load_labels(raw: dict[str, Any], where: str, sid: str, fr: int, fc: int, occupy: Any) -> list[Label]:
     labels: list[Label] = []
     for i, lb in enumerate(raw.get("labels", [])):
         lw = f"{where} 第{i + 1}个标签"
@@ -337,18 +336,17 @@ def _load_block(block: dict[str, Any], bw: str, ctx: _SheetContext, kinds: dict[
     for row in rows:
         rid, rr = row["id"], ctx.fr + _req(row, "r", bw, int) - 1
         row_sum = _sum_parts(row, rid, row_ids, "行", bw)
-        row_label = " ".join(lb.text for lb in ctx.labels if lb.col < first_data_col and lb.covers(rr, lb.col)
-                             and lb.row >= header_from)
+        row_label = " ".join(
+            lb.text for lb in ctx.labels if lb.col < first_data_col and lb.covers(rr, lb.col) and lb.row >= header_from
+        )
         for col in cols:
             cid_, cc, cs = col["id"], ctx.fc + _req(col, "c", bw, int) - 1, int(col.get("cs", 1))
             col_sum = _sum_parts(col, cid_, col_ids, "列", bw)
             cell_id = f"{ctx.sid}.{rid}.{cid_}"
             if not CELL_ID.fullmatch(cell_id):
                 raise SpecError(f"{bw} 的单元格 id “{cell_id}” 只能由小写字母、数字、下划线组成")
-            parts = (tuple(f"{ctx.sid}.{rid}.{p}" for p in col_sum) if col_sum
-                     else tuple(f"{ctx.sid}.{p}.{cid_}" for p in row_sum))
-            col_label = " ".join(lb.text for lb in ctx.labels
-                                 if header_from <= lb.row < first_data_row and lb.covers(lb.row, cc))
+            parts = tuple(f"{ctx.sid}.{rid}.{p}" for p in col_sum) if col_sum else tuple(f"{ctx.sid}.{p}.{cid_}" for p in row_sum)
+            col_label = " ".join(lb.text for lb in ctx.labels if header_from <= lb.row < first_data_row and lb.covers(lb.row, cc))
             ctx.occupy(rr - ctx.fr + 1, cc - ctx.fc + 1, 1, cs, f"单元格 {cell_id}")
             cells.append(Cell(cell_id, ctx.sid, ctx.name, rid, cid_, rr, cc, cs, kind, parts, row_label, col_label))
     return cells
@@ -388,19 +386,28 @@ def _load_sheet(raw: dict[str, Any], idx: int, fmt_where: str, kinds: dict[str, 
 
     labels = _load_labels(raw, where, sid, fr, fc, occupy)
     ctx = _SheetContext(sid, name, fr, fc, labels, occupy)
-    cells = [c for bi, block in enumerate(raw.get("blocks", []))
-             for c in _load_block(block, f"{where} 第{bi + 1}个数据块", ctx, kinds)]
+    cells = [
+        c for bi, block in enumerate(raw.get("blocks", [])) for c in _load_block(block, f"{where} 第{bi + 1}个数据块", ctx, kinds)
+    ]
     if not cells:
         raise SpecError(f"{where} 没有任何数字单元格")
     return Sheet(
-        id=sid, name=name, title=_req(raw, "title", where), period=raw.get("period", ""),
-        first_row=fr, first_col=fc,
+        id=sid,
+        name=name,
+        title=_req(raw, "title", where),
+        period=raw.get("period", ""),
+        first_row=fr,
+        first_col=fc,
         last_row=max([lb.row + lb.rowspan - 1 for lb in labels] + [c.row for c in cells]),
         last_col=max([lb.col + lb.colspan - 1 for lb in labels] + [c.col + c.colspan - 1 for c in cells]),
         col_widths=tuple(float(w) for w in raw.get("col_widths", ())),
-        landscape=bool(raw.get("landscape", False)), header_rows=int(raw.get("header_rows", 0)),
-        verified=bool(raw.get("verified", True)), published=bool(raw.get("in_published_report", True)),
-        labels=tuple(labels), cells=tuple(cells), selfcheck=_load_selfcheck(raw, where),
+        landscape=bool(raw.get("landscape", False)),
+        header_rows=int(raw.get("header_rows", 0)),
+        verified=bool(raw.get("verified", True)),
+        published=bool(raw.get("in_published_report", True)),
+        labels=tuple(labels),
+        cells=tuple(cells),
+        selfcheck=_load_selfcheck(raw, where),
     )
 
 
@@ -457,13 +464,22 @@ def _load_rule(raw: dict[str, Any], where: str, fmt: Format) -> Rule:
     where = f"{where} 规则 {code}"
     loop_var, loop_values = _loop(raw, where, fmt)
     rule = Rule(
-        code=code, title=_req(raw, "title", where), severity=_choice(raw, "severity", SEVERITIES, where),
-        basis=raw.get("basis", ""), loop_var=loop_var, loop_values=loop_values,
-        summary_member=raw.get("summary_member", ""), left=_req(raw, "left", where),
-        operator=_choice(raw, "operator", OPERATORS, where), right=_req(raw, "right", where),
-        missing=_choice(raw, "missing", MISSING, where, default="zero"), at=_req(raw, "at", where),
-        message=_req(raw, "message", where), instruction=_req(raw, "instruction", where),
-        example=raw.get("example", ""), unit_types=tuple(raw.get("unit_types", ())),
+        code=code,
+        title=_req(raw, "title", where),
+        severity=_choice(raw, "severity", SEVERITIES, where),
+        basis=raw.get("basis", ""),
+        loop_var=loop_var,
+        loop_values=loop_values,
+        summary_member=raw.get("summary_member", ""),
+        left=_req(raw, "left", where),
+        operator=_choice(raw, "operator", OPERATORS, where),
+        right=_req(raw, "right", where),
+        missing=_choice(raw, "missing", MISSING, where, default="zero"),
+        at=_req(raw, "at", where),
+        message=_req(raw, "message", where),
+        instruction=_req(raw, "instruction", where),
+        example=raw.get("example", ""),
+        unit_types=tuple(raw.get("unit_types", ())),
     )
     _check_refs(rule, where, fmt)
     return rule
@@ -498,10 +514,15 @@ def _load_kinds(raw: dict[str, Any], where: str) -> dict[str, Kind]:
     for kid, k in _req(raw, "kinds", where, dict).items():
         kw = f"{where} 类型 {kid}"
         kinds[kid] = Kind(
-            id=kid, unit=_req(k, "unit", kw), integer=bool(k.get("integer", True)),
-            num_format=k.get("num_format", "0"), max_plausible=float(k.get("max_plausible", 1e9)),
-            input_title=_req(k, "input_title", kw), input_message=_req(k, "input_message", kw),
-            error_title=_req(k, "error_title", kw), error_message=_req(k, "error_message", kw),
+            id=kid,
+            unit=_req(k, "unit", kw),
+            integer=bool(k.get("integer", True)),
+            num_format=k.get("num_format", "0"),
+            max_plausible=float(k.get("max_plausible", 1e9)),
+            input_title=_req(k, "input_title", kw),
+            input_message=_req(k, "input_message", kw),
+            error_title=_req(k, "error_title", kw),
+            error_message=_req(k, "error_message", kw),
         )
     return kinds
 
@@ -512,19 +533,29 @@ def _load_cover(raw: dict[str, Any], where: str) -> Cover:
     fields = []
     for i, f in enumerate(_req(cov, "fields", where, list)):
         fw = f"{where} 封面字段{i + 1}"
-        fields.append(CoverField(
-            id=_req(f, "id", fw), label=_req(f, "label", fw), row=first + i, source=f.get("source", ""),
-            editable=bool(f.get("editable", False)), required=bool(f.get("required", False)),
-            kind=f.get("kind", "text"), input_message=f.get("input_message", ""),
-        ))
+        fields.append(
+            CoverField(
+                id=_req(f, "id", fw),
+                label=_req(f, "label", fw),
+                row=first + i,
+                source=f.get("source", ""),
+                editable=bool(f.get("editable", False)),
+                required=bool(f.get("required", False)),
+                kind=f.get("kind", "text"),
+                input_message=f.get("input_message", ""),
+            )
+        )
     for need in ("unit_name", "unit_code", "year"):
         if need not in {f.source for f in fields}:
             raise SpecError(f"{where} 封面缺少来源为 {need} 的字段")
     return Cover(
-        sheet_name=_req(cov, "sheet_name", where), title=_req(cov, "title", where),
-        subtitle=cov.get("subtitle", ""), col_widths=tuple(float(w) for w in cov.get("col_widths", ())),
+        sheet_name=_req(cov, "sheet_name", where),
+        title=_req(cov, "title", where),
+        subtitle=cov.get("subtitle", ""),
+        col_widths=tuple(float(w) for w in cov.get("col_widths", ())),
         instructions_title=cov.get("instructions_title", "填报说明"),
-        instructions=tuple(cov.get("instructions", ())), fields=tuple(fields),
+        instructions=tuple(cov.get("instructions", ())),
+        fields=tuple(fields),
     )
 
 
@@ -580,13 +611,22 @@ def load_format(path: Path) -> Format:
     if len(set(names)) != len(names):
         raise SpecError(f"{where} 中工作表名称重复")
     fmt = Format(
-        id=_req(head, "id", where), version=_req(head, "version", where),
-        template_version=str(_req(head, "template_version", where)), title=_req(head, "title", where),
-        basis=head.get("basis", ""), status=head.get("status", "current"),
+        id=_req(head, "id", where),
+        version=_req(head, "version", where),
+        template_version=str(_req(head, "template_version", where)),
+        title=_req(head, "title", where),
+        basis=head.get("basis", ""),
+        status=head.get("status", "current"),
         valid_from_year=int(head.get("valid_from_year", 0)),
-        protection_password=head.get("protection_password", ""), doc_title=head.get("doc_title", ""),
-        kinds=kinds, cover=cover, sheets=sheets, rules=(), source=where,
-        digest=hashlib.sha256(text.encode("utf-8")).hexdigest(), sections=tuple(head.get("sections", ())),
+        protection_password=head.get("protection_password", ""),
+        doc_title=head.get("doc_title", ""),
+        kinds=kinds,
+        cover=cover,
+        sheets=sheets,
+        rules=(),
+        source=where,
+        digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        sections=tuple(head.get("sections", ())),
     )
     _index_cells(fmt, where)
     _attach_rules(fmt, raw, where)
@@ -608,8 +648,7 @@ def load_checks(path: Path) -> dict[str, CheckType]:
         tags = d.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise SpecError(f"{w} 的 tags 应为文字列表")
-        out[code] = CheckType(code, sev, _req(d, "title", w), _req(d, "message", w), _req(d, "instruction", w),
-                              tuple(tags))
+        out[code] = CheckType(code, sev, _req(d, "title", w), _req(d, "message", w), _req(d, "instruction", w), tuple(tags))
     return out
 
 
@@ -653,11 +692,15 @@ def conventions() -> Conventions:
         raise SpecError(f"{w} 的 [summary].order 应包含且只包含：{'、'.join(names)}")
     return Conventions(
         prefix=_req(_req(raw, "properties", w, dict), "prefix", w),
-        cover_label_col=_req(cov, "label_col", w, int), cover_value_col=_req(cov, "value_col", w, int),
-        detail_sheet=_req(det, "sheet", w), detail_id_row=_req(det, "id_row", w, int),
+        cover_label_col=_req(cov, "label_col", w, int),
+        cover_value_col=_req(cov, "value_col", w, int),
+        detail_sheet=_req(det, "sheet", w),
+        detail_id_row=_req(det, "id_row", w, int),
         detail_total_label=_req(det, "total_label", w),
         detail_fixed=tuple((_req(f, "id", w), _req(f, "label", w)) for f in _req(det, "fixed", w, list)),
-        summary_names=names, summary_order=order, findings_sheet=findings,
+        summary_names=names,
+        summary_order=order,
+        findings_sheet=findings,
     )
 
 

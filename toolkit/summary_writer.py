@@ -37,8 +37,17 @@ def _explain_sheet(summary: Summary, created: str):
         ws.set_column(1, 1, 90)
         rep, fmt = summary.report, summary.fmt
         bold = wb.add_format({"font_name": "宋体", "bold": True, "font_size": 14})
-        warn = wb.add_format({"font_name": "宋体", "bold": True, "font_color": "#9C0006", "bg_color": "#FFC7CE",
-                              "text_wrap": True, "valign": "top", "border": 1})
+        warn = wb.add_format(
+            {
+                "font_name": "宋体",
+                "bold": True,
+                "font_color": "#9C0006",
+                "bg_color": "#FFC7CE",
+                "text_wrap": True,
+                "valign": "top",
+                "border": 1,
+            }
+        )
         ws.merge_range(0, 0, 0, 1, f"{rep.unit_name} {rep.year}年度政府信息公开工作年度报告 汇总说明", bold)
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
@@ -64,10 +73,14 @@ def _explain_sheet(summary: Summary, created: str):
             ws.set_row(r, 48)
             r += 2
         if summary.forced:
-            bad = [f"{s.name}（{s.report.provenance.name}）" for s in summary.included
-                   if any(f.severity == "错误" for f in s.report.findings)]  # type: ignore[union-attr]
-            ws.merge_range(r, 0, r, 1, "注意：以下填报表有错误，按 --force 强制纳入汇总，汇总数据可能不准确："
-                           + "、".join(bad), warn)
+            bad = [
+                f"{s.name}（{s.report.provenance.name}）"
+                for s in summary.included
+                if any(f.severity == "错误" for f in s.report.findings)
+            ]  # type: ignore[union-attr]
+            ws.merge_range(
+                r, 0, r, 1, "注意：以下填报表有错误，按 --force 强制纳入汇总，汇总数据可能不准确：" + "、".join(bad), warn
+            )
             ws.set_row(r, 48)
             r += 2
         for label, text in rows:
@@ -78,17 +91,38 @@ def _explain_sheet(summary: Summary, created: str):
         ws.protect("", {"select_locked_cells": True})
         ws.activate()
         ws.set_first_sheet()
+
     return add
 
 
 def _status_sheet(summary: Summary):
     def add(wb: Workbook, st: Styles) -> None:
         ws = wb.add_worksheet(conventions().summary_names["status"])
-        head = ["序号", "单位代码", "单位名称", "单位类型", "报送状态", "文件", "填报人", "联系电话", "填报日期",
-                "错误", "警告", "未采用的重复文件"]
+        head = [
+            "序号",
+            "单位代码",
+            "单位名称",
+            "单位类型",
+            "报送状态",
+            "文件",
+            "填报人",
+            "联系电话",
+            "填报日期",
+            "错误",
+            "警告",
+            "未采用的重复文件",
+        ]
         widths = [6, 12, 30, 10, 10, 62, 10, 16, 12, 6, 6, 40]
-        colors = {"未报送": "#FFC7CE", "有错误": "#FFC7CE", "重复": "#FFEB9C", "有警告": "#FFEB9C",
-                  "不在名册": "#FFEB9C", "无法读取": "#FFC7CE", "空表": "#DDEBF7", "通过": "#C6EFCE"}
+        colors = {
+            "未报送": "#FFC7CE",
+            "有错误": "#FFC7CE",
+            "重复": "#FFEB9C",
+            "有警告": "#FFEB9C",
+            "不在名册": "#FFEB9C",
+            "无法读取": "#FFC7CE",
+            "空表": "#DDEBF7",
+            "通过": "#C6EFCE",
+        }
         fills = {k: wb.add_format({"font_name": "宋体", "bg_color": v, "border": 1}) for k, v in colors.items()}
         plain = wb.add_format({"font_name": "宋体", "font_size": 10, "border": 1, "valign": "vcenter"})
         top = 0
@@ -101,9 +135,20 @@ def _status_sheet(summary: Summary):
             ws.write_string(top, i, h, st.label)
         for n, s in enumerate(summary.statuses, start=1):
             row = s.row()
-            values = [str(n), row["unit_code"], row["unit_name"], row["unit_type"], row["status"], row["file"],
-                      row["filler"], row["phone"], row["date"], str(row["errors"]), str(row["warnings"]),
-                      "、".join(row["duplicates"])]
+            values = [
+                str(n),
+                row["unit_code"],
+                row["unit_name"],
+                row["unit_type"],
+                row["status"],
+                row["file"],
+                row["filler"],
+                row["phone"],
+                row["date"],
+                str(row["errors"]),
+                str(row["warnings"]),
+                "、".join(row["duplicates"]),
+            ]
             for i, v in enumerate(values):
                 ws.write_string(top + n, i, v, fills.get(s.status, plain) if i == 4 else plain)
         ws.autofilter(top, 0, top + max(len(summary.statuses), 1), len(head) - 1)
@@ -113,6 +158,7 @@ def _status_sheet(summary: Summary):
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
         ws.repeat_rows(top)
+
     return add
 
 
@@ -171,6 +217,7 @@ def _detail_sheet(summary: Summary):
         ws.repeat_rows(0, ID_ROW)
         ws.repeat_columns(0, 1)
         ws.protect("", {"autofilter": True, "sort": True, "select_locked_cells": True})
+
     return add
 
 
@@ -196,11 +243,13 @@ def _charts_sheet(summary: Summary):
                 chart = wb.add_chart({"type": chart_def.type})
                 for cid, name in zip(chart_def.by_unit, chart_def.series_names, strict=True):
                     col = base + cells.index(cid)
-                    chart.add_series({
-                        "name": name,
-                        "categories": [DETAIL_SHEET, first, 1, last, 1],
-                        "values": [DETAIL_SHEET, first, col, last, col],
-                    })
+                    chart.add_series(
+                        {
+                            "name": name,
+                            "categories": [DETAIL_SHEET, first, 1, last, 1],
+                            "values": [DETAIL_SHEET, first, col, last, col],
+                        }
+                    )
                 chart.set_x_axis({"num_font": {"rotation": -45, "name": "宋体"}})
             else:
                 chart = wb.add_chart({"type": "pie"})
@@ -210,10 +259,14 @@ def _charts_sheet(summary: Summary):
                     ws.write_string(start + k, data_col, label, st.note)
                     ws.write_number(start + k, data_col + 1, sum(summary.report.value(i) for i in ids), st.note)
                 end = start + len(chart_def.groups) - 1
-                chart.add_series({"name": chart_def.title,
-                                  "categories": [charts_sheet, start, data_col, end, data_col],
-                                  "values": [charts_sheet, start, data_col + 1, end, data_col + 1],
-                                  "data_labels": {"value": True}})
+                chart.add_series(
+                    {
+                        "name": chart_def.title,
+                        "categories": [charts_sheet, start, data_col, end, data_col],
+                        "values": [charts_sheet, start, data_col + 1, end, data_col + 1],
+                        "data_labels": {"value": True},
+                    }
+                )
                 table_row = end + 2
             chart.set_title({"name": chart_def.title, "name_font": {"name": "宋体", "size": 12}})
             chart.set_legend({"position": "bottom", "font": {"name": "宋体"}})
@@ -224,6 +277,7 @@ def _charts_sheet(summary: Summary):
         ws.fit_to_pages(1, 0)
         ws.print_area(0, 0, max(row, table_row, 1), 11)  # the charts; their data beside them is not printed
         ws.protect("", {"select_locked_cells": True, "objects": True})
+
     return add
 
 
@@ -231,13 +285,18 @@ def write_summary(path: Path, summary: Summary, created: str) -> str:
     """Write the summary workbook atomically; returns its sha256 (recorded in the manifest)."""
     rep = summary.report
     unit = Unit(rep.unit_code, rep.unit_name, rep.unit_type)
-    content = ReturnContent(unit=unit, year=rep.year or 0, values={c.id: rep.values[c.id] for c in summary.fmt.inputs},
-                            cover=dict(rep.cover), level=rep.level, locked_inputs=True,
-                            props={"scope": summary.scope.kind, "scope_note": summary.scope.note()[:250]})
+    content = ReturnContent(
+        unit=unit,
+        year=rep.year or 0,
+        values={c.id: rep.values[c.id] for c in summary.fmt.inputs},
+        cover=dict(rep.cover),
+        level=rep.level,
+        locked_inputs=True,
+        props={"scope": summary.scope.kind, "scope_note": summary.scope.note()[:250]},
+    )
     buf = io.BytesIO()
     wb = new_workbook(buf)
-    st = add_return_sheets(wb, summary.fmt, content, conventions().summary_sheets,
-                           after_cover=[_explain_sheet(summary, created)])
+    st = add_return_sheets(wb, summary.fmt, content, conventions().summary_sheets, after_cover=[_explain_sheet(summary, created)])
     findings = sorted(summary.findings, key=sort_key)
     for add in (_status_sheet(summary), _detail_sheet(summary), _charts_sheet(summary), findings_sheet(findings)):
         add(wb, st)
@@ -271,19 +330,37 @@ def manifest(summary: Summary, created: str, options: dict[str, Any]) -> dict[st
     for s in summary.statuses:
         for d in s.duplicates:
             status_of[id(d)] = "重复（未采用）"
-    inputs = sorted(({
-        "path": r.provenance.path, "name": r.provenance.name, "sha256": r.provenance.sha256,
-        "unit_code": r.unit_code, "unit_name": r.unit_name, "status": status_of.get(id(r), "无法读取"),
-        "used": id(r) in used,
-    } for r in summary.inputs), key=lambda x: (x["name"], x["sha256"]))
+    inputs = sorted(
+        (
+            {
+                "path": r.provenance.path,
+                "name": r.provenance.name,
+                "sha256": r.provenance.sha256,
+                "unit_code": r.unit_code,
+                "unit_name": r.unit_name,
+                "status": status_of.get(id(r), "无法读取"),
+                "used": id(r) in used,
+            }
+            for r in summary.inputs
+        ),
+        key=lambda x: (x["name"], x["sha256"]),
+    )
     data = totals_json(summary)
     return {
-        "tool": "nianbao", "tool_version": __version__, "created": created,
-        "format_id": summary.fmt.id, "format_version": summary.fmt.version,
+        "tool": "nianbao",
+        "tool_version": __version__,
+        "created": created,
+        "format_id": summary.fmt.id,
+        "format_version": summary.fmt.version,
         "rules_version": f"{summary.fmt.source} sha256:{summary.fmt.digest}",
-        "scope": data["scope"], "scope_note": data["scope_note"],
-        "options": options, "inputs": inputs, "counts": data["counts"], "totals": data["totals"],
-        "units": data["units"], "forced": summary.forced,
+        "scope": data["scope"],
+        "scope_note": data["scope_note"],
+        "options": options,
+        "inputs": inputs,
+        "counts": data["counts"],
+        "totals": data["totals"],
+        "units": data["units"],
+        "forced": summary.forced,
     }
 
 

@@ -88,15 +88,25 @@ class Styles:
         for kid, kind in fmt.kinds.items():
             for locked in (False, True):
                 for bad in (False, True):
-                    self.inp[(kid, locked, bad)] = wb.add_format({
-                        **box, "align": "center", "num_format": kind.num_format, "locked": locked,
-                        "bg_color": RED if bad else (GREY if locked else INPUT),
-                    })
+                    self.inp[(kid, locked, bad)] = wb.add_format(
+                        {
+                            **box,
+                            "align": "center",
+                            "num_format": kind.num_format,
+                            "locked": locked,
+                            "bg_color": RED if bad else (GREY if locked else INPUT),
+                        }
+                    )
             for bad in (False, True):
-                self.inp[(kid, "total", bad)] = wb.add_format({  # type: ignore[index]
-                    **box, "align": "center", "num_format": kind.num_format, "bold": True,
-                    "bg_color": RED if bad else GREEN,
-                })
+                self.inp[(kid, "total", bad)] = wb.add_format(
+                    {  # type: ignore[index]
+                        **box,
+                        "align": "center",
+                        "num_format": kind.num_format,
+                        "bold": True,
+                        "bg_color": RED if bad else GREEN,
+                    }
+                )
 
 
 def _footer(unit: Unit) -> str:
@@ -104,8 +114,15 @@ def _footer(unit: Unit) -> str:
     return f'&L&"{FONT}"&9{name}&R&"{FONT}"&9第 &P 页，共 &N 页'
 
 
-def _page_setup(ws: Worksheet, unit: Unit, landscape: bool, last_row: int, last_col: int,
-                repeat: tuple[int, int] | None, one_page: bool = False) -> None:
+def _page_setup(
+    ws: Worksheet,
+    unit: Unit,
+    landscape: bool,
+    last_row: int,
+    last_col: int,
+    repeat: tuple[int, int] | None,
+    one_page: bool = False,
+) -> None:
     ws.set_paper(9)  # A4
     if landscape:
         ws.set_landscape()
@@ -124,8 +141,7 @@ def _page_setup(ws: Worksheet, unit: Unit, landscape: bool, last_row: int, last_
 def _mark(ws: Worksheet, sheet: str, addr: str, content: ReturnContent) -> bool:
     text = content.marks.get((sheet, addr))
     if text:
-        ws.write_comment(addr, text, {"author": "nianbao 审核", "x_scale": 3, "y_scale": 2.5,
-                                      "font_name": FONT, "font_size": 10})
+        ws.write_comment(addr, text, {"author": "nianbao 审核", "x_scale": 3, "y_scale": 2.5, "font_name": FONT, "font_size": 10})
     return bool(text)
 
 
@@ -144,8 +160,9 @@ def _cover_field(ws: Worksheet, sheet_name: str, st: Styles, f: Any, content: Re
             ws.write_string(r, value_c, str(val), st.text_fixed)
         return
     val = content.cover.get(f.id)
-    style = st.text_fixed if content.locked_inputs else (
-        st.text_in_bad if bad else (st.date_in if f.kind == "date" else st.text_in))
+    style = (
+        st.text_fixed if content.locked_inputs else (st.text_in_bad if bad else (st.date_in if f.kind == "date" else st.text_in))
+    )
     if isinstance(val, (dt.date, dt.datetime)):
         ws.write_datetime(r, value_c, dt.datetime.combine(val, dt.time()) if type(val) is dt.date else val, style)
     elif val not in (None, ""):
@@ -155,14 +172,24 @@ def _cover_field(ws: Worksheet, sheet_name: str, st: Styles, f: Any, content: Re
     if content.locked_inputs:
         return
     if f.kind == "date":
-        ws.data_validation(r, value_c, r, value_c, {
-            "validate": "date", "criteria": ">=", "value": dt.date(2000, 1, 1),
-            "input_title": "填报日期", "input_message": f.input_message or "请输入日期",
-            "error_title": "日期有误", "error_message": "请输入日期，例如 2026-01-15。", "error_type": "warning",
-        })
+        ws.data_validation(
+            r,
+            value_c,
+            r,
+            value_c,
+            {
+                "validate": "date",
+                "criteria": ">=",
+                "value": dt.date(2000, 1, 1),
+                "input_title": "填报日期",
+                "input_message": f.input_message or "请输入日期",
+                "error_title": "日期有误",
+                "error_message": "请输入日期，例如 2026-01-15。",
+                "error_type": "warning",
+            },
+        )
     elif f.input_message:
-        ws.data_validation(r, value_c, r, value_c, {"validate": "any", "input_title": f.label,
-                                                    "input_message": f.input_message})
+        ws.data_validation(r, value_c, r, value_c, {"validate": "any", "input_title": f.label, "input_message": f.input_message})
 
 
 def write_cover(wb: Workbook, fmt: Format, st: Styles, content: ReturnContent) -> Worksheet:
@@ -187,9 +214,14 @@ def write_cover(wb: Workbook, fmt: Format, st: Styles, content: ReturnContent) -
         ws.merge_range(r, 0, r, ncols - 1, line.format(**fill), st.note)
         ws.set_row(r, 15 * _est_lines(line, sum(cov.col_widths)))
     r += 2
-    ws.merge_range(r, 0, r, ncols - 1,
-                   f"格式：{fmt.title}（{fmt.id} {fmt.version}），模板版本 {fmt.template_version}，"
-                   f"由 nianbao {__version__} 生成。", st.note)
+    ws.merge_range(
+        r,
+        0,
+        r,
+        ncols - 1,
+        f"格式：{fmt.title}（{fmt.id} {fmt.version}），模板版本 {fmt.template_version}，由 nianbao {__version__} 生成。",
+        st.note,
+    )
     ws.protect(fmt.protection_password, {"select_locked_cells": True, "select_unlocked_cells": True})
     _page_setup(ws, content.unit, False, r + 1, ncols, None, one_page=True)
     ws.activate()
@@ -218,8 +250,13 @@ def _selfcheck(ws: Worksheet, fmt: Format, sheet: Sheet, st: Styles, report: Rep
         la, ra = a1(r0 + 1, col + 1), a1(r0 + 2, col + 1)
         ok = abs(lv - rv) < 1e-9
         cached = sc.ok_text if ok else f"{sc.bad_text}{fmt_num(abs(lv - rv))}"
-        ws.write_formula(r0 + 2, col, f'=IF(ISERROR({la}-{ra}),"{sc.text_error}",'
-                         f'IF({la}={ra},"{sc.ok_text}","{sc.bad_text}"&ABS({la}-{ra})))', st.check_val, cached)
+        ws.write_formula(
+            r0 + 2,
+            col,
+            f'=IF(ISERROR({la}-{ra}),"{sc.text_error}",IF({la}={ra},"{sc.ok_text}","{sc.bad_text}"&ABS({la}-{ra})))',
+            st.check_val,
+            cached,
+        )
         rng = a1(r0 + 3, col + 1)
         ws.conditional_format(rng, {"type": "formula", "criteria": f'={rng}<>"{sc.ok_text}"', "format": st.bad})
         ws.conditional_format(rng, {"type": "formula", "criteria": f'={rng}="{sc.ok_text}"', "format": st.ok})
@@ -290,8 +327,7 @@ def _total_formula(fmt: Format, cell: Any) -> str:
     return "=" + "+".join(p.a1 for p in parts)
 
 
-def _cell(ws: Worksheet, fmt: Format, sheet: Sheet, st: Styles, content: ReturnContent, cell: Any,
-          v: Number | None) -> None:
+def _cell(ws: Worksheet, fmt: Format, sheet: Sheet, st: Styles, content: ReturnContent, cell: Any, v: Number | None) -> None:
     """One numeric cell: a total as a formula with its cached value (or what the clerk typed over it)."""
     r, c = cell.row - 1, cell.col - 1
     bad = _mark(ws, sheet.name, cell.a1, content)
@@ -314,20 +350,29 @@ def _validations(ws: Worksheet, fmt: Format, sheet: Sheet) -> None:
     for cell in sheet.cells:
         if not cell.is_total:
             ranges.setdefault(cell.kind, []).append(
-                cell.a1 if cell.colspan == 1 else f"{cell.a1}:{a1(cell.row, cell.col + cell.colspan - 1)}")
+                cell.a1 if cell.colspan == 1 else f"{cell.a1}:{a1(cell.row, cell.col + cell.colspan - 1)}"
+            )
     for kid, refs in ranges.items():
         kind = fmt.kinds[kid]
         first = refs[0].split(":")
-        ws.data_validation(f"{first[0]}:{first[-1]}", {
-            "validate": "integer" if kind.integer else "decimal", "criteria": ">=", "value": 0,
-            "input_title": kind.input_title, "input_message": kind.input_message,
-            "error_title": kind.error_title, "error_message": kind.error_message,
-            "multi_range": " ".join(refs),
-        })
+        ws.data_validation(
+            f"{first[0]}:{first[-1]}",
+            {
+                "validate": "integer" if kind.integer else "decimal",
+                "criteria": ">=",
+                "value": 0,
+                "input_title": kind.input_title,
+                "input_message": kind.input_message,
+                "error_title": kind.error_title,
+                "error_message": kind.error_message,
+                "multi_range": " ".join(refs),
+            },
+        )
 
 
-def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, content: ReturnContent,
-                      values: dict[str, Number | None]) -> Worksheet:
+def write_table_sheet(
+    wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, content: ReturnContent, values: dict[str, Number | None]
+) -> Worksheet:
     """One official table: head, labels and merges, numeric cells, validation, self-check, locking."""
     ws = wb.add_worksheet(sheet.name)
     _sheet_head(ws, sheet, st, content)
@@ -346,33 +391,52 @@ def write_table_sheet(wb: Workbook, fmt: Format, sheet: Sheet, st: Styles, conte
     return ws
 
 
-def set_identity(wb: Workbook, fmt: Format, unit: Unit, year: int, level: str,
-                 extra_sheets: Iterable[str] = (), extra_props: dict[str, str] | None = None) -> None:
+def set_identity(
+    wb: Workbook,
+    fmt: Format,
+    unit: Unit,
+    year: int,
+    level: str,
+    extra_sheets: Iterable[str] = (),
+    extra_props: dict[str, str] | None = None,
+) -> None:
     """Custom document properties: a returned file is matched to its unit by content, not name."""
     props = {
-        "format_id": fmt.id, "format_version": fmt.version, "template_version": fmt.template_version,
-        "year": year, "unit_code": unit.code, "unit_name": unit.name, "unit_type": unit.type,
-        "level": level, "tool_version": __version__,
+        "format_id": fmt.id,
+        "format_version": fmt.version,
+        "template_version": fmt.template_version,
+        "year": year,
+        "unit_code": unit.code,
+        "unit_name": unit.name,
+        "unit_type": unit.type,
+        "level": level,
+        "tool_version": __version__,
     }
     if extra_sheets:
         props["extra_sheets"] = "|".join(extra_sheets)
     props |= extra_props or {}
     for k, v in props.items():
         wb.set_custom_property(conventions().prefix + k, v[:255] if isinstance(v, str) else v)  # Excel's limit
-    wb.set_properties({
-        "title": fmt.doc_title.format(year=year, unit_name=unit.name)[:255],
-        "subject": fmt.title, "author": "nianbao", "company": unit.name[:255],
-        "comments": "由 nianbao 生成；请勿增删行列、修改标签或工作表名称。",
-    })
+    wb.set_properties(
+        {
+            "title": fmt.doc_title.format(year=year, unit_name=unit.name)[:255],
+            "subject": fmt.title,
+            "author": "nianbao",
+            "company": unit.name[:255],
+            "comments": "由 nianbao 生成；请勿增删行列、修改标签或工作表名称。",
+        }
+    )
 
 
 def new_workbook(buf: io.BytesIO) -> Workbook:
-    return LockedWorkbook(buf, {"in_memory": True, "strings_to_formulas": False,
-                                     "strings_to_urls": False, "strings_to_numbers": False})
+    return LockedWorkbook(
+        buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+    )
 
 
-def add_return_sheets(wb: Workbook, fmt: Format, content: ReturnContent,
-                      extra_sheets: Iterable[str] = (), after_cover: Iterable[Any] = ()) -> Styles:
+def add_return_sheets(
+    wb: Workbook, fmt: Format, content: ReturnContent, extra_sheets: Iterable[str] = (), after_cover: Iterable[Any] = ()
+) -> Styles:
     """Cover + every official table, in the order of the format definition; ``after_cover``
     are callables adding sheets between the cover and the tables (e.g. 汇总说明)."""
     st = Styles(wb, fmt)
@@ -401,8 +465,9 @@ def finish(wb: Workbook, buf: io.BytesIO, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def write_return(path: Path, fmt: Format, content: ReturnContent,
-                 extra: Iterable[Any] = (), extra_sheets: Iterable[str] = ()) -> Path:
+def write_return(
+    path: Path, fmt: Format, content: ReturnContent, extra: Iterable[Any] = (), extra_sheets: Iterable[str] = ()
+) -> Path:
     """Write one return workbook atomically; ``extra`` are callables adding the sheets
     named in ``extra_sheets`` (e.g. 问题清单), which the reader then expects."""
     buf = io.BytesIO()
@@ -415,9 +480,19 @@ def write_return(path: Path, fmt: Format, content: ReturnContent,
 
 
 FINDING_COLUMNS = (  # (heading, width, printed): the printed ones fit an A4 page across
-    ("级别", 6, True), ("单位", 16, True), ("位置", 26, True), ("问题", 46, True), ("处理办法", 34, True),
-    ("问题名称", 18, False), ("代码", 12, False), ("文件", 24, False), ("单元格", 8, False),
-    ("应为", 8, False), ("实为", 8, False), ("差额", 8, False), ("指纹", 14, False),
+    ("级别", 6, True),
+    ("单位", 16, True),
+    ("位置", 26, True),
+    ("问题", 46, True),
+    ("处理办法", 34, True),
+    ("问题名称", 18, False),
+    ("代码", 12, False),
+    ("文件", 24, False),
+    ("单元格", 8, False),
+    ("应为", 8, False),
+    ("实为", 8, False),
+    ("差额", 8, False),
+    ("指纹", 14, False),
 )
 
 
@@ -425,8 +500,21 @@ def _finding_row(f: Finding) -> list[str]:
     def num(v: Any) -> str:
         return fmt_num(v) if v is not None else ""
 
-    return [f.severity, f.unit_name, f.locate() or "整个文件", f.message, f.instruction, f.title, f.code, f.file,
-            f.cell, num(f.expected), num(f.found), num(f.delta), f.fingerprint]
+    return [
+        f.severity,
+        f.unit_name,
+        f.locate() or "整个文件",
+        f.message,
+        f.instruction,
+        f.title,
+        f.code,
+        f.file,
+        f.cell,
+        num(f.expected),
+        num(f.found),
+        num(f.delta),
+        f.fingerprint,
+    ]
 
 
 def findings_sheet(findings: list[Finding], name: str | None = None):
@@ -453,8 +541,7 @@ def findings_sheet(findings: list[Finding], name: str | None = None):
     return add
 
 
-__all__ = ["ReturnContent", "write_return", "file_name", "add_return_sheets", "findings_sheet",
-           "new_workbook", "finish"]
+__all__ = ["ReturnContent", "write_return", "file_name", "add_return_sheets", "findings_sheet", "new_workbook", "finish"]
 
 
 def _write_one(task: tuple[str, Unit, int, str]) -> str:
@@ -466,8 +553,9 @@ def _write_one(task: tuple[str, Unit, int, str]) -> str:
     return str(path)
 
 
-def generate_templates(fmt: Format, units: Iterable[Unit], year: int, out_dir: Path,
-                       progress: Any = None, workers: int | None = None) -> list[Path]:
+def generate_templates(
+    fmt: Format, units: Iterable[Unit], year: int, out_dir: Path, progress: Any = None, workers: int | None = None
+) -> list[Path]:
     """One blank, locked template per unit (all cores for large rosters); returns the paths.
     The folder gets the whole new set or, if interrupted, nothing new (``Staging``)."""
     import os

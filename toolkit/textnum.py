@@ -39,7 +39,8 @@ def parse_number(text: str, *, strict_zeros: bool = False) -> Number | None:
 
 # characters every report has, in simplified and in traditional writing
 _COMMON = set("政府信息公开申请年度报告工作情况主动处理结果行政复议诉讼规章件数单位名称代码类型上级") | set(
-    "資訊公開申請報告處理結果規復議訴訟數")
+    "資訊公開申請報告處理結果規復議訴訟數"
+)
 
 
 def legacy_encoding(data: bytes) -> str:

@@ -61,6 +61,7 @@ try:
 except (ImportError, AttributeError):  # pragma: no cover - layout of typer changed
     pass
 
+
 def _console(stderr: bool) -> Console:
     """Wide and unwrapped when not a terminal (a log file, a pipe): no sentence is cut in two."""
     stream = sys.stderr if stderr else sys.stdout
@@ -92,6 +93,7 @@ def say(message: str, *user_text: object, style: str = "") -> None:
     text = message.format(*(escape(clean(t)) for t in user_text)) if user_text else message
     err.print(f"[{style}]{text}[/]" if style else text, highlight=False)
 
+
 app = typer.Typer(
     name="nianbao",
     help=(
@@ -115,8 +117,13 @@ app = typer.Typer(
 def progress_bar(total: int, label: str) -> Progress:
     """A rich progress bar on stderr; invisible when there is little to do or no terminal."""
     return Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True, disable=total < 5,
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=total < 5,
     )
 
 
@@ -133,8 +140,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="显示版本号后退出。")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="显示版本号后退出。")] = False,
 ) -> None:
     """政府信息公开工作年度报告工具。"""
 
@@ -192,8 +198,14 @@ def print_findings(result) -> None:
     for r in shown:
         c = counts(r.findings)
         unit = f"{r.unit_name}（{r.unit_code}）" if r.unit_code else "—"
-        files.add_row(Text(clean(r.provenance.name)), Text(clean(unit)), str(c["错误"]), str(c["警告"]), str(c["提示"]),
-                      _verdict(r.findings))
+        files.add_row(
+            Text(clean(r.provenance.name)),
+            Text(clean(unit)),
+            str(c["错误"]),
+            str(c["警告"]),
+            str(c["提示"]),
+            _verdict(r.findings),
+        )
     err.print(files)
     rows = result.findings
     if len(rows) > MAX_ROWS:
@@ -206,8 +218,12 @@ def print_findings(result) -> None:
         for f in rows[:MAX_ROWS]:
             problem = Text(clean(f.message))
             problem.append("\n" + clean(f.instruction), style="dim")
-            table.add_row(Text(f.severity, style=style.get(f.severity, "")), Text(clean(f.file or "（整批）")),
-                          Text(clean(f.locate() or "整个文件")), problem)
+            table.add_row(
+                Text(f.severity, style=style.get(f.severity, "")),
+                Text(clean(f.file or "（整批）")),
+                Text(clean(f.locate() or "整个文件")),
+                problem,
+            )
         err.print(table)
     total = counts(rows)
     say("共 {} 个文件：错误 {} 个，警告 {} 个，提示 {} 个。", len(result.reports), total["错误"], total["警告"], total["提示"])
@@ -273,14 +289,15 @@ def _interrupted(code: int) -> int:
     return code
 
 
-def main() -> None:
-    """Console entry point: Chinese messages and documented exit codes, never a traceback."""
-    import signal
+def run(argv: list[str] | None = None) -> int:
+    """Run one command and return its exit code; every failure becomes a Chinese message and a
+    documented code, never a traceback. The tests call this in-process; ``main`` adds the process part."""
+    from ..fileio import WRITTEN
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C unwinds cleanly
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    PLANNED.clear()
+    WRITTEN.clear()
     try:
-        rv = app(standalone_mode=False, prog_name="nianbao")
+        rv = app(args=argv, standalone_mode=False, prog_name="nianbao")
         code = rv if isinstance(rv, int) else 0
         if code == 130:  # typer turns KeyboardInterrupt (Ctrl-C, or our SIGTERM handler) into exit 130
             code = _interrupted(143 if _SIGNALLED else 130)
@@ -302,6 +319,16 @@ def main() -> None:
         code = EXIT_CANNOT_RUN
     except Exception as e:  # usage errors of the vendored Click, and anything unexpected
         code = _unexpected(e)
+    return code
+
+
+def main() -> None:
+    """Console entry point: Ctrl-C and SIGTERM stop cleanly, then the exit code of ``run``."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C unwinds cleanly
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    code = run()
     if code in (130, 143):  # interrupted: the workers are gone and every output is whole; end now,
         sys.stdout.flush()  # so that no late signal during interpreter shutdown turns 130 into -2
         sys.stderr.flush()
@@ -319,5 +346,3 @@ def _unexpected(e: Exception) -> int:
         raise e
     say("[bold red]内部错误：[/]{}: {}。请把命令和输入文件反馈给开发者。", type(e).__name__, e)
     return EXIT_CANNOT_RUN
-
-

@@ -14,8 +14,10 @@ from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail,
 def template_cmd(
     year: Annotated[int, typer.Option("--year", "-y", help="报告年度，例如 2025。")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="输出文件夹（不存在时自动创建）。")],
-    roster: Annotated[Path | None, typer.Option("--roster", "-r", help="名册文件（.csv 或 .xlsx），"
-                                                 "列：单位代码、单位名称、单位类型、上级代码。")] = None,
+    roster: Annotated[
+        Path | None,
+        typer.Option("--roster", "-r", help="名册文件（.csv 或 .xlsx），列：单位代码、单位名称、单位类型、上级代码。"),
+    ] = None,
     unit_code: Annotated[str | None, typer.Option("--unit-code", help="只为一个单位生成：单位代码。")] = None,
     unit_name: Annotated[str | None, typer.Option("--unit-name", help="只为一个单位生成：单位名称。")] = None,
     unit_type: Annotated[str, typer.Option("--unit-type", help="只为一个单位生成：单位类型。")] = "乡镇",
@@ -56,12 +58,15 @@ def template_cmd(
 @app.command("check", no_args_is_help=True)
 def check_cmd(
     paths: Annotated[list[Path], typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个。")],
-    roster: Annotated[Path | None, typer.Option(
-        "--roster", "-r", help="名册：核对单位代码和名称，指出未报送和重复报送的单位。")] = None,
+    roster: Annotated[
+        Path | None, typer.Option("--roster", "-r", help="名册：核对单位代码和名称，指出未报送和重复报送的单位。")
+    ] = None,
     year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度：核对是否误发往年文件。")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印 JSON 审核报告（格式见 README）。")] = False,
-    annotate_dir: Annotated[Path | None, typer.Option("--annotate", help="为有错误或警告的填报表生成“审核意见”副本"
-                                                       "（问题单元格标红并附批注），保存到此文件夹。")] = None,
+    annotate_dir: Annotated[
+        Path | None,
+        typer.Option("--annotate", help="为有错误或警告的填报表生成“审核意见”副本（问题单元格标红并附批注），保存到此文件夹。"),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="审核意见副本的文件名已被其他文件占用时也覆盖。")] = False,
 ) -> None:
     """审核交回的填报表：勾稽关系、数值、表格是否被改动、单位和年度，以及整批的未报送、重复报送。
@@ -124,14 +129,18 @@ def consolidate_cmd(
     units: Annotated[str | None, typer.Option("--units", help="选择汇总：只汇总这些单位代码，用逗号分隔。")] = None,
     exclude: Annotated[str | None, typer.Option("--exclude", help="不汇总这些单位代码，用逗号分隔。")] = None,
     under: Annotated[str | None, typer.Option("--under", help="节点汇总：只汇总该单位及其下级。")] = None,
-    summary_name: Annotated[str | None, typer.Option("--summary-name", help="名册中没有汇总单位本身一行时，"
-                                                      "汇总单位的名称，例如“锡林浩特市人民政府”。")] = None,
+    summary_name: Annotated[
+        str | None,
+        typer.Option("--summary-name", help="名册中没有汇总单位本身一行时，汇总单位的名称，例如“锡林浩特市人民政府”。"),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="有错误的填报表也纳入汇总（汇总说明中醒目标注），退出码仍为1。")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="同一单位报送多份时视为错误，不汇总。")] = False,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="输出位置已有不是本单位汇总表的文件时也覆盖（输入文件永远不会被覆盖）。")] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="在标准输出打印 JSON 结果（与 check 相同的格式，另有 summary）。")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="输出位置已有不是本单位汇总表的文件时也覆盖（输入文件永远不会被覆盖）。")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="在标准输出打印 JSON 结果（与 check 相同的格式，另有 summary）。")
+    ] = False,
 ) -> None:
     """汇总：审核全部填报表，生成汇总表（本身也是一份合格的填报表，可再向上级汇总）。
 
@@ -162,22 +171,58 @@ def consolidate_cmd(
     PLANNED.append(f"汇总表 {out_path} 及其清单")
     with Ticker("审核") as tick:
         try:
-            summary = consolidate(paths, ros, year, units=_split(units), exclude=_split(exclude), under=under,
-                                  strict=strict, force=force, summary_name=summary_name, progress=tick)
+            summary = consolidate(
+                paths,
+                ros,
+                year,
+                units=_split(units),
+                exclude=_split(exclude),
+                under=under,
+                strict=strict,
+                force=force,
+                summary_name=summary_name,
+                progress=tick,
+            )
         except Refused as e:
             print_findings(BatchResult(e.reports))
             if as_json:
-                print(dumps(result_json("consolidate", e.reports, year=year, refused={"reason": str(e)},
-                                        summary={"units": [s.row() for s in e.statuses]})))
+                print(
+                    dumps(
+                        result_json(
+                            "consolidate",
+                            e.reports,
+                            year=year,
+                            refused={"reason": str(e)},
+                            summary={"units": [s.row() for s in e.statuses]},
+                        )
+                    )
+                )
             raise fail(str(e), EXIT_PROBLEMS) from None
-    options = {"year": year, "roster": str(roster), "units": _split(units), "exclude": _split(exclude),
-               "under": under, "strict": strict, "force": force}
+    options = {
+        "year": year,
+        "roster": str(roster),
+        "units": _split(units),
+        "exclude": _split(exclude),
+        "under": under,
+        "strict": strict,
+        "force": force,
+    }
     write_summary(summary, out_path, inputs=inputs, overwrite=overwrite, options=options)
     _report_summary(summary, out_path)
     if as_json:
         reports = [r for s in summary.statuses if s.report for r in (s.report, *s.duplicates)]
-        print(dumps(result_json("consolidate", reports, year=year, summary=totals_json(summary),
-                                batch=[f for f in summary.findings if not f.file], ok=not summary.has_errors)))
+        print(
+            dumps(
+                result_json(
+                    "consolidate",
+                    reports,
+                    year=year,
+                    summary=totals_json(summary),
+                    batch=[f for f in summary.findings if not f.file],
+                    ok=not summary.has_errors,
+                )
+            )
+        )
     raise typer.Exit(EXIT_PROBLEMS if summary.has_errors else EXIT_OK)
 
 
@@ -200,16 +245,20 @@ def _report_summary(summary, out_path: Path) -> None:
         if s.duplicates:
             say("重复报送：{}，采用 {}", s.name, s.report.provenance.name)
         elif s.status in ("不在名册", "无法读取", "汇总表（已忽略）"):
-            why = {"不在名册": "单位不在名册中", "无法读取": "文件无法读取",
-                   "汇总表（已忽略）": "这是本单位以前的汇总表，纳入会重复计数"}[s.status]
+            why = {
+                "不在名册": "单位不在名册中",
+                "无法读取": "文件无法读取",
+                "汇总表（已忽略）": "这是本单位以前的汇总表，纳入会重复计数",
+            }[s.status]
             say("未纳入汇总：{}（{}）", s.report.provenance.name if s.report else s.name, why, style="yellow")
     if summary.outside:
         bad = sum(1 for r in summary.outside if any(f.severity == "错误" for f in r.findings))
         say("另有 {} 个文件属于本次汇总范围以外的单位，未纳入，也不影响退出码（其中 {} 个有错误）。", len(summary.outside), bad)
     if not summary.scope.top_in_roster:
-        say("名册中没有汇总单位本身一行，汇总单位名称为“{}”；可以用 --summary-name 指定，或在名册中加上这一行。",
-            rep.unit_name, style="yellow")
+        say(
+            "名册中没有汇总单位本身一行，汇总单位名称为“{}”；可以用 --summary-name 指定，或在名册中加上这一行。",
+            rep.unit_name,
+            style="yellow",
+        )
     if summary.forced:
         say("[bold red]注意：[/]有错误的填报表已按 --force 纳入汇总，见汇总说明。")
-
-

@@ -73,11 +73,18 @@ def _show_findings(report, source: Path, force: bool) -> list:
     errors = [f for f in report.findings if f.severity == "错误"]
     for f in [f for f in report.findings if f.severity != "提示"][:MAX_ROWS]:
         where = f.locate()
-        say(f"[{'bold red' if f.severity == '错误' else 'yellow'}]{{}}[/] {{}}{{}}", f.severity,
-            where + "：" if where else "", f.message)
+        say(
+            f"[{'bold red' if f.severity == '错误' else 'yellow'}]{{}}[/] {{}}{{}}",
+            f.severity,
+            where + "：" if where else "",
+            f.message,
+        )
     if errors and not force:
-        raise fail(f"{source.name} 有{len(errors)}个错误，未生成年报文稿。请先更正（nianbao check 可生成审核意见副本），"
-                   "或加 --force 生成带警告的草稿。", EXIT_PROBLEMS)
+        raise fail(
+            f"{source.name} 有{len(errors)}个错误，未生成年报文稿。请先更正（nianbao check 可生成审核意见副本），"
+            "或加 --force 生成带警告的草稿。",
+            EXIT_PROBLEMS,
+        )
     return errors
 
 

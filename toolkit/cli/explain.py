@@ -37,5 +37,3 @@ def explain_cmd(
     if entry is None:
         raise fail(f"没有代码为“{code}”的规则或检查。用 nianbao explain 查看全部代码。")
     out.print(explain_text(entry), highlight=False)
-
-

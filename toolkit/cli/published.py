@@ -12,13 +12,21 @@ from .app import EXIT_OK, EXIT_PROBLEMS, Ticker, app, fail, print_findings, say
 
 @app.command("import", no_args_is_help=True)
 def import_cmd(
-    files: Annotated[list[Path], typer.Argument(
-        help="已发布的年报：网页复制的文本（.txt）、网页（.html）或 PDF，也可以是文件夹。")],
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o",
-                                                 help="输出文件夹：每份年报一个填报表 .xlsx 和一个 .json。")] = None,
+    files: Annotated[
+        list[Path], typer.Argument(help="已发布的年报：网页复制的文本（.txt）、网页（.html）或 PDF，也可以是文件夹。")
+    ],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="输出文件夹：每份年报一个填报表 .xlsx 和一个 .json。")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印读出的数据和审核结果（JSON）。")] = False,
-    roster: Annotated[Path | None, typer.Option("--roster", "-r", help="名册：按单位名称（全称、简称、带不带“人民政府”"
-                                                 "或县市名）找到单位代码和类型，导入结果可直接用 check -r 审核。")] = None,
+    roster: Annotated[
+        Path | None,
+        typer.Option(
+            "--roster",
+            "-r",
+            help="名册：按单位名称（全称、简称、带不带“人民政府”或县市名）找到单位代码和类型，导入结果可直接用 check -r 审核。",
+        ),
+    ] = None,
     unit: Annotated[str | None, typer.Option("--unit", help="单位名称（原文标题中没有时）。")] = None,
     unit_code: Annotated[str | None, typer.Option("--unit-code", help="单位代码（不用名册时指定）。")] = None,
     year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度（原文中没有时）。")] = None,
@@ -46,8 +54,9 @@ def import_cmd(
         raise fail("找不到文件：" + "、".join(str(p) for p in paths[:5]))
     ros = load_roster(roster) if roster else None
     with Ticker("导入") as tick:
-        reports = import_published(paths, roster=ros, unit=unit, unit_code=unit_code, year=year,
-                                   unit_type=unit_type, progress=tick)
+        reports = import_published(
+            paths, roster=ros, unit=unit, unit_code=unit_code, year=year, unit_type=unit_type, progress=tick
+        )
     result = BatchResult(reports)
     print_findings(result)
     if out_dir:
@@ -59,5 +68,3 @@ def import_cmd(
     if as_json:
         print(dumps(result_json("import", reports, year=year)))
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
-
-
