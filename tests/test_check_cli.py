@@ -118,12 +118,12 @@ def test_annotated_copy(cli, tmp_path, fmt):
 
     original = check_paths([faulty], CheckOptions(year=2025, roster=load_roster(ROSTER)))
     again = check_paths([out], CheckOptions(year=2025, roster=load_roster(ROSTER)))
-    fp = lambda res: sorted(
-        (r.unit_code, f.code, f.fingerprint)
-        for r in res.reports
-        for f in r.findings  # noqa: E731
-        if f.code not in REPAIRED_BY_REBUILD
-    )
+
+    def fp(res):
+        return sorted(
+            (r.unit_code, f.code, f.fingerprint) for r in res.reports for f in r.findings if f.code not in REPAIRED_BY_REBUILD
+        )
+
     assert fp(again) == fp(original) and fp(original)
 
 
