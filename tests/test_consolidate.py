@@ -259,6 +259,8 @@ def test_old_summary_among_returns_is_not_counted_twice(cli, tmp_path):
     assert data["summary"]["totals"]["t2.license.n"] == 13169  # not doubled
     st = {u["file"]: u["status"] for u in data["summary"]["units"]}
     assert st["mixed/去年的汇总.xlsx"] == "汇总表（已忽略）"
+    (ignored,) = [f for f in data["findings"] if f["code"] == "summary-ignored"]
+    assert ignored["file"] == "mixed/去年的汇总.xlsx" and ignored["severity"] == "警告"
     assert r.returncode == 0
 
 

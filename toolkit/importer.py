@@ -231,6 +231,9 @@ def import_published(
         for finding in cross_year_findings(rep):
             finding.file = rep.provenance.name
             rep.findings.append(finding)
+        for finding in rep.findings:  # an unreadable page's findings too: a 说明 binds to them
+            if not finding.fingerprint:
+                finding.finish(rep.year)
     return reports
 
 

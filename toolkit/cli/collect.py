@@ -211,6 +211,7 @@ def consolidate_cmd(
     _report_summary(summary, out_path)
     if as_json:
         reports = [r for s in summary.statuses if s.report for r in (s.report, *s.duplicates)]
+        listed = {id(f) for r in reports for f in r.findings}
         print(
             dumps(
                 result_json(
@@ -218,7 +219,7 @@ def consolidate_cmd(
                     reports,
                     year=year,
                     summary=totals_json(summary),
-                    batch=[f for f in summary.findings if not f.file],
+                    batch=[f for f in summary.findings if id(f) not in listed],
                     ok=not summary.has_errors,
                 )
             )
