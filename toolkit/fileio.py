@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -85,11 +87,7 @@ class Staging:
         return self.dir / name
 
     def commit(self) -> list[Path]:
-        import signal
-
-        blocked = {getattr(signal, s) for s in _STOP_SIGNALS if hasattr(signal, s)}
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked) if hasattr(signal, "pthread_sigmask") else None
-        try:
+        with _signals_held():
             out = []
             for name in self.names:
                 if (self.dir / name).exists():
@@ -97,9 +95,6 @@ class Staging:
                     out.append(self.final_dir / name)
                     WRITTEN.append(self.final_dir / name)
             _fsync_dir(self.final_dir)
-        finally:
-            if old is not None:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
         self.abort()
         return out
 
@@ -114,6 +109,32 @@ class Staging:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is not None:
             self.abort()
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold Ctrl-C and SIGTERM back while a set of files is moved into place, then deliver them.
+    Masking alone is not enough: a process-directed signal may land on another thread (a progress
+    bar's refresher), and Python then runs its handler in the main thread mid-loop; so the handlers
+    themselves are swapped for a recorder while the moves run."""
+    import signal
+
+    stops = [getattr(signal, s) for s in _STOP_SIGNALS if hasattr(signal, s)]
+    pending: list[int] = []
+    swapped: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in stops:
+            swapped[sig] = signal.signal(sig, lambda signum, frame: pending.append(signum))
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(stops)) if hasattr(signal, "pthread_sigmask") else None
+    try:
+        yield
+    finally:
+        if old_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for sig, handler in swapped.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(pending):
+            signal.raise_signal(sig)
 
 
 def _fsync_dir(path: Path) -> None:
