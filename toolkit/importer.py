@@ -118,10 +118,13 @@ def read_published(path: Path, unit: str | None = None, year: int | None = None,
     _fill(rep, fmt, parsed)
     if src.traditional:
         rep.provenance.application += "（繁体字，已转为简体）"
+    if src.stray:
+        rep.findings.append(make("text-stray-mark", file=name, found=src.stray))
     if _hybrid(fmt, parsed, shape):
         rep.findings.append(make("format-hybrid", file=name))
     shown = {**rep.values, **{k: v for k, v in rep.cached.items() if v is not None}}
-    rep.findings.extend(audit_text(src.text, {k: v for k, v in shown.items() if k not in rep.unknown}, name))
+    known = {k: v for k, v in shown.items() if k not in rep.unknown}
+    rep.findings.extend(audit_text(src.text, known, name, parsed.candidates))
     for f in rep.findings:
         f.unit_name = unit
     return rep
