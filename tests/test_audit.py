@@ -159,9 +159,10 @@ def test_cli_exit_codes_and_output_guard(tmp_path, cli):
     wb.close()
     r = cli("audit", src, "--out", foreign)
     assert r.returncode == 2 and "没有覆盖" in r.stderr
-    given = src / "宝力根苏木2023年政府信息公开工作年度报告.txt"
-    r = cli("audit", given, "--out", given)  # the output would replace an input
-    assert r.returncode == 2
+    given = tmp_path / "年报文本.xlsx"  # a file named explicitly is read whatever its extension
+    shutil.copy(src / "宝力根苏木2023年政府信息公开工作年度报告.txt", given)
+    r = cli("audit", given, "--out", given)  # the output would replace the input
+    assert r.returncode == 2 and "是输入文件之一" in r.stderr and given.read_bytes()[:3] != b"PK\x03"
     empty = tmp_path / "空"
     empty.mkdir()
     r = cli("audit", empty, "--out", tmp_path / "x.xlsx")
