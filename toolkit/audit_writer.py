@@ -191,7 +191,7 @@ def _cross_year(book: _Book, result: AuditResult) -> None:
                         prev.provenance.name,
                         r.provenance.name,
                         f"{f.title}：{f.locate()}",
-                        fmt_num(f.found) if f.found is not None else "",
+                        "",
                         "",
                         "",
                         f.message,
