@@ -16,11 +16,13 @@ from __future__ import annotations
 from toolkit import __version__
 from toolkit.api import (
     as_roster,
+    audit,
     check,
     check_batch,
     consolidate,
     to_dataframe,
     write_annotated,
+    write_audit,
     write_summary,
     write_template,
 )
@@ -35,6 +37,7 @@ from toolkit.spec import current_format, formats
 __all__ = [
     "__version__",
     "as_roster",
+    "audit",
     "check",
     "check_batch",
     "consolidate",
@@ -51,6 +54,7 @@ __all__ = [
     "to_dataframe",
     "Unit",
     "write_annotated",
+    "write_audit",
     "write_summary",
     "write_template",
 ]

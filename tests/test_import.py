@@ -118,14 +118,14 @@ def test_blank_cells_stay_missing_not_zero(tmp_path, fmt):
     rep = imported(p)
     assert rep.values["t2.penalty.n"] is None and rep.values["t2.license.n"] == 0
     assert [f.cell_id for f in rep.findings if f.code == "value-missing"] == ["t2.penalty.n"]
-    # in the one-cell-per-line shape an empty cell cannot be told from a merge filler ('|'):
-    # the row is reported unreadable and stays missing — never silently 0
+    # in the one-cell-per-line shape ('cell |' lines) a lone '|' line is an empty cell (as in
+    # tests/published/45): missing and reported, never silently 0, and the next rows still read
     text = flat_text(fmt, {}).replace("行政处罚 |\n0 |", "行政处罚 |\n |", 1)
     p = tmp_path / "blank.txt"
     p.write_text(text, encoding="utf-8")
     rep = imported(p)
-    assert rep.values["t2.penalty.n"] is None
-    assert any(f.code == "table-unreadable" and "行政处罚" in f.message for f in rep.findings)
+    assert rep.values["t2.penalty.n"] is None and rep.values["t2.coercion.n"] == 0
+    assert [f.cell_id for f in rep.findings if f.code == "value-missing"] == ["t2.penalty.n"]
 
 
 def test_html_page_with_rowspan_and_colspan(tmp_path, fmt):

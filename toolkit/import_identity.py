@@ -48,9 +48,18 @@ def detect_format(text: str) -> tuple[str, str]:
 # ---------------------------------------------------------------- identity from the text
 
 _TITLE = re.compile(r"([\u4e00-\u9fff（）()·]{2,40}?)(20\d\d)年(?:度)?政府信息公开工作年度报告")
-_TITLE_YEAR_FIRST = re.compile(r"(20\d\d)年(?:度)?([\u4e00-\u9fff（）()·]{2,40}?)政府信息公开工作年度报告")
+_TITLE_YEAR_FIRST = re.compile(r"(20\d\d)年(?:度)?([\u4e00-\u9fff（）()·]{2,40}?)政府信息公开工作(?:年度|情况)报告")
 _YEAR_IN_TEXT = re.compile(r"(?:现将|本机关|我[\u4e00-\u9fff]{1,3})?(20\d\d)年(?:度)?(?:政府信息公开|政务公开)")
 _LEAD_VERBS = ("严格", "坚持", "认真", "高度", "深入", "全面", "始终", "紧紧", "以习近平", "在", "按照", "根据", "围绕")
+
+
+_YEAR_IN_NAME = re.compile(r"(?<!\d)(20[1-4]\d)(?!\d)")
+
+
+def year_from_name(name: str) -> int | None:
+    """'某镇2023年报', '34_liansheng_xiang_2024': the one year a file name gives, else None."""
+    years = set(_YEAR_IN_NAME.findall(name))
+    return int(years.pop()) if len(years) == 1 else None
 
 
 def guess_identity(text: str) -> tuple[str, int | None]:

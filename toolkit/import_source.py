@@ -38,6 +38,7 @@ class Source:
     cells: list[tuple[str, int]]  # (cell text, line) in reading order
     shape: str  # text | html | pdf
     traditional: bool = False
+    stray: int = 0  # '?' marks removed before numbers ('? 0')
 
 
 def _mb(n: int) -> str:
@@ -71,7 +72,7 @@ def read_source(path: Path) -> Source:
     cells = src.text.count("\n") + src.text.count("|")
     if cells > MAX_CELLS:
         raise TooLarge(f"{path.name} 有{cells}行或单元格，超过导入上限{MAX_CELLS}个；正常的年报只有几千个")
-    src.text = clean_text(src.text)
+    src.text, src.stray = stray_marks(clean_text(src.text))
     src.traditional = is_traditional(src.text)
     if src.traditional:
         src.text = to_simplified(src.text)
@@ -144,10 +145,19 @@ _PINYIN = re.compile(
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
 
 
+# a '?' where a copy lost a no-break space before a number, at the start of a cell: '? 0'
+_STRAY = re.compile(r"(?m)(?:^|(?<=[\s|\d]))[?？\ufffd][ \t]*(?=\d)")
+
+
 def clean_text(text: str) -> str:
     """Remove what web copies add inside words: zero-width characters, soft hyphens, pinyin."""
     text = _INVISIBLE.sub("", text).replace("\u3000", " ").replace("\xa0", " ").replace("\r\n", "\n")
     return _PINYIN.sub("", text)
+
+
+def stray_marks(text: str) -> tuple[str, int]:
+    """'? 0' → '0': a '?' (a character lost in the copy) before the number of a cell; and how many."""
+    return _STRAY.subn("", text)
 
 
 # ---------------------------------------------------------------- traditional characters
@@ -163,19 +173,21 @@ def is_traditional(text: str) -> bool:
 
 
 def to_simplified(text: str) -> str:
-    """Traditional → simplified Chinese with OpenCC (phrases as used in Taiwan: 資訊 → 信息)."""
+    """Traditional → simplified Chinese with OpenCC. Mirror sites convert mainland pages character
+    by character (t2s); only a text in Taiwan phrasing (資訊 for 信息) gets the phrase conversion
+    (tw2sp), which on a mainland text would turn 文件 into 文档."""
     import opencc
 
-    return _converter(opencc).convert(text)
+    return _converter(opencc, "tw2sp" if "資訊" in text else "t2s").convert(text)
 
 
-_CONVERTER: list = []
+_CONVERTERS: dict = {}
 
 
-def _converter(opencc):  # type: ignore[no-untyped-def]
-    if not _CONVERTER:
-        _CONVERTER.append(opencc.OpenCC("tw2sp"))
-    return _CONVERTER[0]
+def _converter(opencc, config: str):  # type: ignore[no-untyped-def]
+    if config not in _CONVERTERS:
+        _CONVERTERS[config] = opencc.OpenCC(config)
+    return _CONVERTERS[config]
 
 
 # ---------------------------------------------------------------- HTML

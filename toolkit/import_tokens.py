@@ -110,9 +110,28 @@ def cells_of_line(line: str) -> list[str]:
     return out
 
 
+_CELL_LINE = re.compile(r"\S[^|]*\s\|\s*$")  # 'cell |': one cell per line, each closed by a '|'
+
+
+def one_cell_per_line(lines: list[str]) -> bool:
+    """The 'cell |' shape: most lines holding a '|' are one cell closed by it. There a line that is a
+    lone '|' is an empty cell; elsewhere ('0' and '|' on alternate lines) it only separates cells."""
+    piped = [ln for ln in lines if "|" in ln]
+    closed = sum(1 for ln in piped if _CELL_LINE.match(ln.strip() + " ") and ln.count("|") == 1)
+    return bool(piped) and closed * 2 >= len(piped)
+
+
 def text_cells(text: str) -> list[tuple[str, int]]:
     """Plain text → (cell, line number) pairs."""
-    return [(c, n) for n, line in enumerate(text.splitlines(), start=1) for c in cells_of_line(line)]
+    lines = text.splitlines()
+    lone_blank = one_cell_per_line(lines)
+    out: list[tuple[str, int]] = []
+    for n, line in enumerate(lines, start=1):
+        if lone_blank and line.strip() == "|":
+            out.append(("", n))
+        else:
+            out.extend((c, n) for c in cells_of_line(line))
+    return out
 
 
 # ---------------------------------------------------------------- cutting long cells at labels
@@ -144,6 +163,10 @@ def lexicon_for(fmt: Format, aliases: Iterable[str]) -> Lexicon:
     return lexicon(fmt.id, fmt.digest, tuple(sorted(set(aliases))))
 
 
+# a cell printed as '/' or '—' instead of a number: blank (value-missing), not text
+_PLACEHOLDER = re.compile(r"[/／\\]|[-—–－―]{1,2}")
+_PLACEHOLDERS = re.compile(r"[/／\\]+|[—–－―]{1,2}")  # run together: one blank per slash
+
 # a number glued to a measure word is prose ('收到申请3件'), not a table cell
 _MEASURE = "件条项个次人家份户元年月日号页％%.,"
 _PIECE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[^\d]+")
@@ -165,6 +188,9 @@ def _gap_tokens(gap: str, line: int) -> list[Tok]:
             buf += text
 
     for word in gap.replace("|", " ").split():
+        if _PLACEHOLDERS.fullmatch(word):  # '/', '///', '—': blank cells
+            out.extend(Tok("", line, True) for _ in range(max(1, word.count("/") + word.count("／") + word.count("\\"))))
+            continue
         pieces = _PIECE.findall(word)
         buf = ""
         for i, p in enumerate(pieces):
@@ -185,7 +211,7 @@ def _piece_kind(p: str, nxt: str, before: str) -> str:
     (words, and prose numbers: '3件', '第3页')."""
     if not p[0].isdigit():
         return "text"
-    if nxt[:1] in (".", ",") and len(nxt) > 1:
+    if nxt[:1] in (".", ",") and (len(nxt) > 1 or nxt == "."):  # '…06.属于', or the text cut after '3.'
         return "item"
     if (nxt[:1] and nxt[0] in _MEASURE) or (before and before[-1] in "第共"):
         return "text"
@@ -257,7 +283,7 @@ MAX_TOKENS = 100_000
 def tokens(cells: Iterable[tuple[str, int]], lex: Lexicon, limit: int = MAX_TOKENS) -> list[Tok]:
     out: list[Tok] = []
     for cell, line in cells:
-        if cell == "":
+        if cell == "" or _PLACEHOLDER.fullmatch(cell.strip()):
             out.append(Tok("", line))
         else:
             for tok in segment(cell, line, lex):

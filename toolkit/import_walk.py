@@ -45,6 +45,7 @@ class Parsed:
     pending: list[Pending] = field(default_factory=list)
     ambiguous: set[str] = field(default_factory=set)  # cells left unknown: their digits split several ways
     found: set[str] = field(default_factory=set)  # "sheet.row" of every row whose label was found
+    candidates: dict[str, set[Number | None]] = field(default_factory=dict)  # ambiguous cell → every value it may have
 
 
 # ---------------------------------------------------------------- labels
@@ -313,10 +314,39 @@ class Walker:
             if not self.toks[k].loose:  # a table cell without numbers: the row is blank, not elsewhere
                 break
             start = k + 1
+        if k is None and start == self.pos and (by_pos := self.by_position(sheet, cells)) is not None:
+            return by_pos
         self.unreadable(
             sheet, cells[0], f"找不到“{lb.text}”一行" if k is None and start == self.pos else f"“{lb.text}”一行没有数字"
         )
         return None
+
+    def by_position(self, sheet: Sheet, cells: list[Cell]) -> tuple[list[Tok], int, str] | None:
+        """A first data row printed without its label (an empty label cell): its numbers stand right
+        after the column headers and right before the next row's label. Read by position, with a 提示."""
+        row = cells[0].row
+        header = [lb for lb in sheet.labels if lb.row == row - 1]
+        following = [c for c in sheet.cells if c.row == row + 1]
+        if not header or any(c.row == row - 1 for c in sheet.cells) or not following:
+            return None
+        nxt = row_label(sheet, row + 1)
+        last = max(header, key=lambda lb: lb.col)
+        h = find(self.toks, self.pos, [last.text], window=12)
+        if nxt is None or h is None:
+            return None
+        labels = [_n(x) for x in (nxt.text, *self.aliases.get((sheet.id, following[0].row_id), []))]
+        for start in (h + 1, h + 2):  # the empty label cell may survive as a blank cell ('cell |' shape)
+            vals, end = read_values(self.toks, start, len(cells), last.text)
+            fits = len(vals) == len(cells) or (vals and split_row(cells, vals, self.fmt))
+            if fits and end < len(self.toks) and any(matches_n(self.toks[end].n, b) for b in labels):
+                break
+            if start >= len(self.toks) or self.toks[start].text != "":
+                return None
+        else:
+            return None
+        label = cells[0].row_label.split(" ")[-1]
+        self.out.problems.append(make("row-label-missing", where=cells[0], file=self.name))
+        return vals, end, label
 
     def numbers_above(self, k: int, need: int) -> list[Tok]:
         """pdftotext puts a row's numbers on the line above its label when a tall merged label
@@ -352,6 +382,10 @@ class Walker:
                 self.truncated(sheet, cells, vals, label)
                 return
             raw = " ".join(t.text for t in vals)
+            if not splits and sum(max(1, len(t.digits or "")) for t in vals) < len(cells):
+                self.short(cells, vals, label)
+                self.pos = max(self.pos, end)
+                return
             if not splits:
                 self.unreadable(sheet, cells[0], f"“{label}”一行读到“{raw}”，无法拆分为{len(cells)}个数字")
                 self.pos = max(self.pos, end)
@@ -368,6 +402,17 @@ class Walker:
                 out.problems.append(make("value-missing", where=c, file=self.name))
         out.rows_read += 1
         self.pos = end
+
+    def short(self, cells: list[Cell], vals: list[Tok], label: str) -> None:
+        """Fewer digits than cells, and the next row follows: the row has empty cells, but the
+        text no longer shows which ones (separators lost). Every cell stays unknown; one 提示."""
+        f = make("value-missing", where=cells[0], file=self.name)
+        digits = sum(max(1, len(t.digits or "")) for t in vals)
+        f.message = (
+            f"“{label}”一行只有{digits}个数字，应有{len(cells)}个：原文有单元格为空（未填0），"
+            "且分隔符已丢失，无法确定是哪几格，该行各单元格按未知处理。"
+        )
+        self.out.problems.append(f)
 
     def truncated(self, sheet: Sheet, cells: list[Cell], vals: list[Tok], label: str) -> None:
         """The text ends inside this row: keep the visible cells when they are certain."""
@@ -482,6 +527,8 @@ def settle(fmt: Format, parsed: Parsed, name: str) -> None:
             else:
                 unknown.append(c)
                 parsed.ambiguous.add(c.id)
+                if seen:
+                    parsed.candidates[c.id] = seen
         if unknown:
             cols = "、".join(c.col_label.split(" ")[-1] or c.row_label.split(" ")[-1] for c in unknown)
             sheet = fmt.sheet(p.cells[0].sheet_id)

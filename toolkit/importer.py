@@ -25,6 +25,7 @@ from .import_identity import (
     level_of,
     match_roster,
     own_template_cover,
+    year_from_name,
 )
 from .import_narrative import audit_text
 from .import_source import Source, TooLarge, read_source
@@ -91,7 +92,7 @@ def read_published(path: Path, unit: str | None = None, year: int | None = None,
     cover = own_template_cover(src.text)
     g_unit, g_year = (cover.unit, cover.year) if cover else guess_identity(src.text)
     unit = unit or g_unit or path.stem
-    year = year or g_year
+    year = year or g_year or year_from_name(path.stem)
     rep = Report(
         format_id=fmt.id,
         format_version=fmt.version,
@@ -118,10 +119,13 @@ def read_published(path: Path, unit: str | None = None, year: int | None = None,
     _fill(rep, fmt, parsed)
     if src.traditional:
         rep.provenance.application += "（繁体字，已转为简体）"
+    if src.stray:
+        rep.findings.append(make("text-stray-mark", file=name, found=src.stray))
     if _hybrid(fmt, parsed, shape):
         rep.findings.append(make("format-hybrid", file=name))
     shown = {**rep.values, **{k: v for k, v in rep.cached.items() if v is not None}}
-    rep.findings.extend(audit_text(src.text, {k: v for k, v in shown.items() if k not in rep.unknown}, name))
+    known = {k: v for k, v in shown.items() if k not in rep.unknown}
+    rep.findings.extend(audit_text(src.text, known, name, parsed.candidates))
     for f in rep.findings:
         f.unit_name = unit
     return rep
@@ -195,6 +199,40 @@ def published_files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+def import_one(
+    path: Path,
+    *,
+    roster: Roster | None = None,
+    unit: str | None = None,
+    unit_code: str | None = None,
+    year: int | None = None,
+    unit_type: str | None = None,
+) -> Report:
+    """Read, identify and check one published report; a file that cannot be read is a report with a finding."""
+    from .check import CheckOptions, check_report
+
+    path = Path(path)
+    try:
+        rep = read_published(path, unit=unit, year=year, unit_type=unit_type)
+    except NianbaoError as e:
+        return _failed(path, e)
+    except OSError as e:  # vanished or unreadable between listing and reading
+        return _failed(path, NianbaoError(f"文件 {path.name} 无法读取（{e.strerror or e}）"))
+    if rep.readable:
+        _identify(rep, roster, unit_code)
+        rep = check_report(rep, CheckOptions(year=year, roster=roster))
+    return rep
+
+
+def pair_years(reports: list[Report]) -> None:
+    """Link the years of each unit and add the cross-year findings (carry-over, 现行有效 continuity)."""
+    link_years(reports)
+    for rep in reports:
+        for finding in cross_year_findings(rep):
+            finding.file = rep.provenance.name
+            rep.findings.append(finding)
+
+
 def import_published(
     paths: Iterable[Path],
     *,
@@ -207,30 +245,16 @@ def import_published(
 ) -> list[Report]:
     """Read, identify and check every published report; pair the years of each unit.
     One report per path, in order; a file that cannot be read is a report with a finding."""
-    from .check import CheckOptions, check_report
-
     paths = list(paths)
     if progress:
         progress(len(paths))
     reports: list[Report] = []
     for path in paths:
-        try:
-            rep = read_published(Path(path), unit=unit, year=year, unit_type=unit_type)
-        except NianbaoError as e:
-            rep = _failed(Path(path), e)
-        except OSError as e:  # vanished or unreadable between listing and reading
-            rep = _failed(Path(path), NianbaoError(f"文件 {Path(path).name} 无法读取（{e.strerror or e}）"))
-        if rep.readable:
-            _identify(rep, roster, unit_code)
-            rep = check_report(rep, CheckOptions(year=year, roster=roster))
-        reports.append(rep)
+        reports.append(import_one(path, roster=roster, unit=unit, unit_code=unit_code, year=year, unit_type=unit_type))
         if progress:
             progress(-1)
-    link_years(reports)
+    pair_years(reports)
     for rep in reports:
-        for finding in cross_year_findings(rep):
-            finding.file = rep.provenance.name
-            rep.findings.append(finding)
         for finding in rep.findings:  # an unreadable page's findings too: a 说明 binds to them
             if not finding.fingerprint:
                 finding.finish(rep.year)

@@ -21,6 +21,7 @@ KIND_NAMES = {
     "json": "JSON文件",
     "draft-docx": "年报文稿",
     "draft-html": "年报网页",
+    "audit": "审计结果",
 }
 
 
@@ -72,6 +73,10 @@ def regenerable(path: Path, kind: str, unit_code: str = "", year: int | None = N
         return isinstance(data, dict) and (data.get("tool") == "nianbao" or "format_id" in data)
     if kind.startswith("draft-"):
         return _untouched_draft(path, kind)
+    if kind == "audit":
+        from .audit_writer import is_audit_workbook
+
+        return is_audit_workbook(path)
     report = _read(path)
     if report is None:
         return False

@@ -68,3 +68,51 @@ def import_cmd(
     if as_json:
         print(dumps(result_json("import", reports, year=year)))
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+
+
+@app.command("audit", no_args_is_help=True)
+def audit_cmd(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="已发布的年报：文本（.txt）、网页（.html）、PDF，或包含它们的文件夹、zip 压缩包，可给多个。"),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="审计结果工作簿（.xlsx）：总览、问题、跨年、文字与表格。")],
+    roster: Annotated[
+        Path | None, typer.Option("--roster", "-r", help="名册：按单位名称找到单位代码和类型（同一单位的不同年度据此配对）。")
+    ] = None,
+    year: Annotated[int | None, typer.Option("--year", "-y", help="只审计这一年度：其他年度的年报会报“年度不符”。")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="并行读取的进程数（默认按CPU核数）。")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="允许覆盖已有的同名文件。")] = False,
+) -> None:
+    """审计成批的已发布年报：逐份导入并审核，核对正文与表格、上下年衔接，写出一个审计工作簿。
+
+    示例：
+
+      nianbao audit tests/published --out 输出/审计.xlsx
+
+      nianbao audit 2023年报.zip 2024年报/ -r samples/roster.csv --out 输出/审计.xlsx
+
+    退出码：0 没有错误；1 发现错误；2 无法运行。
+    """
+    from ..api import audit, write_audit
+    from ..findings import counts
+    from ..roster import load_roster
+
+    ros = load_roster(roster) if roster else None
+    with Ticker("审计") as tick:
+        result = audit(paths, ros, year, progress=tick, workers=workers)
+    if not result.reports:
+        raise fail("没有找到年报文件（.txt .htm .html .shtml .pdf，或含有它们的 .zip）：" + "、".join(str(p) for p in paths[:5]))
+    written = write_audit(result, out, inputs=paths, overwrite=overwrite)
+    total = counts(result.findings)
+    say(
+        "共 {} 份年报，{} 份读不出表格；错误 {} 个，警告 {} 个，提示 {} 个；{} 个单位有上下年可核对。",
+        len(result.reports),
+        sum(1 for r in result.reports if not r.readable),
+        total["错误"],
+        total["警告"],
+        total["提示"],
+        len(result.pairs()),
+    )
+    say("审计结果已写出：{}", written)
+    raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)

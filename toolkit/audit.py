@@ -1,0 +1,332 @@
+"""审计: import every published report under the given paths (files, folders, zip archives of
+text, HTML and PDF), in worker processes, and gather what an evaluation team looks at: one line
+per report, every finding, the year-to-year continuity of each unit, and the figures in the
+prose that contradict the tables.
+
+Each report goes through the same pipeline as ``nianbao import`` (`importer.import_one`); the
+years of each unit are paired afterwards (`importer.pair_years`). A worker that dies on a
+hostile file takes only that file down: it becomes a report with one finding, the batch goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import NianbaoError
+from .fileio import safe_filename
+from .findings import Finding, counts, make, sort_key
+from .importer import REPORT_SUFFIXES, import_one, pair_years
+from .pool import new_pool, stop_pool
+from .report import Provenance, Report
+from .roster import Roster
+from .spec import formats
+
+MAX_ARCHIVE_BYTES = 500 * 1024 * 1024
+MAX_ARCHIVE_MEMBERS = 5000
+MAX_MEMBER_BYTES = 60 * 1024 * 1024  # the PDF limit of the importer
+MAX_RATIO = 200
+
+
+@dataclass
+class PubSource:
+    """One report to audit: a file on disk, or a member of a zip archive (its bytes)."""
+
+    name: str  # what the reviewer sees, e.g. "2023年报.zip/某镇.html"
+    path: str
+    data: bytes | None = None
+    problem: str = ""  # why it cannot be read at all (a finding, not the end of the batch)
+
+
+@dataclass
+class AuditOptions:
+    roster: Roster | None = None
+    year: int | None = None
+
+
+@dataclass
+class AuditResult:
+    reports: list[Report] = field(default_factory=list)
+    batch: list[Finding] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for r in self.reports for f in r.findings] + self.batch
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity == "错误" for f in self.findings)
+
+    def pairs(self) -> list[Report]:
+        """Reports whose unit also has last year's report in the batch."""
+        return [r for r in self.reports if r.previous is not None]
+
+
+# ---------------------------------------------------------------- what to read
+
+
+def _is_report(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return Path(base).suffix.lower() in REPORT_SUFFIXES and not base.startswith(("~$", ".~", "._"))
+
+
+def _from_zip(path: Path, label: str) -> Iterator[PubSource]:
+    try:
+        if path.stat().st_size > MAX_ARCHIVE_BYTES:
+            yield PubSource(label, str(path), problem=f"压缩包 {label} 超过 {MAX_ARCHIVE_BYTES // 1048576} MB")
+            return
+        zf = zipfile.ZipFile(path)
+        infos = zf.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError) as e:
+        yield PubSource(label, str(path), problem=f"压缩包 {label} 无法打开（{e}）")
+        return
+    if len(infos) > MAX_ARCHIVE_MEMBERS:
+        yield PubSource(label, str(path), problem=f"压缩包 {label} 有{len(infos)}个文件，超过上限{MAX_ARCHIVE_MEMBERS}个")
+        return
+    for info in infos:
+        name = _member_name(info)
+        if info.is_dir() or not _is_report(name):
+            continue
+        shown = f"{label}/{name}"
+        if info.file_size > MAX_MEMBER_BYTES or (
+            info.file_size > 1_048_576 and info.file_size > MAX_RATIO * max(1, info.compress_size)
+        ):
+            yield PubSource(shown, str(path), problem=f"{shown} 解压后过大或压缩比异常（疑似压缩炸弹），已拒绝读取")
+            continue
+        try:
+            with zf.open(info) as fh:
+                data = fh.read(MAX_MEMBER_BYTES + 1)
+        except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as e:  # encrypted, corrupt
+            yield PubSource(shown, str(path), problem=f"{shown} 无法解压（{e}）")
+            continue
+        yield PubSource(shown, str(path), data=data)
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    name = info.filename
+    if not info.flag_bits & 0x800:  # not marked UTF-8: Chinese Windows zips use GBK
+        try:
+            name = name.encode("cp437").decode("gb18030")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return name
+
+
+def collect(paths: Iterable[Path]) -> list[PubSource]:
+    """Every published report under the paths, in a stable order. A file named explicitly is read
+    whatever its extension; a folder is searched (with its subfolders) for .txt .htm .html .shtml
+    .pdf and .zip. A path that does not exist is an error (exit 2)."""
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if not p.exists():
+            raise NianbaoError(f"找不到文件或文件夹：{p}")
+    out: list[PubSource] = []
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                label = str(f.relative_to(p.parent))
+                if f.suffix.lower() == ".zip":
+                    out.extend(_from_zip(f, label))
+                elif _is_report(f.name):
+                    out.append(PubSource(label, str(f)))
+        elif p.suffix.lower() == ".zip":
+            out.extend(_from_zip(p, p.name))
+        else:
+            out.append(PubSource(p.name, str(p)))
+    return out
+
+
+# ---------------------------------------------------------------- one report (in a worker)
+
+
+def _failed(src: PubSource, detail: str) -> Report:
+    rep = Report(provenance=Provenance(path=src.path, name=src.name), readable=False)
+    rep.findings.append(make("table-unreadable", file=src.name, detail=detail).finish())
+    return rep
+
+
+def audit_one(src: PubSource, opts: AuditOptions) -> Report:
+    """Import and check one report; never raises for a bad file."""
+    if src.problem:
+        return _failed(src, src.problem)
+    kw: dict[str, Any] = {"roster": opts.roster, "year": opts.year}
+    if src.data is None:
+        rep = import_one(Path(src.path), **kw)
+    else:  # a zip member: the importer reads files (pdftotext needs one), so give it a private copy
+        with tempfile.TemporaryDirectory(prefix="nianbao-audit-") as tmp:
+            copy = Path(tmp) / safe_filename(Path(src.name).name)
+            copy.write_bytes(src.data)
+            rep = import_one(copy, **kw)
+    rep.provenance.name, rep.provenance.path = src.name, src.path
+    for f in rep.findings:
+        f.file = src.name
+    return rep.compact()
+
+
+_OPTS: dict[str, AuditOptions] = {}
+
+
+def _init(opts: AuditOptions) -> None:
+    _OPTS["opts"] = opts
+
+
+def _run(chunk: list[PubSource]) -> list[Report]:
+    return [audit_one(s, _OPTS["opts"]) for s in chunk]
+
+
+@dataclass
+class _Runner:
+    """A few chunks in flight per worker; a broken pool (a worker killed by a hostile file) is
+    replaced, and the files that were in flight are retried one by one."""
+
+    sources: list[PubSource]
+    opts: AuditOptions
+    workers: int
+
+    def __post_init__(self) -> None:
+        self.chunk = max(1, min(16, len(self.sources) // (self.workers * 6)))
+
+    def run(self) -> Iterator[tuple[int, Report]]:
+        pool = new_pool(self.workers, _init, (self.opts,))
+        starts = list(range(0, len(self.sources), self.chunk))[::-1]
+        flight: dict[Future, int] = {}
+        try:
+            while starts or flight:
+                while starts and len(flight) < self.workers * 3:
+                    i = starts.pop()
+                    flight[pool.submit(_run, self.sources[i : i + self.chunk])] = i
+                done, _ = wait(flight, return_when=FIRST_COMPLETED)
+                if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                    lost = sorted({j for i in flight.values() for j in range(i, min(i + self.chunk, len(self.sources)))})
+                    flight.clear()
+                    stop_pool(pool)
+                    yield from self._isolate(lost)
+                    pool = new_pool(self.workers, _init, (self.opts,))
+                    continue
+                for f in done:
+                    yield from enumerate(f.result(), start=flight.pop(f))
+        finally:
+            stop_pool(pool)
+
+    def _isolate(self, lost: list[int]) -> Iterator[tuple[int, Report]]:
+        for i in lost:
+            pool = new_pool(1, _init, (self.opts,))
+            try:
+                yield i, pool.submit(_run, [self.sources[i]]).result()[0]
+            except BrokenProcessPool:
+                yield i, _failed(self.sources[i], "读取该文件时读取程序崩溃（文件可能被恶意构造）")
+            finally:
+                stop_pool(pool)
+
+
+def audit(
+    paths: Iterable[Path | str],
+    *,
+    roster: Roster | None = None,
+    year: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+    workers: int | None = None,
+) -> AuditResult:
+    """Import and check every published report under ``paths`` and pair the years of each unit.
+    ``workers=0`` reads in this process (no pool)."""
+    sources = collect(Path(p) for p in paths)
+    opts = AuditOptions(roster=roster, year=year)
+    if progress:
+        progress(len(sources))
+    n = len(sources)
+    workers = min(os.cpu_count() or 1, (n + 9) // 10) if workers is None else min(workers, n)
+    reports: list[Report | None] = [None] * n
+    if workers <= 1:
+        for i, src in enumerate(sources):
+            reports[i] = audit_one(src, opts)
+            if progress:
+                progress(-1)
+    else:
+        for i, rep in _Runner(sources, opts, workers).run():
+            reports[i] = rep
+            if progress:
+                progress(-1)
+    done = [r for r in reports if r is not None]
+    pair_years(done)
+    for r in done:
+        r.findings.sort(key=sort_key)
+    return AuditResult(done)
+
+
+# ---------------------------------------------------------------- what the workbook shows
+
+
+def visible_cells(rep: Report) -> tuple[int, int]:
+    """(cells read, cells unknown) over the tables a published report prints."""
+    fmt = formats().get(rep.format_id)
+    if fmt is None or not rep.readable:
+        return 0, 0
+    ids = [c.id for c in fmt.cells.values() if fmt.sheet(c.sheet_id).published]
+    unknown = sum(1 for cid in ids if cid in rep.unknown)
+    return len(ids) - unknown, unknown
+
+
+def worst(rep: Report) -> Finding | None:
+    return min(rep.findings, key=sort_key) if rep.findings else None
+
+
+def severity_counts(rep: Report) -> dict[str, int]:
+    return counts(rep.findings)
+
+
+@dataclass
+class Continuity:
+    """One cross-year comparison of a unit: this year's figure against what last year implies."""
+
+    item: str
+    previous: Any
+    current: Any
+    expected: Any
+    verdict: str  # 一致 | 不一致 | 无法比较
+
+
+def _val(rep: Report, cid: str, printed: bool = False) -> Any:
+    if cid in rep.unknown:
+        return None
+    if printed and rep.cached.get(cid) is not None:
+        return rep.cached.get(cid)
+    return rep.values.get(cid)
+
+
+def continuity(rep: Report) -> list[Continuity]:
+    """上年结转 = last year's 结转下年度; 现行有效 = last year's + 本年制发 − 本年废止 (规章, 行政规范性文件)."""
+    prev = rep.previous
+    if prev is None or rep.format_id != prev.format_id or rep.format_id not in formats():
+        return []
+    fmt = formats()[rep.format_id]
+    out = []
+    if "t3.r2.tot" in fmt.cells and "t3.r4.tot" in fmt.cells:
+        last, now = _val(prev, "t3.r4.tot", True), _val(rep, "t3.r2.tot", True)
+        out.append(Continuity("上年结转申请数（总计）＝上年报告的结转下年度继续办理", last, now, last, _verdict(now, last)))
+    for row, name in (("reg", "规章"), ("norm", "行政规范性文件")):
+        ids = [f"t2.{row}.{c}" for c in ("valid", "made", "repealed")]
+        if not all(i in fmt.cells for i in ids):
+            continue
+        last = _val(prev, ids[0])
+        valid, made, repealed = (_val(rep, i) for i in ids)
+        expected = None if None in (last, made, repealed) else last + made - repealed
+        out.append(
+            Continuity(f"{name}现行有效件数＝上年现行有效＋本年制发－本年废止", last, valid, expected, _verdict(valid, expected))
+        )
+    return out
+
+
+def _verdict(got: Any, expected: Any) -> str:
+    if got is None or expected is None:
+        return "无法比较"
+    return "一致" if abs(got - expected) < 1e-9 else "不一致"
+
+
+CROSS_YEAR_CODES = frozenset({"carryover-mismatch", "valid-continuity", "jump-up", "jump-down"})
