@@ -1,0 +1,119 @@
+"""Issue 13: hostile input, second round. One small file never crashes a batch, exhausts memory,
+hangs, or slips a formula past the checks; the good returns beside it are still checked."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import zipfile
+
+import hostile2
+import pytest
+from conftest import SAMPLES, SUMMARY_TABLES, run_cli
+
+from toolkit import check as check_mod
+from toolkit import probe as probe_mod
+from toolkit.check import CheckOptions, iter_checked
+from toolkit.reader import read_bytes
+
+ROSTER = SAMPLES / "roster.csv"
+GOOD = sorted((SAMPLES / "returns").glob("*.xlsx"))
+SEVERE = {"错误", "警告"}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile2")
+    bad = d / "bad"
+    kinds = hostile2.build(bad)
+    return d, bad, kinds
+
+
+def test_corpus_with_the_good_returns_in_one_batch(corpus):
+    d, bad, kinds = corpus
+    good = d / "good"
+    good.mkdir(exist_ok=True)
+    for p in GOOD:
+        shutil.copy(p, good / p.name)
+    r = run_cli("check", good, bad, "--roster", ROSTER, "--year", "2025", "--json", timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "内部错误" not in r.stderr, r.stderr[-2000:]
+    files = {f["file"]: f for f in json.loads(r.stdout)["files"]}
+    table, failures = [], []
+    for k in kinds:
+        entry = next((v for name, v in files.items() if name == f"bad/{k.file}" or name.startswith(f"bad/{k.file}/")), None)
+        got = [f for f in (entry or {}).get("findings", []) if f["code"] in k.codes]
+        table.append(f"{k.name:<44} {','.join(sorted({f['code'] for f in got})) or '—'}")
+        ok = bool(got) and all(f["severity"] in SEVERE and re.search(r"[\u4e00-\u9fff]", f["message"]) for f in got)
+        if not ok:
+            failures.append(
+                f"{k.name}: expected one of {sorted(k.codes)}, got {entry and [f['code'] for f in entry['findings']]}"
+            )
+    for p in GOOD:  # every good return checked and clean
+        entry = files[f"good/{p.name}"]
+        assert not [f for f in entry["findings"] if f["severity"] == "错误"], entry
+    SUMMARY_TABLES.append((f"hostile corpus 2: {len(kinds)} kinds with {len(GOOD)} good returns", table))
+    assert not failures, "\n".join(failures)
+
+
+def _abort_on_boom(data, name, path="", mtime=0.0):
+    if "boom" in name:
+        os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer or a Rust abort does to the process
+    return read_bytes(data, name, path, mtime)
+
+
+def test_a_dead_worker_becomes_a_finding_and_the_batch_goes_on(tmp_path, monkeypatch):
+    for p in GOOD[:5]:
+        shutil.copy(p, tmp_path / p.name)
+    shutil.copy(GOOD[5], tmp_path / "boom.xlsx")
+    monkeypatch.setattr(check_mod, "read_bytes", _abort_on_boom)  # workers are forked: they inherit it
+    reports = list(iter_checked([tmp_path], CheckOptions(year=2025), workers=2))
+    by_name = {r.provenance.name: r for r in reports}
+    assert len(reports) == 6
+    assert [f.code for f in by_name[f"{tmp_path.name}/boom.xlsx"].findings] == ["file-unreadable"]
+    assert "崩溃" in by_name[f"{tmp_path.name}/boom.xlsx"].findings[0].message
+    assert all(r.readable for n, r in by_name.items() if "boom" not in n)
+
+
+# ---------------------------------------------------------------- XML fuzzer (fixed seed)
+
+FUZZ_SEED = 20260113
+FUZZ_ROUNDS = int(os.environ.get("NIANBAO_FUZZ_XML", "40"))
+
+
+def test_xml_fuzzer_over_real_returns():
+    """Rewrites the worksheet XML of real returns the way other writers (or attackers) spell it;
+    the careful parser and the fast scan agree whenever the fast scan accepts, and reading never
+    raises, whatever comes out."""
+    rng = random.Random(FUZZ_SEED)
+    accepted = refused = 0
+    for i in range(FUZZ_ROUNDS):
+        data, mutations = hostile2.mutate_return(rng, GOOD[i % len(GOOD)])
+        z = zipfile.ZipFile(io.BytesIO(data))
+        for name in z.namelist():
+            if not name.startswith("xl/worksheets/"):
+                continue
+            body = z.read(name)
+            fast = probe_mod.SheetInfo(name="x")
+            slow = probe_mod.SheetInfo(name="x")
+            try:
+                took_fast = probe_mod._fast_scan(body, fast)
+            except probe_mod.ProbeProblem:
+                took_fast = "refused"
+            try:
+                probe_mod._stream_scan(z, name, slow)
+            except probe_mod.ProbeProblem:
+                slow = "refused"
+            if took_fast is True:
+                assert (fast.protected, fast.formulas) == (slow.protected, slow.formulas), mutations
+                accepted += 1
+            elif took_fast == "refused":
+                assert slow == "refused", mutations
+                refused += 1
+        rep = read_bytes(data, "fuzz.xlsx")
+        assert all(f.code and f.message for f in rep.findings)
+    SUMMARY_TABLES.append(("XML fuzzer", [f"{FUZZ_ROUNDS} rounds, seed {FUZZ_SEED}: fast scan took {accepted} parts"]))
