@@ -123,6 +123,8 @@ def build(d: Path) -> list[Kind]:
         add(f"extent: {name}", f"extent_{i:02d}.xlsx", append_rows(T4, rows), {"file-too-large"} | codes)
     for i, (name, make) in enumerate(ODS_BOMBS.items()):
         add(f"extent: {name}", f"extent_ods_{i}.ods", make(), {"file-too-large"})
+    for file, (body, codes) in archive_kinds().items():
+        add(f"archive: {file}", file, body, codes)
     return kinds
 
 
@@ -198,3 +200,37 @@ def mutate_return(rng, src: Path) -> tuple[bytes, list[str]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
         return pack(members), applied
+
+
+# ------------------------------------------------------------------ 2. archives
+
+
+def _encrypt_flag(blob: bytes) -> bytes:
+    """Mark every entry as password-protected (bit 0 of the flags), as a zip tool with a password does."""
+    buf = bytearray(blob)
+    for sig, off in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        pos = 0
+        while (pos := buf.find(sig, pos)) >= 0:
+            buf[pos + off] |= 0x01
+            pos += 4
+    return bytes(buf)
+
+
+def nested_bomb(inner_count: int = 40, members: int = 490, size: int = 1 << 20) -> bytes:
+    zeros = b"\0" * size
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for i in range(members):
+            z.writestr(f"r{i}.xlsx", zeros)
+    inner = b.getvalue()
+    return pack([(f"县{i}.zip", inner) for i in range(inner_count)])
+
+
+def archive_kinds() -> dict[str, tuple[bytes, set[str]]]:
+    good = GOOD.read_bytes()
+    return {
+        "nested_bomb_40x490.zip": (nested_bomb(), {"file-too-large"}),
+        "flat_bomb_600x1MiB.zip": (pack([(f"{i}.xlsx", b"\0" * (1 << 20)) for i in range(600)]), {"file-too-large"}),
+        "encrypted_members.zip": (_encrypt_flag(pack([("宝力根苏木.xlsx", good), ("b.xlsx", good)])), {"file-encrypted"}),
+        "encrypted_nested.zip": (pack([("inner.zip", _encrypt_flag(pack([("a.xlsx", good)])))]), {"file-encrypted"}),
+    }

@@ -117,3 +117,26 @@ def test_xml_fuzzer_over_real_returns():
         rep = read_bytes(data, "fuzz.xlsx")
         assert all(f.code and f.message for f in rep.findings)
     SUMMARY_TABLES.append(("XML fuzzer", [f"{FUZZ_ROUNDS} rounds, seed {FUZZ_SEED}: fast scan took {accepted} parts"]))
+
+
+def test_archive_members_with_one_name_are_each_read_once(tmp_path):
+    import warnings
+
+    a, b = GOOD[0].read_bytes(), GOOD[1].read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (tmp_path / "dup.zip").write_bytes(hostile2.pack([("年报.xlsx", a), ("年报.xlsx", b), ("年报.xlsx", a)]))
+    reports = list(iter_checked([tmp_path / "dup.zip"], CheckOptions(year=2025), workers=1))
+    names = [r.provenance.name for r in reports]
+    assert names == ["dup.zip/年报.xlsx", "dup.zip/年报.xlsx（同名文件第2个）", "dup.zip/年报.xlsx（同名文件第3个）"]
+    assert [r.unit_code for r in reports] == [GOOD[0].name.split("_")[0], GOOD[1].name.split("_")[0], GOOD[0].name.split("_")[0]]
+
+
+def test_archive_listing_holds_no_member_in_memory(tmp_path):
+    """Sources from an archive carry where they are, not their bytes: a batch of archives costs
+    the memory of one return at a time."""
+    from toolkit.inputs import collect
+
+    (tmp_path / "many.zip").write_bytes(hostile2.pack([(f"{i}.xlsx", GOOD[i % len(GOOD)].read_bytes()) for i in range(60)]))
+    sources = list(collect([tmp_path]))
+    assert len(sources) == 60 and all(s.data is None and s.member for s in sources)

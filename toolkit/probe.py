@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import html
 import io
+import os
 import posixpath
 import re
 import zipfile
@@ -98,13 +99,19 @@ def _describe_zip(names: set[str]) -> str:
 
 
 def open_zip(
-    data: bytes, *, max_members: int = MAX_MEMBERS, max_total: int = MAX_UNCOMPRESSED, per_member: bool = True, what: str = "文件"
+    data: bytes | str | os.PathLike,
+    *,
+    max_members: int = MAX_MEMBERS,
+    max_total: int = MAX_UNCOMPRESSED,
+    per_member: bool = True,
+    what: str = "文件",
 ) -> zipfile.ZipFile:
-    """Open a zip and enforce the limits before anything is decompressed. An archive of returns
-    passes per_member=False: its members are bounded one by one, so one bomb does not sink the rest."""
+    """Open a zip (bytes, or a path: then nothing is read until asked) and enforce the limits before
+    anything is decompressed. An archive of returns passes per_member=False: its members are
+    bounded one by one, so one bomb does not sink the rest."""
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        zf = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
         raise ProbeProblem("file-unreadable", f"{what}已损坏（压缩结构无效：{e}）") from e
     infos = zf.infolist()
     if len(infos) > max_members:
@@ -121,19 +128,22 @@ def open_zip(
     return zf
 
 
-def read_member(zf: zipfile.ZipFile, name: str) -> bytes | None:
-    """A member's bytes, reading at most its declared size (a lying header cannot inflate more)."""
+def read_member(zf: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> bytes | None:
+    """A member's bytes (by name, or by its entry when names repeat), reading at most its declared
+    size (a lying header cannot inflate more)."""
     try:
-        info = zf.getinfo(name)
+        info = name if isinstance(name, zipfile.ZipInfo) else zf.getinfo(name)
     except KeyError:
         return None
+    if info.flag_bits & 0x1:
+        raise ProbeProblem("file-encrypted", f"部件 {info.filename} 设置了密码")
     try:
         with zf.open(info) as fh:
             data = fh.read(info.file_size + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
-        raise ProbeProblem("file-unreadable", f"部件 {name} 已损坏（{e}）") from e
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
+        raise ProbeProblem("file-unreadable", f"部件 {info.filename} 已损坏（{e}）") from e
     if len(data) > info.file_size:
-        raise ProbeProblem("file-too-large", f"部件 {name} 实际大小超过声明")
+        raise ProbeProblem("file-too-large", f"部件 {info.filename} 实际大小超过声明")
     return data
 
 
