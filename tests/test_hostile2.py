@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import zipfile
+from pathlib import Path
 
 import hostile2
 import pytest
@@ -140,3 +141,53 @@ def test_archive_listing_holds_no_member_in_memory(tmp_path):
     (tmp_path / "many.zip").write_bytes(hostile2.pack([(f"{i}.xlsx", GOOD[i % len(GOOD)].read_bytes()) for i in range(60)]))
     sources = list(collect([tmp_path]))
     assert len(sources) == 60 and all(s.data is None and s.member for s in sources)
+
+
+# ---------------------------------------------------------------- 3. paths
+
+
+@pytest.fixture
+def odd_folder(tmp_path):
+    d = tmp_path / "收件"
+    d.mkdir()
+    shutil.copy(GOOD[0], d / "good.xlsx")
+    os.mkfifo(d / "pipe.xlsx")
+    os.symlink("/etc/passwd", d / "outside.xlsx")
+    os.symlink(d / "good.xlsx", d / "inside_link.xlsx")
+    os.symlink("/etc", d / "etc_dir")
+    (d / ".~nianbao-stage-abc").mkdir()
+    shutil.copy(GOOD[1], d / ".~nianbao-stage-abc" / "half_written.xlsx")
+    raw = os.fsencode(d)
+    for name in (b"gbk_\xc4\xea\xb1\xa8.xlsx", b"bad_\xff\xfe.xlsx", b"esc_\x1b[2J\x07.xlsx"):
+        shutil.copy(GOOD[2], raw + b"/" + name)
+    return d
+
+
+def test_odd_paths_are_named_and_skipped_never_read(odd_folder, tmp_path):
+    r = run_cli("check", odd_folder, "--json", timeout=30)
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr and "内部错误" not in r.stderr, r.stderr[-2000:]
+    files = {f["file"]: f for f in json.loads(r.stdout)["files"]}
+    codes = {name.split("/", 1)[1]: [f["code"] for f in f["findings"]] for name, f in files.items()}
+    assert codes["pipe.xlsx"] == ["path-skipped"] and codes["outside.xlsx"] == ["path-skipped"]
+    assert "命名管道" in files["收件/pipe.xlsx"]["findings"][0]["message"]
+    assert "half_written.xlsx" not in str(codes) and "passwd" not in r.stdout
+    assert {"good.xlsx", "inside_link.xlsx", "gbk_年报.xlsx", "esc_\\x1b[2J\\x07.xlsx"} <= set(codes)
+    assert not any("\x1b" in name for name in files) and any(name.startswith("收件/bad_") for name in files)
+
+
+def test_a_pipe_or_device_given_as_a_path_never_hangs(odd_folder):
+    for path in (odd_folder / "pipe.xlsx", Path("/dev/zero")):
+        r = run_cli("check", path, "--json", timeout=20)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        assert [f["code"] for f in json.loads(r.stdout)["files"][0]["findings"]] == ["path-skipped"]
+
+
+def test_names_that_are_not_utf8_through_consolidate_and_annotate(odd_folder, tmp_path):
+    out, ann = tmp_path / "汇总.xlsx", tmp_path / "退回"
+    r = run_cli("consolidate", odd_folder, "--roster", ROSTER, "--year", "2025", "--out", out, "--force", timeout=60)
+    assert out.exists() and "Traceback" not in r.stderr and "内部错误" not in r.stderr, r.stderr[-2000:]
+    r = run_cli("check", odd_folder, "--roster", ROSTER, "--year", "2025", "--annotate", ann, timeout=60)
+    assert "Traceback" not in r.stderr and "内部错误" not in r.stderr, r.stderr[-2000:]
+    assert "\x1b" not in r.stdout + r.stderr
+    names = sorted(p.name for p in ann.iterdir())
+    assert "gbk_年报_审核意见.xlsx" in names and all("\x1b" not in n for n in names)

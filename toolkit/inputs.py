@@ -8,6 +8,8 @@ symlinks cannot escape; limits are checked before anything is decompressed.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 import stat
 import zipfile
 from collections.abc import Iterator
@@ -100,13 +102,13 @@ def _from_zip(
         if info.is_dir() or _is_temp(name) or (suffix not in WORKBOOK_SUFFIXES and suffix != ".zip"):
             continue
         seen[name] = seen.get(name, 0) + 1
-        shown = f"{label}/{name}" + (f"（同名文件第{seen[name]}个）" if seen[name] > 1 else "")
+        where = f"{label}/{shown(name)}" + (f"（同名文件第{seen[name]}个）" if seen[name] > 1 else "")
         problem = _member_problem(info, name)
         if problem is None and not budget.take(info.file_size):
             problem = ProbeProblem("file-too-large", f"压缩包解压后总量超过{MAX_ARCHIVE_BYTES // 1048576}MB，其余文件未读取")
         if problem is not None:
             budget.suspect -= problem.code == "file-too-large"
-            yield Source(shown, path, problem=problem)
+            yield Source(where, path, problem=problem)
             if budget.bytes < 0:
                 return
             if budget.suspect <= 0:
@@ -115,30 +117,31 @@ def _from_zip(
                 return
             continue
         if suffix == ".zip":
-            yield from _nested(zf, info, shown, path, mtime, chain + (i,), budget)
+            yield from _nested(zf, info, where, path, mtime, chain + (i,), budget)
             continue
         try:  # the member's own time, in the same seconds-since-epoch as a loose file's mtime
             when = dt.datetime(*info.date_time).timestamp()
         except (ValueError, OverflowError):
             when = mtime
-        yield Source(shown, path, mtime=when, member=chain + (i,))
+        yield Source(where, path, mtime=when, member=chain + (i,))
 
 
-def _nested(zf, info, shown: str, path: str, mtime: float, chain: tuple[int, ...], budget: _Budget) -> Iterator[Source]:
+def _nested(zf, info, where: str, path: str, mtime: float, chain: tuple[int, ...], budget: _Budget) -> Iterator[Source]:
     if len(chain) >= MAX_NESTING:
-        yield Source(shown, path, problem=ProbeProblem("file-too-large", "压缩包嵌套层数过多"))
+        yield Source(where, path, problem=ProbeProblem("file-too-large", "压缩包嵌套层数过多"))
         return
     try:
         inner = _open_archive(read_member(zf, info) or b"")
     except ProbeProblem as p:
-        yield Source(shown, path, problem=p)
+        yield Source(where, path, problem=p)
         return
-    yield from _from_zip(inner, shown, path, mtime, chain, budget)
+    yield from _from_zip(inner, where, path, mtime, chain, budget)
 
 
 def _from_file(p: Path, label: str) -> Iterator[Source]:
     """A workbook on disk is read later, where it is checked (possibly in a worker process);
     an archive is listed here (its members are the sources), never read whole into memory."""
+    label = shown(label)
     if p.suffix.lower() != ".zip":
         yield Source(label, str(p))
         return
@@ -175,39 +178,117 @@ def _read_member_chain(path: str, chain: tuple[int, ...]) -> bytes:
 
 
 def load(src: Source) -> Source:
-    """Read a source's bytes (bounded): a file on disk, or one member of an archive."""
+    """Read a source's bytes (bounded): a regular file on disk (opened without blocking, so a
+    pipe put in its place cannot hang the batch), or one member of an archive."""
     if src.data is not None or src.problem is not None:
         return src
     try:
         if src.member:
             src.data = _read_member_chain(src.path, src.member)
             return src
-        p = Path(src.path)
-        st = p.stat()
-        if st.st_size > MAX_FILE_BYTES:
-            src.problem = ProbeProblem("file-too-large", f"文件{st.st_size // 1048576}MB，上限{MAX_FILE_BYTES // 1048576}MB")
-            return src
-        src.data, src.mtime = p.read_bytes(), st.st_mtime
+        src.data, src.mtime = _read_regular(src.path)
     except OSError as e:
-        src.problem = ProbeProblem("file-unreadable", str(e))
+        src.problem = ProbeProblem("file-unreadable", e.strerror or str(e))
     except ProbeProblem as e:
         src.problem = e
     return src
 
 
+def _read_regular(path: str) -> tuple[bytes, float]:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ProbeProblem("path-skipped", f"不是普通文件（{_not_regular(st.st_mode)}），已跳过")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ProbeProblem("file-too-large", f"文件{st.st_size // 1048576}MB，上限{MAX_FILE_BYTES // 1048576}MB")
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ProbeProblem("file-too-large", f"文件超过{MAX_FILE_BYTES // 1048576}MB")
+    return data, st.st_mtime
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def shown(name: str) -> str:
+    """A file name as people may see it: bytes that are not UTF-8 (a name written by Chinese
+    Windows, read here as surrogate escapes) decoded as GBK, or replaced; control, escape and
+    direction characters made visible, so a name can neither break an output nor drive a terminal."""
+    if any("\udc80" <= ch <= "\udcff" for ch in name):
+        raw = name.encode("utf-8", "surrogateescape")
+        try:
+            name = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            name = raw.decode("utf-8", "replace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", name)
+
+
+_KINDS = ((stat.S_ISFIFO, "命名管道"), (stat.S_ISCHR, "字符设备"), (stat.S_ISBLK, "块设备"), (stat.S_ISSOCK, "套接字"))
+
+
+def _not_regular(mode: int) -> str:
+    return next((what for test, what in _KINDS if test(mode)), "特殊文件")
+
+
+def _skipped(label: str, path: str, why: str) -> Source:
+    return Source(shown(label), path, problem=ProbeProblem("path-skipped", why))
+
+
+def _wanted(name: str) -> bool:
+    suffix = Path(name).suffix.lower()
+    return not _is_temp(name) and (suffix in WORKBOOK_SUFFIXES or suffix == ".zip")
+
+
+def _entry(f: Path, label: str, root: str) -> Iterator[Source]:
+    """One directory entry: a regular file (or a link to one inside the folder) is a source;
+    pipes, devices, sockets and links leading out of the folder are named and skipped."""
+    try:
+        st = f.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(f)
+            if os.path.commonpath([root, target]) != root:
+                if _wanted(f.name):
+                    yield _skipped(label, str(f), "是指向所给文件夹以外的快捷方式（符号链接），为安全起见已跳过")
+                return
+            st = os.stat(target)
+        if stat.S_ISREG(st.st_mode):
+            if _wanted(f.name):
+                yield from _from_file(f, label)
+        elif not stat.S_ISDIR(st.st_mode):
+            yield _skipped(label, str(f), f"不是普通文件（{_not_regular(st.st_mode)}），已跳过")
+    except (OSError, ValueError) as e:
+        yield _skipped(label, str(f), f"无法访问（{e.strerror if isinstance(e, OSError) else e}），已跳过")
+
+
+def _walk(p: Path) -> Iterator[Source]:
+    """Every entry under a folder, in a stable order, never following links to folders and never
+    entering this tool's own staging folders."""
+    root = os.path.realpath(p)
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".~nianbao")]
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            entries.append(Path(dirpath) / name)
+    for f in sorted(entries):
+        yield from _entry(f, str(f.relative_to(p.parent)) if p.parent != p else f.name, root)
+
+
 def collect(paths: list[Path]) -> Iterator[Source]:
-    """Every return under the given paths, in a stable order. A missing path is an error (exit 2)."""
+    """Every return under the given paths, in a stable order. A missing path is an error (exit 2);
+    a path that is not a regular file or folder becomes a finding (nothing is opened that could hang)."""
     for p in paths:
-        if not p.exists():
-            raise NianbaoError(f"找不到文件或文件夹：{p}")
+        if not os.path.lexists(p):
+            raise NianbaoError(f"找不到文件或文件夹：{shown(str(p))}")
     for p in paths:
-        if p.is_dir():
-            files = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file() and not _is_temp(f.name) and (f.suffix.lower() in WORKBOOK_SUFFIXES or f.suffix.lower() == ".zip")
-            )
-            for f in files:
-                yield from _from_file(f, str(f.relative_to(p.parent)) if p.parent != p else f.name)
-        else:
+        try:
+            st = p.stat()
+        except OSError as e:
+            yield _skipped(p.name, str(p), f"无法访问（{e.strerror}），已跳过")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(p)
+        elif stat.S_ISREG(st.st_mode):
             yield from _from_file(p, p.name)
+        else:
+            yield _skipped(p.name, str(p), f"不是普通文件（{_not_regular(st.st_mode)}），已跳过")
