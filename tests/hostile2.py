@@ -362,3 +362,41 @@ def formula_kinds() -> dict[str, tuple[bytes, set[str]]]:
         "error_div0.xlsx": (pack(set_cell(T2, lic, f'<c r="{lic}" t="e"><v>#DIV/0!</v></c>'.encode())), {"value-error"}),
         "error_ref_quoted.xlsx": (pack(set_cell(t3, d7, f"<c r='{d7}' t='e'><v>#REF!</v></c>".encode())), {"value-error"}),
     }
+
+
+# ------------------------------------------------------------------ 5. rosters
+
+ROSTER_HEAD = "单位代码,单位名称,单位类型,上级代码\n"
+
+
+def _tiny_xlsx(rows_xml: bytes) -> bytes:
+    ns_r = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    return pack(
+        {
+            "[Content_Types].xml": b"<Types/>",
+            "xl/workbook.xml": f'<workbook xmlns="{MAIN}" xmlns:r="{ns_r}"><sheets>'
+            f'<sheet name="名册" sheetId="1" r:id="rId1"/></sheets></workbook>'.encode(),
+            "xl/_rels/workbook.xml.rels": b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+            b'Target="worksheets/sheet1.xml"/></Relationships>',
+            "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{MAIN}"><sheetData>'.encode()
+            + rows_xml
+            + b"</sheetData></worksheet>",
+        }
+    )
+
+
+def roster_kinds() -> dict[str, tuple[bytes, int]]:
+    """Roster files → the exit code of `check` with them (0: read fine, 2: refused with a message)."""
+    line = "152502201,宝力根苏木,苏木,152502\n"
+    head = '<row r="1"><c r="A1" t="inlineStr"><is><t>单位代码</t></is></c></row>'.encode()
+    return {
+        "bom_gbk.csv": (b"\xef\xbb\xbf" + (ROSTER_HEAD + line).encode("gbk"), 0),
+        "gbk.csv": ((ROSTER_HEAD + line).encode("gbk"), 0),
+        "field_128k.csv": ((ROSTER_HEAD + "152502201," + "苏" * 131072 + ",苏木,152502\n").encode(), 2),
+        "field_128k_quoted.csv": ((ROSTER_HEAD + '152502201,"' + "x\n" * 100000 + '",苏木,152502\n').encode(), 2),
+        "huge_far_cell.xlsx": (_tiny_xlsx(head + b'<row r="1048576"><c\nr="XFD1048576"><v>1</v></c></row>'), 2),
+        "huge_rows_no_r.xlsx": (_tiny_xlsx(head + b"<row><c><v>1</v></c></row>" + b'<row r="400000"><c><v>1</v></c></row>'), 2),
+        "binary.csv": (b"\x00\x01\x02" * 100, 2),
+        "not_a_zip.xlsx": (b"PK\x03\x04garbage", 2),
+    }

@@ -191,3 +191,17 @@ def test_names_that_are_not_utf8_through_consolidate_and_annotate(odd_folder, tm
     assert "\x1b" not in r.stdout + r.stderr
     names = sorted(p.name for p in ann.iterdir())
     assert "gbk_年报_审核意见.xlsx" in names and all("\x1b" not in n for n in names)
+
+
+# ---------------------------------------------------------------- 5. rosters
+
+
+@pytest.mark.parametrize("file", sorted(hostile2.roster_kinds()))
+def test_hostile_rosters_get_a_chinese_message_naming_the_roster(file, tmp_path, cli):
+    body, expected = hostile2.roster_kinds()[file]
+    roster = tmp_path / file
+    roster.write_bytes(body)
+    r = cli("check", GOOD[7], "--roster", roster)
+    assert r.returncode == expected, r.stdout + r.stderr
+    if expected == 2:
+        assert file in r.stderr and "名册" in r.stderr and "内部错误" not in r.stderr and "Traceback" not in r.stderr
