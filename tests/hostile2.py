@@ -127,6 +127,8 @@ def build(d: Path) -> list[Kind]:
         add(f"archive: {file}", file, body, codes)
     for file, (body, codes) in formula_kinds().items():
         add(f"content: {file}", file, body, codes)
+    for file, (body, codes) in trust_kinds().items():
+        add(f"trust: {file}", file, body, codes)
     return kinds
 
 
@@ -399,4 +401,32 @@ def roster_kinds() -> dict[str, tuple[bytes, int]]:
         "huge_rows_no_r.xlsx": (_tiny_xlsx(head + b"<row><c><v>1</v></c></row>" + b'<row r="400000"><c><v>1</v></c></row>'), 2),
         "binary.csv": (b"\x00\x01\x02" * 100, 2),
         "not_a_zip.xlsx": (b"PK\x03\x04garbage", 2),
+    }
+
+
+# ------------------------------------------------------------------ 6. trust
+
+
+def with_level(level: str, src: Path = GOOD, value: int | None = None) -> bytes:
+    """A copy of a return whose level property was edited (and, optionally, a figure changed)."""
+    p = parts(src)
+    custom = p["docProps/custom.xml"]
+    custom = re.sub(rb'(name="nianbao_level"><vt:lpwstr>)[^<]*', lambda m: m.group(1) + level.encode(), custom)
+    if b'name="nianbao_level"' not in custom:
+        prop = (
+            '<property fmtid="{D5CDD505-2E9C-101B-9397-08002B2CF9AE}" pid="99" name="nianbao_level">'
+            f"<vt:lpwstr>{level}</vt:lpwstr></property>"
+        )
+        custom = custom.replace(b"</Properties>", prop.encode() + b"</Properties>")
+    p["docProps/custom.xml"] = custom
+    if value is not None:
+        lic = _input("t2.license.n")
+        p = set_cell(T2, lic, f'<c r="{lic}"><v>{value}</v></c>'.encode(), p)
+    return pack(p)
+
+
+def trust_kinds() -> dict[str, tuple[bytes, set[str]]]:
+    return {
+        "level_county_summary.xlsx": (with_level("县级汇总", value=999), {"summary-unverified"}),
+        "level_city_summary.xlsx": (with_level("市级汇总"), {"summary-unverified"}),
     }

@@ -205,3 +205,17 @@ def test_hostile_rosters_get_a_chinese_message_naming_the_roster(file, tmp_path,
     assert r.returncode == expected, r.stdout + r.stderr
     if expected == 2:
         assert file in r.stderr and "名册" in r.stderr and "内部错误" not in r.stderr and "Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------- 6. trust
+
+
+def test_a_copy_claiming_to_be_a_summary_does_not_beat_the_genuine_return(tmp_path, cli):
+    rep = read_bytes(hostile2.with_level("县级汇总", value=999), "copy.xlsx")
+    assert rep.level == "填报单位" and "summary-unverified" in {f.code for f in rep.findings}
+    d = tmp_path / "returns"
+    shutil.copytree(SAMPLES / "returns", d)
+    (d / "0_copy.xlsx").write_bytes(hostile2.with_level("县级汇总", value=999))  # same 填报日期, newer file
+    r = cli("consolidate", d, "--roster", ROSTER, "--year", "2025", "--out", tmp_path / "s.xlsx", "--force", "--json")
+    unit = next(u for u in json.loads(r.stdout)["summary"]["units"] if u["unit_code"] == hostile2.GOOD.name.split("_")[0])
+    assert unit["file"] == f"returns/{hostile2.GOOD.name}" and unit["duplicates"] == ["returns/0_copy.xlsx"]

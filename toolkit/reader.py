@@ -424,14 +424,19 @@ def _formula_findings(report: Report, fmt: Format, pr: Probe, name: str, in_plac
 
 
 def _verify_summary(report: Report, fmt: Format, wb: CalamineWorkbook, name: str) -> None:
-    """A file that claims to be a summary must prove it with its 明细 (parent = Σ children);
-    otherwise it is an ordinary return, so an edited property cannot make a copy win."""
+    """A file that claims to be a summary must prove it with its 明细: parent = Σ children for every
+    cell, and children that are other units than itself. Otherwise it is an ordinary return (its
+    mismatches still reported), so an edited property cannot make a copy beat the genuine return."""
     sheet = conventions().detail_sheet
+    before = len(report.findings)
     if sheet in wb.sheet_names:
         _children(report, fmt, _grid(wb, sheet), name)
-    if not report.children:
+    mismatched = any(f.code == "summary-mismatch" for f in report.findings[before:])
+    others = any(c.get("unit_code") and c.get("unit_code") != report.unit_code for c in report.children)
+    if not report.children or mismatched or not others:
         report.findings.append(make("summary-unverified", file=name, found=report.level))
         report.level = "填报单位"
+        report.children = []
         _completeness(report, fmt, name)
 
 
