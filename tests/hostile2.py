@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,7 @@ def parts(src: Path = GOOD) -> dict[str, bytes]:
         return {n: z.read(n) for n in z.namelist()}
 
 
-def pack(members: dict[str, bytes] | list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+def pack(members: dict[str, bytes] | Iterable[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
     b = io.BytesIO()
     with zipfile.ZipFile(b, "w", method) as z:
         for n, body in members.items() if isinstance(members, dict) else members:
@@ -234,7 +234,7 @@ def archive_kinds() -> dict[str, tuple[bytes, set[str]]]:
     good = GOOD.read_bytes()
     return {
         "nested_bomb_40x490.zip": (nested_bomb(), {"file-too-large"}),
-        "flat_bomb_600x1MiB.zip": (pack([(f"{i}.xlsx", b"\0" * (1 << 20)) for i in range(600)]), {"file-too-large"}),
+        "flat_bomb_600x1MiB.zip": (pack((f"{i}.xlsx", b"\0" * (1 << 20)) for i in range(600)), {"file-too-large"}),
         "encrypted_members.zip": (_encrypt_flag(pack([("宝力根苏木.xlsx", good), ("b.xlsx", good)])), {"file-encrypted"}),
         "encrypted_nested.zip": (pack([("inner.zip", _encrypt_flag(pack([("a.xlsx", good)])))]), {"file-encrypted"}),
     }

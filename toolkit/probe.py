@@ -28,6 +28,7 @@ MAX_RATIO = 200  # compressed → uncompressed, for members above 1 MB
 MAX_COLS = 300  # per sheet; a return uses 15, a summary's 明细 about 210
 MAX_CELLS = 3_000_000  # rows × columns of a sheet's used range (a 明细 of ~14,000 units)
 MAX_ROWS = MAX_CELLS // 10
+MAX_BOOK_CELLS = MAX_CELLS + 500_000  # all sheets of a workbook: a summary's 明细 plus its small tables
 CHUNK = 64 * 1024  # bytes of a zip member handed to the XML parser at a time
 
 NS = {
@@ -59,6 +60,7 @@ class SheetInfo:
     protected: bool = False
     formulas: dict[str, str] = field(default_factory=dict)  # A1 → formula text
     errors: dict[str, str] = field(default_factory=dict)  # A1 → error value (#DIV/0! …)
+    cells: int = 0  # rows × columns of the used range (what a dense reader allocates)
 
 
 @dataclass
@@ -348,6 +350,7 @@ def _stream_scan(zf: zipfile.ZipFile, name: str, info: SheetInfo) -> None:
         elif tag == "sheetProtection":
             info.protected = (el.get("sheet") or "").strip().lower() in ("1", "true")
     _check_extent(info.name, scan.max_row, scan.max_col)
+    info.cells = scan.max_row * scan.max_col
 
 
 FAST_SCAN_BYTES = 4 * 1024 * 1024
@@ -387,7 +390,9 @@ def _fast_scan(data: bytes, info: SheetInfo) -> bool:
     if full:
         max_row = max(int(r) for _, r in full)
         letters = max((c for c, _ in full), key=lambda c: (len(c), c))
-        _check_extent(info.name, max_row, _rowcol(letters.decode() + "1")[1])
+        cols = _rowcol(letters.decode() + "1")[1]
+        _check_extent(info.name, max_row, cols)
+        info.cells = max_row * cols
     info.formulas.update(formulas)
     return True
 
@@ -401,6 +406,13 @@ def _rowcol(ref: str) -> tuple[int, int]:
         if "A" <= ch <= "Z":
             col = col * 26 + (ord(ch) - 64)
     return (int(digits) if digits.isdigit() else 0), col
+
+
+def _check_book(probe: Probe) -> None:
+    """All sheets together: a reader may hold every sheet's grid at once."""
+    total = sum(s.cells for s in probe.sheets.values())
+    if total > MAX_BOOK_CELLS:
+        raise ProbeProblem("file-too-large", f"各工作表合计{total}个单元格，上限{MAX_BOOK_CELLS}个")
 
 
 def _check_extent(sheet: str, rows: int, cols: int) -> None:
@@ -532,13 +544,15 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
             name = el.get("name", "")
             info = SheetInfo(name=name, state=el.get("state", "visible"))
             part = _sheet_parts(zf, rels.get(_attr(el, "id"), ""))
+            probe.sheets[name] = info
             if part:
                 _sheet_xml(zf, part, info)
                 scanned.add(part)
-            probe.sheets[name] = info
+                _check_book(probe)
     for part in sorted(names - scanned):  # worksheet parts no relationship we understood points at: bound them too
         if part.lower().endswith(".xml") and "sheet" in part.lower() and part.lower().startswith("xl/"):
             _sheet_xml(zf, part, SheetInfo(name=part))
+    _check_book(probe)
     return probe
 
 
@@ -603,6 +617,8 @@ class _OdsScan:
             self.max_row = max(self.max_row, self.row + self.rrep)
             self.max_col = max(self.max_col, self.col + crep)
             _check_extent(self.info.name, self.max_row, self.max_col)
+            self.info.cells = self.max_row * self.max_col
+            _check_book(self.probe)
             if formula and self.row < 2000 and self.col < 200:
                 for k in range(min(crep, 200)):
                     self.info.formulas[a1(self.row + 1, self.col + k + 1)] = formula
