@@ -219,3 +219,11 @@ def test_a_copy_claiming_to_be_a_summary_does_not_beat_the_genuine_return(tmp_pa
     r = cli("consolidate", d, "--roster", ROSTER, "--year", "2025", "--out", tmp_path / "s.xlsx", "--force", "--json")
     unit = next(u for u in json.loads(r.stdout)["summary"]["units"] if u["unit_code"] == hostile2.GOOD.name.split("_")[0])
     assert unit["file"] == f"returns/{hostile2.GOOD.name}" and unit["duplicates"] == ["returns/0_copy.xlsx"]
+
+
+def test_import_of_a_pipe_is_a_finding_not_a_hang(tmp_path):
+    os.mkfifo(tmp_path / "pipe.txt")
+    shutil.copy(next((SAMPLES / "published").glob("*.txt")), tmp_path / "report.txt")
+    r = run_cli("import", tmp_path, "--json", timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "pipe.txt 不是普通文件" in r.stdout and len(json.loads(r.stdout)["files"]) == 2
