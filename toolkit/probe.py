@@ -499,26 +499,34 @@ def _hidden_parts(zf: zipfile.ZipFile, names: set[str], probe: Probe) -> None:
         elif "/embeddings/" in low or "/activex/" in low:
             probe.ole_objects.append(n)
         elif low.startswith("xl/externallinks/") and low.endswith(".xml"):
-            body = read_member(zf, n) or b""
-            if re.search(rb"<(?:\w+:)?ddeLink\b", body):
-                probe.dde_links.append(n)
-            elif re.search(rb"<(?:\w+:)?oleLink\b", body):
-                probe.ole_objects.append(n)
-            elif n not in probe.external_links:
-                probe.external_links.append(n)
-        elif low.endswith(".bin") and not low.startswith("xl/printersettings/"):
-            head = (read_member(zf, n) or b"")[:8]
-            if head == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" and n != "xl/vbaProject.bin":  # an OLE2 store: VBA or an object
+            _external_part(zf, n, probe)
+        elif low.endswith(".bin") and not low.startswith("xl/printersettings/") and n != "xl/vbaProject.bin":
+            if (read_member(zf, n) or b"")[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # an OLE2 store: VBA or an object
                 probe.macros_hidden.append(n)
+    _content_types(zf, probe)
+
+
+def _external_part(zf: zipfile.ZipFile, name: str, probe: Probe) -> None:
+    body = read_member(zf, name) or b""
+    if re.search(rb"<(?:\w+:)?ddeLink\b", body):
+        probe.dde_links.append(name)
+    elif re.search(rb"<(?:\w+:)?oleLink\b", body):
+        probe.ole_objects.append(name)
+    elif name not in probe.external_links:
+        probe.external_links.append(name)
+
+
+def _content_types(zf: zipfile.ZipFile, probe: Probe) -> None:
     types = read_member(zf, "[Content_Types].xml") or b""
-    if types:
-        for el in parse_xml(types, "[Content_Types].xml").iter():
-            ctype = (el.get("ContentType") or "").lower()
-            part = el.get("PartName") or el.get("Extension") or ""
-            if any(t in ctype for t in _MACRO_TYPES):  # declared as a macro workbook: said as such even without a VBA part
-                probe.macros = True
-            if "oleobject" in ctype or "activex" in ctype:
-                probe.ole_objects.append(f"内容类型 {part}")
+    if not types:
+        return
+    for el in parse_xml(types, "[Content_Types].xml").iter():
+        ctype = (el.get("ContentType") or "").lower()
+        part = el.get("PartName") or el.get("Extension") or ""
+        if any(t in ctype for t in _MACRO_TYPES):  # declared as a macro workbook: said as such even without a VBA part
+            probe.macros = True
+        if "oleobject" in ctype or "activex" in ctype:
+            probe.ole_objects.append(f"内容类型 {part}")
 
 
 def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
