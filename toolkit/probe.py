@@ -362,7 +362,9 @@ _FORMULA = re.compile(rb"<f(?:\s[^<>]*?)?(?:/>|>([^<]*)</f>)")
 _PROT = re.compile(rb"<sheetProtection\s([^<>]*)/?>")
 _SHEET_ATTR = re.compile(rb'\ssheet="(1|true)"')
 _ODD = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]|<!\[CDATA\[|\st\s*=\s*[\"']e")
-_DECL = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']utf-?8[\"']|(?:\xef\xbb\xbf)?<(?!\?xml)", re.IGNORECASE)
+_DECL = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:<\?xml[^>]*?encoding\s*=\s*[\"']utf-?8[\"']|<\?xml(?![^>]*encoding)|<(?!\?xml))", re.IGNORECASE
+)
 
 
 def _fast_scan(data: bytes, info: SheetInfo) -> bool:
