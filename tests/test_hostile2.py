@@ -227,3 +227,15 @@ def test_import_of_a_pipe_is_a_finding_not_a_hang(tmp_path):
     r = run_cli("import", tmp_path, "--json", timeout=60)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "pipe.txt 不是普通文件" in r.stdout and len(json.loads(r.stdout)["files"]) == 2
+
+
+def test_control_characters_in_cell_text_never_reach_the_terminal(tmp_path):
+    from toolkit.spec import current_format
+
+    label = current_format().sheets[0].labels[0]
+    cell = f'<c r="{label.a1}" t="inlineStr"><is><t>x_x001B_[2J_x0007_y</t></is></c>'.encode()
+    (tmp_path / "ctl.xlsx").write_bytes(hostile2.pack(hostile2.set_cell(hostile2.T2, label.a1, cell)))
+    r = run_cli("check", tmp_path / "ctl.xlsx", timeout=30)
+    assert r.returncode == 1 and "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
+    r = run_cli("check", tmp_path / "ctl.xlsx", "--json", timeout=30)
+    assert "x\\\\x1b[2J\\\\x07y" in r.stdout
