@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .findings import Finding, make, sort_key
-from .inputs import Source, collect, load
+from .inputs import Source, collect, load, shown
 from .pool import new_pool, stop_pool
 from .reader import read_bytes
 from .report import Provenance, Report
@@ -109,7 +109,7 @@ def check_report(report: Report, opts: CheckOptions) -> Report:
 
 
 def unreadable(src: Source, code: str, detail: str) -> Report:
-    rep = Report(provenance=Provenance(path=src.path, name=src.name, mtime=src.mtime), readable=False)
+    rep = Report(provenance=Provenance(path=shown(src.path), name=src.name, mtime=src.mtime), readable=False)
     rep.findings.append(make(code, file=src.name, detail=detail).finish())
     return rep
 
@@ -118,7 +118,7 @@ def check_source(src: Source, opts: CheckOptions) -> Report:
     src = load(src)
     if src.problem is not None:
         return unreadable(src, src.problem.code, src.problem.detail)
-    return check_report(read_bytes(src.data or b"", src.name, src.path, src.mtime), opts).compact()
+    return check_report(read_bytes(src.data or b"", src.name, shown(src.path), src.mtime), opts).compact()
 
 
 # ---------------------------------------------------------------- batches in worker processes

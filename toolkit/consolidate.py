@@ -143,11 +143,13 @@ class Refused(NianbaoError):
         self.reports = reports or []
 
 
-def _date_key(r: Report) -> tuple[str, float]:
+def _date_key(r: Report) -> tuple[str, bool, float]:
+    """Latest 填报日期 first; on the same day a file whose properties were not tampered with (a
+    claimed summary that could not be verified), then the latest modified."""
     raw = r.cover.get("date", "")
     m = re.search(r"(\d{4})\D+(\d{1,2})\D+(\d{1,2})", raw)
     day = f"{int(m.group(1)):04d}-{int(m.group(2)):02d}-{int(m.group(3)):02d}" if m else ""
-    return day, r.provenance.mtime
+    return day, not any(f.code == "summary-unverified" for f in r.findings), r.provenance.mtime
 
 
 # ---------------------------------------------------------------- scope

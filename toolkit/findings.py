@@ -4,6 +4,7 @@ annotated workbook are three renderings of the same list of these."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -79,6 +80,15 @@ class Finding:
         return {"year": year, **self.to_dict()}
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(text: str) -> str:
+    """Text from a file, safe to show: control, escape and direction characters as visible escapes
+    (a cell or file name holding ESC[2J must not clear the reviewer's screen)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+
+
 def make(code: str, *, where: Any = None, **fields: Any) -> Finding:
     """A finding of a catalogued (non-arithmetic) check; ``where`` may be a spec Cell."""
     ct = checks()[code]
@@ -86,7 +96,7 @@ def make(code: str, *, where: Any = None, **fields: Any) -> Finding:
     if where is not None:
         loc = dict(sheet=where.sheet_name, cell=where.a1, cell_id=where.id, row_label=where.row_label, col_label=where.col_label)
     loc.update({k: fields.pop(k) for k in list(fields) if k in Finding.__dataclass_fields__})
-    values = {k: fmt_num(v) if not isinstance(v, str) else v for k, v in {**loc, **fields}.items()}
+    values = {k: fmt_num(v) if not isinstance(v, str) else _visible(v) for k, v in {**loc, **fields}.items()}
     try:
         message = ct.message.format(**values)
     except (KeyError, IndexError):

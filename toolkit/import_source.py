@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,10 @@ def _mb(n: int) -> str:
 def read_source(path: Path) -> Source:
     """Read, decode and cut one file into cells. Raises NianbaoError (TooLarge for size limits)."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a pipe or device would hang the read or never end
+            raise NianbaoError(f"{path.name} 不是普通文件（可能是管道或设备），已跳过")
+        size = st.st_size
         with open(path, "rb") as fh:
             head = fh.read(512)
     except OSError as e:

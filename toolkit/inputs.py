@@ -8,6 +8,8 @@ symlinks cannot escape; limits are checked before anything is decompressed.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 import stat
 import zipfile
 from collections.abc import Iterator
@@ -18,9 +20,12 @@ from .errors import NianbaoError
 from .probe import MAX_FILE_BYTES, MAX_RATIO, ProbeProblem, open_zip, read_member
 
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".et", ".ods", ".xlsb"}
-MAX_ARCHIVE_MEMBERS = 2000
+MAX_ARCHIVE_MEMBERS = 2000  # entries of one archive
 MAX_NESTING = 2
-MAX_ARCHIVE_BYTES = 500 * 1024 * 1024
+MAX_ARCHIVE_BYTES = 500 * 1024 * 1024  # one budget for an archive and all archives nested in it
+MAX_TREE_MEMBERS = 20_000  # entries of an archive and all archives nested in it
+MAX_ARCHIVE_FILE = MAX_FILE_BYTES * 10  # an archive on disk
+MAX_SUSPECT = 5  # members refused as bombs before the whole tree is given up
 
 
 @dataclass
@@ -30,6 +35,20 @@ class Source:
     data: bytes | None = None
     mtime: float = 0.0
     problem: ProbeProblem | None = None
+    member: tuple[int, ...] = ()  # inside an archive: entry numbers, outer archive first (read when checked)
+
+
+@dataclass
+class _Budget:
+    """What an archive and the archives nested in it may decompress together."""
+
+    bytes: int = MAX_ARCHIVE_BYTES
+    members: int = MAX_TREE_MEMBERS
+    suspect: int = MAX_SUSPECT
+
+    def take(self, size: int) -> bool:
+        self.bytes -= size
+        return self.bytes >= 0
 
 
 def _member_name(info: zipfile.ZipInfo) -> str:
@@ -47,102 +66,229 @@ def _is_temp(name: str) -> bool:
     return base.startswith(("~$", ".~lock", ".~nianbao")) or base.startswith("._")
 
 
-def _open_archive(data: bytes) -> zipfile.ZipFile:
-    return open_zip(data, max_members=MAX_ARCHIVE_MEMBERS, max_total=MAX_ARCHIVE_BYTES, per_member=False, what="压缩包")
+def _open_archive(data: bytes | str) -> zipfile.ZipFile:
+    return open_zip(data, max_members=MAX_ARCHIVE_MEMBERS, max_total=2**62, per_member=False, what="压缩包")
 
 
-def _from_zip(data: bytes, label: str, path: str, mtime: float, depth: int) -> Iterator[Source]:
-    try:
-        zf = _open_archive(data)
-    except ProbeProblem as p:
-        yield Source(label, path, problem=p)
-        return
-    for info in zf.infolist():
-        if info.is_dir():
-            continue
+def _member_problem(info: zipfile.ZipInfo, name: str) -> ProbeProblem | None:
+    """Why a member is not read, decided from its entry alone (nothing decompressed yet)."""
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return ProbeProblem("file-not-workbook", "压缩包中的符号链接，已忽略")
+    if info.flag_bits & 0x1:
+        return ProbeProblem("file-encrypted", "压缩包中的文件设置了密码")
+    if info.file_size > 65_536 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        return ProbeProblem("file-too-large", "压缩比异常（疑似压缩炸弹）")
+    if info.file_size > MAX_FILE_BYTES:
+        return ProbeProblem("file-too-large", f"解压后{info.file_size // 1048576}MB")
+    return None
+
+
+def _from_zip(
+    zf: zipfile.ZipFile, label: str, path: str, mtime: float, chain: tuple[int, ...], budget: _Budget
+) -> Iterator[Source]:
+    """The returns inside an open archive, as sources read later (one at a time, in the worker
+    that checks them). Nested archives are opened here, within the one budget of the tree."""
+    seen: dict[str, int] = {}
+    for i, info in enumerate(zf.infolist()):
+        if budget.suspect <= 0 or budget.bytes < 0:  # said once already: the rest of the tree is not read
+            return
+        budget.members -= 1
+        if budget.members < 0:
+            too_many = ProbeProblem("file-too-large", f"压缩包内文件总数超过{MAX_TREE_MEMBERS}个，其余未读取")
+            yield Source(label, path, problem=too_many)
+            return
         name = _member_name(info)
-        shown = f"{label}/{name}"
-        if _is_temp(name):
-            continue
-        if stat.S_ISLNK(info.external_attr >> 16):
-            yield Source(shown, path, problem=ProbeProblem("file-not-workbook", "压缩包中的符号链接，已忽略"))
-            continue
         suffix = Path(name).suffix.lower()
-        if suffix not in WORKBOOK_SUFFIXES and suffix != ".zip":
+        if info.is_dir() or _is_temp(name) or (suffix not in WORKBOOK_SUFFIXES and suffix != ".zip"):
             continue
-        if info.file_size > 1_048_576 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            yield Source(shown, path, problem=ProbeProblem("file-too-large", "压缩比异常（疑似压缩炸弹）"))
-            continue
-        if info.file_size > MAX_FILE_BYTES:
-            yield Source(shown, path, problem=ProbeProblem("file-too-large", f"解压后{info.file_size // 1048576}MB"))
-            continue
-        try:
-            body = read_member(zf, info.filename) or b""
-        except ProbeProblem as p:
-            yield Source(shown, path, problem=p)
+        seen[name] = seen.get(name, 0) + 1
+        where = f"{label}/{shown(name)}" + (f"（同名文件第{seen[name]}个）" if seen[name] > 1 else "")
+        problem = _member_problem(info, name)
+        if problem is None and not budget.take(info.file_size):
+            problem = ProbeProblem("file-too-large", f"压缩包解压后总量超过{MAX_ARCHIVE_BYTES // 1048576}MB，其余文件未读取")
+        if problem is not None:
+            budget.suspect -= problem.code == "file-too-large"
+            yield Source(where, path, problem=problem)
+            if budget.bytes < 0:
+                return
+            if budget.suspect <= 0:
+                bombs = ProbeProblem("file-too-large", "压缩包内疑似压缩炸弹的文件过多，其余文件未读取")
+                yield Source(label, path, problem=bombs)
+                return
             continue
         if suffix == ".zip":
-            if depth >= MAX_NESTING:
-                yield Source(shown, path, problem=ProbeProblem("file-too-large", "压缩包嵌套层数过多"))
-            else:
-                yield from _from_zip(body, shown, path, mtime, depth + 1)
+            yield from _nested(zf, info, where, path, mtime, chain + (i,), budget)
             continue
         try:  # the member's own time, in the same seconds-since-epoch as a loose file's mtime
             when = dt.datetime(*info.date_time).timestamp()
         except (ValueError, OverflowError):
             when = mtime
-        yield Source(shown, path, body, mtime=when)
+        yield Source(where, path, mtime=when, member=chain + (i,))
+
+
+def _nested(zf, info, where: str, path: str, mtime: float, chain: tuple[int, ...], budget: _Budget) -> Iterator[Source]:
+    if len(chain) >= MAX_NESTING:
+        yield Source(where, path, problem=ProbeProblem("file-too-large", "压缩包嵌套层数过多"))
+        return
+    try:
+        inner = _open_archive(read_member(zf, info) or b"")
+    except ProbeProblem as p:
+        yield Source(where, path, problem=p)
+        return
+    yield from _from_zip(inner, where, path, mtime, chain, budget)
 
 
 def _from_file(p: Path, label: str) -> Iterator[Source]:
     """A workbook on disk is read later, where it is checked (possibly in a worker process);
-    an archive is opened here because its members are the sources."""
+    an archive is listed here (its members are the sources), never read whole into memory."""
+    label = shown(label)
     if p.suffix.lower() != ".zip":
         yield Source(label, str(p))
         return
     try:
         st = p.stat()
-        if st.st_size > MAX_FILE_BYTES * 10:
+        if st.st_size > MAX_ARCHIVE_FILE:
             raise ProbeProblem("file-too-large", f"压缩包{st.st_size // 1048576}MB")
-        data = p.read_bytes()
+        with _open_archive(str(p)) as zf:
+            yield from _from_zip(zf, label, str(p), st.st_mtime, (), _Budget())
     except OSError as e:
         yield Source(label, str(p), problem=ProbeProblem("file-unreadable", str(e)))
-        return
     except ProbeProblem as e:
         yield Source(label, str(p), problem=e)
-        return
-    yield from _from_zip(data, label, str(p), st.st_mtime, 1)
+
+
+_INNER: dict[tuple[str, tuple[int, ...]], zipfile.ZipFile] = {}  # the last nested archive read (members come in order)
+
+
+def _read_member_chain(path: str, chain: tuple[int, ...]) -> bytes:
+    key = (path, chain[:-1])
+    if len(chain) > 1 and key in _INNER:
+        zf = _INNER[key]
+        return read_member(zf, zf.infolist()[chain[-1]]) or b""
+    with _open_archive(path) as outer:
+        zf, body = outer, b""
+        for depth, i in enumerate(chain):
+            body = read_member(zf, zf.infolist()[i]) or b""
+            if depth < len(chain) - 1:
+                zf = _open_archive(body)
+        if len(chain) > 1:
+            _INNER.clear()
+            _INNER[key] = zf
+        return body
 
 
 def load(src: Source) -> Source:
-    """Read a disk source's bytes (bounded); archive members already carry theirs."""
+    """Read a source's bytes (bounded): a regular file on disk (opened without blocking, so a
+    pipe put in its place cannot hang the batch), or one member of an archive."""
     if src.data is not None or src.problem is not None:
         return src
-    p = Path(src.path)
     try:
-        st = p.stat()
-        if st.st_size > MAX_FILE_BYTES:
-            src.problem = ProbeProblem("file-too-large", f"文件{st.st_size // 1048576}MB，上限{MAX_FILE_BYTES // 1048576}MB")
+        if src.member:
+            src.data = _read_member_chain(src.path, src.member)
             return src
-        src.data, src.mtime = p.read_bytes(), st.st_mtime
+        src.data, src.mtime = _read_regular(src.path)
     except OSError as e:
-        src.problem = ProbeProblem("file-unreadable", str(e))
+        src.problem = ProbeProblem("file-unreadable", e.strerror or str(e))
+    except ProbeProblem as e:
+        src.problem = e
     return src
 
 
+def _read_regular(path: str) -> tuple[bytes, float]:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ProbeProblem("path-skipped", f"不是普通文件（{_not_regular(st.st_mode)}），已跳过")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ProbeProblem("file-too-large", f"文件{st.st_size // 1048576}MB，上限{MAX_FILE_BYTES // 1048576}MB")
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ProbeProblem("file-too-large", f"文件超过{MAX_FILE_BYTES // 1048576}MB")
+    return data, st.st_mtime
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def shown(name: str) -> str:
+    """A file name as people may see it: bytes that are not UTF-8 (a name written by Chinese
+    Windows, read here as surrogate escapes) decoded as GBK, or replaced; control, escape and
+    direction characters made visible, so a name can neither break an output nor drive a terminal."""
+    if any("\udc80" <= ch <= "\udcff" for ch in name):
+        raw = name.encode("utf-8", "surrogateescape")
+        try:
+            name = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            name = raw.decode("utf-8", "replace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", name)
+
+
+_KINDS = ((stat.S_ISFIFO, "命名管道"), (stat.S_ISCHR, "字符设备"), (stat.S_ISBLK, "块设备"), (stat.S_ISSOCK, "套接字"))
+
+
+def _not_regular(mode: int) -> str:
+    return next((what for test, what in _KINDS if test(mode)), "特殊文件")
+
+
+def _skipped(label: str, path: str, why: str) -> Source:
+    return Source(shown(label), path, problem=ProbeProblem("path-skipped", why))
+
+
+def _wanted(name: str) -> bool:
+    suffix = Path(name).suffix.lower()
+    return not _is_temp(name) and (suffix in WORKBOOK_SUFFIXES or suffix == ".zip")
+
+
+def _entry(f: Path, label: str, root: str) -> Iterator[Source]:
+    """One directory entry: a regular file (or a link to one inside the folder) is a source;
+    pipes, devices, sockets and links leading out of the folder are named and skipped."""
+    try:
+        st = f.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(f)
+            if os.path.commonpath([root, target]) != root:
+                if _wanted(f.name):
+                    yield _skipped(label, str(f), "是指向所给文件夹以外的快捷方式（符号链接），为安全起见已跳过")
+                return
+            st = os.stat(target)
+        if stat.S_ISREG(st.st_mode):
+            if _wanted(f.name):
+                yield from _from_file(f, label)
+        elif not stat.S_ISDIR(st.st_mode):
+            yield _skipped(label, str(f), f"不是普通文件（{_not_regular(st.st_mode)}），已跳过")
+    except (OSError, ValueError) as e:
+        yield _skipped(label, str(f), f"无法访问（{e.strerror if isinstance(e, OSError) else e}），已跳过")
+
+
+def _walk(p: Path) -> Iterator[Source]:
+    """Every entry under a folder, in a stable order, never following links to folders and never
+    entering this tool's own staging folders."""
+    root = os.path.realpath(p)
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".~nianbao")]
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            entries.append(Path(dirpath) / name)
+    for f in sorted(entries):
+        yield from _entry(f, str(f.relative_to(p.parent)) if p.parent != p else f.name, root)
+
+
 def collect(paths: list[Path]) -> Iterator[Source]:
-    """Every return under the given paths, in a stable order. A missing path is an error (exit 2)."""
+    """Every return under the given paths, in a stable order. A missing path is an error (exit 2);
+    a path that is not a regular file or folder becomes a finding (nothing is opened that could hang)."""
     for p in paths:
-        if not p.exists():
-            raise NianbaoError(f"找不到文件或文件夹：{p}")
+        if not os.path.lexists(p):
+            raise NianbaoError(f"找不到文件或文件夹：{shown(str(p))}")
     for p in paths:
-        if p.is_dir():
-            files = sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file() and not _is_temp(f.name) and (f.suffix.lower() in WORKBOOK_SUFFIXES or f.suffix.lower() == ".zip")
-            )
-            for f in files:
-                yield from _from_file(f, str(f.relative_to(p.parent)) if p.parent != p else f.name)
-        else:
+        try:
+            st = p.stat()
+        except OSError as e:
+            yield _skipped(p.name, str(p), f"无法访问（{e.strerror}），已跳过")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(p)
+        elif stat.S_ISREG(st.st_mode):
             yield from _from_file(p, p.name)
+        else:
+            yield _skipped(p.name, str(p), f"不是普通文件（{_not_regular(st.st_mode)}），已跳过")

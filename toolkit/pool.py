@@ -60,3 +60,8 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
             proc.join(timeout=2)
         except (OSError, AttributeError, ValueError, AssertionError):
             pass
+    # Let the executor's manager thread close its wake-up pipe now: left to interpreter exit, CPython
+    # 3.11 may write to that pipe while the thread closes it and print an OSError traceback.
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=2)

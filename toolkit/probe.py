@@ -5,12 +5,16 @@ and bounded in size, so a zip bomb or an XML bomb is a finding, never a hang.
 
 from __future__ import annotations
 
+import functools
 import html
 import io
+import os
 import posixpath
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from defusedxml import ElementTree as DET
 
@@ -24,6 +28,8 @@ MAX_RATIO = 200  # compressed → uncompressed, for members above 1 MB
 MAX_COLS = 300  # per sheet; a return uses 15, a summary's 明细 about 210
 MAX_CELLS = 3_000_000  # rows × columns of a sheet's used range (a 明细 of ~14,000 units)
 MAX_ROWS = MAX_CELLS // 10
+MAX_BOOK_CELLS = MAX_CELLS + 500_000  # all sheets of a workbook: a summary's 明细 plus its small tables
+CHUNK = 64 * 1024  # bytes of a zip member handed to the XML parser at a time
 
 NS = {
     "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -53,6 +59,8 @@ class SheetInfo:
     state: str = "visible"  # visible | hidden | veryHidden
     protected: bool = False
     formulas: dict[str, str] = field(default_factory=dict)  # A1 → formula text
+    errors: dict[str, str] = field(default_factory=dict)  # A1 → error value (#DIV/0! …)
+    cells: int = 0  # rows × columns of the used range (what a dense reader allocates)
 
 
 @dataclass
@@ -64,6 +72,10 @@ class Probe:
     structure_locked: bool = False
     macros: bool = False
     external_links: list[str] = field(default_factory=list)
+    macros_hidden: list[str] = field(default_factory=list)  # VBA or XLM macros where a reader does not look for them
+    ole_objects: list[str] = field(default_factory=list)  # embedded objects, ActiveX controls
+    dde_links: list[str] = field(default_factory=list)  # DDE in defined names or external link parts
+    unsafe_names: list[str] = field(default_factory=list)  # defined names that call functions or other files
 
 
 def sniff(data: bytes) -> str:
@@ -93,13 +105,19 @@ def _describe_zip(names: set[str]) -> str:
 
 
 def open_zip(
-    data: bytes, *, max_members: int = MAX_MEMBERS, max_total: int = MAX_UNCOMPRESSED, per_member: bool = True, what: str = "文件"
+    data: bytes | str | os.PathLike,
+    *,
+    max_members: int = MAX_MEMBERS,
+    max_total: int = MAX_UNCOMPRESSED,
+    per_member: bool = True,
+    what: str = "文件",
 ) -> zipfile.ZipFile:
-    """Open a zip and enforce the limits before anything is decompressed. An archive of returns
-    passes per_member=False: its members are bounded one by one, so one bomb does not sink the rest."""
+    """Open a zip (bytes, or a path: then nothing is read until asked) and enforce the limits before
+    anything is decompressed. An archive of returns passes per_member=False: its members are
+    bounded one by one, so one bomb does not sink the rest."""
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        zf = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
         raise ProbeProblem("file-unreadable", f"{what}已损坏（压缩结构无效：{e}）") from e
     infos = zf.infolist()
     if len(infos) > max_members:
@@ -116,19 +134,22 @@ def open_zip(
     return zf
 
 
-def read_member(zf: zipfile.ZipFile, name: str) -> bytes | None:
-    """A member's bytes, reading at most its declared size (a lying header cannot inflate more)."""
+def read_member(zf: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> bytes | None:
+    """A member's bytes (by name, or by its entry when names repeat), reading at most its declared
+    size (a lying header cannot inflate more)."""
     try:
-        info = zf.getinfo(name)
+        info = name if isinstance(name, zipfile.ZipInfo) else zf.getinfo(name)
     except KeyError:
         return None
+    if info.flag_bits & 0x1:
+        raise ProbeProblem("file-encrypted", f"部件 {info.filename} 设置了密码")
     try:
         with zf.open(info) as fh:
             data = fh.read(info.file_size + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
-        raise ProbeProblem("file-unreadable", f"部件 {name} 已损坏（{e}）") from e
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
+        raise ProbeProblem("file-unreadable", f"部件 {info.filename} 已损坏（{e}）") from e
     if len(data) > info.file_size:
-        raise ProbeProblem("file-too-large", f"部件 {name} 实际大小超过声明")
+        raise ProbeProblem("file-too-large", f"部件 {info.filename} 实际大小超过声明")
     return data
 
 
@@ -172,94 +193,210 @@ def _app(zf: zipfile.ZipFile) -> str:
     return f"{app} {ver}".strip()
 
 
-_TAG = re.compile(rb"<(?:\w+:)?(row|c|sheetProtection)\b([^>]*?)(/?)>")
-_ATTR_R = re.compile(rb'\br="\$?([A-Za-z]*)\$?(\d*)"')
-_CELL_END = re.compile(rb"</(?:\w+:)?c>")
-_FORMULA = re.compile(rb"<(?:\w+:)?f\b[^>]*?(?:/>|>([^<]*)</(?:\w+:)?f>)")
-_SHEET_ATTR = re.compile(rb'\bsheet="(1|true)"')
+def _local(tag) -> str:
+    """The local name of an element, whatever its namespace or prefix ('' for comments and PIs)."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _pull_parser(tags: tuple[str, ...], events: tuple[str, ...] = ("end",)):
+    from lxml import etree
+
+    return etree.XMLPullParser(
+        events=events, tag=tags, resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False, remove_comments=True
+    )
+
+
+def stream_events(zf: zipfile.ZipFile, name: str, parser) -> Iterator[tuple[str, Any]]:
+    """Feed a zip member to an lxml pull parser in bounded chunks and yield its events.
+
+    The member is never held in memory whole; a DTD (entity declarations) is refused before any
+    element is handed on; malformed XML is a finding. zipfile stops at the declared size.
+    """
+    from lxml import etree
+
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        return
+    checked = False
+    try:
+        with zf.open(info) as fh:
+            while chunk := fh.read(CHUNK):
+                parser.feed(chunk)
+                for ev, el in parser.read_events():
+                    if not checked:
+                        checked = True
+                        doc = el.getroottree().docinfo
+                        if doc.doctype or doc.internalDTD is not None:
+                            raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
+                    yield ev, el
+            parser.close()
+            yield from parser.read_events()
+    except etree.XMLSyntaxError as e:
+        raise ProbeProblem("file-unreadable", f"部件 {name} 的XML无效（{e}）") from e
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
+        raise ProbeProblem("file-unreadable", f"部件 {name} 已损坏（{e}）") from e
+
+
+@functools.lru_cache(maxsize=65536)
+def _ref(ref: str | None) -> tuple[int, int]:
+    """'XFD1048576' → (1048576, 16384); (0, 0) when there is no usable reference."""
+    if not ref:
+        return 0, 0
+    m = _REF.fullmatch(ref)
+    if not m:
+        return 0, 0
+    return _rowcol(m.group(1) + m.group(2))
+
+
+_REF = re.compile(r"\s*\$?([A-Za-z]{1,3})\$?(\d{1,7})\s*")
+
+
+class _SheetScan:
+    """Position bookkeeping of a worksheet part, the way a reader places cells: a row without r=
+    follows the previous one, a cell without r= follows the previous cell of its row. Cells are
+    visited when their row ends (one parser event per row); empty cells (styles only), most of a
+    sheet, cost one attribute look-up."""
+
+    def __init__(self, info: SheetInfo):
+        self.info = info
+        self.row = self.col = self.max_row = self.max_col = 0
+        self.ref: str | None = None  # the last cell's r=, parsed only when needed
+
+    def row_end(self, el) -> None:
+        r = (el.get("r") or "").strip()
+        self.row = int(r) if r.isdigit() and len(r) <= 8 else self.row + 1
+        self.col, self.ref = 0, None
+        self.cells(el)
+        el.clear()
+        _drop_previous(el)
+
+    def cells(self, el) -> None:
+        for c in el.iter("{*}c"):
+            r = c.get("r")
+            if not len(c) and not (c.text or "").strip():  # empty: remember where it is, nothing else
+                if r is not None and _ref(r)[1]:
+                    self.ref = r
+                else:
+                    self._place(None)
+                continue
+            self._content(c, *self._place(r))
+
+    def _place(self, r: str | None) -> tuple[int, int]:
+        if r is not None:
+            rr, cc = _ref(r)
+            if cc:
+                self.ref = None
+                self.row, self.col = (rr or self.row), cc
+                return self.row, self.col
+        if self.ref is not None:
+            rr, cc = _ref(self.ref)
+            self.row, self.col, self.ref = (rr or self.row), cc, None
+        self.col += 1
+        return self.row, self.col
+
+    def _content(self, c, row: int, col: int) -> None:
+        if row > self.max_row or col > self.max_col:
+            self.max_row, self.max_col = max(self.max_row, row), max(self.max_col, col)
+            if self.max_col > MAX_COLS or self.max_row > MAX_ROWS or self.max_row * self.max_col > MAX_CELLS:
+                _check_extent(self.info.name, self.max_row, self.max_col)
+        for k in c:
+            tag = _local(k.tag)
+            if tag == "f":
+                self.info.formulas[a1(row, col)] = "=" + (k.text or "")
+            elif tag == "v" and (c.get("t") or "").strip() == "e":
+                self.info.errors[a1(row, col)] = (k.text or "").strip()
+
+
+def _drop_previous(el) -> None:
+    parent = el.getparent()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
 
 
 def _sheet_xml(zf: zipfile.ZipFile, name: str, info: SheetInfo) -> None:
-    """Protection, extent and formula cells of a worksheet part.
+    """Protection, extent, formula and error cells of a worksheet part.
 
-    The part is scanned with linear regular expressions instead of being parsed into a tree:
-    a return's sheet has ~1,500 elements and this is the hot path of reading 10,000 returns.
-    No entity is ever expanded here; a DTD is refused outright, and calamine (Rust, quick-xml,
-    no entity expansion) is what reads the values.
+    A part in the exact shape this tool, Excel and LibreOffice write (checked by counting every
+    tag start, not by trusting one spelling) is scanned with a few linear regular expressions: it
+    is the hot path of reading 10,000 returns. Anything else — other whitespace, quoting, namespace
+    prefixes, cells without r=, entities, another encoding — is parsed as XML and streamed. Either
+    way the used range is bounded before any reader allocates a grid for it.
     """
-    data = read_member(zf, name)
-    if data is None:
+    try:
+        size = zf.getinfo(name).file_size
+    except KeyError:
         return
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        data = data.decode("utf-16").encode("utf-8")
-    if re.search(rb"<!(?:DOCTYPE|ENTITY)", data, re.IGNORECASE):
-        raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
-    if not _fast_scan(data, info):
-        _slow_scan(data, info)
+    if size <= FAST_SCAN_BYTES:
+        data = read_member(zf, name) or b""
+        if re.search(rb"<!(?:DOCTYPE|ENTITY)", data, re.IGNORECASE):
+            raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
+        if _fast_scan(data, info):
+            return
+        info.protected, info.formulas, info.errors = False, {}, {}
+    _stream_scan(zf, name, info)
 
 
-_CELLS = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"[^>]*?(/?)>')
-_PROT = re.compile(rb"<sheetProtection\b([^>]*)>")
+def _stream_scan(zf: zipfile.ZipFile, name: str, info: SheetInfo) -> None:
+    scan = _SheetScan(info)
+    parser = _pull_parser(("{*}row", "{*}sheetData", "{*}sheetProtection"))
+    for _ev, el in stream_events(zf, name, parser):
+        tag = _local(el.tag)
+        if tag == "row":
+            scan.row_end(el)
+        elif tag == "sheetData":  # cells written outside any row
+            scan.cells(el)
+        elif tag == "sheetProtection":
+            info.protected = (el.get("sheet") or "").strip().lower() in ("1", "true")
+    _check_extent(info.name, scan.max_row, scan.max_col)
+    info.cells = scan.max_row * scan.max_col
+
+
+FAST_SCAN_BYTES = 4 * 1024 * 1024
+# r= first, then only double-quoted attributes whose names do not start with r (no second r=)
+_CELLS = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"(?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*\s*(/?)>')
+_ANY_CELL = re.compile(rb"<c[\s/>]")
+_ANY_FORMULA = re.compile(rb"<f[\s/>]")
+_FORMULA = re.compile(rb"<f(?:\s[^<>]*?)?(?:/>|>([^<]*)</f>)")
+_PROT = re.compile(rb"<sheetProtection\s([^<>]*)/?>")
+_SHEET_ATTR = re.compile(rb'\ssheet="(1|true)"')
+_ODD = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]|<!\[CDATA\[|\st\s*=\s*[\"']e")
+_DECL = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:<\?xml[^>]*?encoding\s*=\s*[\"']utf-?8[\"']|<\?xml(?![^>]*encoding)|<(?!\?xml))", re.IGNORECASE
+)
 
 
 def _fast_scan(data: bytes, info: SheetInfo) -> bool:
-    """The common shape (every cell has r=, no namespace prefixes): a few C-level regex passes."""
-    cells = _CELLS.findall(data)
-    if len(cells) != data.count(b"<c ") + data.count(b"<c>") or re.search(rb"<\w+:(?:c|row|f)\b", data):
+    """The canonical shape, or False. Accepted only when every tag start of a cell and of a
+    formula is one the patterns read whole: UTF-8, no namespace prefixes on the elements that
+    matter, every cell's r= first and double-quoted, no second r=, formulas plain text, no
+    error values (those go the careful way), at most one sheetProtection in the plain form."""
+    if not _DECL.match(data) or _ODD.search(data):
         return False
+    cells = _CELLS.findall(data)
+    if len(cells) != len(_ANY_CELL.findall(data)):
+        return False
+    if data.count(b"<sheetProtection") > len(_PROT.findall(data)) or data.count(b"<sheetProtection") > 1:
+        return False
+    formulas: dict[str, str] = {}
+    for fpos in (m.start() for m in _ANY_FORMULA.finditer(data)):
+        start = data.rfind(b"<c ", 0, fpos)
+        m, fm = _CELLS.match(data, start), _FORMULA.match(data, fpos)
+        if not m or not fm or data.find(b"</c>", start, fpos) >= 0 or data.find(b"<c", start + 2, fpos) >= 0:
+            return False
+        formulas[(m.group(1) + m.group(2)).decode()] = "=" + html.unescape((fm.group(1) or b"").decode("utf-8", "replace"))
     prot = _PROT.search(data)
-    info.protected = bool(prot and _SHEET_ATTR.search(prot.group(1)))
+    info.protected = bool(prot and _SHEET_ATTR.search(b" " + prot.group(1)))
     full = [(c, r) for c, r, empty in cells if not empty]
     if full:
         max_row = max(int(r) for _, r in full)
         letters = max((c for c, _ in full), key=lambda c: (len(c), c))
-        _check_extent(info.name, max_row, _rowcol(letters.decode() + "1")[1])
-    pos = 0
-    while (f := data.find(b"<f", pos)) >= 0:
-        pos = f + 2
-        if data[pos : pos + 1] not in (b">", b" ", b"/"):
-            continue
-        start = data.rfind(b"<c ", 0, f)
-        m = _CELLS.match(data, start)
-        fm = _FORMULA.match(data, f)
-        if m and fm:
-            info.formulas[(m.group(1) + m.group(2)).decode()] = "=" + html.unescape(
-                (fm.group(1) or b"").decode("utf-8", "replace")
-            )
+        cols = _rowcol(letters.decode() + "1")[1]
+        _check_extent(info.name, max_row, cols)
+        info.cells = max_row * cols
+    info.formulas.update(formulas)
     return True
-
-
-def _slow_scan(data: bytes, info: SheetInfo) -> None:
-    """Any valid shape: cells without r=, prefixed tags; a linear state machine."""
-    row = col = max_row = max_col = 0
-    pos = 0
-    while m := _TAG.search(data, pos):
-        tag, attrs, empty = m.group(1), m.group(2), m.group(3)
-        pos = m.end()
-        if tag == b"sheetProtection":
-            info.protected = bool(_SHEET_ATTR.search(attrs))
-        elif tag == b"row":
-            r = re.search(rb'\br="(\d+)"', attrs)
-            row, col = (int(r.group(1)) if r else row + 1), 0
-        else:  # a cell
-            r = _ATTR_R.search(attrs)
-            if r and r.group(1):
-                rr, col = _rowcol(r.group(1).decode() + (r.group(2).decode() or str(row)))
-                row = rr or row
-            else:
-                col += 1
-            if not empty:  # only cells with content count for the extent (LibreOffice writes empty styled rows far down)
-                max_row, max_col = max(max_row, row), max(max_col, col)
-                if max_col > MAX_COLS or max_row > MAX_ROWS:
-                    _check_extent(info.name, max_row, max_col)
-                end = _CELL_END.search(data, pos)
-                if end is None:
-                    break
-                f = _FORMULA.search(data, pos, end.start())
-                if f is not None:
-                    info.formulas[a1(row, col)] = "=" + html.unescape((f.group(1) or b"").decode("utf-8", "replace"))
-                pos = end.end()
-    _check_extent(info.name, max_row, max_col)
 
 
 def _rowcol(ref: str) -> tuple[int, int]:
@@ -273,12 +410,125 @@ def _rowcol(ref: str) -> tuple[int, int]:
     return (int(digits) if digits.isdigit() else 0), col
 
 
+def _check_book(probe: Probe) -> None:
+    """All sheets together: a reader may hold every sheet's grid at once."""
+    total = sum(s.cells for s in probe.sheets.values())
+    if total > MAX_BOOK_CELLS:
+        raise ProbeProblem("file-too-large", f"各工作表合计{total}个单元格，上限{MAX_BOOK_CELLS}个")
+
+
 def _check_extent(sheet: str, rows: int, cols: int) -> None:
     """Refuse a sheet whose used range would make a dense reader allocate millions of cells."""
     if cols > MAX_COLS or rows > MAX_ROWS or rows * cols > MAX_CELLS:
         raise ProbeProblem(
-            "file-too-large", f"工作表“{sheet}”的范围过大（{rows}行×{cols}列），上限{MAX_COLS}列、{MAX_CELLS}个单元格"
+            "file-too-large",
+            f"工作表“{sheet}”的范围过大（{rows}行×{cols}列），上限{MAX_ROWS}行、{MAX_COLS}列、共{MAX_CELLS}个单元格",
         )
+
+
+def _attr(el, local: str) -> str:
+    """An attribute by local name, whatever namespace prefix it was written with."""
+    for k, v in el.attrib.items():
+        if _local(k) == local:
+            return v
+    return ""
+
+
+def _workbook_rels(zf: zipfile.ZipFile, probe: Probe) -> dict[str, str]:
+    rels: dict[str, str] = {}
+    rel_xml = read_member(zf, "xl/_rels/workbook.xml.rels")
+    if not rel_xml:
+        return rels
+    for rel in parse_xml(rel_xml, "xl/_rels/workbook.xml.rels").iter():
+        if _local(rel.tag) != "Relationship":
+            continue
+        target = rel.get("Target", "").replace("\\", "/")
+        if rel.get("TargetMode", "") == "External":
+            probe.external_links.append(target)
+            continue
+        target = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        rels[rel.get("Id", "")] = target
+        if rel.get("Type", "").endswith("/externalLink"):
+            probe.external_links.append(target)
+    return rels
+
+
+def _sheet_parts(zf: zipfile.ZipFile, target: str) -> str:
+    """The member a sheet's relationship points at, as leniently as a reader would find it."""
+    names = zf.namelist()
+    if target in names:
+        return target
+    lower = {n.lower(): n for n in names}
+    return lower.get(target.lower(), "")
+
+
+# Functions a template's own formulas use; anything else in a formula is someone else's doing.
+SAFE_FUNCTIONS = frozenset({"SUM", "IF", "ISERROR", "ABS", "OF:SUM", "OF:IF", "OF:ISERROR", "OF:ABS"})
+_FUNC = re.compile(r"([A-Za-z_][A-Za-z0-9_.:]*)\s*\(")
+_EXTERNAL = re.compile(r"\[\s*\d+\s*\]|'[^']*\[|\[[^\]]*\.xls|file:|https?:|\\\\|#\$", re.IGNORECASE)
+
+
+def formula_risk(text: str) -> str:
+    """Why a formula is not one a template writes ('' when it could be): a DDE call, a reference to
+    another file, or a function outside the few the template uses (WEBSERVICE, HYPERLINK, CALL…)."""
+    body = re.sub(r'"[^"]*"', '""', text)  # string literals say nothing
+    if "|" in body:
+        return "DDE调用"
+    if _EXTERNAL.search(body):
+        return "引用其他文件"
+    funcs = {f.upper() for f in _FUNC.findall(body)} - SAFE_FUNCTIONS
+    funcs = {f.removeprefix("_XLFN.").removeprefix("_XLWS.").removeprefix("OF:") for f in funcs}
+    return f"函数{'、'.join(sorted(funcs))}" if funcs else ""
+
+
+def _defined_name(name: str, text: str, probe: Probe) -> None:
+    risk = formula_risk(text)
+    if risk == "DDE调用":
+        probe.dde_links.append(f"名称 {name}：{text[:80]}")
+    elif risk:
+        probe.unsafe_names.append(f"名称 {name}：{text[:80]}（{risk}）")
+
+
+_MACRO_TYPES = ("vbaproject", "macroenabled", "macrosheet", "vbadata", "ms-excel.intlmacrosheet", "ms-excel.dialogsheet")
+
+
+def _hidden_parts(zf: zipfile.ZipFile, names: set[str], probe: Probe) -> None:
+    """Macros, embedded objects and DDE links wherever they were put, not only where Excel puts them."""
+    for n in sorted(names):
+        low = n.lower()
+        if low.endswith("vbaproject.bin") and n != "xl/vbaProject.bin" or "/macrosheets/" in low or "/dialogsheets/" in low:
+            probe.macros_hidden.append(n)
+        elif "/embeddings/" in low or "/activex/" in low:
+            probe.ole_objects.append(n)
+        elif low.startswith("xl/externallinks/") and low.endswith(".xml"):
+            _external_part(zf, n, probe)
+        elif low.endswith(".bin") and not low.startswith("xl/printersettings/") and n != "xl/vbaProject.bin":
+            if (read_member(zf, n) or b"")[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # an OLE2 store: VBA or an object
+                probe.macros_hidden.append(n)
+    _content_types(zf, probe)
+
+
+def _external_part(zf: zipfile.ZipFile, name: str, probe: Probe) -> None:
+    body = read_member(zf, name) or b""
+    if re.search(rb"<(?:\w+:)?ddeLink\b", body):
+        probe.dde_links.append(name)
+    elif re.search(rb"<(?:\w+:)?oleLink\b", body):
+        probe.ole_objects.append(name)
+    elif name not in probe.external_links:
+        probe.external_links.append(name)
+
+
+def _content_types(zf: zipfile.ZipFile, probe: Probe) -> None:
+    types = read_member(zf, "[Content_Types].xml") or b""
+    if not types:
+        return
+    for el in parse_xml(types, "[Content_Types].xml").iter():
+        ctype = (el.get("ContentType") or "").lower()
+        part = el.get("PartName") or el.get("Extension") or ""
+        if any(t in ctype for t in _MACRO_TYPES):  # declared as a macro workbook: said as such even without a VBA part
+            probe.macros = True
+        if "oleobject" in ctype or "activex" in ctype:
+            probe.ole_objects.append(f"内容类型 {part}")
 
 
 def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
@@ -291,25 +541,28 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
     if wb_xml is None:
         raise ProbeProblem("file-not-workbook", _describe_zip(names))
     wb = parse_xml(wb_xml, "xl/workbook.xml")
-    prot = wb.find("m:workbookProtection", NS)
-    if prot is not None:
-        probe.structure_locked = prot.get("lockStructure", "0").lower() in ("1", "true")
-    rels: dict[str, str] = {}
-    rel_xml = read_member(zf, "xl/_rels/workbook.xml.rels")
-    if rel_xml:
-        for rel in parse_xml(rel_xml, "xl/_rels/workbook.xml.rels").findall("rel:Relationship", NS):
-            target = rel.get("Target", "")
-            target = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-            rels[rel.get("Id", "")] = target
-            if rel.get("Type", "").endswith("/externalLink"):
-                probe.external_links.append(target)
-    for sh in wb.iterfind("m:sheets/m:sheet", NS):
-        name = sh.get("name", "")
-        info = SheetInfo(name=name, state=sh.get("state", "visible"))
-        target = rels.get(sh.get(f"{{{NS['r']}}}id", ""), "")
-        if target:
-            _sheet_xml(zf, target, info)
-        probe.sheets[name] = info
+    rels = _workbook_rels(zf, probe)
+    _hidden_parts(zf, names, probe)
+    scanned: set[str] = set()
+    for el in wb.iter():
+        tag = _local(el.tag)
+        if tag == "workbookProtection":
+            probe.structure_locked = el.get("lockStructure", "0").strip().lower() in ("1", "true")
+        elif tag == "definedName":
+            _defined_name(el.get("name", ""), el.text or "", probe)
+        elif tag == "sheet":
+            name = el.get("name", "")
+            info = SheetInfo(name=name, state=el.get("state", "visible"))
+            part = _sheet_parts(zf, rels.get(_attr(el, "id"), ""))
+            probe.sheets[name] = info
+            if part:
+                _sheet_xml(zf, part, info)
+                scanned.add(part)
+                _check_book(probe)
+    for part in sorted(names - scanned):  # worksheet parts no relationship we understood points at: bound them too
+        if part.lower().endswith(".xml") and "sheet" in part.lower() and part.lower().startswith("xl/"):
+            _sheet_xml(zf, part, SheetInfo(name=part))
+    _check_book(probe)
     return probe
 
 
@@ -331,38 +584,72 @@ def probe_ods(zf: zipfile.ZipFile) -> Probe:
             probe.properties[name] = text
         gen = root.find(f".//{{{NS['meta']}}}generator")
         probe.application = (gen.text or "").strip() if gen is not None else ""
-    content = read_member(zf, "content.xml")
-    if content is None:
+    if "content.xml" not in zf.namelist():
         raise ProbeProblem("file-unreadable", "缺少 content.xml")
-    root = parse_xml(content, "content.xml")
-    t = NS["table"]
-    body = root.find(f".//{{{NS['office']}}}spreadsheet")
-    if body is not None:
-        prot = body.get(f"{{{t}}}structure-protected", "false")
-        probe.structure_locked = prot == "true"
-    for table in root.iter(f"{{{t}}}table"):
-        name = table.get(f"{{{t}}}name", "")
-        info = SheetInfo(name=name, protected=table.get(f"{{{t}}}protected", "false") == "true")
-        row = 0
-        for tr in table.iter(f"{{{t}}}table-row"):
-            rrep = min(int(tr.get(f"{{{t}}}number-rows-repeated", "1")), 1_048_576)
-            col = 0
-            for tc in tr:
-                if not tc.tag.endswith(("}table-cell", "}covered-table-cell")):
-                    continue
-                crep = min(int(tc.get(f"{{{t}}}number-columns-repeated", "1")), 16384)
-                formula = tc.get(f"{{{t}}}formula")
-                if (formula or tc.get(f"{{{NS['office']}}}value-type") or len(tc)) and (
-                    row >= MAX_ROWS or col + crep > MAX_COLS or rrep > MAX_ROWS
-                ):
-                    raise ProbeProblem("file-too-large", f"工作表“{name}”的范围过大，上限{MAX_ROWS}行、{MAX_COLS}列")
-                if formula and row < 2000 and col < 200:
-                    for k in range(min(crep, 200)):
-                        info.formulas[a1(row + 1, col + k + 1)] = formula
-                col += crep
-            row += rrep
-        probe.sheets[name] = info
+    _ods_content(zf, probe)
     return probe
+
+
+def _repeat(el, attr: str, cap: int) -> int:
+    raw = (el.get(f"{{{NS['table']}}}{attr}") or "1").strip()
+    return max(1, min(int(raw), cap)) if raw.isdigit() and len(raw) < 12 else 1
+
+
+class _OdsScan:
+    """Rows and cells of content.xml with their repeat counts, never expanded: a row repeated
+    299,000 times with 299 repeated columns is 89 million cells to a reader, 2 elements here."""
+
+    def __init__(self, probe: Probe):
+        self.probe = probe
+        self.info: SheetInfo | None = None
+        self.row = self.rrep = self.col = self.max_row = self.max_col = 0
+
+    def table(self, el) -> None:
+        t = NS["table"]
+        self.info = SheetInfo(name=el.get(f"{{{t}}}name", ""), protected=el.get(f"{{{t}}}protected", "false") == "true")
+        self.probe.sheets[self.info.name] = self.info
+        self.row = self.max_row = self.max_col = 0
+
+    def row_start(self, el) -> None:
+        self.rrep, self.col = _repeat(el, "number-rows-repeated", 1_048_576), 0
+
+    def row_end(self, el) -> None:
+        self.row += self.rrep
+        el.clear()
+        _drop_previous(el)
+
+    def cell(self, el) -> None:
+        if self.info is None:
+            return
+        crep = _repeat(el, "number-columns-repeated", 16384)
+        formula = el.get(f"{{{NS['table']}}}formula")
+        if formula or el.get(f"{{{NS['office']}}}value-type") or len(el) or (el.text or "").strip():
+            self.max_row = max(self.max_row, self.row + self.rrep)
+            self.max_col = max(self.max_col, self.col + crep)
+            _check_extent(self.info.name, self.max_row, self.max_col)
+            self.info.cells = self.max_row * self.max_col
+            _check_book(self.probe)
+            if formula and self.row < 2000 and self.col < 200:
+                for k in range(min(crep, 200)):
+                    self.info.formulas[a1(self.row + 1, self.col + k + 1)] = formula
+        self.col += crep
+        el.clear()
+
+
+def _ods_content(zf: zipfile.ZipFile, probe: Probe) -> None:
+    t, o = NS["table"], NS["office"]
+    tags = (f"{{{o}}}spreadsheet", f"{{{t}}}table", f"{{{t}}}table-row", f"{{{t}}}table-cell", f"{{{t}}}covered-table-cell")
+    scan = _OdsScan(probe)
+    for ev, el in stream_events(zf, "content.xml", _pull_parser(tags, ("start", "end"))):
+        tag = _local(el.tag)
+        if tag == "spreadsheet" and ev == "start":
+            probe.structure_locked = el.get(f"{{{t}}}structure-protected", "false") == "true"
+        elif tag == "table" and ev == "start":
+            scan.table(el)
+        elif tag == "table-row":
+            (scan.row_start if ev == "start" else scan.row_end)(el)
+        elif ev == "end" and tag in ("table-cell", "covered-table-cell"):
+            scan.cell(el)
 
 
 def probe(data: bytes) -> tuple[Probe, zipfile.ZipFile]:

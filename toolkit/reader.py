@@ -19,7 +19,7 @@ from python_calamine import CalamineWorkbook
 
 from .findings import make
 from .layout import Alignment, align, unlabelled_rows_in_place
-from .probe import Probe, ProbeProblem, probe
+from .probe import Probe, ProbeProblem, formula_risk, probe
 from .report import Number, Provenance, Report, derive_totals, mark_unknown
 from .spec import Cell, Format, Sheet, a1, col_letter, conventions, formats
 from .textnum import parse_number
@@ -189,6 +189,11 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
                 report.raw[cell.id] = raw  # reported once totals are recomputed (_overwritten)
             continue
         kind = fmt.kinds[cell.kind]
+        if info and addr in info.errors:  # #DIV/0!, #REF!…: not a number, never counted as 0
+            report.values[cell.id] = None
+            report.unknown.add(cell.id)
+            report.findings.append(make("value-error", where=cell, file=name, found=info.errors[addr]))
+            continue
         value, code, shown = normalize_number(raw, kind.integer)
         report.values[cell.id] = value
         if addr in formulas:
@@ -322,10 +327,7 @@ def _read(report: Report, data: bytes, name: str) -> None:
         _unidentified(report, wb, claimed, name)
         return
     _identity(report, fmt, pr, wb)
-    if pr.macros:
-        report.findings.append(make("macros-present", file=name))
-    for link in pr.external_links:
-        report.findings.append(make("external-link", file=name, detail=link))
+    _hidden_content(report, pr, name)
     _integrity(report, fmt, pr, wb, name)
     _cover(report, fmt, wb, name)
     _read_tables(report, fmt, pr, wb, name)
@@ -347,26 +349,109 @@ def _read(report: Report, data: bytes, name: str) -> None:
         _verify_summary(report, fmt, wb, name)
 
 
+def _joined(items: list[str]) -> str:
+    return "；".join(items[:5]) + (f"等{len(items)}处" if len(items) > 5 else "")
+
+
+def _hidden_content(report: Report, pr: Probe, name: str) -> None:
+    """Macros, links, objects: anything a workbook could run or fetch when opened elsewhere."""
+    if pr.macros and not pr.macros_hidden:
+        report.findings.append(make("macros-present", file=name))
+    if pr.macros_hidden:
+        report.findings.append(make("macros-hidden", file=name, detail=_joined(pr.macros_hidden)))
+    for link in pr.external_links:
+        report.findings.append(make("external-link", file=name, detail=link))
+    if pr.dde_links:
+        report.findings.append(make("dde-link", file=name, detail=_joined(pr.dde_links)))
+    if pr.ole_objects:
+        report.findings.append(make("ole-object", file=name, detail=_joined(pr.ole_objects)))
+    for text in pr.unsafe_names[:5]:
+        report.findings.append(make("formula-unexpected", file=name, found=text.split("：", 1)[-1], detail="定义的名称"))
+
+
+_CACHE: dict[tuple[str, str, str], dict[str, frozenset[str]]] = {}
+
+
+def template_formula_cells(fmt: Format) -> dict[str, frozenset[str]]:
+    """Where the template itself writes formulas: totals, and the self-check rows below a table."""
+    key = ("formulas", fmt.id, fmt.version)
+    if key not in _CACHE:
+        _CACHE[key] = _formula_cells(fmt)
+    return _CACHE[key]
+
+
+def _formula_cells(fmt: Format) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for sheet in fmt.sheets:
+        cells = out.setdefault(sheet.name, set())
+        cells.update(c.a1 for c in sheet.cells if c.is_total)
+        sc = sheet.selfcheck
+        if sc is None:
+            continue
+        rule = next((r for r in fmt.rules if r.code == sc.rule), None)
+        first = sheet.last_row + sc.gap + 1
+        for inst in rule.instances() if rule else ():
+            col = fmt.cells[rule.at.format(**inst)].col
+            cells.update(a1(first + k, col) for k in range(3))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _input_cells(fmt: Format) -> dict[str, frozenset[str]]:
+    key = ("inputs", fmt.id, fmt.version)
+    if key not in _CACHE:
+        _CACHE[key] = {s.name: frozenset(c.a1 for c in s.cells if not c.is_total) for s in fmt.sheets}
+    return _CACHE[key]
+
+
+def _formula_findings(report: Report, fmt: Format, pr: Probe, name: str, in_place: set[str]) -> None:
+    """Formulas the template did not write: in the cover, on labels or beside the table (sheets read
+    in place), or calling anything beyond the template's SUM/IF/ABS — DDE, other files, WEBSERVICE."""
+    allowed = template_formula_cells(fmt)
+    cover = fmt.cover.sheet_name
+    found = []
+    for sname, info in pr.sheets.items():
+        inputs = _input_cells(fmt).get(sname, frozenset())
+        for addr, text in info.formulas.items():
+            risk = formula_risk(text)
+            if sname == cover:
+                found.append((sname, addr, text, risk or "封面中不应有公式"))
+            elif risk and not (sname in in_place and addr in inputs):  # inputs: formula-in-input says it
+                found.append((sname, addr, text, risk))
+            elif sname in in_place and addr not in allowed.get(sname, ()) and addr not in inputs:
+                found.append((sname, addr, text, "标签或表格以外的单元格中不应有公式"))
+    for sname, addr, text, why in found[:10]:
+        report.findings.append(make("formula-unexpected", file=name, sheet=sname, cell=addr, found=text[:120], detail=why))
+
+
 def _verify_summary(report: Report, fmt: Format, wb: CalamineWorkbook, name: str) -> None:
-    """A file that claims to be a summary must prove it with its 明细 (parent = Σ children);
-    otherwise it is an ordinary return, so an edited property cannot make a copy win."""
+    """A file that claims to be a summary must prove it with its 明细: parent = Σ children for every
+    cell, and children that are other units than itself. Otherwise it is an ordinary return (its
+    mismatches still reported), so an edited property cannot make a copy beat the genuine return."""
     sheet = conventions().detail_sheet
+    before = len(report.findings)
     if sheet in wb.sheet_names:
         _children(report, fmt, _grid(wb, sheet), name)
-    if not report.children:
+    mismatched = any(f.code == "summary-mismatch" for f in report.findings[before:])
+    others = any(c.get("unit_code") and c.get("unit_code") != report.unit_code for c in report.children)
+    if not report.children or mismatched or not others:
         report.findings.append(make("summary-unverified", file=name, found=report.level))
         report.level = "填报单位"
+        report.children = []
         _completeness(report, fmt, name)
 
 
 def _read_tables(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook, name: str) -> None:
+    in_place = set()
     for sheet in fmt.sheets:
         grid = _grid(wb, sheet.name) if sheet.name in wb.sheet_names else None
         al = _locate_table(report, sheet, grid, name) if grid is not None else None
         if al is None:  # missing (sheet-missing was reported) or unreadable: unknown, never 0
             report.unknown.update(c.id for c in sheet.cells)
             continue
+        if al.identity:
+            in_place.add(sheet.name)
         _read_cells(report, fmt, sheet, grid, pr, name, al)  # type: ignore[arg-type]
+    _formula_findings(report, fmt, pr, name, in_place)
 
 
 def _children(report: Report, fmt: Format, grid: list[list[Any]], name: str) -> None:
