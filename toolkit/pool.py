@@ -5,6 +5,7 @@ killed command never leaves processes behind."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any
 _STOP = {signal.SIGINT, signal.SIGTERM}
 
 
-def _init(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+def _init(initializer: Callable[..., Any] | None, initargs: tuple, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
@@ -26,6 +27,8 @@ def _init(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):  # pragma: no cover - not glibc
             pass
+    if os.getppid() != parent:  # the parent was killed before the line above took effect
+        os._exit(0)
     if initializer is not None:
         initializer(*initargs)
 
@@ -35,7 +38,7 @@ def new_pool(workers: int, initializer: Callable[..., Any] | None = None, initar
     arriving at that moment reaches only the main process (which then stops the pool), never a
     half-started worker (which would print a traceback)."""
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(initializer, initargs))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(initializer, initargs, os.getpid()))
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
         return pool
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
