@@ -108,6 +108,7 @@ class Summary:
     scope: Scope
     forced: bool = False
     outside: list[Report] = field(default_factory=list)  # reports of roster units outside the scope
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (unit, 说明) of accepted warnings (archive)
 
     @property
     def included(self) -> list[UnitStatus]:
