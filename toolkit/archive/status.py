@@ -127,3 +127,16 @@ def history(archive: Archive, unit: str, year: int | None) -> list[HistoryItem]:
         for e in conn.execute(q2):
             items.append(HistoryItem(e.at, e.year, code, e.kind, e.note))
     return sorted(items, key=lambda i: (dt.datetime.fromisoformat(i.at), i.kind != "收到"))
+
+
+def chase_list(archive: Archive, states: list[UnitState], year: int) -> list[UnitState]:
+    """Whom to chase (未报送, 退回, 待说明), with last year's 填报人 and 电话 when this year's are unknown."""
+    chase = [s for s in states if s.status != "已通过"]
+    if archive.roster(year - 1) is None:
+        return chase
+    last = {s.code: s for s in archive.status(year - 1)}
+    for s in chase:
+        prev = last.get(s.code)
+        if prev is not None and not (s.filler or s.phone) and (prev.filler or prev.phone):
+            s.filler, s.phone = f"{prev.filler}（{year - 1}年）", prev.phone
+    return chase

@@ -122,8 +122,6 @@ def _split(v: str | None) -> list[str]:
 
 @app.command("consolidate", no_args_is_help=True)
 def consolidate_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个。")],
-    roster: Annotated[Path, typer.Option("--roster", "-r", help="名册（应报单位）。")],
     year: Annotated[int, typer.Option("--year", "-y", help="报告年度。")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="汇总表文件名（.xlsx），旁边另写 .manifest.json。")],
     units: Annotated[str | None, typer.Option("--units", help="选择汇总：只汇总这些单位代码，用逗号分隔。")] = None,
@@ -141,6 +139,16 @@ def consolidate_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="在标准输出打印 JSON 结果（与 check 相同的格式，另有 summary）。")
     ] = False,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个（用 --db 时不需要）。")
+    ] = None,
+    roster: Annotated[
+        Path | None, typer.Option("--roster", "-r", help="名册（应报单位）；用 --db 时取档案库中该年度的名册。")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="从档案库汇总各单位当前的填报表（不重新读取文件）；SQLite 文件路径或 postgresql:// 地址。"),
+    ] = None,
 ) -> None:
     """汇总：审核全部填报表，生成汇总表（本身也是一份合格的填报表，可再向上级汇总）。
 
@@ -150,10 +158,12 @@ def consolidate_cmd(
 
       nianbao consolidate samples/returns -r samples/roster.csv -y 2025 --exclude 152502311 -o 输出/汇总.xlsx
 
+      nianbao consolidate --db nianbao.db --year 2025 --out 输出/汇总.xlsx
+
     退出码：0 已汇总且汇总范围内没有错误；1 汇总范围内有文件有错误（纳入汇总的有错误时不汇总；加 --force
     仍生成汇总表）；2 无法运行。
     """
-    from ..api import consolidate, write_summary
+    from ..api import write_summary
     from ..check import BatchResult
     from ..consolidate import Refused, totals_json
     from ..jsonout import dumps, result_json
@@ -163,7 +173,9 @@ def consolidate_cmd(
     check_year(year, current_format().valid_from_year)
     if out_path.suffix.lower() != ".xlsx":
         raise fail(f"汇总表文件名应以 .xlsx 结尾：{out_path}")
-    ros = load_roster(roster)
+    paths = paths or []
+    archive = _archive(db, paths, roster)
+    ros = archive.need_roster(year) if archive else load_roster(roster)
     inputs = _input_files(paths)
     from ..outputs import OutputGuard
 
@@ -171,17 +183,18 @@ def consolidate_cmd(
     PLANNED.append(f"汇总表 {out_path} 及其清单")
     with Ticker("审核") as tick:
         try:
-            summary = consolidate(
+            summary = _summarise(
+                archive,
                 paths,
                 ros,
                 year,
+                tick,
                 units=_split(units),
                 exclude=_split(exclude),
                 under=under,
                 strict=strict,
                 force=force,
                 summary_name=summary_name,
-                progress=tick,
             )
         except Refused as e:
             print_findings(BatchResult(e.reports))
@@ -200,7 +213,7 @@ def consolidate_cmd(
             raise fail(str(e), EXIT_PROBLEMS) from None
     options = {
         "year": year,
-        "roster": str(roster),
+        "roster": str(roster) if roster else f"档案库 {db}",
         "units": _split(units),
         "exclude": _split(exclude),
         "under": under,
@@ -224,6 +237,28 @@ def consolidate_cmd(
             )
         )
     raise typer.Exit(EXIT_PROBLEMS if summary.has_errors else EXIT_OK)
+
+
+def _archive(db: str | None, paths: list[Path], roster: Path | None):  # type: ignore[no-untyped-def]
+    """The archive to consolidate from (--db), or None for files; refuse a mix."""
+    if db is None:
+        if not paths or roster is None:
+            raise fail("请给出填报表文件或文件夹和 --roster 名册；或用 --db 从档案库汇总。")
+        return None
+    if paths:
+        raise fail("用 --db 从档案库汇总时不需要也不能再给出文件（档案库中已有各单位当前的填报表）。")
+    from ..archive import Archive
+
+    return Archive.open(db)
+
+
+def _summarise(archive, paths: list[Path], ros, year: int, tick, **options):  # type: ignore[no-untyped-def]
+    from ..api import consolidate
+
+    if archive is not None:
+        with archive:
+            return archive.consolidate(year, **options)
+    return consolidate(paths, ros, year, progress=tick, **options)
 
 
 def _guess_top(ros, under: str | None) -> str:
