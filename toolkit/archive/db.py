@@ -34,10 +34,12 @@ def resolve_url(db: str | os.PathLike | None) -> str:
 
 
 def shown(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The archive as the user named it: a file path, or the URL without its password."""
     from sqlalchemy.engine import make_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=True)
 
 
 def _json(obj) -> str:  # type: ignore[no-untyped-def]
