@@ -167,6 +167,23 @@ def test_two_years_carryover(cli, db, tmp_path):
     st = _status(cli, db)
     assert st[b]["status"] == "退回" and st[a]["status"] in ("已通过", "待说明")
 
+    # check --db runs the same cross-year rules without storing anything
+    res = cli("check", y2 / f"{b}.xlsx", "--year", 2025, "--db", db, "--json")
+    assert res.returncode == 1 and "carryover-mismatch" in res.stdout
+
+    # next year's templates start from last year's 结转下年度, with a comment saying so
+    _ok(cli("template", "--db", db, "--year", 2025, "--out", tmp_path / "模板"))
+    (made,) = (tmp_path / "模板").glob(f"{a}_*.xlsx")
+    assert _values(made)["t3.r2.np"] == 2 and _values(made)["t3.r1.np"] == 0
+    from openpyxl import load_workbook
+
+    from toolkit.spec import current_format
+
+    cell = current_format().cells["t3.r2.np"]
+    comment = load_workbook(made)[cell.sheet_name][cell.a1].comment
+    assert "2024年度" in comment.text and "结转下年度继续办理" in comment.text
+    assert len(list((tmp_path / "模板").glob("*.xlsx"))) == 22
+
     from toolkit.archive import Archive
 
     with Archive.open(db) as archive:

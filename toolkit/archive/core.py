@@ -23,6 +23,7 @@ from .db import ArchiveError, open_engine, shown
 
 STATUSES = ("未报送", "退回", "待说明", "已通过")
 REJECT, ACCEPT = "退回", "说明"
+CARRY_TO, CARRY_FROM = "t3.r2.", "t3.r4."  # 二、上年结转 ← last year's 四、结转下年度继续办理 (rule carryover-mismatch)
 
 
 def now() -> str:
@@ -247,6 +248,18 @@ class Archive:
         summary = consolidate(reports, ros, year, **options)
         summary.notes = self.notes(year)
         return summary
+
+    def carryover(self, year: int) -> dict[str, dict[str, Any]]:
+        """Unit code → 上年结转 of ``year``'s template, from last year's accepted 结转下年度 (non-zero only)."""
+        from ..spec import current_format
+        from .receive import previous_reports
+
+        cells = [c.id for c in current_format().inputs if c.id.startswith(CARRY_TO)]
+        out = {}
+        for code, prev in previous_reports(self, year - 1).items():
+            values = {cid: prev.value(CARRY_FROM + cid.removeprefix(CARRY_TO)) for cid in cells}
+            out[code] = {k: v for k, v in values.items() if v}
+        return {k: v for k, v in out.items() if v}
 
     # ------------------------------------------------------------ analysts
 
