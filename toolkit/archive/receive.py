@@ -4,12 +4,15 @@ archive, and store each file — its bytes, its Report, its findings — in one 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from ..check import CheckOptions, iter_checked
-from ..findings import sort_key
+from ..findings import counts, sort_key
 from ..inputs import Source, collect, load
 from ..report import Report
 from . import schema as T
@@ -33,14 +36,16 @@ def receive(
     plist = _paths(paths)
     sources = list(collect(plist))
     last_year = previous_reports(archive, year - 1)
-    out = []
+    batch = Batch(archive, year)
     for src, report in zip(sources, iter_checked(plist, CheckOptions(year=year, roster=ros), progress, workers), strict=True):
         data = _bytes(src)
-        if data is None:
-            out.append(Received(src.name, "无法读取", report=report, counts={"错误": 1, "警告": 0, "提示": 0}))
+        if data is None:  # vanished or unreadable on disk: nothing to keep
+            batch.done.append(Received(src.name, "无法读取", report=report, counts=counts(report.findings)))
             continue
         add_cross_year(report, last_year)
-        out.append(store(archive, year, report, data))
+        batch.add(report, data)
+    batch.flush()
+    out = batch.done
     states = {s.code: s.status for s in archive.status(year)}
     for r in out:
         r.status = states.get(r.unit_code, "不在名册" if r.unit_code else "无法读取")
@@ -78,46 +83,80 @@ def add_cross_year(report: Report, last_year: dict[str, Report]) -> None:
     report.previous = None
 
 
-def store(archive: Archive, year: int, report: Report, data: bytes) -> Received:
-    """One file, one transaction: a no-op when these bytes were received for this year before."""
-    sha = hashlib.sha256(data).hexdigest()
-    report.provenance.sha256, report.provenance.size = sha, len(data)
-    status, c = verdict(report)
+class Batch:
+    """Checked files waiting to be stored: a few at a time, each batch in one transaction, so every
+    file is either wholly in the archive or not at all (a kill loses at most the batch in flight)."""
+
+    MAX_FILES, MAX_BYTES, MAX_SECONDS = 64, 32 << 20, 1.0
+
+    def __init__(self, archive: Archive, year: int):
+        self.archive, self.year = archive, year
+        self.items: list[tuple[Report, bytes]] = []
+        self.size, self.started = 0, 0.0
+        self.done: list[Received] = []
+
+    def add(self, report: Report, data: bytes) -> None:
+        if not self.items:
+            self.started = time.monotonic()
+        self.items.append((report, data))
+        self.size += len(data)
+        full = len(self.items) >= self.MAX_FILES or self.size >= self.MAX_BYTES
+        if full or time.monotonic() - self.started >= self.MAX_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            self.done.extend(store(self.archive, self.year, self.items))
+        self.items, self.size = [], 0
+
+
+def store(archive: Archive, year: int, items: list[tuple[Report, bytes]]) -> list[Received]:
+    """Files in one transaction; a file whose bytes were received for this year before is a no-op."""
+    S = T.submissions
+    for report, data in items:
+        report.provenance.sha256, report.provenance.size = hashlib.sha256(data).hexdigest(), len(data)
+    shas = {r.provenance.sha256 for r, _ in items}
+    codes = {r.unit_code for r, _ in items if r.unit_code}
     with archive.engine.begin() as conn:
-        seen = conn.execute(
-            T.submissions.select()
-            .with_only_columns(T.submissions.c.received_at, T.submissions.c.unit_code)
-            .where(T.submissions.c.year == year, T.submissions.c.sha256 == sha)
-            .order_by(T.submissions.c.id)
-        ).first()
-        if seen is not None:
-            name, code = report.provenance.name, report.unit_code
-            return Received(name, "重复（未改动）", code, report.unit_name, "", c, report, seen.received_at)
-        earlier = conn.execute(
-            T.submissions.select()
-            .with_only_columns(T.submissions.c.id)
-            .where(T.submissions.c.year == year, T.submissions.c.unit_code == report.unit_code)
-        ).first()
-        _insert_file(conn, sha, data)
-        conn.execute(T.submissions.insert().values(**_row(year, report, sha, status, c)))
-    outcome = "无法读取" if not report.readable else ("更正" if earlier is not None and report.unit_code else "新收")
-    return Received(report.provenance.name, outcome, report.unit_code, report.unit_name, "", c, report)
+        seen = dict(conn.execute(select(S.c.sha256, S.c.received_at).where(S.c.year == year, S.c.sha256.in_(shas))).all())
+        known = set(conn.execute(select(S.c.unit_code).where(S.c.year == year, S.c.unit_code.in_(codes)).distinct()).scalars())
+        out, files, rows, at = [], {}, [], now()
+        for report, data in items:
+            out.append(_one(report, year, seen, known, at, rows))
+            files.setdefault(report.provenance.sha256, data)
+            seen.setdefault(report.provenance.sha256, at)
+        if rows:
+            _insert_files(conn, {sha: files[sha] for sha in {r["sha256"] for r in rows}})
+            conn.execute(S.insert(), rows)
+    return out
 
 
-def _insert_file(conn: Any, sha: str, data: bytes) -> None:
+def _one(report: Report, year: int, seen: dict, known: set, at: str, rows: list) -> Received:
+    name, code, sha = report.provenance.name, report.unit_code, report.provenance.sha256
+    status, c = verdict(report)
+    if sha in seen:
+        return Received(name, "重复（未改动）", code, report.unit_name, "", c, report, seen[sha])
+    rows.append(_row(year, report, sha, status, c, at))
+    outcome = "无法读取" if not report.readable else ("更正" if code and code in known else "新收")
+    known.add(code)
+    return Received(name, outcome, code, report.unit_name, "", c, report)
+
+
+def _insert_files(conn: Any, files: dict[str, bytes]) -> None:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    conn.execute(insert(T.files).values(sha256=sha, size=len(data), data=data).on_conflict_do_nothing())
+    rows = [{"sha256": sha, "size": len(data), "data": data} for sha, data in files.items()]
+    conn.execute(insert(T.files).on_conflict_do_nothing(), rows)
 
 
-def _row(year: int, report: Report, sha: str, status: str, c: dict[str, int]) -> dict[str, Any]:
+def _row(year: int, report: Report, sha: str, status: str, c: dict[str, int], at: str) -> dict[str, Any]:
     return dict(
         year=year,
         unit_code=report.unit_code or "",
         unit_name=report.unit_name or "",
-        received_at=now(),
+        received_at=at,
         name=report.provenance.name,
         sha256=sha,
         status=status,

@@ -26,11 +26,11 @@ SCALARS = (
 
 def report_json(r: Report) -> dict[str, Any]:
     """Everything of a Report but its findings (stored apart) and last year's link; values sparse."""
-    values = dict(r.values)
+    nonzero, blank = _sparse(r.values)
     return {
         **{k: getattr(r, k) for k in SCALARS},
-        "values": {k: v for k, v in values.items() if v},
-        "blank": sorted(k for k, v in values.items() if v is None),
+        "values": nonzero,
+        "blank": blank,
         "cached": dict(r.cached),
         "raw": {k: v for k, v in r.raw.items() if isinstance(v, (str, int, float, bool)) or v is None},
         "cover": dict(r.cover),
@@ -39,6 +39,13 @@ def report_json(r: Report) -> dict[str, Any]:
         "unknown": sorted(r.unknown),
         "extra_sheets": list(r.extra_sheets),
     }
+
+
+def _sparse(values: Any) -> tuple[dict[str, Any], list[str]]:
+    """(non-zero values, blank cell ids): what CellValues holds already, or computed from a dict."""
+    if isinstance(values, CellValues):
+        return dict(values._nonzero), sorted(values._missing)
+    return {k: v for k, v in values.items() if v}, sorted(k for k, v in values.items() if v is None)
 
 
 def findings_json(findings: list[Finding]) -> list[dict[str, Any]]:
