@@ -200,3 +200,38 @@ def test_roster_missing_and_unknown_unit(cli, db, tmp_path):
     assert res.returncode == 2 and "名册中没有单位" in res.stderr
     res = cli("accept", "152502101", "--year", 2025, "--db", db, "--note", "x")
     assert res.returncode == 2 and "还没有报送" in res.stderr
+
+
+def test_export_formats(cli, db, tmp_path):
+    _ok(cli("roster", "load", ROSTER, "--year", 2025, "--db", db))
+    _ok(cli("receive", SAMPLES / "returns" / "152502001_希日塔拉街道_2025年政府信息公开年报.xlsx", "--year", 2025, "--db", db))
+    res = cli("export", "--year", 2025, "--db", db, "--out", tmp_path / "x.txt")
+    assert res.returncode == 2 and ".csv" in res.stderr
+    res = cli("export", "--year", 2025, "--db", db, "--out", tmp_path / "x.parquet")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        assert res.returncode == 2 and "pyarrow" in res.stderr and not (tmp_path / "x.parquet").exists()
+    else:
+        import pandas as pd
+
+        assert res.returncode == 0 and len(pd.read_parquet(tmp_path / "x.parquet")) > 0
+
+
+def test_last_year_from_a_published_report(cli, db, tmp_path):
+    published = SAMPLES / "published" / "宝力根苏木2023年政府信息公开工作年度报告.txt"
+    for year in (2023, 2024):
+        _ok(cli("roster", "load", ROSTER, "--year", year, "--db", db))
+    res = _ok(cli("import", published, "--roster", ROSTER, "--db", db))
+    assert "已存入档案库 1 份" in res.stderr
+    assert _status(cli, db, 2023)["152502201"]["status"] == "已通过"
+    from toolkit.spec import current_format
+
+    zero = {c.id: 0 for c in current_format().inputs if c.sheet_id == "t3"}
+    made = write_return(tmp_path / "2024.xlsx", "152502201", 2024, zero | {"t3.r2.np": 1, "t3.r3_1.np": 1})
+    res = cli("receive", made, "--year", 2024, "--db", db, "--json")
+    assert res.returncode == 1
+    (carry,) = [f for f in json.loads(res.stdout)["files"][0]["findings"] if f["code"] == "carryover-mismatch"]
+    assert "2023年" in carry["message"] and "2024年" in carry["message"]
+    res = _ok(cli("import", published, "--roster", ROSTER, "--db", db))  # again: nothing changes
+    assert "以前已存入" in res.stderr

@@ -52,6 +52,25 @@ def receive(
     return out
 
 
+def store_imported(archive: Archive, reports: list[Report]) -> list[Received]:
+    """Published reports read by ``import``, kept as their year's returns (last year's figures for
+    the cross-year rules); the year's roster must be in the archive."""
+    years = sorted({r.year for r in reports if r.readable and r.year})
+    for y in years:
+        archive.need_roster(y)
+    out: list[Received] = []
+    for y in years:
+        batch = Batch(archive, y)
+        last_year = previous_reports(archive, y - 1)
+        for r in (r for r in reports if r.readable and r.year == y):
+            if not any(f.code == "carryover-mismatch" for f in r.findings):
+                add_cross_year(r, last_year)
+            batch.add(r, Path(r.provenance.path).read_bytes())
+        batch.flush()
+        out.extend(batch.done)
+    return out
+
+
 def _bytes(src: Source) -> bytes | None:
     if src.data is not None:
         return src.data

@@ -344,5 +344,9 @@ def _unexpected(e: Exception) -> int:
         return EXIT_CANNOT_RUN
     if os.environ.get("NIANBAO_DEBUG"):
         raise e
+    if type(e).__module__.startswith("sqlalchemy"):  # the archive's server went away, or stayed busy too long
+        detail = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        say("[bold red]错误：[/]档案库操作失败（{}）。已完成的部分已保存，没有完成的部分没有写入；请稍后重试。", detail)
+        return EXIT_CANNOT_RUN
     say("[bold red]内部错误：[/]{}: {}。请把命令和输入文件反馈给开发者。", type(e).__name__, e)
     return EXIT_CANNOT_RUN

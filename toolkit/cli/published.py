@@ -32,6 +32,10 @@ def import_cmd(
     year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度（原文中没有时）。")] = None,
     unit_type: Annotated[str | None, typer.Option("--unit-type", help="单位类型，如 乡镇、县级部门。")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="允许覆盖输出文件夹中已有的同名文件（默认另起新名）。")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="存入档案库，作为该年度的报告（例如上年已发布的年报，供今年跨年度核对）；需先导入该年度名册。"),
+    ] = None,
 ) -> None:
     """导入并审核已发布的年报：读出表格数据，套用同样的审核规则，核对正文与表格、上下年衔接。
 
@@ -40,6 +44,8 @@ def import_cmd(
       nianbao import samples/published/宝力根苏木2023年政府信息公开工作年度报告.txt --out 输出/导入
 
       nianbao import 2023年报.html 2024年报.pdf -r samples/roster.csv --json > 输出/审计.json
+
+      nianbao import 2024年报/ --db nianbao.db -r samples/roster.csv
 
     退出码：0 没有错误；1 发现错误；2 无法运行。
     """
@@ -58,6 +64,7 @@ def import_cmd(
             paths, roster=ros, unit=unit, unit_code=unit_code, year=year, unit_type=unit_type, progress=tick
         )
     result = BatchResult(reports)
+    _store(db, reports)
     print_findings(result)
     if out_dir:
         names = OutputNames(out_dir, paths, overwrite=overwrite)
@@ -68,3 +75,16 @@ def import_cmd(
     if as_json:
         print(dumps(result_json("import", reports, year=year)))
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+
+
+def _store(db: str | None, reports) -> None:  # type: ignore[no-untyped-def]
+    """With --db: keep the imported reports in the archive, each under its own year."""
+    if db is None:
+        return
+    from ..archive import Archive
+    from ..archive.receive import store_imported
+
+    with Archive.open(db) as archive:
+        got = store_imported(archive, reports)
+    new = [r for r in got if not r.previous_at]
+    say("已存入档案库 {} 份（另有 {} 份以前已存入，未改动）。", len(new), len(got) - len(new))
