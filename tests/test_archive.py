@@ -235,3 +235,20 @@ def test_last_year_from_a_published_report(cli, db, tmp_path):
     assert "2023年" in carry["message"] and "2024年" in carry["message"]
     res = _ok(cli("import", published, "--roster", ROSTER, "--db", db))  # again: nothing changes
     assert "以前已存入" in res.stderr
+
+
+def test_decisions_on_the_current_file(db):
+    from toolkit.archive import Archive
+
+    with Archive.open(db) as archive:
+        archive.load_roster(ROSTER, 2025)
+        archive.receive([WARNED, SAMPLES / "returns" / "152502001_希日塔拉街道_2025年政府信息公开年报.xlsx"], 2025)
+        state, report = archive.reject("152502001", 2025, "封面未盖章")  # no findings, still sent back
+        assert (state.status, state.note, report.unit_code) == ("退回", "封面未盖章", "152502001")
+        assert archive.accept("152502001", 2025, "已补盖章").status == "已通过"  # the reviewer changed their mind
+        archive.reject("152502101", 2025, "请核实规章")
+        assert archive.state("152502101", 2025).status == "退回"
+        assert archive.accept("152502101", 2025, NOTE).status == "已通过"
+        kinds = [h.kind for h in archive.history("152502101")]
+        assert kinds == ["收到", "退回", "说明"]
+        assert archive.notes(2025) == [("阿尔善宝拉格镇（152502101）", NOTE)]

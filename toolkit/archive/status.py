@@ -28,9 +28,9 @@ def _load(archive: Archive, year: int) -> tuple[dict[str, list[Any]], dict[str, 
 
 def _status(cur: Any, events: list[Any]) -> tuple[str, str]:
     """(status, note) of a unit from its current receipt and the decisions on the year."""
-    rejected = [e for e in events if e.kind == REJECT and e.submission_id == cur.id]
-    if rejected:
-        return "退回", rejected[-1].note
+    on_this = [e for e in events if e.submission_id == cur.id]
+    if on_this and on_this[-1].kind == REJECT:  # sent back (a later 说明 on the same file overrides it)
+        return "退回", on_this[-1].note
     if cur.errors or cur.status == "无法读取":
         return "退回", ""
     if not cur.warnings:
