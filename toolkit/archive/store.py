@@ -53,15 +53,12 @@ def findings_json(findings: list[Finding]) -> list[dict[str, Any]]:
 
 
 def _values(fmt_id: str, data: dict[str, Any]) -> Any:
+    from ..report import _rebuild_values
     from ..spec import formats
 
-    fmt = formats().get(fmt_id)
-    if fmt is None:
+    if fmt_id not in formats():
         return dict(data["values"])
-    full: dict[str, Any] = dict.fromkeys(fmt.cells, 0)
-    full.update(data["values"])
-    full.update(dict.fromkeys(data["blank"]))
-    return CellValues.of(fmt_id, full)
+    return _rebuild_values(fmt_id, dict(data["values"]), tuple(data["blank"]))
 
 
 def rebuild(data: dict[str, Any], findings: list[dict[str, Any]]) -> Report:
