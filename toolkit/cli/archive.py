@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, clean, err, fail, say
+from .app import EXIT_OK, EXIT_PROBLEMS, MAX_ROWS, PLANNED, Ticker, app, check_year, clean, err, fail, say
 
 DbOption = Annotated[
     str | None,
@@ -123,7 +123,11 @@ def _status_table(states, year: int, missing: bool) -> None:  # type: ignore[no-
     table = Table(title=title, header_style="bold")
     for col in ("单位代码", "单位名称", "状态", "填报人", "联系电话", "最后收到", "错误", "警告", "逾期", "备注"):
         table.add_column(col, overflow="fold")
-    for s in states:
+    shown = states
+    if len(states) > MAX_ROWS:  # a city or province: the units that need attention first
+        shown = sorted(states, key=lambda s: s.status == "已通过")[:MAX_ROWS]
+        table.caption = f"共 {len(states)} 个单位，只列出前 {MAX_ROWS} 个（先列未通过的）；完整结果请用 --json。"
+    for s in shown:
         table.add_row(
             s.code,
             Text(clean(s.name)),
