@@ -210,27 +210,18 @@ class Archive:
     def reports(self, year: int, *, statuses: Iterable[str] | None = None) -> list[Report]:
         """The current return of every unit of the year (optionally only units in ``statuses``), rebuilt
         from the archive: the same Reports ``check`` made, without reading any file."""
+        from sqlalchemy import func, select
+
         from .store import rebuild
 
-        wanted = set(statuses) if statuses is not None else None
-        ids = [s.submission_id for s in self.status(year) if s.submission_id and (wanted is None or s.status in wanted)]
-        ids += self._unlisted_current(year)
-        if not ids:
-            return []
+        S = T.submissions
+        status = {s.submission_id: s.status for s in self.status(year) if s.submission_id}
+        current = select(func.max(S.c.id)).where(S.c.year == year, S.c.unit_code != "").group_by(S.c.unit_code)
         with self._read() as conn:
-            rows = conn.execute(T.submissions.select().where(T.submissions.c.id.in_(ids)).order_by(T.submissions.c.id)).all()
-        return [rebuild(r.report, r.findings) for r in rows]
-
-    def _unlisted_current(self, year: int) -> list[int]:
-        """Current receipts of codes outside the roster (they show as 不在名册 in a summary)."""
-        ros = self.need_roster(year)
-        latest: dict[str, int] = {}
-        with self._read() as conn:
-            q = T.submissions.select().with_only_columns(T.submissions.c.id, T.submissions.c.unit_code)
-            for r in conn.execute(q.where(T.submissions.c.year == year).order_by(T.submissions.c.id)):
-                if r.unit_code and ros.get(r.unit_code) is None:
-                    latest[r.unit_code] = r.id
-        return list(latest.values())
+            rows = conn.execute(select(S.c.id, S.c.report, S.c.findings).where(S.c.id.in_(current)).order_by(S.c.id)).all()
+        # codes outside the roster have no status: they go to a summary as 不在名册, like files in a folder
+        keep = [r for r in rows if statuses is None or status.get(r.id) in set(statuses)]
+        return [rebuild(r.report, r.findings) for r in keep]
 
     def notes(self, year: int) -> list[tuple[str, str]]:
         """(unit, 说明) of every unit whose current warnings are accepted."""
