@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..check import CheckOptions, iter_checked
+from ..check import CheckOptions, iter_sources
 from ..findings import counts, sort_key
 from ..inputs import Source, collect, load
 from ..report import Report
@@ -37,7 +37,8 @@ def receive(
     sources = list(collect(plist))
     last_year = previous_reports(archive, year - 1)
     batch = Batch(archive, year)
-    for src, report in zip(sources, iter_checked(plist, CheckOptions(year=year, roster=ros), progress, workers), strict=True):
+    checked = iter_sources(sources, CheckOptions(year=year, roster=ros), progress, workers)
+    for src, report in zip(sources, checked, strict=True):
         data = _bytes(src)
         if data is None:  # vanished or unreadable on disk: nothing to keep
             batch.done.append(Received(src.name, "无法读取", report=report, counts=counts(report.findings)))

@@ -49,7 +49,8 @@ def _sparse(values: Any) -> tuple[dict[str, Any], list[str]]:
 
 
 def findings_json(findings: list[Finding]) -> list[dict[str, Any]]:
-    return [f.to_dict() for f in findings]
+    names = tuple(Finding.__dataclass_fields__)
+    return [{k: getattr(f, k) for k in names} for f in findings]
 
 
 def _values(fmt_id: str, data: dict[str, Any]) -> Any:

@@ -106,7 +106,11 @@ def receive_cmd(
         got = archive.receive(paths, year, progress=tick)
     if not got:
         raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
-    for r in got:
+    shown = got
+    if len(got) > MAX_ROWS:  # a city or province: the files that need attention
+        shown = [r for r in got if r.status != "已通过" and not r.previous_at][:MAX_ROWS]
+        say("共 {} 个文件，下面只列出未通过的前 {} 个；完整结果请用 --json 或 nianbao status。", len(got), len(shown))
+    for r in shown:
         _receive_line(r)
     new = [r for r in got if not r.previous_at]
     say("共 {} 个文件：新存入 {} 个，重复 {} 个。", len(got), len(new), len(got) - len(new))
