@@ -173,3 +173,16 @@ def test_schema_head_is_the_newest_migration():
     from toolkit.archive.db import SCHEMA_HEAD, head_revision
 
     assert head_revision() == SCHEMA_HEAD
+
+
+def test_archive_benchmark_smoke():
+    r = subprocess.run(
+        [sys.executable, "benchmarks/bench_archive.py", "--n", "20"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "NIANBAO_TEST_PG"},
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "sqlite" in r.stdout and "size÷files" in r.stdout
