@@ -253,6 +253,7 @@ def _sort_inputs(reports: list[Report], fmt: Format, roster: Roster, sc: Scope, 
     extra: list[UnitStatus] = []
     outside: list[Report] = []
     findings: list[Finding] = []
+    codes = sc.codes  # a set built once, not once per report
     for r in reports:
         if not r.readable or r.format_id != fmt.id:
             extra.append(UnitStatus(r.unit_code, r.unit_name or r.provenance.name, "", "无法读取", r))
@@ -267,7 +268,7 @@ def _sort_inputs(reports: list[Report], fmt: Format, roster: Roster, sc: Scope, 
             )
         elif roster.get(r.unit_code) is None:
             extra.append(UnitStatus(r.unit_code, r.unit_name, r.unit_type, "不在名册", r))
-        elif r.unit_code in sc.codes:
+        elif r.unit_code in codes:
             by_code.setdefault(r.unit_code, []).append(r)
         else:
             outside.append(r)
