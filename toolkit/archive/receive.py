@@ -1,5 +1,6 @@
 """接收: check files as ``check`` does, add the cross-year findings when last year is in the
-archive, and store each file — its bytes, its Report, its findings — in one transaction."""
+archive, and store each file — its bytes, its Report, its findings — wholly or not at all (a few files
+per transaction, so storing keeps pace with the checking workers)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def receive(
     for src, report in zip(sources, checked, strict=True):
         data = _bytes(src)
         if data is None:  # vanished or unreadable on disk: nothing to keep
+            batch.flush()  # the lines stay in input order
             batch.done.append(Received(src.name, "无法读取", report=report, counts=counts(report.findings)))
             continue
         add_cross_year(report, last_year)
