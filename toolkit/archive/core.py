@@ -215,13 +215,16 @@ class Archive:
         from .store import rebuild
 
         S = T.submissions
-        status = {s.submission_id: s.status for s in self.status(year) if s.submission_id}
+        self.need_roster(year)
         current = select(func.max(S.c.id)).where(S.c.year == year, S.c.unit_code != "").group_by(S.c.unit_code)
         with self._read() as conn:
             rows = conn.execute(select(S.c.id, S.c.report, S.c.findings).where(S.c.id.in_(current)).order_by(S.c.id)).all()
         # codes outside the roster have no status: they go to a summary as 不在名册, like files in a folder
-        keep = [r for r in rows if statuses is None or status.get(r.id) in set(statuses)]
-        return [rebuild(r.report, r.findings) for r in keep]
+        if statuses is not None:
+            wanted = set(statuses)
+            status = {s.submission_id: s.status for s in self.status(year) if s.submission_id}
+            rows = [r for r in rows if status.get(r.id) in wanted]
+        return [rebuild(r.report, r.findings) for r in rows]
 
     def notes(self, year: int) -> list[tuple[str, str]]:
         """(unit, 说明) of every unit whose current warnings are accepted."""
