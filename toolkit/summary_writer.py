@@ -98,7 +98,11 @@ def _explain_sheet(summary: Summary, created: str):
 
 def _status_sheet(summary: Summary):
     def add(wb: Workbook, st: Styles) -> None:
-        ws = wb.add_worksheet(conventions().summary_names["status"])
+        wb.constant_memory = True  # one row per unit (10,000 in a province): rows stream to disk, strings inline
+        try:
+            ws = wb.add_worksheet(conventions().summary_names["status"])
+        finally:
+            wb.constant_memory = False
         head = [
             "序号",
             "单位代码",
