@@ -82,6 +82,8 @@ def test_workflow_of_a_year(cli, db, tmp_path):
 
     history = _ok(cli("history", "152502003", "--year", 2025, "--db", db)).stderr
     assert history.index("有误.xlsx") < history.index("表三不平") < history.index("杭盖街道_2025年政府信息公开年报.xlsx")
+    items = json.loads(_ok(cli("history", "杭盖街道", "--db", db, "--json")).stdout)["items"]
+    assert [i["kind"] for i in items] == ["收到", "退回", "收到"] and items[1]["text"] == "表三不平"
 
     # consolidating from the archive = consolidating the folder of the current files, cell for cell
     folder = tmp_path / "current"

@@ -230,6 +230,7 @@ def history_cmd(
     unit: Annotated[str, typer.Argument(help="单位代码或名称。")],
     year: Annotated[int | None, typer.Option("--year", "-y", help="只看这一年度。")] = None,
     db: DbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """一个单位的全部记录：收到的每个文件、退回和说明，按时间顺序。
 
@@ -250,6 +251,12 @@ def history_cmd(
     err.print(table)
     if not items:
         say("没有任何记录。")
+    if as_json:
+        from dataclasses import asdict
+
+        from ..jsonout import dumps
+
+        print(dumps({"schema": "nianbao.history", "schema_version": 1, "unit": unit, "items": [asdict(i) for i in items]}))
 
 
 @app.command("export", no_args_is_help=True)
