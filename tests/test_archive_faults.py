@@ -127,6 +127,17 @@ def test_not_a_database(tmp_path):
     assert bad.read_bytes() == before
 
 
+def test_corrupted_archive(tmp_path):
+    db = tmp_path / "c.db"
+    assert run_cli("roster", "load", ROSTER, "--year", 2025, "--db", db).returncode == 0
+    assert run_cli("receive", *RETURNS[:4], "--year", 2025, "--db", db).returncode == 0
+    data = bytearray(db.read_bytes())
+    for i in range(4096, len(data), 4096):
+        data[i : i + 200] = b"\xff" * 200  # every page but the header scribbled over
+    db.write_bytes(bytes(data))
+    _refused(run_cli("status", "--year", 2025, "--db", db), "已损坏")
+
+
 def test_foreign_database(tmp_path):
     other = tmp_path / "other.db"
     con = sqlite3.connect(other)

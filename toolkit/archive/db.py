@@ -163,13 +163,9 @@ def open_engine(db: str | os.PathLike | None):
     engine = make_engine(url)
     try:
         migrate(engine, url)
-    except OperationalError as e:
+    except DatabaseError as e:  # OperationalError included
         engine.dispose()
-        raise ArchiveError(_operational(url, e)) from None
-    except DatabaseError as e:
-        engine.dispose()
-        why = _first_line(e)
-        raise ArchiveError(f"{shown(url)} 不是 nianbao 档案库，也不是可用的数据库文件（{why}）。请检查 --db。") from None
+        raise ArchiveError(_message(url, e, isinstance(e, OperationalError))) from None
     return engine, url
 
 
@@ -177,10 +173,14 @@ def _first_line(e: Exception) -> str:
     return str(getattr(e, "orig", e) or e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
-def _operational(url: str, e: Exception) -> str:
+def _message(url: str, e: Exception, operational: bool) -> str:
     msg = _first_line(e)
     if url.startswith("sqlite"):
-        if "not a database" in msg or "malformed" in msg:
-            return f"{shown(url)} 不是 nianbao 档案库，也不是可用的数据库文件（文件已损坏或是其他类型的文件）。请检查 --db。"
+        if "malformed" in msg:
+            return f"档案库文件 {shown(url)} 已损坏（{msg}）。请用备份（nianbao backup 生成的文件）恢复。"
+        if "not a database" in msg or not operational:
+            return f"{shown(url)} 不是 nianbao 档案库，也不是可用的数据库文件（{msg}）。请检查 --db。"
         return f"无法打开档案库 {shown(url)}（{msg}）。请检查路径和权限。"
-    return f"无法连接档案库数据库 {shown(url)}（{msg}）。请检查服务器是否运行、地址、用户名和密码。"
+    if operational:
+        return f"无法连接档案库数据库 {shown(url)}（{msg}）。请检查服务器是否运行、地址、用户名和密码。"
+    return f"无法使用档案库数据库 {shown(url)}（{msg}）。请检查该用户是否有建表和写入的权限。"
