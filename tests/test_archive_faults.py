@@ -197,3 +197,22 @@ def test_archive_benchmark_smoke():
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "sqlite" in r.stdout and "size÷files" in r.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_receives_of_the_same_files(backend, tmp_path):
+    """Two reviewers receive the same mail at once: every file is stored once, both succeed."""
+    url, cleanup = new_db(backend, tmp_path)
+    try:
+        assert run_cli("roster", "load", ROSTER, "--year", 2025, "--db", url).returncode == 0
+        procs = [_popen("receive", *RETURNS[:8], "--year", 2025, "--db", url) for _ in range(2)]
+        for p in procs:
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err
+        from toolkit.archive import Archive
+
+        with Archive.open(url) as archive:
+            assert [h.kind for h in archive.history("152502001", 2025)] == ["收到"]
+            assert sum(1 for s in archive.status(2025) if s.status == "已通过") == 8
+    finally:
+        cleanup()

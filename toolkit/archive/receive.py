@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ..check import CheckOptions, iter_sources
 from ..findings import counts, sort_key
@@ -140,6 +140,8 @@ def store(archive: Archive, year: int, items: list[tuple[Report, bytes]]) -> lis
     shas = {r.provenance.sha256 for r, _ in items}
     codes = {r.unit_code for r, _ in items if r.unit_code}
     with archive.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises writers
+            conn.execute(text("SELECT pg_advisory_xact_lock(7215002, :y)"), {"y": year})
         seen = dict(conn.execute(select(S.c.sha256, S.c.received_at).where(S.c.year == year, S.c.sha256.in_(shas))).all())
         known = set(conn.execute(select(S.c.unit_code).where(S.c.year == year, S.c.unit_code.in_(codes)).distinct()).scalars())
         out, files, rows, at = [], {}, [], now()
