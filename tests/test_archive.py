@@ -169,6 +169,12 @@ def test_two_years_carryover(cli, db, tmp_path):
     st = _status(cli, db)
     assert st[b]["status"] == "退回" and st[a]["status"] in ("已通过", "待说明")
 
+    # whom to chase next year: last year's contact while this year's is unknown
+    _ok(cli("roster", "load", ROSTER, "--year", 2026, "--db", db))
+    res = _ok(cli("status", "--year", 2026, "--db", db, "--missing", "--json"))
+    chase = {u["code"]: u for u in json.loads(res.stdout)["units"]}
+    assert len(chase) == 22 and chase[a]["filler"] == "测试员（2025年）" and chase[a]["phone"] == "0479-1234567"
+
     # check --db runs the same cross-year rules without storing anything
     res = cli("check", y2 / f"{b}.xlsx", "--year", 2025, "--db", db, "--json")
     assert res.returncode == 1 and "carryover-mismatch" in res.stdout
