@@ -9,6 +9,9 @@ the functions a notebook, a script or the web page call. Each returns complete, 
     summary = nianbao.consolidate(reports, "samples/roster.csv", 2025)
     nianbao.write_summary(summary, "输出/汇总.xlsx")
     df = nianbao.to_dataframe(reports)   # needs pandas
+
+    with nianbao.Archive.open("nianbao.db") as db:   # the archive across years (SQLite or PostgreSQL)
+        frame = db.export_frame([2024, 2025])
 """
 
 from __future__ import annotations
@@ -34,8 +37,20 @@ from toolkit.report import Report
 from toolkit.roster import Roster, Unit, load_roster
 from toolkit.spec import current_format, formats
 
+
+def __getattr__(name: str):
+    """The archive (SQLAlchemy) is imported only when asked for."""
+    if name in ("Archive", "ArchiveError"):
+        import toolkit.archive
+
+        return getattr(toolkit.archive, name)
+    raise AttributeError(name)
+
+
 __all__ = [
     "__version__",
+    "Archive",
+    "ArchiveError",
     "as_roster",
     "audit",
     "check",

@@ -29,3 +29,24 @@ def test_wheel_contains_templates_and_finds_them(tmp_path):
         [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.split() == ["formats", "['zfxxgk-2019',", "'zfxxgk-2021']"], out.stderr
+
+
+def test_wheel_carries_the_archive_migrations(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if r.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {r.stderr[-300:]}")
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"toolkit/archive/migrations/env.py", "toolkit/archive/migrations/versions/0001_initial.py"} <= names
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    probe = f"import toolkit.archive as a; db = a.Archive.open('x.db'); print(a.__file__.startswith({str(target)!r}), db.years())"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.split() == ["True", "[]"], out.stderr

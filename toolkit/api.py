@@ -193,8 +193,10 @@ def write_template(
     *,
     overwrite: bool = False,
     progress: Callable[[], Any] | None = None,
+    prefill: dict[str, dict[str, Any]] | None = None,
 ) -> list[Path]:
-    """One locked template per unit; refuses before writing anything if a target holds data."""
+    """One locked template per unit; refuses before writing anything if a target holds data.
+    ``prefill``: unit code → input values to write beforehand (``Archive.carryover``)."""
     from .outputs import OutputGuard
     from .spec import current_format
     from .template import file_name, generate_templates
@@ -219,7 +221,7 @@ def write_template(
             f"{out_dir} 中已有同名文件且其中有填写过的数据：{shown}。为防止丢失数据，没有生成任何模板。"
             "请换一个输出文件夹；确认可以覆盖时加 --overwrite。"
         )
-    return generate_templates(fmt, units, year, out_dir, progress=progress)
+    return generate_templates(fmt, units, year, out_dir, progress=progress, prefill=prefill)
 
 
 # ---------------------------------------------------------------- tables for analysts

@@ -190,7 +190,13 @@ def iter_checked(
     Files are read in worker processes (all cores for large batches, one otherwise), so one bad
     file never stops the batch. Closing the iterator (or Ctrl-C) stops the workers at once.
     """
-    sources = list(collect(list(paths)))
+    yield from iter_sources(list(collect(list(paths))), opts, progress, workers)
+
+
+def iter_sources(
+    sources: list[Source], opts: CheckOptions, progress: Callable[[int], Any] | None = None, workers: int | None = None
+) -> Iterator[Report]:
+    """``iter_checked`` on sources already collected (the archive keeps their bytes)."""
     if progress:
         progress(len(sources))
     if not sources:

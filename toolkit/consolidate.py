@@ -108,6 +108,7 @@ class Summary:
     scope: Scope
     forced: bool = False
     outside: list[Report] = field(default_factory=list)  # reports of roster units outside the scope
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (unit, 说明) of accepted warnings (archive)
 
     @property
     def included(self) -> list[UnitStatus]:
@@ -226,7 +227,8 @@ def scope(
     chosen = [u for u in chosen if u.code not in excl]
     if not chosen:
         raise NianbaoError("按给定条件没有任何单位需要汇总。")
-    left_out = [u for u in node_units if u not in chosen]
+    kept = set(chosen)  # Unit is frozen (hashable): a set keeps this linear for 10,000 units
+    left_out = [u for u in node_units if u not in kept]
     kind = SCOPE_SELECTION if left_out else (SCOPE_NODE if under else SCOPE_ALL)
     return Scope(top, chosen, kind, left_out, in_roster)
 
@@ -253,6 +255,7 @@ def _sort_inputs(reports: list[Report], fmt: Format, roster: Roster, sc: Scope, 
     extra: list[UnitStatus] = []
     outside: list[Report] = []
     findings: list[Finding] = []
+    codes = sc.codes  # a set built once, not once per report
     for r in reports:
         if not r.readable or r.format_id != fmt.id:
             extra.append(UnitStatus(r.unit_code, r.unit_name or r.provenance.name, "", "无法读取", r))
@@ -267,7 +270,7 @@ def _sort_inputs(reports: list[Report], fmt: Format, roster: Roster, sc: Scope, 
             )
         elif roster.get(r.unit_code) is None:
             extra.append(UnitStatus(r.unit_code, r.unit_name, r.unit_type, "不在名册", r))
-        elif r.unit_code in sc.codes:
+        elif r.unit_code in codes:
             by_code.setdefault(r.unit_code, []).append(r)
         else:
             outside.append(r)
@@ -366,11 +369,21 @@ def consolidate(
     return Summary(fmt, summary_report, statuses, reports, findings, sc, forced=forced, outside=outside)
 
 
+def _nonzero(report: Report) -> dict[str, Number]:
+    """The report's non-zero values (blank counts 0): what a sum needs, without asking every cell."""
+    from .report import CellValues
+
+    if isinstance(report.values, CellValues):
+        return report.values._nonzero
+    return {k: v for k, v in report.values.items() if v}
+
+
 def _sum(fmt: Format, sc: Scope, statuses: list[UnitStatus], year: int) -> Report:
     included = [s for s in statuses if s.included]
+    nonzero = [_nonzero(s.report) for s in included]  # type: ignore[arg-type]
     sums: dict[str, Number | None] = {}
     for cell in fmt.inputs:
-        total = sum(s.report.value(cell.id) for s in included)  # type: ignore[union-attr]
+        total = sum(nz[cell.id] for nz in nonzero if cell.id in nz)
         sums[cell.id] = int(total) if float(total).is_integer() else round(total, 6)
     level = LEVEL_OF.get(sc.top.type, "汇总")
     note = f"由{len(included)}个单位的填报表汇总生成。" + (sc.note() + "。" if sc.note() else "")
@@ -394,9 +407,9 @@ def _sum(fmt: Format, sc: Scope, statuses: list[UnitStatus], year: int) -> Repor
                 "unit_name": s.name,
                 "unit_type": s.type,
                 "status": s.status,
-                "values": {c.id: v for c in fmt.inputs if (v := s.report.value(c.id))},
-            }  # type: ignore[union-attr]
-            for s in included
+                "values": {c.id: v for c in fmt.inputs if (v := nz.get(c.id))},
+            }
+            for s, nz in zip(included, nonzero, strict=True)
         ],  # sparse: most cells of most units are 0
     )
     rep.cached = {c.id: rep.values[c.id] for c in fmt.totals}

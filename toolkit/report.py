@@ -191,20 +191,37 @@ class Report:
 def derive_totals(fmt: Format, values: dict[str, Number | None]) -> dict[str, Number | None]:
     """Fill in every total of ``fmt`` from its parts (a missing part counts 0; all missing → missing)."""
     out = dict(values)
-
-    def total(cid: str) -> Number | None:
-        if cid in done:
-            return out[cid]
-        parts = [total(p) if fmt.cells[p].is_total else out.get(p) for p in fmt.cells[cid].parts]
-        present = [p for p in parts if p is not None]
+    for cid, parts in _total_order(fmt):  # parts that are totals come first
+        present = [v for p in parts if (v := out.get(p)) is not None]
         out[cid] = _clean(sum(present)) if present else None
-        done.add(cid)
-        return out[cid]
-
-    done: set[str] = set()
-    for c in fmt.totals:
-        total(c.id)
     return out
+
+
+_ORDERS: dict[int, tuple[Format, list[tuple[str, tuple[str, ...]]]]] = {}
+
+
+def _total_order(fmt: Format) -> list[tuple[str, tuple[str, ...]]]:
+    """The totals of ``fmt`` with their parts, each after the totals it sums (computed once per format)."""
+    cached = _ORDERS.get(id(fmt))
+    if cached is not None and cached[0] is fmt:
+        return cached[1]
+    order: list[tuple[str, tuple[str, ...]]] = []
+    done: set[str] = set()
+
+    def visit(cid: str) -> None:
+        if cid in done:
+            return
+        done.add(cid)
+        parts = tuple(fmt.cells[cid].parts)
+        for p in parts:
+            if fmt.cells[p].is_total:
+                visit(p)
+        order.append((cid, parts))
+
+    for c in fmt.totals:
+        visit(c.id)
+    _ORDERS[id(fmt)] = (fmt, order)
+    return order
 
 
 def mark_unknown(fmt: Format, report: Report) -> None:

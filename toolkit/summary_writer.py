@@ -67,6 +67,7 @@ def _explain_sheet(summary: Summary, created: str):
             ("纳入汇总", f"{tally['纳入汇总']}个"),
         ]
         rows += [(st_, f"{tally[st_]}个") for st_ in FILE_ONLY if tally[st_]]
+        rows += [(f"说明：{unit}", text) for unit, text in summary.notes]
         r = 2
         if summary.scope.note() and summary.scope.kind == SCOPE_SELECTION:
             ws.merge_range(r, 0, r, 1, f"注意：本表为{summary.scope.note()}。", warn)
@@ -97,7 +98,11 @@ def _explain_sheet(summary: Summary, created: str):
 
 def _status_sheet(summary: Summary):
     def add(wb: Workbook, st: Styles) -> None:
-        ws = wb.add_worksheet(conventions().summary_names["status"])
+        wb.constant_memory = True  # one row per unit (10,000 in a province): rows stream to disk, strings inline
+        try:
+            ws = wb.add_worksheet(conventions().summary_names["status"])
+        finally:
+            wb.constant_memory = False
         head = [
             "序号",
             "单位代码",

@@ -49,6 +49,7 @@ class ReturnContent:
     locked_inputs: bool = False  # summaries: nothing to fill in
     marks: dict[tuple[str, str], str] = field(default_factory=dict)  # (sheet, A1) → comment
     props: dict[str, str] = field(default_factory=dict)  # extra custom properties (e.g. a summary's scope)
+    notes: dict[tuple[str, str], str] = field(default_factory=dict)  # (sheet, A1) → a plain comment (pre-filled)
 
 
 def file_name(unit: Unit, year: int, suffix: str = "政府信息公开年报") -> str:
@@ -140,8 +141,10 @@ def _page_setup(
 
 def _mark(ws: Worksheet, sheet: str, addr: str, content: ReturnContent) -> bool:
     text = content.marks.get((sheet, addr))
-    if text:
-        ws.write_comment(addr, text, {"author": "nianbao 审核", "x_scale": 3, "y_scale": 2.5, "font_name": FONT, "font_size": 10})
+    note = content.notes.get((sheet, addr))
+    if text or note:
+        author = "nianbao 审核" if text else "nianbao"
+        ws.write_comment(addr, text or note, {"author": author, "x_scale": 3, "y_scale": 2.5, "font_name": FONT, "font_size": 10})
     return bool(text)
 
 
@@ -544,19 +547,41 @@ def findings_sheet(findings: list[Finding], name: str | None = None):
 __all__ = ["ReturnContent", "write_return", "file_name", "add_return_sheets", "findings_sheet", "new_workbook", "finish"]
 
 
-def _write_one(task: tuple[str, Unit, int, str]) -> str:
+def _write_one(task: tuple) -> str:
     from .spec import formats
 
-    fmt_id, unit, year, out_dir = task
+    fmt_id, unit, year, out_dir, *pre = task
+    fmt = formats()[fmt_id]
     path = Path(out_dir) / file_name(unit, year)
-    write_return(path, formats()[fmt_id], ReturnContent(unit=unit, year=year))
+    write_return(path, fmt, _prefilled(fmt, unit, year, pre[0] if pre else None))
     return str(path)
 
 
+PREFILL_NOTE = "已按{prev}年度报告的“{label}”预填为{value}。本年“上年结转”应等于上年的结转下年度数；如有不同，请书面说明原因。"
+
+
+def _prefilled(fmt: Format, unit: Unit, year: int, values: dict[str, Number] | None) -> ReturnContent:
+    """A blank template, or one with some inputs pre-filled from last year (each with a comment)."""
+    if not values:
+        return ReturnContent(unit=unit, year=year)
+    notes = {}
+    for cid, v in values.items():
+        cell = fmt.cells[cid]
+        notes[(cell.sheet_name, cell.a1)] = PREFILL_NOTE.format(prev=year - 1, label="结转下年度继续办理", value=v)
+    return ReturnContent(unit=unit, year=year, values={c.id: 0 for c in fmt.inputs} | values, notes=notes)
+
+
 def generate_templates(
-    fmt: Format, units: Iterable[Unit], year: int, out_dir: Path, progress: Any = None, workers: int | None = None
+    fmt: Format,
+    units: Iterable[Unit],
+    year: int,
+    out_dir: Path,
+    progress: Any = None,
+    workers: int | None = None,
+    prefill: dict[str, dict[str, Number]] | None = None,
 ) -> list[Path]:
-    """One blank, locked template per unit (all cores for large rosters); returns the paths.
+    """One locked template per unit (all cores for large rosters); returns the paths. ``prefill``:
+    unit code → input values known beforehand (上年结转 from last year's archive), with a comment.
     The folder gets the whole new set or, if interrupted, nothing new (``Staging``)."""
     import os
 
@@ -565,7 +590,7 @@ def generate_templates(
 
     units = list(units)
     with Staging(out_dir) as stage:
-        tasks = [(fmt.id, u, year, str(stage.dir)) for u in units]
+        tasks = [(fmt.id, u, year, str(stage.dir), (prefill or {}).get(u.code)) for u in units]
         for u in units:
             stage.path(file_name(u, year))
         workers = workers if workers is not None else (os.cpu_count() or 1)

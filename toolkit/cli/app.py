@@ -102,6 +102,7 @@ app = typer.Typer(
         "  nianbao template --roster samples/roster.csv --year 2025 --out 输出/模板\n\n"
         "  nianbao check samples/faulty --roster samples/roster.csv --year 2025 --annotate 输出/退回\n\n"
         "  nianbao consolidate samples/returns --roster samples/roster.csv --year 2025 --out 输出/汇总.xlsx\n\n"
+        "  nianbao receive 收到的年报 --year 2025（存入档案库；另见 roster load、status、accept、reject）\n\n"
         "  nianbao import samples/published/宝力根苏木2023年政府信息公开工作年度报告.txt\n\n"
         "  nianbao draft 输出/汇总.xlsx --out 输出/年报.docx --html 输出/年报.html\n\n"
         "  nianbao explain O1\n\n"
@@ -344,5 +345,9 @@ def _unexpected(e: Exception) -> int:
         return EXIT_CANNOT_RUN
     if os.environ.get("NIANBAO_DEBUG"):
         raise e
+    if type(e).__module__.startswith("sqlalchemy"):  # the archive's server went away, or stayed busy too long
+        detail = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        say("[bold red]错误：[/]档案库操作失败（{}）。已完成的部分已保存，没有完成的部分没有写入；请稍后重试。", detail)
+        return EXIT_CANNOT_RUN
     say("[bold red]内部错误：[/]{}: {}。请把命令和输入文件反馈给开发者。", type(e).__name__, e)
     return EXIT_CANNOT_RUN

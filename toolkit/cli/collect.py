@@ -22,6 +22,12 @@ def template_cmd(
     unit_name: Annotated[str | None, typer.Option("--unit-name", help="只为一个单位生成：单位名称。")] = None,
     unit_type: Annotated[str, typer.Option("--unit-type", help="只为一个单位生成：单位类型。")] = "乡镇",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="输出文件夹中已有填写过数据的同名文件时也覆盖。")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="档案库：按上年已通过的填报表预填“上年结转”（附批注）；不给 --roster 时用档案库中该年度的名册。"
+        ),
+    ] = None,
 ) -> None:
     """生成锁定的填报模板：每个单位一个 .xlsx 文件。
 
@@ -30,6 +36,8 @@ def template_cmd(
       nianbao template --roster samples/roster.csv --year 2025 --out 模板
 
       nianbao template --unit-code 152502201 --unit-name 宝力根苏木 --unit-type 苏木 --year 2025 --out 模板
+
+      nianbao template --db nianbao.db --year 2026 --out 模板2026
     """
     from ..api import write_template
     from ..roster import load_roster, validate_single_unit
@@ -38,8 +46,11 @@ def template_cmd(
     check_year(year, current_format().valid_from_year)
     if roster and (unit_code or unit_name):
         raise fail("--roster 与 --unit-code/--unit-name 只能选一种。")
+    prefill, archived = _carryover(db, year)
     if roster:
         units = list(load_roster(roster).units)
+    elif archived is not None and not (unit_code or unit_name):
+        units = list(archived.units)
     elif unit_code and unit_name:
         units = [validate_single_unit(unit_code, unit_name, unit_type)]
     else:
@@ -47,8 +58,11 @@ def template_cmd(
     PLANNED.append(f"{len(units)}个模板（{out_dir}）")
     with progress_bar(len(units), "生成模板") as bar:
         task = bar.add_task("", total=len(units))
-        paths = write_template(units, year, out_dir, overwrite=overwrite, progress=lambda: bar.advance(task))
+        paths = write_template(units, year, out_dir, overwrite=overwrite, progress=lambda: bar.advance(task), prefill=prefill)
     say("已生成 {} 个{}年度填报模板，保存在：{}", len(paths), year, out_dir)
+    if db is not None:
+        n = sum(1 for u in units if u.code in prefill)
+        say("其中 {} 个单位的“上年结转”已按{}年度档案中的“结转下年度继续办理”预填（单元格附批注）。", n, year - 1)
     for p in paths[:5]:
         say("  {}", p.name)
     if len(paths) > 5:
@@ -68,6 +82,10 @@ def check_cmd(
         typer.Option("--annotate", help="为有错误或警告的填报表生成“审核意见”副本（问题单元格标红并附批注），保存到此文件夹。"),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="审核意见副本的文件名已被其他文件占用时也覆盖。")] = False,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="档案库：与上年已通过的填报表做跨年度核对（上年结转、现行有效、大幅变化）；需要 --year。"),
+    ] = None,
 ) -> None:
     """审核交回的填报表：勾稽关系、数值、表格是否被改动、单位和年度，以及整批的未报送、重复报送。
 
@@ -92,6 +110,7 @@ def check_cmd(
         PLANNED.append(f"审核意见副本（{annotate_dir}）")
     with Ticker("审核") as tick:
         result = check_batch(paths, ros, year, progress=tick)
+    _cross_year(db, year, result.reports)
     if not result.reports:
         raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
     print_findings(result)
@@ -103,6 +122,31 @@ def check_cmd(
     if as_json:
         print(dumps(result_json("check", result.reports, year=year, batch=result.batch)))
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+
+
+def _cross_year(db: str | None, year: int | None, reports) -> None:  # type: ignore[no-untyped-def]
+    """With --db: the cross-year rules against last year's accepted returns in the archive."""
+    if db is None:
+        return
+    if year is None:
+        raise fail("用 --db 做跨年度核对时需要 --year（本年度）。")
+    from ..archive import Archive
+    from ..archive.receive import add_cross_year, previous_reports
+
+    with Archive.open(db) as archive:
+        last = previous_reports(archive, year - 1)
+    for r in reports:
+        add_cross_year(r, last)
+
+
+def _carryover(db: str | None, year: int):  # type: ignore[no-untyped-def]
+    """(unit code → pre-filled 上年结转, the year's roster in the archive or None)."""
+    if db is None:
+        return {}, None
+    from ..archive import Archive
+
+    with Archive.open(db) as archive:
+        return archive.carryover(year), archive.roster(year)
 
 
 def _input_files(paths: list[Path]) -> list[Path]:
@@ -122,8 +166,6 @@ def _split(v: str | None) -> list[str]:
 
 @app.command("consolidate", no_args_is_help=True)
 def consolidate_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个。")],
-    roster: Annotated[Path, typer.Option("--roster", "-r", help="名册（应报单位）。")],
     year: Annotated[int, typer.Option("--year", "-y", help="报告年度。")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="汇总表文件名（.xlsx），旁边另写 .manifest.json。")],
     units: Annotated[str | None, typer.Option("--units", help="选择汇总：只汇总这些单位代码，用逗号分隔。")] = None,
@@ -141,6 +183,16 @@ def consolidate_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="在标准输出打印 JSON 结果（与 check 相同的格式，另有 summary）。")
     ] = False,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个（用 --db 时不需要）。")
+    ] = None,
+    roster: Annotated[
+        Path | None, typer.Option("--roster", "-r", help="名册（应报单位）；用 --db 时取档案库中该年度的名册。")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="从档案库汇总各单位当前的填报表（不重新读取文件）；SQLite 文件路径或 postgresql:// 地址。"),
+    ] = None,
 ) -> None:
     """汇总：审核全部填报表，生成汇总表（本身也是一份合格的填报表，可再向上级汇总）。
 
@@ -150,10 +202,12 @@ def consolidate_cmd(
 
       nianbao consolidate samples/returns -r samples/roster.csv -y 2025 --exclude 152502311 -o 输出/汇总.xlsx
 
+      nianbao consolidate --db nianbao.db --year 2025 --out 输出/汇总.xlsx
+
     退出码：0 已汇总且汇总范围内没有错误；1 汇总范围内有文件有错误（纳入汇总的有错误时不汇总；加 --force
     仍生成汇总表）；2 无法运行。
     """
-    from ..api import consolidate, write_summary
+    from ..api import write_summary
     from ..check import BatchResult
     from ..consolidate import Refused, totals_json
     from ..jsonout import dumps, result_json
@@ -163,7 +217,9 @@ def consolidate_cmd(
     check_year(year, current_format().valid_from_year)
     if out_path.suffix.lower() != ".xlsx":
         raise fail(f"汇总表文件名应以 .xlsx 结尾：{out_path}")
-    ros = load_roster(roster)
+    paths = paths or []
+    archive = _archive(db, paths, roster)
+    ros = archive.need_roster(year) if archive else load_roster(roster)
     inputs = _input_files(paths)
     from ..outputs import OutputGuard
 
@@ -171,17 +227,18 @@ def consolidate_cmd(
     PLANNED.append(f"汇总表 {out_path} 及其清单")
     with Ticker("审核") as tick:
         try:
-            summary = consolidate(
+            summary = _summarise(
+                archive,
                 paths,
                 ros,
                 year,
+                tick,
                 units=_split(units),
                 exclude=_split(exclude),
                 under=under,
                 strict=strict,
                 force=force,
                 summary_name=summary_name,
-                progress=tick,
             )
         except Refused as e:
             print_findings(BatchResult(e.reports))
@@ -200,7 +257,7 @@ def consolidate_cmd(
             raise fail(str(e), EXIT_PROBLEMS) from None
     options = {
         "year": year,
-        "roster": str(roster),
+        "roster": str(roster) if roster else f"档案库 {db}",
         "units": _split(units),
         "exclude": _split(exclude),
         "under": under,
@@ -225,6 +282,28 @@ def consolidate_cmd(
             )
         )
     raise typer.Exit(EXIT_PROBLEMS if summary.has_errors else EXIT_OK)
+
+
+def _archive(db: str | None, paths: list[Path], roster: Path | None):  # type: ignore[no-untyped-def]
+    """The archive to consolidate from (--db), or None for files; refuse a mix."""
+    if db is None:
+        if not paths or roster is None:
+            raise fail("请给出填报表文件或文件夹和 --roster 名册；或用 --db 从档案库汇总。")
+        return None
+    if paths:
+        raise fail("用 --db 从档案库汇总时不需要也不能再给出文件（档案库中已有各单位当前的填报表）。")
+    from ..archive import Archive
+
+    return Archive.open(db)
+
+
+def _summarise(archive, paths: list[Path], ros, year: int, tick, **options):  # type: ignore[no-untyped-def]
+    from ..api import consolidate
+
+    if archive is not None:
+        with archive:
+            return archive.consolidate(year, **options)
+    return consolidate(paths, ros, year, progress=tick, **options)
 
 
 def _guess_top(ros, under: str | None) -> str:

@@ -9,6 +9,11 @@ import typer
 
 from .app import EXIT_OK, EXIT_PROBLEMS, Ticker, app, fail, print_findings, say
 
+StoreOption = Annotated[
+    str | None,
+    typer.Option("--db", help="存入档案库，作为该年度的报告（例如上年已发布的年报，供今年跨年度核对）；需先导入该年度名册。"),
+]
+
 
 @app.command("import", no_args_is_help=True)
 def import_cmd(
@@ -32,6 +37,7 @@ def import_cmd(
     year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度（原文中没有时）。")] = None,
     unit_type: Annotated[str | None, typer.Option("--unit-type", help="单位类型，如 乡镇、县级部门。")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="允许覆盖输出文件夹中已有的同名文件（默认另起新名）。")] = False,
+    db: StoreOption = None,
 ) -> None:
     """导入并审核已发布的年报：读出表格数据，套用同样的审核规则，核对正文与表格、上下年衔接。
 
@@ -40,6 +46,8 @@ def import_cmd(
       nianbao import samples/published/宝力根苏木2023年政府信息公开工作年度报告.txt --out 输出/导入
 
       nianbao import 2023年报.html 2024年报.pdf -r samples/roster.csv --json > 输出/审计.json
+
+      nianbao import 2024年报/ --db nianbao.db -r samples/roster.csv
 
     退出码：0 没有错误；1 发现错误；2 无法运行。
     """
@@ -58,6 +66,7 @@ def import_cmd(
             paths, roster=ros, unit=unit, unit_code=unit_code, year=year, unit_type=unit_type, progress=tick
         )
     result = BatchResult(reports)
+    _store(db, reports)
     print_findings(result)
     if out_dir:
         names = OutputNames(out_dir, paths, overwrite=overwrite)
@@ -83,6 +92,7 @@ def audit_cmd(
     year: Annotated[int | None, typer.Option("--year", "-y", help="只审计这一年度：其他年度的年报会报“年度不符”。")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="并行读取的进程数（默认按CPU核数）。")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="允许覆盖已有的同名文件。")] = False,
+    db: StoreOption = None,
 ) -> None:
     """审计成批的已发布年报：逐份导入并审核，核对正文与表格、上下年衔接，写出一个审计工作簿。
 
@@ -91,6 +101,8 @@ def audit_cmd(
       nianbao audit tests/published --out 输出/审计.xlsx
 
       nianbao audit 2023年报.zip 2024年报/ -r samples/roster.csv --out 输出/审计.xlsx
+
+    加 --db 时，读出的年报作为各年度已公布的数字存入档案库，下一年度审核时用于上下年核对。
 
     退出码：0 没有错误；1 发现错误；2 无法运行。
     """
@@ -104,6 +116,7 @@ def audit_cmd(
     if not result.reports:
         raise fail("没有找到年报文件（.txt .htm .html .shtml .pdf，或含有它们的 .zip）：" + "、".join(str(p) for p in paths[:5]))
     written = write_audit(result, out, inputs=paths, overwrite=overwrite)
+    _store(db, [r for r in result.reports if r.readable])
     total = counts(result.findings)
     say(
         "共 {} 份年报，{} 份读不出表格；错误 {} 个，警告 {} 个，提示 {} 个；{} 个单位有上下年可核对。",
@@ -116,3 +129,16 @@ def audit_cmd(
     )
     say("审计结果已写出：{}", written)
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
+
+
+def _store(db: str | None, reports) -> None:  # type: ignore[no-untyped-def]
+    """With --db: keep the imported reports in the archive, each under its own year."""
+    if db is None:
+        return
+    from ..archive import Archive
+    from ..archive.receive import store_imported
+
+    with Archive.open(db) as archive:
+        got = store_imported(archive, reports)
+    new = [r for r in got if not r.previous_at]
+    say("已存入档案库 {} 份（另有 {} 份以前已存入，未改动）。", len(new), len(got) - len(new))

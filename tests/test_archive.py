@@ -1,0 +1,262 @@
+"""The archive across years, on SQLite and on a real PostgreSQL ($NIANBAO_TEST_PG): the four-week
+workflow of a county, two years with the carry-over, export and the 说明 in the summary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from archive_util import BACKENDS, new_db, write_return
+
+from toolkit.reader import read_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+ROSTER = SAMPLES / "roster.csv"
+FAULTY = SAMPLES / "faulty" / "152502003_杭盖街道_2025年政府信息公开年报_有误.xlsx"  # an 错误
+WARNED = SAMPLES / "faulty" / "152502101_阿尔善宝拉格镇_2025年政府信息公开年报_有误.xlsx"  # a 警告
+NOTE = "本年新设机构，按新口径统计"
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path):
+    url, cleanup = new_db(request.param, tmp_path)
+    yield url
+    cleanup()
+
+
+def _ok(res, code: int = 0):
+    assert res.returncode == code, res.stderr + res.stdout
+    assert "Traceback" not in res.stderr
+    return res
+
+
+def _status(cli, db: str, year: int = 2025) -> dict[str, dict]:
+    res = _ok(cli("status", "--year", year, "--db", db, "--json"))
+    return {u["code"]: u for u in json.loads(res.stdout)["units"]}
+
+
+def _wave(tmp_path: Path) -> Path:
+    """The first wave: every sample return, with 杭盖街道's faulty and 阿尔善宝拉格镇's warned version."""
+    wave = tmp_path / "wave1"
+    wave.mkdir()
+    for f in (SAMPLES / "returns").glob("*.xlsx"):
+        if not f.name.startswith(("152502003", "152502101", "152502312")):  # 市场监督管理局 answers late
+            shutil.copy(f, wave / f.name)
+    shutil.copy(FAULTY, wave / FAULTY.name)
+    shutil.copy(WARNED, wave / WARNED.name)
+    return wave
+
+
+def _values(path: Path) -> dict:
+    rep = read_bytes(path.read_bytes(), path.name, str(path), 0)
+    return dict(rep.values)
+
+
+def test_workflow_of_a_year(cli, db, tmp_path):
+    _ok(cli("roster", "load", ROSTER, "--year", 2025, "--deadline", "2026-01-15", "--db", db))
+    res = cli("receive", _wave(tmp_path), "--year", 2025, "--db", db)
+    _ok(res, 1)  # 杭盖街道 has an 错误
+    assert "杭盖街道（152502003） 新收，退回" in res.stderr
+    st = _status(cli, db)
+    assert (st["152502003"]["status"], st["152502101"]["status"], st["152502312"]["status"]) == ("退回", "待说明", "未报送")
+    assert st["152502001"]["status"] == "已通过" and st["152502001"]["filler"] == "王敏"
+    assert st["152502312"]["late"] is True  # today is past the deadline and nothing came
+    missing = _ok(cli("status", "--year", 2025, "--db", db, "--missing", "--json"))
+    assert {u["code"] for u in json.loads(missing.stdout)["units"]} == {"152502003", "152502101", "152502312"}
+
+    res = _ok(cli("reject", "152502003", "--year", 2025, "--db", db, "--note", "表三不平", "--out", tmp_path / "退回"))
+    assert list((tmp_path / "退回").glob("*_审核意见.xlsx"))
+    fixed = SAMPLES / "returns" / "152502003_杭盖街道_2025年政府信息公开年报.xlsx"
+    late = SAMPLES / "returns" / "152502312_锡林浩特市市场监督管理局_2025年政府信息公开年报.xlsx"
+    res = _ok(cli("receive", fixed, late, "--year", 2025, "--db", db))
+    assert "杭盖街道（152502003） 更正，已通过" in res.stderr
+    _ok(cli("accept", "阿尔善宝拉格镇", "--year", 2025, "--db", db, "--note", NOTE))
+    res = _ok(cli("receive", WARNED, "--year", 2025, "--db", db))  # the same bytes again
+    assert "相同文件已于" in res.stderr and "未改动" in res.stderr
+    st = _status(cli, db)
+    assert {u["status"] for u in st.values()} == {"已通过"}
+    assert st["152502101"]["note"] == NOTE and st["152502312"]["late"] is True
+
+    history = _ok(cli("history", "152502003", "--year", 2025, "--db", db)).stderr
+    assert history.index("有误.xlsx") < history.index("表三不平") < history.index("杭盖街道_2025年政府信息公开年报.xlsx")
+    items = json.loads(_ok(cli("history", "杭盖街道", "--db", db, "--json")).stdout)["items"]
+    assert [i["kind"] for i in items] == ["收到", "退回", "收到"] and items[1]["text"] == "表三不平"
+
+    # consolidating from the archive = consolidating the folder of the current files, cell for cell
+    folder = tmp_path / "current"
+    folder.mkdir()
+    for f in [*(SAMPLES / "returns").glob("*.xlsx")]:
+        shutil.copy(WARNED if f.name.startswith("152502101") else f, folder / f.name)
+    a = _ok(cli("consolidate", "--db", db, "--year", 2025, "--out", tmp_path / "a" / "汇总.xlsx", "--json"))
+    b = _ok(cli("consolidate", folder, "--roster", ROSTER, "--year", 2025, "--out", tmp_path / "b" / "汇总.xlsx", "--json"))
+    sa, sb = json.loads(a.stdout)["summary"], json.loads(b.stdout)["summary"]
+    assert sa["totals"] == sb["totals"] and sa["counts"] == sb["counts"]
+    assert [(u["unit_code"], u["status"], u["sha256"]) for u in sa["units"]] == [
+        (u["unit_code"], u["status"], u["sha256"]) for u in sb["units"]
+    ]
+    assert _values(tmp_path / "a" / "汇总.xlsx") == _values(tmp_path / "b" / "汇总.xlsx")
+    from openpyxl import load_workbook
+
+    explain = load_workbook(tmp_path / "a" / "汇总.xlsx")["汇总说明"]
+    assert any(NOTE in str(c.value) for row in explain.iter_rows() for c in row)
+
+    # export: exactly units × cells rows
+    import pandas as pd
+
+    from toolkit.spec import current_format
+
+    _ok(cli("export", "--year", 2025, "--db", db, "--out", tmp_path / "明细.csv"))
+    frame = pd.read_csv(tmp_path / "明细.csv", dtype={"unit_code": str})
+    assert len(frame) == 22 * len(current_format().cells)
+    assert set(frame["status"]) == {"已通过"}
+    _ok(cli("export", "--year", 2025, "--db", db, "--out", tmp_path / "宽表.xlsx", "--wide"))
+    assert len(pd.read_excel(tmp_path / "宽表.xlsx")) == 22
+    _ok(cli("verify", "--db", db))
+
+
+def test_new_warning_needs_a_new_note(db, tmp_path):
+    from toolkit.archive import Archive
+
+    with Archive.open(db) as archive:
+        archive.load_roster(ROSTER, 2025)
+        archive.receive([WARNED], 2025)
+        assert archive.accept("152502101", 2025, NOTE).status == "已通过"
+        # the same warning again in a new file (a changed filler): the 说明 still holds
+        again = write_return(tmp_path / "again.xlsx", "152502101", 2025, _warned_values())
+        assert archive.receive([again], 2025)[0].status == "已通过"
+        # a new figure with a new warning: a new 说明 is needed
+        more = _warned_values() | {"t2.reg.valid": 3, "t2.reg.made": 3}
+        other = write_return(tmp_path / "other.xlsx", "152502101", 2025, more)
+        assert archive.receive([other], 2025)[0].status == "待说明"
+        with pytest.raises(Exception, match="不能强制上报"):
+            archive.receive([FAULTY], 2025)
+            archive.accept("152502003", 2025, "无论如何")
+
+
+def _warned_values() -> dict:
+    rep = read_bytes(WARNED.read_bytes(), WARNED.name, str(WARNED), 0)
+    from toolkit.spec import current_format
+
+    return {c.id: rep.values.get(c.id) for c in current_format().inputs}
+
+
+def test_two_years_carryover(cli, db, tmp_path):
+    y1, y2 = tmp_path / "2024", tmp_path / "2025"
+    y1.mkdir()
+    y2.mkdir()
+    a, b = "152502201", "152502202"
+    from toolkit.spec import current_format
+
+    zero = {c.id: 0 for c in current_format().inputs if c.sheet_id == "t3"}
+    for code in (a, b):
+        write_return(y1 / f"{code}.xlsx", code, 2024, zero | {"t3.r4.np": 2, "t3.r1.np": 2})
+    write_return(y2 / f"{a}.xlsx", a, 2025, zero | {"t3.r2.np": 2, "t3.r3_1.np": 2})  # carries 2 over
+    write_return(y2 / f"{b}.xlsx", b, 2025, zero | {"t3.r2.np": 1, "t3.r3_1.np": 1})  # says 1
+    for year in (2024, 2025):
+        _ok(cli("roster", "load", ROSTER, "--year", year, "--db", db))
+    _ok(cli("receive", y1, "--year", 2024, "--db", db))
+    res = cli("receive", y2, "--year", 2025, "--db", db, "--json")
+    assert res.returncode == 1, res.stderr
+    files = {f["unit_code"]: f for f in json.loads(res.stdout)["files"]}
+    carry = [f for f in files[b]["findings"] if f["code"] == "carryover-mismatch"]
+    assert [f["cell_id"] for f in carry] == ["t3.r2.np"]
+    assert "2025年" in carry[0]["message"] and "2024年" in carry[0]["message"]
+    assert carry[0]["cell"] and "上年结转" in carry[0]["message"] and "结转下年度" in carry[0]["message"]
+    assert not [f for f in files[a]["findings"] if f["code"] == "carryover-mismatch"]
+    st = _status(cli, db)
+    assert st[b]["status"] == "退回" and st[a]["status"] in ("已通过", "待说明")
+
+    # whom to chase next year: last year's contact while this year's is unknown
+    _ok(cli("roster", "load", ROSTER, "--year", 2026, "--db", db))
+    res = _ok(cli("status", "--year", 2026, "--db", db, "--missing", "--json"))
+    chase = {u["code"]: u for u in json.loads(res.stdout)["units"]}
+    assert len(chase) == 22 and chase[a]["filler"] == "测试员（2025年）" and chase[a]["phone"] == "0479-1234567"
+
+    # check --db runs the same cross-year rules without storing anything
+    res = cli("check", y2 / f"{b}.xlsx", "--year", 2025, "--db", db, "--json")
+    assert res.returncode == 1 and "carryover-mismatch" in res.stdout
+
+    # next year's templates start from last year's 结转下年度, with a comment saying so
+    _ok(cli("template", "--db", db, "--year", 2025, "--out", tmp_path / "模板"))
+    (made,) = (tmp_path / "模板").glob(f"{a}_*.xlsx")
+    assert _values(made)["t3.r2.np"] == 2 and _values(made)["t3.r1.np"] == 0
+    from openpyxl import load_workbook
+
+    from toolkit.spec import current_format
+
+    cell = current_format().cells["t3.r2.np"]
+    comment = load_workbook(made)[cell.sheet_name][cell.a1].comment
+    assert "2024年度" in comment.text and "结转下年度继续办理" in comment.text
+    assert len(list((tmp_path / "模板").glob("*.xlsx"))) == 22
+
+    from toolkit.archive import Archive
+
+    with Archive.open(db) as archive:
+        frame = archive.export_frame([2024, 2025])
+    assert set(frame["year"]) == {2024, 2025}
+    assert len(frame) == 4 * frame["cell_id"].nunique()
+
+
+def test_roster_missing_and_unknown_unit(cli, db, tmp_path):
+    res = cli("receive", WARNED, "--year", 2025, "--db", db)
+    assert res.returncode == 2 and "roster load" in res.stderr and "Traceback" not in res.stderr
+    _ok(cli("roster", "load", ROSTER, "--year", 2025, "--db", db))
+    res = cli("accept", "不存在的单位", "--year", 2025, "--db", db, "--note", "x")
+    assert res.returncode == 2 and "名册中没有单位" in res.stderr
+    res = cli("accept", "152502101", "--year", 2025, "--db", db, "--note", "x")
+    assert res.returncode == 2 and "还没有报送" in res.stderr
+
+
+def test_export_formats(cli, db, tmp_path):
+    _ok(cli("roster", "load", ROSTER, "--year", 2025, "--db", db))
+    _ok(cli("receive", SAMPLES / "returns" / "152502001_希日塔拉街道_2025年政府信息公开年报.xlsx", "--year", 2025, "--db", db))
+    res = cli("export", "--year", 2025, "--db", db, "--out", tmp_path / "x.txt")
+    assert res.returncode == 2 and ".csv" in res.stderr
+    res = cli("export", "--year", 2025, "--db", db, "--out", tmp_path / "x.parquet")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        assert res.returncode == 2 and "pyarrow" in res.stderr and not (tmp_path / "x.parquet").exists()
+    else:
+        import pandas as pd
+
+        assert res.returncode == 0 and len(pd.read_parquet(tmp_path / "x.parquet")) > 0
+
+
+def test_last_year_from_a_published_report(cli, db, tmp_path):
+    published = SAMPLES / "published" / "宝力根苏木2023年政府信息公开工作年度报告.txt"
+    for year in (2023, 2024):
+        _ok(cli("roster", "load", ROSTER, "--year", year, "--db", db))
+    res = _ok(cli("import", published, "--roster", ROSTER, "--db", db))
+    assert "已存入档案库 1 份" in res.stderr
+    assert _status(cli, db, 2023)["152502201"]["status"] == "已通过"
+    from toolkit.spec import current_format
+
+    zero = {c.id: 0 for c in current_format().inputs if c.sheet_id == "t3"}
+    made = write_return(tmp_path / "2024.xlsx", "152502201", 2024, zero | {"t3.r2.np": 1, "t3.r3_1.np": 1})
+    res = cli("receive", made, "--year", 2024, "--db", db, "--json")
+    assert res.returncode == 1
+    (carry,) = [f for f in json.loads(res.stdout)["files"][0]["findings"] if f["code"] == "carryover-mismatch"]
+    assert "2023年" in carry["message"] and "2024年" in carry["message"]
+    res = _ok(cli("import", published, "--roster", ROSTER, "--db", db))  # again: nothing changes
+    assert "以前已存入" in res.stderr
+
+
+def test_decisions_on_the_current_file(db):
+    from toolkit.archive import Archive
+
+    with Archive.open(db) as archive:
+        archive.load_roster(ROSTER, 2025)
+        archive.receive([WARNED, SAMPLES / "returns" / "152502001_希日塔拉街道_2025年政府信息公开年报.xlsx"], 2025)
+        state, report = archive.reject("152502001", 2025, "封面未盖章")  # no findings, still sent back
+        assert (state.status, state.note, report.unit_code) == ("退回", "封面未盖章", "152502001")
+        assert archive.accept("152502001", 2025, "已补盖章").status == "已通过"  # the reviewer changed their mind
+        archive.reject("152502101", 2025, "请核实规章")
+        assert archive.state("152502101", 2025).status == "退回"
+        assert archive.accept("152502101", 2025, NOTE).status == "已通过"
+        kinds = [h.kind for h in archive.history("152502101")]
+        assert kinds == ["收到", "退回", "说明"]
+        assert archive.notes(2025) == [("阿尔善宝拉格镇（152502101）", NOTE)]

@@ -1,0 +1,34 @@
+"""A consistent copy of a SQLite archive while others use it (the online backup API)."""
+
+from __future__ import annotations
+
+import shlex
+import sqlite3
+from pathlib import Path
+
+from .core import Archive
+from .db import ArchiveError
+
+
+def backup(archive: Archive, out: Path) -> str:
+    if archive.engine.dialect.name != "sqlite":
+        from sqlalchemy.engine import make_url
+
+        u = make_url(archive.url)
+        parts = ["pg_dump", "-Fc", "-f", str(out), "-h", u.host or "localhost", "-p", str(u.port or 5432)]
+        parts += ["-U", u.username or "postgres", u.database or ""]
+        return "PostgreSQL 档案库请用 pg_dump 备份：" + " ".join(shlex.quote(p) for p in parts)
+    if out.exists():
+        raise ArchiveError(f"备份文件已存在：{out}。请换一个文件名（不会覆盖已有文件）。")
+    if not out.parent.is_dir():
+        raise ArchiveError(f"备份文件所在的文件夹不存在：{out.parent}")
+    tmp = out.with_name(out.name + ".part")
+    src = sqlite3.connect(archive.url.removeprefix("sqlite:///"))
+    dst = sqlite3.connect(tmp)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    tmp.replace(out)
+    return f"已备份到：{out}"

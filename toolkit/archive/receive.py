@@ -1,0 +1,195 @@
+"""接收: check files as ``check`` does, add the cross-year findings when last year is in the
+archive, and store each file — its bytes, its Report, its findings — wholly or not at all (a few files
+per transaction, so storing keeps pace with the checking workers)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+
+from ..check import CheckOptions, iter_sources
+from ..findings import counts, sort_key
+from ..inputs import Source, collect, load
+from ..report import Report
+from . import schema as T
+from .core import Archive, Received, now, verdict
+from .store import findings_json, report_json
+
+
+def _paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+
+
+def receive(
+    archive: Archive,
+    paths: str | Path | Iterable[str | Path],
+    year: int,
+    *,
+    progress: Callable[[int], Any] | None = None,
+    workers: int | None = None,
+) -> list[Received]:
+    ros = archive.need_roster(year)
+    plist = _paths(paths)
+    sources = list(collect(plist))
+    last_year = previous_reports(archive, year - 1)
+    batch = Batch(archive, year)
+    checked = iter_sources(sources, CheckOptions(year=year, roster=ros), progress, workers)
+    for src, report in zip(sources, checked, strict=True):
+        data = _bytes(src)
+        if data is None:  # vanished or unreadable on disk: nothing to keep
+            batch.flush()  # the lines stay in input order
+            batch.done.append(Received(src.name, "无法读取", report=report, counts=counts(report.findings)))
+            continue
+        add_cross_year(report, last_year)
+        batch.add(report, data)
+    batch.flush()
+    out = batch.done
+    states = {s.code: s.status for s in archive.status(year)}
+    for r in out:
+        r.status = states.get(r.unit_code, "不在名册" if r.unit_code else "无法读取")
+    return out
+
+
+def store_imported(archive: Archive, reports: list[Report]) -> list[Received]:
+    """Published reports read by ``import``, kept as their year's returns (last year's figures for
+    the cross-year rules); the year's roster must be in the archive."""
+    years = sorted({r.year for r in reports if r.readable and r.year})
+    for y in years:
+        archive.need_roster(y)
+    out: list[Received] = []
+    for y in years:
+        batch = Batch(archive, y)
+        last_year = previous_reports(archive, y - 1)
+        for r in (r for r in reports if r.readable and r.year == y):
+            if not any(f.code == "carryover-mismatch" for f in r.findings):
+                add_cross_year(r, last_year)
+            batch.add(r, Path(r.provenance.path).read_bytes())
+        batch.flush()
+        out.extend(batch.done)
+    return out
+
+
+def _bytes(src: Source) -> bytes | None:
+    if src.data is not None:
+        return src.data
+    loaded = load(Source(src.name, src.path, None, src.mtime))
+    return loaded.data
+
+
+def previous_reports(archive: Archive, year: int) -> dict[str, Report]:
+    """Last year's accepted current return of each unit (已通过 or 待说明: its figures stand)."""
+    if archive.roster(year) is None:
+        return {}
+    return {r.unit_code: r for r in archive.reports(year, statuses=("已通过", "待说明"))}
+
+
+def add_cross_year(report: Report, last_year: dict[str, Report]) -> None:
+    """The cross-year rules of the format, when last year's return of the unit is known."""
+    from ..years import cross_year_findings
+
+    prev = last_year.get(report.unit_code) if report.readable else None
+    if prev is None:
+        return
+    report.previous = prev
+    for f in cross_year_findings(report):
+        f.file = report.provenance.name
+        f.unit_code = f.unit_code or report.unit_code
+        f.unit_name = f.unit_name or report.unit_name
+        report.findings.append(f.finish(report.year))
+    report.findings.sort(key=sort_key)
+    report.previous = None
+
+
+class Batch:
+    """Checked files waiting to be stored: a few at a time, each batch in one transaction, so every
+    file is either wholly in the archive or not at all (a kill loses at most the batch in flight)."""
+
+    MAX_FILES, MAX_BYTES, MAX_SECONDS = 64, 32 << 20, 1.0
+
+    def __init__(self, archive: Archive, year: int):
+        self.archive, self.year = archive, year
+        self.items: list[tuple[Report, bytes]] = []
+        self.size, self.started = 0, 0.0
+        self.done: list[Received] = []
+
+    def add(self, report: Report, data: bytes) -> None:
+        if not self.items:
+            self.started = time.monotonic()
+        self.items.append((report, data))
+        self.size += len(data)
+        full = len(self.items) >= self.MAX_FILES or self.size >= self.MAX_BYTES
+        if full or time.monotonic() - self.started >= self.MAX_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            self.done.extend(store(self.archive, self.year, self.items))
+        self.items, self.size = [], 0
+
+
+def store(archive: Archive, year: int, items: list[tuple[Report, bytes]]) -> list[Received]:
+    """Files in one transaction; a file whose bytes were received for this year before is a no-op."""
+    S = T.submissions
+    for report, data in items:
+        report.provenance.sha256, report.provenance.size = hashlib.sha256(data).hexdigest(), len(data)
+    shas = {r.provenance.sha256 for r, _ in items}
+    codes = {r.unit_code for r, _ in items if r.unit_code}
+    with archive.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises writers
+            conn.execute(text("SELECT pg_advisory_xact_lock(7215002, :y)"), {"y": year})
+        seen = dict(conn.execute(select(S.c.sha256, S.c.received_at).where(S.c.year == year, S.c.sha256.in_(shas))).all())
+        known = set(conn.execute(select(S.c.unit_code).where(S.c.year == year, S.c.unit_code.in_(codes)).distinct()).scalars())
+        out, files, rows, at = [], {}, [], now()
+        for report, data in items:
+            out.append(_one(report, year, seen, known, at, rows))
+            files.setdefault(report.provenance.sha256, data)
+            seen.setdefault(report.provenance.sha256, at)
+        if rows:
+            _insert_files(conn, {sha: files[sha] for sha in {r["sha256"] for r in rows}})
+            conn.execute(S.insert(), rows)
+    return out
+
+
+def _one(report: Report, year: int, seen: dict, known: set, at: str, rows: list) -> Received:
+    name, code, sha = report.provenance.name, report.unit_code, report.provenance.sha256
+    status, c = verdict(report)
+    if sha in seen:
+        return Received(name, "重复（未改动）", code, report.unit_name, "", c, report, seen[sha])
+    rows.append(_row(year, report, sha, status, c, at))
+    outcome = "无法读取" if not report.readable else ("更正" if code and code in known else "新收")
+    known.add(code)
+    return Received(name, outcome, code, report.unit_name, "", c, report)
+
+
+def _insert_files(conn: Any, files: dict[str, bytes]) -> None:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    rows = [{"sha256": sha, "size": len(data), "data": data} for sha, data in files.items()]
+    conn.execute(insert(T.files).on_conflict_do_nothing(), rows)
+
+
+def _row(year: int, report: Report, sha: str, status: str, c: dict[str, int], at: str) -> dict[str, Any]:
+    return dict(
+        year=year,
+        unit_code=report.unit_code or "",
+        unit_name=report.unit_name or "",
+        received_at=at,
+        name=report.provenance.name,
+        sha256=sha,
+        status=status,
+        errors=c["错误"],
+        warnings=c["警告"],
+        hints=c["提示"],
+        filler=str(report.cover.get("filler", "") or ""),
+        phone=str(report.cover.get("phone", "") or ""),
+        warning_fps=sorted({f.fingerprint for f in report.findings if f.severity == "警告"}),
+        report=report_json(report),
+        findings=findings_json(report.findings),
+    )

@@ -1,0 +1,84 @@
+"""The archive's tables (SQLAlchemy Core): one definition for SQLite and PostgreSQL.
+
+A file's bytes are stored once, keyed by their sha256, and never changed; a submission is one
+receipt of a file for a unit and year, with the Report the checker made of it (values and
+findings as JSON, so nothing is read twice); events are the reviewer's decisions and notes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+meta = Table(
+    "nianbao_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+years = Table(
+    "years",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("deadline", Date, nullable=True),
+    Column("roster_source", Text, nullable=False, default=""),
+    Column("loaded_at", String(32), nullable=False),
+)
+
+units = Table(
+    "units",
+    metadata,
+    Column("year", Integer, ForeignKey("years.year"), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("parent", String(64), nullable=False, default=""),
+    Column("line", Integer, nullable=False, default=0),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("year", Integer, nullable=False),
+    Column("unit_code", String(64), nullable=False, default=""),
+    Column("received_at", String(32), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("sha256", String(64), ForeignKey("files.sha256"), nullable=False),
+    Column("status", String(16), nullable=False),  # the checker's verdict: 有错误 | 有警告 | 通过 | 无法读取
+    Column("errors", Integer, nullable=False, default=0),
+    Column("warnings", Integer, nullable=False, default=0),
+    Column("hints", Integer, nullable=False, default=0),
+    Column("unit_name", Text, nullable=False, default=""),
+    Column("filler", Text, nullable=False, default=""),
+    Column("phone", Text, nullable=False, default=""),
+    Column("warning_fps", JSON, nullable=False),  # fingerprints of the 警告, for 说明 matching
+    Column("report", JSON, nullable=False),  # values, cover, provenance … (store.report_json)
+    Column("findings", JSON, nullable=False),
+)
+Index("ix_submissions_year_unit", submissions.c.year, submissions.c.unit_code)
+Index("ix_submissions_sha", submissions.c.year, submissions.c.sha256)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("year", Integer, nullable=False),
+    Column("unit_code", String(64), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # 退回 | 说明
+    Column("note", Text, nullable=False, default=""),
+    Column("fingerprints", JSON, nullable=False),  # the warnings a 说明 accepts
+    Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=True),
+)
+Index("ix_events_year_unit", events.c.year, events.c.unit_code)
