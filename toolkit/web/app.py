@@ -98,4 +98,3 @@ def create_app(config: WebConfig) -> Starlette:
     )
     app.state.ctx = ctx
     return app
-
