@@ -5,7 +5,6 @@ NIANBAO_SCREENSHOTS=1 (that is how the README's pictures are made)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,26 +14,18 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import ROOT
-from web_util import FAULTY, RETURNS, ROSTER, YEAR, new_archive, sample
+from web_util import FAULTY, RETURNS, ROSTER, YEAR, free_port, new_archive, sample
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and DRIVER.exists()), reason="需要 Debian 的 chromium 和 chromium-driver"
-)
+pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()), reason="需要 Debian 的 chromium 和 chromium-driver")
 HANGAI, ARSHAN, BAOLIGEN = "152502003", "152502101", "152502201"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path):
     db = tmp_path / "nianbao.db"
     tokens = new_archive(db)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "toolkit.cli", "serve", "--year", str(YEAR), "--port", str(port), "--db", str(db)],
         cwd=ROOT,
@@ -120,7 +111,10 @@ def test_county_collects_accepts_and_downloads_the_summary(server, browser, tmp_
     _upload(browser, *files, sample(ARSHAN, FAULTY))
     assert browser.find_element(By.TAG_NAME, "body").text.count("新收") == 21
     browser.get(base + "/")
-    rows = {r.find_elements(By.TAG_NAME, "td")[1].text: r.text for r in browser.find_elements(By.CSS_SELECTOR, "table.status tbody tr")}
+    rows = {
+        r.find_elements(By.TAG_NAME, "td")[1].text: r.text
+        for r in browser.find_elements(By.CSS_SELECTOR, "table.status tbody tr")
+    }
     assert "未报送" in rows["宝力根苏木"] and "待说明" in rows["阿尔善宝拉格镇"]
     _shot(browser, "overview", tmp_path)
     _click_and_wait(browser, browser.find_element(By.LINK_TEXT, "阿尔善宝拉格镇"))

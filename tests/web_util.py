@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from conftest import SAMPLES
@@ -25,3 +26,9 @@ def new_archive(db: Path, roster: Path = ROSTER) -> dict[str, str]:
         archive.load_roster(roster, YEAR)
         made, _ = issue_links(archive, YEAR)
     return {link.unit_code: link.token for link in made}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -16,7 +16,6 @@ from . import schema as T
 from .core import Archive, Received, now, verdict
 from .store import findings_json, report_json
 
-
 NOT_THIS_UNIT = "非本单位（未接收）"
 
 

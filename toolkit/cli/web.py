@@ -18,9 +18,7 @@ def links_cmd(
     year: YearOption,
     base_url: Annotated[str, typer.Option("--base-url", help="网页的地址，例如 http://10.1.2.3:8000（单位能访问到的地址）。")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="把链接写入 CSV 文件（单位代码、单位名称、链接）。")] = None,
-    rotate: Annotated[
-        str | None, typer.Option("--rotate", help="给这个单位（代码或名称）换一个新链接，旧链接立即失效。")
-    ] = None,
+    rotate: Annotated[str | None, typer.Option("--rotate", help="给这个单位（代码或名称）换一个新链接，旧链接立即失效。")] = None,
     db: DbOption = None,
 ) -> None:
     """给名册中的每个单位生成一个专用上传链接（通过微信、短信或邮件发给填报人）。
