@@ -154,11 +154,12 @@ class Archive:
         *,
         progress: Callable[[int], Any] | None = None,
         workers: int | None = None,
+        only_unit: str | None = None,
     ) -> list[Received]:
         """Check every file exactly as ``check`` does and store it, one transaction per file."""
         from .receive import receive
 
-        return receive(self, paths, year, progress=progress, workers=workers)
+        return receive(self, paths, year, progress=progress, workers=workers, only_unit=only_unit)
 
     # ------------------------------------------------------------ status
 

@@ -20,6 +20,8 @@ from . import schema as T
 from .core import Archive, Received, now, verdict
 from .store import findings_json, report_json
 
+NOT_THIS_UNIT = "非本单位（未接收）"
+
 
 def _paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
@@ -32,7 +34,10 @@ def receive(
     *,
     progress: Callable[[int], Any] | None = None,
     workers: int | None = None,
+    only_unit: str | None = None,
 ) -> list[Received]:
+    """``only_unit``: store only that unit's returns (a unit's private upload link); any other file is
+    checked and answered with outcome 非本单位, and nothing of it is stored."""
     ros = archive.need_roster(year)
     plist = _paths(paths)
     sources = list(collect(plist))
@@ -40,6 +45,10 @@ def receive(
     batch = Batch(archive, year)
     checked = iter_sources(sources, CheckOptions(year=year, roster=ros), progress, workers)
     for src, report in zip(sources, checked, strict=True):
+        if only_unit is not None and report.unit_code != only_unit:
+            batch.flush()  # the lines stay in input order
+            batch.done.append(Received(src.name, NOT_THIS_UNIT, report.unit_code, report.unit_name, report=report))
+            continue
         data = _bytes(src)
         if data is None:  # vanished or unreadable on disk: nothing to keep
             batch.flush()  # the lines stay in input order
@@ -51,7 +60,8 @@ def receive(
     out = batch.done
     states = {s.code: s.status for s in archive.status(year)}
     for r in out:
-        r.status = states.get(r.unit_code, "不在名册" if r.unit_code else "无法读取")
+        if r.outcome != NOT_THIS_UNIT:  # never tell a unit's link another unit's status
+            r.status = states.get(r.unit_code, "不在名册" if r.unit_code else "无法读取")
     return out
 
 

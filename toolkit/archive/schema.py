@@ -82,3 +82,16 @@ events = Table(
     Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=True),
 )
 Index("ix_events_year_unit", events.c.year, events.c.unit_code)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # link (a unit's private upload link) | admin
+    Column("year", Integer, nullable=False, default=0),
+    Column("unit_code", String(64), nullable=False, default=""),
+    Column("digest", String(64), nullable=False, unique=True),  # sha256 of the secret; the secret itself is never stored
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32), nullable=True),
+)
+Index("ix_secrets_unit", secrets.c.kind, secrets.c.year, secrets.c.unit_code)

@@ -6,7 +6,7 @@ Exit codes: 0 fine; 1 problems (错误) found in the inputs; 2 could not run.
 
 from __future__ import annotations
 
-from . import archive, collect, draft, explain, published  # noqa: F401  (they register their commands)
+from . import archive, collect, draft, explain, published, web  # noqa: F401  (they register their commands)
 from .app import app, main, run
 
 __all__ = ["app", "main", "run"]

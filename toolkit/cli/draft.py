@@ -7,12 +7,16 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_PROBLEMS, MAX_ROWS, PLANNED, app, fail, say
+from .app import EXIT_PROBLEMS, MAX_ROWS, PLANNED, app, check_year, fail, say
+from .archive import DbOption
 
 
 @app.command("draft", no_args_is_help=True)
 def draft_cmd(
-    source: Annotated[Path, typer.Argument(help="本年的填报表或汇总表（nianbao 生成的 .xlsx，或另存的 .ods）。")],
+    source: Annotated[
+        Path | None, typer.Argument(help="本年的填报表或汇总表（nianbao 生成的 .xlsx，或另存的 .ods）；用 --db 时不给。")
+    ] = None,
+    *,
     out_path: Annotated[Path, typer.Option("--out", "-o", help="年报文稿（Word，.docx）。")],
     html_path: Annotated[Path | None, typer.Option("--html", help="同时生成网页版（.html），可粘贴到网站系统。")] = None,
     prev: Annotated[
@@ -23,6 +27,11 @@ def draft_cmd(
     name: Annotated[str | None, typer.Option("--name", help="标题和正文中的单位名称（默认取自数据；汇总表为地区名）。")] = None,
     force: Annotated[bool, typer.Option("--force", help="数据有错误时仍生成：首页印有醒目警告，不得发布；退出码为1。")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="文稿已被编辑过（或不是本工具生成的）也覆盖。")] = False,
+    db: DbOption = None,
+    year: Annotated[int | None, typer.Option("--year", "-y", help="用档案库时：报告年度。")] = None,
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="用档案库时：单位代码或名称；不给时为全部单位的汇总（县里的年报）。")
+    ] = None,
 ) -> None:
     """生成年报文稿：由填报表或汇总表写出 Word 和网页版年报，表格与数据完全一致，正文数字和同比自动填写。
 
@@ -32,11 +41,16 @@ def draft_cmd(
 
       nianbao draft 输出/汇总.xlsx --prev 上年汇总.xlsx --out 输出/年报.docx --html 输出/年报.html
 
+      nianbao draft --db nianbao.db --year 2025 --unit 152502201 --out 输出/年报.docx
+
+    用 --db 时数据取自档案库：--unit 给出的单位当前的填报表，或（不给 --unit 时）由档案库汇总的全部单位；
+    档案库中有上一年度时，自动用上一年度的数据写同比。
+
     文中【请填写：…】是只有本机关知道的内容，发布前必须全部替换；命令结束时会列出。
 
     退出码：0 已生成；1 数据有错误，未生成（加 --force 时仍生成，退出码仍为1）；2 无法运行（不是填报表、文件无法读取等）。
     """
-    from ..draft import DraftOptions, build_document, read_source, write_docx, write_html
+    from ..draft import DraftOptions, build_document, write_docx, write_html
     from ..outputs import OutputGuard
     from ..spec import formats
 
@@ -44,13 +58,12 @@ def draft_cmd(
         raise fail(f"--out 应为 .docx 文件：{out_path}")
     if html_path is not None and html_path.suffix.lower() not in (".html", ".htm"):
         raise fail(f"--html 应为 .html 文件：{html_path}")
-    guard = OutputGuard([source, *([prev] if prev else [])], overwrite)
+    guard = OutputGuard([p for p in (source, prev) if p is not None], overwrite)
     guard.check(out_path, "draft-docx")
     if html_path is not None:
         guard.check(html_path, "draft-html")
-    report = read_source(source)
-    errors = _show_findings(report, source, force)
-    previous = _previous(prev, report)
+    report, previous = _sources(source, prev, db, year, unit)
+    errors = _show_findings(report, source.name if source else "档案库中的数据", force)
     options = DraftOptions(
         name=name, site=site, errors=tuple(f"{f.locate() + '：' if f.locate() else ''}{f.message}" for f in errors)
     )
@@ -68,7 +81,28 @@ def draft_cmd(
         raise typer.Exit(EXIT_PROBLEMS)
 
 
-def _show_findings(report, source: Path, force: bool) -> list:
+def _sources(source: Path | None, prev: Path | None, db: str | None, year: int | None, unit: str | None):
+    """(this year's report, last year's or None): from files, or from the archive with --year."""
+    from ..draft import read_source
+
+    if source is not None:
+        if year is not None or unit is not None:
+            raise fail("给出了文件时不用 --year/--unit；要取档案库中的数据，请不给文件、用 --db --year。")
+        report = read_source(source)
+        return report, _previous(prev, report)
+    if year is None:
+        raise fail("请给出填报表或汇总表文件；或用 --db 和 --year 取档案库中的数据。")
+    check_year(year, 2000)
+    from ..archive import Archive
+    from ..archive.sources import previous_report, year_report
+
+    with Archive.open(db) as archive:
+        report = year_report(archive, year, unit)
+        previous = _previous(prev, report) if prev is not None else previous_report(archive, year, unit)
+    return report, previous
+
+
+def _show_findings(report, source: str, force: bool) -> list:
     """Print what is wrong with the source; refuse (exit 1) when it has 错误 and --force is not given."""
     errors = [f for f in report.findings if f.severity == "错误"]
     for f in [f for f in report.findings if f.severity != "提示"][:MAX_ROWS]:
@@ -81,7 +115,7 @@ def _show_findings(report, source: Path, force: bool) -> list:
         )
     if errors and not force:
         raise fail(
-            f"{source.name} 有{len(errors)}个错误，未生成年报文稿。请先更正（nianbao check 可生成审核意见副本），"
+            f"{source} 有{len(errors)}个错误，未生成年报文稿。请先更正（nianbao check 可生成审核意见副本），"
             "或加 --force 生成带警告的草稿。",
             EXIT_PROBLEMS,
         )

@@ -1,0 +1,203 @@
+"""The web page in-process (Starlette's test client, the real archive on SQLite): the clerk's and the
+county's flows, and what a unit's link must never reach."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+
+import openpyxl
+import pytest
+from web_util import FAULTY, RETURNS, ROSTER, YEAR, new_archive, sample
+
+from toolkit.archive import Archive
+from toolkit.web import WebConfig, create_app
+
+pytest.importorskip("httpx")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from starlette.testclient import TestClient  # noqa: E402
+
+HANGAI, ARSHAN, BAOLIGEN = "152502003", "152502101", "152502201"
+
+
+@pytest.fixture
+def site(tmp_path):
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db)
+    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR)))
+    client.get("/")  # the CSRF cookie, as a browser gets it with the first page
+    return client, tokens, db
+
+
+def _csrf(client) -> str:
+    return client.cookies.get("nb_csrf")
+
+
+def _upload(client, url: str, *paths, name: str | None = None):
+    files = [("files", (name or p.name, p.read_bytes())) for p in paths]
+    return client.post(url, data={"csrf": _csrf(client)}, files=files)
+
+
+def _state(db, code: str):
+    with Archive.open(str(db)) as a:
+        return a.state(code, YEAR)
+
+
+def test_clerk_fixes_a_faulty_return_through_the_link(site):
+    client, tokens, db = site
+    link = f"/u/{tokens[HANGAI]}"
+    page = client.get(link)
+    assert page.status_code == 200 and "杭盖街道" in page.text and "未报送" in page.text
+    faulty = _upload(client, link + "/upload", sample(HANGAI, FAULTY))
+    assert faulty.status_code == 200
+    assert "D30" in faulty.text and "错误" in faulty.text and "退回" in faulty.text  # the cell and what to change
+    assert _state(db, HANGAI).status == "退回"
+    annotated = client.get(link + "/annotated")
+    assert annotated.status_code == 200 and openpyxl.load_workbook(io.BytesIO(annotated.content))
+    fixed = _upload(client, link + "/upload", sample(HANGAI))
+    assert "已通过" in fixed.text and _state(db, HANGAI).status == "已通过"
+    template = client.get(link + "/template")
+    assert template.status_code == 200 and "filename*=UTF-8''" in template.headers["content-disposition"]
+
+
+def test_county_collects_accepts_and_consolidates(site, tmp_path):
+    client, tokens, db = site
+    files = [p for p in sorted(RETURNS.glob("*.xlsx")) if not p.name.startswith((BAOLIGEN, ARSHAN))]
+    got = _upload(client, "/upload", *files, sample(ARSHAN, FAULTY))
+    assert got.status_code == 200 and got.text.count("新收") == 21
+    page = client.get("/?status=未报送")
+    assert "宝力根苏木" in page.text and page.text.count("/unit/") == 1
+    assert client.get("/?status=待说明").text.count("/unit/") == 1
+    r = client.post(f"/unit/{ARSHAN}/accept", data={"csrf": _csrf(client), "note": "新制定2件、修改1件，已核实。"})
+    assert r.status_code == 200 and _state(db, ARSHAN).status == "已通过"
+    assert "已核实" in client.get(f"/unit/{ARSHAN}").text
+    summary = client.post("/consolidate", data={"csrf": _csrf(client)})
+    assert summary.status_code == 200
+    wb = openpyxl.load_workbook(io.BytesIO(summary.content), data_only=True)
+    # the independent sum: the same returns read by the library, added here
+    import nianbao
+
+    reports = nianbao.check(files + [sample(ARSHAN, FAULTY)], roster=ROSTER, year=YEAR)
+    expected = sum(r.value("t2.license.n") for r in reports)
+    with Archive.open(str(db)) as a:
+        stored = a.consolidate(YEAR).report.values["t2.license.n"]
+    assert stored == expected
+    assert str(int(expected)) in {str(c.value) for row in wb["表二"].iter_rows() for c in row if c.value is not None}
+    export = client.get("/export.csv")
+    assert export.status_code == 200 and export.content.startswith(b"\xef\xbb\xbf")
+
+
+def test_a_link_sees_and_changes_only_its_own_unit(site):
+    client, tokens, db = site
+    mine, other = f"/u/{tokens[HANGAI]}", "152502202"  # 朝克乌拉苏木's faulty return: a 警告 at B17
+    r = _upload(client, mine + "/upload", sample(other, FAULTY))
+    assert "非本单位" in r.text and "这不是杭盖街道的填报表" in r.text
+    assert "B17" not in r.text and "朝克乌拉苏木" not in r.text.replace(sample(other, FAULTY).name, "")
+    assert _state(db, other).status == "未报送"
+    with Archive.open(str(db)) as a:
+        assert a.history(other, YEAR) == []
+    assert client.get(f"/u/{tokens[HANGAI]}x").status_code == 404
+    assert client.get("/u/" + "A" * 32).status_code == 404
+    for path in (f"{mine}/../unit/{other}", f"{mine}/{other}", f"{mine}/upload/../../unit/{other}"):
+        r = client.get(path)
+        assert r.status_code in (404, 405) or other not in r.text
+
+
+def test_admin_pages_need_the_key_off_loopback(tmp_path):
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db)
+    from toolkit.web.keys import set_admin_key
+
+    with Archive.open(str(db)) as a:
+        key = set_admin_key(a)
+    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR, open_admin=False)), follow_redirects=False)
+    clerk = client.get(f"/u/{tokens[HANGAI]}")
+    assert clerk.status_code == 200
+    csrf = client.cookies.get("nb_csrf")
+    for url in ("/", f"/unit/{HANGAI}", "/templates.zip", "/export.csv", "/submission/1/original"):
+        assert client.get(url).status_code == 303, url
+    for url in ("/upload", "/consolidate", f"/unit/{HANGAI}/accept", f"/unit/{HANGAI}/reject"):
+        assert client.post(url, data={"csrf": csrf, "note": "x"}).status_code == 403, url
+    assert client.post("/login", data={"csrf": csrf, "key": "wrong" * 5}).status_code == 403
+    assert client.post("/login", data={"csrf": csrf, "key": key}).status_code == 303
+    assert client.get("/").status_code == 200
+
+
+def test_every_form_needs_its_csrf_token(site):
+    client, tokens, db = site
+    link = f"/u/{tokens[HANGAI]}"
+    for url in (link + "/upload", "/upload"):
+        r = client.post(url, data={"csrf": "forged"}, files=[("files", ("a.xlsx", sample(HANGAI).read_bytes()))])
+        assert r.status_code == 403 and "CSRF" in r.text
+    for url in ("/consolidate", f"/unit/{HANGAI}/accept", f"/unit/{HANGAI}/reject", "/login"):
+        assert client.post(url, data={"note": "x", "key": "y"}).status_code == 403, url
+    assert _state(db, HANGAI).status == "未报送"
+
+
+def test_user_text_is_shown_as_text(tmp_path):
+    roster = tmp_path / "roster.csv"
+    text = ROSTER.read_text(encoding="utf-8-sig").replace("宝力根苏木", "宝力根苏木&lt;b&gt;")  # the roster refuses < >
+    roster.write_text(text, encoding="utf-8")
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db, roster)
+    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR)))
+    client.get("/")
+    page = client.get("/")
+    assert "<b>" not in page.text and "宝力根苏木&amp;lt;b&amp;gt;" in page.text
+    got = _upload(client, f"/u/{tokens[HANGAI]}/upload", sample(HANGAI, FAULTY), name="<script>x</script>.xlsx")
+    assert "<script>x" not in got.text
+    client.post(f"/unit/{HANGAI}/reject", data={"csrf": _csrf(client), "note": "<img src=x onerror=alert(1)>"})
+    unit = client.get(f"/unit/{HANGAI}").text
+    assert "<img src=x" not in unit and "&lt;img src=x onerror=alert(1)&gt;" in unit
+    # no inline script anywhere; the policy forbids it
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page.text)
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+def test_oversized_upload_is_refused_and_the_server_goes_on(tmp_path):
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db)
+    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR, max_upload=50_000)))
+    client.get("/")
+    big = tmp_path / "大文件.xlsx"
+    big.write_bytes(b"PK" + b"\0" * 80_000)
+    r = _upload(client, f"/u/{tokens[HANGAI]}/upload", big)
+    assert r.status_code == 413 and "上限" in r.text
+    assert _upload(client, f"/u/{tokens[HANGAI]}/upload", sample(HANGAI)).status_code == 200
+    assert _state(db, HANGAI).status == "已通过"
+
+
+def test_hostile_files_get_the_same_findings_as_check(site, tmp_path):
+    import hostile
+
+    import nianbao
+
+    client, tokens, db = site
+    corpus = tmp_path / "hostile"
+    corpus.mkdir()
+    kinds = hostile.build(corpus)
+    paths = sorted(p for p in corpus.rglob("*") if p.is_file() and p.stat().st_size < 15_000_000)[:40]
+    r = _upload(client, "/upload", *paths)
+    assert r.status_code == 200 and "Traceback" not in r.text
+    from markupsafe import escape
+
+    for rep in nianbao.check(paths, year=YEAR):
+        for f in rep.findings:
+            if f.severity != "提示" and f.code not in ("unit-duplicate-in-batch", "unit-missing", "year-mixed"):
+                assert str(escape(f.message)) in r.text, (rep.provenance.name, f.code)
+    assert client.get("/").status_code == 200  # still serving
+    assert kinds
+
+
+def test_downloads_stay_inside_the_archive(site):
+    client, tokens, db = site
+    for url in ("/static/../nianbao.db", "/static/%2e%2e/%2e%2e/pyproject.toml", "/submission/999/original", "/export.db"):
+        r = client.get(url)
+        assert r.status_code == 404, url
+    r = _upload(client, "/upload", sample(HANGAI), name="../../../../tmp/越界.xlsx")
+    assert r.status_code == 200
+    assert not shutil.os.path.exists("/tmp/越界.xlsx")
+    original = client.get("/submission/1/original")
+    assert original.status_code == 200 and original.content == sample(HANGAI).read_bytes()

@@ -1,0 +1,41 @@
+"""What `draft` (and other writers) take from the archive: a unit's current return, or the year's
+summary made from the archive's current returns — and the same for the year before, for the
+year-on-year sentences."""
+
+from __future__ import annotations
+
+from ..report import Report
+from .core import Archive
+from .db import ArchiveError
+
+
+def year_report(archive: Archive, year: int, unit: str | None = None) -> Report:
+    """``unit`` given: that unit's current return; otherwise the year's summary of the whole roster."""
+    if unit is None:
+        summary = archive.consolidate(year, force=True)
+        report = summary.report
+        report.findings = [f for f in summary.findings if f.severity == "错误"] + [
+            f for f in report.findings if f.severity == "错误"
+        ]
+        return report
+    state = archive.state(unit, year)
+    if not state.submission_id:
+        raise ArchiveError(f"档案库中还没有收到{state.name}（{state.code}）{year}年度的填报表。")
+    return archive.report(state.submission_id)
+
+
+def previous_report(archive: Archive, year: int, unit: str | None = None) -> Report | None:
+    """Last year's figures of the same unit (or summary), when the archive holds that year."""
+    if archive.roster(year - 1) is None:
+        return None
+    try:
+        if unit is not None:
+            code = archive.unit_code(unit, year)
+            ros = archive.need_roster(year - 1)
+            if ros.get(code) is None:
+                return None
+            state = archive.state(code, year - 1)
+            return archive.report(state.submission_id) if state.submission_id else None
+        return archive.consolidate(year - 1, force=True).report
+    except ArchiveError:
+        return None
