@@ -29,6 +29,11 @@ class Kind:
     codes: set[str]  # at least one of these is reported for the file
 
 
+def parts_of(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
 def parts(src: Path = GOOD) -> dict[str, bytes]:
     with zipfile.ZipFile(src) as z:
         return {n: z.read(n) for n in z.namelist()}
@@ -123,6 +128,14 @@ def build(d: Path) -> list[Kind]:
         add(f"extent: {name}", f"extent_{i:02d}.xlsx", append_rows(T4, rows), {"file-too-large"} | codes)
     for i, (name, make) in enumerate(ODS_BOMBS.items()):
         add(f"extent: {name}", f"extent_ods_{i}.ods", make(), {"file-too-large"})
+    laughs = b'<!DOCTYPE w [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    add("DTD in a worksheet", "dtd_sheet.xlsx", edit(T4, lambda b: b.replace(b"?>", b"?>" + laughs, 1)), {"file-malicious"})
+    ods_dtd = ods("<table:table-row><table:table-cell/></table:table-row>")
+    ods_dtd = pack(
+        [(n, b.replace(b"?>", b"?>" + laughs, 1) if n == "content.xml" else b) for n, b in parts_of(ods_dtd).items()],
+        zipfile.ZIP_STORED,
+    )
+    add("DTD in .ods content", "dtd_content.ods", ods_dtd, {"file-malicious"})
     for file, (body, codes) in archive_kinds().items():
         add(f"archive: {file}", file, body, codes)
     for file, (body, codes) in formula_kinds().items():

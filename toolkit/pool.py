@@ -52,6 +52,7 @@ def new_pool(workers: int, initializer: Callable[..., Any] | None = None, initar
 def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Stop at once: cancel what has not started and kill the workers (no waiting on them)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in procs:
         try:
@@ -63,8 +64,22 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
             proc.join(timeout=2)
         except (OSError, AttributeError, ValueError, AssertionError):
             pass
-    # Let the executor's manager thread close its wake-up pipe now: left to interpreter exit, CPython
-    # 3.11 may write to that pipe while the thread closes it and print an OSError traceback.
-    manager = getattr(pool, "_executor_manager_thread", None)
-    if manager is not None:
-        manager.join(timeout=2)
+    _quiet_at_exit(manager)
+
+
+class _NoWakeup:
+    def wakeup(self) -> None:
+        pass
+
+
+def _quiet_at_exit(manager: Any) -> None:
+    """At interpreter exit CPython 3.11 wakes every pool's manager thread through a pipe that the
+    thread may be closing at that very moment (an OSError traceback on stderr). The workers are
+    killed and the thread was woken already: it needs no second wake-up."""
+    try:
+        from concurrent.futures import process
+
+        if manager is not None and manager in process._threads_wakeups:
+            process._threads_wakeups[manager] = _NoWakeup()
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - another Python's internals
+        pass
