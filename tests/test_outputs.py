@@ -93,3 +93,24 @@ def test_draft_never_replaces_an_edited_report(cli, tmp_path):
     r = cli("draft", seed, "--out", out)
     assert r.returncode == 2 and "--overwrite" in r.stderr and sha256(out) == before
     assert cli("draft", seed, "--out", out, "--overwrite").returncode == 0 and sha256(out) != before
+
+
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    """ENOSPC while writing says which output could not be written (the error itself names no file)."""
+    import errno
+    import os
+
+    from toolkit import fileio
+
+    def full(fd):  # a delayed write that finds the disk full surfaces at fsync
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    target = tmp_path / "汇总.xlsx"
+    try:
+        fileio.atomic_write_bytes(target, b"x" * 10)
+    except OSError as e:
+        assert e.errno == errno.ENOSPC and e.filename == str(target)
+    else:
+        raise AssertionError("the write must fail")
+    assert not target.exists() and not list(tmp_path.glob(".~nianbao-*"))

@@ -71,13 +71,16 @@ def _shot(driver, name: str, tmp: Path) -> None:
 
 
 def _click_and_wait(driver, element) -> None:
-    """Click what loads a new page and wait until it has (the old page's elements go stale)."""
-    from selenium.webdriver.support import expected_conditions as EC
+    """Click what loads a new page and wait until it has: a mark set on the old page's window is
+    gone once the new page is there (more robust than waiting for an element to go stale)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    old = driver.find_element("tag name", "html")
+    driver.execute_script("window.__nianbaoOldPage = true;")
     element.click()
-    WebDriverWait(driver, 60).until(EC.staleness_of(old))
+    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return document.readyState === 'complete' && !window.__nianbaoOldPage;")
+    )
 
 
 def _upload(driver, *paths: Path, form: str = "form.upload") -> None:

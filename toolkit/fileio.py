@@ -37,12 +37,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
         if not path.parent.name.startswith(".~nianbao-stage-"):
             WRITTEN.append(path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and not e.filename:  # a full disk names no file by itself: name ours
+            raise OSError(e.errno, e.strerror or str(e), str(_final(path))) from e
         raise
+
+
+def _final(path: Path) -> Path:
+    """The place the user asked for: a file being staged is named by its final folder."""
+    if path.parent.name.startswith(".~nianbao-stage-"):
+        return path.parent.parent / path.name
+    return path
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -330,11 +330,13 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C unwinds cleanly
     signal.signal(signal.SIGTERM, _on_sigterm)
     code = run()
-    if code in (130, 143):  # interrupted: the workers are gone and every output is whole; end now,
-        sys.stdout.flush()  # so that no late signal during interpreter shutdown turns 130 into -2
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    # Done: every output is whole and the workers are gone. End now, with Ctrl-C and SIGTERM held
+    # back, so that a signal arriving during interpreter shutdown cannot turn the exit code into -2.
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _unexpected(e: Exception) -> int:
