@@ -201,3 +201,21 @@ def test_downloads_stay_inside_the_archive(site):
     assert not shutil.os.path.exists("/tmp/越界.xlsx")
     original = client.get("/submission/1/original")
     assert original.status_code == 200 and original.content == sample(HANGAI).read_bytes()
+
+
+def test_published_reports_are_audited_from_the_page(site):
+    client, tokens, db = site
+    from conftest import ROOT
+
+    corpus = sorted((ROOT / "tests" / "published").glob("*.source.*"))[:6]
+    r = client.post(
+        "/audit",
+        data={"csrf": _csrf(client)},
+        files=[("files", (p.name, p.read_bytes())) for p in corpus],
+    )
+    assert r.status_code == 200 and "已发布年报的审计：6 份" in r.text
+    book = client.post(
+        "/audit", data={"csrf": _csrf(client), "download": "1"}, files=[("files", (p.name, p.read_bytes())) for p in corpus]
+    )
+    wb = openpyxl.load_workbook(io.BytesIO(book.content))
+    assert "总览" in wb.sheetnames and wb["总览"].max_row >= 7

@@ -84,6 +84,7 @@ def create_app(config: WebConfig) -> Starlette:
         Route("/template/{code}", ctx.admin(views.template_one)),
         Route("/templates.zip", ctx.admin(views.templates_zip)),
         Route("/consolidate", ctx.admin(views.consolidate), methods=["POST"]),
+        Route("/audit", ctx.admin(views.audit_upload), methods=["POST"]),
         Route("/export.{kind:str}", ctx.admin(views.export)),
         Route("/u/{token}", ctx.clerk(views.clerk_page)),
         Route("/u/{token}/upload", ctx.clerk(views.clerk_upload), methods=["POST"]),

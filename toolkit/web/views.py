@@ -297,6 +297,31 @@ async def export(ctx: Context, request: Request) -> Response:
     return download(data, f"{ctx.config.year}年政府信息公开年报明细.{kind}", media)
 
 
+def _audit(archive: Archive, paths: list[Path], year: int, store: bool) -> tuple[Any, bytes]:
+    """Published reports through the same importer and checks as `nianbao audit`; with ``store``
+    the readable ones are kept in the archive as their years' published figures."""
+    from ..api import audit, write_audit
+
+    result = audit(paths, archive.roster(year))
+    if store:
+        from ..archive.receive import store_imported
+
+        known = [r for r in result.reports if r.readable and r.year and archive.roster(r.year) is not None]
+        store_imported(archive, known)
+    with tempfile.TemporaryDirectory(prefix="nianbao-audit-") as tmp:
+        return result, write_audit(result, Path(tmp) / "审计.xlsx").read_bytes()
+
+
+async def audit_upload(ctx: Context, request: Request) -> Response:
+    form = request.state.form
+    with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
+        paths = await _save_uploads(form, Path(tmp))
+        result, data = await run_in_threadpool(_audit, ctx.archive, paths, ctx.config.year, form.get("store") == "1")
+    if form.get("download") == "1":
+        return download(data, f"{ctx.config.year}年已发布年报审计.xlsx")
+    return ctx.render(request, "audit.html", reports=result.reports)
+
+
 async def login(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     if request.method == "POST":
