@@ -32,7 +32,7 @@ from toolkit.api import (
 from toolkit.consolidate import Refused, Summary
 from toolkit.errors import NianbaoError
 from toolkit.findings import Finding
-from toolkit.importer import import_published
+from toolkit.published.importer import import_published
 from toolkit.report import Report
 from toolkit.roster import Roster, Unit, load_roster
 from toolkit.spec import current_format, formats

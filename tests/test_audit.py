@@ -12,7 +12,7 @@ from conftest import ROOT
 from test_import_hostile import entity_bomb, nested_tables, not_a_pdf
 
 from toolkit.api import audit, write_audit
-from toolkit.audit_writer import is_audit_workbook
+from toolkit.published.audit_writer import is_audit_workbook
 from toolkit.spec import current_format, formats
 
 PUBLISHED = ROOT / "tests" / "published"

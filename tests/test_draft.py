@@ -29,7 +29,7 @@ from toolkit.draft import (
 )
 from toolkit.draft import model as M
 from toolkit.draft.sentences import number_text, percent
-from toolkit.importer import read_published
+from toolkit.published.importer import read_published
 from toolkit.report import Report, derive_totals
 from toolkit.roster import Unit
 from toolkit.spec import current_format

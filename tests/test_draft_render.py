@@ -17,7 +17,7 @@ from test_draft import SEED_RETURN, docx_grids, expected_grid, make_return, publ
 
 from toolkit.check import CheckOptions, check_report
 from toolkit.draft import read_source
-from toolkit.importer import read_published
+from toolkit.published.importer import read_published
 from toolkit.spec import current_format
 
 SECTIONS = current_format().sections

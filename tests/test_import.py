@@ -13,7 +13,7 @@ from conftest import ROOT, SAMPLES, SUMMARY_TABLES, run_cli
 from published_text import flat_text, html_page
 
 from toolkit.check import CheckOptions, check_paths, check_report
-from toolkit.importer import cross_year, read_published
+from toolkit.published.importer import cross_year, read_published
 from toolkit.spec import formats
 
 SEED = SAMPLES / "published" / "宝力根苏木2023年政府信息公开工作年度报告.txt"  # = shared/seeds/000_f97d988c963e3b8a.txt
@@ -357,7 +357,7 @@ def test_review_sentences_are_not_applications(tmp_path, fmt):
     ],
 )
 def test_level_is_guessed_only_when_certain(name, level):
-    from toolkit.importer import level_of
+    from toolkit.published.importer import level_of
 
     assert level_of(name) == level
 
@@ -372,7 +372,7 @@ def test_ambiguous_run_is_settled_by_the_column_sums(tmp_path, fmt):
     text = text.replace(row, "（一）予以公开 |\n001100011 |\n")
     p = tmp_path / "amb.txt"
     p.write_text(text, encoding="utf-8")
-    from toolkit.importer import _split_runs
+    from toolkit.published.importer import _split_runs
 
     assert len(_split_runs(["001100011"], 7, lambda n: sum(n[:6]) == n[6])) > 1  # ambiguous by the row alone
     rep = imported(p)

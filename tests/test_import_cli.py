@@ -10,9 +10,9 @@ import pytest
 from conftest import SAMPLES, run_cli, sha256
 from published_text import flat_text
 
-from toolkit.import_identity import match_roster, name_variants
-from toolkit.importer import import_published
-from toolkit.publish import MAX_NAME_BYTES, OutputNames
+from toolkit.published.identity import match_roster, name_variants
+from toolkit.published.importer import import_published
+from toolkit.published.writer import MAX_NAME_BYTES, OutputNames
 from toolkit.report import Report
 from toolkit.roster import load_roster
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SUMMARY_TABLES, run_cli
 
-from toolkit.import_source import MAX_TEXT_BYTES
-from toolkit.importer import import_published
+from toolkit.published.importer import import_published
+from toolkit.published.source import MAX_TEXT_BYTES
 
 SEED = ROOT / "tests" / "published" / "01_baoligen_sumu_2023.source.txt"
 LIMIT_S = 5.0  # "a couple of seconds" on the 2-core CI machine, with margin

@@ -12,7 +12,7 @@ import pytest
 from conftest import SAMPLES, run_cli
 
 from toolkit.check import CheckOptions, check_paths, check_report
-from toolkit.importer import read_published
+from toolkit.published.importer import read_published
 from toolkit.spec import current_format
 
 pytestmark = pytest.mark.skipif(

@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT, SUMMARY_TABLES
 
 from toolkit.check import CheckOptions, check_report
-from toolkit.importer import read_published
+from toolkit.published.importer import read_published
 from toolkit.spec import formats
 
 PUBLISHED = ROOT / "tests" / "published"

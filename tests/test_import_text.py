@@ -13,10 +13,10 @@ from published_text import flat_text
 from toolkit.aliases import aliases, parse_aliases
 from toolkit.check import CheckOptions, check_report
 from toolkit.errors import SpecError
-from toolkit.import_source import clean_text, is_traditional
-from toolkit.import_tokens import lexicon_for, text_cells, tokens
-from toolkit.import_walk import split_row
-from toolkit.importer import read_published
+from toolkit.published.importer import read_published
+from toolkit.published.source import clean_text, is_traditional
+from toolkit.published.tokens import lexicon_for, text_cells, tokens
+from toolkit.published.walk import split_row
 from toolkit.spec import templates_dir
 
 
@@ -92,7 +92,7 @@ def test_two_splits_left_means_unknown_never_a_guess(tmp_path, fmt):
 
 
 def test_split_row_respects_totals_and_leading_zeros(fmt):
-    from toolkit.import_tokens import Tok
+    from toolkit.published.tokens import Tok
 
     cells = [c for c in fmt.sheet("t3").cells if c.row_id == "r1"]
     assert split_row(cells, [Tok("587001066", 1)], fmt) == [[58, 7, 0, 0, 1, 0, 66]]
@@ -200,7 +200,7 @@ def test_legacy_encodings_gbk_and_big5(tmp_path, fmt):
 def test_unit_and_year_from_real_report_openings():
     """The unit is taken from the title or the opening sentence only when it looks like a unit's
     name; otherwise it stays unknown ('' → the --unit option or the file name), never a phrase."""
-    from toolkit.import_identity import guess_identity
+    from toolkit.published.identity import guess_identity
 
     root = templates_dir().parent / "tests" / "published"
     got = {p.name[:2]: guess_identity(p.read_text(encoding="utf-8")) for p in sorted(root.glob("*.source.txt"))}

@@ -25,7 +25,7 @@ class Alias:
 
 
 def _norm(text: str) -> str:
-    from .import_tokens import norm
+    from .published.tokens import norm
 
     return norm(text)
 

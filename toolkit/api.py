@@ -240,7 +240,7 @@ def audit(
 ):
     """Import and check every published report (text, HTML, PDF; files, folders, zip archives) in
     worker processes, and pair the years of each unit. Returns an ``AuditResult``."""
-    from .audit import audit as run_audit
+    from .published.audit import audit as run_audit
 
     return run_audit(_paths(paths), roster=as_roster(roster), year=year, progress=progress, workers=workers)
 
@@ -248,8 +248,8 @@ def audit(
 def write_audit(result: Any, path: PathLike, *, inputs: Iterable[PathLike] = (), overwrite: bool = False) -> Path:
     """The audit workbook (总览, 问题, 跨年, 文字与表格), written atomically. Refuses to replace an
     input or a workbook nianbao did not write as an audit (unless ``overwrite``)."""
-    from .audit_writer import write_audit as write
     from .outputs import OutputGuard
+    from .published.audit_writer import write_audit as write
 
     path = Path(path)
     if path.suffix.lower() != ".xlsx":

@@ -74,7 +74,7 @@ def regenerable(path: Path, kind: str, unit_code: str = "", year: int | None = N
     if kind.startswith("draft-"):
         return _untouched_draft(path, kind)
     if kind == "audit":
-        from .audit_writer import is_audit_workbook
+        from .published.audit_writer import is_audit_workbook
 
         return is_audit_workbook(path)
     report = _read(path)

@@ -15,7 +15,7 @@ from .spec import formats
 def unit_key(report: Report) -> str:
     """The same unit across files: its roster (or cover) code, else its name without 人民政府/办事处
     (a published report read without a roster has only a name)."""
-    from .import_identity import canonical_name
+    from .published.identity import canonical_name
 
     code = report.unit_code
     if code and not code.startswith("X"):

@@ -52,9 +52,9 @@ def import_cmd(
     退出码：0 没有错误；1 发现错误；2 无法运行。
     """
     from ..check import BatchResult
-    from ..importer import import_published, published_files
     from ..jsonout import dumps, result_json
-    from ..publish import OutputNames, write_imported
+    from ..published.importer import import_published, published_files
+    from ..published.writer import OutputNames, write_imported
     from ..roster import load_roster
 
     paths = published_files(files)

@@ -43,7 +43,7 @@ def read_source(path: Path) -> Report:
 
 def read_previous(path: Path) -> Report:
     """Last year's figures from a workbook or from a published report (text, HTML, PDF)."""
-    from ..importer import read_published
+    from ..published.importer import read_published
 
     path = Path(path)
     if path.suffix.lower() in WORKBOOK_SUFFIXES:
@@ -63,7 +63,7 @@ def read_previous(path: Path) -> Report:
 def carryover_notes(report: Report, previous: Report) -> list[Finding]:
     """I6 and 现行有效 continuity between last year and this year (importer.cross_year),
     whatever the two sources call the unit."""
-    from ..importer import cross_year
+    from ..published.importer import cross_year
 
     same = dataclasses.replace(previous, unit_name=report.unit_name, findings=[])
     this = dataclasses.replace(report, findings=[])

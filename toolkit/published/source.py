@@ -15,8 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import NianbaoError
-from .import_tokens import text_cells
+from ..errors import NianbaoError
+from .tokens import text_cells
 
 # A real report is a few hundred kB of text; a PDF with scanned seals a few MB.
 MAX_TEXT_BYTES = 5 * 1024 * 1024

@@ -10,12 +10,12 @@ import io
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from .. import __version__
+from ..fileio import atomic_write_bytes
+from ..findings import fmt_num, sort_key
+from ..report import Report
+from ..spec import formats
 from .audit import CROSS_YEAR_CODES, AuditResult, continuity, severity_counts, visible_cells, worst
-from .fileio import atomic_write_bytes
-from .findings import fmt_num, sort_key
-from .report import Report
-from .spec import formats
 
 SUBJECT = "nianbao audit"  # marks the workbook as nianbao's own (outputs.regenerable)
 SHEETS = ("总览", "问题", "跨年", "文字与表格")

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
 
-from .report import Number
-from .spec import Format
+from ..report import Number
+from ..spec import Format
 
 
 @dataclass
@@ -147,7 +147,7 @@ class Lexicon:
 
 @cache
 def lexicon(fmt_id: str, digest: str, extra: tuple[str, ...]) -> Lexicon:
-    from .spec import formats
+    from ..spec import formats
 
     fmt = formats()[fmt_id]
     words = {norm(lb.text) for sh in fmt.sheets if sh.published for lb in sh.labels} | {norm(a) for a in extra}

@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from .aliases import row_aliases
-from .findings import Finding, make
-from .import_tokens import Tok, norm
-from .report import Number
-from .spec import Cell, Format, Label, Sheet
+from ..aliases import row_aliases
+from ..findings import Finding, make
+from ..report import Number
+from ..spec import Cell, Format, Label, Sheet
+from .tokens import Tok, norm
 
 MAX_SPLITS = 64  # candidate splits kept per row; more means the row is unknown
 MAX_SOLUTIONS = 256  # joint solutions over all ambiguous rows; more means they stay unknown
@@ -441,8 +441,8 @@ Constraint = tuple[tuple[str, int], ...]  # sum(sign * value) == 0
 def _constraints(fmt_id: str, digest: str) -> tuple[Constraint, ...]:
     """Every equality of the format: each total equals its parts, and each 错误 rule ``a + b == c + d``
     over plain cells (O1: 一 + 二 = 三（七）+ 四)."""
-    from .rules import parse
-    from .spec import formats
+    from ..rules import parse
+    from ..spec import formats
 
     fmt = formats()[fmt_id]
     out: list[Constraint] = [((c.id, 1), *((p, -1) for p in c.parts)) for c in fmt.totals]

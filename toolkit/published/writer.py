@@ -13,12 +13,12 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from .fileio import atomic_write_text, safe_filename
-from .findings import fmt_num
-from .report import Report
-from .roster import Unit
-from .spec import formats
-from .template import ReturnContent, write_return
+from ..fileio import atomic_write_text, safe_filename
+from ..findings import fmt_num
+from ..report import Report
+from ..roster import Unit
+from ..spec import formats
+from ..template import ReturnContent, write_return
 
 MAX_NAME_BYTES = 255
 
@@ -66,7 +66,7 @@ class OutputNames:
 
 def write_imported(report: Report, out_dir: Path, names: OutputNames | None = None) -> tuple[Path, Path]:
     """Write the workbook and the JSON of one imported report; returns their paths."""
-    from .jsonout import file_json
+    from ..jsonout import file_json
 
     fmt = formats()[report.format_id]
     xlsx, js = (names or OutputNames(out_dir)).pair(report)

@@ -1,10 +1,10 @@
 """Published report (web text, HTML, PDF) → `Report`, so the same rules audit what was published.
 
 The pipeline: read the file within safe limits and turn it into plain text (traditional
-characters converted, PDF page furniture removed) — `import_source`; cut the text into cells
-at separators and at the labels of the format — `import_tokens`; walk the format definition
-row by row and settle run-together digits — `import_walk`; find out who published it and
-match a roster — `import_identity`; compare the prose with the tables — `import_narrative`.
+characters converted, PDF page furniture removed) — `source`; cut the text into cells
+at separators and at the labels of the format — `tokens`; walk the format definition
+row by row and settle run-together digits — `walk`; find out who published it and
+match a roster — `identity`; compare the prose with the tables — `narrative`.
 `import_published` does a whole batch: one bad file becomes a report with a finding, never
 the end of the batch.
 """
@@ -15,10 +15,14 @@ import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .aliases import aliases
-from .errors import NianbaoError
-from .findings import make
-from .import_identity import (
+from ..aliases import aliases
+from ..errors import NianbaoError
+from ..findings import make
+from ..report import Provenance, Report, derive_totals
+from ..roster import Roster
+from ..spec import Format, current_format, formats
+from ..years import cross_year, cross_year_findings, link_years
+from .identity import (
     detect_format,
     guess_identity,
     invented_code,
@@ -27,14 +31,10 @@ from .import_identity import (
     own_template_cover,
     year_from_name,
 )
-from .import_narrative import audit_text
-from .import_source import Source, TooLarge, read_source
-from .import_tokens import Tok, TooManyCells, lexicon_for, norm, parse_number, tokens
-from .import_walk import Parsed, settle, split_row, walk
-from .report import Provenance, Report, derive_totals
-from .roster import Roster
-from .spec import Format, current_format, formats
-from .years import cross_year, cross_year_findings, link_years
+from .narrative import audit_text
+from .source import Source, TooLarge, read_source
+from .tokens import Tok, TooManyCells, lexicon_for, norm, parse_number, tokens
+from .walk import Parsed, settle, split_row, walk
 
 __all__ = [
     "Tok",
@@ -52,8 +52,8 @@ __all__ = [
 
 def _split_runs(raw: list[str], need: int, check: Callable[[list[int]], bool], limit: int = 20) -> list[list[int]]:
     """Digits an extractor ran together → the splits into ``need`` numbers (no leading zeros)
-    that pass ``check``; the earlier API, now on the row splitter of `import_walk`."""
-    from .import_walk import _Splitter
+    that pass ``check``; the earlier API, now on the row splitter of `walk`."""
+    from .walk import _Splitter
 
     digits = "".join(raw)
     if not digits.isdigit():
@@ -209,7 +209,7 @@ def import_one(
     unit_type: str | None = None,
 ) -> Report:
     """Read, identify and check one published report; a file that cannot be read is a report with a finding."""
-    from .check import CheckOptions, check_report
+    from ..check import CheckOptions, check_report
 
     path = Path(path)
     try:

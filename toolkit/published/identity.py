@@ -12,8 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .import_tokens import norm
-from .roster import Roster, Unit
+from ..roster import Roster, Unit
+from .tokens import norm
 
 # ---------------------------------------------------------------- format detection
 

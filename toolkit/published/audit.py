@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import NianbaoError
-from .fileio import safe_filename
-from .findings import Finding, counts, make, sort_key
+from ..errors import NianbaoError
+from ..fileio import safe_filename
+from ..findings import Finding, counts, make, sort_key
+from ..pool import new_pool, stop_pool
+from ..report import Provenance, Report
+from ..roster import Roster
+from ..spec import formats
 from .importer import REPORT_SUFFIXES, import_one, pair_years
-from .pool import new_pool, stop_pool
-from .report import Provenance, Report
-from .roster import Roster
-from .spec import formats
 
 MAX_ARCHIVE_BYTES = 500 * 1024 * 1024
 MAX_ARCHIVE_MEMBERS = 5000

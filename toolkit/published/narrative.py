@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from .findings import Finding, fmt_num, make
-from .import_tokens import norm
-from .report import Number
-from .spec import current_format, formats
+from ..findings import Finding, fmt_num, make
+from ..report import Number
+from ..spec import current_format, formats
+from .tokens import norm
 
 NARRATIVE = (
     (r"(?:收到|受理)[^。；，,复诉]{0,12}?政府信息公开申请(?:共)?(\d+)\s*[件项个条]", "t3.r1.tot", "本年新收申请"),
