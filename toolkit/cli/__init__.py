@@ -6,7 +6,11 @@ Exit codes: 0 fine; 1 problems (错误) found in the inputs; 2 could not run.
 
 from __future__ import annotations
 
-from . import archive, collect, draft, explain, published, web  # noqa: F401  (they register their commands)
+# isort: off
+# The order of registration is the order of --help: the yearly job first, help last.
+from . import collect, draft, archive, published, web, explain  # noqa: F401  (they register their commands)
+
+# isort: on
 from .app import app, main, run
 
 __all__ = ["app", "main", "run"]

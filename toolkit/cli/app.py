@@ -97,7 +97,8 @@ def say(message: str, *user_text: object, style: str = "") -> None:
 app = typer.Typer(
     name="nianbao",
     help=(
-        "政府信息公开工作年度报告（国办公开办函〔2021〕30号格式）：生成锁定的填报模板、审核回收的填报表、汇总。\n\n"
+        "政府信息公开工作年度报告（国办公开办函〔2021〕30号格式）：生成锁定的填报模板、审核回收的填报表、汇总，"
+        "档案库记住一年的回收和上一年的数字，报送网页供各单位上传，写出年报文稿，审计已发布的年报。\n\n"
         "示例：\n\n"
         "  nianbao template --roster samples/roster.csv --year 2025 --out 输出/模板\n\n"
         "  nianbao check samples/faulty --roster samples/roster.csv --year 2025 --annotate 输出/退回\n\n"
@@ -105,6 +106,8 @@ app = typer.Typer(
         "  nianbao receive 收到的年报 --year 2025（存入档案库；另见 roster load、status、accept、reject）\n\n"
         "  nianbao import samples/published/宝力根苏木2023年政府信息公开工作年度报告.txt\n\n"
         "  nianbao draft 输出/汇总.xlsx --out 输出/年报.docx --html 输出/年报.html\n\n"
+        "  nianbao serve --year 2025（报送网页；各单位的专用链接用 nianbao links 生成）\n\n"
+        "  nianbao audit tests/published --out 输出/审计.xlsx\n\n"
         "  nianbao explain O1\n\n"
         "退出码：0 正常；1 发现错误；2 无法运行（参数错误、文件无法读取等）。"
     ),

@@ -24,7 +24,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="在标准输出打印 
 STYLE = {"未报送": "dim", "退回": "bold red", "待说明": "yellow", "已通过": "green"}
 
 roster_app = typer.Typer(help="名册：每个年度一份（单位每年可能变化），以及报送截止日期。", no_args_is_help=True)
-app.add_typer(roster_app, name="roster")
+app.add_typer(roster_app, name="roster", rich_help_panel="档案库：一年的回收")
 
 
 def _open(db: str | None):  # type: ignore[no-untyped-def]
@@ -82,7 +82,7 @@ def _receive_line(r) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-@app.command("receive", no_args_is_help=True)
+@app.command("receive", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def receive_cmd(
     paths: Annotated[list[Path], typer.Argument(help="收到的填报表文件、文件夹或 zip 压缩包，可以有多个。")],
     year: YearOption,
@@ -155,7 +155,7 @@ def _tally(states) -> str:  # type: ignore[no-untyped-def]
     return f"应报 {len(states)} 个：" + "，".join(parts) + (f"；逾期 {late} 个" if late else "") + "。"
 
 
-@app.command("status", no_args_is_help=True)
+@app.command("status", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def status_cmd(
     year: YearOption,
     missing: Annotated[bool, typer.Option("--missing", help="只列出需要催报的单位（未报送、退回、待说明）。")] = False,
@@ -183,7 +183,7 @@ def status_cmd(
         print(dumps({"schema": "nianbao.status", "schema_version": 1, "year": year, "units": [s.row() for s in states]}))
 
 
-@app.command("accept", no_args_is_help=True)
+@app.command("accept", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def accept_cmd(
     unit: Annotated[str, typer.Argument(help="单位代码或名称。")], year: YearOption, note: NoteOption, db: DbOption = None
 ) -> None:
@@ -199,7 +199,7 @@ def accept_cmd(
     say("{}（{}）：已接受{}个警告，状态：{}。", s.name, s.code, s.warnings, s.status)
 
 
-@app.command("reject", no_args_is_help=True)
+@app.command("reject", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def reject_cmd(
     unit: Annotated[str, typer.Argument(help="单位代码或名称。")],
     year: YearOption,
@@ -225,7 +225,7 @@ def reject_cmd(
         say("未生成审核意见副本：{}", why, style="yellow")
 
 
-@app.command("history", no_args_is_help=True)
+@app.command("history", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def history_cmd(
     unit: Annotated[str, typer.Argument(help="单位代码或名称。")],
     year: Annotated[int | None, typer.Option("--year", "-y", help="只看这一年度。")] = None,
@@ -259,7 +259,7 @@ def history_cmd(
         print(dumps({"schema": "nianbao.history", "schema_version": 1, "unit": unit, "items": [asdict(i) for i in items]}))
 
 
-@app.command("export", no_args_is_help=True)
+@app.command("export", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def export_cmd(
     year: YearOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="导出文件：.csv、.xlsx 或 .parquet（需要 pyarrow）。")],
@@ -285,7 +285,7 @@ def export_cmd(
     say("已导出 {} 行，保存在：{}", len(frame), out)
 
 
-@app.command("verify")
+@app.command("verify", rich_help_panel="档案库：一年的回收")
 def verify_cmd(db: DbOption = None) -> None:
     """核对档案库：重新计算每个保存的原文件的 sha256，与收到时比较。
 
@@ -300,7 +300,7 @@ def verify_cmd(db: DbOption = None) -> None:
     say("档案库中的全部原文件与收到时一致。")
 
 
-@app.command("backup", no_args_is_help=True)
+@app.command("backup", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def backup_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="备份文件（不会覆盖已有文件）。")], db: DbOption = None
 ) -> None:

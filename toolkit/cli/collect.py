@@ -10,7 +10,7 @@ import typer
 from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail, print_findings, progress_bar, say
 
 
-@app.command("template", no_args_is_help=True)
+@app.command("template", no_args_is_help=True, rich_help_panel="填报、审核与汇总")
 def template_cmd(
     year: Annotated[int, typer.Option("--year", "-y", help="报告年度，例如 2025。")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="输出文件夹（不存在时自动创建）。")],
@@ -69,7 +69,7 @@ def template_cmd(
         say("  ……共 {} 个", len(paths))
 
 
-@app.command("check", no_args_is_help=True)
+@app.command("check", no_args_is_help=True, rich_help_panel="填报、审核与汇总")
 def check_cmd(
     paths: Annotated[list[Path], typer.Argument(help="填报表文件、文件夹或 zip 压缩包，可以有多个。")],
     roster: Annotated[
@@ -164,7 +164,7 @@ def _split(v: str | None) -> list[str]:
     return [x.strip() for x in (v or "").replace("，", ",").split(",") if x.strip()]
 
 
-@app.command("consolidate", no_args_is_help=True)
+@app.command("consolidate", no_args_is_help=True, rich_help_panel="填报、审核与汇总")
 def consolidate_cmd(
     year: Annotated[int, typer.Option("--year", "-y", help="报告年度。")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="汇总表文件名（.xlsx），旁边另写 .manifest.json。")],

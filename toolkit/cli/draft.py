@@ -11,7 +11,7 @@ from .app import EXIT_PROBLEMS, MAX_ROWS, PLANNED, app, check_year, fail, say
 from .archive import DbOption
 
 
-@app.command("draft", no_args_is_help=True)
+@app.command("draft", no_args_is_help=True, rich_help_panel="填报、审核与汇总")
 def draft_cmd(
     source: Annotated[
         Path | None, typer.Argument(help="本年的填报表或汇总表（nianbao 生成的 .xlsx，或另存的 .ods）；用 --db 时不给。")

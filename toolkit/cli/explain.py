@@ -9,7 +9,7 @@ import typer
 from .app import app, fail, out
 
 
-@app.command("explain")
+@app.command("explain", rich_help_panel="帮助")
 def explain_cmd(
     code: Annotated[str | None, typer.Argument(help="规则或检查代码，例如 O1、I10、formula-overwritten。")] = None,
 ) -> None:

@@ -15,7 +15,7 @@ StoreOption = Annotated[
 ]
 
 
-@app.command("import", no_args_is_help=True)
+@app.command("import", no_args_is_help=True, rich_help_panel="已发布的年报")
 def import_cmd(
     files: Annotated[
         list[Path], typer.Argument(help="已发布的年报：网页复制的文本（.txt）、网页（.html）或 PDF，也可以是文件夹。")
@@ -79,7 +79,7 @@ def import_cmd(
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
 
 
-@app.command("audit", no_args_is_help=True)
+@app.command("audit", no_args_is_help=True, rich_help_panel="已发布的年报")
 def audit_cmd(
     paths: Annotated[
         list[Path],

@@ -13,7 +13,7 @@ from .app import EXIT_OK, app, check_year, fail, say
 from .archive import DbOption, YearOption
 
 
-@app.command("links", no_args_is_help=True)
+@app.command("links", no_args_is_help=True, rich_help_panel="报送网页")
 def links_cmd(
     year: YearOption,
     base_url: Annotated[str, typer.Option("--base-url", help="网页的地址，例如 http://10.1.2.3:8000（单位能访问到的地址）。")],
@@ -66,7 +66,7 @@ def _write_links(out: Path, rows: list[tuple[str, str, str]]) -> None:
     atomic_write_bytes(out, ("\ufeff" + "".join(lines)).encode("utf-8"))  # BOM: Excel opens it as UTF-8
 
 
-@app.command("serve")
+@app.command("serve", rich_help_panel="报送网页")
 def serve_cmd(
     year: YearOption,
     host: Annotated[str, typer.Option("--host", help="监听地址：127.0.0.1 仅本机；0.0.0.0 供内网各单位。")] = "127.0.0.1",
