@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..check import CheckOptions
 from ..errors import NianbaoError
 from ..fileio import safe_filename
 from ..findings import Finding, counts, make, sort_key
@@ -43,12 +44,6 @@ class PubSource:
     path: str
     data: bytes | None = None
     problem: str = ""  # why it cannot be read at all (a finding, not the end of the batch)
-
-
-@dataclass
-class AuditOptions:
-    roster: Roster | None = None
-    year: int | None = None
 
 
 @dataclass
@@ -152,7 +147,7 @@ def _failed(src: PubSource, detail: str) -> Report:
     return rep
 
 
-def audit_one(src: PubSource, opts: AuditOptions) -> Report:
+def audit_one(src: PubSource, opts: CheckOptions) -> Report:
     """Import and check one report; never raises for a bad file."""
     if src.problem:
         return _failed(src, src.problem)
@@ -170,10 +165,10 @@ def audit_one(src: PubSource, opts: AuditOptions) -> Report:
     return rep.compact()
 
 
-_OPTS: dict[str, AuditOptions] = {}
+_OPTS: dict[str, CheckOptions] = {}
 
 
-def _init(opts: AuditOptions) -> None:
+def _init(opts: CheckOptions) -> None:
     _OPTS["opts"] = opts
 
 
@@ -187,7 +182,7 @@ class _Runner:
     replaced, and the files that were in flight are retried one by one."""
 
     sources: list[PubSource]
-    opts: AuditOptions
+    opts: CheckOptions
     workers: int
 
     def __post_init__(self) -> None:
@@ -237,7 +232,7 @@ def audit(
     """Import and check every published report under ``paths`` and pair the years of each unit.
     ``workers=0`` reads in this process (no pool)."""
     sources = collect(Path(p) for p in paths)
-    opts = AuditOptions(roster=roster, year=year)
+    opts = CheckOptions(roster=roster, year=year)
     if progress:
         progress(len(sources))
     n = len(sources)

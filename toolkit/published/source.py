@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NianbaoError
+from ..textnum import legacy_encoding
 from .tokens import text_cells
 
 # A real report is a few hundred kB of text; a PDF with scanned seals a few MB.
@@ -119,23 +120,6 @@ def decode_text(data: bytes, name: str) -> str:
         return data.decode(enc)
     except UnicodeDecodeError as e:
         raise NianbaoError(f"{name} 不是文本、网页或PDF文件") from e
-
-
-# characters every report has, in simplified and in traditional writing
-_COMMON = set("政府信息公开申请年度报告工作情况主动处理结果行政复议诉讼规章件数") | set("資訊公開申請報告處理結果規復議訴訟數")
-
-
-def legacy_encoding(data: bytes) -> str:
-    """Not UTF-8: GBK/GB18030 (mainland) or Big5 (Taiwan, Hong Kong) — whichever decodes into
-    more of the characters every report contains."""
-    sample = data[:200_000]
-    best, score = "gb18030", None
-    for enc in ("gb18030", "big5"):
-        text = sample.decode(enc, errors="replace")
-        hits = sum(ch in _COMMON for ch in text) - 5 * text.count("\ufffd")
-        if score is None or hits > score:
-            best, score = enc, hits
-    return best
 
 
 # ---------------------------------------------------------------- cleaning
