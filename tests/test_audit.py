@@ -169,3 +169,22 @@ def test_cli_exit_codes_and_output_guard(tmp_path, cli):
     assert r.returncode == 2 and "没有找到年报文件" in r.stderr
     assert cli("audit", tmp_path / "不存在", "--out", tmp_path / "x.xlsx").returncode == 2
     assert "Traceback" not in r.stderr
+
+
+def test_audit_reads_only_regular_files_inside_the_folder(tmp_path):
+    """Reports are found as returns are: a link leading out of the folder and a pipe are named and
+    skipped (nothing outside is read, nothing hangs); the genuine report is still audited."""
+    import os
+
+    folder = tmp_path / "年报"
+    folder.mkdir()
+    shutil.copy(ROOT / "samples" / "published" / "宝力根苏木2023年政府信息公开工作年度报告.txt", folder / "a.txt")
+    secret = tmp_path / "外面.txt"
+    secret.write_text("不应被读取的文件", encoding="utf-8")
+    (folder / "link.txt").symlink_to(secret)
+    os.mkfifo(folder / "pipe.txt")
+    result = audit([folder], workers=0)
+    by_name = {r.provenance.name: r for r in result.reports}
+    assert by_name["年报/a.txt"].readable
+    for name in ("年报/link.txt", "年报/pipe.txt"):
+        assert [f.code for f in by_name[name].findings] == ["path-skipped"], name

@@ -19,7 +19,7 @@ from pathlib import Path
 from .errors import NianbaoError
 from .probe import MAX_FILE_BYTES, MAX_RATIO, ProbeProblem, open_zip, read_member
 
-WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".et", ".ods", ".xlsb"}
+WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".et", ".ods", ".xlsb"})
 MAX_ARCHIVE_MEMBERS = 2000  # entries of one archive
 MAX_NESTING = 2
 MAX_ARCHIVE_BYTES = 500 * 1024 * 1024  # one budget for an archive and all archives nested in it
@@ -84,7 +84,13 @@ def _member_problem(info: zipfile.ZipInfo, name: str) -> ProbeProblem | None:
 
 
 def _from_zip(
-    zf: zipfile.ZipFile, label: str, path: str, mtime: float, chain: tuple[int, ...], budget: _Budget
+    zf: zipfile.ZipFile,
+    label: str,
+    path: str,
+    mtime: float,
+    chain: tuple[int, ...],
+    budget: _Budget,
+    suffixes: frozenset[str] = WORKBOOK_SUFFIXES,
 ) -> Iterator[Source]:
     """The returns inside an open archive, as sources read later (one at a time, in the worker
     that checks them). Nested archives are opened here, within the one budget of the tree."""
@@ -99,7 +105,7 @@ def _from_zip(
             return
         name = _member_name(info)
         suffix = Path(name).suffix.lower()
-        if info.is_dir() or _is_temp(name) or (suffix not in WORKBOOK_SUFFIXES and suffix != ".zip"):
+        if info.is_dir() or not _wanted(name, suffixes):
             continue
         seen[name] = seen.get(name, 0) + 1
         where = f"{label}/{shown(name)}" + (f"（同名文件第{seen[name]}个）" if seen[name] > 1 else "")
@@ -117,7 +123,7 @@ def _from_zip(
                 return
             continue
         if suffix == ".zip":
-            yield from _nested(zf, info, where, path, mtime, chain + (i,), budget)
+            yield from _nested(zf, info, where, path, mtime, chain + (i,), budget, suffixes)
             continue
         try:  # the member's own time, in the same seconds-since-epoch as a loose file's mtime
             when = dt.datetime(*info.date_time).timestamp()
@@ -126,7 +132,9 @@ def _from_zip(
         yield Source(where, path, mtime=when, member=chain + (i,))
 
 
-def _nested(zf, info, where: str, path: str, mtime: float, chain: tuple[int, ...], budget: _Budget) -> Iterator[Source]:
+def _nested(
+    zf, info, where: str, path: str, mtime: float, chain: tuple[int, ...], budget: _Budget, suffixes: frozenset[str]
+) -> Iterator[Source]:
     if len(chain) >= MAX_NESTING:
         yield Source(where, path, problem=ProbeProblem("file-too-large", "压缩包嵌套层数过多"))
         return
@@ -135,10 +143,10 @@ def _nested(zf, info, where: str, path: str, mtime: float, chain: tuple[int, ...
     except ProbeProblem as p:
         yield Source(where, path, problem=p)
         return
-    yield from _from_zip(inner, where, path, mtime, chain, budget)
+    yield from _from_zip(inner, where, path, mtime, chain, budget, suffixes)
 
 
-def _from_file(p: Path, label: str) -> Iterator[Source]:
+def _from_file(p: Path, label: str, suffixes: frozenset[str] = WORKBOOK_SUFFIXES) -> Iterator[Source]:
     """A workbook on disk is read later, where it is checked (possibly in a worker process);
     an archive is listed here (its members are the sources), never read whole into memory."""
     label = shown(label)
@@ -150,7 +158,7 @@ def _from_file(p: Path, label: str) -> Iterator[Source]:
         if st.st_size > MAX_ARCHIVE_FILE:
             raise ProbeProblem("file-too-large", f"压缩包{st.st_size // 1048576}MB")
         with _open_archive(str(p)) as zf:
-            yield from _from_zip(zf, label, str(p), st.st_mtime, (), _Budget())
+            yield from _from_zip(zf, label, str(p), st.st_mtime, (), _Budget(), suffixes)
     except OSError as e:
         yield Source(label, str(p), problem=ProbeProblem("file-unreadable", str(e)))
     except ProbeProblem as e:
@@ -235,12 +243,12 @@ def _skipped(label: str, path: str, why: str) -> Source:
     return Source(shown(label), path, problem=ProbeProblem("path-skipped", why))
 
 
-def _wanted(name: str) -> bool:
+def _wanted(name: str, suffixes: frozenset[str]) -> bool:
     suffix = Path(name).suffix.lower()
-    return not _is_temp(name) and (suffix in WORKBOOK_SUFFIXES or suffix == ".zip")
+    return not _is_temp(name) and (suffix in suffixes or suffix == ".zip")
 
 
-def _entry(f: Path, label: str, root: str) -> Iterator[Source]:
+def _entry(f: Path, label: str, root: str, suffixes: frozenset[str]) -> Iterator[Source]:
     """One directory entry: a regular file (or a link to one inside the folder) is a source;
     pipes, devices, sockets and links leading out of the folder are named and skipped."""
     try:
@@ -248,20 +256,20 @@ def _entry(f: Path, label: str, root: str) -> Iterator[Source]:
         if stat.S_ISLNK(st.st_mode):
             target = os.path.realpath(f)
             if os.path.commonpath([root, target]) != root:
-                if _wanted(f.name):
+                if _wanted(f.name, suffixes):
                     yield _skipped(label, str(f), "是指向所给文件夹以外的快捷方式（符号链接），为安全起见已跳过")
                 return
             st = os.stat(target)
         if stat.S_ISREG(st.st_mode):
-            if _wanted(f.name):
-                yield from _from_file(f, label)
+            if _wanted(f.name, suffixes):
+                yield from _from_file(f, label, suffixes)
         elif not stat.S_ISDIR(st.st_mode):
             yield _skipped(label, str(f), f"不是普通文件（{_not_regular(st.st_mode)}），已跳过")
     except (OSError, ValueError) as e:
         yield _skipped(label, str(f), f"无法访问（{e.strerror if isinstance(e, OSError) else e}），已跳过")
 
 
-def _walk(p: Path) -> Iterator[Source]:
+def _walk(p: Path, suffixes: frozenset[str]) -> Iterator[Source]:
     """Every entry under a folder, in a stable order, never following links to folders and never
     entering this tool's own staging folders."""
     root = os.path.realpath(p)
@@ -271,12 +279,14 @@ def _walk(p: Path) -> Iterator[Source]:
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             entries.append(Path(dirpath) / name)
     for f in sorted(entries):
-        yield from _entry(f, str(f.relative_to(p.parent)) if p.parent != p else f.name, root)
+        yield from _entry(f, str(f.relative_to(p.parent)) if p.parent != p else f.name, root, suffixes)
 
 
-def collect(paths: list[Path]) -> Iterator[Source]:
-    """Every return under the given paths, in a stable order. A missing path is an error (exit 2);
-    a path that is not a regular file or folder becomes a finding (nothing is opened that could hang)."""
+def collect(paths: list[Path], suffixes: frozenset[str] = WORKBOOK_SUFFIXES) -> Iterator[Source]:
+    """Every return (or, with ``suffixes``, every file of those kinds, e.g. published reports) under
+    the given paths, in a stable order. A file named explicitly is taken whatever its extension. A
+    missing path is an error (exit 2); a path that is not a regular file or folder becomes a finding
+    (nothing is opened that could hang)."""
     for p in paths:
         if not os.path.lexists(p):
             raise NianbaoError(f"找不到文件或文件夹：{shown(str(p))}")
@@ -287,8 +297,8 @@ def collect(paths: list[Path]) -> Iterator[Source]:
             yield _skipped(p.name, str(p), f"无法访问（{e.strerror}），已跳过")
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(p)
+            yield from _walk(p, suffixes)
         elif stat.S_ISREG(st.st_mode):
-            yield from _from_file(p, p.name)
+            yield from _from_file(p, p.name, suffixes)
         else:
             yield _skipped(p.name, str(p), f"不是普通文件（{_not_regular(st.st_mode)}），已跳过")

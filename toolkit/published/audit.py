@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -20,30 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import inputs
 from ..check import CheckOptions
-from ..errors import NianbaoError
 from ..fileio import safe_filename
 from ..findings import Finding, counts, make, sort_key
+from ..inputs import Source
 from ..pool import new_pool, stop_pool
 from ..report import Provenance, Report
 from ..roster import Roster
 from ..spec import formats
 from .importer import REPORT_SUFFIXES, import_one, pair_years
-
-MAX_ARCHIVE_BYTES = 500 * 1024 * 1024
-MAX_ARCHIVE_MEMBERS = 5000
-MAX_MEMBER_BYTES = 60 * 1024 * 1024  # the PDF limit of the importer
-MAX_RATIO = 200
-
-
-@dataclass
-class PubSource:
-    """One report to audit: a file on disk, or a member of a zip archive (its bytes)."""
-
-    name: str  # what the reviewer sees, e.g. "2023年报.zip/某镇.html"
-    path: str
-    data: bytes | None = None
-    problem: str = ""  # why it cannot be read at all (a finding, not the end of the batch)
 
 
 @dataclass
@@ -67,97 +52,36 @@ class AuditResult:
 # ---------------------------------------------------------------- what to read
 
 
-def _is_report(name: str) -> bool:
-    base = name.rsplit("/", 1)[-1]
-    return Path(base).suffix.lower() in REPORT_SUFFIXES and not base.startswith(("~$", ".~", "._"))
-
-
-def _from_zip(path: Path, label: str) -> Iterator[PubSource]:
-    try:
-        if path.stat().st_size > MAX_ARCHIVE_BYTES:
-            yield PubSource(label, str(path), problem=f"压缩包 {label} 超过 {MAX_ARCHIVE_BYTES // 1048576} MB")
-            return
-        zf = zipfile.ZipFile(path)
-        infos = zf.infolist()
-    except (OSError, zipfile.BadZipFile, ValueError) as e:
-        yield PubSource(label, str(path), problem=f"压缩包 {label} 无法打开（{e}）")
-        return
-    if len(infos) > MAX_ARCHIVE_MEMBERS:
-        yield PubSource(label, str(path), problem=f"压缩包 {label} 有{len(infos)}个文件，超过上限{MAX_ARCHIVE_MEMBERS}个")
-        return
-    for info in infos:
-        name = _member_name(info)
-        if info.is_dir() or not _is_report(name):
-            continue
-        shown = f"{label}/{name}"
-        if info.file_size > MAX_MEMBER_BYTES or (
-            info.file_size > 1_048_576 and info.file_size > MAX_RATIO * max(1, info.compress_size)
-        ):
-            yield PubSource(shown, str(path), problem=f"{shown} 解压后过大或压缩比异常（疑似压缩炸弹），已拒绝读取")
-            continue
-        try:
-            with zf.open(info) as fh:
-                data = fh.read(MAX_MEMBER_BYTES + 1)
-        except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as e:  # encrypted, corrupt
-            yield PubSource(shown, str(path), problem=f"{shown} 无法解压（{e}）")
-            continue
-        yield PubSource(shown, str(path), data=data)
-
-
-def _member_name(info: zipfile.ZipInfo) -> str:
-    name = info.filename
-    if not info.flag_bits & 0x800:  # not marked UTF-8: Chinese Windows zips use GBK
-        try:
-            name = name.encode("cp437").decode("gb18030")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
-    return name
-
-
-def collect(paths: Iterable[Path]) -> list[PubSource]:
-    """Every published report under the paths, in a stable order. A file named explicitly is read
-    whatever its extension; a folder is searched (with its subfolders) for .txt .htm .html .shtml
-    .pdf and .zip. A path that does not exist is an error (exit 2)."""
-    paths = [Path(p) for p in paths]
-    for p in paths:
-        if not p.exists():
-            raise NianbaoError(f"找不到文件或文件夹：{p}")
-    out: list[PubSource] = []
-    for p in paths:
-        if p.is_dir():
-            for f in sorted(x for x in p.rglob("*") if x.is_file()):
-                label = str(f.relative_to(p.parent))
-                if f.suffix.lower() == ".zip":
-                    out.extend(_from_zip(f, label))
-                elif _is_report(f.name):
-                    out.append(PubSource(label, str(f)))
-        elif p.suffix.lower() == ".zip":
-            out.extend(_from_zip(p, p.name))
-        else:
-            out.append(PubSource(p.name, str(p)))
-    return out
+def collect(paths: Iterable[Path]) -> list[Source]:
+    """Every published report under the paths, found as returns are (toolkit.inputs: regular files
+    only, links out of a folder skipped, one budget for a tree of zip archives, members read one at
+    a time in the worker): .txt .htm .html .shtml .pdf, and any file named explicitly."""
+    return list(inputs.collect([Path(p) for p in paths], suffixes=frozenset(REPORT_SUFFIXES)))
 
 
 # ---------------------------------------------------------------- one report (in a worker)
 
 
-def _failed(src: PubSource, detail: str) -> Report:
+def _failed(src: Source, detail: str, code: str = "table-unreadable") -> Report:
     rep = Report(provenance=Provenance(path=src.path, name=src.name), readable=False)
-    rep.findings.append(make("table-unreadable", file=src.name, detail=detail).finish())
+    rep.findings.append(make(code, file=src.name, detail=detail).finish())
     return rep
 
 
-def audit_one(src: PubSource, opts: CheckOptions) -> Report:
+def audit_one(src: Source, opts: CheckOptions) -> Report:
     """Import and check one report; never raises for a bad file."""
+    if src.member:
+        src = inputs.load(src)
     if src.problem:
-        return _failed(src, src.problem)
+        return _failed(src, src.problem.detail, src.problem.code)
     kw: dict[str, Any] = {"roster": opts.roster, "year": opts.year}
-    if src.data is None:
+    if not src.member:  # a file on disk: the importer reads it within its own limits
         rep = import_one(Path(src.path), **kw)
     else:  # a zip member: the importer reads files (pdftotext needs one), so give it a private copy
         with tempfile.TemporaryDirectory(prefix="nianbao-audit-") as tmp:
-            copy = Path(tmp) / safe_filename(Path(src.name).name)
-            copy.write_bytes(src.data)
+            copy = Path(tmp) / (safe_filename(Path(src.name).name) or "report.txt")
+            copy.write_bytes(src.data or b"")
+            src.data = None
             rep = import_one(copy, **kw)
     rep.provenance.name, rep.provenance.path = src.name, src.path
     for f in rep.findings:
@@ -172,7 +96,7 @@ def _init(opts: CheckOptions) -> None:
     _OPTS["opts"] = opts
 
 
-def _run(chunk: list[PubSource]) -> list[Report]:
+def _run(chunk: list[Source]) -> list[Report]:
     return [audit_one(s, _OPTS["opts"]) for s in chunk]
 
 
@@ -181,7 +105,7 @@ class _Runner:
     """A few chunks in flight per worker; a broken pool (a worker killed by a hostile file) is
     replaced, and the files that were in flight are retried one by one."""
 
-    sources: list[PubSource]
+    sources: list[Source]
     opts: CheckOptions
     workers: int
 
