@@ -171,17 +171,51 @@ def _shift_finding(sheet: Sheet, grid: list[list[Any]], al: Alignment, name: str
     )
 
 
+_PLACES: dict[tuple[str, str, str], list[tuple[Cell, int, int, str]]] = {}
+
+
+def _places(fmt: Format, sheet: Sheet, al: Alignment) -> list[tuple[Cell, int, int, str]] | list[tuple[Cell, None, None, None]]:
+    """(cell, row, column, A1) where each cell of the sheet is read; row None when its row or column
+    was deleted. In place (the usual case) the list is computed once per format and sheet."""
+    if al.identity:
+        key = (fmt.id, fmt.digest, sheet.name)
+        if key not in _PLACES:
+            _PLACES[key] = [(c, c.row, c.col, a1(c.row, c.col)) for c in sheet.cells]
+        return _PLACES[key]
+    out = []
+    for c in sheet.cells:
+        pos = al.where(c.row, c.col)
+        out.append((c, None, None, None) if pos is None else (c, pos[0], pos[1], a1(*pos)))
+    return out
+
+
 def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str, al: Alignment) -> None:
     info = pr.sheets.get(sheet.name)
     formulas = info.formulas if info else {}
+    errors = info.errors if info else {}
+    values, nrows = report.values, len(grid)
     blanks: list[Cell] = []
-    for cell in sheet.cells:
-        pos = al.where(cell.row, cell.col)
-        if pos is None:  # its row or column was deleted
+    for cell, row, col, addr in _places(fmt, sheet, al):
+        if row is None:  # its row or column was deleted
             report.unknown.add(cell.id)
             continue
-        addr = a1(*pos)
-        raw = _at(grid, *pos)
+        raw = None
+        if row <= nrows:
+            line = grid[row - 1]
+            if col <= len(line):
+                raw = line[col - 1]
+                if raw == "":
+                    raw = None
+        if (
+            type(raw) is float
+            and 0 <= raw <= MAX_ABS
+            and raw.is_integer()
+            and not cell.is_total
+            and addr not in formulas
+            and addr not in errors
+        ):  # a plain whole number in an input cell: what normalize_number says, without asking it
+            values[cell.id] = int(raw)
+            continue
         if cell.is_total:
             v, code, _ = normalize_number(raw, False)
             report.cached[cell.id] = v if code in (None, "number-as-text") else None

@@ -79,17 +79,21 @@ def _eval(terms: list[Term], report: Report) -> Side:
         if source == "n":
             total += sign * ids[0]
             continue
-        table, unknown = _source(report, source)
-        if unknown and any(cid in unknown for cid in ids):
+        if source == "v":
+            table, unknown = report.values, report.unknown
+        else:
+            table, unknown = _source(report, source)
+        if unknown and not unknown.isdisjoint(ids):
             return Side(0, 0, 0, unknown=True)
+        refs += len(ids)
+        get = table.get
         for cid in ids:
-            refs += 1
-            v = table.get(cid)
+            v = get(cid)
             if v is None:
                 missing += 1
             else:
                 total += sign * v
-    if float(total).is_integer():
+    if total.is_integer():
         return Side(int(total), refs, missing)
     return Side(round(total, 6), refs, missing)
 
