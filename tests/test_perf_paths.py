@@ -44,8 +44,31 @@ def test_check_json_same_as_reference(cli, corpus, monkeypatch, which):
 
 
 def _sheet_like(rng: random.Random) -> bytes:
-    pieces = [b'<c r="A1" t="e">', b"<x:c ", b"<![CDATA[", b" t = 'e'", b"\tt=\"e", b"at=\"e", b"t=\"e", b"<c/>", b"<c>",
-              b"<c\n", b"<sheetData>", b"<ns.1:row>", b" ", b"\n", b"=", b'"', b"e", b"t", b"<", b":", b"f", b"row", b"x"]
+    pieces = [
+        b'<c r="A1" t="e">',
+        b"<x:c ",
+        b"<![CDATA[",
+        b" t = 'e'",
+        b'\tt="e',
+        b'at="e',
+        b't="e',
+        b"<c/>",
+        b"<c>",
+        b"<c\n",
+        b"<sheetData>",
+        b"<ns.1:row>",
+        b" ",
+        b"\n",
+        b"=",
+        b'"',
+        b"e",
+        b"t",
+        b"<",
+        b":",
+        b"f",
+        b"row",
+        b"x",
+    ]
     return b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
 
 

@@ -374,6 +374,8 @@ def _odd(data: bytes) -> bool:
     if b"<![CDATA[" in data or _ODD_PREFIXED.search(data):
         return True
     return any(m.start() > 0 and data[m.start() - 1] in _WHITESPACE for m in _ODD_ERROR.finditer(data))
+
+
 _DECL = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:<\?xml[^>]*?encoding\s*=\s*[\"']utf-?8[\"']|<\?xml(?![^>]*encoding)|<(?!\?xml))", re.IGNORECASE
 )

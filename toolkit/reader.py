@@ -190,6 +190,36 @@ def _places(fmt: Format, sheet: Sheet, al: Alignment) -> list[tuple[Cell, int, i
     return out
 
 
+def _read_cell(report: Report, fmt: Format, cell: Cell, addr: str, raw: Any, info: Any, name: str) -> bool:
+    """One cell the careful way (True: it is blank)."""
+    formulas = info.formulas if info else {}
+    if cell.is_total:
+        v, code, _ = normalize_number(raw, False)
+        report.cached[cell.id] = v if code in (None, "number-as-text") else None
+        if addr not in formulas:
+            report.raw[cell.id] = raw  # reported once totals are recomputed (_overwritten)
+        return False
+    kind = fmt.kinds[cell.kind]
+    if info and addr in info.errors:  # #DIV/0!, #REF!…: not a number, never counted as 0
+        report.values[cell.id] = None
+        report.unknown.add(cell.id)
+        report.findings.append(make("value-error", where=cell, file=name, found=info.errors[addr]))
+        return False
+    value, code, shown = normalize_number(raw, kind.integer)
+    report.values[cell.id] = value
+    if addr in formulas:
+        report.findings.append(make("formula-in-input", where=cell, file=name, found=formulas[addr]))
+        return False
+    if code == "blank":
+        return True
+    if code:
+        if code != "number-as-text" or isinstance(raw, str):
+            report.raw[cell.id] = raw
+        found = raw.isoformat() if isinstance(raw, (dt.date, dt.datetime, dt.time)) else _text(raw)
+        report.findings.append(make(code, where=cell, file=name, found=found, expected=shown))
+    return False
+
+
 def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str, al: Alignment) -> None:
     info = pr.sheets.get(sheet.name)
     formulas = info.formulas if info else {}
@@ -218,31 +248,8 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
         ):  # a plain whole number in an input cell: what normalize_number says, without asking it
             values[cell.id] = int(raw)
             continue
-        if cell.is_total:
-            v, code, _ = normalize_number(raw, False)
-            report.cached[cell.id] = v if code in (None, "number-as-text") else None
-            if addr not in formulas:
-                report.raw[cell.id] = raw  # reported once totals are recomputed (_overwritten)
-            continue
-        kind = fmt.kinds[cell.kind]
-        if info and addr in info.errors:  # #DIV/0!, #REF!…: not a number, never counted as 0
-            report.values[cell.id] = None
-            report.unknown.add(cell.id)
-            report.findings.append(make("value-error", where=cell, file=name, found=info.errors[addr]))
-            continue
-        value, code, shown = normalize_number(raw, kind.integer)
-        report.values[cell.id] = value
-        if addr in formulas:
-            report.findings.append(make("formula-in-input", where=cell, file=name, found=formulas[addr]))
-            continue
-        if code == "blank":
+        if _read_cell(report, fmt, cell, addr, raw, info, name):
             blanks.append(cell)
-            continue
-        if code:
-            if code != "number-as-text" or isinstance(raw, str):
-                report.raw[cell.id] = raw
-            found = raw.isoformat() if isinstance(raw, (dt.date, dt.datetime, dt.time)) else _text(raw)
-            report.findings.append(make(code, where=cell, file=name, found=found, expected=shown))
     if blanks:
         cells = "、".join(c.a1 for c in blanks[:8]) + ("等" if len(blanks) > 8 else "")
         report.findings.append(
