@@ -28,6 +28,7 @@ def corpus(tmp_path_factory):
 def _reference(monkeypatch) -> None:
     monkeypatch.setattr(probe_mod, "_odd", lambda data: probe_mod._ODD.search(data) is not None)
     monkeypatch.setattr(reader_mod, "FAST", False)
+    monkeypatch.setattr(probe_mod, "MEMO", False)
     monkeypatch.setattr(rules_mod, "_eval", rules_mod._eval_reference)
 
 

@@ -162,6 +162,28 @@ def parse_xml(data: bytes, name: str):
         raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD、实体或外部引用（{type(e).__name__}）") from e
 
 
+# Parts that are byte-for-byte the same in every return of a template (workbook, its relationships,
+# content types, application): parsed once per process. The parsed trees are only read, never changed;
+# a part that fails to parse is not remembered (it fails again, with the same message).
+_SHARED_PARTS = frozenset({"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "docProps/app.xml"})
+_PARSED: dict[tuple[str, bytes], Any] = {}
+MEMO = True  # False: every part parsed again (tests compare both)
+
+
+def parse_shared(data: bytes, name: str):
+    """``parse_xml`` for a part most returns share, remembered by its exact bytes."""
+    if not MEMO or len(data) > 65536:
+        return parse_xml(data, name)
+    key = (name, data)
+    tree = _PARSED.get(key)
+    if tree is None:
+        tree = parse_xml(data, name)
+        if len(_PARSED) >= 64:
+            _PARSED.clear()
+        _PARSED[key] = tree
+    return tree
+
+
 def _custom_props(zf: zipfile.ZipFile) -> dict[str, str]:
     data = read_member(zf, "docProps/custom.xml")
     if not data:
@@ -187,7 +209,7 @@ def _app(zf: zipfile.ZipFile) -> str:
     data = read_member(zf, "docProps/app.xml")
     if not data:
         return ""
-    root = parse_xml(data, "docProps/app.xml")
+    root = parse_shared(data, "docProps/app.xml")
     app = root.findtext("ep:Application", default="", namespaces=NS).strip()
     ver = root.findtext("ep:AppVersion", default="", namespaces=NS).strip()
     return f"{app} {ver}".strip()
@@ -454,7 +476,7 @@ def _workbook_rels(zf: zipfile.ZipFile, probe: Probe) -> dict[str, str]:
     rel_xml = read_member(zf, "xl/_rels/workbook.xml.rels")
     if not rel_xml:
         return rels
-    for rel in parse_xml(rel_xml, "xl/_rels/workbook.xml.rels").iter():
+    for rel in parse_shared(rel_xml, "xl/_rels/workbook.xml.rels").iter():
         if _local(rel.tag) != "Relationship":
             continue
         target = rel.get("Target", "").replace("\\", "/")
@@ -537,7 +559,7 @@ def _content_types(zf: zipfile.ZipFile, probe: Probe) -> None:
     types = read_member(zf, "[Content_Types].xml") or b""
     if not types:
         return
-    for el in parse_xml(types, "[Content_Types].xml").iter():
+    for el in parse_shared(types, "[Content_Types].xml").iter():
         ctype = (el.get("ContentType") or "").lower()
         part = el.get("PartName") or el.get("Extension") or ""
         if any(t in ctype for t in _MACRO_TYPES):  # declared as a macro workbook: said as such even without a VBA part
@@ -555,7 +577,7 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
     wb_xml = read_member(zf, "xl/workbook.xml")
     if wb_xml is None:
         raise ProbeProblem("file-not-workbook", _describe_zip(names))
-    wb = parse_xml(wb_xml, "xl/workbook.xml")
+    wb = parse_shared(wb_xml, "xl/workbook.xml")
     rels = _workbook_rels(zf, probe)
     _hidden_parts(zf, names, probe)
     scanned: set[str] = set()
