@@ -163,9 +163,8 @@ def parse_xml(data: bytes, name: str):
 
 
 # Parts that are byte-for-byte the same in every return of a template (workbook, its relationships,
-# content types, application): parsed once per process. The parsed trees are only read, never changed;
+# content types; not app.xml, which names the unit): parsed once per process. The parsed trees are only read, never changed;
 # a part that fails to parse is not remembered (it fails again, with the same message).
-_SHARED_PARTS = frozenset({"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "docProps/app.xml"})
 _PARSED: dict[tuple[str, bytes], Any] = {}
 MEMO = True  # False: every part parsed again (tests compare both)
 
@@ -209,7 +208,7 @@ def _app(zf: zipfile.ZipFile) -> str:
     data = read_member(zf, "docProps/app.xml")
     if not data:
         return ""
-    root = parse_shared(data, "docProps/app.xml")
+    root = parse_xml(data, "docProps/app.xml")
     app = root.findtext("ep:Application", default="", namespaces=NS).strip()
     ver = root.findtext("ep:AppVersion", default="", namespaces=NS).strip()
     return f"{app} {ver}".strip()
