@@ -29,6 +29,8 @@ def _reference(monkeypatch) -> None:
     monkeypatch.setattr(probe_mod, "_odd", lambda data: probe_mod._ODD.search(data) is not None)
     monkeypatch.setattr(reader_mod, "FAST", False)
     monkeypatch.setattr(probe_mod, "MEMO", False)
+    monkeypatch.setattr(probe_mod, "formula_risk", probe_mod._formula_risk)
+    monkeypatch.setattr(reader_mod, "formula_risk", probe_mod._formula_risk)
     monkeypatch.setattr(rules_mod, "_eval", rules_mod._eval_reference)
 
 

@@ -505,6 +505,11 @@ _EXTERNAL = re.compile(r"\[\s*\d+\s*\]|'[^']*\[|\[[^\]]*\.xls|file:|https?:|\\\\
 
 
 def formula_risk(text: str) -> str:
+    """``_formula_risk``, remembered for the short formulas every return repeats."""
+    return _formula_risk_memo(text) if len(text) <= 256 else _formula_risk(text)
+
+
+def _formula_risk(text: str) -> str:
     """Why a formula is not one a template writes ('' when it could be): a DDE call, a reference to
     another file, or a function outside the few the template uses (WEBSERVICE, HYPERLINK, CALL…)."""
     body = re.sub(r'"[^"]*"', '""', text)  # string literals say nothing
@@ -515,6 +520,9 @@ def formula_risk(text: str) -> str:
     funcs = {f.upper() for f in _FUNC.findall(body)} - SAFE_FUNCTIONS
     funcs = {f.removeprefix("_XLFN.").removeprefix("_XLWS.").removeprefix("OF:") for f in funcs}
     return f"函数{'、'.join(sorted(funcs))}" if funcs else ""
+
+
+_formula_risk_memo = functools.lru_cache(maxsize=4096)(_formula_risk)
 
 
 def _defined_name(name: str, text: str, probe: Probe) -> None:
