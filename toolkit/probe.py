@@ -380,6 +380,9 @@ _CELLS = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"(?:\s+[a-qs-zA-Z][\w.:-]*="[^
 _ANY_CELL = re.compile(rb"<c[\s/>]")
 _ANY_FORMULA = re.compile(rb"<f[\s/>]")
 _FORMULA = re.compile(rb"<f(?:\s[^<>]*?)?(?:/>|>([^<]*)</f>)")
+_CELL_FORMULA = re.compile(
+    rb'<c r="([A-Z]{1,3})(\d{1,7})"(?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*\s*>\s*<f(?:\s[^<>]*?)?(?:/>|>([^<]*)</f>)'
+)
 _PROT = re.compile(rb"<sheetProtection\s([^<>]*)/?>")
 _SHEET_ATTR = re.compile(rb'\ssheet="(1|true)"')
 _ODD = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]|<!\[CDATA\[|\st\s*=\s*[\"']e")
@@ -415,13 +418,31 @@ def _fast_scan(data: bytes, info: SheetInfo) -> bool:
     protections = data.count(b"<sheetProtection")
     if protections > 1 or (protections and protections > len(_PROT.findall(data))):
         return False
-    formulas: dict[str, str] = {}
+    formulas = _formulas_in_place(data)
+    if formulas is not None:
+        return _scan_rest(data, cells, formulas, info)
+    formulas = {}
     for fpos in (m.start() for m in _ANY_FORMULA.finditer(data)):
         start = data.rfind(b"<c ", 0, fpos)
         m, fm = _CELLS.match(data, start), _FORMULA.match(data, fpos)
         if not m or not fm or data.find(b"</c>", start, fpos) >= 0 or data.find(b"<c", start + 2, fpos) >= 0:
             return False
         formulas[(m.group(1) + m.group(2)).decode()] = "=" + html.unescape((fm.group(1) or b"").decode("utf-8", "replace"))
+    return _scan_rest(data, cells, formulas, info)
+
+
+def _formulas_in_place(data: bytes) -> dict[str, str] | None:
+    """The formulas when every one sits right at the start of its cell (as this tool, Excel and
+    LibreOffice write them): one pass instead of a look back from each formula. None otherwise
+    (the look back then decides). Each match holds exactly one formula tag start, so equal counts
+    mean every formula was read this way, with the cell and text the look back would find."""
+    found = _CELL_FORMULA.findall(data)
+    if len(found) != len(_ANY_FORMULA.findall(data)):
+        return None
+    return {(c + r).decode(): "=" + html.unescape(t.decode("utf-8", "replace")) for c, r, t in found}
+
+
+def _scan_rest(data: bytes, cells: list, formulas: dict[str, str], info: SheetInfo) -> bool:
     prot = _PROT.search(data)
     info.protected = bool(prot and _SHEET_ATTR.search(b" " + prot.group(1)))
     full_rows = [r for _, r, empty in cells if not empty]
