@@ -215,9 +215,14 @@ class _Runner:
         return self.shared.executor() if self.shared is not None else _new_pool(self.workers, self.opts)
 
     def _submit(self, chunk: list[Source]) -> Future:
-        if self.shared is not None:
-            return self.pool.submit(_worker_run_with, self.opts, chunk)
-        return self.pool.submit(_worker_run, chunk)
+        try:
+            if self.shared is not None:
+                return self.pool.submit(_worker_run_with, self.opts, chunk)
+            return self.pool.submit(_worker_run, chunk)
+        except BrokenProcessPool as e:  # broken meanwhile (a shared pool: by another batch's file)
+            failed: Future = Future()
+            failed.set_exception(e)
+            return failed
 
     def _stop(self) -> None:
         if self.shared is None:
