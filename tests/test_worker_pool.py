@@ -65,3 +65,16 @@ def test_shared_workers_survive_threads_and_crashes(tmp_path, monkeypatch):
     for p in procs:
         p.join(5)
         assert not p.is_alive()
+
+
+def test_a_dropped_pool_stops_its_workers():
+    import gc
+
+    pool = WorkerPool(1)
+    _check(SAMPLES / "returns", pool)
+    procs = list(pool.executor()._processes.values())
+    del pool
+    gc.collect()
+    for p in procs:
+        p.join(5)
+        assert not p.is_alive()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -159,11 +160,13 @@ class WorkerPool:
         self._closed = False
         self._asks: queue.Queue = queue.Queue()
         self._forker: threading.Thread | None = None
+        self._finalizers: list[weakref.finalize] = []  # a pool dropped without close() still stops
 
-    def _fork_loop(self) -> None:
-        while (reply := self._asks.get()) is not None:
+    @staticmethod
+    def _fork_loop(asks: queue.Queue, workers: int) -> None:
+        while (reply := asks.get()) is not None:
             try:
-                reply.put(new_pool(self.workers))
+                reply.put(new_pool(workers))
             except BaseException as e:  # noqa: BLE001 - handed to the asking thread
                 reply.put(e)
 
@@ -173,14 +176,18 @@ class WorkerPool:
                 raise RuntimeError("worker pool closed")
             if self._pool is None:
                 if self._forker is None:
-                    self._forker = threading.Thread(target=self._fork_loop, name="nianbao-workers", daemon=True)
+                    self._forker = threading.Thread(
+                        target=self._fork_loop, args=(self._asks, self.workers), name="nianbao-workers", daemon=True
+                    )
                     self._forker.start()
+                    self._finalizers.append(weakref.finalize(self, self._asks.put, None))
                 reply: queue.Queue = queue.Queue()
                 self._asks.put(reply)
                 made = reply.get()
                 if isinstance(made, BaseException):
                     raise made
                 self._pool = made
+                self._finalizers.append(weakref.finalize(self, stop_pool, made))
             return self._pool
 
     def broken(self, pool: ProcessPoolExecutor) -> None:
@@ -193,11 +200,10 @@ class WorkerPool:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            pool, self._pool = self._pool, None
-            if self._forker is not None:
-                self._asks.put(None)
-        if pool is not None:
-            stop_pool(pool)
+            self._pool = None
+            finalizers, self._finalizers = self._finalizers, []
+        for fin in finalizers:  # stops the pools (again: harmless) and the forking thread
+            fin()
 
 
 class _Runner:
