@@ -183,6 +183,24 @@ def parse_shared(data: bytes, name: str):
     return tree
 
 
+_DERIVED: dict[tuple[str, bytes], Any] = {}
+
+
+def _derived(kind: str, data: bytes, fn):
+    """``fn(data)`` for a shared part, remembered by its exact bytes like ``parse_shared`` (the
+    result is only read by the callers)."""
+    if not MEMO or len(data) > 65536:
+        return fn(data)
+    key = (kind, data)
+    out = _DERIVED.get(key)
+    if out is None:
+        out = fn(data)
+        if len(_DERIVED) >= 64:
+            _DERIVED.clear()
+        _DERIVED[key] = out
+    return out
+
+
 def _custom_props(zf: zipfile.ZipFile) -> dict[str, str]:
     data = read_member(zf, "docProps/custom.xml")
     if not data:
@@ -492,22 +510,30 @@ def _attr(el, local: str) -> str:
 
 
 def _workbook_rels(zf: zipfile.ZipFile, probe: Probe) -> dict[str, str]:
-    rels: dict[str, str] = {}
     rel_xml = read_member(zf, "xl/_rels/workbook.xml.rels")
     if not rel_xml:
-        return rels
+        return {}
+    rels, external = _derived("rels", rel_xml, _rels_of)
+    probe.external_links.extend(external)
+    return dict(rels)
+
+
+def _rels_of(rel_xml: bytes) -> tuple[dict[str, str], list[str]]:
+    """The workbook's relationships: id → part, and the external links in their order."""
+    rels: dict[str, str] = {}
+    external: list[str] = []
     for rel in parse_shared(rel_xml, "xl/_rels/workbook.xml.rels").iter():
         if _local(rel.tag) != "Relationship":
             continue
         target = rel.get("Target", "").replace("\\", "/")
         if rel.get("TargetMode", "") == "External":
-            probe.external_links.append(target)
+            external.append(target)
             continue
         target = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
         rels[rel.get("Id", "")] = target
         if rel.get("Type", "").endswith("/externalLink"):
-            probe.external_links.append(target)
-    return rels
+            external.append(target)
+    return rels, external
 
 
 def _sheet_parts(zf: zipfile.ZipFile, target: str) -> str:
@@ -587,13 +613,23 @@ def _content_types(zf: zipfile.ZipFile, probe: Probe) -> None:
     types = read_member(zf, "[Content_Types].xml") or b""
     if not types:
         return
+    macros, ole = _derived("types", types, _types_of)
+    if macros:
+        probe.macros = True
+    probe.ole_objects.extend(ole)
+
+
+def _types_of(types: bytes) -> tuple[bool, list[str]]:
+    """Whether the content types declare a macro workbook, and the parts declared as objects."""
+    macros, ole = False, []
     for el in parse_shared(types, "[Content_Types].xml").iter():
         ctype = (el.get("ContentType") or "").lower()
         part = el.get("PartName") or el.get("Extension") or ""
         if any(t in ctype for t in _MACRO_TYPES):  # declared as a macro workbook: said as such even without a VBA part
-            probe.macros = True
+            macros = True
         if "oleobject" in ctype or "activex" in ctype:
-            probe.ole_objects.append(f"内容类型 {part}")
+            ole.append(f"内容类型 {part}")
+    return macros, ole
 
 
 def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
