@@ -6,7 +6,10 @@
 
 Generates N realistic returns (mostly zeros, a few busy departments, ~1% with an
 error), then measures in one run:
-  floor       unzip every member; read every sheet's values with bare python-calamine
+  start-up    `nianbao --version` and `nianbao --help`, best of 5 fresh processes
+  floor       unzip every member (one process); read every sheet's values with bare python-calamine,
+              in one process (serial floor) and in a pool of os.cpu_count() processes like check
+              (parallel floor, the reference of the ratios)
   check       `nianbao check DIR --roster R --year Y` (all rules and integrity checks)
   consolidate `nianbao consolidate DIR ... --force` (summary with the N-row 明细)
   template    `nianbao template --roster R` for N units, against a bare XlsxWriter write
@@ -82,28 +85,56 @@ def measure(argv: list[str], cwd: Path = ROOT) -> dict:
 
 
 _FLOOR = """
-import io, sys, time, zipfile
+import os, sys, time, zipfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from python_calamine import CalamineWorkbook
-files = sorted(Path(sys.argv[2]).glob("*.xlsx"))
-t = time.perf_counter()
-if sys.argv[1] == "calamine":
-    for f in files:
-        wb = CalamineWorkbook.from_path(str(f))
+
+def calamine(paths):
+    for f in paths:
+        wb = CalamineWorkbook.from_path(f)
         for name in wb.sheet_names:
             wb.get_sheet_by_name(name).to_python()
-else:
-    for f in files:
+    return len(paths)
+
+def unzip(paths):
+    for f in paths:
         z = zipfile.ZipFile(f)
         for n in z.namelist():
             z.read(n)
-print(time.perf_counter() - t)
+    return len(paths)
+
+if __name__ == "__main__":
+    kind, folder, procs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    files = [str(f) for f in sorted(Path(folder).glob("*.xlsx"))]
+    fn = calamine if kind == "calamine" else unzip
+    if procs <= 1:
+        fn(files)
+    else:  # the same shape as check: a pool of `procs` processes, chunks of files
+        chunk = max(1, min(32, len(files) // (procs * 8)))
+        with ProcessPoolExecutor(procs) as pool:
+            sum(pool.map(fn, [files[i : i + chunk] for i in range(0, len(files), chunk)]))
 """
 
 
-def floor(kind: str, folder: Path) -> dict:
-    m = measure([sys.executable, "-c", _FLOOR, kind, str(folder)])
-    return m
+def floor(kind: str, folder: Path, procs: int = 1) -> dict:
+    """Bare reading of every file, in one process or in a pool of ``procs`` (interpreter start included)."""
+    script = folder.parent / "_floor.py"
+    script.write_text(_FLOOR, encoding="utf-8")
+    return measure([sys.executable, str(script), kind, str(folder), str(procs)])
+
+
+def startup(argv: list[str], repeat: int = 5) -> dict:
+    """Best wall time of ``repeat`` fresh processes (interpreter start and imports included)."""
+    runs = [measure(argv) for _ in range(repeat)]
+    best = min(runs, key=lambda m: m["seconds"])
+    return {**best, "runs": [m["seconds"] for m in runs]}
+
+
+def nianbao_command() -> list[str]:
+    """The installed console script next to this interpreter, else ``python -m toolkit.cli``."""
+    exe = Path(sys.executable).parent / "nianbao"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "toolkit.cli"]
 
 
 _BARE = """
@@ -143,9 +174,11 @@ def main() -> int:
     args = ap.parse_args()
     sizes = [args.n] if args.no_scale else [args.n, 5 * args.n]
     work = Path(tempfile.mkdtemp(prefix="nianbao-bench-"))
-    results: dict = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}, "runs": []}
+    cores = os.cpu_count() or 1
+    results: dict = {"machine": machine(), "runs": []}
     nb = [sys.executable, "-m", "toolkit.cli"]
     try:
+        results["startup"] = {flag: startup(nianbao_command() + [flag]) for flag in ("--version", "--help")}
         county_units = units_for(60)
         cdir = work / "county"
         generate(cdir / "returns", county_units)
@@ -175,6 +208,7 @@ def main() -> int:
             run = {"n": n, "generate_seconds": gen_s}
             run["unzip"] = floor("unzip", d / "returns")
             run["calamine"] = floor("calamine", d / "returns")
+            run["calamine_parallel"] = floor("calamine", d / "returns", cores)
             run["check"] = measure(nb + ["check", str(d / "returns"), "--roster", str(d / "roster.csv"), "--year", str(YEAR)])
             run["consolidate"] = measure(
                 nb
@@ -211,26 +245,52 @@ def main() -> int:
     return 0
 
 
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "python": sys.version.split()[0], "cpu": cpu, "date": time.strftime("%Y-%m-%d")}
+
+
 def report(results: dict) -> None:
-    print(f"machine: {results['machine']['cores']} cores, Python {results['machine']['python']}")
-    head = f"{'N':>6} {'step':<16} {'seconds':>8} {'ms/return':>10} {'× floor':>8} {'peak MB':>8}"
+    mach = results["machine"]
+    cores = mach["cores"] or 1
+    print(f"machine: {mach['cores']} cores ({mach.get('cpu', '')}), Python {mach['python']}, {mach.get('date', '')}")
+    for flag, m in results.get("startup", {}).items():
+        print(f"start-up: nianbao {flag:<9} {m['seconds']:.3f} s (best of {len(m['runs'])}), peak {m['peak_rss_mb']:.0f} MB")
+    head = (
+        f"{'N':>6} {'step':<22} {'seconds':>8} {'ms/return':>10} {'ms/ret/core':>11} {'× par.floor':>11} {'× ser.floor':>11}"
+        f" {'peak MB':>8}"
+    )
     print(head)
     print("-" * len(head))
     for run in results["runs"]:
         n = run["n"]
-        cal = float(run["calamine"]["seconds"])
+        ser = float(run["calamine"]["seconds"])
+        par = float(run["calamine_parallel"]["seconds"])
         rows = [
-            ("unzip", run["unzip"], None),
-            ("calamine floor", run["calamine"], None),
-            ("check", run["check"], cal),
-            ("consolidate", run["consolidate"], cal),
-            ("bare xlsxwriter", run["bare_xlsxwriter"], None),
-            ("template", run["template"], float(run["bare_xlsxwriter"]["seconds"])),
+            ("unzip (1 process)", run["unzip"], 1, True),
+            ("calamine floor, 1 proc", run["calamine"], 1, True),
+            (f"calamine floor, {cores} proc", run["calamine_parallel"], cores, True),
+            ("check", run["check"], cores, True),
+            ("consolidate", run["consolidate"], cores, True),
+            ("bare xlsxwriter", run["bare_xlsxwriter"], 1, False),
+            ("template", run["template"], cores, False),
         ]
-        for name, m, base in rows:
-            ratio = f"{m['seconds'] / base:8.2f}" if base else " " * 8
-            print(f"{n:>6} {name:<16} {m['seconds']:8.2f} {1000 * m['seconds'] / n:10.2f} {ratio} {m['peak_rss_mb']:8.0f}")
-        print(f"{n:>6} {'(template ratio is against the bare write; check/consolidate against calamine)'}")
+        for name, m, procs, vs_floor in rows:
+            sec = m["seconds"]
+            ratios = f"{sec / par:11.2f} {sec / ser:11.2f}" if vs_floor else " " * 23
+            print(
+                f"{n:>6} {name:<22} {sec:8.2f} {1000 * sec / n:10.2f} {1000 * sec * procs / n:11.2f} {ratios}"
+                f" {m['peak_rss_mb']:8.0f}"
+            )
+        print(f"{n:>6} template ÷ bare xlsxwriter: {run['template']['seconds'] / run['bare_xlsxwriter']['seconds']:.2f}")
+    print("(wall times include interpreter start; ms/ret/core = wall × processes used ÷ N)")
     if len(results["runs"]) == 2:
         a, b = results["runs"]
         for step in ("check", "consolidate", "template"):

@@ -9,6 +9,9 @@ SIGTERM stops the workers at once.
 from __future__ import annotations
 
 import os
+import queue
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -138,15 +141,98 @@ def _new_pool(workers: int, opts: CheckOptions) -> ProcessPoolExecutor:
     return new_pool(workers, _worker_init, (opts,))
 
 
+def _worker_run_with(opts: CheckOptions, chunk: list[Source]) -> list[Report]:
+    return [check_source(src, opts) for src in chunk]
+
+
+class WorkerPool:
+    """Worker processes kept for many small batches (a server's uploads): started on first use,
+    replaced after a worker died, stopped by ``close``. A file that kills a worker is still retried
+    alone in a fresh process of its own, so crash isolation is the same as a batch's own pool.
+
+    The workers are forked by a thread of this object that lives until ``close``: a worker dies
+    with the thread that forked it (see toolkit/pool.py), and a server's request threads come and go."""
+
+    def __init__(self, workers: int = 1):
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._asks: queue.Queue = queue.Queue()
+        self._forker: threading.Thread | None = None
+        self._finalizers: list[weakref.finalize] = []  # a pool dropped without close() still stops
+
+    @staticmethod
+    def _fork_loop(asks: queue.Queue, workers: int) -> None:
+        while (reply := asks.get()) is not None:
+            try:
+                reply.put(new_pool(workers))
+            except BaseException as e:  # noqa: BLE001 - handed to the asking thread
+                reply.put(e)
+
+    def executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("worker pool closed")
+            if self._pool is None:
+                if self._forker is None:
+                    self._forker = threading.Thread(
+                        target=self._fork_loop, args=(self._asks, self.workers), name="nianbao-workers", daemon=True
+                    )
+                    self._forker.start()
+                    self._finalizers.append(weakref.finalize(self, self._asks.put, None))
+                reply: queue.Queue = queue.Queue()
+                self._asks.put(reply)
+                made = reply.get()
+                if isinstance(made, BaseException):
+                    raise made
+                self._pool = made
+                self._finalizers.append(weakref.finalize(self, stop_pool, made))
+            return self._pool
+
+    def broken(self, pool: ProcessPoolExecutor) -> None:
+        """A worker of ``pool`` died: stop it; the next ``executor()`` starts a fresh one."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        stop_pool(pool)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._pool = None
+            finalizers, self._finalizers = self._finalizers, []
+        for fin in finalizers:  # stops the pools (again: harmless) and the forking thread
+            fin()
+
+
 class _Runner:
     """Keeps a few chunks of files in flight per worker. A worker that dies (a crash in the Rust
     reader, out of memory) breaks the pool: the files in flight are retried one by one in a fresh
     pool, and the one that kills it again becomes a finding; the rest of the batch goes on."""
 
-    def __init__(self, sources: list[Source], opts: CheckOptions, workers: int):
-        self.sources, self.opts, self.workers = sources, opts, workers
-        self.chunk = max(1, min(32, len(sources) // (workers * 8)))
-        self.pool = _new_pool(workers, opts)
+    def __init__(self, sources: list[Source], opts: CheckOptions, workers: int, shared: WorkerPool | None = None):
+        self.sources, self.opts, self.shared = sources, opts, shared
+        self.workers = shared.workers if shared is not None else workers
+        self.chunk = max(1, min(32, len(sources) // (self.workers * 8)))
+        self.pool = self._fresh()
+
+    def _fresh(self) -> ProcessPoolExecutor:
+        return self.shared.executor() if self.shared is not None else _new_pool(self.workers, self.opts)
+
+    def _submit(self, chunk: list[Source]) -> Future:
+        try:
+            if self.shared is not None:
+                return self.pool.submit(_worker_run_with, self.opts, chunk)
+            return self.pool.submit(_worker_run, chunk)
+        except BrokenProcessPool as e:  # broken meanwhile (a shared pool: by another batch's file)
+            failed: Future = Future()
+            failed.set_exception(e)
+            return failed
+
+    def _stop(self) -> None:
+        if self.shared is None:
+            stop_pool(self.pool)
 
     def run(self) -> Iterator[tuple[int, Report]]:
         starts = list(range(0, len(self.sources), self.chunk))[::-1]
@@ -155,7 +241,7 @@ class _Runner:
             while starts or flight:
                 while starts and len(flight) < self.workers * 3:
                     i = starts.pop()
-                    flight[self.pool.submit(_worker_run, self.sources[i : i + self.chunk])] = i
+                    flight[self._submit(self.sources[i : i + self.chunk])] = i
                 done, _ = wait(flight, return_when=FIRST_COMPLETED)
                 broken = [f for f in done if isinstance(f.exception(), BrokenProcessPool)]
                 for f in done:
@@ -165,11 +251,16 @@ class _Runner:
                 if broken:
                     lost = sorted(j for i in flight.values() for j in range(i, min(i + self.chunk, len(self.sources))))
                     flight.clear()
-                    stop_pool(self.pool)
+                    if self.shared is not None:
+                        self.shared.broken(self.pool)
+                    else:
+                        stop_pool(self.pool)
                     yield from self._isolate(lost)
-                    self.pool = _new_pool(self.workers, self.opts)
+                    self.pool = self._fresh()
         finally:
-            stop_pool(self.pool)
+            for f in flight:  # a shared pool goes on serving others: drop what this batch no longer wants
+                f.cancel()
+            self._stop()
 
     def _isolate(self, lost: list[int]) -> Iterator[tuple[int, Report]]:
         for i in lost:
@@ -194,9 +285,14 @@ def iter_checked(
 
 
 def iter_sources(
-    sources: list[Source], opts: CheckOptions, progress: Callable[[int], Any] | None = None, workers: int | None = None
+    sources: list[Source],
+    opts: CheckOptions,
+    progress: Callable[[int], Any] | None = None,
+    workers: int | None = None,
+    pool: WorkerPool | None = None,
 ) -> Iterator[Report]:
-    """``iter_checked`` on sources already collected (the archive keeps their bytes)."""
+    """``iter_checked`` on sources already collected (the archive keeps their bytes); ``pool``: run
+    in those long-lived workers instead of starting a pool for this batch."""
     if progress:
         progress(len(sources))
     if not sources:
@@ -204,7 +300,7 @@ def iter_sources(
     workers = max(1, min(workers if workers is not None else (os.cpu_count() or 1), (len(sources) + 19) // 20))
     ready: dict[int, Report] = {}
     following = 0
-    for i, report in _Runner(sources, opts, workers).run():
+    for i, report in _Runner(sources, opts, workers, pool).run():
         ready[i] = report
         if progress:
             progress(-1)

@@ -171,42 +171,85 @@ def _shift_finding(sheet: Sheet, grid: list[list[Any]], al: Alignment, name: str
     )
 
 
+_PLACES: dict[tuple[str, str, str], list[tuple[Cell, int, int, str]]] = {}
+FAST = True  # False: every cell the careful way (tests compare both paths' reports)
+
+
+def _places(fmt: Format, sheet: Sheet, al: Alignment) -> list[tuple[Cell, int, int, str]] | list[tuple[Cell, None, None, None]]:
+    """(cell, row, column, A1) where each cell of the sheet is read; row None when its row or column
+    was deleted. In place (the usual case) the list is computed once per format and sheet."""
+    if FAST and al.identity:
+        key = (fmt.id, fmt.digest, sheet.name)
+        if key not in _PLACES:
+            _PLACES[key] = [(c, c.row, c.col, a1(c.row, c.col)) for c in sheet.cells]
+        return _PLACES[key]
+    out = []
+    for c in sheet.cells:
+        pos = al.where(c.row, c.col)
+        out.append((c, None, None, None) if pos is None else (c, pos[0], pos[1], a1(*pos)))
+    return out
+
+
+def _read_cell(report: Report, fmt: Format, cell: Cell, addr: str, raw: Any, info: Any, name: str) -> bool:
+    """One cell the careful way (True: it is blank)."""
+    formulas = info.formulas if info else {}
+    if cell.is_total:
+        v, code, _ = normalize_number(raw, False)
+        report.cached[cell.id] = v if code in (None, "number-as-text") else None
+        if addr not in formulas:
+            report.raw[cell.id] = raw  # reported once totals are recomputed (_overwritten)
+        return False
+    kind = fmt.kinds[cell.kind]
+    if info and addr in info.errors:  # #DIV/0!, #REF!…: not a number, never counted as 0
+        report.values[cell.id] = None
+        report.unknown.add(cell.id)
+        report.findings.append(make("value-error", where=cell, file=name, found=info.errors[addr]))
+        return False
+    value, code, shown = normalize_number(raw, kind.integer)
+    report.values[cell.id] = value
+    if addr in formulas:
+        report.findings.append(make("formula-in-input", where=cell, file=name, found=formulas[addr]))
+        return False
+    if code == "blank":
+        return True
+    if code:
+        if code != "number-as-text" or isinstance(raw, str):
+            report.raw[cell.id] = raw
+        found = raw.isoformat() if isinstance(raw, (dt.date, dt.datetime, dt.time)) else _text(raw)
+        report.findings.append(make(code, where=cell, file=name, found=found, expected=shown))
+    return False
+
+
 def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str, al: Alignment) -> None:
     info = pr.sheets.get(sheet.name)
     formulas = info.formulas if info else {}
+    errors = info.errors if info else {}
+    values, nrows = report.values, len(grid)
     blanks: list[Cell] = []
-    for cell in sheet.cells:
-        pos = al.where(cell.row, cell.col)
-        if pos is None:  # its row or column was deleted
+    for cell, row, col, addr in _places(fmt, sheet, al):
+        if row is None:  # its row or column was deleted
             report.unknown.add(cell.id)
             continue
-        addr = a1(*pos)
-        raw = _at(grid, *pos)
-        if cell.is_total:
-            v, code, _ = normalize_number(raw, False)
-            report.cached[cell.id] = v if code in (None, "number-as-text") else None
-            if addr not in formulas:
-                report.raw[cell.id] = raw  # reported once totals are recomputed (_overwritten)
+        raw = None
+        if row <= nrows:
+            line = grid[row - 1]
+            if col <= len(line):
+                raw = line[col - 1]
+                if raw == "":
+                    raw = None
+        if (
+            FAST
+            and type(raw) is float
+            and 0 <= raw <= MAX_ABS
+            and raw.is_integer()
+            and not cell.is_total
+            and addr not in formulas
+            and addr not in errors
+        ):  # a plain whole number in an input cell: what normalize_number says, without asking it
+            values[cell.id] = int(raw)
             continue
-        kind = fmt.kinds[cell.kind]
-        if info and addr in info.errors:  # #DIV/0!, #REF!…: not a number, never counted as 0
-            report.values[cell.id] = None
-            report.unknown.add(cell.id)
-            report.findings.append(make("value-error", where=cell, file=name, found=info.errors[addr]))
-            continue
-        value, code, shown = normalize_number(raw, kind.integer)
-        report.values[cell.id] = value
-        if addr in formulas:
-            report.findings.append(make("formula-in-input", where=cell, file=name, found=formulas[addr]))
-            continue
-        if code == "blank":
+        if _read_cell(report, fmt, cell, addr, raw, info, name):
             blanks.append(cell)
-            continue
-        if code:
-            if code != "number-as-text" or isinstance(raw, str):
-                report.raw[cell.id] = raw
-            found = raw.isoformat() if isinstance(raw, (dt.date, dt.datetime, dt.time)) else _text(raw)
-            report.findings.append(make(code, where=cell, file=name, found=found, expected=shown))
     if blanks:
         cells = "、".join(c.a1 for c in blanks[:8]) + ("等" if len(blanks) > 8 else "")
         report.findings.append(

@@ -226,6 +226,8 @@ def _total_order(fmt: Format) -> list[tuple[str, tuple[str, ...]]]:
 
 def mark_unknown(fmt: Format, report: Report) -> None:
     """A total built on an unknown part is unknown too; unknown cells hold None, never 0."""
+    if not report.unknown:  # the usual case: nothing to spread
+        return
     grew = True
     while grew:  # a total may sum totals
         before = len(report.unknown)

@@ -13,13 +13,16 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..findings import counts
 from ..report import Report
 from ..roster import Roster, Unit
 from . import schema as T
 from .db import ArchiveError, open_engine, shown
+
+if TYPE_CHECKING:
+    from ..check import WorkerPool
 
 STATUSES = ("未报送", "退回", "待说明", "已通过")
 REJECT, ACCEPT = "退回", "说明"
@@ -155,11 +158,13 @@ class Archive:
         progress: Callable[[int], Any] | None = None,
         workers: int | None = None,
         only_unit: str | None = None,
+        pool: WorkerPool | None = None,
     ) -> list[Received]:
-        """Check every file exactly as ``check`` does and store it, one transaction per file."""
+        """Check every file exactly as ``check`` does and store it, one transaction per file
+        (``pool``: long-lived worker processes, as a server keeps them)."""
         from .receive import receive
 
-        return receive(self, paths, year, progress=progress, workers=workers, only_unit=only_unit)
+        return receive(self, paths, year, progress=progress, workers=workers, only_unit=only_unit, pool=pool)
 
     # ------------------------------------------------------------ status
 

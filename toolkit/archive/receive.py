@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from ..check import CheckOptions, iter_sources
+from ..check import CheckOptions, WorkerPool, iter_sources
 from ..findings import counts, sort_key
 from ..inputs import Source, collect, load
 from ..report import Report
@@ -35,6 +35,7 @@ def receive(
     progress: Callable[[int], Any] | None = None,
     workers: int | None = None,
     only_unit: str | None = None,
+    pool: WorkerPool | None = None,
 ) -> list[Received]:
     """``only_unit``: store only that unit's returns (a unit's private upload link); any other file is
     checked and answered with outcome 非本单位, and nothing of it is stored."""
@@ -43,7 +44,7 @@ def receive(
     sources = list(collect(plist))
     last_year = previous_reports(archive, year - 1)
     batch = Batch(archive, year)
-    checked = iter_sources(sources, CheckOptions(year=year, roster=ros), progress, workers)
+    checked = iter_sources(sources, CheckOptions(year=year, roster=ros), progress, workers, pool)
     for src, report in zip(sources, checked, strict=True):
         if only_unit is not None and report.unit_code != only_unit:
             batch.flush()  # the lines stay in input order

@@ -3,7 +3,9 @@ Jinja2 page; nothing here decides what a return's status is."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from ..archive import Archive, ArchiveError
+from ..check import WorkerPool
 from ..errors import NianbaoError
 from . import views
 
@@ -67,11 +70,24 @@ class SecurityHeaders:
         return await self.app(scope, receive, with_headers)
 
 
+def _lifespan(ctx: views.Context):
+    """The server's life: the upload workers are stopped when it stops."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            ctx.workers.close()
+
+    return lifespan
+
+
 def create_app(config: WebConfig) -> Starlette:
     archive = Archive.open(config.db)
     archive.need_roster(config.year)
     pages = Jinja2Templates(directory=str(HERE / "templates"))
-    ctx = views.Context(archive, config, pages)
+    ctx = views.Context(archive, config, pages, WorkerPool(os.cpu_count() or 1))  # started on the first upload
     routes = [
         Route("/", ctx.admin(views.overview)),
         Route("/login", views.login, methods=["GET", "POST"]),
@@ -96,6 +112,7 @@ def create_app(config: WebConfig) -> Starlette:
         routes=routes,
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: ctx.http_error, NianbaoError: ctx.user_error, ArchiveError: ctx.user_error},
+        lifespan=_lifespan(ctx),
     )
     app.state.ctx = ctx
     return app

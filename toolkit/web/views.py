@@ -31,6 +31,7 @@ class Context:
     archive: Archive
     config: Any
     pages: Any
+    workers: Any = None  # toolkit.check.WorkerPool: the uploads' long-lived worker processes
 
     # ------------------------------------------------------------ guards
 
@@ -354,7 +355,9 @@ async def clerk_upload(ctx: Context, request: Request) -> Response:
     code = request.state.unit_code
     with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
         paths = await _save_uploads(request.state.form, Path(tmp))
-        received = await run_in_threadpool(ctx.archive.receive, paths, ctx.config.year, workers=1, only_unit=code)
+        received = await run_in_threadpool(
+            ctx.archive.receive, paths, ctx.config.year, workers=1, only_unit=code, pool=ctx.workers
+        )
     return await clerk_page(ctx, request, received=received)
 
 
