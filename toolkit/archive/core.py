@@ -174,9 +174,12 @@ class Archive:
 
         return unit_states(self, year, today or dt.date.today())
 
-    def state(self, unit: str, year: int) -> UnitState:
+    def state(self, unit: str, year: int, today: dt.date | None = None) -> UnitState:
+        """One unit's line of 报送情况 (reads only that unit's receipts and decisions)."""
+        from .status import unit_states
+
         code = self.unit_code(unit, year)
-        return next(s for s in self.status(year) if s.code == code)
+        return unit_states(self, year, today or dt.date.today(), only=code)[0]
 
     def unit_code(self, unit: str, year: int) -> str:
         """A unit given by code or by name, checked against the year's roster."""

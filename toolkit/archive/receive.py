@@ -59,7 +59,10 @@ def receive(
         batch.add(report, data)
     batch.flush()
     out = batch.done
-    states = {s.code: s.status for s in archive.status(year)}
+    if only_unit is not None:  # a unit's link: its own state is all the page shows
+        states = {only_unit: archive.state(only_unit, year).status}
+    else:
+        states = {s.code: s.status for s in archive.status(year)}
     for r in out:
         if r.outcome != NOT_THIS_UNIT:  # never tell a unit's link another unit's status
             r.status = states.get(r.unit_code, "不在名册" if r.unit_code else "无法读取")

@@ -15,13 +15,19 @@ S = T.submissions
 LIGHT = (S.c.id, S.c.unit_code, S.c.received_at, S.c.name, S.c.errors, S.c.warnings, S.c.hints, S.c.status)
 
 
-def _load(archive: Archive, year: int) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+def _load(archive: Archive, year: int, only: str | None = None) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """The year's receipts and decisions by unit (of one unit only, when ``only`` is given: a unit's
+    page asks for its own state on every upload, and need not read the whole year)."""
     subs: dict[str, list[Any]] = {}
     events: dict[str, list[Any]] = {}
+    q_subs = select(*LIGHT, S.c.filler, S.c.phone, S.c.warning_fps).where(S.c.year == year)
+    q_events = T.events.select().where(T.events.c.year == year)
+    if only is not None:
+        q_subs, q_events = q_subs.where(S.c.unit_code == only), q_events.where(T.events.c.unit_code == only)
     with archive._read() as conn:
-        for r in conn.execute(select(*LIGHT, S.c.filler, S.c.phone, S.c.warning_fps).where(S.c.year == year).order_by(S.c.id)):
+        for r in conn.execute(q_subs.order_by(S.c.id)):
             subs.setdefault(r.unit_code, []).append(r)
-        for e in conn.execute(T.events.select().where(T.events.c.year == year).order_by(T.events.c.id)):
+        for e in conn.execute(q_events.order_by(T.events.c.id)):
             events.setdefault(e.unit_code, []).append(e)
     return subs, events
 
@@ -48,12 +54,12 @@ def _late(deadline: dt.date | None, first: str, today: dt.date) -> bool:
     return dt.datetime.fromisoformat(first).date() > deadline
 
 
-def unit_states(archive: Archive, year: int, today: dt.date) -> list[UnitState]:
+def unit_states(archive: Archive, year: int, today: dt.date, only: str | None = None) -> list[UnitState]:
     ros = archive.need_roster(year)
     deadline = archive.deadline(year)
-    subs, events = _load(archive, year)
+    subs, events = _load(archive, year, only)
     out = []
-    for u in ros.units:
+    for u in [ros.get(only)] if only is not None else ros.units:
         st = UnitState(year, u.code, u.name, u.type, u.parent)
         got = subs.get(u.code)
         if got:
