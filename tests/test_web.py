@@ -219,3 +219,29 @@ def test_published_reports_are_audited_from_the_page(site):
     )
     wb = openpyxl.load_workbook(io.BytesIO(book.content))
     assert "总览" in wb.sheetnames and wb["总览"].max_row >= 7
+
+
+def test_second_year_upload_is_checked_against_last_year(tmp_path):
+    """Through a unit's link in the second year, the cross-year rules run against that unit's
+    accepted return of last year (and only that unit's is read)."""
+    import nianbao
+    from toolkit.template import ReturnContent, write_return
+
+    db = tmp_path / "nianbao.db"
+    roster = nianbao.load_roster(ROSTER)
+    (last,) = nianbao.check([sample(HANGAI)], roster=ROSTER, year=YEAR)
+    values = dict(last.values)
+    values["t3.r1.np"] = (values.get("t3.r1.np") or 0) + 5  # five more applications, all carried over
+    values["t3.r4.np"] = (values.get("t3.r4.np") or 0) + 5
+    old = tmp_path / "2024.xlsx"
+    content = ReturnContent(unit=roster.get(HANGAI), year=YEAR - 1, values=values, cover=dict(last.cover))
+    write_return(old, nianbao.current_format(), content)
+    with Archive.open(str(db)) as a:
+        a.load_roster(ROSTER, YEAR - 1)
+        assert [r.status for r in a.receive([old], YEAR - 1)] == ["已通过"]
+    tokens = new_archive(db)
+    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR)))
+    client.get("/")
+    page = _upload(client, f"/u/{tokens[HANGAI]}/upload", sample(HANGAI))
+    assert "2024" in page.text and "2025" in page.text and "上年结转" in page.text
+    assert _state(db, HANGAI).status == "退回"

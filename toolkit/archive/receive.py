@@ -42,7 +42,7 @@ def receive(
     ros = archive.need_roster(year)
     plist = _paths(paths)
     sources = list(collect(plist))
-    last_year = previous_reports(archive, year - 1)
+    last_year = previous_reports(archive, year - 1, only_unit)
     batch = Batch(archive, year)
     checked = iter_sources(sources, CheckOptions(year=year, roster=ros), progress, workers, pool)
     for src, report in zip(sources, checked, strict=True):
@@ -95,11 +95,23 @@ def _bytes(src: Source) -> bytes | None:
     return loaded.data
 
 
-def previous_reports(archive: Archive, year: int) -> dict[str, Report]:
-    """Last year's accepted current return of each unit (已通过 or 待说明: its figures stand)."""
-    if archive.roster(year) is None:
+STANDING = ("已通过", "待说明")  # statuses whose figures stand
+
+
+def previous_reports(archive: Archive, year: int, only: str | None = None) -> dict[str, Report]:
+    """Last year's accepted current return of each unit (已通过 or 待说明: its figures stand); of one
+    unit only with ``only`` (an upload through a unit's link must not rebuild the whole year)."""
+    ros = archive.roster(year)
+    if ros is None:
         return {}
-    return {r.unit_code: r for r in archive.reports(year, statuses=("已通过", "待说明"))}
+    if only is None:
+        return {r.unit_code: r for r in archive.reports(year, statuses=STANDING)}
+    if ros.get(only) is None:
+        return {}
+    state = archive.state(only, year)
+    if state.submission_id is None or state.status not in STANDING:
+        return {}
+    return {only: archive.report(state.submission_id)}
 
 
 def add_cross_year(report: Report, last_year: dict[str, Report]) -> None:
