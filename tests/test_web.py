@@ -245,3 +245,30 @@ def test_second_year_upload_is_checked_against_last_year(tmp_path):
     page = _upload(client, f"/u/{tokens[HANGAI]}/upload", sample(HANGAI))
     assert "2024" in page.text and "2025" in page.text and "上年结转" in page.text
     assert _state(db, HANGAI).status == "退回"
+
+
+def test_links_command_and_rotation(cli, tmp_path):
+    """`nianbao links` writes one private link per roster unit (CSV that Excel opens); running it
+    again keeps the links already sent; --rotate replaces one unit's link and the old one stops working."""
+    import csv
+
+    db = tmp_path / "nianbao.db"
+    with Archive.open(str(db)) as a:
+        a.load_roster(ROSTER, YEAR)
+    out = tmp_path / "链接.csv"
+    base = ("links", "--year", str(YEAR), "--base-url", "http://10.1.2.3:8000", "--db", db)
+    assert cli(*base, "--out", out).returncode == 0
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))[1:]
+    assert len(rows) == 22 and all(url.startswith("http://10.1.2.3:8000/u/") for _, _, url in rows)
+    again = cli(*base)
+    assert again.returncode == 0 and again.stdout.strip() == "" and "22 个单位已有链接" in again.stderr
+    old = dict((code, url.rsplit("/", 1)[1]) for code, _, url in rows)[HANGAI]
+    rotated = cli(*base, "--rotate", "杭盖街道")
+    assert rotated.returncode == 0
+    new = rotated.stdout.split()[-1].rsplit("/", 1)[1]
+    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR)))
+    assert client.get(f"/u/{old}").status_code == 404
+    assert client.get(f"/u/{new}").status_code == 200
+    bad = cli("links", "--year", str(YEAR), "--base-url", "ftp://x", "--db", db)
+    assert bad.returncode == 2 and "http://" in bad.stderr

@@ -163,42 +163,29 @@ def parse_xml(data: bytes, name: str):
 
 
 # Parts that are byte-for-byte the same in every return of a template (workbook, its relationships,
-# content types; not app.xml, which names the unit): parsed once per process. The parsed trees are only read, never changed;
-# a part that fails to parse is not remembered (it fails again, with the same message).
-_PARSED: dict[tuple[str, bytes], Any] = {}
+# content types; not app.xml, which names the unit): parsed once per process. The results are only
+# read, never changed; a part that fails to parse is not remembered (it fails again, with the same message).
+_DERIVED: dict[tuple[str, bytes], Any] = {}
 MEMO = True  # False: every part parsed again (tests compare both)
 
 
-def parse_shared(data: bytes, name: str):
-    """``parse_xml`` for a part most returns share, remembered by its exact bytes."""
-    if not MEMO or len(data) > 65536:
-        return parse_xml(data, name)
-    key = (name, data)
-    tree = _PARSED.get(key)
-    if tree is None:
-        tree = parse_xml(data, name)
-        if len(_PARSED) >= 64:
-            _PARSED.clear()
-        _PARSED[key] = tree
-    return tree
-
-
-_DERIVED: dict[tuple[str, bytes], Any] = {}
-
-
 def _derived(kind: str, data: bytes, fn):
-    """``fn(data)`` for a shared part, remembered by its exact bytes like ``parse_shared`` (the
-    result is only read by the callers)."""
+    """``fn(data)`` for a part most returns share, remembered by its exact bytes (a bounded memo)."""
     if not MEMO or len(data) > 65536:
         return fn(data)
     key = (kind, data)
     out = _DERIVED.get(key)
     if out is None:
         out = fn(data)
-        if len(_DERIVED) >= 64:
+        if len(_DERIVED) >= 128:
             _DERIVED.clear()
         _DERIVED[key] = out
     return out
+
+
+def parse_shared(data: bytes, name: str):
+    """``parse_xml`` for a part most returns share."""
+    return _derived("xml:" + name, data, lambda d: parse_xml(d, name))
 
 
 def _custom_props(zf: zipfile.ZipFile) -> dict[str, str]:

@@ -40,10 +40,14 @@ def _add(conn, kind: str, year: int, code: str) -> str:
     return token
 
 
-def _active_units(archive: Archive, year: int) -> set[str]:
+def _live(archive: Archive, kind: str, secret: str):
+    """The live row of a secret of this kind, or None (anything too long is not one of ours)."""
+    if not secret or len(secret) > 200:
+        return None
+    live = T.secrets.c.revoked_at.is_(None)
+    q = T.secrets.select().where(T.secrets.c.kind == kind, T.secrets.c.digest == digest(secret), live)
     with archive.engine.connect() as conn:
-        q = T.secrets.select().where(T.secrets.c.kind == "link", T.secrets.c.year == year, T.secrets.c.revoked_at.is_(None))
-        return {r.unit_code for r in conn.execute(q)}
+        return conn.execute(q).first()
 
 
 def issue_links(archive: Archive, year: int, rotate: str | None = None) -> tuple[list[Link], list[str]]:
@@ -51,12 +55,13 @@ def issue_links(archive: Archive, year: int, rotate: str | None = None) -> tuple
     working at once); returns (links made, names of units that keep their existing link)."""
     ros = archive.need_roster(year)
     if rotate:
-        code = archive.unit_code(rotate, year)
-        units = [ros.get(code)]
+        units, kept = [ros.get(archive.unit_code(rotate, year))], []
     else:
-        have = _active_units(archive, year)
+        with archive.engine.connect() as conn:
+            q = T.secrets.select().where(T.secrets.c.kind == "link", T.secrets.c.year == year, T.secrets.c.revoked_at.is_(None))
+            have = {r.unit_code for r in conn.execute(q)}
         units = [u for u in ros.units if u.code not in have]
-    kept = [] if rotate else [u.name for u in ros.units if u.code in _active_units(archive, year)]
+        kept = [u.name for u in ros.units if u.code in have]
     made = []
     with archive.engine.begin() as conn:
         for u in units:
@@ -67,14 +72,7 @@ def issue_links(archive: Archive, year: int, rotate: str | None = None) -> tuple
 
 def unit_of(archive: Archive, token: str) -> tuple[int, str] | None:
     """(year, unit code) of a live link, or None."""
-    if not token or len(token) > 200:
-        return None
-    with archive.engine.connect() as conn:
-        row = conn.execute(
-            T.secrets.select().where(
-                T.secrets.c.kind == "link", T.secrets.c.digest == digest(token), T.secrets.c.revoked_at.is_(None)
-            )
-        ).first()
+    row = _live(archive, "link", token)
     return (row.year, row.unit_code) if row else None
 
 
@@ -90,12 +88,4 @@ def set_admin_key(archive: Archive, key: str | None = None) -> str:
 
 
 def is_admin_key(archive: Archive, key: str) -> bool:
-    if not key or len(key) > 200:
-        return False
-    with archive.engine.connect() as conn:
-        row = conn.execute(
-            T.secrets.select().where(
-                T.secrets.c.kind == "admin", T.secrets.c.digest == digest(key), T.secrets.c.revoked_at.is_(None)
-            )
-        ).first()
-    return row is not None
+    return _live(archive, "admin", key) is not None

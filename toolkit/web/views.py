@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..archive import Archive, ArchiveError
+from ..archive import Archive
 from ..fileio import safe_filename
 from . import keys
 
@@ -136,17 +136,19 @@ async def overview(ctx: Context, request: Request) -> Response:
     )
 
 
-def _findings(report) -> list:
-    return [f for f in report.findings] if report is not None else []
+def _unit_view(archive: Archive, code: str, year: int) -> dict[str, Any]:
+    """What a unit's page shows, for the county and for the unit's own link alike."""
+    state = archive.state(code, year)
+    report = archive.report(state.submission_id) if state.submission_id else None
+    findings = list(report.findings) if report is not None else []
+    return {"state": state, "findings": findings, "history": archive.history(code, year)}
 
 
 async def unit_page(ctx: Context, request: Request) -> Response:
     code = request.path_params["code"]
     unit = _unit(ctx, code)
-    state = await run_in_threadpool(ctx.archive.state, code, ctx.config.year)
-    report = await run_in_threadpool(ctx.archive.report, state.submission_id) if state.submission_id else None
-    history = await run_in_threadpool(ctx.archive.history, code, ctx.config.year)
-    return ctx.render(request, "unit.html", unit=unit, state=state, findings=_findings(report), history=history)
+    view = await run_in_threadpool(_unit_view, ctx.archive, code, ctx.config.year)
+    return ctx.render(request, "unit.html", unit=unit, **view)
 
 
 async def _decide(ctx: Context, request: Request, accept: bool) -> Response:
@@ -342,13 +344,9 @@ async def login(request: Request) -> Response:
 async def clerk_page(ctx: Context, request: Request, received=None) -> Response:
     code = request.state.unit_code
     unit = _unit(ctx, code)
-    state = await run_in_threadpool(ctx.archive.state, code, ctx.config.year)
-    report = await run_in_threadpool(ctx.archive.report, state.submission_id) if state.submission_id else None
-    history = await run_in_threadpool(ctx.archive.history, code, ctx.config.year)
+    view = await run_in_threadpool(_unit_view, ctx.archive, code, ctx.config.year)
     token = request.path_params["token"]
-    return ctx.render(
-        request, "clerk.html", unit=unit, state=state, findings=_findings(report), history=history, token=token, received=received
-    )
+    return ctx.render(request, "clerk.html", unit=unit, token=token, received=received, **view)
 
 
 async def clerk_upload(ctx: Context, request: Request) -> Response:
@@ -375,6 +373,3 @@ async def clerk_annotated(ctx: Context, request: Request) -> Response:
     report = await _submission_report(ctx, state.submission_id, only_unit=code)
     data = await run_in_threadpool(_annotated_bytes, report, ctx.config.year)
     return download(data, _annotated_name(report))
-
-
-__all__ = ["Context", "ArchiveError"]
