@@ -98,84 +98,9 @@ def _eval(terms: list[Term], report: Report) -> Side:
     return Side(round(total, 6), refs, missing)
 
 
-def _eval_reference(terms: list[Term], report: Report) -> Side:
-    """``_eval`` as it was written first, kept for the tests that compare both."""
-    total, refs, missing = 0.0, 0, 0
-    for sign, source, ids in terms:
-        if source == "n":
-            total += sign * ids[0]
-            continue
-        table, unknown = _source(report, source)
-        if unknown and any(cid in unknown for cid in ids):
-            return Side(0, 0, 0, unknown=True)
-        for cid in ids:
-            refs += 1
-            v = table.get(cid)
-            if v is None:
-                missing += 1
-            else:
-                total += sign * v
-    if float(total).is_integer():
-        return Side(int(total), refs, missing)
-    return Side(round(total, 6), refs, missing)
-
-
-_eval_default = _eval
-
-
 def evaluate(expr: str, fmt: Format, report: Report) -> Side:
     """Evaluate one side of a rule; missing cells count 0 here and are counted apart."""
     return _eval(parse(expr, fmt), report)
-
-
-@dataclass(frozen=True)
-class Flat:
-    """A parsed side laid out for evaluation: (factor, table, key) in the terms' order (table 0 =
-    values, 1 = cached totals, 2 = last year's values, 3 = a number: key is the number), the cell
-    ids whose unknown value makes the side unknown (this year's, last year's), and the count of refs."""
-
-    items: tuple[tuple[float, int, object], ...]
-    now: frozenset[str]
-    prev: frozenset[str]
-    refs: int
-
-
-def flatten(terms: list[Term]) -> Flat:
-    items, now, prev = [], set(), set()
-    for sign, source, ids in terms:
-        if source == "n":
-            items.append((sign, 3, ids[0]))
-            continue
-        table = {"v": 0, "c": 1, "p": 2}[source]
-        (prev if table == 2 else now).update(ids)
-        items.extend((sign, table, cid) for cid in ids)
-    return Flat(tuple(items), frozenset(now), frozenset(prev), sum(1 for _, t, _ in items if t != 3))
-
-
-_EMPTY: dict = {}
-
-
-def _eval_flat(flat: Flat, report: Report) -> Side:
-    """``_eval`` on a flattened side: the same sums in the same order, without the per-term work."""
-    unknown, previous = report.unknown, report.previous
-    if unknown and not unknown.isdisjoint(flat.now):
-        return Side(0, 0, 0, unknown=True)
-    if flat.prev and previous is not None and previous.unknown and not previous.unknown.isdisjoint(flat.prev):
-        return Side(0, 0, 0, unknown=True)
-    tables = (report.values, report.cached, previous.values if previous is not None else _EMPTY)
-    total, missing = 0.0, 0
-    for sign, table, key in flat.items:
-        if table == 3:
-            total += sign * key
-            continue
-        v = tables[table].get(key)
-        if v is None:
-            missing += 1
-        else:
-            total += sign * v
-    if total.is_integer():
-        return Side(int(total), flat.refs, missing)
-    return Side(round(total, 6), flat.refs, missing)
 
 
 @dataclass(frozen=True)
@@ -184,8 +109,6 @@ class Instance:
     left: list[Term]
     right: list[Term]
     at: str
-    left_flat: Flat | None = None
-    right_flat: Flat | None = None
 
 
 _COMPILED: dict[tuple[str, str, str], list[Instance]] = {}
@@ -199,9 +122,7 @@ def compiled(rule: Rule, fmt: Format) -> list[Instance]:
         for inst in rule.instances():
             sub = (lambda e, inst=inst: e.format(**inst)) if inst else (lambda e: e)
             left, right = parse(sub(rule.left), fmt), parse(sub(rule.right), fmt)
-            out.append(
-                Instance(next(iter(inst.values()), "") if inst else "", left, right, sub(rule.at), flatten(left), flatten(right))
-            )
+            out.append(Instance(next(iter(inst.values()), "") if inst else "", left, right, sub(rule.at)))
         _COMPILED[key] = out
     return _COMPILED[key]
 
@@ -220,10 +141,7 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
     failures: list[tuple[str, Finding]] = []
     compare = _OPS[rule.operator]
     for inst in compiled(rule, fmt):
-        if _eval is _eval_default:
-            left, right = _eval_flat(inst.left_flat, report), _eval_flat(inst.right_flat, report)  # type: ignore[arg-type]
-        else:  # the reference (tests)
-            left, right = _eval(inst.left, report), _eval(inst.right, report)
+        left, right = _eval(inst.left, report), _eval(inst.right, report)
         if left.unknown or right.unknown:
             continue
         missing = left.missing + right.missing
