@@ -4,15 +4,19 @@ killed command never leaves processes behind."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 _STOP = {signal.SIGINT, signal.SIGTERM}
+_FORKING = threading.Lock()
 
 
 def _init(initializer: Callable[..., Any] | None, initargs: tuple, parent: int) -> None:
@@ -43,10 +47,28 @@ def new_pool(workers: int, initializer: Callable[..., Any] | None = None, initar
         return pool
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
     try:
-        pool.submit(int).result()  # forks the workers now, inside the blocked section
+        with _inherited_garbage_kept():
+            started = pool.submit(int)  # forks the workers now, inside the blocked section
+        started.result()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
     return pool
+
+
+@contextlib.contextmanager
+def _inherited_garbage_kept():
+    """Fork with every existing object frozen, so that a worker's garbage collector never frees
+    what it inherited. Otherwise a stopped pool that the parent had not yet collected is freed in
+    the worker, and its callback waits on a lock that another thread of the parent held at the
+    moment of the fork (the old pool's manager thread, joining its workers): the worker hangs for
+    good, and with it the batch. Frozen objects are unfrozen in the parent at once; forks from
+    several threads take turns, so that one's unfreeze cannot fall inside another's fork."""
+    with _FORKING:
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
