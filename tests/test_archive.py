@@ -260,3 +260,27 @@ def test_decisions_on_the_current_file(db):
         kinds = [h.kind for h in archive.history("152502101")]
         assert kinds == ["收到", "退回", "说明"]
         assert archive.notes(2025) == [("阿尔善宝拉格镇（152502101）", NOTE)]
+
+
+def test_a_roster_reloaded_elsewhere_is_seen_at_once(db, tmp_path):
+    """A server keeps each year's roster between requests; a roster loaded again by another process
+    (here: another Archive on the same database) is what the next request sees."""
+    from toolkit.archive import Archive
+
+    server, reviewer = Archive.open(db), Archive.open(db)
+    try:
+        reviewer.load_roster(ROSTER, 2025)
+        before = server.need_roster(2025)
+        assert server.need_roster(2025) is before  # kept between requests
+        smaller = tmp_path / "roster.csv"
+        lines = ROSTER.read_text(encoding="utf-8").splitlines()
+        smaller.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")  # 市场监督管理局 dropped
+        reviewer.load_roster(smaller, 2025)
+        after = server.need_roster(2025)
+        assert len(after.units) == len(before.units) - 1
+        assert [u.code for u in after.units] == [u.code for u in reviewer.need_roster(2025).units]
+        with pytest.raises(Exception, match="名册中没有单位"):
+            server.unit_code(before.units[-1].code, 2025)
+    finally:
+        server.close()
+        reviewer.close()

@@ -89,6 +89,7 @@ class Archive:
 
     def __init__(self, engine: Any, url: str):
         self.engine, self.url = engine, url
+        self._rosters: dict[int, tuple[tuple[Any, ...], Roster]] = {}
 
     @classmethod
     def open(cls, db: str | Path | None = None) -> Archive:
@@ -130,12 +131,20 @@ class Archive:
             return [r.year for r in conn.execute(T.years.select().order_by(T.years.c.year))]
 
     def roster(self, year: int) -> Roster | None:
+        """The year's roster. A server asks for it on every request: the units are read again only
+        when the year's row says the roster was loaded anew (by this or any other process)."""
         with self._read() as conn:
-            rows = conn.execute(T.units.select().where(T.units.c.year == year).order_by(T.units.c.line, T.units.c.code)).all()
             src = conn.execute(T.years.select().where(T.years.c.year == year)).first()
-        if src is None:
-            return None
-        return Roster(tuple(Unit(r.code, r.name, r.type, r.parent, r.line) for r in rows), src.roster_source)
+            if src is None:
+                return None
+            loaded = (src.loaded_at, src.roster_source)
+            cached = self._rosters.get(year)
+            if cached is not None and cached[0] == loaded:
+                return cached[1]
+            rows = conn.execute(T.units.select().where(T.units.c.year == year).order_by(T.units.c.line, T.units.c.code)).all()
+        ros = Roster(tuple(Unit(r.code, r.name, r.type, r.parent, r.line) for r in rows), src.roster_source)
+        self._rosters[year] = (loaded, ros)
+        return ros
 
     def need_roster(self, year: int) -> Roster:
         ros = self.roster(year)
