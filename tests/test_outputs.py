@@ -114,3 +114,22 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
     else:
         raise AssertionError("the write must fail")
     assert not target.exists() and not list(tmp_path.glob(".~nianbao-*"))
+
+
+def test_a_summary_is_recognised_by_its_properties_alone(cli, returns, tmp_path, monkeypatch):
+    """Re-running consolidate over its own summary must not read the whole old summary (a province's
+    has 10,000 rows); a summary of another unit or year, or a filled return, is still refused."""
+    from toolkit import outputs, reader
+
+    out = tmp_path / "汇总.xlsx"
+    assert cli("consolidate", returns, "--roster", ROSTER, "--year", "2025", "--out", out).returncode == 0
+
+    def no_full_read(*args, **kwargs):
+        raise AssertionError("the whole workbook was read")
+
+    monkeypatch.setattr(reader, "read_bytes", no_full_read)
+    assert outputs.regenerable(out, "summary", "152502", 2025)
+    monkeypatch.undo()
+    assert not outputs.regenerable(out, "summary", "152502", 2024)  # another year
+    assert not outputs.regenerable(out, "summary", "152502201", 2025)  # another unit
+    assert not outputs.regenerable(RETURN, "summary", "152502201", 2025)  # a clerk's return

@@ -126,3 +126,39 @@ def test_formulas_in_place_same_as_look_back(monkeypatch):
     monkeypatch.setattr(probe_mod, "_formulas_in_place", lambda data: None)
     assert fast == [_scan(b) for b in bodies]
     assert sum(1 for f in fast if f[0] is True and f[2]) > 50  # many accepted parts with formulas
+
+
+def test_nonzero_totals_same_as_derive_totals():
+    """明细's totals of each unit from its non-zero inputs alone equal derive_totals' (busy and quiet
+    units, decimals in the fee cell)."""
+    from toolkit.report import derive_totals, nonzero_totals
+    from toolkit.spec import current_format
+    from toolkit.synth import random_values
+
+    fmt = current_format()
+    for seed in range(200):
+        values = random_values(fmt, random.Random(seed), busy=seed % 4 == 0, faulty=seed % 7 == 0)
+        inputs = {c.id: values.get(c.id) for c in fmt.inputs}
+        full = derive_totals(fmt, inputs)
+        nonzero = {cid: v for cid, v in inputs.items() if v}
+        assert nonzero_totals(fmt, nonzero) == {c.id: full[c.id] for c in fmt.totals if full[c.id]}
+
+
+def test_manifest_text_is_the_same_json():
+    import json
+
+    from toolkit.findings import fmt_num
+    from toolkit.summary_writer import manifest_text
+
+    data = {
+        "tool": "nianbao",
+        "options": {"year": 2025, "units": [], "force": True},
+        "inputs": [{"name": f"{i:03d}_单位.xlsx", "used": i % 2 == 0} for i in range(5)],
+        "totals": {"t2.fees.amt": 12.5, "t3.r1.tot": 3},
+        "units": [],
+        "forced": False,
+    }
+    text = manifest_text(data)
+    assert json.loads(text) == json.loads(json.dumps(data, default=fmt_num))
+    lines = [line for line in text.splitlines() if "_单位.xlsx" in line]
+    assert len(lines) == 5 and all(line.startswith("    {") for line in lines)  # one line per input

@@ -381,9 +381,13 @@ def _nonzero(report: Report) -> dict[str, Number]:
 def _sum(fmt: Format, sc: Scope, statuses: list[UnitStatus], year: int) -> Report:
     included = [s for s in statuses if s.included]
     nonzero = [_nonzero(s.report) for s in included]  # type: ignore[arg-type]
+    running: dict[str, Number] = {}
+    for nz in nonzero:  # unit by unit: each cell's figures are added in the same order as a sum per cell
+        for cid, v in nz.items():
+            running[cid] = running.get(cid, 0) + v
     sums: dict[str, Number | None] = {}
     for cell in fmt.inputs:
-        total = sum(nz[cell.id] for nz in nonzero if cell.id in nz)
+        total = running.get(cell.id, 0)
         sums[cell.id] = int(total) if float(total).is_integer() else round(total, 6)
     level = LEVEL_OF.get(sc.top.type, "汇总")
     note = f"由{len(included)}个单位的填报表汇总生成。" + (sc.note() + "。" if sc.note() else "")

@@ -77,6 +77,8 @@ def regenerable(path: Path, kind: str, unit_code: str = "", year: int | None = N
         from .published.audit_writer import is_audit_workbook
 
         return is_audit_workbook(path)
+    if kind == "summary" and _claims_summary(path, unit_code, year):
+        return True  # what the full read below would decide, from the properties alone
     report = _read(path)
     if report is None:
         return False
@@ -89,6 +91,22 @@ def regenerable(path: Path, kind: str, unit_code: str = "", year: int | None = N
     if kind in ("template", "imported"):
         return _pristine(report) or (kind == "imported" and "导入" in report.cover.get("note", ""))
     return False
+
+
+def _claims_summary(path: Path, unit_code: str, year: int | None) -> bool:
+    """The file's properties say: a summary (not a 填报单位 return) of this unit and year, in a known
+    format — the same facts the reader takes from them."""
+    from .probe import claimed_properties
+    from .spec import conventions, formats
+
+    props = {k.removeprefix(conventions().prefix): v for k, v in claimed_properties(path).items()}
+    level = props.get("level") or "填报单位"
+    return (
+        props.get("format_id", "") in formats()
+        and level != "填报单位"
+        and props.get("unit_code") == unit_code
+        and (year is None or props.get("year") == str(year))
+    )
 
 
 def _untouched_draft(path: Path, kind: str) -> bool:

@@ -209,6 +209,17 @@ def _custom_props(zf: zipfile.ZipFile) -> dict[str, str]:
     return out
 
 
+def claimed_properties(path: str | os.PathLike) -> dict[str, str]:
+    """The custom properties a workbook claims (docProps/custom.xml alone); {} when it has none or is
+    not a readable zip. Nothing else is decompressed: the output guard asks this of a 10,000-unit
+    summary before replacing it, where reading the whole workbook would take seconds."""
+    try:
+        with open_zip(path) as zf:
+            return _custom_props(zf)
+    except (ProbeProblem, OSError):
+        return {}
+
+
 def _app(zf: zipfile.ZipFile) -> str:
     data = read_member(zf, "docProps/app.xml")
     if not data:

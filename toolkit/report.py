@@ -224,6 +224,39 @@ def _total_order(fmt: Format) -> list[tuple[str, tuple[str, ...]]]:
     return order
 
 
+def nonzero_totals(fmt: Format, nonzero: Mapping[str, Number]) -> dict[str, Number]:
+    """The non-zero totals of a row given only its non-zero inputs — what ``derive_totals`` gives
+    for them, without visiting the format's every total: a province's 明细 has 10,000 such rows,
+    most of them nearly all zeros."""
+    paths = _paths_up(fmt)
+    sums: dict[str, Number] = {}
+    for cid, v in nonzero.items():
+        for total in paths.get(cid, ()):
+            sums[total] = sums.get(total, 0) + v
+    return {cid: t for cid, v in sums.items() if (t := _clean(v))}
+
+
+_PATHS: dict[int, tuple[Format, dict[str, tuple[str, ...]]]] = {}
+
+
+def _paths_up(fmt: Format) -> dict[str, tuple[str, ...]]:
+    """Input cell id → every total it is summed into, once per path (as ``derive_totals`` adds)."""
+    cached = _PATHS.get(id(fmt))
+    if cached is not None and cached[0] is fmt:
+        return cached[1]
+    up: dict[str, list[str]] = {}
+    for cid, parts in _total_order(fmt):
+        for p in parts:
+            up.setdefault(p, []).append(cid)
+
+    def above(cid: str) -> list[str]:
+        return [t for total in up.get(cid, []) for t in (total, *above(total))]
+
+    paths = {c.id: tuple(above(c.id)) for c in fmt.inputs}
+    _PATHS[id(fmt)] = (fmt, paths)
+    return paths
+
+
 def mark_unknown(fmt: Format, report: Report) -> None:
     """A total built on an unknown part is unknown too; unknown cells hold None, never 0."""
     if not report.unknown:  # the usual case: nothing to spread

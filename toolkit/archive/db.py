@@ -137,9 +137,8 @@ def _judge(url: str, rev: str | None, tables: set[str]) -> bool:
 
 
 def migrate(engine, url: str) -> None:
-    """Create or upgrade the schema, once, even when several processes open a new archive together."""
-    from alembic import command
-
+    """Create or upgrade the schema, once, even when several processes open a new archive together.
+    Alembic is loaded only when there is something to do (0.1 s on every command otherwise)."""
     with engine.connect().execution_options(nianbao_read=True) as conn:
         rev, tables = _current(conn)
         conn.rollback()
@@ -152,6 +151,8 @@ def migrate(engine, url: str) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(7215001)"))
         rev, tables = _current(conn)
         if _judge(url, rev, tables):
+            from alembic import command
+
             command.upgrade(_alembic_config(conn), "head")
 
 

@@ -103,7 +103,17 @@ def decide(archive: Archive, unit: str, year: int, note: str, kind: str) -> Unit
 
 
 def accepted_notes(archive: Archive, year: int) -> list[tuple[str, str]]:
-    return [(f"{s.name}（{s.code}）", s.note) for s in archive.status(year) if s.status == "已通过" and s.warnings and s.note]
+    """(unit, 说明) of the units whose current 警告 stand accepted, in roster order. Only units with a
+    强制上报 on record can have one: their states alone are worked out, not the whole year's."""
+    with archive._read() as conn:
+        q = select(T.events.c.unit_code).where(T.events.c.year == year, T.events.c.kind == ACCEPT).distinct()
+        accepted = {r.unit_code for r in conn.execute(q)}
+    if not accepted:
+        return []
+    ros = archive.need_roster(year)
+    codes = [u.code for u in ros.units if u.code in accepted]
+    states = unit_states(archive, year, dt.date.today()) if len(codes) > 200 else [archive.state(c, year) for c in codes]
+    return [(f"{s.name}（{s.code}）", s.note) for s in states if s.status == "已通过" and s.warnings and s.note]
 
 
 def _unit_years(archive: Archive, unit: str, year: int | None) -> tuple[list[int], str]:
