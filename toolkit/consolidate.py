@@ -381,6 +381,7 @@ def _nonzero(report: Report) -> dict[str, Number]:
 def _sum(fmt: Format, sc: Scope, statuses: list[UnitStatus], year: int) -> Report:
     included = [s for s in statuses if s.included]
     nonzero = [_nonzero(s.report) for s in included]  # type: ignore[arg-type]
+    inputs = {c.id for c in fmt.inputs}
     running: dict[str, Number] = {}
     for nz in nonzero:  # unit by unit: each cell's figures are added in the same order as a sum per cell
         for cid, v in nz.items():
@@ -411,7 +412,7 @@ def _sum(fmt: Format, sc: Scope, statuses: list[UnitStatus], year: int) -> Repor
                 "unit_name": s.name,
                 "unit_type": s.type,
                 "status": s.status,
-                "values": {c.id: v for c in fmt.inputs if (v := nz.get(c.id))},
+                "values": {cid: v for cid, v in nz.items() if cid in inputs},
             }
             for s, nz in zip(included, nonzero, strict=True)
         ],  # sparse: most cells of most units are 0

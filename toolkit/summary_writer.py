@@ -186,8 +186,8 @@ def _detail_sheet(summary: Summary):
             wb.constant_memory = False
         cells = list(fmt.cells.values())
         small = wb.add_format({"font_name": "宋体", "font_size": 8, "font_color": "#808080"})
-        num = wb.add_format({"font_name": "宋体", "num_format": "0.##"})
-        bold = wb.add_format({"font_name": "宋体", "bold": True, "num_format": "0.##", "top": 1})
+        num = wb.add_format({"font_name": "宋体"})  # General: 3 and 2.5 (Excel shows "0.##" as "3.")
+        bold = wb.add_format({"font_name": "宋体", "bold": True, "top": 1})
         # constant_memory: every row must be complete before the next one is started
         ws.set_row(0, 90)
         base = len(DETAIL_FIXED)
