@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import NianbaoError
 from .findings import Finding, counts, make
-from .report import Number, Provenance, Report, derive_totals
+from .report import CellValues, Number, Provenance, Report, derive_totals
 from .roster import Roster, Unit
 from .spec import Format, formats
 
@@ -371,8 +371,6 @@ def consolidate(
 
 def _nonzero(report: Report) -> dict[str, Number]:
     """The report's non-zero values (blank counts 0): what a sum needs, without asking every cell."""
-    from .report import CellValues
-
     if isinstance(report.values, CellValues):
         return report.values._nonzero
     return {k: v for k, v in report.values.items() if v}

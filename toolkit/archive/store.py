@@ -7,7 +7,8 @@ from dataclasses import asdict
 from typing import Any
 
 from ..findings import Finding
-from ..report import CellValues, Provenance, Report
+from ..report import CellValues, Provenance, Report, _rebuild_values
+from ..spec import formats
 
 SCALARS = (
     "format_id",
@@ -54,9 +55,6 @@ def findings_json(findings: list[Finding]) -> list[dict[str, Any]]:
 
 
 def _values(fmt_id: str, data: dict[str, Any]) -> Any:
-    from ..report import _rebuild_values
-    from ..spec import formats
-
     if fmt_id not in formats():
         return dict(data["values"])
     return _rebuild_values(fmt_id, dict(data["values"]), tuple(data["blank"]))
