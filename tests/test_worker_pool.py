@@ -11,9 +11,10 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import SAMPLES
+from conftest import ROOT, SAMPLES
 
 from toolkit import check as check_mod
+from toolkit import pool as pool_mod
 from toolkit.check import CheckOptions, WorkerPool, iter_sources
 from toolkit.inputs import collect
 from toolkit.reader import read_bytes
@@ -138,3 +139,67 @@ def test_a_worker_never_frees_what_it_inherited():
     except subprocess.TimeoutExpired:
         raise AssertionError("the worker hung in an inherited object's finaliser") from None
     assert done.returncode == 0 and done.stdout.strip() == "7", done.stderr
+
+
+def _hang_on(data, name, path="", mtime=0.0):
+    if Path(name).name == "hang.xlsx":
+        threading.Event().wait()  # a reader that never returns
+    return read_bytes(data, name, path, mtime)
+
+
+def test_a_file_that_hangs_a_worker_becomes_a_finding(tmp_path, monkeypatch):
+    """A stuck worker never holds a batch for good: after no progress for a while the files in
+    flight are read again one by one, each with a time limit; the one that hangs again becomes a
+    finding, the others are read as usual — with a batch's own pool and with the server's."""
+    for p in GOOD[:3]:
+        shutil.copy(p, tmp_path / p.name)
+    shutil.copy(GOOD[3], tmp_path / "hang.xlsx")
+    monkeypatch.setattr(check_mod, "read_bytes", _hang_on)  # the workers are forked: they inherit it
+    monkeypatch.setattr(pool_mod, "FILE_SECONDS", 1.5)
+    shared = WorkerPool(1)
+    try:
+        for pool in (None, shared):
+            out: list = []
+            sources = list(collect([tmp_path]))
+            run = threading.Thread(
+                target=lambda: out.append(list(iter_sources(sources, CheckOptions(year=2025), workers=1, pool=pool))),  # noqa: B023
+                daemon=True,
+            )
+            run.start()
+            run.join(60)
+            assert not run.is_alive(), "the batch hung"
+            reports = out[0]
+            by_name = {r.provenance.name.split("/")[-1]: r for r in reports}
+            hung = by_name["hang.xlsx"]
+            assert [f.code for f in hung.findings] == ["file-unreadable"] and "超过1.5秒" in hung.findings[0].message
+            assert [r.readable for n, r in sorted(by_name.items()) if n != "hang.xlsx"] == [True] * 3
+    finally:
+        shared.close()
+
+
+def test_a_published_report_that_hangs_the_audit_becomes_a_finding(tmp_path, monkeypatch):
+    """The same for `audit`: a text whose reading never ends is a finding, the other reports are read."""
+    from toolkit.published import audit as audit_mod
+
+    real = audit_mod.audit_one
+
+    def hang_on(src, opts):
+        if Path(src.name).name == "hang.txt":
+            threading.Event().wait()
+        return real(src, opts)
+
+    seed = ROOT / "tests" / "published"
+    texts = sorted(seed.glob("*.source.txt"))[:3]
+    for t in texts:
+        shutil.copy(t, tmp_path / t.name)
+    shutil.copy(texts[0], tmp_path / "hang.txt")
+    monkeypatch.setattr(audit_mod, "audit_one", hang_on)  # the workers are forked: they inherit it
+    monkeypatch.setattr(pool_mod, "FILE_SECONDS", 1.5)
+    out: list = []
+    run = threading.Thread(target=lambda: out.append(audit_mod.audit([tmp_path], workers=1)), daemon=True)
+    run.start()
+    run.join(60)
+    assert not run.is_alive(), "the audit hung"
+    by_name = {Path(r.provenance.name).name: r for r in out[0].reports}
+    assert "超过1.5秒" in " ".join(f.message for f in by_name["hang.txt"].findings)
+    assert all(r.readable for n, r in by_name.items() if n != "hang.txt") and len(by_name) == 4

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import pool as pools
 from .findings import Finding, make, sort_key
 from .inputs import Source, collect, load, shown
 from .pool import new_pool, stop_pool
@@ -209,7 +210,8 @@ class WorkerPool:
 class _Runner:
     """Keeps a few chunks of files in flight per worker. A worker that dies (a crash in the Rust
     reader, out of memory) breaks the pool: the files in flight are retried one by one in a fresh
-    pool, and the one that kills it again becomes a finding; the rest of the batch goes on."""
+    pool, and the one that kills it again becomes a finding; the rest of the batch goes on. The same
+    when nothing finishes for twice ``pool.FILE_SECONDS``: a stuck worker never holds a batch for good."""
 
     def __init__(self, sources: list[Source], opts: CheckOptions, workers: int, shared: WorkerPool | None = None):
         self.sources, self.opts, self.shared = sources, opts, shared
@@ -242,13 +244,13 @@ class _Runner:
                 while starts and len(flight) < self.workers * 3:
                     i = starts.pop()
                     flight[self._submit(self.sources[i : i + self.chunk])] = i
-                done, _ = wait(flight, return_when=FIRST_COMPLETED)
+                done, _ = wait(flight, timeout=pools.FILE_SECONDS * 2, return_when=FIRST_COMPLETED)
                 broken = [f for f in done if isinstance(f.exception(), BrokenProcessPool)]
                 for f in done:
                     if f not in broken:
                         i = flight.pop(f)
                         yield from enumerate(f.result(), start=i)
-                if broken:
+                if broken or not done:  # a worker died, or nothing finished for long: one is stuck
                     lost = sorted(j for i in flight.values() for j in range(i, min(i + self.chunk, len(self.sources))))
                     flight.clear()
                     if self.shared is not None:
@@ -266,9 +268,12 @@ class _Runner:
         for i in lost:
             pool = _new_pool(1, self.opts)
             try:
-                yield i, pool.submit(_worker_run, [self.sources[i]]).result()[0]
+                yield i, pool.submit(_worker_run, [self.sources[i]]).result(timeout=pools.FILE_SECONDS)[0]
             except BrokenProcessPool:
                 yield i, unreadable(self.sources[i], "file-unreadable", "读取该文件时读取程序崩溃（文件可能被恶意构造）")
+            except TimeoutError:
+                detail = pools.too_long()
+                yield i, unreadable(self.sources[i], "file-unreadable", detail)
             finally:
                 stop_pool(pool)
 

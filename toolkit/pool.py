@@ -18,6 +18,16 @@ from typing import Any
 _STOP = {signal.SIGINT, signal.SIGTERM}
 _FORKING = threading.Lock()
 
+# The largest workbook or text the limits allow is read in seconds. A file still unread after this
+# long has a worker stuck (a reader looping on a crafted file, a lock inherited at fork); the batch
+# runners then read the files in flight one by one with this limit, and a file over it is a finding.
+FILE_SECONDS = 120.0
+
+
+def too_long() -> str:
+    """The finding's detail for a file that was still being read at the limit."""
+    return f"读取该文件超过{FILE_SECONDS:g}秒仍未完成，已停止读取（文件可能被恶意构造）"
+
 
 def _init(initializer: Callable[..., Any] | None, initargs: tuple, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)

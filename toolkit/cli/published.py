@@ -90,7 +90,9 @@ def audit_cmd(
         Path | None, typer.Option("--roster", "-r", help="名册：按单位名称找到单位代码和类型（同一单位的不同年度据此配对）。")
     ] = None,
     year: Annotated[int | None, typer.Option("--year", "-y", help="只审计这一年度：其他年度的年报会报“年度不符”。")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="并行读取的进程数（默认按CPU核数）。")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="并行读取的进程数（默认按CPU核数；0 表示不另起进程，在本进程中读取）。")
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="允许覆盖已有的同名文件。")] = False,
     db: StoreOption = None,
 ) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import inputs
+from .. import pool as pools
 from ..check import CheckOptions
 from ..fileio import safe_filename
 from ..findings import Finding, counts, make, sort_key
@@ -102,8 +103,9 @@ def _run(chunk: list[Source]) -> list[Report]:
 
 @dataclass
 class _Runner:
-    """A few chunks in flight per worker; a broken pool (a worker killed by a hostile file) is
-    replaced, and the files that were in flight are retried one by one."""
+    """A few chunks in flight per worker; a broken pool (a worker killed by a hostile file) or a stuck
+    one (nothing finished for twice ``pool.FILE_SECONDS``) is replaced, and the files that were in
+    flight are retried one by one, each with that time limit."""
 
     sources: list[Source]
     opts: CheckOptions
@@ -121,8 +123,8 @@ class _Runner:
                 while starts and len(flight) < self.workers * 3:
                     i = starts.pop()
                     flight[pool.submit(_run, self.sources[i : i + self.chunk])] = i
-                done, _ = wait(flight, return_when=FIRST_COMPLETED)
-                if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                done, _ = wait(flight, timeout=pools.FILE_SECONDS * 2, return_when=FIRST_COMPLETED)
+                if not done or any(isinstance(f.exception(), BrokenProcessPool) for f in done):  # died or stuck
                     lost = sorted({j for i in flight.values() for j in range(i, min(i + self.chunk, len(self.sources)))})
                     flight.clear()
                     stop_pool(pool)
@@ -138,9 +140,11 @@ class _Runner:
         for i in lost:
             pool = new_pool(1, _init, (self.opts,))
             try:
-                yield i, pool.submit(_run, [self.sources[i]]).result()[0]
+                yield i, pool.submit(_run, [self.sources[i]]).result(timeout=pools.FILE_SECONDS)[0]
             except BrokenProcessPool:
                 yield i, _failed(self.sources[i], "读取该文件时读取程序崩溃（文件可能被恶意构造）")
+            except TimeoutError:
+                yield i, _failed(self.sources[i], pools.too_long())
             finally:
                 stop_pool(pool)
 
@@ -154,15 +158,16 @@ def audit(
     workers: int | None = None,
 ) -> AuditResult:
     """Import and check every published report under ``paths`` and pair the years of each unit.
-    ``workers=0`` reads in this process (no pool)."""
+    Reports are read in worker processes (a few files: one), so a file that crashes or hangs its
+    reader is a finding and the rest goes on; ``workers=0`` reads in this process (no pool)."""
     sources = collect(Path(p) for p in paths)
     opts = CheckOptions(roster=roster, year=year)
     if progress:
         progress(len(sources))
     n = len(sources)
-    workers = min(os.cpu_count() or 1, (n + 9) // 10) if workers is None else min(workers, n)
+    workers = max(1, min(os.cpu_count() or 1, (n + 9) // 10)) if workers is None else min(workers, n)
     reports: list[Report | None] = [None] * n
-    if workers <= 1:
+    if workers <= 0:
         for i, src in enumerate(sources):
             reports[i] = audit_one(src, opts)
             if progress:
