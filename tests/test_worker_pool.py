@@ -155,7 +155,7 @@ def test_a_file_that_hangs_a_worker_becomes_a_finding(tmp_path, monkeypatch):
         shutil.copy(p, tmp_path / p.name)
     shutil.copy(GOOD[3], tmp_path / "hang.xlsx")
     monkeypatch.setattr(check_mod, "read_bytes", _hang_on)  # the workers are forked: they inherit it
-    monkeypatch.setattr(pool_mod, "FILE_SECONDS", 1.5)
+    monkeypatch.setattr(pool_mod, "FILE_SECONDS", 2.0)
     shared = WorkerPool(1)
     try:
         for pool in (None, shared):
@@ -171,7 +171,7 @@ def test_a_file_that_hangs_a_worker_becomes_a_finding(tmp_path, monkeypatch):
             reports = out[0]
             by_name = {r.provenance.name.split("/")[-1]: r for r in reports}
             hung = by_name["hang.xlsx"]
-            assert [f.code for f in hung.findings] == ["file-unreadable"] and "超过1.5秒" in hung.findings[0].message
+            assert [f.code for f in hung.findings] == ["file-unreadable"] and "超过2秒" in hung.findings[0].message
             assert [r.readable for n, r in sorted(by_name.items()) if n != "hang.xlsx"] == [True] * 3
     finally:
         shared.close()
@@ -194,12 +194,12 @@ def test_a_published_report_that_hangs_the_audit_becomes_a_finding(tmp_path, mon
         shutil.copy(t, tmp_path / t.name)
     shutil.copy(texts[0], tmp_path / "hang.txt")
     monkeypatch.setattr(audit_mod, "audit_one", hang_on)  # the workers are forked: they inherit it
-    monkeypatch.setattr(pool_mod, "FILE_SECONDS", 1.5)
+    monkeypatch.setattr(pool_mod, "FILE_SECONDS", 2.0)
     out: list = []
     run = threading.Thread(target=lambda: out.append(audit_mod.audit([tmp_path], workers=1)), daemon=True)
     run.start()
     run.join(60)
     assert not run.is_alive(), "the audit hung"
     by_name = {Path(r.provenance.name).name: r for r in out[0].reports}
-    assert "超过1.5秒" in " ".join(f.message for f in by_name["hang.txt"].findings)
+    assert "超过2秒" in " ".join(f.message for f in by_name["hang.txt"].findings)
     assert all(r.readable for n, r in by_name.items() if n != "hang.txt") and len(by_name) == 4
