@@ -133,3 +133,34 @@ def test_a_summary_is_recognised_by_its_properties_alone(cli, returns, tmp_path,
     assert not outputs.regenerable(out, "summary", "152502", 2024)  # another year
     assert not outputs.regenerable(out, "summary", "152502201", 2025)  # another unit
     assert not outputs.regenerable(RETURN, "summary", "152502201", 2025)  # a clerk's return
+
+
+def _edit_a_figure(summary, edited):
+    """The summary with one figure of 表二 typed over (in the sheet's XML, properties untouched)."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(summary) as zin, zipfile.ZipFile(edited, "w", zipfile.ZIP_DEFLATED) as zout:
+        book = zin.read("xl/workbook.xml").decode()
+        rels = zin.read("xl/_rels/workbook.xml.rels").decode()
+        rid = re.search(r'<sheet name="表二" sheetId="\d+" r:id="(rId\d+)"', book).group(1)
+        part = "xl/" + re.search(rf'Id="{rid}"[^>]*Target="([^"]+)"', rels).group(1).removeprefix("/xl/")
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == part:
+                data = re.sub(rb"(<c r=\"[A-Z]+\d+\"[^>]*><v>)(\d+)(</v>)", rb"\g<1>98765\g<3>", data, count=1)
+            zout.writestr(item, data)
+
+
+def test_a_summary_someone_typed_into_is_not_replaced(cli, returns, tmp_path):
+    """Its manifest no longer vouches for its bytes: the full read decides, and finds it edited."""
+    from toolkit import outputs
+
+    out = tmp_path / "汇总.xlsx"
+    assert cli("consolidate", returns, "--roster", ROSTER, "--year", "2025", "--out", out).returncode == 0
+    edited = tmp_path / "汇总2.xlsx"
+    _edit_a_figure(out, edited)
+    shutil.copy(out.with_name("汇总.manifest.json"), tmp_path / "汇总2.manifest.json")
+    assert not outputs.regenerable(edited, "summary", "152502", 2025)
+    r = cli("consolidate", returns, "--roster", ROSTER, "--year", "2025", "--out", edited)
+    assert r.returncode == 2 and "--overwrite" in r.stderr

@@ -203,3 +203,24 @@ def test_a_published_report_that_hangs_the_audit_becomes_a_finding(tmp_path, mon
     by_name = {Path(r.provenance.name).name: r for r in out[0].reports}
     assert "超过2秒" in " ".join(f.message for f in by_name["hang.txt"].findings)
     assert all(r.readable for n, r in by_name.items() if n != "hang.txt") and len(by_name) == 4
+
+
+def test_a_broken_shared_pool_wakes_every_batch_waiting_on_it():
+    """When one batch finds the server's pool broken or stuck, the files other batches have queued
+    on it fail at once (each batch then reads them again itself); cancelled, they would never wake
+    their batch's wait."""
+    import time
+    from concurrent.futures import wait
+
+    pool = WorkerPool(1)
+    try:
+        ex = pool.executor()
+        ex.submit(time.sleep, 30)  # the stuck file of one batch
+        queued = [ex.submit(int, "1") for _ in range(5)]  # another batch's files behind it
+        time.sleep(0.3)
+        pool.broken(ex)
+        done, waiting = wait(queued, timeout=10)
+        assert not waiting, "a batch would wait on files that will never be read"
+        assert not any(f.cancelled() for f in done)
+    finally:
+        pool.close()

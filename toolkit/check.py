@@ -196,7 +196,7 @@ class WorkerPool:
         with self._lock:
             if self._pool is pool:
                 self._pool = None
-        stop_pool(pool)
+        stop_pool(pool, cancel=False)  # other batches' queued files fail over to their own recovery
 
     def close(self) -> None:
         with self._lock:

@@ -383,7 +383,8 @@ def _sum(fmt: Format, sc: Scope, statuses: list[UnitStatus], year: int) -> Repor
     running: dict[str, Number] = {}
     for nz in nonzero:  # unit by unit: each cell's figures are added in the same order as a sum per cell
         for cid, v in nz.items():
-            running[cid] = running.get(cid, 0) + v
+            if cid in inputs:  # the totals it carries are derived again below
+                running[cid] = running.get(cid, 0) + v
     sums: dict[str, Number | None] = {}
     for cell in fmt.inputs:
         total = running.get(cell.id, 0)

@@ -78,7 +78,7 @@ def regenerable(path: Path, kind: str, unit_code: str = "", year: int | None = N
 
         return is_audit_workbook(path)
     if kind == "summary" and _claims_summary(path, unit_code, year):
-        return True  # what the full read below would decide, from the properties alone
+        return True  # what the full read below would decide, without reading 10,000 rows
     report = _read(path)
     if report is None:
         return False
@@ -94,11 +94,15 @@ def regenerable(path: Path, kind: str, unit_code: str = "", year: int | None = N
 
 
 def _claims_summary(path: Path, unit_code: str, year: int | None) -> bool:
-    """The file's properties say: a summary (not a 填报单位 return) of this unit and year, in a known
-    format — the same facts the reader takes from them."""
+    """The file is byte for byte the summary its manifest was written for (so nobody has typed into
+    it since), and its properties say: a summary of this unit and year in a known format. Anything
+    else — an edited summary, a return with forged properties — gets the full read."""
     from .probe import claimed_properties
     from .spec import conventions, formats
+    from .summary_writer import manifest_matches
 
+    if not manifest_matches(path, path.with_name(path.stem + ".manifest.json")):
+        return False
     props = {k.removeprefix(conventions().prefix): v for k, v in claimed_properties(path).items()}
     level = props.get("level") or "填报单位"
     return (

@@ -81,11 +81,13 @@ def _inherited_garbage_kept():
             gc.unfreeze()
 
 
-def stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Stop at once: cancel what has not started and kill the workers (no waiting on them)."""
+def stop_pool(pool: ProcessPoolExecutor, cancel: bool = True) -> None:
+    """Stop at once: kill the workers (no waiting on them). What has not started is cancelled, or
+    with ``cancel=False`` fails with BrokenProcessPool: a pool shared by several batches must wake
+    the others' waits — a cancelled future never does — so that each recovers its own files."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
     manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
-    pool.shutdown(wait=False, cancel_futures=True)
+    pool.shutdown(wait=False, cancel_futures=cancel)
     for proc in procs:
         try:
             proc.kill()

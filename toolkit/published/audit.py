@@ -165,7 +165,7 @@ def audit(
     if progress:
         progress(len(sources))
     n = len(sources)
-    workers = max(1, min(os.cpu_count() or 1, (n + 9) // 10)) if workers is None else min(workers, n)
+    workers = min(max(1, min(os.cpu_count() or 1, (n + 9) // 10)) if workers is None else workers, n)
     reports: list[Report | None] = [None] * n
     if workers <= 0:
         for i, src in enumerate(sources):
