@@ -13,8 +13,7 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,75 +206,33 @@ class WorkerPool:
             fin()
 
 
-class _Runner:
-    """Keeps a few chunks of files in flight per worker. A worker that dies (a crash in the Rust
-    reader, out of memory) breaks the pool: the files in flight are retried one by one in a fresh
-    pool, and the one that kills it again becomes a finding; the rest of the batch goes on. The same
-    when nothing finishes for twice ``pool.FILE_SECONDS``: a stuck worker never holds a batch for good."""
+class _Runner(pools.ChunkRunner):
+    """A batch of returns on a pool of its own, or on the server's long-lived ``WorkerPool``."""
 
     def __init__(self, sources: list[Source], opts: CheckOptions, workers: int, shared: WorkerPool | None = None):
         self.sources, self.opts, self.shared = sources, opts, shared
-        self.workers = shared.workers if shared is not None else workers
-        self.chunk = max(1, min(32, len(sources) // (self.workers * 8)))
-        self.pool = self._fresh()
+        workers = shared.workers if shared is not None else workers
+        super().__init__(len(sources), workers, max(1, min(32, len(sources) // (workers * 8))))
 
-    def _fresh(self) -> ProcessPoolExecutor:
+    def start(self) -> ProcessPoolExecutor:
         return self.shared.executor() if self.shared is not None else _new_pool(self.workers, self.opts)
 
-    def _submit(self, chunk: list[Source]) -> Future:
-        try:
-            if self.shared is not None:
-                return self.pool.submit(_worker_run_with, self.opts, chunk)
-            return self.pool.submit(_worker_run, chunk)
-        except BrokenProcessPool as e:  # broken meanwhile (a shared pool: by another batch's file)
-            failed: Future = Future()
-            failed.set_exception(e)
-            return failed
+    def submit(self, pool: ProcessPoolExecutor, lo: int, hi: int) -> Future:
+        if self.shared is not None:  # its workers serve every batch: the options travel with the files
+            return pool.submit(_worker_run_with, self.opts, self.sources[lo:hi])
+        return pool.submit(_worker_run, self.sources[lo:hi])
 
-    def _stop(self) -> None:
+    def drop(self, pool: ProcessPoolExecutor, broken: bool) -> None:
         if self.shared is None:
-            stop_pool(self.pool)
+            stop_pool(pool)
+        elif broken:
+            self.shared.broken(pool)
 
-    def run(self) -> Iterator[tuple[int, Report]]:
-        starts = list(range(0, len(self.sources), self.chunk))[::-1]
-        flight: dict[Future, int] = {}
-        try:
-            while starts or flight:
-                while starts and len(flight) < self.workers * 3:
-                    i = starts.pop()
-                    flight[self._submit(self.sources[i : i + self.chunk])] = i
-                done, _ = wait(flight, timeout=pools.FILE_SECONDS * 2, return_when=FIRST_COMPLETED)
-                broken = [f for f in done if isinstance(f.exception(), BrokenProcessPool)]
-                for f in done:
-                    if f not in broken:
-                        i = flight.pop(f)
-                        yield from enumerate(f.result(), start=i)
-                if broken or not done:  # a worker died, or nothing finished for long: one is stuck
-                    lost = sorted(j for i in flight.values() for j in range(i, min(i + self.chunk, len(self.sources))))
-                    flight.clear()
-                    if self.shared is not None:
-                        self.shared.broken(self.pool)
-                    else:
-                        stop_pool(self.pool)
-                    yield from self._isolate(lost)
-                    self.pool = self._fresh()
-        finally:
-            for f in flight:  # a shared pool goes on serving others: drop what this batch no longer wants
-                f.cancel()
-            self._stop()
+    def alone(self, i: int) -> tuple[ProcessPoolExecutor, Callable[..., list[Report]], tuple]:
+        return _new_pool(1, self.opts), _worker_run, ([self.sources[i]],)
 
-    def _isolate(self, lost: list[int]) -> Iterator[tuple[int, Report]]:
-        for i in lost:
-            pool = _new_pool(1, self.opts)
-            try:
-                yield i, pool.submit(_worker_run, [self.sources[i]]).result(timeout=pools.FILE_SECONDS)[0]
-            except BrokenProcessPool:
-                yield i, unreadable(self.sources[i], "file-unreadable", "读取该文件时读取程序崩溃（文件可能被恶意构造）")
-            except TimeoutError:
-                detail = pools.too_long()
-                yield i, unreadable(self.sources[i], "file-unreadable", detail)
-            finally:
-                stop_pool(pool)
+    def failed(self, i: int, detail: str) -> Report:
+        return unreadable(self.sources[i], "file-unreadable", detail)
 
 
 def iter_checked(

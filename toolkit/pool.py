@@ -1,6 +1,7 @@
 """Worker processes that stop when told: Ctrl-C and SIGTERM are the main process's to handle
 (it then kills the workers at once), and a worker dies with its parent, so an interrupted or
-killed command never leaves processes behind."""
+killed command never leaves processes behind. ``ChunkRunner`` runs a batch on them so that one
+file that crashes or hangs its reader is a finding of its own and the rest goes on."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 _STOP = {signal.SIGINT, signal.SIGTERM}
@@ -22,6 +24,9 @@ _FORKING = threading.Lock()
 # long has a worker stuck (a reader looping on a crafted file, a lock inherited at fork); the batch
 # runners then read the files in flight one by one with this limit, and a file over it is a finding.
 FILE_SECONDS = 120.0
+
+
+CRASHED = "读取该文件时读取程序崩溃（文件可能被恶意构造）"
 
 
 def too_long() -> str:
@@ -117,3 +122,78 @@ def _quiet_at_exit(manager: Any) -> None:
             process._threads_wakeups[manager] = _NoWakeup()
     except (ImportError, AttributeError, TypeError):  # pragma: no cover - another Python's internals
         pass
+
+
+class ChunkRunner:
+    """Keeps a few chunks of a batch in flight per worker and yields ``(index, result)`` as chunks
+    finish. A worker that dies (a crash in a native reader, out of memory) breaks the pool, and a
+    pool in which nothing finished for twice ``FILE_SECONDS`` has a worker stuck: either way the
+    items in flight are read again one by one, each in a process of its own with that time limit
+    (the one that crashes or hangs again becomes ``failed``), the pool is replaced, and the rest of
+    the batch goes on. A kind of work says how to start, feed and drop its pool."""
+
+    def __init__(self, n: int, workers: int, chunk: int):
+        self.n, self.workers, self.chunk = n, workers, chunk
+
+    def start(self) -> ProcessPoolExecutor:
+        raise NotImplementedError
+
+    def submit(self, pool: ProcessPoolExecutor, lo: int, hi: int) -> Future:
+        """Items ``lo`` to ``hi`` of the batch, as one task returning their results in order."""
+        raise NotImplementedError
+
+    def alone(self, i: int) -> tuple[ProcessPoolExecutor, Callable[..., list[Any]], tuple]:
+        """A one-process pool and the task that reads item ``i`` alone."""
+        raise NotImplementedError
+
+    def failed(self, i: int, detail: str) -> Any:
+        """The result standing for item ``i`` when its reader crashed or hung."""
+        raise NotImplementedError
+
+    def drop(self, pool: ProcessPoolExecutor, broken: bool) -> None:
+        stop_pool(pool)
+
+    def run(self) -> Iterator[tuple[int, Any]]:
+        pool = self.start()
+        starts = list(range(0, self.n, self.chunk))[::-1]
+        flight: dict[Future, int] = {}
+        try:
+            while starts or flight:
+                while starts and len(flight) < self.workers * 3:
+                    i = starts.pop()
+                    flight[self._submit(pool, i)] = i
+                done, _ = wait(flight, timeout=FILE_SECONDS * 2, return_when=FIRST_COMPLETED)
+                broken = [f for f in done if isinstance(f.exception(), BrokenProcessPool)]
+                for f in done:
+                    if f not in broken:
+                        yield from enumerate(f.result(), start=flight.pop(f))
+                if broken or not done:  # a worker died, or nothing finished for long: one is stuck
+                    lost = sorted(j for i in flight.values() for j in range(i, min(i + self.chunk, self.n)))
+                    flight.clear()
+                    self.drop(pool, broken=True)
+                    yield from self._isolate(lost)
+                    pool = self.start()
+        finally:
+            for f in flight:  # a shared pool goes on serving others: drop what this batch no longer wants
+                f.cancel()
+            self.drop(pool, broken=False)
+
+    def _submit(self, pool: ProcessPoolExecutor, i: int) -> Future:
+        try:
+            return self.submit(pool, i, min(i + self.chunk, self.n))
+        except BrokenProcessPool as e:  # broken meanwhile (a shared pool: by another batch's file)
+            failed: Future = Future()
+            failed.set_exception(e)
+            return failed
+
+    def _isolate(self, lost: list[int]) -> Iterator[tuple[int, Any]]:
+        for i in lost:
+            pool, task, args = self.alone(i)
+            try:
+                yield i, pool.submit(task, *args).result(timeout=FILE_SECONDS)[0]
+            except BrokenProcessPool:
+                yield i, self.failed(i, CRASHED)
+            except TimeoutError:
+                yield i, self.failed(i, too_long())
+            finally:
+                stop_pool(pool)

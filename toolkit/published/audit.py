@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from ..check import CheckOptions
 from ..fileio import safe_filename
 from ..findings import Finding, counts, make, sort_key
 from ..inputs import Source
-from ..pool import new_pool, stop_pool
+from ..pool import new_pool
 from ..report import Provenance, Report
 from ..roster import Roster
 from ..spec import formats
@@ -101,52 +100,24 @@ def _run(chunk: list[Source]) -> list[Report]:
     return [audit_one(s, _OPTS["opts"]) for s in chunk]
 
 
-@dataclass
-class _Runner:
-    """A few chunks in flight per worker; a broken pool (a worker killed by a hostile file) or a stuck
-    one (nothing finished for twice ``pool.FILE_SECONDS``) is replaced, and the files that were in
-    flight are retried one by one, each with that time limit."""
+class _Runner(pools.ChunkRunner):
+    """Published reports on a pool of their own."""
 
-    sources: list[Source]
-    opts: CheckOptions
-    workers: int
+    def __init__(self, sources: list[Source], opts: CheckOptions, workers: int):
+        self.sources, self.opts = sources, opts
+        super().__init__(len(sources), workers, max(1, min(16, len(sources) // (workers * 6))))
 
-    def __post_init__(self) -> None:
-        self.chunk = max(1, min(16, len(self.sources) // (self.workers * 6)))
+    def start(self) -> ProcessPoolExecutor:
+        return new_pool(self.workers, _init, (self.opts,))
 
-    def run(self) -> Iterator[tuple[int, Report]]:
-        pool = new_pool(self.workers, _init, (self.opts,))
-        starts = list(range(0, len(self.sources), self.chunk))[::-1]
-        flight: dict[Future, int] = {}
-        try:
-            while starts or flight:
-                while starts and len(flight) < self.workers * 3:
-                    i = starts.pop()
-                    flight[pool.submit(_run, self.sources[i : i + self.chunk])] = i
-                done, _ = wait(flight, timeout=pools.FILE_SECONDS * 2, return_when=FIRST_COMPLETED)
-                if not done or any(isinstance(f.exception(), BrokenProcessPool) for f in done):  # died or stuck
-                    lost = sorted({j for i in flight.values() for j in range(i, min(i + self.chunk, len(self.sources)))})
-                    flight.clear()
-                    stop_pool(pool)
-                    yield from self._isolate(lost)
-                    pool = new_pool(self.workers, _init, (self.opts,))
-                    continue
-                for f in done:
-                    yield from enumerate(f.result(), start=flight.pop(f))
-        finally:
-            stop_pool(pool)
+    def submit(self, pool: ProcessPoolExecutor, lo: int, hi: int) -> Future:
+        return pool.submit(_run, self.sources[lo:hi])
 
-    def _isolate(self, lost: list[int]) -> Iterator[tuple[int, Report]]:
-        for i in lost:
-            pool = new_pool(1, _init, (self.opts,))
-            try:
-                yield i, pool.submit(_run, [self.sources[i]]).result(timeout=pools.FILE_SECONDS)[0]
-            except BrokenProcessPool:
-                yield i, _failed(self.sources[i], "读取该文件时读取程序崩溃（文件可能被恶意构造）")
-            except TimeoutError:
-                yield i, _failed(self.sources[i], pools.too_long())
-            finally:
-                stop_pool(pool)
+    def alone(self, i: int) -> tuple[ProcessPoolExecutor, Callable[..., list[Report]], tuple]:
+        return new_pool(1, _init, (self.opts,)), _run, ([self.sources[i]],)
+
+    def failed(self, i: int, detail: str) -> Report:
+        return _failed(self.sources[i], detail)
 
 
 def audit(
