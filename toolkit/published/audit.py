@@ -14,13 +14,13 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import inputs
 from .. import pool as pools
-from ..check import CheckOptions
+from ..check import BatchResult, CheckOptions
 from ..fileio import safe_filename
 from ..findings import Finding, counts, make, sort_key
 from ..inputs import Source
@@ -32,17 +32,8 @@ from .importer import REPORT_SUFFIXES, import_one, pair_years
 
 
 @dataclass
-class AuditResult:
-    reports: list[Report] = field(default_factory=list)
-    batch: list[Finding] = field(default_factory=list)
-
-    @property
-    def findings(self) -> list[Finding]:
-        return [f for r in self.reports for f in r.findings] + self.batch
-
-    @property
-    def has_errors(self) -> bool:
-        return any(f.severity == "错误" for f in self.findings)
+class AuditResult(BatchResult):
+    """The audited reports (a batch like check's, with years paired)."""
 
     def pairs(self) -> list[Report]:
         """Reports whose unit also has last year's report in the batch."""

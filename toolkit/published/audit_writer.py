@@ -166,37 +166,12 @@ def _cross_year(book: _Book, result: AuditResult) -> None:
     for r in sorted(result.pairs(), key=lambda r: (r.unit_name, r.year or 0)):
         prev = r.previous
         assert prev is not None
+        pair = [r.unit_name, prev.year, r.year, prev.provenance.name, r.provenance.name]
         for c in continuity(r):
-            rows.append(
-                [
-                    r.unit_name,
-                    prev.year,
-                    r.year,
-                    prev.provenance.name,
-                    r.provenance.name,
-                    c.item,
-                    c.previous,
-                    c.current,
-                    c.expected,
-                    c.verdict,
-                ]
-            )
+            rows.append([*pair, c.item, c.previous, c.current, c.expected, c.verdict])
         for f in r.findings:
             if f.code in CROSS_YEAR_CODES and f.code not in ("carryover-mismatch", "valid-continuity"):
-                rows.append(
-                    [
-                        r.unit_name,
-                        prev.year,
-                        r.year,
-                        prev.provenance.name,
-                        r.provenance.name,
-                        f"{f.title}：{f.locate()}",
-                        "",
-                        "",
-                        "",
-                        f.message,
-                    ]
-                )
+                rows.append([*pair, f"{f.title}：{f.locate()}", "", "", "", f.message])
     cols = [
         ("单位", 26),
         ("上年度", 8),
