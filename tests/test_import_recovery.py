@@ -67,11 +67,10 @@ VARIANTS = {
     "每表一行（单空格）": tables_on_one_line,
     "繁体字": traditional,
 }
-# The rough variants: 0.98 (issue 18). With every space AND separator gone, 97.25% is read today; the
-# remaining cells have several readings that satisfy every equality of the format, or lost their blank
-# cells (tests/published/IMPORTER-GAPS.md lists each). They stay unknown rather than guessed, so this
-# variant's floor guards against regression at the measured level, not at the issue's target.
-THRESHOLD = {"原文": 0.99, "去掉全部空白和分隔符": 0.97}
+# The rough variants: 0.98 (issue 18). The cells still unknown with every space AND separator gone lost
+# their blank cells, or split several ways that all keep the format's equalities and bounds
+# (tests/published/IMPORTER-GAPS.md lists each).
+THRESHOLD = {"原文": 0.99}
 
 
 # ---------------------------------------------------------------- measuring
@@ -229,7 +228,7 @@ def test_no_cell_is_ever_guessed_on_random_tables_run_together(tmp_path):
     rng = random.Random(20240607)
     published = [c for c in fmt.cells.values() if fmt.sheet(c.sheet_id).published]
     counts = [c for c in fmt.inputs if fmt.sheet(c.sheet_id).published and fmt.kinds[c.kind].integer]
-    wrong, unknown, total = [], 0, 0
+    wrong, unknown, total, set_aside = [], 0, 0, 0
     for trial in range(60):
         inputs = {c.id: 0 for c in fmt.inputs} | {
             c.id: rng.choice([1, 2, 3, 5, 7, 10, 11, 12, 21, 30, 100, 101, 110, 1000]) for c in rng.sample(counts, 25)
@@ -247,10 +246,27 @@ def test_no_cell_is_ever_guessed_on_random_tables_run_together(tmp_path):
             got = rep.cached.get(cid) if fmt.cells[cid].is_total else rep.values.get(cid)
             if cid in rep.unknown:
                 unknown += 1
+            elif got != want and _flagged_implausible(rep, vals, cid):
+                set_aside += 1
             elif got != want:
                 wrong.append((trial, cid, got, want))
     assert not wrong, wrong[:10]
     assert unknown < 0.2 * total  # most cells are still recovered
     SUMMARY_TABLES.append(
-        ("import: random run-together tables with planted defects", [f"{total} cells, {unknown} unknown, 0 wrong"])
+        (
+            "import: random run-together tables with planted defects",
+            [f"{total} cells, {unknown} unknown, 0 wrong, {set_aside} in implausible 表二 rows read the plausible way (flagged)"],
+        )
     )
+
+
+def _flagged_implausible(rep, truth: dict, cid: str) -> bool:
+    """A 表二 row whose true figures break I9 or I9b (more repealed than valid + made, or more made
+    than valid + repealed) may be read the plausible way instead — but only with a split-plausible
+    提示 on that row, so the auditor is told which readings were set aside."""
+    row = cid.rsplit(".", 1)[0]
+    if not row.startswith("t2."):
+        return False
+    made, repealed, valid = (truth.get(f"{row}.{c}") or 0 for c in ("made", "repealed", "valid"))
+    breaks = repealed > valid + made or made > valid + repealed
+    return breaks and any(f.code == "split-plausible" and (f.cell_id or "").startswith(row + ".") for f in rep.findings)

@@ -79,16 +79,44 @@ def test_whole_table_on_one_line_with_single_spaces(tmp_path, fmt):
     assert not [f for f in rep.findings if f.severity == "错误"]
 
 
-def test_two_splits_left_means_unknown_never_a_guess(tmp_path, fmt):
-    """'5125' for 本年制发/废止/现行有效 splits as 5|1|25, 5|12|5 or 51|2|5: no total decides it."""
-    text = re.sub(r"[\s|]+", "", flat_text(fmt, {"t2.norm.made": 5, "t2.norm.repealed": 1, "t2.norm.valid": 25}))
+def _norm_row(tmp_path, fmt, made, repealed, valid):
+    text = re.sub(r"[\s|]+", "", flat_text(fmt, {"t2.norm.made": made, "t2.norm.repealed": repealed, "t2.norm.valid": valid}))
     p = tmp_path / "amb.txt"
     p.write_text(text, encoding="utf-8")
-    rep = imported(p)
-    assert {"t2.norm.made", "t2.norm.repealed", "t2.norm.valid"} <= rep.unknown
+    return imported(p)
+
+
+NORM = ("t2.norm.made", "t2.norm.repealed", "t2.norm.valid")
+
+
+def test_two_splits_left_means_unknown_never_a_guess(tmp_path, fmt):
+    """'12233' for 本年制发/废止/现行有效 splits as 1|2|233 or 1|22|33 (both keep every equality and
+    bound of the format; 12|2|33, 1|223|3, … break I9 or I9b): no rule decides it."""
+    rep = _norm_row(tmp_path, fmt, 1, 22, 33)
+    assert set(NORM) <= rep.unknown
     (f,) = [f for f in rep.findings if f.code == "table-unreadable"]
-    assert "5125" in f.message and "按未知处理" in f.message and f.sheet == "表二"
+    assert "12233" in f.message and "按未知处理" in f.message and f.sheet == "表二"
     assert rep.values["t2.reg.made"] == 0 and "t2.reg.made" not in rep.unknown
+
+
+def test_a_split_that_breaks_a_bound_of_the_format_is_set_aside_and_said(tmp_path, fmt):
+    """'5125' splits as 5|1|25, 5|12|5 or 51|2|5. 5|12|5 repeals more than are valid or made (I9);
+    51|2|5 made more than are valid or repealed (I9b): the reading that keeps both is taken, and
+    a 提示 names the readings set aside."""
+    rep = _norm_row(tmp_path, fmt, 5, 1, 25)
+    assert [rep.values[c] for c in NORM] == [5, 1, 25] and not set(NORM) & rep.unknown
+    (f,) = [f for f in rep.findings if f.code == "split-plausible"]
+    assert (f.severity, f.sheet, f.cell_id) == ("提示", "表二", "t2.norm.made")
+    assert "5125" in f.message and "5/12/5" in f.message and "51/2/5" in f.message and "I9b" in f.message
+    assert not [f for f in rep.findings if f.code in ("I9", "I9b")]
+
+
+def test_a_row_that_breaks_the_bounds_every_way_stays_unknown(tmp_path, fmt):
+    """'5100' splits as 51|0|0 (breaks I9b) or 5|10|0 (breaks I9); 5|1|00 is no split (leading
+    zero). Every reading breaks a bound: none is preferred, the row stays unknown."""
+    rep = _norm_row(tmp_path, fmt, 51, 0, 0)
+    assert {"t2.norm.made", "t2.norm.repealed"} <= rep.unknown and rep.values["t2.norm.valid"] == 0
+    assert not [f for f in rep.findings if f.code == "split-plausible"]
 
 
 def test_split_row_respects_totals_and_leading_zeros(fmt):
@@ -267,9 +295,9 @@ def test_narrative_about_normative_documents(tmp_path, fmt):
     rep = imported(_write(tmp_path, "prose.txt", text))
     got = {(f.cell_id, f.found, f.expected) for f in rep.findings if f.code == "narrative-mismatch"}
     assert got == {("t2.norm.made", 0, 4), ("t2.norm.valid", 0, 32)}
-    glued = re.sub(r"[\s|]+", "", text)  # '行政规范性文件4032': 4/0/32 or 40/3/2 — both contradict the prose
+    glued = re.sub(r"[\s|]+", "", text)  # '行政规范性文件4032': 4/0/32, or 40/3/2 (breaks I9b) — both contradict the prose
     rep = imported(_write(tmp_path, "glued.txt", glued))
-    assert "t2.norm.made" in rep.unknown
+    assert [rep.values[c] for c in ("t2.norm.made", "t2.norm.repealed", "t2.norm.valid")] == [4, 0, 32]
     assert {f.cell_id for f in rep.findings if f.code == "narrative-mismatch"} >= {"t2.norm.made", "t2.norm.valid"}
     ok = flat_text(fmt, {"t2.norm.made": 0}).replace("二、主动公开政府信息情况", prose + "二、主动公开政府信息情况", 1)
     assert not [f for f in imported(_write(tmp_path, "ok.txt", ok)).findings if f.code == "narrative-mismatch"]

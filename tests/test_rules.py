@@ -29,7 +29,7 @@ def codes(findings):
 
 def test_every_rule_is_tested_here(fmt):
     """Rules within one year are tested here; the cross-year rules in test_years.py."""
-    tested = {"O1", "I1", "I2", "I4", "I5-wan", "I5-wan-town", "I5-wan-county", "I5-count-town", "I9", "I10"}
+    tested = {"O1", "I1", "I2", "I4", "I5-wan", "I5-wan-town", "I5-wan-county", "I5-count-town", "I9", "I9b", "I10"}
     assert {r.code for r in fmt.rules if not r.cross_year} == tested
     assert {r.code for r in fmt.rules if r.cross_year} == {"carryover-mismatch", "valid-continuity", "jump-up", "jump-down"}
 
@@ -147,6 +147,17 @@ def test_i9_repealed_more_than_valid_plus_made(fmt):
     blank = make_report(fmt, **{"t2__norm__repealed": 1})
     blank.values["t2.norm.valid"] = blank.values["t2.norm.made"] = None  # missing counts 0: 1 > 0 is reported
     assert codes(run_rule(rule(fmt, "I9"), fmt, blank)) == [("I9", "t2.norm.repealed")]
+
+
+def test_i9b_made_more_than_valid_plus_repealed(fmt):
+    implausible = {"t2__norm__made": 30, "t2__norm__repealed": 10, "t2__norm__valid": 1}
+    found = run_rule(rule(fmt, "I9b"), fmt, make_report(fmt, **implausible))
+    assert codes(found) == [("I9b", "t2.norm.made")]
+    assert found[0].message == "本年制发30件，多于现行有效件数与本年废止件数之和11件。"
+    assert found[0].delta == 19
+    for made, repealed, valid in ((3, 0, 101), (5, 5, 0), (0, 0, 0)):  # still in force, or repealed the same year
+        ok = make_report(fmt, **{"t2__reg__made": made, "t2__reg__repealed": repealed, "t2__reg__valid": valid})
+        assert run_rule(rule(fmt, "I9b"), fmt, ok) == []
 
 
 @pytest.mark.parametrize(

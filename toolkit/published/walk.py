@@ -434,28 +434,61 @@ def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
 
 # ---------------------------------------------------------------- rows that split several ways
 
-Constraint = tuple[tuple[str, int], ...]  # sum(sign * value) == 0
+Constraint = tuple[tuple[str, int], ...]  # sum(sign * value) == 0 (an equality) or <= 0 (a bound)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A 警告 rule ``a <= b + c`` over plain cells (I9, I9b): a reading that breaks it is kept
+    only when no reading keeps it."""
+
+    terms: Constraint
+    code: str
+    title: str
+
+
+def _rule_terms(rule, inst: dict, fmt: Format) -> Constraint | None:
+    """``left - right`` as (cell, sign) terms, or None when a side holds anything but plain cells."""
+    from ..rules import parse
+
+    terms = []
+    for side_sign, expr in ((1, rule.left), (-1, rule.right)):
+        for sign, source, ids in parse(expr.format(**inst) if inst else expr, fmt):
+            if source != "v" or len(ids) != 1:
+                return None
+            terms.append((ids[0], int(sign * side_sign)))
+    return tuple(terms) or None
 
 
 @cache
 def _constraints(fmt_id: str, digest: str) -> tuple[Constraint, ...]:
     """Every equality of the format: each total equals its parts, and each 错误 rule ``a + b == c + d``
     over plain cells (O1: 一 + 二 = 三（七）+ 四)."""
-    from ..rules import parse
     from ..spec import formats
 
     fmt = formats()[fmt_id]
     out: list[Constraint] = [((c.id, 1), *((p, -1) for p in c.parts)) for c in fmt.totals]
     for rule in fmt.rules:
-        if rule.severity != "错误" or rule.operator != "==":
+        if rule.severity == "错误" and rule.operator == "==":
+            out += [terms for inst in rule.instances() if (terms := _rule_terms(rule, inst, fmt))]
+    return tuple(out)
+
+
+@cache
+def _bounds(fmt_id: str, digest: str) -> tuple[Bound, ...]:
+    """The format's plausibility bounds between plain cells of one report, for every unit type
+    (I9: 废止 ≤ 有效 + 制发; I9b: 制发 ≤ 有效 + 废止), each as ``sum(sign * value) <= 0``."""
+    from ..spec import formats
+
+    fmt = formats()[fmt_id]
+    out: list[Bound] = []
+    for rule in fmt.rules:
+        if rule.severity != "警告" or rule.operator not in ("<=", ">=") or rule.unit_types:
             continue
+        flip = 1 if rule.operator == "<=" else -1
         for inst in rule.instances():
-            terms = []
-            for side_sign, expr in ((1, rule.left), (-1, rule.right)):
-                for sign, source, ids in parse(expr.format(**inst) if inst else expr, fmt):
-                    terms.append((ids[0], sign * side_sign) if source == "v" and len(ids) == 1 else None)
-            if terms and None not in terms:
-                out.append(tuple(terms))  # type: ignore[arg-type]
+            if terms := _rule_terms(rule, inst, fmt):
+                out.append(Bound(tuple((cid, s * flip) for cid, s in terms), rule.code, rule.title))
     return tuple(out)
 
 
@@ -507,15 +540,41 @@ class Solver:
     def complete(self) -> bool:
         return len(self.solutions) <= MAX_SOLUTIONS and self.budget > 0
 
+    def broken(self, solution: tuple[int, ...]) -> list[Bound]:
+        """The plausibility bounds this joint reading breaks (a blank counts as no figure)."""
+        self.choice = list(solution)
+        out = []
+        for bound in _bounds(self.fmt.id, self.fmt.digest):
+            vals = [(self.value(cid), sign) for cid, sign in bound.terms]
+            if any(cid in self.where for cid, _ in bound.terms) and all(v is not None for v, _ in vals):
+                if sum(v * s for v, s in vals) > 1e-6:  # type: ignore[operator]
+                    out.append(bound)
+        return out
+
+    def plausible(self) -> dict[tuple[int, ...], list[Bound]]:
+        """When the format's equalities leave several readings, drop those that break a bound of
+        the format (a reading in which more documents were issued this year than are in force or
+        repealed at its end) — but only if some reading breaks none. → dropped reading → bounds."""
+        if len(self.solutions) < 2:
+            return {}
+        dropped = {s: b for s in self.solutions if (b := self.broken(s))}
+        if not dropped or len(dropped) == len(self.solutions):
+            return {}
+        self.solutions = [s for s in self.solutions if s not in dropped]
+        return dropped
+
 
 def settle(fmt: Format, parsed: Parsed, name: str) -> None:
     """Rows whose run-together digits split several ways: keep every cell on which all the
-    splits that satisfy the format's equalities agree; the others stay unknown (one finding per row)."""
+    splits that satisfy the format's equalities agree (preferring readings that keep the format's
+    plausibility bounds, with a 提示 naming what was dropped); the others stay unknown (one finding per row)."""
     if not parsed.pending:
         return
     solver = Solver(fmt, parsed)
     solver.search()
     sure = solver.complete() and bool(solver.solutions)
+    if sure:
+        _report_dropped(parsed, name, solver.plausible(), solver.solutions)
     for ri, p in enumerate(parsed.pending):
         unknown = []
         for ci, c in enumerate(p.cells):
@@ -543,3 +602,28 @@ def settle(fmt: Format, parsed: Parsed, name: str) -> None:
                     f"无法确定{cols}，这些单元格按未知处理",
                 )
             )
+
+
+def _report_dropped(parsed: Parsed, name: str, dropped: dict[tuple[int, ...], list[Bound]], kept: list[tuple[int, ...]]) -> None:
+    """One 提示 per row whose readings were narrowed by a plausibility bound: the reader of the
+    audit sees which readings were set aside, and why."""
+    for ri, p in enumerate(parsed.pending):
+        still = {tuple(p.splits[s[ri]]) for s in kept}
+        set_aside: dict[tuple, list[Bound]] = {}
+        for s, bounds in dropped.items():
+            if (reading := tuple(p.splits[s[ri]])) not in still:
+                set_aside.setdefault(reading, []).extend(bounds)
+        if not set_aside:
+            continue
+        bounds = {b.code: b for found in set_aside.values() for b in found}
+        parsed.problems.append(
+            make(
+                "split-plausible",
+                where=p.cells[0],
+                file=name,
+                label=p.label,
+                raw=p.raw,
+                others="；".join("/".join("空" if v is None else _num_text(v) for v in r) for r in set_aside),
+                rules="、".join(f"{b.code}（{b.title}）" for b in bounds.values()),
+            )
+        )
