@@ -52,6 +52,8 @@ class RowWriter:
         self.ws = ws
         self.bulk = bulk and _streams(ws)
         self.last = -1
+        self.columns: dict[int, str] = {}  # column → its letters
+        self.styles: dict[int, str] = {}  # id(format) → ' s="index"'
 
     def write_row(self, row: int, cells: Iterable[Cell]) -> None:
         cells = [c for c in cells if c[2] is not None or (c[1] is not None and c[1] != "")]  # the API skips these too
@@ -70,12 +72,15 @@ class RowWriter:
         ws._check_dimensions(row, min(c for c, _, _ in cells))
         ws._check_dimensions(row, max(c for c, _, _ in cells))
         ws._write_row(row, None)
-        ws.row_data_fh.write("".join([self._cell(row, col, value, fmt) for col, value, fmt in cells]))
-        ws.row_data_fh.write("</row>")
+        number = str(row + 1)
+        ws.row_data_fh.write("".join([self._cell(number, col, value, fmt) for col, value, fmt in cells]) + "</row>")
 
-    def _cell(self, row: int, col: int, value: Any, fmt: Format) -> str:
-        ref = xl_rowcol_to_cell_fast(row, col)
-        style = f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
+    def _cell(self, number: str, col: int, value: Any, fmt: Format) -> str:
+        letters = self.columns.get(col) or self.columns.setdefault(col, xl_rowcol_to_cell_fast(0, col)[:-1])
+        ref = letters + number
+        style = self.styles.get(id(fmt))
+        if style is None:
+            style = self.styles.setdefault(id(fmt), f' s="{fmt._get_xf_index()}"' if fmt is not None else "")
         if value is None or value == "":
             return f'<c r="{ref}"{style}/>'
         if isinstance(value, str):
