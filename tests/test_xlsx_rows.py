@@ -22,6 +22,8 @@ AWKWARD = [
     "_x0041_ 像转义",
     "汉" * 20000,  # over Excel's cell limit: the API truncates it
     "",
+    "非字符\ufffe\uffff",
+    "<r>像富文本</r>",
 ]
 NUMBERS = [0, 1, 7, 146, 86.35, 0.1 + 0.2, 1e-7, 1234567890123, 2.5e15, -3, True]
 
@@ -34,12 +36,18 @@ def sheet_xml(bulk: bool, *, streaming: bool = True) -> bytes:
     wb.constant_memory = False
     note, num = wb.add_format({"font_size": 8}), wb.add_format({"font_name": "宋体"})
     ws.set_row(0, 90)
+    ws.set_row(7, 30)  # a row with a height of its own
+    ws.set_column(4, 4, 12, num)  # a column with a format: a cell without one takes it
     ws.write_string(0, 0, "单位代码", note)  # header through the API, then bulk rows, then a total through the API
     ws.write_string(1, 3, "t2.reg.made", note)
     rows = RowWriter(ws, bulk=bulk)
     for r in range(2, 40):
         cells = [(0, AWKWARD[r % len(AWKWARD)], note), (1, None, note), (2, "", None)]
         cells += [(3 + k, NUMBERS[(r + k) % len(NUMBERS)], num) for k in range(r % 5)]
+        if r == 11:
+            cells = [(4, 5, None), *cells]  # no format: the column's
+        if r == 13:
+            cells = [cells[-1], *cells[:-1]]  # columns out of order: the API sorts them
         rows.write_row(r, cells)
     rows.write_row(40, [(1, None, None)])  # nothing to write: no row at all
     ws.write_formula(41, 3, "=SUM(D3:D40)", num, 12)
@@ -52,6 +60,8 @@ def sheet_xml(bulk: bool, *, streaming: bool = True) -> bytes:
 def test_bulk_rows_are_byte_identical_to_the_per_cell_api():
     bulk, api = sheet_xml(True), sheet_xml(False)
     assert bulk == api
+    assert b"_xFFFE__xFFFF_" in bulk and "\uffff".encode() not in bulk
+    assert bulk.count(b'<row r="8"') == 1 and b'<row r="8" ht="30" customHeight="1">' in bulk
     assert b"A&amp;B &lt;c&gt;" in bulk and b'xml:space="preserve"' in bulk and b"_x005F_x0041_" in bulk
     assert b"<v>1234567890123</v>" in bulk and b"_x0001_" in bulk and b"<f>SUM(D3:D40)</f>" in bulk and b'<row r="41"' not in bulk
 
@@ -64,11 +74,25 @@ def test_rows_go_in_increasing_order_once_each():
     wb = Workbook(io.BytesIO(), {"in_memory": True})
     wb.constant_memory = True
     ws = wb.add_worksheet()
+    fmt = wb.add_format()
     rows = RowWriter(ws)
-    rows.write_row(3, [(0, 1, None)])
+    rows.write_row(3, [(0, 1, fmt)])
     with pytest.raises(ValueError):
-        rows.write_row(3, [(0, 2, None)])
+        rows.write_row(3, [(0, 2, fmt)])
     ws.write_number(5, 0, 1)  # a row started through the API cannot then be written whole
     with pytest.raises(ValueError):
-        RowWriter(ws).write_row(5, [(1, 2, None)])
+        RowWriter(ws).write_row(5, [(1, 2, fmt)])
     wb.close()
+
+
+def test_values_the_api_treats_specially_take_the_api():
+    """NaN and infinity (the API refuses them or writes error formulas), Decimal, Fraction and
+    numpy numbers, rich-string look-alikes, over-long text: never written by this module."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    from toolkit.xlsx_rows import _plain_value
+
+    assert all(_plain_value(v) for v in (None, "", "文字", 0, 3, 2.5, True, 10**15))
+    special = (float("nan"), float("inf"), -float("inf"), Decimal("1.5"), Fraction(1, 3), "<r>x</r>", "汉" * 20000)
+    assert not any(_plain_value(v) for v in special)

@@ -12,6 +12,8 @@ not what this module expects (a new major version), every row goes through the p
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,7 +22,7 @@ from xlsxwriter.worksheet import Worksheet
 
 try:  # XlsxWriter's own helpers for the cell XML (private: absent or renamed → the per-cell API)
     from xlsxwriter.utility import xl_rowcol_to_cell_fast
-    from xlsxwriter.xmlwriter import XMLwriter, re_control_chars_2
+    from xlsxwriter.xmlwriter import XMLwriter
 
     try:
         from xlsxwriter.utility import _preserve_whitespace
@@ -33,8 +35,33 @@ except ImportError:  # pragma: no cover - depends on the installed XlsxWriter
 # A cell: column, value (str, int, float; None or "" = a blank carrying the format), format.
 Cell = tuple[int, Any, Format]
 
-_INTERNALS = ("_write_single_row", "_write_row", "_check_dimensions", "_escape_data", "row_data_fh", "previous_row", "table")
+_INTERNALS = (
+    "_write_single_row",
+    "_write_row",
+    "_check_dimensions",
+    "_escape_data",
+    "row_data_fh",
+    "previous_row",
+    "table",
+    "row_info",
+)
 _MAX_CHARS = 32767 // 2  # longer strings take the per-cell API (it truncates them by UTF-16 length)
+_MAX_COL = 16383
+# What XlsxWriter's _escape_control_characters changes: '_xHHHH_' look-alikes, control characters,
+# the non-characters U+FFFE and U+FFFF. A string without any of them is left as it is.
+_NEEDS_ESCAPE = re.compile("_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+
+
+def _plain_value(value: Any) -> bool:
+    """A value whose cell XML this module writes exactly as the API would: text (not a rich
+    string, within the length limit), a finite int or float, a bool, or a blank."""
+    if value is None or isinstance(value, bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return len(value) <= _MAX_CHARS and not (value.startswith("<r>") and value.endswith("</r>"))
+    return False
 
 
 def _streams(ws: Worksheet) -> bool:
@@ -62,7 +89,7 @@ class RowWriter:
         if row <= self.last:
             raise ValueError(f"row {row} comes after row {self.last}: rows go in increasing order, once each")
         self.last = row
-        if not self.bulk or any(isinstance(v, str) and len(v) > _MAX_CHARS for _, v, _ in cells):
+        if not self._bulk_row(row, cells):
             self._per_cell(row, cells)
             return
         ws = self.ws
@@ -75,16 +102,29 @@ class RowWriter:
         number = str(row + 1)
         ws.row_data_fh.write("".join([self._cell(number, col, value, fmt) for col, value, fmt in cells]) + "</row>")
 
+    def _bulk_row(self, row: int, cells: list[Cell]) -> bool:
+        """Whether this row may be written whole: everything else goes through the per-cell API
+        (a row with a height, format or comment of its own; a cell without a format, which the
+        API would give the row's or column's; columns out of order, repeated or out of range;
+        values the API treats specially)."""
+        ws = self.ws
+        if not self.bulk or row in ws.row_info or row in getattr(ws, "comments", {}):
+            return False
+        cols = [c for c, _, _ in cells]
+        if cols != sorted(set(cols)) or cols[0] < 0 or cols[-1] > _MAX_COL:
+            return False
+        return all(fmt is not None and _plain_value(v) for _, v, fmt in cells)
+
     def _cell(self, number: str, col: int, value: Any, fmt: Format) -> str:
         letters = self.columns.get(col) or self.columns.setdefault(col, xl_rowcol_to_cell_fast(0, col)[:-1])
         ref = letters + number
-        style = self.styles.get(id(fmt))
+        style = self.styles.get(id(fmt))  # formats live as long as their workbook (add_format keeps them)
         if style is None:
-            style = self.styles.setdefault(id(fmt), f' s="{fmt._get_xf_index()}"' if fmt is not None else "")
+            style = self.styles.setdefault(id(fmt), f' s="{fmt._get_xf_index()}"')
         if value is None or value == "":
             return f'<c r="{ref}"{style}/>'
         if isinstance(value, str):
-            if "_x" in value or re_control_chars_2.search(value):
+            if _NEEDS_ESCAPE.search(value):
                 value = XMLwriter._escape_control_characters(value)
             space = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
             return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{self.ws._escape_data(value)}</t></is></c>'
