@@ -269,4 +269,5 @@ def _flagged_implausible(rep, truth: dict, cid: str) -> bool:
         return False
     made, repealed, valid = (truth.get(f"{row}.{c}") or 0 for c in ("made", "repealed", "valid"))
     breaks = repealed > valid + made or made > valid + repealed
-    return breaks and any(f.code == "split-plausible" and (f.cell_id or "").startswith(row + ".") for f in rep.findings)
+    truth = f"{made}/{repealed}/{valid}"  # the true reading must be among those the 提示 names as set aside
+    return breaks and any(f.code == "split-plausible" and f.cell_id == f"{row}.made" and truth in f.message for f in rep.findings)

@@ -111,6 +111,24 @@ def test_a_split_that_breaks_a_bound_of_the_format_is_set_aside_and_said(tmp_pat
     assert not [f for f in rep.findings if f.code in ("I9", "I9b")]
 
 
+def test_each_row_is_settled_by_its_own_bounds(tmp_path, fmt):
+    """Two run-together rows: 规章 '5100' breaks a bound every way (stays unknown), 行政规范性文件
+    '5125' has one reading that keeps its bounds (taken). Each 提示 names its own row's rules only."""
+    vals = {"t2.reg.made": 51, "t2.norm.made": 5, "t2.norm.repealed": 1, "t2.norm.valid": 25}
+    p = tmp_path / "two.txt"
+    p.write_text(re.sub(r"[\s|]+", "", flat_text(fmt, vals)), encoding="utf-8")
+    rep = imported(p)
+    assert {"t2.reg.made", "t2.reg.repealed"} <= rep.unknown
+    assert [rep.values[c] for c in NORM] == [5, 1, 25] and not set(NORM) & rep.unknown
+    vals |= {"t2.reg.made": 4, "t2.reg.valid": 32}  # 规章 '4032': 40/3/2 breaks I9b only
+    p.write_text(re.sub(r"[\s|]+", "", flat_text(fmt, vals)), encoding="utf-8")
+    rep = imported(p)
+    hints = {f.cell_id: f.message for f in rep.findings if f.code == "split-plausible"}
+    assert [rep.values[f"t2.reg.{c}"] for c in ("made", "repealed", "valid")] == [4, 0, 32]
+    assert "40/3/2" in hints["t2.reg.made"] and "I9b" in hints["t2.reg.made"] and "I9（" not in hints["t2.reg.made"]
+    assert "5/12/5" in hints["t2.norm.made"] and "I9（" in hints["t2.norm.made"]
+
+
 def test_a_row_that_breaks_the_bounds_every_way_stays_unknown(tmp_path, fmt):
     """'5100' splits as 51|0|0 (breaks I9b) or 5|10|0 (breaks I9); 5|1|00 is no split (leading
     zero). Every reading breaks a bound: none is preferred, the row stays unknown."""

@@ -434,7 +434,7 @@ def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
 
 # ---------------------------------------------------------------- rows that split several ways
 
-Constraint = tuple[tuple[str, int], ...]  # sum(sign * value) == 0 (an equality) or <= 0 (a bound)
+Constraint = tuple[tuple[str, float], ...]  # sum(sign * value) == 0 (an equality) or <= 0 (a bound)
 
 
 @dataclass(frozen=True)
@@ -456,7 +456,7 @@ def _rule_terms(rule, inst: dict, fmt: Format) -> Constraint | None:
         for sign, source, ids in parse(expr.format(**inst) if inst else expr, fmt):
             if source != "v" or len(ids) != 1:
                 return None
-            terms.append((ids[0], int(sign * side_sign)))
+            terms.append((ids[0], sign * side_sign))
     return tuple(terms) or None
 
 
@@ -540,28 +540,51 @@ class Solver:
     def complete(self) -> bool:
         return len(self.solutions) <= MAX_SOLUTIONS and self.budget > 0
 
-    def broken(self, solution: tuple[int, ...]) -> list[Bound]:
-        """The plausibility bounds this joint reading breaks (a blank counts as no figure)."""
-        self.choice = list(solution)
-        out = []
+    def bound_rows(self) -> dict[frozenset[int], list[Bound]]:
+        """The format's bounds that touch a pending row, grouped by the pending rows they touch
+        (I9 and I9b of 行政规范性文件 touch that row alone)."""
+        groups: dict[frozenset[int], list[Bound]] = {}
         for bound in _bounds(self.fmt.id, self.fmt.digest):
-            vals = [(self.value(cid), sign) for cid, sign in bound.terms]
-            if any(cid in self.where for cid, _ in bound.terms) and all(v is not None for v, _ in vals):
-                if sum(v * s for v, s in vals) > 1e-6:  # type: ignore[operator]
-                    out.append(bound)
+            rows = frozenset(self.where[cid][0] for cid, _ in bound.terms if cid in self.where)
+            if rows:
+                groups.setdefault(rows, []).append(bound)
+        return groups
+
+    def broken(self, solution: tuple[int, ...], bounds: list[Bound]) -> list[Bound]:
+        """Which of ``bounds`` this joint reading breaks (a blank counts as no figure: not checked)."""
+        out = []
+        for bound in bounds:
+            vals = [(self.value_in(solution, cid), sign) for cid, sign in bound.terms]
+            if all(v is not None for v, _ in vals) and sum(v * s for v, s in vals) > 1e-6:  # type: ignore[operator]
+                out.append(bound)
         return out
 
-    def plausible(self) -> dict[tuple[int, ...], list[Bound]]:
+    def value_in(self, solution: tuple[int, ...], cid: str) -> Number | None:
+        if cid in self.where:
+            ri, ci = self.where[cid]
+            return self.parsed.pending[ri].splits[solution[ri]][ci]
+        return self.parsed.values.get(cid)
+
+    def plausible(self) -> dict[int, dict[tuple, list[Bound]]]:
         """When the format's equalities leave several readings, drop those that break a bound of
         the format (a reading in which more documents were issued this year than are in force or
-        repealed at its end) — but only if some reading breaks none. → dropped reading → bounds."""
-        if len(self.solutions) < 2:
-            return {}
-        dropped = {s: b for s in self.solutions if (b := self.broken(s))}
-        if not dropped or len(dropped) == len(self.solutions):
-            return {}
-        self.solutions = [s for s in self.solutions if s not in dropped]
-        return dropped
+        repealed at its end) — row by row, and only where some reading of those rows keeps all
+        their bounds (a row that breaks a bound every way stays unknown, and does not hold back the
+        others). → pending row → its readings set aside → the bounds each breaks."""
+        out: dict[int, dict[tuple, list[Bound]]] = {}
+        for rows, bounds in sorted(self.bound_rows().items(), key=lambda kv: sorted(kv[0])):
+            breaks = {s: b for s in self.solutions if (b := self.broken(s, bounds))}
+            if not breaks or len(breaks) == len(self.solutions):
+                continue
+            self.solutions = [s for s in self.solutions if s not in breaks]
+            for ri in rows:
+                still = {s[ri] for s in self.solutions}
+                split_of = self.parsed.pending[ri].splits
+                for s, found in breaks.items():
+                    if s[ri] not in still:
+                        mine = [b for b in found if any(self.where.get(cid, (-1,))[0] == ri for cid, _ in b.terms)]
+                        out.setdefault(ri, {}).setdefault(tuple(split_of[s[ri]]), []).extend(mine)
+        return out
 
 
 def settle(fmt: Format, parsed: Parsed, name: str) -> None:
@@ -574,7 +597,7 @@ def settle(fmt: Format, parsed: Parsed, name: str) -> None:
     solver.search()
     sure = solver.complete() and bool(solver.solutions)
     if sure:
-        _report_dropped(parsed, name, solver.plausible(), solver.solutions)
+        _report_dropped(parsed, name, solver.plausible())
     for ri, p in enumerate(parsed.pending):
         unknown = []
         for ci, c in enumerate(p.cells):
@@ -604,18 +627,12 @@ def settle(fmt: Format, parsed: Parsed, name: str) -> None:
             )
 
 
-def _report_dropped(parsed: Parsed, name: str, dropped: dict[tuple[int, ...], list[Bound]], kept: list[tuple[int, ...]]) -> None:
+def _report_dropped(parsed: Parsed, name: str, set_aside: dict[int, dict[tuple, list[Bound]]]) -> None:
     """One 提示 per row whose readings were narrowed by a plausibility bound: the reader of the
-    audit sees which readings were set aside, and why."""
-    for ri, p in enumerate(parsed.pending):
-        still = {tuple(p.splits[s[ri]]) for s in kept}
-        set_aside: dict[tuple, list[Bound]] = {}
-        for s, bounds in dropped.items():
-            if (reading := tuple(p.splits[s[ri]])) not in still:
-                set_aside.setdefault(reading, []).extend(bounds)
-        if not set_aside:
-            continue
-        bounds = {b.code: b for found in set_aside.values() for b in found}
+    audit sees which readings of that row were set aside, and which of its bounds each breaks."""
+    for ri, readings in sorted(set_aside.items()):
+        p = parsed.pending[ri]
+        bounds = {b.code: b for found in readings.values() for b in found}
         parsed.problems.append(
             make(
                 "split-plausible",
@@ -623,7 +640,7 @@ def _report_dropped(parsed: Parsed, name: str, dropped: dict[tuple[int, ...], li
                 file=name,
                 label=p.label,
                 raw=p.raw,
-                others="；".join("/".join("空" if v is None else _num_text(v) for v in r) for r in set_aside),
-                rules="、".join(f"{b.code}（{b.title}）" for b in bounds.values()),
+                others="；".join("/".join("空" if v is None else _num_text(v) for v in r) for r in readings),
+                rules="、".join(f"{b.code}（{b.title}）" for b in sorted(bounds.values(), key=lambda b: b.code)),
             )
         )
