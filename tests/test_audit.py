@@ -188,3 +188,28 @@ def test_audit_reads_only_regular_files_inside_the_folder(tmp_path):
     assert by_name["年报/a.txt"].readable
     for name in ("年报/link.txt", "年报/pipe.txt"):
         assert [f.code for f in by_name[name].findings] == ["path-skipped"], name
+
+
+def test_cross_year_items_are_the_format_cross_year_equalities():
+    """The 跨年 sheet's items come from the format definition's cross-year equalities (上年结转 at its
+    summary column, 现行有效 per row), each evaluated as its rule is: a real return of the sample
+    county as this year and as last year, then with figures changed."""
+    import copy
+
+    from toolkit.check import CheckOptions, check_paths
+    from toolkit.published.audit import continuity
+
+    (last,) = check_paths(
+        [ROOT / "samples" / "returns" / "152502303_锡林浩特市司法局_2025年政府信息公开年报.xlsx"], CheckOptions()
+    ).reports
+    now = copy.deepcopy(last)
+    now.previous = last
+    items = {c.item.split("：")[0]: c for c in continuity(now)}
+    assert set(items) == {"二、上年结转政府信息公开申请数量 总计", "规章 现行有效件数", "行政规范性文件 现行有效件数"}
+    carry = items["二、上年结转政府信息公开申请数量 总计"]
+    assert (carry.previous, carry.current) == (last.value("t3.r4.tot"), last.value("t3.r2.tot"))
+    now.values = {**now.values, "t2.norm.made": (last.values["t2.norm.made"] or 0) + 2}  # two more made
+    norm = next(c for c in continuity(now) if c.item.startswith("行政规范性文件"))
+    want = last.values["t2.norm.valid"] + now.values["t2.norm.made"] - last.values["t2.norm.repealed"]
+    assert (norm.previous, norm.current, norm.expected) == (last.values["t2.norm.valid"], last.values["t2.norm.valid"], want)
+    assert norm.verdict == "不一致"

@@ -103,6 +103,11 @@ def evaluate(expr: str, fmt: Format, report: Report) -> Side:
     return _eval(parse(expr, fmt), report)
 
 
+def evaluate_terms(terms: list[Term], report: Report) -> Side:
+    """One parsed side of a rule instance (``compiled``), as the rule itself evaluates it."""
+    return _eval(terms, report)
+
+
 @dataclass(frozen=True)
 class Instance:
     member: str

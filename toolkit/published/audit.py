@@ -27,7 +27,8 @@ from ..inputs import Source
 from ..pool import new_pool
 from ..report import Provenance, Report
 from ..roster import Roster
-from ..spec import formats
+from ..rules import compiled, evaluate_terms
+from ..spec import Format, Rule, formats
 from .importer import REPORT_SUFFIXES, import_one, pair_years
 
 
@@ -178,41 +179,43 @@ class Continuity:
     verdict: str  # 一致 | 不一致 | 无法比较
 
 
-def _val(rep: Report, cid: str, printed: bool = False) -> Any:
-    if cid in rep.unknown:
-        return None
-    if printed and rep.cached.get(cid) is not None:
-        return rep.cached.get(cid)
-    return rep.values.get(cid)
+def _side(terms: list, rep: Report) -> Any:
+    side = evaluate_terms(terms, rep)
+    return None if side.unknown or side.missing else side.value
 
 
 def continuity(rep: Report) -> list[Continuity]:
-    """上年结转 = last year's 结转下年度; 现行有效 = last year's + 本年制发 − 本年废止 (规章, 行政规范性文件)."""
+    """Each cross-year equality of the format (上年结转 = last year's 结转下年度, shown for its summary
+    column; 现行有效 = last year's + 本年制发 − 本年废止, per row), evaluated on this pair whether it
+    holds or not — the findings say only where it fails."""
     prev = rep.previous
     if prev is None or rep.format_id != prev.format_id or rep.format_id not in formats():
         return []
     fmt = formats()[rep.format_id]
     out = []
-    if "t3.r2.tot" in fmt.cells and "t3.r4.tot" in fmt.cells:
-        last, now = _val(prev, "t3.r4.tot", True), _val(rep, "t3.r2.tot", True)
-        out.append(Continuity("上年结转申请数（总计）＝上年报告的结转下年度继续办理", last, now, last, _verdict(now, last)))
-    for row, name in (("reg", "规章"), ("norm", "行政规范性文件")):
-        ids = [f"t2.{row}.{c}" for c in ("valid", "made", "repealed")]
-        if not all(i in fmt.cells for i in ids):
-            continue
-        last = _val(prev, ids[0])
-        valid, made, repealed = (_val(rep, i) for i in ids)
-        expected = None if None in (last, made, repealed) else last + made - repealed
-        out.append(
-            Continuity(f"{name}现行有效件数＝上年现行有效＋本年制发－本年废止", last, valid, expected, _verdict(valid, expected))
-        )
+    for rule in continuity_rules(fmt):
+        for inst in compiled(rule, fmt):
+            if rule.summary_member and inst.member != rule.summary_member:
+                continue
+            cell = fmt.cells[inst.at]
+            last_ids = [ids[0] for _, source, ids in inst.left + inst.right if source == "p"]
+            last = None if not last_ids or last_ids[0] in prev.unknown else prev.values.get(last_ids[0])
+            now, expected = _side(inst.left, rep), _side(inst.right, rep)
+            item = f"{cell.row_label} {cell.col_label.split(' ')[-1]}：{rule.basis.split('：', 1)[-1]}"
+            out.append(Continuity(item, last, now, expected, _verdict(now, expected)))
     return out
+
+
+def continuity_rules(fmt: Format) -> list[Rule]:
+    """The format's cross-year equalities: the 跨年 sheet shows each of them for every pair."""
+    return [r for r in fmt.rules if r.cross_year and r.operator == "=="]
+
+
+def cross_year_codes(fmt: Format) -> frozenset[str]:
+    return frozenset(r.code for r in fmt.rules if r.cross_year)
 
 
 def _verdict(got: Any, expected: Any) -> str:
     if got is None or expected is None:
         return "无法比较"
     return "一致" if abs(got - expected) < 1e-9 else "不一致"
-
-
-CROSS_YEAR_CODES = frozenset({"carryover-mismatch", "valid-continuity", "jump-up", "jump-down"})

@@ -15,7 +15,7 @@ from ..fileio import atomic_write_bytes
 from ..findings import fmt_num, sort_key
 from ..report import Report
 from ..spec import formats
-from .audit import CROSS_YEAR_CODES, AuditResult, continuity, severity_counts, visible_cells, worst
+from .audit import AuditResult, continuity, continuity_rules, cross_year_codes, severity_counts, visible_cells, worst
 
 SUBJECT = "nianbao audit"  # marks the workbook as nianbao's own (outputs.regenerable)
 SHEETS = ("总览", "问题", "跨年", "文字与表格")
@@ -169,8 +169,10 @@ def _cross_year(book: _Book, result: AuditResult) -> None:
         pair = [r.unit_name, prev.year, r.year, prev.provenance.name, r.provenance.name]
         for c in continuity(r):
             rows.append([*pair, c.item, c.previous, c.current, c.expected, c.verdict])
+        fmt = formats().get(r.format_id)
+        others = cross_year_codes(fmt) - {rule.code for rule in continuity_rules(fmt)} if fmt else frozenset()
         for f in r.findings:
-            if f.code in CROSS_YEAR_CODES and f.code not in ("carryover-mismatch", "valid-continuity"):
+            if f.code in others:  # the jumps year on year: findings only
                 rows.append([*pair, f"{f.title}：{f.locate()}", "", "", "", f.message])
     cols = [
         ("单位", 26),
