@@ -241,12 +241,12 @@ def nonzero_totals(fmt: Format, nonzero: Mapping[str, Number]) -> dict[str, Numb
     return {cid: t for cid, v in sums.items() if (t := _clean(v))}
 
 
-_PATHS: dict[int, tuple[Format, dict[str, tuple[str, ...]]]] = {}
+_PATHS: dict[str, tuple[Format, dict[str, tuple[str, ...]]]] = {}
 
 
 def _paths_up(fmt: Format) -> dict[str, tuple[str, ...]]:
     """Input cell id → every total it is summed into, once per path (as ``derive_totals`` adds)."""
-    cached = _PATHS.get(id(fmt))
+    cached = _PATHS.get(fmt.id)
     if cached is not None and cached[0] is fmt:
         return cached[1]
     up: dict[str, list[str]] = {}
@@ -258,7 +258,7 @@ def _paths_up(fmt: Format) -> dict[str, tuple[str, ...]]:
         return [t for total in up.get(cid, []) for t in (total, *above(total))]
 
     paths = {c.id: tuple(above(c.id)) for c in fmt.inputs}
-    _PATHS[id(fmt)] = (fmt, paths)
+    _PATHS[fmt.id] = (fmt, paths)
     return paths
 
 

@@ -112,7 +112,10 @@ def accepted_notes(archive: Archive, year: int) -> list[tuple[str, str]]:
         return []
     ros = archive.need_roster(year)
     codes = [u.code for u in ros.units if u.code in accepted]
-    states = unit_states(archive, year, dt.date.today()) if len(codes) > 200 else [archive.state(c, year) for c in codes]
+    if len(codes) > 200:  # beyond a few hundred, one pass over the year costs less than a query per unit
+        states = unit_states(archive, year, dt.date.today())
+    else:
+        states = [archive.state(c, year) for c in codes]
     return [(f"{s.name}（{s.code}）", s.note) for s in states if s.status == "已通过" and s.warnings and s.note]
 
 
