@@ -372,9 +372,11 @@ def test_ambiguous_run_is_settled_by_the_column_sums(tmp_path, fmt):
     text = text.replace(row, "（一）予以公开 |\n001100011 |\n")
     p = tmp_path / "amb.txt"
     p.write_text(text, encoding="utf-8")
-    from toolkit.published.importer import _split_runs
+    from toolkit.published.tokens import Tok
+    from toolkit.published.walk import split_row
 
-    assert len(_split_runs(["001100011"], 7, lambda n: sum(n[:6]) == n[6])) > 1  # ambiguous by the row alone
+    row_cells = [c for c in fmt.sheet("t3").cells if c.row_id == "r3_1"]
+    assert len(split_row(row_cells, [Tok("001100011", 1)], fmt)) > 1  # ambiguous by the row alone
     rep = imported(p)
     assert [rep.values[f"t3.r3_1.{c}"] for c in ("np", "biz", "res", "ngo", "law", "oth")] == [0, 0, 11, 0, 0, 0]
     assert not [f for f in rep.findings if f.severity == "错误"]

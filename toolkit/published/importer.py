@@ -50,19 +50,6 @@ __all__ = [
 ]
 
 
-def _split_runs(raw: list[str], need: int, check: Callable[[list[int]], bool], limit: int = 20) -> list[list[int]]:
-    """Digits an extractor ran together → the splits into ``need`` numbers (no leading zeros)
-    that pass ``check``; the earlier API, now on the row splitter of `walk`."""
-    from .walk import _Splitter
-
-    digits = "".join(raw)
-    if not digits.isdigit():
-        return []
-    splitter = _Splitter([digits], need, {}, [True] * need)
-    splitter.gen(0, 0, 0)
-    return [nums for nums in splitter.out if check(nums)][:limit]  # type: ignore[arg-type]
-
-
 # ---------------------------------------------------------------- one report
 
 
