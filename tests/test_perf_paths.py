@@ -14,6 +14,7 @@ from conftest import SAMPLES
 
 from toolkit import probe as probe_mod
 from toolkit import reader as reader_mod
+from toolkit import rules as rules_mod
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,8 @@ def _reference(monkeypatch) -> None:
     monkeypatch.setattr(probe_mod, "_odd", lambda data: probe_mod._ODD.search(data) is not None)
     monkeypatch.setattr(reader_mod, "FAST", False)
     monkeypatch.setattr(probe_mod, "MEMO", False)
-    monkeypatch.setattr(probe_mod, "_formulas_in_place", lambda data: None)
+    monkeypatch.setattr(probe_mod, "VALUES", False)
+    monkeypatch.setattr(rules_mod, "FAST", False)
     monkeypatch.setattr(probe_mod, "formula_risk", probe_mod._formula_risk)
     monkeypatch.setattr(reader_mod, "formula_risk", probe_mod._formula_risk)
 
@@ -100,9 +102,24 @@ _MOVES = [
 ]
 
 
-def test_formulas_in_place_same_as_look_back(monkeypatch):
-    """The one-pass formula read gives what the look back from each formula gives (or steps aside),
-    on real worksheet parts rewritten by the XML fuzzer and with formulas moved inside their cells."""
+def _stream(body: bytes):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("xl/worksheets/sheet1.xml", body)
+    info = probe_mod.SheetInfo(name="x")
+    try:
+        probe_mod._stream_scan(zipfile.ZipFile(buf), "xl/worksheets/sheet1.xml", info)
+    except probe_mod.ProbeProblem as e:
+        return ("refused", e.code, e.detail)
+    return (True, info.protected, info.formulas)
+
+
+def test_one_pass_formulas_same_as_xml_parser():
+    """The one pass (xlsx_fast.scan) finds the formulas the XML parser finds (or steps aside), on
+    real worksheet parts rewritten by the XML fuzzer and with formulas moved inside their cells."""
     import io
     import zipfile
 
@@ -122,10 +139,53 @@ def test_formulas_in_place_same_as_look_back(monkeypatch):
                 for k in rng.sample(at, min(3, len(at))):
                     bodies.append(body[:k] + new + body[k + len(old) :])
     assert len(bodies) > 100
-    fast = [_scan(b) for b in bodies]
-    monkeypatch.setattr(probe_mod, "_formulas_in_place", lambda data: None)
-    assert fast == [_scan(b) for b in bodies]
-    assert sum(1 for f in fast if f[0] is True and f[2]) > 50  # many accepted parts with formulas
+    accepted = 0
+    for body in bodies:
+        fast = _scan(body)
+        if fast[0] is True:
+            assert fast[:3] == _stream(body), body[:300]
+            accepted += bool(fast[2])
+        elif fast[0] == "refused":
+            assert _stream(body)[0] == "refused"
+    assert accepted > 50  # many accepted parts with formulas
+
+
+def test_generated_rule_checks_same_as_term_by_term(monkeypatch):
+    """Each rule as one generated function (rules._checker) fails exactly the instances the
+    term-by-term evaluation fails, with the same numbers: random values with blanks, decimals,
+    huge numbers and unknown cells, cached totals that differ, last year's figures, every unit type."""
+    from toolkit.report import Report, derive_totals
+    from toolkit.spec import formats
+    from toolkit.synth import random_values
+
+    def report(fid, fmt, rng, seed, year):
+        vals = random_values(fmt, rng, busy=seed % 4 == 0, faulty=seed % 3 == 0)
+        inputs = {c.id: (None if rng.random() < 0.05 else vals.get(c.id)) for c in fmt.inputs}
+        for c in fmt.inputs:
+            if rng.random() < 0.05:
+                inputs[c.id] = rng.choice([0.5, 1e-7, 3.3333333, -2, 10**15])
+        full = derive_totals(fmt, inputs)
+        cached = {k: v if rng.random() < 0.9 else (v or 0) + rng.choice([1, 0.5, -1e-7]) for k, v in full.items()}
+        unknown = {c for c in fmt.cells if rng.random() < 0.02} if seed % 5 == 0 else set()
+        kind = rng.choice(["镇", "街道", "县级政府部门", "设区的市级政府"])
+        return Report(format_id=fid, year=year, unit_type=kind, values=full, cached=cached, unknown=unknown)
+
+    def findings(fmt, rep):
+        return [(f.code, f.cell_id, f.found, f.expected, f.message) for f in rules_mod.run_rules(fmt, rep)]
+
+    failed = 0
+    for fid, fmt in formats().items():
+        for seed in range(150):
+            rng = random.Random(seed)
+            rep = report(fid, fmt, rng, seed, 2025)
+            if seed % 2:
+                rep.previous = report(fid, fmt, rng, seed, 2024)
+            monkeypatch.setattr(rules_mod, "FAST", True)
+            fast = findings(fmt, rep)
+            monkeypatch.setattr(rules_mod, "FAST", False)
+            assert fast == findings(fmt, rep), (fid, seed)
+            failed += len(fast)
+    assert failed > 1000
 
 
 def test_nonzero_totals_same_as_derive_totals():

@@ -6,7 +6,6 @@ and bounded in size, so a zip bomb or an XML bomb is a finding, never a hang.
 from __future__ import annotations
 
 import functools
-import html
 import io
 import os
 import posixpath
@@ -18,6 +17,7 @@ from typing import Any
 
 from defusedxml import ElementTree as DET
 
+from . import xlsx_fast
 from .spec import a1
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a return is ~20 KB; 20 MB is generous
@@ -61,6 +61,7 @@ class SheetInfo:
     formulas: dict[str, str] = field(default_factory=dict)  # A1 → formula text
     errors: dict[str, str] = field(default_factory=dict)  # A1 → error value (#DIV/0! …)
     cells: int = 0  # rows × columns of the used range (what a dense reader allocates)
+    read: xlsx_fast.Cells | None = field(default=None, compare=False, repr=False)  # values of the one pass
 
 
 @dataclass
@@ -76,6 +77,8 @@ class Probe:
     ole_objects: list[str] = field(default_factory=list)  # embedded objects, ActiveX controls
     dde_links: list[str] = field(default_factory=list)  # DDE in defined names or external link parts
     unsafe_names: list[str] = field(default_factory=list)  # defined names that call functions or other files
+    # Every sheet's values read in the probe's one pass (xlsx_fast), in workbook order; None: calamine reads them.
+    values: dict[str, xlsx_fast.Cells] | None = field(default=None, compare=False, repr=False)
 
 
 def sniff(data: bytes) -> str:
@@ -352,7 +355,7 @@ def _drop_previous(el) -> None:
             del parent[0]
 
 
-def _sheet_xml(zf: zipfile.ZipFile, name: str, info: SheetInfo) -> None:
+def _sheet_xml(zf: zipfile.ZipFile, name: str, info: SheetInfo, book: xlsx_fast.Workbook | None = None) -> None:
     """Protection, extent, formula and error cells of a worksheet part.
 
     A part in the exact shape this tool, Excel and LibreOffice write (checked by counting every
@@ -369,9 +372,9 @@ def _sheet_xml(zf: zipfile.ZipFile, name: str, info: SheetInfo) -> None:
         data = read_member(zf, name) or b""
         if b"<!" in data and re.search(rb"<!(?:DOCTYPE|ENTITY)", data, re.IGNORECASE):
             raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
-        if _fast_scan(data, info):
+        if _fast_scan(data, info, book):
             return
-        info.protected, info.formulas, info.errors = False, {}, {}
+        info.protected, info.formulas, info.errors, info.read = False, {}, {}, None
     _stream_scan(zf, name, info)
 
 
@@ -391,14 +394,6 @@ def _stream_scan(zf: zipfile.ZipFile, name: str, info: SheetInfo) -> None:
 
 
 FAST_SCAN_BYTES = 4 * 1024 * 1024
-# r= first, then only double-quoted attributes whose names do not start with r (no second r=)
-_CELLS = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"(?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*\s*(/?)>')
-_ANY_CELL = re.compile(rb"<c[\s/>]")
-_ANY_FORMULA = re.compile(rb"<f[\s/>]")
-_FORMULA = re.compile(rb"<f(?:\s[^<>]*?)?(?:/>|>([^<]*)</f>)")
-_CELL_FORMULA = re.compile(
-    rb'<c r="([A-Z]{1,3})(\d{1,7})"(?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*\s*>\s*<f(?:\s[^<>]*?)?(?:/>|>([^<]*)</f>)'
-)
 _PROT = re.compile(rb"<sheetProtection\s([^<>]*)/?>")
 _SHEET_ATTR = re.compile(rb'\ssheet="(1|true)"')
 _ODD = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]|<!\[CDATA\[|\st\s*=\s*[\"']e")
@@ -409,9 +404,22 @@ _ODD_ERROR = re.compile(rb"t\s*=\s*[\"']e")
 _WHITESPACE = frozenset(b" \t\n\r\f\v")  # what \s matches in a bytes pattern
 
 
+_ODD_SUFFIX = re.compile(rb":(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]")
+
+
+def _prefixed(data: bytes) -> bool:
+    """``_ODD_PREFIXED.search(data) is not None``, searching from the colons (a literal, found fast)
+    rather than from every '<': a prefixed name's '<' is the last one before its colon."""
+    for m in _ODD_SUFFIX.finditer(data):
+        lt = data.rfind(b"<", 0, m.start())
+        if lt >= 0 and _ODD_PREFIXED.match(data, lt):
+            return True
+    return False
+
+
 def _odd(data: bytes) -> bool:
     """``_ODD.search(data) is not None``, faster."""
-    if b"<![CDATA[" in data or _ODD_PREFIXED.search(data):
+    if b"<![CDATA[" in data or _prefixed(data):
         return True
     return any(m.start() > 0 and data[m.start() - 1] in _WHITESPACE for m in _ODD_ERROR.finditer(data))
 
@@ -421,54 +429,27 @@ _DECL = re.compile(
 )
 
 
-def _fast_scan(data: bytes, info: SheetInfo) -> bool:
+def _fast_scan(data: bytes, info: SheetInfo, book: xlsx_fast.Workbook | None = None) -> bool:
     """The canonical shape, or False. Accepted only when every tag start of a cell and of a
-    formula is one the patterns read whole: UTF-8, no namespace prefixes on the elements that
-    matter, every cell's r= first and double-quoted, no second r=, formulas plain text, no
-    error values (those go the careful way), at most one sheetProtection in the plain form."""
+    formula is one the patterns read whole (``xlsx_fast.scan``): UTF-8, no namespace prefixes on
+    the elements that matter, every cell's r= first and double-quoted, no second r=, formulas
+    plain text, no error values (those go the careful way), at most one sheetProtection in the
+    plain form. With ``book``, the same pass also reads the values (``info.read``)."""
     if not _DECL.match(data) or _odd(data):
-        return False
-    cells = _CELLS.findall(data)
-    if len(cells) != len(_ANY_CELL.findall(data)):
         return False
     protections = data.count(b"<sheetProtection")
     if protections > 1 or (protections and protections > len(_PROT.findall(data))):
         return False
-    formulas = _formulas_in_place(data)
-    if formulas is not None:
-        return _scan_rest(data, cells, formulas, info)
-    formulas = {}
-    for fpos in (m.start() for m in _ANY_FORMULA.finditer(data)):
-        start = data.rfind(b"<c ", 0, fpos)
-        m, fm = _CELLS.match(data, start), _FORMULA.match(data, fpos)
-        if not m or not fm or data.find(b"</c>", start, fpos) >= 0 or data.find(b"<c", start + 2, fpos) >= 0:
-            return False
-        formulas[(m.group(1) + m.group(2)).decode()] = "=" + html.unescape((fm.group(1) or b"").decode("utf-8", "replace"))
-    return _scan_rest(data, cells, formulas, info)
-
-
-def _formulas_in_place(data: bytes) -> dict[str, str] | None:
-    """The formulas when every one sits right at the start of its cell (as this tool, Excel and
-    LibreOffice write them): one pass instead of a look back from each formula. None otherwise
-    (the look back then decides). Each match holds exactly one formula tag start, so equal counts
-    mean every formula was read this way, with the cell and text the look back would find."""
-    found = _CELL_FORMULA.findall(data)
-    if len(found) != len(_ANY_FORMULA.findall(data)):
-        return None
-    return {(c + r).decode(): "=" + html.unescape(t.decode("utf-8", "replace")) for c, r, t in found}
-
-
-def _scan_rest(data: bytes, cells: list, formulas: dict[str, str], info: SheetInfo) -> bool:
+    cells = xlsx_fast.scan(data, book)
+    if cells is None:
+        return False
     prot = _PROT.search(data)
     info.protected = bool(prot and _SHEET_ATTR.search(b" " + prot.group(1)))
-    full_rows = [r for _, r, empty in cells if not empty]
-    if full_rows:
-        max_row = max(map(int, full_rows))
-        letters = max({c for c, _, empty in cells if not empty}, key=lambda c: (len(c), c))
-        cols = _rowcol(letters.decode() + "1")[1]
-        _check_extent(info.name, max_row, cols)
-        info.cells = max_row * cols
-    info.formulas.update(formulas)
+    if cells.max_row:
+        _check_extent(info.name, cells.max_row, cells.max_col)
+        info.cells = cells.max_row * cells.max_col
+    info.formulas.update(cells.formulas)
+    info.read = cells if cells.values is not None else None
     return True
 
 
@@ -507,18 +488,20 @@ def _attr(el, local: str) -> str:
     return ""
 
 
-def _workbook_rels(zf: zipfile.ZipFile, probe: Probe) -> dict[str, str]:
+def _workbook_rels(zf: zipfile.ZipFile, probe: Probe) -> tuple[dict[str, str], dict[str, str]]:
+    """The workbook's relationships: id → part, and id → type (the last segment of its Type)."""
     rel_xml = read_member(zf, "xl/_rels/workbook.xml.rels")
     if not rel_xml:
-        return {}
-    rels, external = _derived("rels", rel_xml, _rels_of)
+        return {}, {}
+    rels, external, types = _derived("rels", rel_xml, _rels_of)
     probe.external_links.extend(external)
-    return dict(rels)
+    return dict(rels), types
 
 
-def _rels_of(rel_xml: bytes) -> tuple[dict[str, str], list[str]]:
-    """The workbook's relationships: id → part, and the external links in their order."""
+def _rels_of(rel_xml: bytes) -> tuple[dict[str, str], list[str], dict[str, str]]:
+    """The workbook's relationships: id → part, the external links in their order, id → type."""
     rels: dict[str, str] = {}
+    types: dict[str, str] = {}
     external: list[str] = []
     for rel in parse_shared(rel_xml, "xl/_rels/workbook.xml.rels").iter():
         if _local(rel.tag) != "Relationship":
@@ -529,9 +512,47 @@ def _rels_of(rel_xml: bytes) -> tuple[dict[str, str], list[str]]:
             continue
         target = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
         rels[rel.get("Id", "")] = target
+        types[rel.get("Id", "")] = rel.get("Type", "").rsplit("/", 1)[-1]
         if rel.get("Type", "").endswith("/externalLink"):
             external.append(target)
-    return rels, external
+    return rels, external, types
+
+
+VALUES = True  # False: values always read by calamine (tests compare both)
+_BOOK_PARTS = {"sharedStrings": "xl/sharedStrings.xml", "styles": "xl/styles.xml"}
+
+
+def _fast_book(zf: zipfile.ZipFile, names: set[str], rels: dict[str, str], types: dict[str, str]) -> xlsx_fast.Workbook | None:
+    """What the one pass needs to read values (shared strings, the kind of each cell style); None
+    when anything about the workbook leaves calamine's reading in doubt: repeated member names,
+    shared strings or styles elsewhere than where calamine reads them, parts it may read otherwise."""
+    if not VALUES or len(names) != len(zf.infolist()) or "xl/styles.xml" not in names:
+        return None
+    for kind, path in _BOOK_PARTS.items():
+        targets = [rels[i] for i, t in types.items() if t == kind]
+        if targets != ([path] if path in names else []):
+            return None
+    try:
+        strings: list[str] | None = []
+        if "xl/sharedStrings.xml" in names:
+            data = read_member(zf, "xl/sharedStrings.xml") or b""
+            strings = xlsx_fast.shared_strings(data) if _DECL.match(data) else None
+        styles = _derived("styles", read_member(zf, "xl/styles.xml") or b"", _style_kinds)
+    except ProbeProblem:
+        return None
+    return xlsx_fast.Workbook(strings, styles) if strings is not None else None
+
+
+def _style_kinds(data: bytes) -> tuple[str, ...]:
+    return xlsx_fast.style_kinds(parse_xml(data, "xl/styles.xml"))
+
+
+_SHEET_TAG = re.compile(rb"<sheet\s[^>]*>")
+
+
+def _plain_sheet_names(wb_xml: bytes) -> bool:
+    """No entity, tab or line break in a sheet element: its name reads the same to every parser."""
+    return not any(ch in tag for tag in _SHEET_TAG.findall(wb_xml) for ch in (b"&", b"\t", b"\n", b"\r"))
 
 
 def _sheet_parts(zf: zipfile.ZipFile, target: str) -> str:
@@ -640,9 +661,11 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
     if wb_xml is None:
         raise ProbeProblem("file-not-workbook", _describe_zip(names))
     wb = parse_shared(wb_xml, "xl/workbook.xml")
-    rels = _workbook_rels(zf, probe)
+    rels, types = _workbook_rels(zf, probe)
     _hidden_parts(zf, names, probe)
+    book = _fast_book(zf, names, rels, types) if _derived("names", wb_xml, _plain_sheet_names) else None
     scanned: set[str] = set()
+    elements = 0
     for el in wb.iter():
         tag = _local(el.tag)
         if tag == "workbookProtection":
@@ -650,18 +673,22 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
         elif tag == "definedName":
             _defined_name(el.get("name", ""), el.text or "", probe)
         elif tag == "sheet":
-            name = el.get("name", "")
+            name, rid = el.get("name", ""), _attr(el, "id")
             info = SheetInfo(name=name, state=el.get("state", "visible"))
-            part = _sheet_parts(zf, rels.get(_attr(el, "id"), ""))
+            part = _sheet_parts(zf, rels.get(rid, ""))
             probe.sheets[name] = info
+            elements += 1
             if part:
-                _sheet_xml(zf, part, info)
+                exact = part == rels.get(rid) and types.get(rid) == "worksheet"
+                _sheet_xml(zf, part, info, book if exact else None)
                 scanned.add(part)
                 _check_book(probe)
     for part in sorted(names - scanned):  # worksheet parts no relationship we understood points at: bound them too
         if part.lower().endswith(".xml") and "sheet" in part.lower() and part.lower().startswith("xl/"):
             _sheet_xml(zf, part, SheetInfo(name=part))
     _check_book(probe)
+    if book is not None and elements == len(probe.sheets) and all(i.read is not None for i in probe.sheets.values()):
+        probe.values = {n: i.read for n, i in probe.sheets.items() if i.read is not None}
     return probe
 
 

@@ -1,9 +1,10 @@
 """Returned workbook (.xlsx/.xlsm/.ods bytes) → `Report`, with reading findings.
 
-Cells are located through the format definition only. Values come from
-python-calamine (fast, also .ods); identity and integrity (properties,
-protection, formulas still in place) from the bounded zip/XML probe. The file is
-read from disk once; the bytes serve both.
+Cells are located through the format definition only. Identity and integrity
+(properties, protection, formulas still in place) come from the bounded zip/XML
+probe; values from the probe's own pass over each sheet when the workbook has the
+shape Excel, WPS, LibreOffice and this tool write (``xlsx_fast``), else from
+python-calamine (also .ods). The file is read from disk once; the bytes serve both.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import math
 import re
 from typing import Any
 
-from python_calamine import CalamineWorkbook
-
 from .findings import make
 from .layout import Alignment, align, unlabelled_rows_in_place
 from .probe import Probe, ProbeProblem, formula_risk, probe
 from .report import Number, Provenance, Report, derive_totals, mark_unknown
 from .spec import Cell, Format, Sheet, a1, col_letter, conventions, formats
 from .textnum import parse_number
+from .xlsx_fast import Book, CalamineBook, FastBook
 
 MAX_ABS = 1e12
 
@@ -72,12 +72,6 @@ def normalize_number(raw: Any, integer: bool) -> tuple[Number | None, str | None
     return value, note, value
 
 
-def _grid(wb: CalamineWorkbook, name: str) -> list[list[Any]]:
-    sheet = wb.get_sheet_by_name(name)
-    rows = sheet.to_python(skip_empty_area=False)
-    return rows
-
-
 def _at(grid: list[list[Any]], row: int, col: int) -> Any:
     if row - 1 < len(grid) and col - 1 < len(grid[row - 1]):
         v = grid[row - 1][col - 1]
@@ -85,7 +79,7 @@ def _at(grid: list[list[Any]], row: int, col: int) -> Any:
     return None
 
 
-def identify(pr: Probe, wb: CalamineWorkbook) -> tuple[Format | None, str]:
+def identify(pr: Probe, wb: Book) -> tuple[Format | None, str]:
     """Which format definition this workbook claims (properties) or resembles (labels)."""
     known = formats()
     fid = pr.properties.get(_prop("format_id"), "")
@@ -98,7 +92,7 @@ def identify(pr: Probe, wb: CalamineWorkbook) -> tuple[Format | None, str]:
             if sheet.name not in wb.sheet_names:
                 total += len(sheet.labels)
                 continue
-            grid = _grid(wb, sheet.name)
+            grid = wb.grid(sheet.name)
             for lb in sheet.labels:
                 total += 1
                 hits += _text(_at(grid, lb.row, lb.col)) == lb.text
@@ -265,12 +259,12 @@ def _cover_text(v: Any, kind: str) -> str:
     return _text(v)
 
 
-def _cover(report: Report, fmt: Format, wb: CalamineWorkbook, name: str) -> None:
+def _cover(report: Report, fmt: Format, wb: Book, name: str) -> None:
     """The cover's fields; a changed label, or an identity that contradicts the properties, is reported."""
     if fmt.cover.sheet_name not in wb.sheet_names:
         report.findings.append(make("sheet-missing", file=name, expected=fmt.cover.sheet_name))
         return
-    grid, conv, sheet = _grid(wb, fmt.cover.sheet_name), conventions(), fmt.cover.sheet_name
+    grid, conv, sheet = wb.grid(fmt.cover.sheet_name), conventions(), fmt.cover.sheet_name
     claims = {"unit_name": report.unit_name, "unit_code": report.unit_code, "year": str(report.year or "")}
     for f in fmt.cover.fields:
         text = report.cover[f.id] = _cover_text(_at(grid, f.row, conv.cover_value_col), f.kind)
@@ -322,17 +316,21 @@ def read_bytes(data: bytes, name: str, path: str = "", mtime: float = 0.0) -> Re
     return report
 
 
-def _open(data: bytes) -> tuple[Probe, CalamineWorkbook]:
+def _open(data: bytes) -> tuple[Probe, Book]:
     pr, _zf = probe(data)
+    if pr.values is not None:
+        return pr, FastBook(pr.values)
+    from python_calamine import CalamineWorkbook
+
     try:
-        return pr, CalamineWorkbook.from_filelike(io.BytesIO(data))
+        return pr, CalamineBook(CalamineWorkbook.from_filelike(io.BytesIO(data)))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # noqa: BLE001 - includes pyo3 PanicException
         raise ProbeProblem("file-unreadable", f"{type(e).__name__}: {e}"[:300]) from e
 
 
-def _identity(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook) -> None:
+def _identity(report: Report, fmt: Format, pr: Probe, wb: Book) -> None:
     """Who and what the file says it is: its properties, else (re-saved elsewhere) its cover."""
     props = pr.properties
     report.format_id, report.format_version = fmt.id, props.get(_prop("format_version"), fmt.version)
@@ -348,13 +346,13 @@ def _identity(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook) -> N
     except ValueError:
         report.year = None
     if not report.unit_code and fmt.cover.sheet_name in wb.sheet_names:
-        grid = _grid(wb, fmt.cover.sheet_name)
+        grid = wb.grid(fmt.cover.sheet_name)
         cover = {f.source: _text(_at(grid, f.row, conventions().cover_value_col)) for f in fmt.cover.fields if f.source}
         report.unit_code, report.unit_name = cover.get("unit_code", ""), cover.get("unit_name", "")
         report.year = int(cover["year"]) if cover.get("year", "").isdigit() else report.year
 
 
-def _unidentified(report: Report, wb: CalamineWorkbook, claimed: str, name: str) -> None:
+def _unidentified(report: Report, wb: Book, claimed: str, name: str) -> None:
     if claimed:
         report.findings.append(make("format-unknown", file=name, found=claimed))
     else:
@@ -466,14 +464,14 @@ def _formula_findings(report: Report, fmt: Format, pr: Probe, name: str, in_plac
         report.findings.append(make("formula-unexpected", file=name, sheet=sname, cell=addr, found=text[:120], detail=why))
 
 
-def _verify_summary(report: Report, fmt: Format, wb: CalamineWorkbook, name: str) -> None:
+def _verify_summary(report: Report, fmt: Format, wb: Book, name: str) -> None:
     """A file that claims to be a summary must prove it with its 明细: parent = Σ children for every
     cell, and children that are other units than itself. Otherwise it is an ordinary return (its
     mismatches still reported), so an edited property cannot make a copy beat the genuine return."""
     sheet = conventions().detail_sheet
     before = len(report.findings)
     if sheet in wb.sheet_names:
-        _children(report, fmt, _grid(wb, sheet), name)
+        _children(report, fmt, wb.grid(sheet), name)
     mismatched = any(f.code == "summary-mismatch" for f in report.findings[before:])
     others = any(c.get("unit_code") and c.get("unit_code") != report.unit_code for c in report.children)
     if not report.children or mismatched or not others:
@@ -483,10 +481,10 @@ def _verify_summary(report: Report, fmt: Format, wb: CalamineWorkbook, name: str
         _completeness(report, fmt, name)
 
 
-def _read_tables(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook, name: str) -> None:
+def _read_tables(report: Report, fmt: Format, pr: Probe, wb: Book, name: str) -> None:
     in_place = set()
     for sheet in fmt.sheets:
-        grid = _grid(wb, sheet.name) if sheet.name in wb.sheet_names else None
+        grid = wb.grid(sheet.name) if sheet.name in wb.sheet_names else None
         al = _locate_table(report, sheet, grid, name) if grid is not None else None
         if al is None:  # missing (sheet-missing was reported) or unreadable: unknown, never 0
             report.unknown.update(c.id for c in sheet.cells)
@@ -536,7 +534,7 @@ def _children(report: Report, fmt: Format, grid: list[list[Any]], name: str) -> 
             )
 
 
-def _integrity(report: Report, fmt: Format, pr: Probe, wb: CalamineWorkbook, name: str) -> None:
+def _integrity(report: Report, fmt: Format, pr: Probe, wb: Book, name: str) -> None:
     expected = [fmt.cover.sheet_name] + [s.name for s in fmt.sheets]
     tool_sheets = set(filter(None, pr.properties.get(_prop("extra_sheets"), "").split("|")))
     for sname in expected:

@@ -1,0 +1,206 @@
+"""Issue 19: the probe's one pass reads a return's values (``toolkit/xlsx_fast.py``) instead of
+python-calamine. Wherever it does, the grid of every sheet must be the one calamine gives, cell by
+cell and type by type; wherever it is unsure it must step aside. Checked on the samples, both hostile
+corpora and real returns whose values, strings, styles and cell spellings are rewritten at random."""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+
+import hostile
+import hostile2
+import pytest
+from conftest import SAMPLES
+from python_calamine import CalamineWorkbook
+
+from toolkit import probe as probe_mod
+from toolkit import xlsx_fast
+from toolkit.probe import ProbeProblem, probe
+
+GOOD = sorted((SAMPLES / "returns").glob("*.xlsx"))
+
+
+def _typed(grid):
+    return [[(type(v).__name__, v) for v in row] for row in grid]
+
+
+def _calamine(data: bytes):
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        return wb.sheet_names, {n: _typed(wb.get_sheet_by_name(n).to_python(skip_empty_area=False)) for n in wb.sheet_names}
+    except BaseException as e:  # noqa: BLE001 - calamine's panics arrive as BaseException
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return "error", type(e).__name__
+
+
+def one_pass_agrees(data: bytes) -> bool | None:
+    """True: the one pass read the values, and they are calamine's. False: it stepped aside.
+    None: the probe refused the file (calamine is then never asked)."""
+    try:
+        pr, _ = probe(data)
+    except ProbeProblem:
+        return None
+    if pr.values is None:
+        return False
+    book = xlsx_fast.FastBook(pr.values)
+    fast = book.sheet_names, {n: _typed(book.grid(n)) for n in book.sheet_names}
+    assert fast == _calamine(data)
+    return True
+
+
+def test_samples_are_read_in_one_pass_as_calamine_reads_them():
+    files = GOOD + sorted((SAMPLES / "faulty").glob("*.xlsx")) + sorted((SAMPLES / "seed-2023").glob("*.xlsx"))
+    assert len(files) > 25
+    assert all(one_pass_agrees(f.read_bytes()) is True for f in files)
+
+
+def test_hostile_corpora_read_in_one_pass_only_as_calamine_reads_them(tmp_path):
+    hostile.build(tmp_path / "h1")
+    hostile2.build(tmp_path / "h2")
+    seen = {True: 0, False: 0, None: 0}
+    for f in sorted(tmp_path.rglob("*.xls*")):
+        if f.is_file():
+            seen[one_pass_agrees(f.read_bytes())] += 1
+    assert seen[True] > 10 and seen[False] > 5, seen
+
+
+# ---------------------------------------------------------------- values, strings and styles at random
+
+NUMBERS = [b"0", b"12", b"+5", b".5", b"5.", b"1e3", b"1E+2", b"-0", b"007", b" 5", b"inf", b"NaN", b"1_0", b"abc", b""]
+NUMBERS += [b"12.50", b"-3", b"45000", b"45000.5", b"61", b"60", b"2958465", b"2958466", b"0.0000001", b"1" * 20]
+TYPES = [b"", b' t="n"', b' t="s"', b' t="str"', b' t="b"', b' t="inlineStr"', b' t="d"', b' t="zz"', b' t="e"']
+TEXTS = ["平", "a&amp;b", "&lt;&#20013;&#x4e2d;&quot;&apos;", "a\r\nb", "x_x000D_y", "&nbsp;", "&#0;", "  空格  ", "", "&#55296;"]
+FORMATS = ["General", "0", "0.00", "@", '"d"0', '0"天"', "[Red]0", "yyyy-mm-dd", "yyyy\\-mm\\-dd", "yyyy/m/d", "h:mm"]
+FORMATS += ["[h]:mm:ss", "e", "mmm", 'yyyy"年"m"月"d"日"', "[$-804]yyyy/m/d", "#,##0_ ", "0.0E+00", "ss.0", "yyyy-mm-dd hh:mm"]
+_V = re.compile(rb'<c r="[A-Z]+\d+"[^>]*?(?<!/)><v>[^<]*</v></c>')
+
+
+def _cell_edit(rng: random.Random, body: bytes) -> bytes:
+    cells = list(_V.finditer(body))
+    if not cells:
+        return body
+    m = rng.choice(cells)
+    ref = re.match(rb'<c (r="[A-Z]+\d+")', m.group()).group(1)
+    style = rng.choice([b"", b' s="%d"' % rng.randint(0, 25)])
+    kind = rng.random()
+    if kind < 0.5:
+        new = b"<c " + ref + style + rng.choice(TYPES) + b"><v>" + rng.choice(NUMBERS) + b"</v></c>"
+    elif kind < 0.6:
+        new = b"<c " + ref + style + b' t="inlineStr"><is><t>' + rng.choice(TEXTS).encode() + b"</t></is></c>"
+    elif kind < 0.7:
+        value = rng.choice([b"", b"<v/>", b"<v></v>", b"<v>2</v>"])
+        new = b"<c " + ref + style + rng.choice([b"", b' t="str"']) + b"><f>1+1</f>" + value + b"</c>"
+    elif kind < 0.8:
+        new = b"<c " + ref + style + rng.choice([b' cm="1"', b' ph="1"', b" t='s'", b' s = "1"']) + b"><v>1</v></c>"
+    elif kind < 0.9:
+        new = rng.choice([b"<c " + ref + style + b"></c>", b"<c " + ref + style + b"> </c>", m.group() + m.group()])
+    else:  # a later cell first
+        later = rng.choice(cells)
+        return body[: m.start()] + later.group() + body[m.end() :] if later.start() > m.start() else body
+    return body[: m.start()] + new + body[m.end() :]
+
+
+def _strings_edit(rng: random.Random, sst: bytes) -> bytes:
+    entries = list(re.finditer(rb"<si>.*?</si>", sst, re.DOTALL))
+    m = rng.choice(entries)
+    text = rng.choice(TEXTS).encode()
+    new = rng.choice(
+        [
+            b"<si><t>" + text + b"</t></si>",
+            b'<si><t xml:space="preserve">' + text + b"</t></si>",
+            b"<si><t/></si>",
+            b'<si><r><rPr><b/><sz val="11"/></rPr><t>' + text + '</t></r><r><t xml:space="preserve"> 续</t></r></si>'.encode(),
+            '<si><t>基</t><rPh sb="0" eb="1"><t>JI</t></rPh></si>'.encode(),
+        ]
+    )
+    return sst[: m.start()] + new + sst[m.end() :]
+
+
+def _styles_edit(rng: random.Random, styles: bytes) -> bytes:
+    code = rng.choice(FORMATS).replace('"', "&quot;").encode()
+    if b'numFmtId="164"' in styles:
+        return re.sub(rb'(<numFmt numFmtId="164" formatCode=")[^"]*(")', lambda m: m.group(1) + code + m.group(2), styles)
+    return styles
+
+
+def mutate_values(rng: random.Random, src) -> bytes:
+    p = hostile2.parts(src)
+    sheets = sorted(n for n in p if n.startswith("xl/worksheets/"))
+    for _ in range(rng.randint(1, 4)):
+        what = rng.random()
+        if what < 0.6:
+            name = rng.choice(sheets)
+            p[name] = _cell_edit(rng, p[name])
+        elif what < 0.8:
+            p["xl/sharedStrings.xml"] = _strings_edit(rng, p["xl/sharedStrings.xml"])
+        else:
+            p["xl/styles.xml"] = _styles_edit(rng, p["xl/styles.xml"])
+    return hostile2.pack(p)
+
+
+def test_values_rewritten_at_random_are_read_as_calamine_reads_them():
+    rng = random.Random(2026_12_04)
+    seen = {True: 0, False: 0, None: 0}
+    for i in range(300):
+        seen[one_pass_agrees(mutate_values(rng, GOOD[i % len(GOOD)]))] += 1
+    assert seen[True] > 40 and seen[False] > 100, seen
+
+
+def test_spellings_rewritten_at_random_are_read_as_calamine_reads_them():
+    """The XML fuzzer's rewrites (whitespace, quoting, prefixes, cells without r=, duplicate parts)."""
+    rng = random.Random(19_2)
+    seen = {True: 0, False: 0, None: 0}
+    for i in range(120):
+        data, _ = hostile2.mutate_return(rng, GOOD[i % len(GOOD)])
+        seen[one_pass_agrees(data)] += 1
+    assert seen[True] > 10, seen
+
+
+def test_dates_are_whole_days_in_date_styles():
+    """A date typed into the cover (a whole number in a date style) is the date calamine gives;
+    a time of day, or a day before 1900-03-01 (Excel's phantom 29 February), is left to calamine."""
+    rng = random.Random(7)
+    p = hostile2.parts(GOOD[0])
+    name = "xl/worksheets/sheet1.xml"
+    taken = 0
+    for serial in [b"61", b"45000", b"46030", b"2958465", b"60", b"59", b"1", b"45000.25", b"2958466"]:
+        body = re.sub(rb'<c r="B10" s="(\d+)" t="s"><v>\d+</v></c>', rb'<c r="B10" s="\1"><v>' + serial + b"</v></c>", p[name])
+        assert body != p[name]
+        agrees = one_pass_agrees(hostile2.pack(p | {name: body}))
+        taken += agrees is True
+        assert agrees is (61 <= float(serial) <= 2958465 and serial.isdigit()), serial
+    assert taken == 4 and rng
+
+
+def test_number_formats_are_classified_or_left_to_calamine():
+    kind = xlsx_fast.format_kind
+    assert [kind(c) for c in ["General", "0", "0.00", "#,##0_ ", '"d"0', '0"天"', "@", "0.0E+00"]] == ["n"] * 8
+    assert [kind(c) for c in ["yyyy-mm-dd", "yyyy\\-mm\\-dd", 'yyyy"年"m"月"d"日"', "[$-804]yyyy/m/d", "m/d/yyyy"]] == ["d"] * 5
+    assert [kind(c) for c in ["h:mm", "[h]:mm:ss", "mmm", "e", "[Red]0", "yyyy-mm-dd hh:mm", "ss.0"]] == ["?"] * 7
+
+
+def test_text_is_read_as_an_xml_parser_reads_it_or_left_alone():
+    assert xlsx_fast.xml_text(b"a&amp;b&lt;&#20013;&#x4e2d;") == "a&b<中中"
+    assert xlsx_fast.xml_text("平".encode()) == "平"
+    for doubtful in [b"a\r\nb", b"x_x000D_", b"&nbsp;", b"&#0;", b"&#55296;", b"a & b", b"\xff"]:
+        assert xlsx_fast.xml_text(doubtful) is None, doubtful
+
+
+@pytest.mark.parametrize("off", ["VALUES"])
+def test_the_careful_path_is_still_there(monkeypatch, off):
+    """With the one pass switched off, every sample is read by calamine (the reference the other
+    tests compare with) and gives the same report."""
+    from toolkit.reader import read_bytes
+
+    fast = [read_bytes(f.read_bytes(), f.name) for f in GOOD[:5]]
+    monkeypatch.setattr(probe_mod, off, False)
+    assert all(probe(f.read_bytes())[0].values is None for f in GOOD[:5])
+    careful = [read_bytes(f.read_bytes(), f.name) for f in GOOD[:5]]
+
+    def seen(reports):
+        return [(r.values, [x.fingerprint for x in r.findings]) for r in reports]
+
+    assert seen(fast) == seen(careful)

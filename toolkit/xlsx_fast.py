@@ -1,0 +1,401 @@
+"""One pass over a worksheet part in the shape Excel, WPS, LibreOffice and this tool write.
+
+Reading 10,000 returns, every part used to be read twice: the probe scanned it for protection,
+formulas and extent, then python-calamine decompressed and parsed it again for the values. Here
+one regular-expression pass over the part gives both: the integrity facts the probe needs and the
+grid of values exactly as ``CalamineWorkbook…to_python(skip_empty_area=False)`` returns it.
+
+Only shapes whose meaning is certain are read this way. Anything else — another spelling, a date
+that is not a whole day, a number format we cannot classify, a string with escapes whose reading
+we have not pinned to calamine's — gives ``None`` and the careful path (XML parser, calamine)
+reads the file instead. ``tests/test_xlsx_fast.py`` compares the grids with calamine's, cell by
+cell and type by type, on real returns and on parts rewritten at random.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# A cell, as one match: its reference (r= first, double-quoted), its other attributes, then either
+# "/>" (an empty, styled cell: most of a sheet), the common "<v>…</v>" content read directly, or
+# any other content (formulas, inline strings), read by _CONTENT below.
+_CELL = re.compile(
+    rb'<c r="([A-Z]{1,3})(\d{1,7})"((?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*)\s*(?:(/)>|>(?:<v>([^<]*)</v>|(.*?))</c>)',
+    re.DOTALL,
+)
+_ANY_CELL = re.compile(rb"<c[\s/>]")
+_ANY_FORMULA = re.compile(rb"<f[\s/>]")
+_CONTENT = re.compile(
+    rb"\s*(?:<f(?:\s[^<>]*?)?(?:/>|>([^<]*)</f>)\s*)?"  # a formula, then its value or an inline string
+    rb'(?:(?:<v>([^<]*)</v>|<v/>|<is>\s*<t(?: xml:space="preserve")?>([^<]*)</t>\s*</is>)\s*)?'
+)
+_ATTR = re.compile(rb'\s+([\w.:-]+)="([^"]*)"')
+_NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#(\d{1,7})|#x([0-9a-fA-F]{1,6}));")
+_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+FIRST_TRUE_DAY, LAST_DAY = 61, 2958465  # below 61 Excel counts its phantom 1900-02-29; above is year 9999
+
+_COLUMNS: dict[bytes, int] = {}
+
+
+def column_number(letters: bytes) -> int:
+    """b'AB' → 28, remembered (a return uses a dozen columns)."""
+    n = _COLUMNS.get(letters)
+    if n is None:
+        n = 0
+        for ch in letters:
+            n = n * 26 + ch - 64
+        if len(_COLUMNS) < 20000:
+            _COLUMNS[letters] = n
+    return n
+
+
+def xml_text(raw: bytes) -> str | None:
+    """Element text as an XML parser gives it; None when the bytes hold anything whose reading is
+    not certain here (an unknown entity, a carriage return, an _xHHHH_ escape, invalid UTF-8)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\r" in text or "_x" in text:
+        return None
+    if "&" not in text:
+        return text
+    out, pos = [], 0
+    for m in _ENTITY.finditer(text):
+        out.append(text[pos : m.start()])
+        name, dec, hexa = m.groups()
+        if name:
+            out.append(_NAMED[name])
+        else:
+            code = int(dec) if dec else int(hexa, 16)
+            if not (0x20 <= code <= 0x10FFFF or code in (0x9, 0xA)) or 0xD800 <= code <= 0xDFFF:
+                return None
+            out.append(chr(code))
+        pos = m.end()
+    rest = text[pos:]
+    if "&" in rest or any("&" in piece for piece in out[::2]):
+        return None
+    out.append(rest)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- what the values need from the book
+
+
+@dataclass
+class Workbook:
+    """What a cell's value needs beyond its own part: the shared strings and, per cell style, whether
+    a number in it is plain ('n'), a date ('d') or something calamine may read otherwise ('?')."""
+
+    strings: list[str] | None
+    styles: tuple[str, ...] | None
+
+
+_SI = re.compile(rb"<si>(.*?)</si>|<si/>", re.DOTALL)
+_SI_PLAIN = re.compile(rb'<t( xml:space="preserve")?>([^<]*)</t>|<t/>')
+_SI_RICH = re.compile(  # runs of rich text: <r>, its optional run properties, its <t>
+    rb'(?:<r>(?:<rPr>(?:<[^<>]*/>|<[^<>/]*>[^<]*</[^<>]*>)*</rPr>)?<t(?: xml:space="preserve")?>[^<]*</t></r>)+'
+)
+_T = re.compile(rb"<t( xml:space=\"preserve\")?>([^<]*)</t>")
+
+
+_SI_ALL_PLAIN = re.compile(rb'<si><t( xml:space="preserve")?>([^<]*)</t></si>')
+_EDGE_SPACE = b" \t\r\n\x0b\x0c"
+
+
+def _trimmed_by_calamine(preserve: bytes | None, text: bytes) -> bool:
+    """Text calamine would trim: edge whitespace in a <t> without xml:space="preserve"."""
+    return not preserve and bool(text) and (text[0] in _EDGE_SPACE or text[-1] in _EDGE_SPACE)
+
+
+def shared_strings(data: bytes) -> list[str] | None:
+    """The shared string table, when every entry is plain text or plain rich-text runs."""
+    if b"<!" in data or b":si" in data or b":t>" in data or b":t " in data or b"<rPh" in data:
+        return None
+    entries = data.count(b"<si")
+    plain = _SI_ALL_PLAIN.findall(data)
+    if len(plain) == entries and b"&" not in data and b"\r" not in data and b"_x" not in data:
+        if any(_trimmed_by_calamine(p, t) for p, t in plain):
+            return None
+        try:  # the usual table: plain text without entities, one decode each
+            return [t.decode("utf-8") for _, t in plain]
+        except UnicodeDecodeError:
+            return None
+    found = _SI.findall(data)
+    if len(found) != entries:
+        return None
+    out = []
+    for body in found:
+        text = _entry(body)
+        if text is None:
+            return None
+        out.append(text)
+    return out
+
+
+def _entry(body: bytes) -> str | None:
+    m = _SI_PLAIN.fullmatch(body)
+    if m:
+        runs = [(m.group(1), m.group(2) or b"")]
+    elif body and _SI_RICH.fullmatch(body):
+        runs = _T.findall(body)
+    elif not body:
+        runs = []
+    else:
+        return None
+    if any(_trimmed_by_calamine(p, t) for p, t in runs):
+        return None
+    return xml_text(b"".join(t for _, t in runs))
+
+
+# Built-in number formats whose numbers calamine gives as numbers, and those it gives as dates.
+_PLAIN_BUILTIN = frozenset(range(0, 14)) | frozenset(range(37, 45)) | {48, 49}
+_DATE_BUILTIN = frozenset(range(14, 23))
+_PLAIN_CHARS = frozenset("0#?,.%+-_ ()@;*/E")
+_DATE_CHARS = frozenset("yYmMdD/-. 年月日")
+
+
+def format_kind(code: str) -> str:
+    """A custom number format: 'n' (plain number), 'd' (a date with no time of day) or '?'."""
+    body = re.sub(r'"[^"]*"|\\.|\[\$-[0-9A-Fa-f]{1,8}\]', "", code)
+    if body.strip().lower() == "general":  # LibreOffice writes General as a custom format
+        return "n"
+    chars = set(body)
+    if chars <= _PLAIN_CHARS:
+        return "n"
+    if chars <= _DATE_CHARS and chars & set("yYdD"):
+        return "d"
+    return "?"
+
+
+def style_kinds(root) -> tuple[str, ...]:
+    """Per cellXfs index, from a parsed styles part."""
+    custom = {}
+    xfs: list[str] = []
+    for el in root.iter():
+        tag = el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
+        if tag == "numFmt":
+            custom[el.get("numFmtId", "")] = el.get("formatCode", "")
+        elif tag == "cellXfs":
+            xfs = [_xf_kind(xf, custom) for xf in el if isinstance(xf.tag, str) and xf.tag.endswith("xf")]
+    return tuple(xfs)
+
+
+def _xf_kind(xf, custom: dict[str, str]) -> str:
+    raw = (xf.get("numFmtId") or "0").strip()
+    if not raw.isdigit():
+        return "?"
+    if raw in custom:
+        return format_kind(custom[raw])
+    fid = int(raw)
+    return "n" if fid in _PLAIN_BUILTIN else "d" if fid in _DATE_BUILTIN else "?"
+
+
+# ---------------------------------------------------------------- one worksheet part
+
+
+@dataclass
+class Cells:
+    """What one pass over a worksheet part learned."""
+
+    formulas: dict[str, str] = field(default_factory=dict)  # A1 → "=…"
+    max_row: int = 0  # of the cells that are not self-closed (the extent the probe bounds)
+    max_col: int = 0
+    values: list[tuple[int, int, Any]] | None = None  # (row, column, value) in order; None: calamine reads them
+
+    def grid(self) -> list[list[Any]]:
+        """The values as calamine's ``to_python(skip_empty_area=False)`` gives them: rows from the
+        first to the last with a value, each as wide as the widest. Built only when asked, after
+        the probe has bounded the extent."""
+        assert self.values is not None
+        return _grid(self.values)
+
+
+# How a cell's value is read, from its attributes other than r= (given the book's styles):
+# "f" a plain number, "d" a date, "s" a shared string, "str" a formula's text, "b" a boolean,
+# "i" an inline string, "?" in doubt (calamine reads the workbook).
+_CODES: dict[tuple[str, ...], dict[bytes, str]] = {}
+
+
+def _code(attrs: bytes, styles: tuple[str, ...]) -> str:
+    pairs = _ATTR.findall(attrs)
+    names = [k for k, _ in pairs]
+    if len(set(names)) != len(names) or any(k not in (b"s", b"t") for k in names):
+        return "?"
+    d = dict(pairs)
+    s, typ = d.get(b"s", b"0"), d.get(b"t", b"n")
+    if not s.isdigit() or len(s) > 8:
+        return "?"
+    if typ == b"n":
+        kind = styles[int(s)] if int(s) < len(styles) else "?"
+        return {"n": "f", "d": "d"}.get(kind, "?")
+    return {b"s": "s", b"str": "str", b"b": "b", b"inlineStr": "i"}.get(typ, "?")
+
+
+def _codes(styles: tuple[str, ...]) -> dict[bytes, str]:
+    """The attribute → code table of one styles part (most returns share theirs)."""
+    table = _CODES.get(styles)
+    if table is None:
+        if len(_CODES) > 64:
+            _CODES.clear()
+        table = _CODES[styles] = {}
+    return table
+
+
+def scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901 - one flat loop, see below
+    """The part's cells, formulas and (with ``book``) values; None when it is not in the canonical
+    shape (every cell and formula tag read whole by these patterns). The caller has already
+    refused DTDs and checked the encoding, prefixes, CDATA and error values.
+
+    This loop runs for every filled cell of every return, hence written flat: the usual cell (a
+    whole number in a plain style, or a shared string) costs a few dictionary look-ups."""
+    cells = _CELL.findall(data)
+    if len(cells) != len(_ANY_CELL.findall(data)):
+        return None
+    out = Cells()
+    values: list[tuple[int, int, Any]] | None = [] if book is not None else None
+    codes = _codes(book.styles) if book is not None else {}
+    strings = book.strings if book is not None else []
+    columns = _COLUMNS
+    last = max_row = max_col = 0
+    for letters, row_text, attrs, closed, v, other in cells:
+        if closed:
+            continue
+        row, col = int(row_text), columns.get(letters) or column_number(letters)
+        if row > max_row:
+            max_row = row
+        if col > max_col:
+            max_col = col
+        inline = None
+        if other:
+            found = _content(other, letters + row_text, out.formulas)
+            if found is None:
+                return None
+            v, inline = found
+        if values is None:
+            continue
+        key = row * 65536 + col
+        if key <= last:  # out of order or repeated: calamine's reading decides
+            values = None
+            continue
+        last = key
+        code = codes.get(attrs) or codes.setdefault(attrs, _code(attrs, book.styles))  # type: ignore[union-attr]
+        if code == "f" and v and v.isdigit():
+            values.append((row, col, float(v)))
+        elif code == "s" and v and v.isdigit() and int(v) < len(strings):
+            values.append((row, col, strings[int(v)]))
+        else:
+            value = _value(code, v, inline)
+            if value is _UNSURE:
+                values = None
+            elif value is not _EMPTY:
+                values.append((row, col, value))
+    if len(out.formulas) != len(_ANY_FORMULA.findall(data)):
+        return None
+    out.max_row, out.max_col = max_row, max_col
+    if values is not None and _in_sheet_data(data):
+        out.values = values
+    return out
+
+
+def _content(other: bytes, ref: bytes, formulas: dict[str, str]) -> tuple[bytes | None, bytes | None] | None:
+    """A cell's content other than a bare <v>: its formula (into ``formulas``), then (value text,
+    inline string); None when it is not one of the canonical shapes."""
+    m = _CONTENT.fullmatch(other)
+    if m is None:
+        return None
+    formula, text, inline = m.groups()
+    if formula is not None or b"<f" in other:
+        formulas[ref.decode()] = "=" + html.unescape((formula or b"").decode("utf-8", "replace"))
+    return text, inline
+
+
+def _in_sheet_data(data: bytes) -> bool:
+    """Every cell inside the one sheetData (where calamine looks for them)."""
+    if data.count(b"<sheetData") != 1:
+        return False
+    start, end = data.find(b"<sheetData"), data.rfind(b"</sheetData>")
+    first, last = data.find(b"<c "), data.rfind(b"<c ")
+    return first < 0 or (start < first and last < end)
+
+
+_EMPTY, _UNSURE = object(), object()
+
+
+def _value(code: str, text: bytes | None, inline: bytes | None) -> Any:
+    """A cell's value other than the two usual kinds; _EMPTY when it has none, _UNSURE in doubt."""
+    if code == "?":
+        return _UNSURE
+    if inline is not None:
+        out = xml_text(inline) if code == "i" and inline and not _trimmed_by_calamine(None, inline) else None
+        return _UNSURE if out is None else out
+    if text is None:  # no <v> (a formula not yet calculated, <v/>)
+        return _EMPTY if code != "i" else _UNSURE
+    if not text:
+        return _UNSURE
+    if code == "f":
+        return float(text) if _NUMBER.fullmatch(text) else _UNSURE
+    if code == "d":
+        whole_day = text.isdigit() and FIRST_TRUE_DAY <= int(text) <= LAST_DAY
+        return _EXCEL_EPOCH + dt.timedelta(days=int(text)) if whole_day else _UNSURE
+    if code == "str":
+        out = xml_text(text)
+        return _UNSURE if out is None else out
+    if code == "b":
+        return True if text == b"1" else False if text == b"0" else _UNSURE
+    return _UNSURE
+
+
+def _grid(values: list[tuple[int, int, Any]]) -> list[list[Any]]:
+    if not values:
+        return []
+    width = max(c for _, c, _ in values)
+    grid = [[""] * width for _ in range(values[-1][0])]
+    for row, col, value in values:
+        grid[row - 1][col - 1] = value
+    return grid
+
+
+# ---------------------------------------------------------------- the book the reader reads
+
+
+class Book(Protocol):
+    """A workbook as the reader sees it: sheet names in order, and each sheet's grid of values."""
+
+    sheet_names: list[str]
+
+    def grid(self, name: str) -> list[list[Any]]: ...
+
+
+class FastBook:
+    """The values of one pass, behind the two calls the reader makes of a workbook."""
+
+    def __init__(self, sheets: dict[str, Cells]):
+        self.sheet_names = list(sheets)
+        self._sheets = sheets
+        self._grids: dict[str, list[list[Any]]] = {}
+
+    def grid(self, name: str) -> list[list[Any]]:
+        if name not in self._grids:
+            self._grids[name] = self._sheets[name].grid()
+        return self._grids[name]
+
+
+class CalamineBook:
+    """python-calamine's reading, each sheet once."""
+
+    def __init__(self, wb):
+        self._wb = wb
+        self.sheet_names = list(wb.sheet_names)
+        self._grids: dict[str, list[list[Any]]] = {}
+
+    def grid(self, name: str) -> list[list[Any]]:
+        if name not in self._grids:
+            self._grids[name] = self._wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        return self._grids[name]
