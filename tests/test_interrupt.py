@@ -21,12 +21,12 @@ from conftest import ROOT, SAMPLES
 from toolkit.summary_writer import manifest_matches
 
 ROSTER = SAMPLES / "roster.csv"
-N_FILES = 500
+N_FILES = 1000  # enough that a signal 0.3–1.6 s in lands while check is still reading
 
 
 @pytest.fixture(scope="module")
 def pile(tmp_path_factory) -> Path:
-    """500 returns: the county's 22 and its 6 faulty ones, copied under other names."""
+    """1,000 returns: the county's 22 and its 6 faulty ones, copied under other names."""
     d = tmp_path_factory.mktemp("pile")
     sources = sorted((SAMPLES / "returns").glob("*.xlsx")) + sorted((SAMPLES / "faulty").glob("*.xlsx"))
     for i in range(N_FILES):

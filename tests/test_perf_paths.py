@@ -15,6 +15,7 @@ from conftest import SAMPLES
 from toolkit import probe as probe_mod
 from toolkit import reader as reader_mod
 from toolkit import rules as rules_mod
+from toolkit import xlsx_fast
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,9 @@ def _reference(monkeypatch) -> None:
     monkeypatch.setattr(reader_mod, "FAST", False)
     monkeypatch.setattr(probe_mod, "MEMO", False)
     monkeypatch.setattr(probe_mod, "VALUES", False)
+    monkeypatch.setattr(xlsx_fast, "SKELETONS", False)
+    monkeypatch.setattr(probe_mod, "RAW", False)
+    monkeypatch.setattr(probe_mod, "DOCPROPS", False)
     monkeypatch.setattr(rules_mod, "FAST", False)
     monkeypatch.setattr(probe_mod, "formula_risk", probe_mod._formula_risk)
     monkeypatch.setattr(reader_mod, "formula_risk", probe_mod._formula_risk)

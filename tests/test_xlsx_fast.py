@@ -72,7 +72,8 @@ def test_hostile_corpora_read_in_one_pass_only_as_calamine_reads_them(tmp_path):
 NUMBERS = [b"0", b"12", b"+5", b".5", b"5.", b"1e3", b"1E+2", b"-0", b"007", b" 5", b"inf", b"NaN", b"1_0", b"abc", b""]
 NUMBERS += [b"12.50", b"-3", b"45000", b"45000.5", b"61", b"60", b"2958465", b"2958466", b"0.0000001", b"1" * 20]
 TYPES = [b"", b' t="n"', b' t="s"', b' t="str"', b' t="b"', b' t="inlineStr"', b' t="d"', b' t="zz"', b' t="e"']
-TEXTS = ["平", "a&amp;b", "&lt;&#20013;&#x4e2d;&quot;&apos;", "a\r\nb", "x_x000D_y", "&nbsp;", "&#0;", "  空格  ", "", "&#55296;"]
+TEXTS = ["平", "a\x01b", "a\x1fb", "\ufffe"]
+TEXTS += ["a&amp;b", "&lt;&#20013;&#x4e2d;&quot;&apos;", "a\r\nb", "x_x000D_y", "&nbsp;", "&#0;", "  空格  ", "", "&#55296;"]
 FORMATS = ["General", "0", "0.00", "@", '"d"0', '0"天"', "[Red]0", "yyyy-mm-dd", "yyyy\\-mm\\-dd", "yyyy/m/d", "h:mm"]
 FORMATS += ["[h]:mm:ss", "e", "mmm", 'yyyy"年"m"月"d"日"', "[$-804]yyyy/m/d", "#,##0_ ", "0.0E+00", "ss.0", "yyyy-mm-dd hh:mm"]
 _V = re.compile(rb'<c r="[A-Z]+\d+"[^>]*?(?<!/)><v>[^<]*</v></c>')
@@ -185,7 +186,7 @@ def test_number_formats_are_classified_or_left_to_calamine():
 def test_text_is_read_as_an_xml_parser_reads_it_or_left_alone():
     assert xlsx_fast.xml_text(b"a&amp;b&lt;&#20013;&#x4e2d;") == "a&b<中中"
     assert xlsx_fast.xml_text("平".encode()) == "平"
-    for doubtful in [b"a\r\nb", b"x_x000D_", b"&nbsp;", b"&#0;", b"&#55296;", b"a & b", b"\xff"]:
+    for doubtful in [b"a\x01b", "\uffff".encode(), b"a\r\nb", b"x_x000D_", b"&nbsp;", b"&#0;", b"&#55296;", b"a & b", b"\xff"]:
         assert xlsx_fast.xml_text(doubtful) is None, doubtful
 
 
@@ -204,3 +205,36 @@ def test_the_careful_path_is_still_there(monkeypatch, off):
         return [(r.values, [x.fingerprint for x in r.findings]) for r in reports]
 
     assert seen(fast) == seen(careful)
+
+
+def test_a_known_skeleton_gives_what_the_full_pass_gives():
+    """Parts that differ from one read before only in their values (and the footer after the sheet
+    data) are read from the remembered skeleton: the same formulas, extent and values as the full
+    pass, or the full pass itself when a value is in doubt."""
+    rng = random.Random(404)
+    hits = 0
+    for i in range(200):
+        src = GOOD[i % len(GOOD)]
+        p = hostile2.parts(src)
+        data = hostile2.pack(p)
+        pr, zf = probe(data)
+        names = set(zf.namelist())
+        rels, types = probe_mod._workbook_rels(zf, probe_mod.Probe(kind="xlsx"))
+        book = probe_mod._fast_book(zf, names, rels, types)
+        name = rng.choice(sorted(n for n in p if n.startswith("xl/worksheets/")))
+        body = p[name]
+        xlsx_fast.scan(body, book)  # remembered
+        for _ in range(5):
+            changed = _V.sub(lambda m: _new_value(rng, m.group()), body, count=rng.randint(1, 40))
+            if rng.random() < 0.3:
+                changed = changed.replace(b"</headerFooter>", b"<evenFooter>x</evenFooter></headerFooter>")
+            key = tuple(xlsx_fast._V_SLOT.split(changed[: changed.rfind(b"</sheetData>")])[0::2])
+            hits += key in xlsx_fast._SKELETONS
+            assert xlsx_fast.scan(changed, book) == xlsx_fast.full_scan(changed, book)
+    assert hits > 500
+
+
+def _new_value(rng: random.Random, cell: bytes) -> bytes:
+    if rng.random() < 0.5:
+        return cell
+    return re.sub(rb"<v>[^<]*</v>", b"<v>" + rng.choice(NUMBERS + [b"3", b"41"]).replace(b"<", b"") + b"</v>", cell)

@@ -10,7 +10,9 @@ import io
 import os
 import posixpath
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,7 +121,7 @@ def open_zip(
     anything is decompressed. An archive of returns passes per_member=False: its members are
     bounded one by one, so one bomb does not sink the rest."""
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
+        zf = _BytesZip(data) if isinstance(data, bytes) else zipfile.ZipFile(data)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
         raise ProbeProblem("file-unreadable", f"{what}已损坏（压缩结构无效：{e}）") from e
     infos = zf.infolist()
@@ -137,6 +139,54 @@ def open_zip(
     return zf
 
 
+class _BytesZip(zipfile.ZipFile):
+    """A zip held in memory: ``read_member`` can inflate its members straight from the bytes."""
+
+    def __init__(self, data: bytes):
+        super().__init__(io.BytesIO(data))
+        self.source = data
+
+
+RAW = True  # False: every member read through zipfile's file objects (tests compare both)
+
+
+def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
+    """A member inflated straight from the bytes of a zip in memory, skipping zipfile's file objects
+    (a return has a dozen small members, and their set-up cost as much as inflating them). Only the
+    plain case: a local header that agrees with the directory, deflate or stored, the declared size
+    and CRC exactly. Anything else gives None, and zipfile reads the member (and says what is wrong)."""
+    data = getattr(zf, "source", None)
+    if data is None or not RAW or info.flag_bits & 0x61 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    off = info.header_offset
+    if data[off : off + 4] != b"PK\x03\x04" or off + 30 > len(data):
+        return None
+    (flags,) = struct.unpack_from("<H", data, off + 6)
+    name_len, extra_len = struct.unpack_from("<HH", data, off + 26)
+    try:
+        local = data[off + 30 : off + 30 + name_len].decode("utf-8" if flags & 0x800 else "cp437")
+    except UnicodeDecodeError:
+        return None
+    start = off + 30 + name_len + extra_len
+    end = start + info.compress_size
+    limit = getattr(info, "_end_offset", None)  # newer Pythons refuse overlapping members
+    if local != info.orig_filename or end > len(data) or (limit is not None and end > limit):
+        return None
+    if info.compress_type == zipfile.ZIP_STORED:
+        out = data[start:end]
+    else:
+        inflater = zlib.decompressobj(-15)
+        try:
+            out = inflater.decompress(memoryview(data)[start:end], info.file_size + 1)
+        except zlib.error:
+            return None
+        if not inflater.eof:
+            return None
+    if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+        return None
+    return out
+
+
 def read_member(zf: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> bytes | None:
     """A member's bytes (by name, or by its entry when names repeat), reading at most its declared
     size (a lying header cannot inflate more)."""
@@ -146,6 +196,9 @@ def read_member(zf: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> bytes | Non
         return None
     if info.flag_bits & 0x1:
         raise ProbeProblem("file-encrypted", f"部件 {info.filename} 设置了密码")
+    inflated = _inflate(zf, info)
+    if inflated is not None:
+        return inflated
     try:
         with zf.open(info) as fh:
             data = fh.read(info.file_size + 1)
@@ -191,24 +244,64 @@ def parse_shared(data: bytes, name: str):
     return _derived("xml:" + name, data, lambda d: parse_xml(d, name))
 
 
+# docProps in the exact shape Excel, LibreOffice and XlsxWriter write them, as a whole-document
+# grammar: a match is well-formed XML whose elements are all accounted for, so reading it with
+# these patterns gives what the XML parser gives. Anything else is parsed (DOCPROPS False: always).
+DOCPROPS = True
+_STD_DECL = rb'<\?xml version="1\.0" encoding="UTF-8" standalone="yes"\?>\r?\n'
+_VT = rb'xmlns:vt="http://schemas\.openxmlformats\.org/officeDocument/2006/docPropsVTypes"'
+_CUSTOM_DOC = re.compile(
+    _STD_DECL + rb'<Properties xmlns="http://schemas\.openxmlformats\.org/officeDocument/2006/custom-properties" ' + _VT + rb">"
+    rb'((?:<property fmtid="[^"<>&]*" pid="\d{1,9}" name="[^"<>&]*"><vt:(\w{1,20})>[^<]*</vt:\2></property>)*)</Properties>\s*'
+)
+_PROPERTY = re.compile(rb'<property fmtid="[^"]*" pid="\d+" name="([^"]*)"><vt:(\w+)>([^<]*)</vt:\w+></property>')
+_APP_DOC = re.compile(
+    _STD_DECL + rb'<Properties xmlns="http://schemas\.openxmlformats\.org/officeDocument/2006/extended-properties" ' + _VT + rb">"
+    rb"(?:<(\w{1,40})>[^<]*</\1>|<\w{1,40}/>|<(\w{1,40})><vt:vector size=\"\d{1,6}\" baseType=\"\w{1,20}\">"
+    rb"(?:<vt:variant><vt:(\w{1,20})>[^<]*</vt:\3></vt:variant>|<vt:(\w{1,20})>[^<]*</vt:\4>)*</vt:vector></\2>)*"
+    rb"</Properties>\s*"
+)
+
+
+def _property_text(kind: str, text: str) -> str:
+    text = text.strip()
+    if kind in ("r8", "r4", "decimal"):  # LibreOffice turns i4 into r8: 2025 → 2025.0
+        try:
+            f = float(text)
+            text = str(int(f)) if f.is_integer() else text
+        except ValueError:
+            pass
+    return text
+
+
 def _custom_props(zf: zipfile.ZipFile) -> dict[str, str]:
     data = read_member(zf, "docProps/custom.xml")
     if not data:
         return {}
+    fast = _custom_props_fast(data) if DOCPROPS else None
+    if fast is not None:
+        return fast
     root = parse_xml(data, "docProps/custom.xml")
     out = {}
     for prop in root.findall("cp:property", NS):
         name = prop.get("name", "")
         val = next(iter(prop), None)
         if name and val is not None:
-            text = (val.text or "").strip()
-            if val.tag.endswith(("}r8", "}r4", "}decimal")):  # LibreOffice turns i4 into r8: 2025 → 2025.0
-                try:
-                    f = float(text)
-                    text = str(int(f)) if f.is_integer() else text
-                except ValueError:
-                    pass
-            out[name] = text
+            out[name] = _property_text(_local(val.tag) if "}" in str(val.tag) else "", val.text or "")
+    return out
+
+
+def _custom_props_fast(data: bytes) -> dict[str, str] | None:
+    m = _CUSTOM_DOC.fullmatch(data)
+    if m is None:
+        return None
+    out = {}
+    for raw_name, kind, raw_text in _PROPERTY.findall(m.group(1)):
+        name, text = xlsx_fast.xml_text(raw_name), xlsx_fast.xml_text(raw_text)
+        if name is None or text is None:
+            return None
+        if name:
+            out[name] = _property_text(kind.decode(), text)
     return out
 
 
@@ -223,10 +316,30 @@ def claimed_properties(path: str | os.PathLike) -> dict[str, str]:
         return {}
 
 
+_APPLICATION = re.compile(rb"<Application>([^<]*)</Application>")
+_APP_VERSION = re.compile(rb"<AppVersion>([^<]*)</AppVersion>")
+
+
+def _app_fast(data: bytes) -> str | None:
+    if not _APP_DOC.fullmatch(data):
+        return None
+    parts = []
+    for rx in (_APPLICATION, _APP_VERSION):
+        m = rx.search(data)
+        text = xlsx_fast.xml_text(m.group(1)) if m else ""
+        if text is None:
+            return None
+        parts.append(text.strip())
+    return f"{parts[0]} {parts[1]}".strip()
+
+
 def _app(zf: zipfile.ZipFile) -> str:
     data = read_member(zf, "docProps/app.xml")
     if not data:
         return ""
+    fast = _app_fast(data) if DOCPROPS else None
+    if fast is not None:
+        return fast
     root = parse_xml(data, "docProps/app.xml")
     app = root.findtext("ep:Application", default="", namespaces=NS).strip()
     ver = root.findtext("ep:AppVersion", default="", namespaces=NS).strip()

@@ -109,8 +109,7 @@ def _locate_table(report: Report, sheet: Sheet, grid: list[list[Any]], name: str
     deleted: re-align by the labels and read every number where it went (with an 错误, since the
     form was altered). No certain alignment: refuse the table — never read it as zeros.
     """
-    wrong = [lb for lb in sheet.labels if _text(_at(grid, lb.row, lb.col)) != lb.text]
-    if not wrong and unlabelled_rows_in_place(sheet, grid):
+    if _labels_in_place(sheet, grid) and unlabelled_rows_in_place(sheet, grid):
         return Alignment()
     al = align(sheet, grid)
     if not al.certain:
@@ -131,6 +130,26 @@ def _locate_table(report: Report, sheet: Sheet, grid: list[list[Any]], name: str
             make("label-changed", file=name, sheet=sheet.name, cell=lb.a1, expected=lb.text, found=found or "（空）")
         )
     return al
+
+
+_LABELS: dict[int, tuple[Sheet, list[tuple[int, int, str]]]] = {}
+
+
+def _labels_in_place(sheet: Sheet, grid: list[list[Any]]) -> bool:
+    """Every label where the format puts it (compared as text, as a clerk reads it). The label
+    positions are listed once per sheet; a label cell usually holds exactly the label's text."""
+    known = _LABELS.get(id(sheet))
+    if known is not None and known[0] is sheet and FAST:
+        spots = known[1]
+    else:
+        spots = [(lb.row - 1, lb.col - 1, lb.text) for lb in sheet.labels]
+        _LABELS[id(sheet)] = (sheet, spots)
+    nrows = len(grid)
+    for r, c, text in spots:
+        v = grid[r][c] if r < nrows and c < len(grid[r]) else None
+        if v != text and _text(None if v == "" else v) != text:
+            return False
+    return True
 
 
 def _shift_finding(sheet: Sheet, grid: list[list[Any]], al: Alignment, name: str):
@@ -165,22 +184,22 @@ def _shift_finding(sheet: Sheet, grid: list[list[Any]], al: Alignment, name: str
     )
 
 
-_PLACES: dict[tuple[str, str, str], list[tuple[Cell, int, int, str]]] = {}
+_PLACES: dict[tuple[str, str, str], list[tuple[Cell, int, int, str, bool]]] = {}
 FAST = True  # False: every cell the careful way (tests compare both paths' reports)
 
 
-def _places(fmt: Format, sheet: Sheet, al: Alignment) -> list[tuple[Cell, int, int, str]] | list[tuple[Cell, None, None, None]]:
-    """(cell, row, column, A1) where each cell of the sheet is read; row None when its row or column
-    was deleted. In place (the usual case) the list is computed once per format and sheet."""
+def _places(fmt: Format, sheet: Sheet, al: Alignment) -> list[tuple[Cell, Any, Any, Any, bool]]:
+    """(cell, row, column, A1, is an input) where each cell of the sheet is read; row None when its
+    row or column was deleted. In place (the usual case) the list is computed once per format and sheet."""
     if FAST and al.identity:
         key = (fmt.id, fmt.digest, sheet.name)
         if key not in _PLACES:
-            _PLACES[key] = [(c, c.row, c.col, a1(c.row, c.col)) for c in sheet.cells]
+            _PLACES[key] = [(c, c.row, c.col, a1(c.row, c.col), not c.is_total) for c in sheet.cells]
         return _PLACES[key]
-    out = []
+    out: list[tuple[Cell, Any, Any, Any, bool]] = []
     for c in sheet.cells:
         pos = al.where(c.row, c.col)
-        out.append((c, None, None, None) if pos is None else (c, pos[0], pos[1], a1(*pos)))
+        out.append((c, None, None, None, False) if pos is None else (c, pos[0], pos[1], a1(*pos), not c.is_total))
     return out
 
 
@@ -220,7 +239,7 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
     errors = info.errors if info else {}
     values, nrows = report.values, len(grid)
     blanks: list[Cell] = []
-    for cell, row, col, addr in _places(fmt, sheet, al):
+    for cell, row, col, addr, is_input in _places(fmt, sheet, al):
         if row is None:  # its row or column was deleted
             report.unknown.add(cell.id)
             continue
@@ -233,10 +252,10 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
                     raw = None
         if (
             FAST
+            and is_input
             and type(raw) is float
             and 0 <= raw <= MAX_ABS
             and raw.is_integer()
-            and not cell.is_total
             and addr not in formulas
             and addr not in errors
         ):  # a plain whole number in an input cell: what normalize_number says, without asking it

@@ -36,6 +36,7 @@ _CONTENT = re.compile(
 _ATTR = re.compile(rb'\s+([\w.:-]+)="([^"]*)"')
 _NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#(\d{1,7})|#x([0-9a-fA-F]{1,6}));")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 does not allow
 _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 FIRST_TRUE_DAY, LAST_DAY = 61, 2958465  # below 61 Excel counts its phantom 1900-02-29; above is year 9999
@@ -62,7 +63,7 @@ def xml_text(raw: bytes) -> str | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if "\r" in text or "_x" in text:
+    if "\r" in text or "_x" in text or _NOT_XML.search(text):
         return None
     if "&" not in text:
         return text
@@ -105,8 +106,10 @@ _SI_RICH = re.compile(  # runs of rich text: <r>, its optional run properties, i
 _T = re.compile(rb"<t( xml:space=\"preserve\")?>([^<]*)</t>")
 
 
-_SI_ALL_PLAIN = re.compile(rb'<si><t( xml:space="preserve")?>([^<]*)</t></si>')
+_DOUBT_BYTES = re.compile(rb"[&\r\x00-\x08\x0b\x0c\x0e-\x1f]|_x|\xef\xbf[\xbe\xbf]")  # entities, CR, escapes, non-XML characters
 _EDGE_SPACE = b" \t\r\n\x0b\x0c"
+_SI_ALL_PLAIN_TEXT = re.compile('<si><t( xml:space="preserve")?>([^<]*)</t></si>')
+_EDGE_SPACE_TEXT = re.compile("<t>[ \t\r\n\x0b\x0c]|[ \t\r\n\x0b\x0c]</t>")  # a <t> that may need the careful look
 
 
 def _trimmed_by_calamine(preserve: bytes | None, text: bytes) -> bool:
@@ -119,14 +122,16 @@ def shared_strings(data: bytes) -> list[str] | None:
     if b"<!" in data or b":si" in data or b":t>" in data or b":t " in data or b"<rPh" in data:
         return None
     entries = data.count(b"<si")
-    plain = _SI_ALL_PLAIN.findall(data)
-    if len(plain) == entries and b"&" not in data and b"\r" not in data and b"_x" not in data:
-        if any(_trimmed_by_calamine(p, t) for p, t in plain):
-            return None
-        try:  # the usual table: plain text without entities, one decode each
-            return [t.decode("utf-8") for _, t in plain]
+    if not _DOUBT_BYTES.search(data):
+        try:  # the usual table: plain text without entities, decoded once
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             return None
+        plain = _SI_ALL_PLAIN_TEXT.findall(text)
+        if len(plain) == entries:
+            if _EDGE_SPACE_TEXT.search(text) and any(_trimmed_by_calamine(p.encode(), t.encode()) for p, t in plain):
+                return None
+            return [t for _, t in plain]
     found = _SI.findall(data)
     if len(found) != entries:
         return None
@@ -248,7 +253,101 @@ def _codes(styles: tuple[str, ...]) -> dict[bytes, str]:
     return table
 
 
-def scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901 - one flat loop, see below
+SKELETONS = True  # False: every part read by the full pass (tests compare both)
+MAX_SKELETONS = 64
+_V_SLOT = re.compile(rb"<v>([^<]*)</v>")
+_CELL_START = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"((?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*)\s*>')
+
+
+@dataclass
+class Skeleton:
+    """A worksheet part with its values taken out, as the full pass read it once: the facts that do
+    not depend on the values (formulas, extent), and where each value sits."""
+
+    cells: Cells
+    places: list[tuple[int, int]]  # (row, column) of each <v>…</v>, in order
+    attrs: list[bytes]  # the attributes of its cell
+    codes: dict[tuple[str, ...], list[str]] = field(default_factory=dict)  # per styles part
+
+
+_SKELETONS: dict[tuple[bytes, ...], Skeleton] = {}
+
+
+def scan(data: bytes, book: Workbook | None) -> Cells | None:
+    """``full_scan``, or the same answer from a part already read with the same bytes outside its
+    <v>…</v> values. Returns of one template differ only in their values (and the footer after the
+    sheet data, which names the unit): the sheet data is split at its values (one C-level pass), and
+    when everything else is byte for byte a part read before, the formulas and extent are that
+    part's and only the values are converted. The skeleton is the exact bytes (a tuple of every
+    piece between the values), so no other part can pass for it; the caller still checks the whole
+    part (encoding, prefixes, error values, protection) as for any other."""
+    if book is None or not SKELETONS:
+        return full_scan(data, book)
+    end = data.rfind(b"</sheetData>")
+    tail = data[end:]
+    if end < 0 or _TAIL_DOUBT.search(tail):
+        return full_scan(data, book)
+    pieces = _V_SLOT.split(data[:end])
+    key = tuple(pieces[0::2])
+    known = _SKELETONS.get(key)
+    if known is not None:
+        values = _slot_values(known, pieces[1::2], book)
+        if values is not None:
+            c = known.cells
+            return Cells(formulas=dict(c.formulas), max_row=c.max_row, max_col=c.max_col, values=values)
+    out = full_scan(data, book)
+    if known is None and out is not None and out.values is not None:
+        _remember(key, out)
+    return out
+
+
+# After </sheetData> (page setup, the footer that names the unit, protection): nothing a cell, a
+# formula or the sheet data could start or end with, so the part's cells are all in the skeleton.
+_TAIL_DOUBT = re.compile(rb"<c[\s/>]|</c>|<f[\s/>]|<sheetData|<v[\s/>]")
+
+
+def _remember(key: tuple[bytes, ...], out: Cells) -> None:
+    """Keep the part's skeleton when every value the full pass read sits in one <v> of its own cell
+    (no inline strings), in order: then the values alone tell a later part's grid."""
+    places, attrs = [], []
+    for piece in key[:-1]:
+        start = piece.rfind(b"<c ")
+        m = _CELL_START.match(piece, start) if start >= 0 else None
+        if m is None:
+            return
+        places.append((int(m.group(2)), column_number(m.group(1))))
+        attrs.append(m.group(3))
+    if places != [(r, c) for r, c, _ in out.values or ()]:
+        return
+    if len(_SKELETONS) >= MAX_SKELETONS:
+        _SKELETONS.clear()
+    _SKELETONS[key] = Skeleton(Cells(formulas=dict(out.formulas), max_row=out.max_row, max_col=out.max_col), places, attrs)
+
+
+def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> list[tuple[int, int, Any]] | None:
+    """The values of a part with a known skeleton, converted as the full pass converts them."""
+    codes = known.codes.get(book.styles)
+    if codes is None:
+        table = _codes(book.styles)
+        codes = known.codes[book.styles] = [table.get(a) or table.setdefault(a, _code(a, book.styles)) for a in known.attrs]
+    strings = book.strings
+    out = []
+    add = out.append
+    for (row, col), code, v in zip(known.places, codes, texts, strict=True):
+        if code == "f" and v.isdigit():
+            add((row, col, float(v)))
+        elif code == "s" and v.isdigit() and int(v) < len(strings):
+            add((row, col, strings[int(v)]))
+        else:
+            value = _value(code, v, None)
+            if value is _UNSURE:
+                return None
+            if value is not _EMPTY:
+                add((row, col, value))
+    return out
+
+
+def full_scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901 - one flat loop, see below
     """The part's cells, formulas and (with ``book``) values; None when it is not in the canonical
     shape (every cell and formula tag read whole by these patterns). The caller has already
     refused DTDs and checked the encoding, prefixes, CDATA and error values.
@@ -260,6 +359,7 @@ def scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901 - on
         return None
     out = Cells()
     values: list[tuple[int, int, Any]] | None = [] if book is not None else None
+    add = values.append if values is not None else None
     codes = _codes(book.styles) if book is not None else {}
     strings = book.strings if book is not None else []
     columns = _COLUMNS
@@ -272,30 +372,33 @@ def scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901 - on
             max_row = row
         if col > max_col:
             max_col = col
-        inline = None
         if other:
             found = _content(other, letters + row_text, out.formulas)
             if found is None:
                 return None
             v, inline = found
-        if values is None:
+        else:
+            inline = None
+        if add is None:
             continue
         key = row * 65536 + col
         if key <= last:  # out of order or repeated: calamine's reading decides
-            values = None
+            add = values = None
             continue
         last = key
-        code = codes.get(attrs) or codes.setdefault(attrs, _code(attrs, book.styles))  # type: ignore[union-attr]
+        code = codes.get(attrs)
+        if code is None:
+            code = codes[attrs] = _code(attrs, book.styles)  # type: ignore[union-attr]
         if code == "f" and v and v.isdigit():
-            values.append((row, col, float(v)))
+            add((row, col, float(v)))
         elif code == "s" and v and v.isdigit() and int(v) < len(strings):
-            values.append((row, col, strings[int(v)]))
+            add((row, col, strings[int(v)]))
         else:
             value = _value(code, v, inline)
             if value is _UNSURE:
-                values = None
+                add = values = None
             elif value is not _EMPTY:
-                values.append((row, col, value))
+                add((row, col, value))
     if len(out.formulas) != len(_ANY_FORMULA.findall(data)):
         return None
     out.max_row, out.max_col = max_row, max_col
