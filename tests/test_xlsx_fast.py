@@ -230,8 +230,14 @@ def test_a_known_skeleton_gives_what_the_full_pass_gives():
                 changed = changed.replace(b"</headerFooter>", b"<evenFooter>x</evenFooter></headerFooter>")
             key = tuple(xlsx_fast._V_SLOT.split(changed[: changed.rfind(b"</sheetData>")])[0::2])
             hits += key in xlsx_fast._SKELETONS
-            assert xlsx_fast.scan(changed, book) == xlsx_fast.full_scan(changed, book)
+            assert _facts(xlsx_fast.scan(changed, book)) == _facts(xlsx_fast.full_scan(changed, book))
     assert hits > 500
+
+
+def _facts(cells):
+    if cells is None:
+        return None
+    return cells.formulas, cells.max_row, cells.max_col, None if cells.values is None else _typed(cells.grid())
 
 
 def _new_value(rng: random.Random, cell: bytes) -> bytes:

@@ -237,7 +237,7 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
     info = pr.sheets.get(sheet.name)
     formulas = info.formulas if info else {}
     errors = info.errors if info else {}
-    values, nrows = report.values, len(grid)
+    values, cached, nrows = report.values, report.cached, len(grid)
     blanks: list[Cell] = []
     for cell, row, col, addr, is_input in _places(fmt, sheet, al):
         if row is None:  # its row or column was deleted
@@ -260,6 +260,9 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
             and addr not in errors
         ):  # a plain whole number in an input cell: what normalize_number says, without asking it
             values[cell.id] = int(raw)
+            continue
+        if FAST and not is_input and type(raw) is float and 0 <= raw <= MAX_ABS and addr in formulas:
+            cached[cell.id] = int(raw) if raw.is_integer() else raw  # a total's formula and its cached value
             continue
         if _read_cell(report, fmt, cell, addr, raw, info, name):
             blanks.append(cell)

@@ -18,6 +18,7 @@ import datetime as dt
 import html
 import re
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol
 
 # A cell, as one match: its reference (r= first, double-quoted), its other attributes, then either
@@ -106,7 +107,17 @@ _SI_RICH = re.compile(  # runs of rich text: <r>, its optional run properties, i
 _T = re.compile(rb"<t( xml:space=\"preserve\")?>([^<]*)</t>")
 
 
-_DOUBT_BYTES = re.compile(rb"[&\r\x00-\x08\x0b\x0c\x0e-\x1f]|_x|\xef\xbf[\xbe\xbf]")  # entities, CR, escapes, non-XML characters
+_CONTROL_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c\r" + bytes(range(0x0E, 0x20))  # CR, and what XML does not allow
+
+
+def _doubt_bytes(data: bytes) -> bool:
+    """Entities, CR, _xHHHH_ escapes or characters XML does not allow (found with ``in`` and
+    ``translate``, both C loops much faster than a regular expression's character class)."""
+    if b"&" in data or b"_x" in data or b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data:
+        return True
+    return len(data.translate(None, _CONTROL_BYTES)) != len(data)
+
+
 _EDGE_SPACE = b" \t\r\n\x0b\x0c"
 _SI_ALL_PLAIN_TEXT = re.compile('<si><t( xml:space="preserve")?>([^<]*)</t></si>')
 _EDGE_SPACE_TEXT = re.compile("<t>[ \t\r\n\x0b\x0c]|[ \t\r\n\x0b\x0c]</t>")  # a <t> that may need the careful look
@@ -122,7 +133,7 @@ def shared_strings(data: bytes) -> list[str] | None:
     if b"<!" in data or b":si" in data or b":t>" in data or b":t " in data or b"<rPh" in data:
         return None
     entries = data.count(b"<si")
-    if not _DOUBT_BYTES.search(data):
+    if not _doubt_bytes(data):
         try:  # the usual table: plain text without entities, decoded once
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -267,7 +278,41 @@ class Skeleton:
     cells: Cells
     places: list[tuple[int, int]]  # (row, column) of each <v>…</v>, in order
     attrs: list[bytes]  # the attributes of its cell
-    codes: dict[tuple[str, ...], list[str]] = field(default_factory=dict)  # per styles part
+    plans: dict[tuple[str, ...], _Plan] = field(default_factory=dict)  # per styles part
+
+
+def _picker(indices: list[int]):
+    """A function giving the items at ``indices`` as a tuple, in C (operator.itemgetter)."""
+    if not indices:
+        return lambda items: ()
+    if len(indices) == 1:
+        k = indices[0]
+        return lambda items: (items[k],)
+    return itemgetter(*indices)
+
+
+@dataclass
+class _Plan:
+    """How a skeleton's values are converted under one styles part: the plain numbers together, the
+    shared strings together (each group checked and converted by C-level calls), then the rest."""
+
+    numbers: Any
+    strings: Any
+    others: list[tuple[int, str]]
+    rows: list[int]  # of the values in the order numbers, strings, others
+    cols: list[int]
+
+    @classmethod
+    def of(cls, known: Skeleton, styles: tuple[str, ...]) -> _Plan:
+        table = _codes(styles)
+        codes = [table.get(a) or table.setdefault(a, _code(a, styles)) for a in known.attrs]
+        numbers = [k for k, c in enumerate(codes) if c == "f"]
+        strings = [k for k, c in enumerate(codes) if c == "s"]
+        others = [(k, c) for k, c in enumerate(codes) if c not in ("f", "s")]
+        order = numbers + strings + [k for k, _ in others]
+        rows = [known.places[k][0] for k in order]
+        cols = [known.places[k][1] for k in order]
+        return cls(_picker(numbers), _picker(strings), others, rows, cols)
 
 
 _SKELETONS: dict[tuple[bytes, ...], Skeleton] = {}
@@ -324,27 +369,34 @@ def _remember(key: tuple[bytes, ...], out: Cells) -> None:
     _SKELETONS[key] = Skeleton(Cells(formulas=dict(out.formulas), max_row=out.max_row, max_col=out.max_col), places, attrs)
 
 
+def _doubtful(values: list[Any]) -> bool:
+    """Any value in doubt, or empty (then the full pass reads the part)."""
+    return any(v is _UNSURE or v is _EMPTY for v in values)
+
+
 def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> list[tuple[int, int, Any]] | None:
-    """The values of a part with a known skeleton, converted as the full pass converts them."""
-    codes = known.codes.get(book.styles)
-    if codes is None:
-        table = _codes(book.styles)
-        codes = known.codes[book.styles] = [table.get(a) or table.setdefault(a, _code(a, book.styles)) for a in known.attrs]
-    strings = book.strings
-    out = []
-    add = out.append
-    for (row, col), code, v in zip(known.places, codes, texts, strict=True):
-        if code == "f" and v.isdigit():
-            add((row, col, float(v)))
-        elif code == "s" and v.isdigit() and int(v) < len(strings):
-            add((row, col, strings[int(v)]))
-        else:
-            value = _value(code, v, None)
-            if value is _UNSURE:
-                return None
-            if value is not _EMPTY:
-                add((row, col, value))
-    return out
+    """The values of a part with a known skeleton, converted as the full pass converts them (not in
+    document order: the grid places each by its row and column)."""
+    plan = known.plans.get(book.styles)
+    if plan is None:
+        plan = known.plans[book.styles] = _Plan.of(known, book.styles)
+    numbers = plan.numbers(texts)
+    if all(numbers) and b"".join(numbers).isdigit():  # whole numbers, the usual case
+        values = list(map(float, numbers))
+    else:
+        values = [_value("f", v, None) for v in numbers]
+        if _doubtful(values):
+            return None
+    indices = plan.strings(texts)
+    table = book.strings
+    if all(indices) and b"".join(indices).isdigit() and (not indices or max(map(int, indices)) < len(table)):
+        values += map(table.__getitem__, map(int, indices))
+    elif indices:
+        return None  # an index that is not one: the full pass says so
+    others = [_value(code, texts[k], None) for k, code in plan.others]
+    if _doubtful(others):
+        return None
+    return list(zip(plan.rows, plan.cols, values + others, strict=True))
 
 
 def full_scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901 - one flat loop, see below
@@ -455,11 +507,14 @@ def _value(code: str, text: bytes | None, inline: bytes | None) -> Any:
     return _UNSURE
 
 
+_ROW, _COL = itemgetter(0), itemgetter(1)
+
+
 def _grid(values: list[tuple[int, int, Any]]) -> list[list[Any]]:
     if not values:
         return []
-    width = max(c for _, c, _ in values)
-    grid = [[""] * width for _ in range(values[-1][0])]
+    width, height = max(values, key=_COL)[1], max(values, key=_ROW)[0]
+    grid = [[""] * width for _ in range(height)]
     for row, col, value in values:
         grid[row - 1][col - 1] = value
     return grid
