@@ -14,6 +14,9 @@ import hashlib
 import io
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from .findings import make
@@ -233,8 +236,77 @@ def _read_cell(report: Report, fmt: Format, cell: Cell, addr: str, raw: Any, inf
     return False
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """A sheet's cells in place, grouped for reading a whole sheet with a few C-level calls."""
+
+    input_ids: tuple[str, ...]
+    inputs: Callable[[list[Any]], tuple[Any, ...]]  # picks the inputs' values out of a flat grid
+    input_addrs: frozenset[str]
+    total_ids: tuple[str, ...]
+    totals: Callable[[list[Any]], tuple[Any, ...]]
+    total_addrs: frozenset[str]
+    rows: int
+    cols: int
+
+
+_LAYOUTS: dict[tuple[str, str, str], _Layout] = {}
+
+
+def _picker(indices: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    if len(indices) == 1:
+        k = indices[0]
+        return lambda items: (items[k],)
+    return itemgetter(*indices) if indices else (lambda items: ())
+
+
+def _layout(fmt: Format, sheet: Sheet) -> _Layout:
+    key = (fmt.id, fmt.digest, sheet.name)
+    if key not in _LAYOUTS:
+        rows, cols = max(c.row for c in sheet.cells), max(c.col for c in sheet.cells)
+        ins = [c for c in sheet.cells if not c.is_total]
+        tots = [c for c in sheet.cells if c.is_total]
+        at = lambda c: (c.row - 1) * cols + c.col - 1  # noqa: E731 - index in the grid cut to rows × cols, flattened
+        _LAYOUTS[key] = _Layout(
+            tuple(c.id for c in ins),
+            _picker([at(c) for c in ins]),
+            frozenset(a1(c.row, c.col) for c in ins),
+            tuple(c.id for c in tots),
+            _picker([at(c) for c in tots]),
+            frozenset(a1(c.row, c.col) for c in tots),
+            rows,
+            cols,
+        )
+    return _LAYOUTS[key]
+
+
+def _plain_sheet(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], info: Any) -> bool:
+    """A sheet in place whose inputs are all plain whole numbers and whose totals are all formulas
+    with a number cached (a return as the template and the clerk leave it): read with a few C-level
+    calls, to exactly what the cell-by-cell reading gives. False: read it cell by cell."""
+    lay = _layout(fmt, sheet)
+    if info is None or len(grid) < lay.rows or info.errors or not info.formulas.keys().isdisjoint(lay.input_addrs):
+        return False
+    if not info.formulas.keys() >= lay.total_addrs:
+        return False
+    flat = [v for line in grid[: lay.rows] for v in (line[: lay.cols] if len(line) >= lay.cols else (None,) * lay.cols)]
+    inputs, totals = lay.inputs(flat), lay.totals(flat)
+    if not _plain_numbers(inputs) or not _plain_numbers(totals) or not all(map(float.is_integer, inputs)):
+        return False
+    report.values.update(zip(lay.input_ids, map(int, inputs), strict=True))  # type: ignore[attr-defined]
+    report.cached.update(zip(lay.total_ids, [int(x) if x.is_integer() else x for x in totals], strict=True))  # type: ignore[attr-defined]
+    return True
+
+
+def _plain_numbers(xs: tuple[Any, ...]) -> bool:
+    """Every one a float in [0, MAX_ABS] (no blank, text, date, NaN)."""
+    return all(type(x) is float for x in xs) and (not xs or (min(xs) >= 0 and max(xs) <= MAX_ABS))
+
+
 def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str, al: Alignment) -> None:
     info = pr.sheets.get(sheet.name)
+    if FAST and al.identity and _plain_sheet(report, fmt, sheet, grid, info):
+        return
     formulas = info.formulas if info else {}
     errors = info.errors if info else {}
     values, cached, nrows = report.values, report.cached, len(grid)

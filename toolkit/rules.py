@@ -13,6 +13,7 @@ import operator as op
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 from .findings import Finding, fmt_num
 from .report import Number, Report
@@ -194,11 +195,42 @@ def _generate(rule: Rule, instances: list[Instance]) -> Callable[..., list[tuple
     lines = ["def check(values, cached, unknown, prev_values, prev_unknown):", " out = []"]
     lines.append(" get = {'v': values.get, 'c': cached.get, 'p': prev_values.get}")
     lines.append(" vg, cg, pg = get['v'], get['c'], get['p']")
+    lines += _bound_shortcut(rule, instances, names)
     for k, inst in enumerate(instances):
         lines += _instance_code(k, inst, rule, names)
     lines.append(" return out")
     exec(compile("\n".join(lines), f"<rule {rule.code}>", "exec"), names)  # noqa: S102 - generated above, ids quoted
     return names["check"]  # type: ignore[return-value]
+
+
+def _bound_shortcut(rule: Rule, instances: list[Instance], names: dict[str, object]) -> list[str]:
+    """For a bound on many single cells (``{cell} <= 100000`` for every count): when no cell is
+    unknown or blank and the largest (smallest) is within the bound, none fails, known in two C
+    calls. Only for <= and >=: rounding to 6 places keeps x <= c (it is monotonic), not x < c."""
+    if rule.operator not in ("<=", ">=") or rule.missing != "skip_if_any" or len(instances) < 2:
+        return []
+    ids, bounds = [], set()
+    for inst in instances:
+        if len(inst.left) != 1 or len(inst.right) != 1:
+            return []
+        (lsign, lsrc, lids), (rsign, rsrc, rnum) = inst.left[0], inst.right[0]
+        if (lsign, lsrc, len(lids), rsign, rsrc) != (1.0, "v", 1, 1.0, "n"):
+            return []
+        ids.append(lids[0])
+        bounds.add(rnum[0])
+    if len(bounds) != 1:
+        return []
+    names["PICK"], names["BOUND"] = itemgetter(*ids), bounds.pop()
+    extreme = "max(xs) <= BOUND" if rule.operator == "<=" else "min(xs) >= BOUND"
+    return [
+        " if not unknown:",
+        "  try:",
+        "   xs = PICK(values)",
+        "  except KeyError:",
+        "   xs = (None,)",
+        f"  if None not in xs and {extreme}:",
+        "   return out",
+    ]
 
 
 def _instance_code(k: int, inst: Instance, rule: Rule, names: dict[str, object]) -> list[str]:

@@ -120,7 +120,8 @@ def _doubt_bytes(data: bytes) -> bool:
 
 _EDGE_SPACE = b" \t\r\n\x0b\x0c"
 _SI_ALL_PLAIN_TEXT = re.compile('<si><t( xml:space="preserve")?>([^<]*)</t></si>')
-_EDGE_SPACE_TEXT = re.compile("<t>[ \t\r\n\x0b\x0c]|[ \t\r\n\x0b\x0c]</t>")  # a <t> that may need the careful look
+# a <t> that may need the careful look (CR, VT and FF never get here: _doubt_bytes)
+_EDGE_SPACES = ("<t> ", "<t>\t", "<t>\n", " </t>", "\t</t>", "\n</t>")
 
 
 def _trimmed_by_calamine(preserve: bytes | None, text: bytes) -> bool:
@@ -140,7 +141,7 @@ def shared_strings(data: bytes) -> list[str] | None:
             return None
         plain = _SI_ALL_PLAIN_TEXT.findall(text)
         if len(plain) == entries:
-            if _EDGE_SPACE_TEXT.search(text) and any(_trimmed_by_calamine(p.encode(), t.encode()) for p, t in plain):
+            if any(edge in text for edge in _EDGE_SPACES) and any(_trimmed_by_calamine(p.encode(), t.encode()) for p, t in plain):
                 return None
             return [t for _, t in plain]
     found = _SI.findall(data)
@@ -278,7 +279,7 @@ class Skeleton:
     cells: Cells
     places: list[tuple[int, int]]  # (row, column) of each <v>…</v>, in order
     attrs: list[bytes]  # the attributes of its cell
-    plans: dict[tuple[str, ...], _Plan] = field(default_factory=dict)  # per styles part
+    plans: dict[int, tuple[tuple[str, ...], _Plan]] = field(default_factory=dict)  # per styles part (by identity)
 
 
 def _picker(indices: list[int]):
@@ -377,9 +378,12 @@ def _doubtful(values: list[Any]) -> bool:
 def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> list[tuple[int, int, Any]] | None:
     """The values of a part with a known skeleton, converted as the full pass converts them (not in
     document order: the grid places each by its row and column)."""
-    plan = known.plans.get(book.styles)
-    if plan is None:
-        plan = known.plans[book.styles] = _Plan.of(known, book.styles)
+    styles, plan = known.plans.get(id(book.styles), (None, None))
+    if styles is not book.styles or plan is None:  # the styles part is remembered: usually the same object
+        plan = _Plan.of(known, book.styles)
+        if len(known.plans) >= 8:
+            known.plans.clear()
+        known.plans[id(book.styles)] = (book.styles, plan)
     numbers = plan.numbers(texts)
     if all(numbers) and b"".join(numbers).isdigit():  # whole numbers, the usual case
         values = list(map(float, numbers))
