@@ -222,6 +222,14 @@ def test_libreoffice_keeps_protection_validation_and_properties(filled, fmt):
     assert "lockStructure" not in xml  # LibreOffice drops structure protection (libreoffice-notes §4.2)
 
 
+def test_libreoffice_file_read_in_one_pass_as_calamine_reads_it(filled):
+    """A return typed and saved by LibreOffice (its General written as a custom number format, its
+    own formula attributes) takes the one-pass reading, and every cell is what python-calamine gives."""
+    from test_xlsx_fast import one_pass_agrees
+
+    assert one_pass_agrees(filled["xlsx"].read_bytes()) is True
+
+
 def test_tamper_in_libreoffice_is_reported(office, blank, fmt, tmp_path):
     label = fmt.sheet("t2").labels[6]  # 行政许可
     cases = {

@@ -226,3 +226,23 @@ def test_manifest_text_is_the_same_json():
     assert json.loads(text) == json.loads(json.dumps(data, default=fmt_num))
     lines = [line for line in text.splitlines() if "_单位.xlsx" in line]
     assert len(lines) == 5 and all(line.startswith("    {") for line in lines)  # one line per input
+
+
+@pytest.mark.parametrize("cached", [b"NaN", b"inf", b"-3", b"1e13", b"2.5", b"", b"abc"])
+def test_odd_cached_totals_read_as_the_careful_path_reads_them(monkeypatch, cached):
+    """A total whose cached value is not a plain number (NaN, infinity, negative, huge, text) gives
+    the same report whether the sheet is read in one go (reader._plain_sheet) or cell by cell."""
+    import re
+
+    p = hostile2.parts(sorted((SAMPLES / "returns").glob("*.xlsx"))[0])
+    name = "xl/worksheets/sheet3.xml"
+    p[name] = re.sub(rb"(</f>)<v>[^<]*</v>", rb"\1<v>" + cached + b"</v>", p[name], count=3)
+    data = hostile2.pack(p)
+
+    def seen():
+        r = reader_mod.read_bytes(data, "x.xlsx")
+        return dict(r.values), dict(r.cached), sorted(f.fingerprint for f in r.findings)
+
+    fast = seen()
+    monkeypatch.setattr(reader_mod, "FAST", False)
+    assert fast == seen()

@@ -274,12 +274,18 @@ def _walk(p: Path, suffixes: frozenset[str]) -> Iterator[Source]:
     entering this tool's own staging folders."""
     root = os.path.realpath(p)
     entries = []
+    folders: dict[str, tuple[tuple[str, ...], str]] = {}  # per folder: its path's parts, its label
     for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
         dirnames[:] = [d for d in dirnames if not d.startswith(".~nianbao")]
+        folder = Path(dirpath)
+        folders[dirpath] = (folder.parts, str(folder.relative_to(p.parent)) if p.parent != p else "")
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            entries.append(Path(dirpath) / name)
-    for f in sorted(entries):
-        yield from _entry(f, str(f.relative_to(p.parent)) if p.parent != p else f.name, root, suffixes)
+            entries.append((dirpath, name))
+    # the order of the paths themselves (part by part), without making a Path of each to sort them
+    entries.sort(key=lambda e: (*folders[e[0]][0], e[1]))
+    for dirpath, name in entries:
+        label = folders[dirpath][1]
+        yield from _entry(Path(dirpath, name), os.path.join(label, name) if label else name, root, suffixes)
 
 
 def collect(paths: list[Path], suffixes: frozenset[str] = WORKBOOK_SUFFIXES) -> Iterator[Source]:

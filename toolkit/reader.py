@@ -251,6 +251,14 @@ class _Layout:
 
 
 _LAYOUTS: dict[tuple[str, str, str], _Layout] = {}
+_INPUT_IDS: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def _input_ids(fmt: Format) -> tuple[str, ...]:
+    key = (fmt.id, fmt.digest)
+    if key not in _INPUT_IDS:
+        _INPUT_IDS[key] = tuple(c.id for c in fmt.inputs)
+    return _INPUT_IDS[key]
 
 
 def _picker(indices: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
@@ -300,7 +308,10 @@ def _plain_sheet(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]
 
 def _plain_numbers(xs: tuple[Any, ...]) -> bool:
     """Every one a float in [0, MAX_ABS] (no blank, text, date, NaN)."""
-    return all(type(x) is float for x in xs) and (not xs or (min(xs) >= 0 and max(xs) <= MAX_ABS))
+    if not xs:
+        return True
+    total = sum(xs) if set(map(type, xs)) == {float} else math.nan
+    return total == total and min(xs) >= 0 and max(xs) <= MAX_ABS  # a NaN anywhere makes the sum NaN
 
 
 def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str, al: Alignment) -> None:
@@ -466,7 +477,8 @@ def _read(report: Report, data: bytes, name: str) -> None:
     _integrity(report, fmt, pr, wb, name)
     _cover(report, fmt, wb, name)
     _read_tables(report, fmt, pr, wb, name)
-    report.values = derive_totals(fmt, {c.id: report.values.get(c.id) for c in fmt.inputs})
+    ids = _input_ids(fmt)
+    report.values = derive_totals(fmt, dict(zip(ids, map(report.values.get, ids), strict=True)))
     mark_unknown(fmt, report)
     for c in fmt.totals:
         if c.id in report.raw:

@@ -196,8 +196,13 @@ class Report:
 def derive_totals(fmt: Format, values: dict[str, Number | None]) -> dict[str, Number | None]:
     """Fill in every total of ``fmt`` from its parts (a missing part counts 0; all missing → missing)."""
     out = dict(values)
+    get = out.get
     for cid, parts in _total_order(fmt):  # parts that are totals come first
-        present = [v for p in parts if (v := out.get(p)) is not None]
+        found = list(map(get, parts))
+        if None not in found:  # every part filled: the usual case
+            out[cid] = _clean(sum(found))
+            continue
+        present = [v for v in found if v is not None]
         out[cid] = _clean(sum(present)) if present else None
     return out
 
