@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import is_
 from typing import Any
 
 from .findings import Finding
@@ -28,8 +30,9 @@ class CellValues(Mapping):
 
     def __init__(self, fmt_id: str, ids: tuple[str, ...], values: Mapping[str, Any]):
         self._fmt_id, self._ids = fmt_id, ids
-        self._nonzero = {k: v for k, v in values.items() if v}
-        self._missing = frozenset(k for k in ids if values.get(k) is None)
+        # both with C-level iterators (a batch compacts every one of its reports)
+        self._nonzero = dict(compress(values.items(), values.values()))
+        self._missing = frozenset(compress(ids, map(is_, map(values.get, ids), repeat(None))))
 
     @classmethod
     def of(cls, fmt_id: str, values: Mapping[str, Any]) -> CellValues:
