@@ -42,8 +42,14 @@ class OutputGuard:
 
     def __init__(self, inputs: Iterable[Path | str] = (), overwrite: bool = False):
         self.overwrite = overwrite
-        self.inputs = {ident for p in inputs if (ident := _identity(Path(p))) is not None}
-        self.input_paths = {os.path.realpath(p) for p in inputs}
+        self.inputs: set[tuple[int, int]] = set()
+        self.input_paths: set[str] = set()  # inputs that cannot be looked at now: compared by their resolved path
+        for p in inputs:  # an input that exists is the same file as the output exactly when their identities agree
+            ident = _identity(Path(p))
+            if ident is None:
+                self.input_paths.add(os.path.realpath(p))
+            else:
+                self.inputs.add(ident)
 
     def check(self, path: Path, kind: str, unit_code: str = "", year: int | None = None) -> None:
         """Raise OutputRefused when writing ``path`` would lose something."""

@@ -45,6 +45,8 @@ _INTERNALS = (
     "table",
     "row_info",
 )
+_SIMPLE = frozenset({int, str, type(None)})
+_EXACT = 2**53
 _MAX_CHARS = 32767 // 2  # longer strings take the per-cell API (it truncates them by UTF-16 length)
 _MAX_COL = 16383
 # What XlsxWriter's _escape_control_characters changes: '_xHHHH_' look-alikes, control characters,
@@ -113,7 +115,13 @@ class RowWriter:
         cols = [c for c, _, _ in cells]
         if cols != sorted(set(cols)) or cols[0] < 0 or cols[-1] > _MAX_COL:
             return False
-        return all(fmt is not None and _plain_value(v) for _, v, fmt in cells)
+        if any(fmt is None for _, _, fmt in cells):
+            return False
+        values = [v for _, v, _ in cells]
+        kinds = set(map(type, values))
+        if kinds <= _SIMPLE:  # whole numbers, blanks and text, most of a summary: only the text to look at
+            return str not in kinds or all(map(_plain_value, [v for v in values if v.__class__ is str]))
+        return all(map(_plain_value, values))
 
     def _cell(self, number: str, col: int, value: Any, fmt: Format) -> str:
         letters = self.columns.get(col) or self.columns.setdefault(col, xl_rowcol_to_cell_fast(0, col)[:-1])
@@ -121,6 +129,8 @@ class RowWriter:
         style = self.styles.get(id(fmt))  # formats live as long as their workbook (add_format keeps them)
         if style is None:
             style = self.styles.setdefault(id(fmt), f' s="{fmt._get_xf_index()}"')
+        if value.__class__ is int and -_EXACT < value < _EXACT:  # what '.16G' gives for a whole number a float holds exactly
+            return f'<c r="{ref}"{style}><v>{value}</v></c>'
         if value is None or value == "":
             return f'<c r="{ref}"{style}/>'
         if isinstance(value, str):
