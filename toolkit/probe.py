@@ -766,6 +766,24 @@ def _types_of(types: bytes) -> tuple[bool, list[str]]:
     return macros, ole
 
 
+def _workbook_facts(wb_xml: bytes) -> tuple[bool | None, list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """What workbook.xml says, read once per distinct part (most returns share theirs): whether the
+    structure is locked (the last workbookProtection; None without one), the defined names (name,
+    formula) and the sheets (name, state, relationship id), each in document order."""
+    locked: bool | None = None
+    defined: list[tuple[str, str]] = []
+    sheets: list[tuple[str, str, str]] = []
+    for el in parse_xml(wb_xml, "xl/workbook.xml").iter():
+        tag = _local(el.tag)
+        if tag == "workbookProtection":
+            locked = el.get("lockStructure", "0").strip().lower() in ("1", "true")
+        elif tag == "definedName":
+            defined.append((el.get("name", ""), el.text or ""))
+        elif tag == "sheet":
+            sheets.append((el.get("name", ""), el.get("state", "visible"), _attr(el, "id")))
+    return locked, defined, sheets
+
+
 def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
     names = set(zf.namelist())
     kind = "xlsm" if "xl/vbaProject.bin" in names else "xlsx"
@@ -775,29 +793,25 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
     wb_xml = read_member(zf, "xl/workbook.xml")
     if wb_xml is None:
         raise ProbeProblem("file-not-workbook", _describe_zip(names))
-    wb = parse_shared(wb_xml, "xl/workbook.xml")
+    locked, defined, sheets = _derived("workbook", wb_xml, _workbook_facts)
     rels, types = _workbook_rels(zf, probe)
     _hidden_parts(zf, names, probe)
     book = _fast_book(zf, names, rels, types) if _derived("names", wb_xml, _plain_sheet_names) else None
+    if locked is not None:
+        probe.structure_locked = locked
+    for name, text in defined:
+        _defined_name(name, text, probe)
     scanned: set[str] = set()
-    elements = 0
-    for el in wb.iter():
-        tag = _local(el.tag)
-        if tag == "workbookProtection":
-            probe.structure_locked = el.get("lockStructure", "0").strip().lower() in ("1", "true")
-        elif tag == "definedName":
-            _defined_name(el.get("name", ""), el.text or "", probe)
-        elif tag == "sheet":
-            name, rid = el.get("name", ""), _attr(el, "id")
-            info = SheetInfo(name=name, state=el.get("state", "visible"))
-            part = _sheet_parts(zf, rels.get(rid, ""))
-            probe.sheets[name] = info
-            elements += 1
-            if part:
-                exact = part == rels.get(rid) and types.get(rid) == "worksheet"
-                _sheet_xml(zf, part, info, book if exact else None)
-                scanned.add(part)
-                _check_book(probe)
+    for name, state, rid in sheets:
+        info = SheetInfo(name=name, state=state)
+        part = _sheet_parts(zf, rels.get(rid, ""))
+        probe.sheets[name] = info
+        if part:
+            exact = part == rels.get(rid) and types.get(rid) == "worksheet"
+            _sheet_xml(zf, part, info, book if exact else None)
+            scanned.add(part)
+            _check_book(probe)
+    elements = len(sheets)
     for part in sorted(names - scanned):  # worksheet parts no relationship we understood points at: bound them too
         if part.lower().endswith(".xml") and "sheet" in part.lower() and part.lower().startswith("xl/"):
             _sheet_xml(zf, part, SheetInfo(name=part))
