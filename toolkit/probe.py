@@ -172,6 +172,9 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
     limit = getattr(info, "_end_offset", None)  # newer Pythons refuse overlapping members
     if local != info.orig_filename or end > len(data) or (limit is not None and end > limit):
         return None
+    key = (info.compress_type, info.CRC, info.file_size, data[start:end]) if info.compress_size <= 4096 and MEMO else None
+    if key is not None and key in _INFLATED:  # the same compressed bytes as a member read before
+        return _INFLATED[key]
     if info.compress_type == zipfile.ZIP_STORED:
         out = data[start:end]
     else:
@@ -184,7 +187,17 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
             return None
     if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
         return None
+    if key is not None:
+        if len(_INFLATED) >= 256:
+            _INFLATED.clear()
+        _INFLATED[key] = out
     return out
+
+
+# Small members inflated before, by their compressed bytes (workbook.xml, its relationships, the
+# content types and styles are the same in every return of a template): the same bytes inflate to
+# the same part, which passed its CRC check when first read.
+_INFLATED: dict[tuple[int, int, int, bytes], bytes] = {}
 
 
 def read_member(zf: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> bytes | None:

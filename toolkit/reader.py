@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -297,7 +298,10 @@ def _plain_sheet(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]
         return False
     if not info.formulas.keys() >= lay.total_addrs:
         return False
-    flat = [v for line in grid[: lay.rows] for v in (line[: lay.cols] if len(line) >= lay.cols else (None,) * lay.cols)]
+    lines = grid[: lay.rows]
+    if min(map(len, lines)) < lay.cols:
+        return False
+    flat = list(chain.from_iterable([line[: lay.cols] for line in lines]))
     inputs, totals = lay.inputs(flat), lay.totals(flat)
     if not _plain_numbers(inputs) or not _plain_numbers(totals) or not all(map(float.is_integer, inputs)):
         return False
