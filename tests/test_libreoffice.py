@@ -132,6 +132,11 @@ def test_clean_fill_passes_and_consolidates(office, blank, fmt, tmp_path):
     clean = dict(TYPED) | {"t3.r1.biz": "1"}
     path = tmp_path / "clean.xlsx"
     office.run(blank, cover_steps(fmt) + type_steps(fmt, clean) + [{"op": "save", "path": str(path), "filter": XLSX}])
+    # LibreOffice's file (General as a custom number format, its own formula attributes, the date
+    # typed into the cover) is read in one pass, every cell as python-calamine reads it
+    from test_xlsx_fast import one_pass_agrees
+
+    assert one_pass_agrees(path.read_bytes()) is True
     r = run_cli("check", path, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--json", "--annotate", tmp_path / "退回")
     assert r.returncode == 0, r.stderr
     (hint,) = json.loads(r.stdout)["files"][0]["findings"]
@@ -222,12 +227,14 @@ def test_libreoffice_keeps_protection_validation_and_properties(filled, fmt):
     assert "lockStructure" not in xml  # LibreOffice drops structure protection (libreoffice-notes §4.2)
 
 
-def test_libreoffice_file_read_in_one_pass_as_calamine_reads_it(filled):
-    """A return typed and saved by LibreOffice (its General written as a custom number format, its
-    own formula attributes) takes the one-pass reading, and every cell is what python-calamine gives."""
+def test_libreoffice_error_value_sends_the_file_the_careful_way(filled):
+    """The clerk's file has text in a number cell, so LibreOffice's own SUM in the self-check row
+    holds #VALUE!: an error value, which only the careful path reads (the clean file of the test
+    above takes the one pass)."""
     from test_xlsx_fast import one_pass_agrees
 
-    assert one_pass_agrees(filled["xlsx"].read_bytes()) is True
+    assert b'<v>#VALUE!</v>' in zipfile.ZipFile(filled["xlsx"]).read("xl/worksheets/sheet3.xml")
+    assert one_pass_agrees(filled["xlsx"].read_bytes()) is False
 
 
 def test_tamper_in_libreoffice_is_reported(office, blank, fmt, tmp_path):
