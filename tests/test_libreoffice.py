@@ -233,7 +233,7 @@ def test_libreoffice_error_value_sends_the_file_the_careful_way(filled):
     above takes the one pass)."""
     from test_xlsx_fast import one_pass_agrees
 
-    assert b'<v>#VALUE!</v>' in zipfile.ZipFile(filled["xlsx"]).read("xl/worksheets/sheet3.xml")
+    assert b"<v>#VALUE!</v>" in zipfile.ZipFile(filled["xlsx"]).read("xl/worksheets/sheet3.xml")
     assert one_pass_agrees(filled["xlsx"].read_bytes()) is False
 
 
