@@ -17,7 +17,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
-from operator import itemgetter
 from typing import Any
 
 from .findings import make
@@ -26,7 +25,7 @@ from .probe import Probe, ProbeProblem, formula_risk, probe
 from .report import Number, Provenance, Report, derive_totals, mark_unknown
 from .spec import Cell, Format, Sheet, a1, col_letter, conventions, formats
 from .textnum import parse_number
-from .xlsx_fast import Book, CalamineBook, FastBook
+from .xlsx_fast import Book, CalamineBook, FastBook, picker
 
 MAX_ABS = 1e12
 
@@ -262,13 +261,6 @@ def _input_ids(fmt: Format) -> tuple[str, ...]:
     return _INPUT_IDS[key]
 
 
-def _picker(indices: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
-    if len(indices) == 1:
-        k = indices[0]
-        return lambda items: (items[k],)
-    return itemgetter(*indices) if indices else (lambda items: ())
-
-
 def _layout(fmt: Format, sheet: Sheet) -> _Layout:
     key = (fmt.id, fmt.digest, sheet.name)
     if key not in _LAYOUTS:
@@ -278,10 +270,10 @@ def _layout(fmt: Format, sheet: Sheet) -> _Layout:
         at = lambda c: (c.row - 1) * cols + c.col - 1  # noqa: E731 - index in the grid cut to rows × cols, flattened
         _LAYOUTS[key] = _Layout(
             tuple(c.id for c in ins),
-            _picker([at(c) for c in ins]),
+            picker([at(c) for c in ins]),
             frozenset(a1(c.row, c.col) for c in ins),
             tuple(c.id for c in tots),
-            _picker([at(c) for c in tots]),
+            picker([at(c) for c in tots]),
             frozenset(a1(c.row, c.col) for c in tots),
             rows,
             cols,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Protocol
@@ -282,8 +283,9 @@ class Skeleton:
     plans: dict[int, tuple[tuple[str, ...], _Plan]] = field(default_factory=dict)  # per styles part (by identity)
 
 
-def _picker(indices: list[int]):
-    """A function giving the items at ``indices`` as a tuple, in C (operator.itemgetter)."""
+def picker(indices: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A function giving the items at ``indices`` as a tuple, in C (operator.itemgetter; it gives a
+    bare item for one index and cannot take none, hence the two lambdas)."""
     if not indices:
         return lambda items: ()
     if len(indices) == 1:
@@ -313,7 +315,7 @@ class _Plan:
         order = numbers + strings + [k for k, _ in others]
         rows = [known.places[k][0] for k in order]
         cols = [known.places[k][1] for k in order]
-        return cls(_picker(numbers), _picker(strings), others, rows, cols)
+        return cls(picker(numbers), picker(strings), others, rows, cols)
 
 
 _SKELETONS: dict[tuple[bytes, ...], Skeleton] = {}
