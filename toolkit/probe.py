@@ -547,8 +547,6 @@ def _odd(data: bytes) -> bool:
     """``_ODD.search(data) is not None``, faster."""
     if b"<![CDATA[" in data or _prefixed(data):
         return True
-    if b'"e' not in data and b"'e" not in data:  # no attribute value starts with e: no t="e" either
-        return False
     return any(m.start() > 0 and data[m.start() - 1] in _WHITESPACE for m in _ODD_ERROR.finditer(data))
 
 
