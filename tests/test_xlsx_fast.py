@@ -244,3 +244,21 @@ def _new_value(rng: random.Random, cell: bytes) -> bytes:
     if rng.random() < 0.5:
         return cell
     return re.sub(rb"<v>[^<]*</v>", b"<v>" + rng.choice(NUMBERS + [b"3", b"41"]).replace(b"<", b"") + b"</v>", cell)
+
+
+def test_shared_strings_in_doubt_are_left_to_calamine():
+    """Entries a pattern could miss or misread (a namespace prefix, phonetic runs, a DTD) leave the
+    whole table to calamine; plain ones, with or without xml:space, are read."""
+    ns = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    x = b'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    head = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    plain = head + b"<sst " + ns + b'><si><t>a</t></si><si><t xml:space="preserve"> b </t></si><si><t>c</t></si></sst>'
+    assert xlsx_fast.shared_strings(plain) == ["a", " b ", "c"]
+    for doubtful in [
+        head + b"<x:sst " + x + b"><x:si><x:t>a</x:t></x:si></x:sst>",
+        head + b"<sst " + ns + b"><si><t>a</t></si><x:si " + x + b"><x:t>b</x:t></x:si><si><t>c</t></si></sst>",
+        head + b"<sst " + ns + b'><si><t>a</t><rPh sb="0" eb="1"><t>A</t></rPh></si></sst>',
+        head + b'<!DOCTYPE sst [<!ENTITY e "x">]><sst ' + ns + b"><si><t>&e;</t></si></sst>",
+        head + b"<sst " + ns + b"><si><t> a</t></si></sst>",
+    ]:
+        assert xlsx_fast.shared_strings(doubtful) is None, doubtful

@@ -120,9 +120,18 @@ def _doubt_bytes(data: bytes) -> bool:
 
 
 _EDGE_SPACE = b" \t\r\n\x0b\x0c"
-_SI_ALL_PLAIN_TEXT = re.compile('<si><t( xml:space="preserve")?>([^<]*)</t></si>')
+_SI_PLAIN_TEXT = re.compile('<si><t(?: xml:space="preserve")?>([^<]*)</t></si>')
 # a <t> that may need the careful look (CR, VT and FF never get here: _doubt_bytes)
-_EDGE_SPACES = ("<t> ", "<t>\t", "<t>\n", " </t>", "\t</t>", "\n</t>")
+_EDGE_SPACES = (b"<t> ", b"<t>\t", b"<t>\n", b" </t>", b"\t</t>", b"\n</t>")
+
+
+def _prefixed_strings(data: bytes) -> bool:
+    """A namespace prefix on si or t (such entries would be missed, shifting every index after them).
+    Usually no ASCII colon follows the root's start tag at all: one memchr decides."""
+    root = data.find(b"<sst")
+    if data.find(b":", data.find(b">", root) if root >= 0 else 0) < 0:
+        return False
+    return b":si" in data or b":t>" in data or b":t " in data
 
 
 def _trimmed_by_calamine(preserve: bytes | None, text: bytes) -> bool:
@@ -132,19 +141,17 @@ def _trimmed_by_calamine(preserve: bytes | None, text: bytes) -> bool:
 
 def shared_strings(data: bytes) -> list[str] | None:
     """The shared string table, when every entry is plain text or plain rich-text runs."""
-    if b"<!" in data or b":si" in data or b":t>" in data or b":t " in data or b"<rPh" in data:
+    if b"<!" in data or b"<rPh" in data or _prefixed_strings(data):
         return None
     entries = data.count(b"<si")
-    if not _doubt_bytes(data):
-        try:  # the usual table: plain text without entities, decoded once
+    if not _doubt_bytes(data) and not any(edge in data for edge in _EDGE_SPACES):
+        try:  # the usual table: plain text, no entities, no edge spaces (xml:space does not matter)
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             return None
-        plain = _SI_ALL_PLAIN_TEXT.findall(text)
+        plain = _SI_PLAIN_TEXT.findall(text)
         if len(plain) == entries:
-            if any(edge in text for edge in _EDGE_SPACES) and any(_trimmed_by_calamine(p.encode(), t.encode()) for p, t in plain):
-                return None
-            return [t for _, t in plain]
+            return plain
     found = _SI.findall(data)
     if len(found) != entries:
         return None
