@@ -34,9 +34,9 @@ def pile(tmp_path_factory) -> Path:
     return d
 
 
-def _roster(folder: Path, town_type: str) -> Path:
+def _roster(folder: Path, town_type: str, county_type: str = "县级政府") -> Path:
     path = folder / "roster.csv"
-    lines = ["单位代码,单位名称,单位类型,上级代码", "152599,测试县人民政府,县级政府,"]
+    lines = ["单位代码,单位名称,单位类型,上级代码", f"152599,测试县人民政府,{county_type},"]
     lines += [f"152599{i:03d},测试县第{i}镇,{town_type},152599" for i in range(1, 61)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -50,8 +50,10 @@ def big_roster(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def old_roster(tmp_path_factory) -> Path:
     """The same units and file names with another unit type: every old template differs in its
-    bytes from the new one (the same roster twice may give identical files within one second)."""
-    return _roster(tmp_path_factory.mktemp("old_roster"), "乡")
+    bytes from the new one (the same roster twice may give identical files within one second — the
+    county's own template too, hence its type differs as well: with the same type, both runs falling
+    in one second made its old and new files identical, and a complete run looked like a mixture)."""
+    return _roster(tmp_path_factory.mktemp("old_roster"), "乡", "其他")
 
 
 def _start(args: list[str]) -> subprocess.Popen:
