@@ -269,5 +269,13 @@ def _flagged_implausible(rep, truth: dict, cid: str) -> bool:
         return False
     made, repealed, valid = (truth.get(f"{row}.{c}") or 0 for c in ("made", "repealed", "valid"))
     breaks = repealed > valid + made or made > valid + repealed
-    truth = f"{made}/{repealed}/{valid}"  # the true reading must be among those the 提示 names as set aside
-    return breaks and any(f.code == "split-plausible" and f.cell_id == f"{row}.made" and truth in f.message for f in rep.findings)
+    reading = f"{made}/{repealed}/{valid}"  # the true reading must be one the 提示 names as set aside
+    return breaks and any(
+        f.code == "split-plausible" and f.cell_id == f"{row}.made" and reading in _set_aside(f.message) for f in rep.findings
+    )
+
+
+def _set_aside(message: str) -> list[str]:
+    """The readings a split-plausible 提示 names, each whole ('1/0/1' must not match '21/0/10')."""
+    m = re.search(r"还可拆分为 (.+?)，但", message)
+    return m.group(1).split("；") if m else []

@@ -90,10 +90,12 @@ NORM = ("t2.norm.made", "t2.norm.repealed", "t2.norm.valid")
 
 
 def test_two_splits_left_means_unknown_never_a_guess(tmp_path, fmt):
-    """'12233' for 本年制发/废止/现行有效 splits as 1|2|233 or 1|22|33 (both keep every equality and
-    bound of the format; 12|2|33, 1|223|3, … break I9 or I9b): no rule decides it."""
+    """'12233' for 本年制发/废止/现行有效 splits as 1|2|233, 1|22|33 or 12|2|33 (each keeps every
+    equality and bound of the format; 1|223|3, 12|23|3, 122|3|3 break I9 or I9b): no rule decides
+    it, and no 提示 claims a reading was taken."""
     rep = _norm_row(tmp_path, fmt, 1, 22, 33)
     assert set(NORM) <= rep.unknown
+    assert not [f for f in rep.findings if f.code == "split-plausible"]
     (f,) = [f for f in rep.findings if f.code == "table-unreadable"]
     assert "12233" in f.message and "按未知处理" in f.message and f.sheet == "表二"
     assert rep.values["t2.reg.made"] == 0 and "t2.reg.made" not in rep.unknown

@@ -4,8 +4,10 @@ Labels are matched fuzzily (punctuation width, spaces, line breaks, small typos,
 numbering prefix, the aliases seen in real reports). Blank cells stay missing (None), never
 0. Digits that an extractor ran together ('0000000', '58700166') are split: a row's own
 totals fix most splits; what is left is settled jointly by every equality of the format
-(column sums, 一+二 = 三（七）+四, the 表四 totals). A cell whose digits still split more
-than one way is unknown — never a guess.
+(column sums, 一+二 = 三（七）+四, the 表四 totals). Of the splits left, those that break a
+plausibility bound of the format (I9, I9b) are set aside when exactly one reading of the row keeps
+them all — said in a 提示, since a table that truly breaks the bound is then misread. A cell whose
+digits still split more than one way is unknown: no reading is picked among the plausible ones.
 """
 
 from __future__ import annotations
@@ -590,14 +592,15 @@ class Solver:
 def settle(fmt: Format, parsed: Parsed, name: str) -> None:
     """Rows whose run-together digits split several ways: keep every cell on which all the
     splits that satisfy the format's equalities agree (preferring readings that keep the format's
-    plausibility bounds, with a 提示 naming what was dropped); the others stay unknown (one finding per row)."""
+    plausibility bounds, with a 提示 naming what was dropped for each row so settled); the others stay
+    unknown (one finding per row)."""
     if not parsed.pending:
         return
     solver = Solver(fmt, parsed)
     solver.search()
     sure = solver.complete() and bool(solver.solutions)
-    if sure:
-        _report_dropped(parsed, name, solver.plausible())
+    set_aside = solver.plausible() if sure else {}
+    settled: set[int] = set()
     for ri, p in enumerate(parsed.pending):
         unknown = []
         for ci, c in enumerate(p.cells):
@@ -611,20 +614,24 @@ def settle(fmt: Format, parsed: Parsed, name: str) -> None:
                 parsed.ambiguous.add(c.id)
                 if seen:
                     parsed.candidates[c.id] = seen
-        if unknown:
-            cols = "、".join(c.col_label.split(" ")[-1] or c.row_label.split(" ")[-1] for c in unknown)
-            sheet = fmt.sheet(p.cells[0].sheet_id)
-            parsed.problems.append(
-                make(
-                    "table-unreadable",
-                    file=name,
-                    sheet=sheet.name,
-                    cell=unknown[0].a1,
-                    row_label=unknown[0].row_label,
-                    detail=f"“{p.label}”一行的数字连在一起（“{p.raw}”），有多种拆分都符合表内的合计关系，"
-                    f"无法确定{cols}，这些单元格按未知处理",
-                )
+        if not unknown:
+            settled.add(ri)
+            continue
+        cols = "、".join(c.col_label.split(" ")[-1] or c.row_label.split(" ")[-1] for c in unknown)
+        sheet = fmt.sheet(p.cells[0].sheet_id)
+        parsed.problems.append(
+            make(
+                "table-unreadable",
+                file=name,
+                sheet=sheet.name,
+                cell=unknown[0].a1,
+                row_label=unknown[0].row_label,
+                detail=f"“{p.label}”一行的数字连在一起（“{p.raw}”），有多种拆分都符合表内的合计关系，"
+                f"无法确定{cols}，这些单元格按未知处理",
             )
+        )
+    # said only where a reading was taken: a row still unknown has its 错误 above, not a 提示
+    _report_dropped(parsed, name, {ri: r for ri, r in set_aside.items() if ri in settled})
 
 
 def _report_dropped(parsed: Parsed, name: str, set_aside: dict[int, dict[tuple, list[Bound]]]) -> None:
