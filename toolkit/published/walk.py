@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -515,10 +516,11 @@ class Solver:
         self.choice = [0] * len(pend)
         self.solutions: list[tuple[int, ...]] = []
 
-    def value(self, cid: str) -> Number | None:
+    def value(self, cid: str, choice: Sequence[int] | None = None) -> Number | None:
+        """A cell's figure under ``choice`` (a split per pending row; the search's current one by default)."""
         if cid in self.where:
             ri, ci = self.where[cid]
-            return self.parsed.pending[ri].splits[self.choice[ri]][ci]
+            return self.parsed.pending[ri].splits[(self.choice if choice is None else choice)[ri]][ci]
         return self.parsed.values.get(cid)
 
     def holds(self, con: Constraint) -> bool:
@@ -556,16 +558,10 @@ class Solver:
         """Which of ``bounds`` this joint reading breaks (a blank counts as no figure: not checked)."""
         out = []
         for bound in bounds:
-            vals = [(self.value_in(solution, cid), sign) for cid, sign in bound.terms]
+            vals = [(self.value(cid, solution), sign) for cid, sign in bound.terms]
             if all(v is not None for v, _ in vals) and sum(v * s for v, s in vals) > 1e-6:  # type: ignore[operator]
                 out.append(bound)
         return out
-
-    def value_in(self, solution: tuple[int, ...], cid: str) -> Number | None:
-        if cid in self.where:
-            ri, ci = self.where[cid]
-            return self.parsed.pending[ri].splits[solution[ri]][ci]
-        return self.parsed.values.get(cid)
 
     def plausible(self) -> dict[int, dict[tuple, list[Bound]]]:
         """When the format's equalities leave several readings, drop those that break a bound of
