@@ -181,6 +181,7 @@ def test_number_formats_are_classified_or_left_to_calamine():
     assert [kind(c) for c in ["General", "0", "0.00", "#,##0_ ", '"d"0', '0"天"', "@", "0.0E+00"]] == ["n"] * 8
     assert [kind(c) for c in ["yyyy-mm-dd", "yyyy\\-mm\\-dd", 'yyyy"年"m"月"d"日"', "[$-804]yyyy/m/d", "m/d/yyyy"]] == ["d"] * 5
     assert [kind(c) for c in ["h:mm", "[h]:mm:ss", "mmm", "e", "[Red]0", "yyyy-mm-dd hh:mm", "ss.0"]] == ["?"] * 7
+    assert [kind(c) for c in ['"_"yyyy', '"a\\"d']] == ["?"] * 2  # calamine escapes inside quotes too
 
 
 def test_text_is_read_as_an_xml_parser_reads_it_or_left_alone():
@@ -262,3 +263,39 @@ def test_shared_strings_in_doubt_are_left_to_calamine():
         head + b"<sst " + ns + b"><si><t> a</t></si></sst>",
     ]:
         assert xlsx_fast.shared_strings(doubtful) is None, doubtful
+
+
+@pytest.mark.parametrize(
+    "part, edit",
+    [
+        ("xl/workbook.xml", lambda b: b.replace(b"<sheets>", b'<workbookPr date1904="1"/><sheets>', 1)),  # dates from 1904
+        ("xl/worksheets/sheet1.xml", lambda b: b.replace(b'<c r="B6"', b'<c r="B0"', 1)),  # row 0: calamine refuses it
+        ("xl/styles.xml", lambda b: b.replace(b'numFmtId="0"', b'numFmtId="00"')),  # an id calamine reads as written
+        ("xl/workbook.xml", lambda b: b.replace(b'name="\xe8\xa1\xa8\xe4\xba\x8c"', b'name="\xe8\xa1\xa8&gt;\n\xe4\xba\x8c"', 1)),
+    ],
+)
+def test_what_calamine_reads_otherwise_is_left_to_it(part, edit):
+    """1904 dates, row 0, number format ids calamine reads as written, a sheet
+    name with '>' and a line break: the one pass never gives a grid calamine would not."""
+    p = hostile2.parts(GOOD[0])
+    changed = edit(p[part])
+    assert changed != p[part]
+    data = hostile2.pack(p | {part: changed})
+    assert one_pass_agrees(data) in (False, None)
+
+
+@pytest.mark.parametrize(
+    "part, body",
+    [
+        ("xl/worksheets/sheet1.xml", b'<c r="A1">' * 20000),  # cells left open
+        ("xl/sharedStrings.xml", b"<si>" * 20000),  # entries left open
+        ("xl/worksheets/sheet1.xml", b"<x>" + b" :c " * 50000 + b"</x>"),  # colons far from any '<'
+    ],
+)
+def test_parts_left_open_are_read_in_linear_time(part, body):
+    """A crafted part that never closes its cells or entries: every pattern stops at the next start
+    (once, each of these took a minute; now the file is refused or read at once)."""
+    p = hostile2.parts(GOOD[0])
+    at = p[part].find(b"</sheetData>") if part.endswith("sheet1.xml") else p[part].find(b"</sst>")
+    data = hostile2.pack(p | {part: p[part][:at] + body + p[part][at:]})
+    assert one_pass_agrees(data) in (False, None, True)

@@ -43,19 +43,21 @@ class OutputGuard:
     def __init__(self, inputs: Iterable[Path | str] = (), overwrite: bool = False):
         self.overwrite = overwrite
         self.inputs: set[tuple[int, int]] = set()
-        self.input_paths: set[str] = set()  # inputs that cannot be looked at now: compared by their resolved path
-        for p in inputs:  # an input that exists is the same file as the output exactly when their identities agree
+        # and by path: an input saved in place meanwhile (a new file renamed over it) has another
+        # identity. Absolute paths cost no system call (resolving 10,000 inputs did); an input
+        # that cannot be looked at now is resolved, in case it was reached through a link.
+        self.input_paths: set[str] = set()
+        for p in inputs:
             ident = _identity(Path(p))
-            if ident is None:
-                self.input_paths.add(os.path.realpath(p))
-            else:
+            self.input_paths.add(os.path.abspath(p) if ident is not None else os.path.realpath(p))
+            if ident is not None:
                 self.inputs.add(ident)
 
     def check(self, path: Path, kind: str, unit_code: str = "", year: int | None = None) -> None:
         """Raise OutputRefused when writing ``path`` would lose something."""
         path = Path(path)
         what = KIND_NAMES.get(kind, "输出文件")
-        if _identity(path) in self.inputs or os.path.realpath(path) in self.input_paths:
+        if _identity(path) in self.inputs or {os.path.abspath(path), os.path.realpath(path)} & self.input_paths:
             raise OutputRefused(f"{what}的保存位置 {path} 是输入文件之一，不能覆盖输入文件。请换一个文件名或文件夹。")
         if not path.exists():
             return

@@ -265,7 +265,8 @@ _STD_DECL = rb'<\?xml version="1\.0" encoding="UTF-8" standalone="yes"\?>\r?\n'
 _VT = rb'xmlns:vt="http://schemas\.openxmlformats\.org/officeDocument/2006/docPropsVTypes"'
 _CUSTOM_DOC = re.compile(
     _STD_DECL + rb'<Properties xmlns="http://schemas\.openxmlformats\.org/officeDocument/2006/custom-properties" ' + _VT + rb">"
-    rb'((?:<property fmtid="[^"<>&]*" pid="\d{1,9}" name="[^"<>&]*"><vt:(\w{1,20})>[^<]*</vt:\2></property>)*)</Properties>\s*'
+    rb'((?:<property fmtid="[^"<>&]*" pid="\d{1,9}" name="[^"<>&\t\n\r]*">'  # no tab or line break: the parser makes them spaces
+    rb"<vt:(\w{1,20})>[^<]*</vt:\2></property>)*)</Properties>\s*"
 )
 _PROPERTY = re.compile(rb'<property fmtid="[^"]*" pid="\d+" name="([^"]*)"><vt:(\w+)>([^<]*)</vt:\w+></property>')
 _APP_DOC = re.compile(
@@ -305,7 +306,7 @@ def _custom_props(zf: zipfile.ZipFile) -> dict[str, str]:
 
 
 def _custom_props_fast(data: bytes) -> dict[str, str] | None:
-    m = _CUSTOM_DOC.fullmatch(data)
+    m = _CUSTOM_DOC.fullmatch(data) if b"]]>" not in data else None  # the XML parser refuses ]]> in text
     if m is None:
         return None
     out = {}
@@ -334,7 +335,7 @@ _APP_VERSION = re.compile(rb"<AppVersion>([^<]*)</AppVersion>")
 
 
 def _app_fast(data: bytes) -> str | None:
-    if not _APP_DOC.fullmatch(data):
+    if b"]]>" in data or not _APP_DOC.fullmatch(data):
         return None
     parts = []
     for rx in (_APPLICATION, _APP_VERSION):
@@ -535,11 +536,14 @@ _ODD_SUFFIX = re.compile(rb":(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]")
 
 def _prefixed(data: bytes) -> bool:
     """``_ODD_PREFIXED.search(data) is not None``, searching from the colons (a literal, found fast)
-    rather than from every '<': a prefixed name's '<' is the last one before its colon."""
+    rather than from every '<': a prefixed name's '<' is the last one before its colon, and after
+    the colon of the previous match (a name holds no colon) — so each byte is looked at once."""
+    after = -1
     for m in _ODD_SUFFIX.finditer(data):
-        lt = data.rfind(b"<", 0, m.start())
+        lt = data.rfind(b"<", after + 1, m.start())
         if lt >= 0 and _ODD_PREFIXED.match(data, lt):
             return True
+        after = m.start()
     return False
 
 
@@ -673,7 +677,7 @@ def _style_kinds(data: bytes) -> tuple[str, ...]:
     return xlsx_fast.style_kinds(parse_xml(data, "xl/styles.xml"))
 
 
-_SHEET_TAG = re.compile(rb"<sheet\s[^>]*>")
+_SHEET_TAG = re.compile(rb"<sheet\s[^<]*")  # up to the next tag: a '>' inside a name does not end it
 
 
 def _plain_sheet_names(wb_xml: bytes) -> bool:
@@ -777,11 +781,13 @@ def _types_of(types: bytes) -> tuple[bool, list[str]]:
     return macros, ole
 
 
-def _workbook_facts(wb_xml: bytes) -> tuple[bool | None, list[tuple[str, str]], list[tuple[str, str, str]]]:
+def _workbook_facts(wb_xml: bytes) -> tuple[bool | None, list[tuple[str, str]], list[tuple[str, str, str]], bool]:
     """What workbook.xml says, read once per distinct part (most returns share theirs): whether the
     structure is locked (the last workbookProtection; None without one), the defined names (name,
-    formula) and the sheets (name, state, relationship id), each in document order."""
+    formula) and the sheets (name, state, relationship id), each in document order; and whether its
+    dates count from anything but 1900 (date1904: then calamine converts the dates)."""
     locked: bool | None = None
+    other_epoch = False
     defined: list[tuple[str, str]] = []
     sheets: list[tuple[str, str, str]] = []
     for el in parse_xml(wb_xml, "xl/workbook.xml").iter():
@@ -792,7 +798,9 @@ def _workbook_facts(wb_xml: bytes) -> tuple[bool | None, list[tuple[str, str]], 
             defined.append((el.get("name", ""), el.text or ""))
         elif tag == "sheet":
             sheets.append((el.get("name", ""), el.get("state", "visible"), _attr(el, "id")))
-    return locked, defined, sheets
+        elif tag == "workbookPr" and _attr(el, "date1904"):
+            other_epoch = True
+    return locked, defined, sheets, other_epoch
 
 
 def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
@@ -804,10 +812,11 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
     wb_xml = read_member(zf, "xl/workbook.xml")
     if wb_xml is None:
         raise ProbeProblem("file-not-workbook", _describe_zip(names))
-    locked, defined, sheets = _derived("workbook", wb_xml, _workbook_facts)
+    locked, defined, sheets, other_epoch = _derived("workbook", wb_xml, _workbook_facts)
     rels, types = _workbook_rels(zf, probe)
     _hidden_parts(zf, names, probe)
-    book = _fast_book(zf, names, rels, types) if _derived("names", wb_xml, _plain_sheet_names) else None
+    one_pass = _derived("names", wb_xml, _plain_sheet_names) and not other_epoch
+    book = _fast_book(zf, names, rels, types) if one_pass else None
     if locked is not None:
         probe.structure_locked = locked
     for name, text in defined:

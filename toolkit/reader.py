@@ -135,7 +135,7 @@ def _locate_table(report: Report, sheet: Sheet, grid: list[list[Any]], name: str
     return al
 
 
-_LABELS: dict[int, tuple[Sheet, list[tuple[int, int, str]]]] = {}
+_LABELS: dict[int, tuple[Sheet, list[tuple[int, int, str, bool]]]] = {}
 
 
 def _labels_in_place(sheet: Sheet, grid: list[list[Any]]) -> bool:
@@ -145,12 +145,13 @@ def _labels_in_place(sheet: Sheet, grid: list[list[Any]]) -> bool:
     if known is not None and known[0] is sheet and FAST:
         spots = known[1]
     else:
-        spots = [(lb.row - 1, lb.col - 1, lb.text) for lb in sheet.labels]
+        # a cell equal to the label passes at once only if the label has no edge spaces (_text strips)
+        spots = [(lb.row - 1, lb.col - 1, lb.text, lb.text == lb.text.strip()) for lb in sheet.labels]
         _LABELS[id(sheet)] = (sheet, spots)
     nrows = len(grid)
-    for r, c, text in spots:
+    for r, c, text, stripped in spots:
         v = grid[r][c] if r < nrows and c < len(grid[r]) else None
-        if v != text and _text(None if v == "" else v) != text:
+        if not (v == text and stripped) and _text(None if v == "" else v) != text:
             return False
     return True
 

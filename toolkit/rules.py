@@ -206,7 +206,8 @@ def _generate(rule: Rule, instances: list[Instance]) -> Callable[..., list[tuple
 def _bound_shortcut(rule: Rule, instances: list[Instance], names: dict[str, object]) -> list[str]:
     """For a bound on many single cells (``{cell} <= 100000`` for every count): when no cell is
     unknown or blank and the largest (smallest) is within the bound, none fails, known in two C
-    calls. Only for <= and >=: rounding to 6 places keeps x <= c (it is monotonic), not x < c."""
+    calls. Only for <= and >= and a bound of at most 6 decimals: rounding to 6 places then keeps
+    x <= c (it is monotonic and leaves c as it is), which it does not for x < c."""
     if rule.operator not in ("<=", ">=") or rule.missing != "skip_if_any" or len(instances) < 2:
         return []
     ids, bounds = [], set()
@@ -218,8 +219,8 @@ def _bound_shortcut(rule: Rule, instances: list[Instance], names: dict[str, obje
             return []
         ids.append(lids[0])
         bounds.add(rnum[0])
-    if len(bounds) != 1:
-        return []
+    if len(bounds) != 1 or round(next(iter(bounds)), 6) != next(iter(bounds)):
+        return []  # a bound with more than 6 decimals: rounding could turn x <= c into round(x) > c
     names["PICK"], names["BOUND"] = itemgetter(*ids), bounds.pop()
     extreme = "max(xs) <= BOUND" if rule.operator == "<=" else "min(xs) >= BOUND"
     return [
@@ -228,7 +229,7 @@ def _bound_shortcut(rule: Rule, instances: list[Instance], names: dict[str, obje
         "   xs = PICK(values)",
         "  except KeyError:",
         "   xs = (None,)",
-        f"  if None not in xs and {extreme}:",
+        f"  if None not in xs and sum(xs) == sum(xs) and {extreme}:",  # NaN anywhere: not a shortcut
         "   return out",
     ]
 
@@ -248,7 +249,8 @@ def _instance_code(k: int, inst: Instance, rule: Rule, names: dict[str, object])
     for var, side in (("l", inst.left), ("r", inst.right)):
         body += _side_code(var, side)
     refs = sum(len(ids) for _, src, ids in terms if src != "n")
-    test = {"skip_if_any": "not m", "skip_if_all": f"m != {refs}"}.get(rule.missing, "True")
+    # as the loop: skip only when something is missing (all of it, for skip_if_all) — never with no references
+    test = {"skip_if_any": "not m", "skip_if_all": f"not m or m != {refs}"}.get(rule.missing, "True")
     compare = {
         "==": "not (abs(lv - rv) <= TOL)",
         "!=": "abs(lv - rv) <= TOL",

@@ -25,9 +25,11 @@ from typing import Any, Protocol
 # A cell, as one match: its reference (r= first, double-quoted), its other attributes, then either
 # "/>" (an empty, styled cell: most of a sheet), the common "<v>…</v>" content read directly, or
 # any other content (formulas, inline strings), read by _CONTENT below.
+# The content stops at the next cell's start: a cell left open never makes the search run on to
+# the end of the part (that would be quadratic in a crafted part's size).
 _CELL = re.compile(
-    rb'<c r="([A-Z]{1,3})(\d{1,7})"((?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*)\s*(?:(/)>|>(?:<v>([^<]*)</v>|(.*?))</c>)',
-    re.DOTALL,
+    rb'<c r="([A-Z]{1,3})([1-9]\d{0,6})"((?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*)\s*'
+    rb"(?:(/)>|>(?:<v>([^<]*)</v>|((?:[^<]|<(?!c[\s/>]|/c>))*))</c>)"
 )
 _ANY_CELL = re.compile(rb"<c[\s/>]")
 _ANY_FORMULA = re.compile(rb"<f[\s/>]")
@@ -43,7 +45,7 @@ _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 FIRST_TRUE_DAY, LAST_DAY = 61, 2958465  # below 61 Excel counts its phantom 1900-02-29; above is year 9999
 
-_COLUMNS: dict[bytes, int] = {}
+_COLUMNS: dict[bytes, int] = {}  # at most 18,278 (three letters)
 
 
 def column_number(letters: bytes) -> int:
@@ -53,8 +55,7 @@ def column_number(letters: bytes) -> int:
         n = 0
         for ch in letters:
             n = n * 26 + ch - 64
-        if len(_COLUMNS) < 20000:
-            _COLUMNS[letters] = n
+        _COLUMNS[letters] = n
     return n
 
 
@@ -100,7 +101,7 @@ class Workbook:
     styles: tuple[str, ...] | None
 
 
-_SI = re.compile(rb"<si>(.*?)</si>|<si/>", re.DOTALL)
+_SI = re.compile(rb"<si>((?:[^<]|<(?!si[\s/>]|/si>))*)</si>|<si/>")  # linear: stops at the next entry
 _SI_PLAIN = re.compile(rb'<t( xml:space="preserve")?>([^<]*)</t>|<t/>')
 _SI_RICH = re.compile(  # runs of rich text: <r>, its optional run properties, its <t>
     rb'(?:<r>(?:<rPr>(?:<[^<>]*/>|<[^<>/]*>[^<]*</[^<>]*>)*</rPr>)?<t(?: xml:space="preserve")?>[^<]*</t></r>)+'
@@ -188,6 +189,8 @@ _DATE_CHARS = frozenset("yYmMdD/-. 年月日")
 
 def format_kind(code: str) -> str:
     """A custom number format: 'n' (plain number), 'd' (a date with no time of day) or '?'."""
+    if any("\\" in q or "_" in q for q in re.findall(r'"[^"]*"', code)):
+        return "?"  # calamine lets \ and _ escape the next character even inside quotes
     body = re.sub(r'"[^"]*"|\\.|\[\$-[0-9A-Fa-f]{1,8}\]', "", code)
     if body.strip().lower() == "general":  # LibreOffice writes General as a custom format
         return "n"
@@ -213,9 +216,9 @@ def style_kinds(root) -> tuple[str, ...]:
 
 
 def _xf_kind(xf, custom: dict[str, str]) -> str:
-    raw = (xf.get("numFmtId") or "0").strip()
-    if not raw.isdigit():
-        return "?"
+    raw = xf.get("numFmtId") or "0"
+    if not raw.isdigit() or (raw != "0" and raw.startswith("0")) or not raw.isascii():
+        return "?"  # calamine matches the id as written: only canonical digits are certain
     if raw in custom:
         return format_kind(custom[raw])
     fid = int(raw)
@@ -232,7 +235,7 @@ class Cells:
     formulas: dict[str, str] = field(default_factory=dict)  # A1 → "=…"
     max_row: int = 0  # of the cells that are not self-closed (the extent the probe bounds)
     max_col: int = 0
-    values: list[tuple[int, int, Any]] | None = None  # (row, column, value) in order; None: calamine reads them
+    values: list[tuple[int, int, Any]] | None = None  # (row, column, value); None: calamine reads them
 
     def grid(self) -> list[list[Any]]:
         """The values as calamine's ``to_python(skip_empty_area=False)`` gives them: rows from the
@@ -276,7 +279,7 @@ def _codes(styles: tuple[str, ...]) -> dict[bytes, str]:
 SKELETONS = True  # False: every part read by the full pass (tests compare both)
 MAX_SKELETONS = 64
 _V_SLOT = re.compile(rb"<v>([^<]*)</v>")
-_CELL_START = re.compile(rb'<c r="([A-Z]{1,3})(\d{1,7})"((?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*)\s*>')
+_CELL_START = re.compile(rb'<c r="([A-Z]{1,3})([1-9]\d{0,6})"((?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*)\s*>')
 
 
 @dataclass
