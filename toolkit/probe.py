@@ -798,7 +798,7 @@ def _workbook_facts(wb_xml: bytes) -> tuple[bool | None, list[tuple[str, str]], 
             defined.append((el.get("name", ""), el.text or ""))
         elif tag == "sheet":
             sheets.append((el.get("name", ""), el.get("state", "visible"), _attr(el, "id")))
-        elif tag == "workbookPr" and _attr(el, "date1904"):
+        elif tag == "workbookPr" and _attr(el, "date1904") not in ("", "0", "false"):  # LibreOffice writes "false"
             other_epoch = True
     return locked, defined, sheets, other_epoch
 
