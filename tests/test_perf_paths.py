@@ -81,10 +81,33 @@ def _sheet_like(rng: random.Random) -> bytes:
 
 
 def test_odd_shape_test_same_as_regex():
+    """``_odd`` finds what the careful ``_ODD`` finds, except error types spelled another way than
+    the fast scan's cells (those it leaves to the cell count, next test)."""
+    import re
+
+    canonical = re.compile(probe_mod._ODD.pattern.replace(rb"|\st\s*=\s*[\"']e", rb'|t="e'))
+    assert canonical.pattern != probe_mod._ODD.pattern
     rng = random.Random(19)
     for _ in range(20000):
         data = _sheet_like(rng)
-        assert probe_mod._odd(data) == (probe_mod._ODD.search(data) is not None), data
+        assert probe_mod._odd(data) == (canonical.search(data) is not None), data
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [b'<c r="B6" t = "e"><v>#DIV/0!</v></c>', b"<c r=\"B6\" t='e'><v>#N/A</v></c>", b'<c r="B6"\nt\t=\n"e"/>'],
+)
+def test_error_type_spelled_otherwise_goes_the_careful_way(cell):
+    """An error type that ``_odd`` no longer looks for is never read by the fast scan: the cell
+    does not match its pattern, the cell count differs, and the XML parser reads the part."""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="x"><sheetData><row r="6">'
+        + cell
+        + b"</row></sheetData></worksheet>"
+    )
+    assert not probe_mod._odd(body) and probe_mod._ODD.search(body)
+    info = probe_mod.SheetInfo(name="x")
+    assert probe_mod._fast_scan(body, info) is False
 
 
 def _scan(body: bytes):
@@ -246,3 +269,65 @@ def test_odd_cached_totals_read_as_the_careful_path_reads_them(monkeypatch, cach
     fast = seen()
     monkeypatch.setattr(reader_mod, "FAST", False)
     assert fast == seen()
+
+
+def _walk_reference(p, suffixes):
+    """The folder walk as it was before the listing's file types were used: ``os.walk`` and an
+    ``lstat`` of every entry (labels of a walk from "." keep their subfolder, as from any folder)."""
+    import os
+    from pathlib import Path
+
+    from toolkit import inputs
+
+    root = os.path.realpath(p)
+    entries, folders = [], {}
+    for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".~nianbao")]
+        folder = Path(dirpath)
+        base = p.parent if p.parent != p else p
+        label = str(folder.relative_to(base)) if folder != base else ""
+        folders[dirpath] = (folder.parts, label)
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            entries.append((dirpath, name))
+    entries.sort(key=lambda e: (*folders[e[0]][0], e[1]))
+    for dirpath, name in entries:
+        label = folders[dirpath][1]
+        yield from inputs._entry(Path(dirpath, name), os.path.join(label, name) if label else name, root, suffixes)
+
+
+def test_folder_walk_same_as_os_walk(tmp_path, monkeypatch):
+    import os
+    import shutil
+    from pathlib import Path
+
+    from toolkit import inputs, outputs
+
+    tree = tmp_path / "收到"
+    sample = next((SAMPLES / "returns").glob("*.xlsx"))
+    for rel in ("a.xlsx", "子/b.XLSX", "子/深/c.xlsx", "子/~$d.xlsx", ".~nianbao-x/e.xlsx", "z/..xlsx", "y.", "说明.txt"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sample, tree / rel)
+    shutil.make_archive(str(tree / "包"), "zip", tree / "子")
+    os.symlink(tree / "a.xlsx", tree / "内链.xlsx")
+    os.symlink(tmp_path, tree / "外链目录")
+    os.symlink(sample, tree / "外链.xlsx")
+    os.symlink(tree / "子", tree / "链目录")
+    os.symlink(tree / "无", tree / "断链.xlsx")
+    os.mkfifo(tree / "管道.xlsx")
+    (tree / "锁").mkdir()
+    (tree / "锁" / "f.xlsx").write_bytes(b"x")
+    os.chmod(tree / "锁", 0)
+    try:
+        for start in (tree, tree / "子", Path(".")):
+            if start == Path("."):
+                monkeypatch.chdir(tree)
+            got = [(s.name, s.path, s.problem and s.problem.detail, s.member) for s in inputs.collect([start])]
+            want = [
+                (s.name, s.path, s.problem and s.problem.detail, s.member)
+                for s in _walk_reference(start, inputs.WORKBOOK_SUFFIXES)
+            ]
+            assert got == want and len(got) >= 2
+            listed = sorted(outputs.input_files([start]))
+            assert listed == sorted(str(f) for f in start.rglob("*") if f.is_file()) and listed
+    finally:
+        os.chmod(tree / "锁", 0o700)

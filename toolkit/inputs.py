@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import NianbaoError
 from .probe import MAX_FILE_BYTES, MAX_RATIO, ProbeProblem, open_zip, read_member
@@ -146,23 +147,23 @@ def _nested(
     yield from _from_zip(inner, where, path, mtime, chain, budget, suffixes)
 
 
-def _from_file(p: Path, label: str, suffixes: frozenset[str] = WORKBOOK_SUFFIXES) -> Iterator[Source]:
+def _from_file(p: Path | str, label: str, suffixes: frozenset[str] = WORKBOOK_SUFFIXES) -> Iterator[Source]:
     """A workbook on disk is read later, where it is checked (possibly in a worker process);
     an archive is listed here (its members are the sources), never read whole into memory."""
-    label = shown(label)
-    if p.suffix.lower() != ".zip":
-        yield Source(label, str(p))
+    label, path = shown(label), str(p)
+    if _suffix(os.path.basename(path)).lower() != ".zip":
+        yield Source(label, path)
         return
     try:
-        st = p.stat()
+        st = os.stat(path)
         if st.st_size > MAX_ARCHIVE_FILE:
             raise ProbeProblem("file-too-large", f"压缩包{st.st_size // 1048576}MB")
-        with _open_archive(str(p)) as zf:
-            yield from _from_zip(zf, label, str(p), st.st_mtime, (), _Budget(), suffixes)
+        with _open_archive(path) as zf:
+            yield from _from_zip(zf, label, path, st.st_mtime, (), _Budget(), suffixes)
     except OSError as e:
-        yield Source(label, str(p), problem=ProbeProblem("file-unreadable", str(e)))
+        yield Source(label, path, problem=ProbeProblem("file-unreadable", str(e)))
     except ProbeProblem as e:
-        yield Source(label, str(p), problem=e)
+        yield Source(label, path, problem=e)
 
 
 _INNER: dict[tuple[str, tuple[int, ...]], zipfile.ZipFile] = {}  # the last nested archive read (members come in order)
@@ -210,12 +211,24 @@ def _read_regular(path: str) -> tuple[bytes, float]:
             raise ProbeProblem("path-skipped", f"不是普通文件（{_not_regular(st.st_mode)}），已跳过")
         if st.st_size > MAX_FILE_BYTES:
             raise ProbeProblem("file-too-large", f"文件{st.st_size // 1048576}MB，上限{MAX_FILE_BYTES // 1048576}MB")
-        data = fh.read(MAX_FILE_BYTES + 1)
+        data = _read_bounded(fh, st.st_size)
     if len(data) > MAX_FILE_BYTES:
         raise ProbeProblem("file-too-large", f"文件超过{MAX_FILE_BYTES // 1048576}MB")
     return data, st.st_mtime
 
 
+def _read_bounded(fh: BinaryIO, size: int) -> bytes:
+    """At most ``MAX_FILE_BYTES + 1`` bytes. The buffer is sized by the file's stated size: asking
+    for the limit itself allocates (and gives back) 20 MB per file, which cost more than reading a
+    return. A file that grew since it was stat'ed is read on, up to the limit."""
+    want = min(size, MAX_FILE_BYTES) + 1
+    data = fh.read(want)
+    if len(data) == want and want <= MAX_FILE_BYTES:
+        data += fh.read(MAX_FILE_BYTES + 1 - want)
+    return data
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")  # a byte of a name that was not UTF-8
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
@@ -223,12 +236,14 @@ def shown(name: str) -> str:
     """A file name as people may see it: bytes that are not UTF-8 (a name written by Chinese
     Windows, read here as surrogate escapes) decoded as GBK, or replaced; control, escape and
     direction characters made visible, so a name can neither break an output nor drive a terminal."""
-    if any("\udc80" <= ch <= "\udcff" for ch in name):
+    if not name.isascii() and _SURROGATE.search(name):
         raw = name.encode("utf-8", "surrogateescape")
         try:
             name = raw.decode("gb18030")
         except UnicodeDecodeError:
             name = raw.decode("utf-8", "replace")
+    if not _CONTROL.search(name):
+        return name
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", name)
 
 
@@ -243,8 +258,14 @@ def _skipped(label: str, path: str, why: str) -> Source:
     return Source(shown(label), path, problem=ProbeProblem("path-skipped", why))
 
 
+def _suffix(name: str) -> str:
+    """``PurePosixPath(name).suffix`` for a name without slashes, without making a path of it."""
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
+
+
 def _wanted(name: str, suffixes: frozenset[str]) -> bool:
-    suffix = Path(name).suffix.lower()
+    suffix = (_suffix(name) if "/" not in name else Path(name).suffix).lower()
     return not _is_temp(name) and (suffix in suffixes or suffix == ".zip")
 
 
@@ -269,23 +290,60 @@ def _entry(f: Path, label: str, root: str, suffixes: frozenset[str]) -> Iterator
         yield _skipped(label, str(f), f"无法访问（{e.strerror if isinstance(e, OSError) else e}），已跳过")
 
 
+def _listed(entry: os.DirEntry, path: str, label: str, root: str, suffixes: frozenset[str]) -> Iterator[Source]:
+    """``_entry`` for an entry of a folder listing: a plain file or folder is told by the listing's
+    own file type, without a system call per file (10,000 returns in a folder); links and anything
+    else take the full look."""
+    try:
+        plain_file = not entry.is_symlink() and entry.is_file(follow_symlinks=False)
+    except OSError:
+        plain_file = False
+    if not plain_file:
+        yield from _entry(Path(path), label, root, suffixes)
+    elif _wanted(entry.name, suffixes):
+        yield from _from_file(path, label, suffixes)
+
+
+def _folders(p: Path) -> Iterator[tuple[str, tuple[str, ...], str, list[os.DirEntry]]]:
+    """Each folder under ``p`` with its path's parts, its label and its entries, as ``os.walk``
+    walks them: never following links to folders (they are entries), never entering this tool's
+    own staging folders, passing over folders that cannot be listed."""
+    top = str(p)
+    pending = [(top, Path(top).parts, str(p.relative_to(p.parent)) if p.parent != p else "")]
+    while pending:
+        folder, parts, label = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                items = list(listing)
+        except OSError:
+            continue
+        entries = []
+        for e in items:
+            try:
+                is_dir = e.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir and e.name.startswith(".~nianbao"):
+                continue
+            if is_dir and not e.is_symlink():
+                pending.append((_joined(folder, e.name), (*parts, e.name), os.path.join(label, e.name) if label else e.name))
+            else:
+                entries.append(e)
+        yield folder, parts, label, entries
+
+
 def _walk(p: Path, suffixes: frozenset[str]) -> Iterator[Source]:
-    """Every entry under a folder, in a stable order, never following links to folders and never
-    entering this tool's own staging folders."""
+    """Every entry under a folder, in a stable order (the paths' own, part by part)."""
     root = os.path.realpath(p)
-    entries = []
-    folders: dict[str, tuple[tuple[str, ...], str]] = {}  # per folder: its path's parts, its label
-    for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".~nianbao")]
-        folder = Path(dirpath)
-        folders[dirpath] = (folder.parts, str(folder.relative_to(p.parent)) if p.parent != p else "")
-        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            entries.append((dirpath, name))
-    # the order of the paths themselves (part by part), without making a Path of each to sort them
-    entries.sort(key=lambda e: (*folders[e[0]][0], e[1]))
-    for dirpath, name in entries:
-        label = folders[dirpath][1]
-        yield from _entry(Path(dirpath, name), os.path.join(label, name) if label else name, root, suffixes)
+    entries = [(parts, e.name, folder, label, e) for folder, parts, label, listed in _folders(p) for e in listed]
+    entries.sort(key=lambda t: (*t[0], t[1]))
+    for _parts, name, folder, label, entry in entries:
+        yield from _listed(entry, _joined(folder, name), os.path.join(label, name) if label else name, root, suffixes)
+
+
+def _joined(folder: str, name: str) -> str:
+    """``str(Path(folder, name))``: the paths shown are those a ``Path`` would print ("x", not "./x")."""
+    return name if folder == "." else os.path.join(folder, name)
 
 
 def collect(paths: list[Path], suffixes: frozenset[str] = WORKBOOK_SUFFIXES) -> Iterator[Source]:

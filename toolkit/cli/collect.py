@@ -149,15 +149,10 @@ def _carryover(db: str | None, year: int):  # type: ignore[no-untyped-def]
         return archive.carryover(year), archive.roster(year)
 
 
-def _input_files(paths: list[Path]) -> list[Path]:
-    """Every file under the given paths (inputs that no output may replace)."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(f for f in p.rglob("*") if f.is_file())
-        elif p.exists():
-            out.append(p)
-    return out
+def _input_files(paths: list[Path]) -> list[str]:
+    from ..outputs import input_files
+
+    return input_files(paths)
 
 
 def _split(v: str | None) -> list[str]:
