@@ -299,3 +299,77 @@ def test_parts_left_open_are_read_in_linear_time(part, body):
     at = p[part].find(b"</sheetData>") if part.endswith("sheet1.xml") else p[part].find(b"</sst>")
     data = hostile2.pack(p | {part: p[part][:at] + body + p[part][at:]})
     assert one_pass_agrees(data) in (False, None, True)
+
+
+def _outcome(data: bytes):
+    try:
+        pr, _ = probe(data)
+    except ProbeProblem as e:
+        return ("refused", e.code, e.detail)
+    infos = {n: (i.protected, i.formulas, i.errors, i.cells) for n, i in pr.sheets.items()}
+    grids = None if pr.values is None else {n: _typed(c.grid()) for n, c in pr.values.items()}
+    return infos, grids
+
+
+_TAIL_EDITS = [
+    (b"</worksheet>", b"<!DOCTYPE x [<!ENTITY a 'b'>]></worksheet>"),
+    (b"</worksheet>", b'<sheetProtection sheet="1"/></worksheet>'),
+    (b"</worksheet>", b'<sheetProtection password="AB12" sheet="0"/></worksheet>'),
+    (b"</worksheet>", "<!-- 备注 --></worksheet>".encode()),
+    (b"</oddFooter>", b"<![CDATA[x]]></oddFooter>"),
+    (b"</worksheet>", b'<x:sheetProtection sheet="1"/></worksheet>'),
+    (b"</worksheet>", b'<ext t = "e"/></worksheet>'),
+    (b"<sheetProtection ", b"<sheetProtection\n"),
+    (b'sheet="1"', b'sheet="0"'),
+    (b"<v>0</v>", b'<v>t="e!</v>'),
+    # markup before the sheet data: such a skeleton is remembered, but never quiet
+    (b"<sheetData>", b"<!-- x --><sheetData>"),
+    (b"<sheetProtection ", b"<sheetProtection "),  # moved before the sheet data, below
+]
+
+
+def _protection_first(body: bytes) -> bytes:
+    prot = re.search(rb"<sheetProtection [^>]*/>", body)
+    if prot is None:
+        return body
+    body = body.replace(prot.group(), b"")
+    return body.replace(b"<sheetData>", prot.group() + b"<sheetData>", 1)
+
+
+@pytest.mark.parametrize("edit", _TAIL_EDITS)
+def test_a_quiet_skeleton_is_checked_after_its_sheet_data_as_the_whole_part(monkeypatch, edit):
+    """Parts with a known quiet skeleton are checked for DTDs, CDATA, prefixes, error types and
+    protection after their sheet data only: the outcome is the one of checking the whole part."""
+    old, new = edit
+    compared = 0
+    for src in GOOD[:8]:
+        p = hostile2.parts(src)
+        probe(hostile2.pack(p))  # its skeletons remembered
+        for name in sorted(n for n in p if n.startswith("xl/worksheets/")):
+            if old not in p[name]:
+                continue
+            body = _protection_first(p[name]) if old == new else p[name].replace(old, new, 1)
+            changed = dict(p, **{name: body})
+            data = hostile2.pack(changed)
+            _outcome(data)  # the changed part's own skeleton remembered, when it may be
+            cut = xlsx_fast.split(changed[name])
+            compared += cut is not None and cut.known is not None
+            fast = _outcome(data)
+            with monkeypatch.context() as m:
+                m.setattr(xlsx_fast.Split, "quiet", property(lambda self: False))
+                assert _outcome(data) == fast
+    assert compared >= 4
+
+
+def test_what_a_quiet_skeleton_lacks_covers_every_check():
+    """``_MARKUP`` finds everything the part's checks look for: no DTD or comment start, no CDATA,
+    no prefixed element, no protection, no error type. Random markup-like bytes."""
+    from test_perf_paths import _sheet_like
+
+    rng = random.Random(1919)
+    extra = [b"<!DOCTYPE", b"<!--", b"<sheetProtection ", b"<sheetProtection/>", b"<a:b>", b"<r:x "]
+    for _ in range(20000):
+        data = _sheet_like(rng) + b"".join(rng.choice(extra) for _ in range(rng.randint(0, 1)))
+        if xlsx_fast._MARKUP.search(data) is None:
+            assert not probe_mod._odd(data) and b"<!" not in data and b"<sheetProtection" not in data, data
+            assert probe_mod._ODD.search(data) is None, data

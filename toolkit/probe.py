@@ -497,9 +497,11 @@ def _sheet_xml(zf: zipfile.ZipFile, name: str, info: SheetInfo, book: xlsx_fast.
         return
     if size <= FAST_SCAN_BYTES:
         data = read_member(zf, name) or b""
-        if b"<!" in data and re.search(rb"<!(?:DOCTYPE|ENTITY)", data, re.IGNORECASE):
+        cut = xlsx_fast.split(data) if book is not None else None
+        region = data[cut.end :] if cut is not None and cut.quiet else data  # see Split.quiet
+        if b"!" in region and b"<!" in region and re.search(rb"<!(?:DOCTYPE|ENTITY)", region, re.IGNORECASE):
             raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
-        if _fast_scan(data, info, book):
+        if _fast_scan(data, info, book, cut):
             return
         info.protected, info.formulas, info.errors, info.read = False, {}, {}, None
     _stream_scan(zf, name, info)
@@ -554,7 +556,7 @@ def _odd(data: bytes) -> bool:
     name="value", so any other spelling in a cell sends the whole part to the XML parser anyway,
     and outside a cell an error type means nothing. What is looked for here is exactly the error
     type of a cell the fast scan would read (or more: any t="e…" at all)."""
-    return b"<![CDATA[" in data or b't="e' in data or _prefixed(data)
+    return (b"!" in data and b"<![CDATA[" in data) or b't="e' in data or _prefixed(data)  # "!": one memchr
 
 
 _DECL = re.compile(
@@ -562,21 +564,24 @@ _DECL = re.compile(
 )
 
 
-def _fast_scan(data: bytes, info: SheetInfo, book: xlsx_fast.Workbook | None = None) -> bool:
+def _fast_scan(data: bytes, info: SheetInfo, book: xlsx_fast.Workbook | None = None, cut: xlsx_fast.Split | None = None) -> bool:
     """The canonical shape, or False. Accepted only when every tag start of a cell and of a
     formula is one the patterns read whole (``xlsx_fast.scan``): UTF-8, no namespace prefixes on
     the elements that matter, every cell's r= first and double-quoted, no second r=, formulas
     plain text, no error values (those go the careful way), at most one sheetProtection in the
-    plain form. With ``book``, the same pass also reads the values (``info.read``)."""
-    if not _DECL.match(data) or _odd(data):
+    plain form. With ``book``, the same pass also reads the values (``info.read``). With ``cut``
+    (``xlsx_fast.split(data)``) of a quiet skeleton, the markup is looked for after the sheet data
+    only (``Split.quiet`` says why that finds the same)."""
+    region = data[cut.end :] if cut is not None and cut.quiet else data
+    if not _DECL.match(data) or _odd(region):
         return False
-    protections = data.count(b"<sheetProtection")
-    if protections > 1 or (protections and protections > len(_PROT.findall(data))):
+    protections = region.count(b"<sheetProtection")
+    if protections > 1 or (protections and protections > len(_PROT.findall(region))):
         return False
-    cells = xlsx_fast.scan(data, book)
+    cells = xlsx_fast.scan(data, book, cut)
     if cells is None:
         return False
-    prot = _PROT.search(data)
+    prot = _PROT.search(region)
     info.protected = bool(prot and _SHEET_ATTR.search(b" " + prot.group(1)))
     if cells.max_row:
         _check_extent(info.name, cells.max_row, cells.max_col)

@@ -290,6 +290,7 @@ class Skeleton:
     cells: Cells
     places: list[tuple[int, int]]  # (row, column) of each <v>…</v>, in order
     attrs: list[bytes]  # the attributes of its cell
+    quiet: bool = False  # no markup the integrity checks look for (``Split.quiet``)
     plans: dict[int, tuple[tuple[str, ...], _Plan]] = field(default_factory=dict)  # per styles part (by identity)
 
 
@@ -331,37 +332,72 @@ class _Plan:
 _SKELETONS: dict[tuple[bytes, ...], Skeleton] = {}
 
 
-def scan(data: bytes, book: Workbook | None) -> Cells | None:
+@dataclass
+class Split:
+    """A worksheet part cut at its <v>…</v> values: the bytes between them (the skeleton's key),
+    the values' texts, where the tail after the sheet data starts, and the skeleton read before
+    with the same key, if any."""
+
+    key: tuple[bytes, ...]
+    texts: list[bytes]
+    end: int
+    known: Skeleton | None
+
+    @property
+    def quiet(self) -> bool:
+        """A skeleton whose bytes hold no markup the integrity checks look for (``_MARKUP``): the
+        same bytes in this part hold none either, and a value's text holds no '<' at all, so those
+        checks need to look at the tail only. (A match cannot straddle a value: each pattern
+        starts with the only '<' it contains, or has none, and a value is cut out with its tags.)"""
+        return self.known is not None and self.known.quiet
+
+
+def split(data: bytes) -> Split | None:
+    """The part cut at its values; None when its sheet data is not followed by a tail that is
+    certainly free of cells (then only the full pass reads it)."""
+    if not SKELETONS:
+        return None
+    end = data.rfind(b"</sheetData>")
+    if end < 0 or _TAIL_DOUBT.search(data, end):
+        return None
+    pieces = _V_SLOT.split(data[:end])
+    key = tuple(pieces[0::2])
+    return Split(key, pieces[1::2], end, _SKELETONS.get(key))
+
+
+def scan(data: bytes, book: Workbook | None, cut: Split | None = None) -> Cells | None:
     """``full_scan``, or the same answer from a part already read with the same bytes outside its
     <v>…</v> values. Returns of one template differ only in their values (and the footer after the
     sheet data, which names the unit): the sheet data is split at its values (one C-level pass), and
     when everything else is byte for byte a part read before, the formulas and extent are that
     part's and only the values are converted. The skeleton is the exact bytes (a tuple of every
-    piece between the values), so no other part can pass for it; the caller still checks the whole
-    part (encoding, prefixes, error values, protection) as for any other."""
+    piece between the values), so no other part can pass for it; the caller still checks the part
+    (encoding, prefixes, error values, protection) as for any other. ``cut``: ``split(data)``,
+    when the caller has it already."""
     if book is None or not SKELETONS:
         return full_scan(data, book)
-    end = data.rfind(b"</sheetData>")
-    tail = data[end:]
-    if end < 0 or _TAIL_DOUBT.search(tail):
+    cut = cut or split(data)
+    if cut is None:
         return full_scan(data, book)
-    pieces = _V_SLOT.split(data[:end])
-    key = tuple(pieces[0::2])
-    known = _SKELETONS.get(key)
+    known = cut.known
     if known is not None:
-        values = _slot_values(known, pieces[1::2], book)
+        values = _slot_values(known, cut.texts, book)
         if values is not None:
             c = known.cells
             return Cells(formulas=dict(c.formulas), max_row=c.max_row, max_col=c.max_col, values=values)
     out = full_scan(data, book)
     if known is None and out is not None and out.values is not None:
-        _remember(key, out)
+        _remember(cut.key, out)
     return out
 
 
 # After </sheetData> (page setup, the footer that names the unit, protection): nothing a cell, a
 # formula or the sheet data could start or end with, so the part's cells are all in the skeleton.
 _TAIL_DOUBT = re.compile(rb"<c[\s/>]|</c>|<f[\s/>]|<sheetData|<v[\s/>]")
+# What the integrity checks of a worksheet part look for, more broadly: a DTD, comment or CDATA, any
+# prefixed element, protection, an error type however spelled. A skeleton free of all of them is
+# ``quiet``: the checks of a part with its bytes need to look only after its sheet data.
+_MARKUP = re.compile(rb"<!|<[A-Za-z_][\w.-]*:|<sheetProtection|t\s*=\s*[\"']e")
 
 
 def _remember(key: tuple[bytes, ...], out: Cells) -> None:
@@ -379,7 +415,9 @@ def _remember(key: tuple[bytes, ...], out: Cells) -> None:
         return
     if len(_SKELETONS) >= MAX_SKELETONS:
         _SKELETONS.clear()
-    _SKELETONS[key] = Skeleton(Cells(formulas=dict(out.formulas), max_row=out.max_row, max_col=out.max_col), places, attrs)
+    cells = Cells(formulas=dict(out.formulas), max_row=out.max_row, max_col=out.max_col)
+    quiet = not any(_MARKUP.search(piece) for piece in key)
+    _SKELETONS[key] = Skeleton(cells, places, attrs, quiet)
 
 
 def _doubtful(values: list[Any]) -> bool:
