@@ -373,3 +373,24 @@ def test_what_a_quiet_skeleton_lacks_covers_every_check():
         if xlsx_fast._MARKUP.search(data) is None:
             assert not probe_mod._odd(data) and b"<!" not in data and b"<sheetProtection" not in data, data
             assert probe_mod._ODD.search(data) is None, data
+
+
+def test_shared_strings_quick_branch_reads_as_the_entry_by_entry_loop():
+    """The whole-table pattern (edge spaces allowed only where preserved) gives the table the
+    entry-by-entry loop gives, or steps aside to it. Random tables of edge-space spellings."""
+    rng = random.Random(2021)
+    texts = ["平", " 前", "后 ", "\t制表", "换行\n", " ", "", "中 间", "a\nb", "  空格  "]
+    quick = 0
+    for _ in range(3000):
+        entries = []
+        for _ in range(rng.randint(1, 6)):
+            t = rng.choice(texts).encode()
+            entries.append(rng.choice([b"<si><t>%s</t></si>", b'<si><t xml:space="preserve">%s</t></si>']) % t)
+        sst = b'<?xml version="1.0" encoding="UTF-8"?>\n<sst xmlns="x">' + b"".join(entries) + b"</sst>"
+        got = xlsx_fast.shared_strings(sst)
+        found = xlsx_fast._SI.findall(sst)
+        loop = [xlsx_fast._entry(b) for b in found]
+        want = None if None in loop else loop
+        assert got == want, sst
+        quick += len(xlsx_fast._SI_PLAIN_TEXT.findall(sst.decode())) == len(entries)
+    assert 300 < quick < 2700

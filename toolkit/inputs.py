@@ -15,7 +15,6 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from .errors import NianbaoError
 from .probe import MAX_FILE_BYTES, MAX_RATIO, ProbeProblem, open_zip, read_member
@@ -205,27 +204,36 @@ def load(src: Source) -> Source:
 
 def _read_regular(path: str) -> tuple[bytes, float]:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0))
-    with os.fdopen(fd, "rb") as fh:
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ProbeProblem("path-skipped", f"不是普通文件（{_not_regular(st.st_mode)}），已跳过")
         if st.st_size > MAX_FILE_BYTES:
             raise ProbeProblem("file-too-large", f"文件{st.st_size // 1048576}MB，上限{MAX_FILE_BYTES // 1048576}MB")
-        data = _read_bounded(fh, st.st_size)
+        data = _read_bounded(fd, st.st_size)
+    finally:
+        os.close(fd)
     if len(data) > MAX_FILE_BYTES:
         raise ProbeProblem("file-too-large", f"文件超过{MAX_FILE_BYTES // 1048576}MB")
     return data, st.st_mtime
 
 
-def _read_bounded(fh: BinaryIO, size: int) -> bytes:
-    """At most ``MAX_FILE_BYTES + 1`` bytes. The buffer is sized by the file's stated size: asking
-    for the limit itself allocates (and gives back) 20 MB per file, which cost more than reading a
-    return. A file that grew since it was stat'ed is read on, up to the limit."""
+def _read_bounded(fd: int, size: int) -> bytes:
+    """At most ``MAX_FILE_BYTES + 1`` bytes, read straight from the descriptor. The first read asks
+    for the file's stated size and one more byte: asking for the limit itself allocates (and gives
+    back) 20 MB per file, which cost more than reading a return. A file that grew since it was
+    stat'ed is read on, up to the limit."""
+    limit = MAX_FILE_BYTES + 1
     want = min(size, MAX_FILE_BYTES) + 1
-    data = fh.read(want)
-    if len(data) == want and want <= MAX_FILE_BYTES:
-        data += fh.read(MAX_FILE_BYTES + 1 - want)
-    return data
+    chunks: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk = os.read(fd, (want if total < want else limit) - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]")  # a byte of a name that was not UTF-8

@@ -12,7 +12,6 @@ import posixpath
 import re
 import struct
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +148,11 @@ class _BytesZip(zipfile.ZipFile):
 
 RAW = True  # False: every member read through zipfile's file objects (tests compare both)
 
+try:  # zlib-ng inflates ~1.5× and checks CRCs ~3× faster than zlib, to the same bytes
+    from zlib_ng import zlib_ng as _zlib
+except ImportError:  # pragma: no cover - a platform without its wheel
+    import zlib as _zlib
+
 
 def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
     """A member inflated straight from the bytes of a zip in memory, skipping zipfile's file objects
@@ -178,14 +182,14 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
     if info.compress_type == zipfile.ZIP_STORED:
         out = data[start:end]
     else:
-        inflater = zlib.decompressobj(-15)
+        inflater = _zlib.decompressobj(-15)
         try:
             out = inflater.decompress(memoryview(data)[start:end], info.file_size + 1)
-        except zlib.error:
+        except _zlib.error:
             return None
         if not inflater.eof:
             return None
-    if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+    if len(out) != info.file_size or _zlib.crc32(out) != info.CRC:
         return None
     if key is not None:
         if len(_INFLATED) >= 256:
