@@ -83,6 +83,8 @@ class RowWriter:
         self.last = -1
         self.columns: dict[int, str] = {}  # column → its letters
         self.styles: dict[int, str] = {}  # id(format) → ' s="index"'
+        self.heads: dict[int, str] = {}  # column → '<c r="AB'
+        self.ends: dict[int, str] = {}  # id(format) → '" s="index"><v>' (what follows a number's row)
 
     def write_row(self, row: int, cells: Iterable[Cell]) -> None:
         cells = [c for c in cells if c[2] is not None or (c[1] is not None and c[1] != "")]  # the API skips these too
@@ -102,7 +104,16 @@ class RowWriter:
         ws._check_dimensions(row, max(c for c, _, _ in cells))
         ws._write_row(row, None)
         number = str(row + 1)
-        ws.row_data_fh.write("".join([self._cell(number, col, value, fmt) for col, value, fmt in cells]) + "</row>")
+        heads, ends, cell = self.heads, self.ends, self._cell
+        xml = "".join(
+            [  # a whole number (most cells of a summary) written here, without a call; the rest by _cell
+                f"{heads.get(col) or self._head(col)}{number}{ends.get(id(fmt)) or self._end(fmt)}{value}</v></c>"
+                if value.__class__ is int and -_EXACT < value < _EXACT
+                else cell(number, col, value, fmt)
+                for col, value, fmt in cells
+            ]
+        )
+        ws.row_data_fh.write(xml + "</row>")
 
     def _bulk_row(self, row: int, cells: list[Cell]) -> bool:
         """Whether this row may be written whole: everything else goes through the per-cell API
@@ -122,6 +133,14 @@ class RowWriter:
         if kinds <= _SIMPLE:  # whole numbers, blanks and text, most of a summary: only the text to look at
             return str not in kinds or all(map(_plain_value, [v for v in values if v.__class__ is str]))
         return all(map(_plain_value, values))
+
+    def _head(self, col: int) -> str:
+        letters = self.columns.get(col) or self.columns.setdefault(col, xl_rowcol_to_cell_fast(0, col)[:-1])
+        return self.heads.setdefault(col, f'<c r="{letters}')
+
+    def _end(self, fmt: Format) -> str:
+        style = self.styles.get(id(fmt)) or self.styles.setdefault(id(fmt), f' s="{fmt._get_xf_index()}"')
+        return self.ends.setdefault(id(fmt), f'"{style}><v>')
 
     def _cell(self, number: str, col: int, value: Any, fmt: Format) -> str:
         letters = self.columns.get(col) or self.columns.setdefault(col, xl_rowcol_to_cell_fast(0, col)[:-1])
