@@ -285,3 +285,35 @@ def test_a_roster_reloaded_elsewhere_is_seen_at_once(db, tmp_path):
     finally:
         server.close()
         reviewer.close()
+
+
+def test_the_bytes_stored_are_the_bytes_checked(db, tmp_path, monkeypatch):
+    """receive stores what its workers checked, never a second read of the file (which could have
+    changed meanwhile); and the report stored rebuilds to the one checked."""
+    import hashlib
+
+    from toolkit.archive import Archive
+    from toolkit.archive import receive as receive_mod
+
+    def no_second_read(src):
+        raise AssertionError(f"{src.name} read again")
+
+    monkeypatch.setattr(receive_mod, "_bytes", no_second_read)
+    wave = _wave(tmp_path)
+    with Archive.open(db) as archive:
+        archive.load_roster(ROSTER, 2025)
+        got = archive.receive(wave, 2025, workers=2)
+        stored = {r.report.provenance.sha256: r for r in got}
+        assert len(stored) == len(got) > 20
+        for sha, r in stored.items():
+            data = archive.file_bytes(sha)
+            assert hashlib.sha256(data).hexdigest() == sha and data == (wave.parent / r.name).read_bytes()
+        for rep in archive.reports(2025):
+            original = stored[rep.provenance.sha256].report
+            assert (dict(rep.values), rep.cached, rep.cover, rep.unit_type) == (
+                dict(original.values),
+                original.cached,
+                original.cover,
+                original.unit_type,
+            )
+            assert vars(rep.provenance) == vars(original.provenance)

@@ -4,6 +4,7 @@ processes, slim reports) gives the same findings and the same summary as the car
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -63,7 +64,15 @@ def test_pool_and_compact_reports_equal_sequential_full_reports(inputs):
 
 def test_benchmark_smoke():
     r = subprocess.run(
-        [sys.executable, "benchmarks/bench.py", "--n", "20", "--no-scale"], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "benchmarks/bench.py", "--n", "20", "--no-scale", "--repeat", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "calamine floor" in r.stdout and "consolidate" in r.stdout and "60-unit county" in r.stdout
+    assert "best of 2 rounds" in r.stdout
+    run = json.loads((ROOT / "benchmarks" / "out" / "bench-20.json").read_text(encoding="utf-8"))["runs"][0]
+    for step in ("calamine_parallel", "check", "consolidate"):
+        assert len(run[step]["runs"]) == 2 and run[step]["seconds"] == min(run[step]["runs"])

@@ -124,6 +124,21 @@ def check_source(src: Source, opts: CheckOptions) -> Report:
     return check_report(read_bytes(src.data or b"", src.name, shown(src.path), src.mtime), opts).compact()
 
 
+@dataclass
+class Kept:
+    """A checked file for the archive: the report and the very bytes that were checked, stored as
+    they are (a second read could find the file changed since, and would cost a second hash).
+    None: not read."""
+
+    report: Report
+    data: bytes | None = None
+
+
+def keep_source(src: Source, opts: CheckOptions) -> Kept:
+    report = check_source(src, opts)
+    return Kept(report, src.data)
+
+
 # ---------------------------------------------------------------- batches in worker processes
 
 _OPTS: dict[str, CheckOptions] = {}
@@ -133,15 +148,17 @@ def _worker_init(opts: CheckOptions) -> None:
     _OPTS["opts"] = opts
 
 
-def _worker_run(chunk: list[Source]) -> list[Report]:
-    return [check_source(src, _OPTS["opts"]) for src in chunk]
+def _worker_run(chunk: list[Source], keep: bool = False) -> list[Report] | list[Kept]:
+    return _worker_run_with(_OPTS["opts"], chunk, keep)
 
 
 def _new_pool(workers: int, opts: CheckOptions) -> ProcessPoolExecutor:
     return new_pool(workers, _worker_init, (opts,))
 
 
-def _worker_run_with(opts: CheckOptions, chunk: list[Source]) -> list[Report]:
+def _worker_run_with(opts: CheckOptions, chunk: list[Source], keep: bool = False) -> list[Report] | list[Kept]:
+    if keep:
+        return [keep_source(src, opts) for src in chunk]
     return [check_source(src, opts) for src in chunk]
 
 
@@ -209,8 +226,10 @@ class WorkerPool:
 class _Runner(pools.ChunkRunner):
     """A batch of returns on a pool of its own, or on the server's long-lived ``WorkerPool``."""
 
-    def __init__(self, sources: list[Source], opts: CheckOptions, workers: int, shared: WorkerPool | None = None):
-        self.sources, self.opts, self.shared = sources, opts, shared
+    def __init__(
+        self, sources: list[Source], opts: CheckOptions, workers: int, shared: WorkerPool | None = None, keep: bool = False
+    ):
+        self.sources, self.opts, self.shared, self.keep = sources, opts, shared, keep
         workers = shared.workers if shared is not None else workers
         super().__init__(len(sources), workers, max(1, min(32, len(sources) // (workers * 8))))
 
@@ -219,8 +238,8 @@ class _Runner(pools.ChunkRunner):
 
     def submit(self, pool: ProcessPoolExecutor, lo: int, hi: int) -> Future:
         if self.shared is not None:  # its workers serve every batch: the options travel with the files
-            return pool.submit(_worker_run_with, self.opts, self.sources[lo:hi])
-        return pool.submit(_worker_run, self.sources[lo:hi])
+            return pool.submit(_worker_run_with, self.opts, self.sources[lo:hi], self.keep)
+        return pool.submit(_worker_run, self.sources[lo:hi], self.keep)
 
     def drop(self, pool: ProcessPoolExecutor, broken: bool) -> None:
         if self.shared is None:
@@ -228,11 +247,12 @@ class _Runner(pools.ChunkRunner):
         elif broken:
             self.shared.broken(pool)
 
-    def alone(self, i: int) -> tuple[ProcessPoolExecutor, Callable[..., list[Report]], tuple]:
-        return _new_pool(1, self.opts), _worker_run, ([self.sources[i]],)
+    def alone(self, i: int) -> tuple[ProcessPoolExecutor, Callable[..., list[Report] | list[Kept]], tuple]:
+        return _new_pool(1, self.opts), _worker_run, ([self.sources[i]], self.keep)
 
-    def failed(self, i: int, detail: str) -> Report:
-        return unreadable(self.sources[i], "file-unreadable", detail)
+    def failed(self, i: int, detail: str) -> Report | Kept:
+        report = unreadable(self.sources[i], "file-unreadable", detail)
+        return Kept(report) if self.keep else report
 
 
 def iter_checked(
@@ -255,14 +275,38 @@ def iter_sources(
 ) -> Iterator[Report]:
     """``iter_checked`` on sources already collected (the archive keeps their bytes); ``pool``: run
     in those long-lived workers instead of starting a pool for this batch."""
+    yield from _checked(sources, opts, progress, workers, pool, keep=False)
+
+
+def iter_kept(
+    sources: list[Source],
+    opts: CheckOptions,
+    progress: Callable[[int], Any] | None = None,
+    workers: int | None = None,
+    pool: WorkerPool | None = None,
+) -> Iterator[Kept]:
+    """``iter_sources`` for the archive: each report with the bytes that were checked (``Kept``)."""
+    yield from _checked(sources, opts, progress, workers, pool, keep=True)
+
+
+def _checked(
+    sources: list[Source],
+    opts: CheckOptions,
+    progress: Callable[[int], Any] | None,
+    workers: int | None,
+    pool: WorkerPool | None,
+    keep: bool,
+) -> Iterator[Any]:
+    """The workers' results in input order, each as soon as it is the next one due. All cores (or as
+    many workers as asked), but no more than one worker per 20 files."""
     if progress:
         progress(len(sources))
     if not sources:
         return
     workers = max(1, min(workers if workers is not None else (os.cpu_count() or 1), (len(sources) + 19) // 20))
-    ready: dict[int, Report] = {}
+    ready: dict[int, Any] = {}
     following = 0
-    for i, report in _Runner(sources, opts, workers, pool).run():
+    for i, report in _Runner(sources, opts, workers, pool, keep).run():
         ready[i] = report
         if progress:
             progress(-1)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from ..check import CheckOptions, WorkerPool, iter_sources
+from ..check import CheckOptions, WorkerPool, iter_kept
 from ..findings import counts, sort_key
 from ..inputs import Source, collect, load
 from ..report import Report
@@ -44,19 +44,20 @@ def receive(
     sources = list(collect(plist))
     last_year = previous_reports(archive, year - 1, only_unit)
     batch = Batch(archive, year)
-    checked = iter_sources(sources, CheckOptions(year=year, roster=ros), progress, workers, pool)
-    for src, report in zip(sources, checked, strict=True):
+    checked = iter_kept(sources, CheckOptions(year=year, roster=ros), progress, workers, pool)
+    for src, kept in zip(sources, checked, strict=True):
+        report = kept.report
         if only_unit is not None and report.unit_code != only_unit:
             batch.flush()  # the lines stay in input order
             batch.done.append(Received(src.name, NOT_THIS_UNIT, report.unit_code, report.unit_name, report=report))
             continue
-        data = _bytes(src)
+        data = kept.data if kept.data is not None else _bytes(src)  # read again only when its reader crashed
         if data is None:  # vanished or unreadable on disk: nothing to keep
             batch.flush()  # the lines stay in input order
             batch.done.append(Received(src.name, "无法读取", report=report, counts=counts(report.findings)))
             continue
         add_cross_year(report, last_year)
-        batch.add(report, data)
+        batch.add(report, data, hashed=kept.data is not None)
     batch.flush()
     out = batch.done
     if only_unit is not None:  # a unit's link: its own state is all the page shows
@@ -139,14 +140,15 @@ class Batch:
 
     def __init__(self, archive: Archive, year: int):
         self.archive, self.year = archive, year
-        self.items: list[tuple[Report, bytes]] = []
+        self.items: list[tuple[Report, bytes, bool]] = []
         self.size, self.started = 0, 0.0
         self.done: list[Received] = []
 
-    def add(self, report: Report, data: bytes) -> None:
+    def add(self, report: Report, data: bytes, hashed: bool = False) -> None:
+        """``hashed``: the report was read from exactly ``data`` (its provenance holds their sha256)."""
         if not self.items:
             self.started = time.monotonic()
-        self.items.append((report, data))
+        self.items.append((report, data, hashed))
         self.size += len(data)
         full = len(self.items) >= self.MAX_FILES or self.size >= self.MAX_BYTES
         if full or time.monotonic() - self.started >= self.MAX_SECONDS:
@@ -158,20 +160,21 @@ class Batch:
         self.items, self.size = [], 0
 
 
-def store(archive: Archive, year: int, items: list[tuple[Report, bytes]]) -> list[Received]:
+def store(archive: Archive, year: int, items: list[tuple[Report, bytes, bool]]) -> list[Received]:
     """Files in one transaction; a file whose bytes were received for this year before is a no-op."""
     S = T.submissions
-    for report, data in items:
-        report.provenance.sha256, report.provenance.size = hashlib.sha256(data).hexdigest(), len(data)
-    shas = {r.provenance.sha256 for r, _ in items}
-    codes = {r.unit_code for r, _ in items if r.unit_code}
+    for report, data, hashed in items:
+        if not hashed:
+            report.provenance.sha256, report.provenance.size = hashlib.sha256(data).hexdigest(), len(data)
+    shas = {r.provenance.sha256 for r, _, _ in items}
+    codes = {r.unit_code for r, _, _ in items if r.unit_code}
     with archive.engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises writers
             conn.execute(text("SELECT pg_advisory_xact_lock(7215002, :y)"), {"y": year})
         seen = dict(conn.execute(select(S.c.sha256, S.c.received_at).where(S.c.year == year, S.c.sha256.in_(shas))).all())
         known = set(conn.execute(select(S.c.unit_code).where(S.c.year == year, S.c.unit_code.in_(codes)).distinct()).scalars())
         out, files, rows, at = [], {}, [], now()
-        for report, data in items:
+        for report, data, _ in items:
             out.append(_one(report, year, seen, known, at, rows))
             files.setdefault(report.provenance.sha256, data)
             seen.setdefault(report.provenance.sha256, at)
