@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from itertools import repeat
+from operator import lt
 from typing import Any
 
 from xlsxwriter.format import Format
@@ -49,6 +51,7 @@ _SIMPLE = frozenset({int, str, type(None)})
 _EXACT = 2**53
 _MAX_CHARS = 32767 // 2  # longer strings take the per-cell API (it truncates them by UTF-16 length)
 _MAX_COL = 16383
+_MAX_TEXTS = 100_000  # texts remembered per sheet (then forgotten and remembered anew)
 # What XlsxWriter's _escape_control_characters changes: '_xHHHH_' look-alikes, control characters,
 # the non-characters U+FFFE and U+FFFF. A string without any of them is left as it is.
 _NEEDS_ESCAPE = re.compile("_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f\ufffe\uffff]")
@@ -64,6 +67,12 @@ def _plain_value(value: Any) -> bool:
     if isinstance(value, str):
         return len(value) <= _MAX_CHARS and not (value.startswith("<r>") and value.endswith("</r>"))
     return False
+
+
+def _plain_texts(texts: list[str]) -> bool:
+    """Usually, what ``all(map(_plain_value, texts))`` says, in C: none too long, none that could be a
+    rich string (False may be wrong: then each is looked at)."""
+    return max(map(len, texts)) <= _MAX_CHARS and not any(map(str.startswith, texts, repeat("<r>")))
 
 
 def _streams(ws: Worksheet) -> bool:
@@ -85,6 +94,7 @@ class RowWriter:
         self.styles: dict[int, str] = {}  # id(format) → ' s="index"'
         self.heads: dict[int, str] = {}  # column → '<c r="AB'
         self.ends: dict[int, str] = {}  # id(format) → '" s="index"><v>' (what follows a number's row)
+        self.texts: dict[str, str] = {}  # text → its cell's XML after the style (``_text``)
 
     def write_row(self, row: int, cells: Iterable[Cell]) -> None:
         cells = [c for c in cells if c[2] is not None or (c[1] is not None and c[1] != "")]  # the API skips these too
@@ -100,8 +110,8 @@ class RowWriter:
         if row < ws.previous_row or (row == ws.previous_row and ws.table):
             raise ValueError(f"row {row} was already started through the per-cell API")
         ws._write_single_row(row)  # the API's pending row goes out first
-        ws._check_dimensions(row, min(c for c, _, _ in cells))
-        ws._check_dimensions(row, max(c for c, _, _ in cells))
+        ws._check_dimensions(row, cells[0][0])  # columns in increasing order (_bulk_row): first and last
+        ws._check_dimensions(row, cells[-1][0])
         ws._write_row(row, None)
         number = str(row + 1)
         heads, ends, cell = self.heads, self.ends, self._cell
@@ -123,16 +133,29 @@ class RowWriter:
         ws = self.ws
         if not self.bulk or row in ws.row_info or row in getattr(ws, "comments", {}):
             return False
-        cols = [c for c, _, _ in cells]
-        if cols != sorted(set(cols)) or cols[0] < 0 or cols[-1] > _MAX_COL:
+        cols, values, fmts = zip(*cells, strict=True)
+        if cols[0] < 0 or cols[-1] > _MAX_COL or not all(map(lt, cols, cols[1:])):  # increasing: sorted, none twice
             return False
-        if any(fmt is None for _, _, fmt in cells):
+        if None in fmts:
             return False
-        values = [v for _, v, _ in cells]
         kinds = set(map(type, values))
         if kinds <= _SIMPLE:  # whole numbers, blanks and text, most of a summary: only the text to look at
-            return str not in kinds or all(map(_plain_value, [v for v in values if v.__class__ is str]))
+            texts = [v for v in values if v.__class__ is str]
+            return not texts or _plain_texts(texts) or all(map(_plain_value, texts))
         return all(map(_plain_value, values))
+
+    def _text(self, value: str) -> str:
+        """What follows a text cell's style, as XlsxWriter writes it; remembered per text (a summary
+        repeats its statuses, types and dates on every row)."""
+        raw = value
+        if _NEEDS_ESCAPE.search(value):
+            value = XMLwriter._escape_control_characters(value)
+        space = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
+        text = f' t="inlineStr"><is><t{space}>{self.ws._escape_data(value)}</t></is></c>'
+        if len(self.texts) >= _MAX_TEXTS:
+            self.texts.clear()
+        self.texts[raw] = text
+        return text
 
     def _head(self, col: int) -> str:
         letters = self.columns.get(col) or self.columns.setdefault(col, xl_rowcol_to_cell_fast(0, col)[:-1])
@@ -153,10 +176,10 @@ class RowWriter:
         if value is None or value == "":
             return f'<c r="{ref}"{style}/>'
         if isinstance(value, str):
-            if _NEEDS_ESCAPE.search(value):
-                value = XMLwriter._escape_control_characters(value)
-            space = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
-            return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{self.ws._escape_data(value)}</t></is></c>'
+            text = self.texts.get(value)
+            if text is None:
+                text = self._text(value)
+            return f'<c r="{ref}"{style}{text}'
         return f'<c r="{ref}"{style}><v>{value:.16G}</v></c>'
 
     def _per_cell(self, row: int, cells: list[Cell]) -> None:
