@@ -196,7 +196,7 @@ def test_archive_benchmark_smoke():
         env={k: v for k, v in os.environ.items() if k != "NIANBAO_TEST_PG"},
     )
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "sqlite" in r.stdout and "size÷files" in r.stdout and "best of 2 rounds" in r.stdout
+    assert "sqlite" in r.stdout and "size÷files" in r.stdout and "the best of 2 rounds" in r.stdout
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
