@@ -21,16 +21,16 @@ from conftest import ROOT, SAMPLES
 from toolkit.summary_writer import manifest_matches
 
 ROSTER = SAMPLES / "roster.csv"
-N_FILES = 1000  # enough that a signal 0.3–1.6 s in lands while check is still reading
+N_FILES = 2000  # enough that a signal 0.3–1.6 s in lands while check is still reading (it reads ~4,000 a second)
 
 
 @pytest.fixture(scope="module")
 def pile(tmp_path_factory) -> Path:
-    """1,000 returns: the county's 22 and its 6 faulty ones, copied under other names."""
+    """2,000 returns: the county's 22 and its 6 faulty ones, copied under other names."""
     d = tmp_path_factory.mktemp("pile")
     sources = sorted((SAMPLES / "returns").glob("*.xlsx")) + sorted((SAMPLES / "faulty").glob("*.xlsx"))
     for i in range(N_FILES):
-        shutil.copy(sources[i % len(sources)], d / f"{i:03d}_{sources[i % len(sources)].name}")
+        shutil.copy(sources[i % len(sources)], d / f"{i:04d}_{sources[i % len(sources)].name}")
     return d
 
 
