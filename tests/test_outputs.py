@@ -164,3 +164,32 @@ def test_a_summary_someone_typed_into_is_not_replaced(cli, returns, tmp_path):
     assert not outputs.regenerable(edited, "summary", "152502", 2025)
     r = cli("consolidate", returns, "--roster", ROSTER, "--year", "2025", "--out", edited)
     assert r.returncode == 2 and "--overwrite" in r.stderr
+
+
+def test_manifests_are_told_by_their_head_and_last_member(tmp_path):
+    """The guard tells a manifest of this tool by its head, and a summary's manifest by its last
+    member, without parsing the 10,000 inputs between; anything else gets the full parse."""
+    import hashlib
+    import json
+
+    from toolkit.outputs import regenerable
+    from toolkit.summary_writer import manifest_matches, manifest_text
+
+    man = tmp_path / "汇总.manifest.json"
+    summary = tmp_path / "汇总.xlsx"
+    summary.write_bytes(b"PK\x03\x04 a summary")
+    digest = hashlib.sha256(summary.read_bytes()).hexdigest()
+    data = {"tool": "nianbao", "inputs": [{"name": f"{i}.xlsx"} for i in range(3)], "summary_sha256": digest}
+    man.write_text(manifest_text(data), encoding="utf-8")
+    assert regenerable(man, "manifest") and manifest_matches(summary, man)
+    man.write_text(manifest_text(data)[:40], encoding="utf-8")  # our own, cut short by a crash
+    assert regenerable(man, "manifest") and not manifest_matches(summary, man)
+    moved = {"summary_sha256": digest, "tool": "nianbao", "inputs": []}  # edited by hand: key not last
+    man.write_text(json.dumps(moved), encoding="utf-8")
+    assert regenerable(man, "manifest") and manifest_matches(summary, man)
+    man.write_text(json.dumps({"tool": "nianbao", "summary_sha256": "0" * 64}), encoding="utf-8")
+    assert not manifest_matches(summary, man)
+    man.write_text(json.dumps({"名单": [1, 2, 3]}, ensure_ascii=False), encoding="utf-8")  # someone's own file
+    assert not regenerable(man, "manifest") and not manifest_matches(summary, man)
+    man.write_text('{"tool": "nianbao"', encoding="utf-8")  # no comma after: not the head we write
+    assert not regenerable(man, "manifest")
