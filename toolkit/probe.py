@@ -557,9 +557,9 @@ def _odd(data: bytes) -> bool:
     ``_ODD`` (the careful definition, kept for the tests) also finds an error type spelled with
     spaces or single quotes (t = 'e'). Looking for those costs more than the rest of this test, and
     they need no looking for: the fast scan reads a cell only when its attributes are spelled
-    name="value", so any other spelling in a cell sends the whole part to the XML parser anyway,
-    and outside a cell an error type means nothing. What is looked for here is exactly the error
-    type of a cell the fast scan would read (or more: any t="e…" at all)."""
+    name="value" and its type is one it reads, spelled plainly (``xlsx_fast._plain_type``: not
+    t=" e" or t="&#101;", which the XML parser reads as errors), so any other spelling in a cell
+    sends the whole part to the XML parser anyway; outside a cell an error type means nothing."""
     return (b"!" in data and b"<![CDATA[" in data) or b't="e' in data or _prefixed(data)  # "!": one memchr
 
 

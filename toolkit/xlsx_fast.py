@@ -251,6 +251,16 @@ class Cells:
 _CODES: dict[tuple[str, ...], dict[bytes, str]] = {}
 
 
+_TYPES = frozenset({b"n", b"s", b"str", b"b", b"inlineStr"})
+
+
+def _plain_type(attrs: bytes) -> bool:
+    """No cell type, or one this pass reads, spelled as such. The XML parser decodes and strips a
+    type (t=" e", t="&#101;" are error values to it): any other spelling is left to it. A part read
+    from a skeleton has the attributes of a part that passed this, byte for byte."""
+    return b"t=" not in attrs or all(v in _TYPES for k, v in _ATTR.findall(attrs) if k == b"t")
+
+
 def _code(attrs: bytes, styles: tuple[str, ...]) -> str:
     pairs = _ATTR.findall(attrs)
     names = [k for k, _ in pairs]
@@ -461,7 +471,7 @@ def full_scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901
     This loop runs for every filled cell of every return, hence written flat: the usual cell (a
     whole number in a plain style, or a shared string) costs a few dictionary look-ups."""
     cells = _CELL.findall(data)
-    if len(cells) != len(_ANY_CELL.findall(data)):
+    if len(cells) != len(_ANY_CELL.findall(data)) or not all(map(_plain_type, {c[2] for c in cells})):
         return None
     out = Cells()
     values: list[tuple[int, int, Any]] | None = [] if book is not None else None
