@@ -131,6 +131,15 @@ def test_new_warning_needs_a_new_note(db, tmp_path):
         more = _warned_values() | {"t2.reg.valid": 3, "t2.reg.made": 3}
         other = write_return(tmp_path / "other.xlsx", "152502101", 2025, more)
         assert archive.receive([other], 2025)[0].status == "待说明"
+        archive.receive([FAULTY], 2025)  # an 错误 beside a unit with a 说明 on record
+        from toolkit.archive.status import current_statuses
+
+        full = {s.code: s.status for s in archive.status(2025) if s.submission_id}
+        assert current_statuses(archive, 2025) == full and set(full.values()) == {"待说明", "退回"}
+        back = write_return(tmp_path / "back.xlsx", "152502101", 2025, _warned_values() | {"t2.reg.valid": 1})
+        archive.receive([back], 2025)  # a third file whose warning the 说明 covers again
+        full = {s.code: s.status for s in archive.status(2025) if s.submission_id}
+        assert current_statuses(archive, 2025) == full and set(full.values()) == {"已通过", "退回"}
         with pytest.raises(Exception, match="不能强制上报"):
             archive.receive([FAULTY], 2025)
             archive.accept("152502003", 2025, "无论如何")

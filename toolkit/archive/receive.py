@@ -63,7 +63,9 @@ def receive(
     if only_unit is not None:  # a unit's link: its own state is all the page shows
         states = {only_unit: archive.state(only_unit, year).status}
     else:
-        states = {s.code: s.status for s in archive.status(year)}
+        from .status import current_statuses
+
+        states = current_statuses(archive, year)
     for r in out:
         if r.outcome != NOT_THIS_UNIT:  # never tell a unit's link another unit's status
             r.status = states.get(r.unit_code, "不在名册" if r.unit_code else "无法读取")

@@ -73,6 +73,37 @@ def unit_states(archive: Archive, year: int, today: dt.date, only: str | None = 
     return out
 
 
+def current_statuses(archive: Archive, year: int) -> dict[str, str]:
+    """The status of every roster unit that has a return, as ``unit_states`` works it out, without
+    the rest of a UnitState: what ``receive`` tells of each file it stored. The warnings' fingerprints
+    (JSON) are read only for units with a 说明 on record, where they decide."""
+    ros = archive.need_roster(year)
+    current: dict[str, Any] = {}
+    events: dict[str, list[Any]] = {}
+    with archive._read() as conn:
+        for r in conn.execute(select(*LIGHT).where(S.c.year == year).order_by(S.c.id)):
+            current[r.unit_code] = r
+        for e in conn.execute(T.events.select().where(T.events.c.year == year).order_by(T.events.c.id)):
+            events.setdefault(e.unit_code, []).append(e)
+        needed = [r.id for code, r in current.items() if r.warnings and any(e.kind == ACCEPT for e in events.get(code, ()))]
+        fps = dict(conn.execute(select(S.c.id, S.c.warning_fps).where(S.c.id.in_(needed))).all()) if needed else {}
+    out = {}
+    for code, cur in current.items():
+        if ros.get(code) is not None:
+            row = _WithFps(cur, fps.get(cur.id, ()))
+            out[code] = _status(row, events.get(code, []))[0]
+    return out
+
+
+class _WithFps:
+    """A light receipt row with its warnings' fingerprints (``_status`` reads them only when a 说明
+    on record may cover them)."""
+
+    def __init__(self, row: Any, warning_fps: Any):
+        self.id, self.errors, self.warnings, self.status = row.id, row.errors, row.warnings, row.status
+        self.warning_fps = warning_fps
+
+
 def decide(archive: Archive, unit: str, year: int, note: str, kind: str) -> UnitState:
     """Record a 退回 or a 说明 on the unit's current return."""
     note = (note or "").strip()
