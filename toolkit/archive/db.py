@@ -46,6 +46,8 @@ def shown(url: str) -> str:
 def _json(obj) -> str:  # type: ignore[no-untyped-def]
     import json
 
+    if obj == [] and isinstance(obj, list):  # most receipts: no findings, no warnings
+        return "[]"
     return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
