@@ -312,10 +312,10 @@ def _listed(entry: os.DirEntry, path: str, label: str, root: str, suffixes: froz
         yield from _from_file(path, label, suffixes)
 
 
-def _folders(p: Path) -> Iterator[tuple[str, tuple[str, ...], str, list[os.DirEntry]]]:
+def folders(p: Path, staging: bool = False) -> Iterator[tuple[str, tuple[str, ...], str, list[os.DirEntry]]]:
     """Each folder under ``p`` with its path's parts, its label and its entries, as ``os.walk``
-    walks them: never following links to folders (they are entries), never entering this tool's
-    own staging folders, passing over folders that cannot be listed."""
+    walks them: never following links to folders (they are entries), passing over folders that
+    cannot be listed, and entering this tool's own staging folders only with ``staging``."""
     top = str(p)
     pending = [(top, Path(top).parts, str(p.relative_to(p.parent)) if p.parent != p else "")]
     while pending:
@@ -331,10 +331,10 @@ def _folders(p: Path) -> Iterator[tuple[str, tuple[str, ...], str, list[os.DirEn
                 is_dir = e.is_dir()
             except OSError:
                 is_dir = False
-            if is_dir and e.name.startswith(".~nianbao"):
+            if is_dir and not staging and e.name.startswith(".~nianbao"):
                 continue
             if is_dir and not e.is_symlink():
-                pending.append((_joined(folder, e.name), (*parts, e.name), os.path.join(label, e.name) if label else e.name))
+                pending.append((joined(folder, e.name), (*parts, e.name), os.path.join(label, e.name) if label else e.name))
             else:
                 entries.append(e)
         yield folder, parts, label, entries
@@ -343,13 +343,13 @@ def _folders(p: Path) -> Iterator[tuple[str, tuple[str, ...], str, list[os.DirEn
 def _walk(p: Path, suffixes: frozenset[str]) -> Iterator[Source]:
     """Every entry under a folder, in a stable order (the paths' own, part by part)."""
     root = os.path.realpath(p)
-    entries = [(parts, e.name, folder, label, e) for folder, parts, label, listed in _folders(p) for e in listed]
+    entries = [(parts, e.name, folder, label, e) for folder, parts, label, listed in folders(p) for e in listed]
     entries.sort(key=lambda t: (*t[0], t[1]))
     for _parts, name, folder, label, entry in entries:
-        yield from _listed(entry, _joined(folder, name), os.path.join(label, name) if label else name, root, suffixes)
+        yield from _listed(entry, joined(folder, name), os.path.join(label, name) if label else name, root, suffixes)
 
 
-def _joined(folder: str, name: str) -> str:
+def joined(folder: str, name: str) -> str:
     """``str(Path(folder, name))``: the paths shown are those a ``Path`` would print ("x", not "./x")."""
     return name if folder == "." else os.path.join(folder, name)
 

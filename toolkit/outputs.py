@@ -34,34 +34,24 @@ def input_files(paths: Iterable[Path | str]) -> list[str]:
     """Every file under the given paths, as ``Path.rglob("*")`` then ``is_file()`` find them (links
     to files count; links to folders are not entered): the inputs no output may replace. Listed
     with the folder listing's own file types, without a system call per file of a big folder."""
+    from .inputs import folders, joined
+
     out: list[str] = []
     for p in paths:
         p = os.fspath(p)
         if os.path.isdir(p):
-            _files_under(p, out)
+            listed = folders(Path(p), staging=True)
+            out.extend(joined(here, e.name) for here, _, _, entries in listed for e in entries if _is_file(e))
         elif os.path.exists(p):
             out.append(p)
     return out
 
 
-def _files_under(folder: str, out: list[str]) -> None:
-    pending = [folder]
-    while pending:
-        here = pending.pop()
-        try:
-            with os.scandir(here) as listing:
-                entries = list(listing)
-        except OSError:
-            continue
-        for e in entries:
-            path = e.name if here == "." else e.path  # as a Path prints it: "x", not "./x"
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    pending.append(path)
-                elif e.is_file():
-                    out.append(path)
-            except OSError:
-                continue
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def _identity(path: Path | str) -> tuple[int, int] | None:

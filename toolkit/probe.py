@@ -502,7 +502,7 @@ def _sheet_xml(zf: zipfile.ZipFile, name: str, info: SheetInfo, book: xlsx_fast.
     if size <= FAST_SCAN_BYTES:
         data = read_member(zf, name) or b""
         cut = xlsx_fast.split(data) if book is not None else None
-        region = data[cut.end :] if cut is not None and cut.quiet else data  # see Split.quiet
+        region = _markup_region(data, cut)
         if b"!" in region and b"<!" in region and re.search(rb"<!(?:DOCTYPE|ENTITY)", region, re.IGNORECASE):
             raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
         if _fast_scan(data, info, book, cut):
@@ -568,6 +568,12 @@ _DECL = re.compile(
 )
 
 
+def _markup_region(data: bytes, cut: xlsx_fast.Split | None) -> bytes:
+    """Where a part's markup checks look: after the sheet data when the part has a quiet skeleton
+    (``Split.quiet`` says why that finds the same), else the whole part."""
+    return data[cut.end :] if cut is not None and cut.quiet else data
+
+
 def _fast_scan(data: bytes, info: SheetInfo, book: xlsx_fast.Workbook | None = None, cut: xlsx_fast.Split | None = None) -> bool:
     """The canonical shape, or False. Accepted only when every tag start of a cell and of a
     formula is one the patterns read whole (``xlsx_fast.scan``): UTF-8, no namespace prefixes on
@@ -576,7 +582,7 @@ def _fast_scan(data: bytes, info: SheetInfo, book: xlsx_fast.Workbook | None = N
     plain form. With ``book``, the same pass also reads the values (``info.read``). With ``cut``
     (``xlsx_fast.split(data)``) of a quiet skeleton, the markup is looked for after the sheet data
     only (``Split.quiet`` says why that finds the same)."""
-    region = data[cut.end :] if cut is not None and cut.quiet else data
+    region = _markup_region(data, cut)
     if not _DECL.match(data) or _odd(region):
         return False
     protections = region.count(b"<sheetProtection")

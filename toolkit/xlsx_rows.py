@@ -90,7 +90,6 @@ class RowWriter:
         self.ws = ws
         self.bulk = bulk and _streams(ws)
         self.last = -1
-        self.columns: dict[int, str] = {}  # column → its letters
         self.styles: dict[int, str] = {}  # id(format) → ' s="index"'
         self.heads: dict[int, str] = {}  # column → '<c r="AB'
         self.ends: dict[int, str] = {}  # id(format) → '" s="index"><v>' (what follows a number's row)
@@ -158,29 +157,26 @@ class RowWriter:
         return text
 
     def _head(self, col: int) -> str:
-        letters = self.columns.get(col) or self.columns.setdefault(col, xl_rowcol_to_cell_fast(0, col)[:-1])
-        return self.heads.setdefault(col, f'<c r="{letters}')
+        return self.heads.setdefault(col, f'<c r="{xl_rowcol_to_cell_fast(0, col)[:-1]}')
+
+    def _style(self, fmt: Format) -> str:
+        # formats live as long as their workbook (add_format keeps them): their ids stay theirs
+        return self.styles.get(id(fmt)) or self.styles.setdefault(id(fmt), f' s="{fmt._get_xf_index()}"')
 
     def _end(self, fmt: Format) -> str:
-        style = self.styles.get(id(fmt)) or self.styles.setdefault(id(fmt), f' s="{fmt._get_xf_index()}"')
-        return self.ends.setdefault(id(fmt), f'"{style}><v>')
+        return self.ends.setdefault(id(fmt), f'"{self._style(fmt)}><v>')
 
     def _cell(self, number: str, col: int, value: Any, fmt: Format) -> str:
-        letters = self.columns.get(col) or self.columns.setdefault(col, xl_rowcol_to_cell_fast(0, col)[:-1])
-        ref = letters + number
-        style = self.styles.get(id(fmt))  # formats live as long as their workbook (add_format keeps them)
-        if style is None:
-            style = self.styles.setdefault(id(fmt), f' s="{fmt._get_xf_index()}"')
-        if value.__class__ is int and -_EXACT < value < _EXACT:  # what '.16G' gives for a whole number a float holds exactly
-            return f'<c r="{ref}"{style}><v>{value}</v></c>'
+        """A cell other than a whole number (those ``write_row`` writes itself)."""
+        head, style = self.heads.get(col) or self._head(col), self._style(fmt)
         if value is None or value == "":
-            return f'<c r="{ref}"{style}/>'
+            return f'{head}{number}"{style}/>'
         if isinstance(value, str):
             text = self.texts.get(value)
             if text is None:
                 text = self._text(value)
-            return f'<c r="{ref}"{style}{text}'
-        return f'<c r="{ref}"{style}><v>{value:.16G}</v></c>'
+            return f'{head}{number}"{style}{text}'
+        return f'{head}{number}"{style}><v>{value:.16G}</v></c>'
 
     def _per_cell(self, row: int, cells: list[Cell]) -> None:
         ws = self.ws

@@ -15,12 +15,15 @@ S = T.submissions
 LIGHT = (S.c.id, S.c.unit_code, S.c.received_at, S.c.name, S.c.errors, S.c.warnings, S.c.hints, S.c.status)
 
 
-def _load(archive: Archive, year: int, only: str | None = None) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+def _load(
+    archive: Archive, year: int, only: str | None = None, details: bool = True
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
     """The year's receipts and decisions by unit (of one unit only, when ``only`` is given: a unit's
-    page asks for its own state on every upload, and need not read the whole year)."""
+    page asks for its own state on every upload, and need not read the whole year). Without
+    ``details``, the receipts' light columns only (no filler, phone or fingerprints)."""
     subs: dict[str, list[Any]] = {}
     events: dict[str, list[Any]] = {}
-    q_subs = select(*LIGHT, S.c.filler, S.c.phone, S.c.warning_fps).where(S.c.year == year)
+    q_subs = select(*LIGHT, *((S.c.filler, S.c.phone, S.c.warning_fps) if details else ())).where(S.c.year == year)
     q_events = T.events.select().where(T.events.c.year == year)
     if only is not None:
         q_subs, q_events = q_subs.where(S.c.unit_code == only), q_events.where(T.events.c.unit_code == only)
@@ -78,21 +81,14 @@ def current_statuses(archive: Archive, year: int) -> dict[str, str]:
     the rest of a UnitState: what ``receive`` tells of each file it stored. The warnings' fingerprints
     (JSON) are read only for units with a 说明 on record, where they decide."""
     ros = archive.need_roster(year)
-    current: dict[str, Any] = {}
-    events: dict[str, list[Any]] = {}
-    with archive._read() as conn:
-        for r in conn.execute(select(*LIGHT).where(S.c.year == year).order_by(S.c.id)):
-            current[r.unit_code] = r
-        for e in conn.execute(T.events.select().where(T.events.c.year == year).order_by(T.events.c.id)):
-            events.setdefault(e.unit_code, []).append(e)
-        needed = [r.id for code, r in current.items() if r.warnings and any(e.kind == ACCEPT for e in events.get(code, ()))]
-        fps = dict(conn.execute(select(S.c.id, S.c.warning_fps).where(S.c.id.in_(needed))).all()) if needed else {}
-    out = {}
-    for code, cur in current.items():
-        if ros.get(code) is not None:
-            row = _WithFps(cur, fps.get(cur.id, ()))
-            out[code] = _status(row, events.get(code, []))[0]
-    return out
+    subs, events = _load(archive, year, details=False)
+    current = {code: got[-1] for code, got in subs.items() if ros.get(code) is not None}
+    needed = [r.id for code, r in current.items() if r.warnings and any(e.kind == ACCEPT for e in events.get(code, ()))]
+    fps: dict[int, Any] = {}
+    if needed:
+        with archive._read() as conn:
+            fps = dict(conn.execute(select(S.c.id, S.c.warning_fps).where(S.c.id.in_(needed))).all())
+    return {code: _status(_WithFps(cur, fps.get(cur.id, ())), events.get(code, []))[0] for code, cur in current.items()}
 
 
 class _WithFps:
