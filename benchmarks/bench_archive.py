@@ -13,6 +13,7 @@ and measures, each command in a fresh process:
   size         archive size / total size of the received files              target ≤ 1.3
 check, receive and consolidate run in --repeat rounds (default 3: check, receive into a fresh archive,
 consolidate from it) and the fastest of each is kept, as the machine's load moves single runs by ±15 %.
+The toolkit's bytecode is compiled first, as in an installed nianbao (see bench.py).
 The same on PostgreSQL with --pg (or $NIANBAO_TEST_PG): reported, no target.
 """
 
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench import YEAR, generate, measure, units_for, write_roster  # noqa: E402
+from bench import YEAR, compile_bytecode, generate, measure, units_for, write_roster  # noqa: E402
 
 CLI = [sys.executable, "-m", "toolkit.cli"]
 
@@ -122,6 +123,7 @@ def main() -> None:
     import os
 
     pg = args.pg or os.environ.get("NIANBAO_TEST_PG")
+    compile_bytecode()  # as an installed nianbao has it (see bench.py)
     with tempfile.TemporaryDirectory(prefix="nianbao-bench-archive-") as tmp:
         work = Path(tmp)
         units = units_for(args.n)

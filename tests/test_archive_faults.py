@@ -112,6 +112,36 @@ def test_backup_is_an_archive(tmp_path):
     assert res.returncode == 2 and "已存在" in res.stderr
 
 
+def test_page_size_of_new_and_older_archives(tmp_path, monkeypatch):
+    """A new archive gets the larger pages that store files cheaply; an archive made with SQLite's
+    default pages (every archive before) keeps them and goes on receiving."""
+    import sqlite3
+
+    from toolkit.archive import Archive, db
+
+    def page_size(path) -> int:
+        con = sqlite3.connect(path)
+        try:
+            return con.execute("PRAGMA page_size").fetchone()[0]
+        finally:
+            con.close()
+
+    with Archive.open(tmp_path / "new.db") as archive:
+        archive.load_roster(ROSTER, 2025)
+        archive.receive(RETURNS[:1], 2025)
+    assert page_size(tmp_path / "new.db") == db.PAGE_SIZE == 16384
+
+    monkeypatch.setattr(db, "PAGE_SIZE", 4096)  # as every archive was made before
+    with Archive.open(tmp_path / "old.db") as archive:
+        archive.load_roster(ROSTER, 2025)
+        archive.receive(RETURNS[:1], 2025)
+    monkeypatch.undo()
+    with Archive.open(tmp_path / "old.db") as archive:
+        archive.receive(RETURNS[1:3], 2025)
+        assert [s.status for s in archive.status(2025)].count("已通过") == 3
+    assert page_size(tmp_path / "old.db") == 4096
+
+
 def _refused(res, *words: str) -> None:
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr and "错误" in res.stderr

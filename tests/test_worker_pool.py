@@ -224,3 +224,40 @@ def test_a_broken_shared_pool_wakes_every_batch_waiting_on_it():
         assert not any(f.cancelled() for f in done)
     finally:
         pool.close()
+
+
+def test_batches_collect_less_often_and_restore_the_thresholds(tmp_path):
+    """While any batch runs (threads of the web server overlap) young objects are collected every
+    BATCH_GC_THRESHOLD allocations; once the last batch ends, the thresholds are as they were."""
+    import gc
+
+    before = gc.get_threshold()
+    sources = list(collect(GOOD[:3]))
+    opts = CheckOptions(year=2025)
+    seen: list[tuple[int, ...]] = []
+    first = iter_sources(sources, opts, workers=1)
+    seen.append(gc.get_threshold())  # a generator: nothing has run yet
+    next(first)
+    seen.append(gc.get_threshold())
+    inner = threading.Thread(target=lambda: seen.append(max(gc.get_threshold() for _ in iter_sources(sources, opts, workers=1))))
+    inner.start()
+    inner.join()
+    seen.append(gc.get_threshold())  # the other batch ended, this one has not
+    list(first)
+    seen.append(gc.get_threshold())
+    assert seen[0] == before and seen[-1] == before
+    assert seen[1][0] == seen[2][0] == seen[3][0] == max(pool_mod.BATCH_GC_THRESHOLD, before[0])
+    assert seen[1][1:] == before[1:]
+
+
+def test_collections_restored_when_a_batch_fails():
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        with pool_mod.fewer_collections():
+            assert gc.get_threshold()[0] == pool_mod.BATCH_GC_THRESHOLD
+            raise KeyError("boom")
+    except KeyError:
+        pass
+    assert gc.get_threshold() == before

@@ -306,13 +306,14 @@ def _checked(
     workers = max(1, min(workers if workers is not None else (os.cpu_count() or 1), (len(sources) + 19) // 20))
     ready: dict[int, Any] = {}
     following = 0
-    for i, report in _Runner(sources, opts, workers, pool, keep).run():
-        ready[i] = report
-        if progress:
-            progress(-1)
-        while following in ready:
-            yield ready.pop(following)
-            following += 1
+    with pools.fewer_collections():  # also while the consumer stores what is yielded (receive)
+        for i, report in _Runner(sources, opts, workers, pool, keep).run():
+            ready[i] = report
+            if progress:
+                progress(-1)
+            while following in ready:
+                yield ready.pop(following)
+                following += 1
 
 
 def check_paths(

@@ -86,6 +86,32 @@ def _inherited_garbage_kept():
             gc.unfreeze()
 
 
+_COLLECTIONS = threading.Lock()
+_BATCHES = [0, (700, 10, 10)]  # batches running in this process, the thresholds before the first
+BATCH_GC_THRESHOLD = 10_000
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """While a batch runs, collect young objects every 10,000 allocations instead of 700. The main
+    process unpickles each result and, in ``receive``, encodes and stores it: millions of short-lived
+    objects, while it keeps every report of the batch. At the default threshold the collector ran
+    about 650 times for 10,000 returns and took 0.3 s of the main process's 2 s (0.1 s with this).
+    Batches overlap in the web server's threads: the first one in sets, the last one out restores."""
+    with _COLLECTIONS:
+        if _BATCHES[0] == 0:
+            _BATCHES[1] = gc.get_threshold()
+            gc.set_threshold(max(BATCH_GC_THRESHOLD, _BATCHES[1][0]), *_BATCHES[1][1:])
+        _BATCHES[0] += 1
+    try:
+        yield
+    finally:
+        with _COLLECTIONS:
+            _BATCHES[0] -= 1
+            if _BATCHES[0] == 0:
+                gc.set_threshold(*_BATCHES[1])
+
+
 def stop_pool(pool: ProcessPoolExecutor, cancel: bool = True) -> None:
     """Stop at once: kill the workers (no waiting on them). What has not started is cancelled, or
     with ``cancel=False`` fails with BrokenProcessPool: a pool shared by several batches must wake
