@@ -21,7 +21,7 @@ from conftest import ROOT, SAMPLES
 from toolkit.summary_writer import manifest_matches
 
 ROSTER = SAMPLES / "roster.csv"
-N_FILES = 2000  # enough that a signal 0.3–1.6 s in lands while check is still reading (it reads ~4,000 a second)
+N_FILES = 2000  # a run of check or consolidate lasts about a second or more: signals land in every phase
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,31 @@ def _start(args: list[str]) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+
+
+@pytest.fixture(scope="module")
+def full_run(pile, big_roster, tmp_path_factory) -> dict[str, float]:
+    """How long an uninterrupted check (without its annotated copies, minutes of writing),
+    consolidate of the pile and template of the big roster last on this machine: each signal comes at a random fraction of that,
+    so that most runs are stopped mid-way however fast the machine (or the code) is."""
+    out = tmp_path_factory.mktemp("full")
+    seconds = {}
+    for command, args in _commands(pile, out, big_roster).items():
+        if command == "check":
+            args = args[: args.index("--annotate")]
+        t = time.monotonic()
+        subprocess.run([sys.executable, "-m", "toolkit.cli", *args], cwd=ROOT, capture_output=True)
+        seconds[command] = time.monotonic() - t
+    return seconds
+
+
+def _commands(pile: Path, out: Path, big_roster: Path) -> dict[str, list[str]]:
+    roster = ["--roster", str(ROSTER), "--year", "2025"]
+    return {
+        "check": ["check", str(pile), *roster, "--annotate", str(out)],
+        "consolidate": ["consolidate", str(pile), *roster, "--out", str(out / "汇总.xlsx"), "--force"],
+        "template": ["template", "--roster", str(big_roster), "--year", "2025", "--out", str(out / "templates")],
+    }
 
 
 def _left_behind(sid: int) -> list[str]:
@@ -128,14 +153,14 @@ PLAN = (
 
 
 @pytest.mark.parametrize("run", range(len(PLAN)))
-def test_signal_at_a_random_moment(run, pile, big_roster, old_roster, tmp_path):
+def test_signal_at_a_random_moment(run, pile, big_roster, old_roster, full_run, tmp_path):
     command, sig = PLAN[run]
     rng = random.Random(run)
-    delay = rng.uniform(0.3, 1.6)
+    delay = rng.uniform(0.1, 0.9) * full_run[command]
     out = tmp_path / "out"
+    commands = _commands(pile, out, big_roster)
     if command == "check":
-        args = ["check", str(pile), "--roster", str(ROSTER), "--year", "2025", "--annotate", str(out)]
-        code, stderr = _interrupt(args, sig, delay)
+        code, stderr = _interrupt(commands["check"], sig, delay)
         _expect_clean_exit(code, stderr, sig)
         copies = list(out.glob("*.xlsx")) if out.exists() else []
         assert len(copies) in (0, N_FILES)  # all duplicates of a unit → every file goes back, or none yet
@@ -160,8 +185,7 @@ def test_signal_at_a_random_moment(run, pile, big_roster, old_roster, tmp_path):
         )
         assert first.returncode == 0
         old = _digest(out)
-        args = ["consolidate", str(pile), "--roster", str(ROSTER), "--year", "2025", "--out", str(summary), "--force"]
-        code, stderr = _interrupt(args, sig, delay)
+        code, stderr = _interrupt(commands["consolidate"], sig, delay)
         _expect_clean_exit(code, stderr, sig)
         now = _digest(out)
         assert now == old or manifest_matches(summary, summary.with_name("汇总.manifest.json")), "a mixed pair"
@@ -176,7 +200,7 @@ def test_signal_at_a_random_moment(run, pile, big_roster, old_roster, tmp_path):
         assert first.returncode == 0
         old = _digest(out)
         args = ["template", "--roster", str(big_roster), "--year", "2025", "--out", str(out)]
-        code, stderr = _interrupt(args, sig, rng.uniform(0.2, 0.9))
+        code, stderr = _interrupt(args, sig, delay)
         _expect_clean_exit(code, stderr, sig)
         now = _digest(out)
         changed = [n for n in now if now[n] != old.get(n)]
