@@ -72,12 +72,12 @@ def _start(args: list[str]) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def full_run(pile, big_roster, tmp_path_factory) -> dict[str, float]:
-    """How long an uninterrupted check (without its annotated copies, minutes of writing),
-    consolidate of the pile and template of the big roster last on this machine: each signal comes at a random fraction of that,
-    so that most runs are stopped mid-way however fast the machine (or the code) is."""
-    out = tmp_path_factory.mktemp("full")
+    """How long an uninterrupted check (without its annotated copies, minutes of writing), consolidate
+    of the pile and template of the big roster last on this machine: each signal comes at a random
+    fraction of that, so that most runs are stopped mid-way however fast the machine (or the code) is."""
     seconds = {}
-    for command, args in _commands(pile, out, big_roster).items():
+    for command in ("check", "consolidate", "template"):
+        args = _commands(pile, tmp_path_factory.mktemp(command), big_roster)[command]
         if command == "check":
             args = args[: args.index("--annotate")]
         t = time.monotonic()
@@ -91,7 +91,7 @@ def _commands(pile: Path, out: Path, big_roster: Path) -> dict[str, list[str]]:
     return {
         "check": ["check", str(pile), *roster, "--annotate", str(out)],
         "consolidate": ["consolidate", str(pile), *roster, "--out", str(out / "汇总.xlsx"), "--force"],
-        "template": ["template", "--roster", str(big_roster), "--year", "2025", "--out", str(out / "templates")],
+        "template": ["template", "--roster", str(big_roster), "--year", "2025", "--out", str(out)],
     }
 
 
@@ -199,8 +199,7 @@ def test_signal_at_a_random_moment(run, pile, big_roster, old_roster, full_run, 
         )
         assert first.returncode == 0
         old = _digest(out)
-        args = ["template", "--roster", str(big_roster), "--year", "2025", "--out", str(out)]
-        code, stderr = _interrupt(args, sig, delay)
+        code, stderr = _interrupt(commands["template"], sig, delay)
         _expect_clean_exit(code, stderr, sig)
         now = _digest(out)
         changed = [n for n in now if now[n] != old.get(n)]

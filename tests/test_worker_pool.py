@@ -256,7 +256,7 @@ def test_collections_restored_when_a_batch_fails():
     before = gc.get_threshold()
     try:
         with pool_mod.fewer_collections():
-            assert gc.get_threshold()[0] == pool_mod.BATCH_GC_THRESHOLD
+            assert gc.get_threshold()[0] == max(pool_mod.BATCH_GC_THRESHOLD, before[0])
             raise KeyError("boom")
     except KeyError:
         pass
