@@ -326,3 +326,93 @@ def test_the_bytes_stored_are_the_bytes_checked(db, tmp_path, monkeypatch):
                 original.unit_type,
             )
             assert vars(rep.provenance) == vars(original.provenance)
+
+
+def _sql(url: str, statement: str, **params: str) -> None:
+    """Change the archive behind nianbao's back, as someone with the database's password could."""
+    from sqlalchemy import text
+
+    from toolkit.archive import Archive
+
+    with Archive.open(url) as archive, archive.engine.begin() as conn:
+        conn.execute(text(statement), params)
+
+
+def _edit_json(db: str, column: str, old: str, new: str, where: str) -> None:
+    pg = "://" in db  # a JSON column of PostgreSQL is changed as text and cast back
+    value = f"CAST(REPLACE(CAST({column} AS TEXT), :old, :new) AS JSON)" if pg else f"REPLACE({column}, :old, :new)"
+    _sql(db, f"UPDATE submissions SET {column} = {value} WHERE {where}", old=old, new=new)
+
+
+def test_verify_names_a_changed_report_row(cli, db, tmp_path):
+    """Issue 26.8: one figure of a stored report changed with SQL (73 → 93) shows in export, and
+    verify names the unit, the year and the cell; a change it cannot place still names unit and year."""
+    from toolkit.spec import current_format
+
+    cell = current_format().cells["t3.r1.np"]
+    ret = write_return(tmp_path / "152502201_宝力根苏木.xlsx", "152502201", 2025, {"t3.r1.np": 73})
+    _ok(cli("roster", "load", ROSTER, "--year", 2025, "--db", db))
+    _ok(cli("receive", SAMPLES / "returns", "--year", 2025, "--db", db))
+    cli("receive", ret, "--year", 2025, "--db", db)  # 宝力根苏木's current return (random figures: may have 错误)
+    res = _ok(cli("verify", "--db", db))
+    assert "全部原文件和存档审核结果与收到时一致" in res.stderr
+
+    _edit_json(db, "report", '"t3.r1.np":73', '"t3.r1.np":93', "unit_code = '152502201' AND name LIKE '%宝力根苏木.xlsx'")
+    _ok(cli("export", "--year", 2025, "--db", db, "--out", tmp_path / "明细.csv"))
+    import pandas as pd
+
+    frame = pd.read_csv(tmp_path / "明细.csv", dtype={"unit_code": str})
+    shown = frame[(frame.unit_code == "152502201") & (frame.cell_id == "t3.r1.np")]["value"]
+    assert list(shown) == [93]  # the change took: export reads the stored row
+    res = _ok(cli("verify", "--db", db), 1)
+    lines = [line for line in res.stderr.splitlines() if line.startswith("不一致")]
+    assert len(lines) == 1, res.stderr
+    assert "宝力根苏木（152502201）2025年度" in lines[0] and f"{cell.where}存档为 93，原文件为 73" in lines[0]
+
+    _sql(db, "UPDATE submissions SET errors = 1, status = '有错误' WHERE unit_code = '152502001'")
+    res = _ok(cli("verify", "--db", db), 1)
+    assert "希日塔拉街道（152502001）2025年度" in res.stderr and "无法确定是哪个单元格" in res.stderr
+    assert "档案库中有 2 处与收到时不一致" in res.stderr
+
+
+def test_archives_of_the_last_version_get_their_digests(cli, db, tmp_path):
+    """An archive made before the digests (schema 0002) gets one for every stored receipt on first
+    open, on SQLite and PostgreSQL alike, and verifies clean; a later change is then found."""
+    _ok(cli("roster", "load", ROSTER, "--year", 2025, "--db", db))
+    _ok(cli("receive", SAMPLES / "returns", "--year", 2025, "--db", db))
+    _sql(db, "ALTER TABLE submissions DROP COLUMN digest")
+    _sql(db, "UPDATE alembic_version SET version_num = '0002'")
+    res = _ok(cli("verify", "--db", db))
+    assert "与收到时一致" in res.stderr
+    _edit_json(db, "findings", "[]", '[{"code":"x"}]', "unit_code = '152502002'")
+    res = _ok(cli("verify", "--db", db), 1)
+    assert "（152502002）2025年度" in res.stderr
+
+
+def test_absurd_years_and_a_roster_with_a_cycle(cli, tmp_path):
+    """Issue 26.10: a year no archive can hold is a Chinese message and exit 2 on every archive
+    command (never an OverflowError from the database); a roster whose 上级代码 go round in a circle
+    names the units of the circle and their lines."""
+    db = tmp_path / "a.db"
+    _ok(cli("roster", "load", ROSTER, "--year", 2025, "--db", db))
+    huge = "99999999999999999999"
+    for args in (
+        ("status", "--year", huge),
+        ("status", "--year", "-5"),
+        ("history", "152502001", "--year", huge),
+        ("export", "--year", huge, "--out", tmp_path / "x.csv"),
+        ("accept", "152502001", "--year", huge, "--note", "x"),
+        ("receive", SAMPLES / "returns", "--year", huge),
+        ("roster", "load", ROSTER, "--year", huge),
+    ):
+        res = _ok(cli(*args, "--db", db), 2)
+        assert "报告年度" in res.stderr and "不合理" in res.stderr and "内部错误" not in res.stderr, args
+    roster = tmp_path / "名册.csv"
+    lines = ["单位代码,单位名称,单位类型,上级代码", "1525,某县人民政府,县级政府,"]
+    lines += ["152501,甲镇,镇,152503", "152502,乙镇,镇,152501", "152503,丙镇,镇,152502", "152504,丁镇,镇,1525"]
+    roster.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = _ok(cli("roster", "load", roster, "--year", 2026, "--db", db), 2)
+    assert "循环" in res.stderr and "多个最上级单位" not in res.stderr
+    ring = (("甲镇", 152501, 3), ("乙镇", 152502, 4), ("丙镇", 152503, 5))
+    assert all(f"{n}（{c}，第{line}行）" in res.stderr for n, c, line in ring)
+    assert "丁镇" not in res.stderr

@@ -246,3 +246,36 @@ def test_two_receives_of_the_same_files(backend, tmp_path):
             assert sum(1 for s in archive.status(2025) if s.status == "已通过") == 8
     finally:
         cleanup()
+
+
+def test_archive_backup_and_links_are_readable_by_their_owner_only(tmp_path):
+    """Issue 26.10: the archive (and its -wal/-shm while in use), a backup and the links file hold
+    every unit's returns or the keys to upload as a unit: created 0600 even under a lenient umask."""
+    import stat
+
+    from toolkit.archive import Archive
+
+    def mode(p: Path) -> int:
+        return stat.S_IMODE(p.stat().st_mode)
+
+    old = os.umask(0o002)  # a machine where every new file is readable by everyone
+    try:
+        db = tmp_path / "nianbao.db"
+        assert run_cli("roster", "load", ROSTER, "--year", 2025, "--db", db).returncode == 0
+        assert mode(db) == 0o600
+        with Archive.open(db) as archive, archive.engine.connect() as conn:  # in use: -wal and -shm exist
+            from sqlalchemy import text
+
+            conn.execute(text("UPDATE years SET roster_source = roster_source"))
+            side = [tmp_path / "nianbao.db-wal", tmp_path / "nianbao.db-shm"]
+            assert all(p.exists() for p in side) and {mode(p) for p in side} == {0o600}
+            conn.rollback()
+        assert run_cli("backup", "--out", tmp_path / "备份.db", "--db", db).returncode == 0
+        assert mode(tmp_path / "备份.db") == 0o600
+        res = run_cli("links", "--year", 2025, "--base-url", "http://10.1.2.3:8000", "--out", tmp_path / "链接.csv", "--db", db)
+        assert res.returncode == 0, res.stderr
+        assert mode(tmp_path / "链接.csv") == 0o600
+        run_cli("export", "--year", 2025, "--out", tmp_path / "明细.csv", "--db", db)
+        assert mode(tmp_path / "明细.csv") == 0o664  # other outputs keep what the umask gives
+    finally:
+        os.umask(old)

@@ -1,7 +1,7 @@
 """Issue 19: the per-core shortcuts of `check` (cheaper fast scan, cells read in place from a list
 computed once per format, plain whole numbers without normalize_number, leaner rule evaluation)
 give the same `check --json` as the reference code paths, on the samples, the faulty samples and
-both hostile corpora."""
+the three hostile corpora."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import random
 
 import hostile
 import hostile2
+import hostile3
 import pytest
 from conftest import SAMPLES
 
@@ -23,6 +24,7 @@ def corpus(tmp_path_factory):
     d = tmp_path_factory.mktemp("perfpaths")
     hostile.build(d / "h1")
     hostile2.build(d / "h2")
+    hostile3.build(d / "h3")
     return d
 
 
@@ -39,7 +41,7 @@ def _reference(monkeypatch) -> None:
     monkeypatch.setattr(reader_mod, "formula_risk", probe_mod._formula_risk)
 
 
-@pytest.mark.parametrize("which", ["returns", "faulty", "h1", "h2"])
+@pytest.mark.parametrize("which", ["returns", "faulty", "h1", "h2", "h3"])
 def test_check_json_same_as_reference(cli, corpus, monkeypatch, which):
     folder = SAMPLES / which if which in ("returns", "faulty") else corpus / which
     args = ["check", folder, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--json"]

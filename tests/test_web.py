@@ -9,14 +9,13 @@ import shutil
 
 import openpyxl
 import pytest
-from web_util import FAULTY, RETURNS, ROSTER, YEAR, new_archive, sample
+from web_util import FAULTY, RETURNS, ROSTER, YEAR, new_archive, page_csrf, sample, web_client
 
 from toolkit.archive import Archive
 from toolkit.web import WebConfig, create_app
 
 pytest.importorskip("httpx")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-from starlette.testclient import TestClient  # noqa: E402
 
 HANGAI, ARSHAN, BAOLIGEN = "152502003", "152502101", "152502201"
 
@@ -25,13 +24,14 @@ HANGAI, ARSHAN, BAOLIGEN = "152502003", "152502101", "152502201"
 def site(tmp_path):
     db = tmp_path / "nianbao.db"
     tokens = new_archive(db)
-    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR)))
-    client.get("/")  # the CSRF cookie, as a browser gets it with the first page
+    client = web_client(create_app(WebConfig(db=str(db), year=YEAR)))
+    client.get("/")  # the visitor's signed id, as a browser gets it with the first page
     return client, tokens, db
 
 
 def _csrf(client) -> str:
-    return client.cookies.get("nb_csrf")
+    """The token of the forms on a page (any page: it is bound to the visitor, not to the page)."""
+    return page_csrf(client.get("/login").text)
 
 
 def _upload(client, url: str, *paths, name: str | None = None):
@@ -111,16 +111,17 @@ def test_admin_pages_need_the_key_off_loopback(tmp_path):
 
     with Archive.open(str(db)) as a:
         key = set_admin_key(a)
-    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR, open_admin=False)), follow_redirects=False)
+    client = web_client(create_app(WebConfig(db=str(db), year=YEAR, open_admin=False)), follow_redirects=False)
     clerk = client.get(f"/u/{tokens[HANGAI]}")
     assert clerk.status_code == 200
-    csrf = client.cookies.get("nb_csrf")
+    csrf = page_csrf(clerk.text)
     for url in ("/", f"/unit/{HANGAI}", "/templates.zip", "/export.csv", "/submission/1/original"):
         assert client.get(url).status_code == 303, url
     for url in ("/upload", "/consolidate", f"/unit/{HANGAI}/accept", f"/unit/{HANGAI}/reject"):
         assert client.post(url, data={"csrf": csrf, "note": "x"}).status_code == 403, url
     assert client.post("/login", data={"csrf": csrf, "key": "wrong" * 5}).status_code == 403
-    assert client.post("/login", data={"csrf": csrf, "key": key}).status_code == 303
+    signed_in = client.post("/login", data={"csrf": csrf, "key": key})
+    assert signed_in.status_code == 303 and key not in str(signed_in.headers)  # a session id, never the key
     assert client.get("/").status_code == 200
 
 
@@ -141,7 +142,7 @@ def test_user_text_is_shown_as_text(tmp_path):
     roster.write_text(text, encoding="utf-8")
     db = tmp_path / "nianbao.db"
     tokens = new_archive(db, roster)
-    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR)))
+    client = web_client(create_app(WebConfig(db=str(db), year=YEAR)))
     client.get("/")
     page = client.get("/")
     assert "<b>" not in page.text and "宝力根苏木&amp;lt;b&amp;gt;" in page.text
@@ -159,7 +160,7 @@ def test_user_text_is_shown_as_text(tmp_path):
 def test_oversized_upload_is_refused_and_the_server_goes_on(tmp_path):
     db = tmp_path / "nianbao.db"
     tokens = new_archive(db)
-    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR, max_upload=50_000)))
+    client = web_client(create_app(WebConfig(db=str(db), year=YEAR, max_upload=50_000)))
     client.get("/")
     big = tmp_path / "大文件.xlsx"
     big.write_bytes(b"PK" + b"\0" * 80_000)
@@ -240,7 +241,7 @@ def test_second_year_upload_is_checked_against_last_year(tmp_path):
         a.load_roster(ROSTER, YEAR - 1)
         assert [r.status for r in a.receive([old], YEAR - 1)] == ["已通过"]
     tokens = new_archive(db)
-    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR)))
+    client = web_client(create_app(WebConfig(db=str(db), year=YEAR)))
     client.get("/")
     page = _upload(client, f"/u/{tokens[HANGAI]}/upload", sample(HANGAI))
     assert "2024" in page.text and "2025" in page.text and "上年结转" in page.text
@@ -267,7 +268,7 @@ def test_links_command_and_rotation(cli, tmp_path):
     rotated = cli(*base, "--rotate", "杭盖街道")
     assert rotated.returncode == 0
     new = rotated.stdout.split()[-1].rsplit("/", 1)[1]
-    client = TestClient(create_app(WebConfig(db=str(db), year=YEAR)))
+    client = web_client(create_app(WebConfig(db=str(db), year=YEAR)))
     assert client.get(f"/u/{old}").status_code == 404
     assert client.get(f"/u/{new}").status_code == 200
     bad = cli("links", "--year", str(YEAR), "--base-url", "ftp://x", "--db", db)

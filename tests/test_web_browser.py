@@ -49,20 +49,25 @@ def server(tmp_path):
 
 @pytest.fixture
 def browser(tmp_path):
+    driver = _chromium(tmp_path)
+    yield driver
+    driver.quit()
+
+
+def _chromium(tmp_path: Path, *args: str):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1366,768", "--lang=zh-CN"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1366,768", "--lang=zh-CN", *args):
         opts.add_argument(arg)
     downloads = tmp_path / "下载"
     downloads.mkdir()
     opts.add_experimental_option("prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
     driver.downloads = downloads
-    yield driver
-    driver.quit()
+    return driver
 
 
 def _shot(driver, name: str, tmp: Path) -> None:
@@ -143,3 +148,38 @@ def test_county_collects_accepts_and_downloads_the_summary(server, browser, tmp_
     summed = sum(r.value("t3.r1.tot") for r in reports)
     summary = nianbao.check([done[0]], year=YEAR)[0]
     assert summary.value("t3.r1.tot") == summed and summary.level != "填报单位"
+
+
+def test_a_rebound_name_gets_nothing_and_the_county_signs_in_and_out(tmp_path):
+    """Chromium told that attacker.example and county.example are this machine (what DNS rebinding
+    and a LAN name do): the foreign name gets the refusal page; on the allowed name the county signs in
+    with the key and 退出 ends the session."""
+    from selenium.webdriver.common.by import By
+    from web_util import Served
+
+    from toolkit.archive import Archive
+    from toolkit.web.keys import set_admin_key
+
+    db = tmp_path / "nianbao.db"
+    new_archive(db)
+    key = "县里的管理密钥-0123456789abcdef"
+    with Archive.open(str(db)) as a:
+        set_admin_key(a, key)
+    rules = "--host-resolver-rules=MAP attacker.example 127.0.0.1, MAP county.example 127.0.0.1"
+    with Served(db, "--allow-host", "county.example") as s:
+        driver = _chromium(tmp_path, rules)
+        try:
+            driver.get(f"http://attacker.example:{s.port}/")
+            assert "这台服务器不为这个地址提供服务" in driver.find_element(By.TAG_NAME, "body").text
+            driver.get(f"http://county.example:{s.port}/")
+            assert driver.current_url.endswith("/login")  # not loopback: the key is needed
+            driver.find_element(By.NAME, "key").send_keys(key)
+            _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button"))
+            assert "报送情况" in driver.find_element(By.TAG_NAME, "h1").text
+            assert key not in str(driver.get_cookies())
+            _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.logout button"))
+            assert driver.current_url.endswith("/login")
+            driver.get(f"http://county.example:{s.port}/")
+            assert driver.current_url.endswith("/login")
+        finally:
+            driver.quit()

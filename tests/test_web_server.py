@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 from conftest import ROOT
-from web_util import RETURNS, YEAR, free_port, new_archive
+from web_util import RETURNS, YEAR, free_port, new_archive, page_csrf
 
 from toolkit.archive import Archive
 
@@ -43,14 +43,15 @@ def test_kill_during_uploads_loses_nothing_acknowledged(tmp_path):
     acknowledged: list[str] = []
 
     def clerks():
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=30, headers={"origin": base}) as c:
             for path in files:
                 code = path.name.split("_")[0]
                 try:
-                    c.get(f"/u/{tokens[code]}")
+                    page = c.get(f"/u/{tokens[code]}")
                     r = c.post(
                         f"/u/{tokens[code]}/upload",
-                        data={"csrf": c.cookies["nb_csrf"]},
+                        data={"csrf": page_csrf(page.text)},
                         files={"files": (path.name, path.read_bytes())},
                     )
                 except httpx.HTTPError:

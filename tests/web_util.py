@@ -28,7 +28,88 @@ def new_archive(db: Path, roster: Path = ROSTER) -> dict[str, str]:
     return {link.unit_code: link.token for link in made}
 
 
+def page_csrf(html: str) -> str:
+    """The CSRF token of a page's forms (the hidden input a browser sends back)."""
+    import re
+
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "page has no form token"
+    return found.group(1)
+
+
+def web_client(app, **kw):
+    """Starlette's test client as a browser on this machine: a loopback Host (the client's default
+    "testserver" is refused) and the page's own Origin on every request."""
+    import warnings
+
+    with warnings.catch_warnings():  # Starlette would rather have httpx2
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    return TestClient(app, base_url="http://127.0.0.1", headers={"origin": "http://127.0.0.1"}, **kw)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Served:
+    """A real `nianbao serve` in its own process on 127.0.0.1 (what the attack tests go against).
+
+    ``log``: the server's standard error, written to a file so a test can measure how much it grew."""
+
+    def __init__(self, db: Path, *args: str, log: Path | None = None, preexec_fn=None, env: dict | None = None):
+        import os
+        import subprocess
+        import sys
+
+        from conftest import ROOT
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log or Path(db).with_name(f"serve-{self.port}.log")
+        cmd = [sys.executable, "-m", "toolkit.cli", "serve", "--year", str(YEAR), "--port", str(self.port), "--db", str(db)]
+        self._err = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [*cmd, *args],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+            preexec_fn=preexec_fn,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})},
+        )
+
+    def wait_ready(self, timeout: float = 60.0, scheme: str = "http") -> Served:
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nianbao serve exited {self.proc.returncode}: {self.log.read_text('utf-8', 'replace')}")
+            try:
+                httpx.get(f"{scheme}://127.0.0.1:{self.port}/static/app.css", timeout=1, verify=False)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"nianbao serve did not answer within {timeout} s: {self.log.read_text('utf-8', 'replace')}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(15)
+        self._err.close()
+
+    def __enter__(self) -> Served:
+        return self.wait_ready()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import pool as pools
-from .findings import Finding, make, sort_key
+from .findings import NAMED, Finding, few_names, make, sort_key
 from .inputs import Source, collect, load, shown
 from .pool import new_pool, stop_pool
 from .reader import read_bytes
@@ -327,6 +327,12 @@ def check_paths(
 # ---------------------------------------------------------------- the batch as a whole
 
 
+def others_named(report: Report, reps: list[Report]) -> str:
+    """A few of the other files of the same unit, and how many there are (``few_names``)."""
+    others = [r.provenance.name for r in reps[: NAMED + 1] if r is not report][:NAMED]
+    return few_names(others, len(reps) - 1)
+
+
 def batch_findings(reports: list[Report], opts: CheckOptions) -> list[Finding]:
     """What only the whole batch shows: units of the roster that sent nothing, units that sent
     several files, and (without --year) files of different years side by side."""
@@ -338,7 +344,6 @@ def batch_findings(reports: list[Report], opts: CheckOptions) -> list[Finding]:
             by_unit.setdefault(r.unit_code, []).append(r)
     for code, reps in by_unit.items():
         if len(reps) > 1:
-            files = "、".join(r.provenance.name for r in reps)
             for r in reps:
                 f = make(
                     "unit-duplicate-in-batch",
@@ -346,7 +351,7 @@ def batch_findings(reports: list[Report], opts: CheckOptions) -> list[Finding]:
                     unit_code=code,
                     unit_name=r.unit_name,
                     count=len(reps),
-                    detail=files,
+                    detail=others_named(r, reps),
                 ).finish(r.year)
                 r.findings.append(f)
     if opts.roster is not None and len(by_unit) > 1:  # a batch, not one unit's file checked on its own

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import NianbaoError
-from .findings import Finding, counts, make
+from .findings import NAMED, Finding, counts, few_names, make
 from .report import CellValues, Number, Provenance, Report, derive_totals
 from .roster import Roster, Unit
 from .spec import Format, formats
@@ -295,7 +295,7 @@ def _unit_statuses(sc: Scope, by_code: dict[str, list[Report]], strict: bool, ye
                 file=chosen.provenance.name,
                 unit_code=u.code,
                 unit_name=u.name,
-                detail="采用 " + chosen.provenance.name + "；未采用 " + "、".join(d.provenance.name for d in dups),
+                detail=f"采用 {chosen.provenance.name}；未采用 {few_names([d.provenance.name for d in dups[:NAMED]], len(dups))}",
             )
             if strict:
                 f.severity = "错误"

@@ -23,23 +23,31 @@ def _umask() -> int:
 WRITTEN: list[Path] = []
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+OWNER_ONLY = 0o600  # files holding links, keys or the archive: no other user of the machine may read them
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over the target. ``mode``:
+    the new file's permissions (e.g. ``OWNER_ONLY``; the temporary file is 0600 until then); by
+    default what the user's umask gives."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".~nianbao-", suffix=".part", dir=path.parent)
+    tmp = ""
     try:
+        with _signals_held():  # a Ctrl-C never falls between creating the temporary file and knowing its name
+            fd, tmp = tempfile.mkstemp(prefix=".~nianbao-", suffix=".part", dir=path.parent)  # created 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, (0o666 if mode is None else mode) & ~_umask())
         os.replace(tmp, path)
         if not path.parent.name.startswith(".~nianbao-stage-"):
             WRITTEN.append(path)
     except BaseException as e:
         try:
-            os.unlink(tmp)
+            if tmp:
+                os.unlink(tmp)
         except OSError:
             pass
         if isinstance(e, OSError) and not e.filename:  # a full disk names no file by itself: name ours
@@ -54,8 +62,20 @@ def _final(path: Path) -> Path:
     return path
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def create_owner_only(path: Path) -> bool:
+    """Create an empty file readable and writable by its owner only, unless it exists (True when
+    created): a database file made so before SQLite opens it keeps that mode, and SQLite gives its
+    -wal, -shm and -journal files the mode of the database file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), OWNER_ONLY)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
 
 
 def safe_filename(text: str, max_len: int = 80, max_bytes: int = 180) -> str:
@@ -77,6 +97,11 @@ def safe_filename(text: str, max_len: int = 80, max_bytes: int = 180) -> str:
 
 
 _STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+# Staging folders of this process not yet removed. ``remove_staging`` removes what is left when a
+# command ends, however it ends: a Ctrl-C may land where no ``with`` or ``finally`` covers it yet
+# (between creating the folder and entering the ``with`` block).
+STAGING: set[Path] = set()
+_STAGING_LOCK = threading.Lock()
 
 
 class Staging:
@@ -87,7 +112,10 @@ class Staging:
     def __init__(self, final_dir: Path):
         self.final_dir = Path(final_dir)
         self.final_dir.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=".~nianbao-stage-", dir=self.final_dir))
+        with _signals_held():  # the folder is on record before any signal can stop us
+            self.dir = Path(tempfile.mkdtemp(prefix=".~nianbao-stage-", dir=self.final_dir))
+            with _STAGING_LOCK:
+                STAGING.add(self.dir)
         self.names: list[str] = []
 
     def path(self, name: str) -> Path:
@@ -111,6 +139,9 @@ class Staging:
         import shutil
 
         shutil.rmtree(self.dir, ignore_errors=True)
+        if not self.dir.exists():
+            with _STAGING_LOCK:
+                STAGING.discard(self.dir)
 
     def __enter__(self) -> Staging:
         return self
@@ -118,6 +149,20 @@ class Staging:
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is not None:
             self.abort()
+
+
+def remove_staging() -> None:
+    """Remove the staging folders this process left (a command stopped mid-way): nothing hidden and
+    half-written stays in the user's folders. The command line calls it as a command ends."""
+    import shutil
+
+    with _STAGING_LOCK:
+        left = list(STAGING)
+    for d in left:
+        shutil.rmtree(d, ignore_errors=True)
+        if not d.exists():
+            with _STAGING_LOCK:
+                STAGING.discard(d)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,8 @@ def fmt_num(v: Any) -> str:
             return str(v)
         if abs(v) < 1e15 and float(v).is_integer():
             return str(int(v))
+        if abs(v) >= 1e15:  # 1e308 as '1e+308', not 309 digits
+            return f"{v:.6g}"
         return f"{v:.4f}".rstrip("0").rstrip(".")
     return str(v)
 
@@ -106,6 +108,18 @@ def make(code: str, *, where: Any = None, **fields: Any) -> Finding:
     except (KeyError, IndexError):
         instruction = ct.instruction
     return Finding(code=code, severity=ct.severity, title=ct.title, message=message, instruction=instruction, **loc)
+
+
+NAMED = 3  # files a message names: 10,000 copies of one return are named by their count, not listed
+
+
+def few_names(names: list[str], total: int | None = None, limit: int = NAMED) -> str:
+    """'a、b、c等N份': a few file names and how many there are (``total``, default all of ``names``),
+    never the full list: a message per copy that listed every other copy made a batch of N copies
+    cost memory and output in N²."""
+    total = len(names) if total is None else total
+    shown = names[:limit]
+    return "、".join(shown) + (f"等{total}份" if total > len(shown) else "")
 
 
 def _a1_key(addr: str) -> tuple[int, str]:

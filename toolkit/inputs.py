@@ -23,7 +23,7 @@ WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".et", ".ods", ".xlsb"}
 MAX_ARCHIVE_MEMBERS = 2000  # entries of one archive
 MAX_NESTING = 2
 MAX_ARCHIVE_BYTES = 500 * 1024 * 1024  # one budget for an archive and all archives nested in it
-MAX_TREE_MEMBERS = 20_000  # entries of an archive and all archives nested in it
+MAX_TREE_MEMBERS = MAX_ARCHIVE_MEMBERS  # entries of an archive and all archives nested in it: the same limit
 MAX_ARCHIVE_FILE = MAX_FILE_BYTES * 10  # an archive on disk
 MAX_SUSPECT = 5  # members refused as bombs before the whole tree is given up
 
@@ -99,9 +99,7 @@ def _from_zip(
         if budget.suspect <= 0 or budget.bytes < 0:  # said once already: the rest of the tree is not read
             return
         budget.members -= 1
-        if budget.members < 0:
-            too_many = ProbeProblem("file-too-large", f"压缩包内文件总数超过{MAX_TREE_MEMBERS}个，其余未读取")
-            yield Source(label, path, problem=too_many)
+        if budget.members < 0:  # the caller refuses the whole archive, as a flat one this big
             return
         name = _member_name(info)
         suffix = Path(name).suffix.lower()
@@ -146,6 +144,18 @@ def _nested(
     yield from _from_zip(inner, where, path, mtime, chain, budget, suffixes)
 
 
+def _archive_sources(zf: zipfile.ZipFile, label: str, path: str, mtime: float, suffixes: frozenset[str]) -> list[Source]:
+    """The sources of an archive and the archives nested in it, or one refusal when together they
+    hold more entries than one flat archive may (40 nested zips of 100 copies are 4,000 files, refused
+    as a flat zip of 4,000 is). Listed whole before any is checked (entries only, no bytes: bounded)."""
+    budget = _Budget()
+    listed = list(_from_zip(zf, label, path, mtime, (), budget, suffixes))
+    if budget.members < 0:
+        why = f"压缩包连同其中嵌套的压缩包共有{MAX_TREE_MEMBERS}个以上文件，上限{MAX_TREE_MEMBERS}个，未读取；请分成几个压缩包"
+        return [Source(label, path, problem=ProbeProblem("file-too-large", why))]
+    return listed
+
+
 def _from_file(p: Path | str, label: str, suffixes: frozenset[str] = WORKBOOK_SUFFIXES) -> Iterator[Source]:
     """A workbook on disk is read later, where it is checked (possibly in a worker process);
     an archive is listed here (its members are the sources), never read whole into memory."""
@@ -158,7 +168,7 @@ def _from_file(p: Path | str, label: str, suffixes: frozenset[str] = WORKBOOK_SU
         if st.st_size > MAX_ARCHIVE_FILE:
             raise ProbeProblem("file-too-large", f"压缩包{st.st_size // 1048576}MB")
         with _open_archive(path) as zf:
-            yield from _from_zip(zf, label, path, st.st_mtime, (), _Budget(), suffixes)
+            yield from _archive_sources(zf, label, path, st.st_mtime, suffixes)
     except OSError as e:
         yield Source(label, path, problem=ProbeProblem("file-unreadable", str(e)))
     except ProbeProblem as e:

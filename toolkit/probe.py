@@ -19,7 +19,7 @@ from typing import Any
 from defusedxml import ElementTree as DET
 
 from . import xlsx_fast
-from .spec import a1
+from .spec import a1, conventions
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a return is ~20 KB; 20 MB is generous
 MAX_MEMBERS = 300
@@ -31,6 +31,14 @@ MAX_CELLS = 3_000_000  # rows × columns of a sheet's used range (a 明细 of ~1
 MAX_ROWS = MAX_CELLS // 10
 MAX_BOOK_CELLS = MAX_CELLS + 500_000  # all sheets of a workbook: a summary's 明细 plus its small tables
 CHUNK = 64 * 1024  # bytes of a zip member handed to the XML parser at a time
+# The parts a return does not need (theme, pictures, embedded objects, printer settings…), all
+# together: a return is ~20 KB zipped, its theme ~7 KB, LibreOffice's extra parts ~10 KB; a logo or
+# a small screenshot still passes, a 19.5 MB picture (a link holder filling the county's disk) does not.
+MAX_EXTRA_PARTS = 512 * 1024
+# Filled cells of the sheets people fill (not the 明细 or 报送情况 this tool writes into a summary):
+# a return has ~570 with its labels, so 10,000 leaves room for notes beside the tables, while
+# 850,000 numbers below the tables (12 s of reading, no finding) stop after the first 10,000.
+MAX_FILLED = 10_000
 
 NS = {
     "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -45,6 +53,9 @@ NS = {
 }
 
 
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
 class ProbeProblem(Exception):
     """The file cannot be read as a workbook; ``code`` is a catalogue code."""
 
@@ -52,6 +63,26 @@ class ProbeProblem(Exception):
         super().__init__(detail)
         self.code = code
         self.detail = detail
+
+
+class Filled:
+    """Filled cells counted over the sheets people fill (``MAX_FILLED``): past the limit the file is
+    not read on. The sheets this tool writes into a summary (明细 of 14,000 units…) are not counted."""
+
+    def __init__(self, free: frozenset[str] = frozenset(), limit: int = MAX_FILLED):
+        self.free, self.limit, self.count = free, limit, 0
+
+    def add(self, sheet: str, n: int) -> None:
+        if n and sheet not in self.free:
+            self.count += n
+            if self.count > self.limit:
+                raise ProbeProblem("cells-outside-tables", f"工作表“{sheet}”等处填了内容的单元格超过{self.limit:,}个")
+
+
+def tool_sheets() -> frozenset[str]:
+    """Sheets this tool writes beside the tables (a summary's 明细, 报送情况…; the 问题清单 of a copy)."""
+    conv = conventions()
+    return frozenset({*conv.summary_names.values(), conv.detail_sheet, conv.findings_sheet})
 
 
 @dataclass
@@ -78,6 +109,7 @@ class Probe:
     ole_objects: list[str] = field(default_factory=list)  # embedded objects, ActiveX controls
     dde_links: list[str] = field(default_factory=list)  # DDE in defined names or external link parts
     unsafe_names: list[str] = field(default_factory=list)  # defined names that call functions or other files
+    large_parts: list[str] = field(default_factory=list)  # parts the format does not need, when too large together
     # Every sheet's values read in the probe's one pass (xlsx_fast), in workbook order; None: calamine reads them.
     values: dict[str, xlsx_fast.Cells] | None = field(default=None, compare=False, repr=False)
 
@@ -429,8 +461,9 @@ class _SheetScan:
     visited when their row ends (one parser event per row); empty cells (styles only), most of a
     sheet, cost one attribute look-up."""
 
-    def __init__(self, info: SheetInfo):
+    def __init__(self, info: SheetInfo, filled: Filled | None = None):
         self.info = info
+        self.filled = filled
         self.row = self.col = self.max_row = self.max_col = 0
         self.ref: str | None = None  # the last cell's r=, parsed only when needed
 
@@ -467,6 +500,8 @@ class _SheetScan:
         return self.row, self.col
 
     def _content(self, c, row: int, col: int) -> None:
+        if self.filled is not None:
+            self.filled.add(self.info.name, 1)
         if row > self.max_row or col > self.max_col:
             self.max_row, self.max_col = max(self.max_row, row), max(self.max_col, col)
             if self.max_col > MAX_COLS or self.max_row > MAX_ROWS or self.max_row * self.max_col > MAX_CELLS:
@@ -486,7 +521,9 @@ def _drop_previous(el) -> None:
             del parent[0]
 
 
-def _sheet_xml(zf: zipfile.ZipFile, name: str, info: SheetInfo, book: xlsx_fast.Workbook | None = None) -> None:
+def _sheet_xml(
+    zf: zipfile.ZipFile, name: str, info: SheetInfo, book: xlsx_fast.Workbook | None = None, filled: Filled | None = None
+) -> None:
     """Protection, extent, formula and error cells of a worksheet part.
 
     A part in the exact shape this tool, Excel and LibreOffice write (checked by counting every
@@ -503,16 +540,16 @@ def _sheet_xml(zf: zipfile.ZipFile, name: str, info: SheetInfo, book: xlsx_fast.
         data = read_member(zf, name) or b""
         cut = xlsx_fast.split(data) if book is not None else None
         region = _markup_region(data, cut)
-        if b"!" in region and b"<!" in region and re.search(rb"<!(?:DOCTYPE|ENTITY)", region, re.IGNORECASE):
+        if b"!" in region and b"<!" in region and _DTD.search(region):
             raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
-        if _fast_scan(data, info, book, cut):
+        if _fast_scan(data, info, book, cut, filled):
             return
         info.protected, info.formulas, info.errors, info.read = False, {}, {}, None
-    _stream_scan(zf, name, info)
+    _stream_scan(zf, name, info, filled)
 
 
-def _stream_scan(zf: zipfile.ZipFile, name: str, info: SheetInfo) -> None:
-    scan = _SheetScan(info)
+def _stream_scan(zf: zipfile.ZipFile, name: str, info: SheetInfo, filled: Filled | None = None) -> None:
+    scan = _SheetScan(info, filled)
     parser = _pull_parser(("{*}row", "{*}sheetData", "{*}sheetProtection"))
     for _ev, el in stream_events(zf, name, parser):
         tag = _local(el.tag)
@@ -574,7 +611,13 @@ def _markup_region(data: bytes, cut: xlsx_fast.Split | None) -> bytes:
     return data[cut.end :] if cut is not None and cut.quiet else data
 
 
-def _fast_scan(data: bytes, info: SheetInfo, book: xlsx_fast.Workbook | None = None, cut: xlsx_fast.Split | None = None) -> bool:
+def _fast_scan(
+    data: bytes,
+    info: SheetInfo,
+    book: xlsx_fast.Workbook | None = None,
+    cut: xlsx_fast.Split | None = None,
+    filled: Filled | None = None,
+) -> bool:
     """The canonical shape, or False. Accepted only when every tag start of a cell and of a
     formula is one the patterns read whole (``xlsx_fast.scan``): UTF-8, no namespace prefixes on
     the elements that matter, every cell's r= first and double-quoted, no second r=, formulas
@@ -596,6 +639,8 @@ def _fast_scan(data: bytes, info: SheetInfo, book: xlsx_fast.Workbook | None = N
     if cells.max_row:
         _check_extent(info.name, cells.max_row, cells.max_col)
         info.cells = cells.max_row * cells.max_col
+    if filled is not None:
+        filled.add(info.name, cells.filled)
     info.formulas.update(cells.formulas)
     info.read = cells if cells.values is not None else None
     return True
@@ -839,6 +884,26 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
         probe.structure_locked = locked
     for name, text in defined:
         _defined_name(name, text, probe)
+    filled = Filled(tool_sheets())
+    scanned, checked = _scan_sheets(zf, probe, sheets, rels, types, book, filled)
+    _declared_markup(zf, checked)
+    probe.large_parts = _large_parts(zf, _XLSX_NEEDED | scanned)
+    if book is not None and len(sheets) == len(probe.sheets) and all(i.read is not None for i in probe.sheets.values()):
+        probe.values = {n: i.read for n, i in probe.sheets.items() if i.read is not None}
+    return probe
+
+
+def _scan_sheets(
+    zf: zipfile.ZipFile,
+    probe: Probe,
+    sheets: list[tuple[str, str, str]],
+    rels: dict[str, str],
+    types: dict[str, str],
+    book: xlsx_fast.Workbook | None,
+    filled: Filled,
+) -> tuple[set[str], set[str]]:
+    """Every worksheet part, bounded: those the workbook lists (returned first) and any other part that
+    looks like one (returned second, with the first: every part whose markup has been checked)."""
     scanned: set[str] = set()
     for name, state, rid in sheets:
         info = SheetInfo(name=name, state=state)
@@ -846,17 +911,64 @@ def probe_xlsx(zf: zipfile.ZipFile) -> Probe:
         probe.sheets[name] = info
         if part:
             exact = part == rels.get(rid) and types.get(rid) == "worksheet"
-            _sheet_xml(zf, part, info, book if exact else None)
+            _sheet_xml(zf, part, info, book if exact else None, filled)
             scanned.add(part)
             _check_book(probe)
-    elements = len(sheets)
-    for part in sorted(names - scanned):  # worksheet parts no relationship we understood points at: bound them too
+    checked = set(scanned)
+    for part in sorted(set(zf.namelist()) - scanned):  # worksheet parts no relationship we understood points at: bound them too
         if part.lower().endswith(".xml") and "sheet" in part.lower() and part.lower().startswith("xl/"):
-            _sheet_xml(zf, part, SheetInfo(name=part))
+            _sheet_xml(zf, part, SheetInfo(name=part), None, filled)
+            checked.add(part)
     _check_book(probe)
-    if book is not None and elements == len(probe.sheets) and all(i.read is not None for i in probe.sheets.values()):
-        probe.values = {n: i.read for n, i in probe.sheets.items() if i.read is not None}
-    return probe
+    return scanned, checked
+
+
+# Parts of a workbook the reader needs whatever their size (with the worksheets the workbook lists):
+# a summary's shared strings and a workbook's styles can be large and still be what they say.
+_XLSX_NEEDED = frozenset(
+    {
+        "[Content_Types].xml",
+        "_rels/.rels",
+        "docProps/app.xml",
+        "docProps/core.xml",
+        "docProps/custom.xml",
+        "xl/workbook.xml",
+        "xl/_rels/workbook.xml.rels",
+        "xl/sharedStrings.xml",
+        "xl/styles.xml",
+    }
+)
+_ODS_NEEDED = frozenset({"mimetype", "content.xml", "styles.xml", "meta.xml", "settings.xml", "META-INF/manifest.xml"})
+_XML_PART = (".xml", ".rels", ".vml", ".rdf")
+
+
+def _declared_markup(zf: zipfile.ZipFile, checked: set[str]) -> None:
+    """Every XML part refuses a DTD or entity declaration, as the worksheets do (``checked``: parts
+    whose markup was looked at already): styles, shared strings, theme, drawings — whoever may parse them."""
+    for info in zf.infolist():
+        if info.filename in checked or not info.filename.lower().endswith(_XML_PART):
+            continue
+        data = read_member(zf, info) or b""
+        if b"<!" in data and _DTD.search(data):
+            raise ProbeProblem("file-malicious", f"部件 {info.filename} 含有DTD或实体声明")
+
+
+def _large_parts(zf: zipfile.ZipFile, needed: frozenset[str] | set[str]) -> list[str]:
+    """The largest parts the format does not need, when together they exceed ``MAX_EXTRA_PARTS``."""
+    extra = [i for i in zf.infolist() if i.filename not in needed and not i.is_dir()]
+    total = sum(i.file_size for i in extra)
+    if total <= MAX_EXTRA_PARTS:
+        return []
+    extra.sort(key=lambda i: -i.file_size)
+    big = [i for i in extra[:3] if i.file_size >= 65536] or extra[:3]  # the theme's 7 KB is not worth naming
+    named = [f"{i.filename}（{_size(i.file_size)}）" for i in big]
+    if len(extra) > len(big):
+        named[-1] += f"，连同其他部件共{_size(total)}"
+    return named
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:.1f}MB" if n >= 1048576 else f"{max(1, n // 1024)}KB"
 
 
 def probe_ods(zf: zipfile.ZipFile) -> Probe:
@@ -880,6 +992,8 @@ def probe_ods(zf: zipfile.ZipFile) -> Probe:
     if "content.xml" not in zf.namelist():
         raise ProbeProblem("file-unreadable", "缺少 content.xml")
     _ods_content(zf, probe)
+    _declared_markup(zf, {"content.xml"})
+    probe.large_parts = _large_parts(zf, _ODS_NEEDED)
     return probe
 
 
@@ -896,6 +1010,7 @@ class _OdsScan:
         self.probe = probe
         self.info: SheetInfo | None = None
         self.row = self.rrep = self.col = self.max_row = self.max_col = 0
+        self.filled = Filled(tool_sheets())
 
     def table(self, el) -> None:
         t = NS["table"]
@@ -922,6 +1037,7 @@ class _OdsScan:
             _check_extent(self.info.name, self.max_row, self.max_col)
             self.info.cells = self.max_row * self.max_col
             _check_book(self.probe)
+            self.filled.add(self.info.name, crep * self.rrep)
             if formula and self.row < 2000 and self.col < 200:
                 for k in range(min(crep, 200)):
                     self.info.formulas[a1(self.row + 1, self.col + k + 1)] = formula

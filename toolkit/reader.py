@@ -38,9 +38,16 @@ def _prop(name: str) -> str:
 def _text(v: Any) -> str:
     if v is None:
         return ""
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e16:  # 1e308 is '1e+308', not 309 digits
         return str(int(v))
     return str(v).strip()
+
+
+def shown_text(raw: Any, limit: int = 60) -> str:
+    """A cell's content as a finding quotes it: at most ``limit`` characters (a 100,000-digit
+    number is quoted by its start and length, not whole in every message)."""
+    text = _text(raw)
+    return text if len(text) <= limit else f"{text[:limit]}…（共{len(text)}个字符）"
 
 
 def normalize_number(raw: Any, integer: bool) -> tuple[Number | None, str | None, Any]:
@@ -65,7 +72,9 @@ def normalize_number(raw: Any, integer: bool) -> tuple[Number | None, str | None
         num = float(raw)
     else:
         return None, "not-a-number", None
-    if math.isnan(num) or math.isinf(num) or abs(num) > MAX_ABS:
+    if not math.isfinite(num):  # INF, NaN, 1e309, 400 digits: unreadable, never summed
+        return None, "value-not-finite", None
+    if abs(num) > MAX_ABS:
         return None, "value-too-large", None
     value: Number = int(num) if num.is_integer() else num
     if num < 0:
@@ -232,7 +241,7 @@ def _read_cell(report: Report, fmt: Format, cell: Cell, addr: str, raw: Any, inf
     if code:
         if code != "number-as-text" or isinstance(raw, str):
             report.raw[cell.id] = raw
-        found = raw.isoformat() if isinstance(raw, (dt.date, dt.datetime, dt.time)) else _text(raw)
+        found = raw.isoformat() if isinstance(raw, (dt.date, dt.datetime, dt.time)) else shown_text(raw)
         report.findings.append(make(code, where=cell, file=name, found=found, expected=shown))
     return False
 
@@ -484,7 +493,7 @@ def _read(report: Report, data: bytes, name: str) -> None:
                     "formula-overwritten",
                     where=c,
                     file=name,
-                    found=_text(report.raw[c.id]) or "（空）",
+                    found=shown_text(report.raw[c.id]) or "（空）",
                     expected=report.values.get(c.id),
                 )
             )
@@ -509,6 +518,8 @@ def _hidden_content(report: Report, pr: Probe, name: str) -> None:
         report.findings.append(make("dde-link", file=name, detail=_joined(pr.dde_links)))
     if pr.ole_objects:
         report.findings.append(make("ole-object", file=name, detail=_joined(pr.ole_objects)))
+    if pr.large_parts:
+        report.findings.append(make("unexpected-large-part", file=name, detail="、".join(pr.large_parts)))
     for text in pr.unsafe_names[:5]:
         report.findings.append(make("formula-unexpected", file=name, found=text.split("：", 1)[-1], detail="定义的名称"))
 

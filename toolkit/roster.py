@@ -223,7 +223,29 @@ def load_roster(path: Path | str) -> Roster:
         units.append(unit)
     if not units:
         raise RosterError(f"名册 {path.name} 只有表头，没有任何单位。")
+    _refuse_cycle(units, path.name)
     return Roster(tuple(units), path.name)
+
+
+def _refuse_cycle(units: list[Unit], name: str) -> None:
+    """Units that are each other's 上级 (A under B, B under A) have no top and no place in a summary:
+    name them, with their lines, in the order the 上级代码 lead round."""
+    by_code = {u.code: u for u in units}
+    done: set[str] = set()
+    for start in units:
+        path: list[str] = []
+        code = start.code
+        while code in by_code and code not in done and code not in path:
+            path.append(code)
+            code = by_code[code].parent
+        if code in path:
+            ring = [by_code[c] for c in path[path.index(code) :]]
+            shown = " → ".join(f"{u.name}（{u.code}，第{u.line}行）" for u in [*ring, ring[0]])
+            raise RosterError(
+                f"名册 {name} 中的上级代码形成了循环（箭头指向上级）：{shown}。这些单位互为上级，无法确定谁汇总谁；"
+                "请改正其中的上级代码（最上级单位的上级代码应为空）。"
+            )
+        done.update(path)
 
 
 def validate_single_unit(code: str, name: str, typ: str) -> Unit:

@@ -18,7 +18,7 @@ from xlsxwriter.workbook import Workbook
 from . import __version__
 from .consolidate import FILE_ONLY, SCOPE_SELECTION, SUBMITTED, Summary, totals_json
 from .fileio import atomic_write_text
-from .findings import fmt_num, sort_key
+from .findings import few_names, fmt_num, sort_key
 from .report import nonzero_totals
 from .roster import Unit
 from .spec import conventions
@@ -155,7 +155,7 @@ def _status_sheet(summary: Summary):
                 row["date"],
                 row["errors"],
                 row["warnings"],
-                "、".join(row["duplicates"]),
+                few_names(row["duplicates"]),
             ]  # counts as numbers (they sort and sum), empty cells blank but bordered
             status_fill = fills.get(s.status, plain)
             rows.write_row(top + n, [(i, v, status_fill if i == 4 else plain) for i, v in enumerate(values)])

@@ -236,6 +236,7 @@ class Cells:
     max_row: int = 0  # of the cells that are not self-closed (the extent the probe bounds)
     max_col: int = 0
     values: list[tuple[int, int, Any]] | None = None  # (row, column, value); None: calamine reads them
+    filled: int = 0  # cells that are not self-closed (what the probe counts against its limit)
 
     def grid(self) -> list[list[Any]]:
         """The values as calamine's ``to_python(skip_empty_area=False)`` gives them: rows from the
@@ -394,7 +395,7 @@ def scan(data: bytes, book: Workbook | None, cut: Split | None = None) -> Cells 
         values = _slot_values(known, cut.texts, book)
         if values is not None:
             c = known.cells
-            return Cells(formulas=dict(c.formulas), max_row=c.max_row, max_col=c.max_col, values=values)
+            return Cells(formulas=dict(c.formulas), max_row=c.max_row, max_col=c.max_col, values=values, filled=c.filled)
     out = full_scan(data, book)
     if known is None and out is not None and out.values is not None:
         _remember(cut.key, out)
@@ -425,7 +426,7 @@ def _remember(key: tuple[bytes, ...], out: Cells) -> None:
         return
     if len(_SKELETONS) >= MAX_SKELETONS:
         _SKELETONS.clear()
-    cells = Cells(formulas=dict(out.formulas), max_row=out.max_row, max_col=out.max_col)
+    cells = Cells(formulas=dict(out.formulas), max_row=out.max_row, max_col=out.max_col, filled=out.filled)
     quiet = not any(_MARKUP.search(piece) for piece in key)
     _SKELETONS[key] = Skeleton(cells, places, attrs, quiet)
 
@@ -479,10 +480,11 @@ def full_scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901
     codes = _codes(book.styles) if book is not None else {}
     strings = book.strings if book is not None else []
     columns = _COLUMNS
-    last = max_row = max_col = 0
+    last = max_row = max_col = filled = 0
     for letters, row_text, attrs, closed, v, other in cells:
         if closed:
             continue
+        filled += 1
         row, col = int(row_text), columns.get(letters) or column_number(letters)
         if row > max_row:
             max_row = row
@@ -517,7 +519,7 @@ def full_scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901
                 add((row, col, value))
     if len(out.formulas) != len(_ANY_FORMULA.findall(data)):
         return None
-    out.max_row, out.max_col = max_row, max_col
+    out.max_row, out.max_col, out.filled = max_row, max_col, filled
     if values is not None and _in_sheet_data(data):
         out.values = values
     return out

@@ -185,5 +185,7 @@ class RowWriter:
                 ws.write_blank(row, col, None, fmt)
             elif isinstance(value, str):
                 ws.write_string(row, col, value, fmt)
+            elif isinstance(value, float) and not math.isfinite(value):  # write_number refuses INF/NaN
+                ws.write_string(row, col, str(value), fmt)
             else:
                 ws.write_number(row, col, value, fmt)

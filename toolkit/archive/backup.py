@@ -6,6 +6,7 @@ import shlex
 import sqlite3
 from pathlib import Path
 
+from ..fileio import create_owner_only
 from .core import Archive
 from .db import ArchiveError
 
@@ -23,12 +24,18 @@ def backup(archive: Archive, out: Path) -> str:
     if not out.parent.is_dir():
         raise ArchiveError(f"备份文件所在的文件夹不存在：{out.parent}")
     tmp = out.with_name(out.name + ".part")
-    src = sqlite3.connect(archive.url.removeprefix("sqlite:///"))
-    dst = sqlite3.connect(tmp)
+    tmp.unlink(missing_ok=True)  # left by a backup that was interrupted
+    create_owner_only(tmp)  # a copy of the archive is as private as the archive
     try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
-    tmp.replace(out)
+        src = sqlite3.connect(archive.url.removeprefix("sqlite:///"))
+        dst = sqlite3.connect(tmp)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+        tmp.replace(out)
+    except BaseException:  # interrupted or failed: no half copy left beside the backups
+        tmp.unlink(missing_ok=True)
+        raise
     return f"已备份到：{out}"

@@ -9,7 +9,6 @@ warning fingerprints: a new receipt with the same warnings keeps it, a new warni
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,12 +167,21 @@ class Archive:
         workers: int | None = None,
         only_unit: str | None = None,
         pool: WorkerPool | None = None,
+        **limits: Any,
     ) -> list[Received]:
         """Check every file exactly as ``check`` does and store it, one transaction per file
-        (``pool``: long-lived worker processes, as a server keeps them)."""
+        (``pool``: long-lived worker processes, as a server keeps them; ``limits``: what a web upload
+        may store, see ``receive.receive``)."""
         from .receive import receive
 
-        return receive(self, paths, year, progress=progress, workers=workers, only_unit=only_unit, pool=pool)
+        return receive(self, paths, year, progress=progress, workers=workers, only_unit=only_unit, pool=pool, **limits)
+
+    def usage(self, unit: str, year: int, since: str = "", shas: Iterable[str] = ()) -> Usage:
+        """What a unit's link has used of its quotas: bytes stored for the unit's year (each distinct
+        file once), receipts since ``since`` (an ISO time as ``now()`` writes it), and which of
+        ``shas`` the year already holds (a retried upload adds no bytes)."""
+        with self._read() as conn:
+            return unit_usage(conn, unit, year, since, shas)
 
     # ------------------------------------------------------------ status
 
@@ -283,20 +291,12 @@ class Archive:
     # ------------------------------------------------------------ care
 
     def verify(self, progress: Callable[[int], Any] | None = None) -> list[str]:
-        """Re-hash every stored file: the problems found (empty when every byte is as received)."""
-        problems = []
-        with self._read() as conn:
-            shas = [r.sha256 for r in conn.execute(T.files.select().with_only_columns(T.files.c.sha256))]
-            if progress:
-                progress(len(shas))
-            for sha in shas:
-                row = conn.execute(T.files.select().where(T.files.c.sha256 == sha)).one()
-                data = bytes(row.data)
-                if hashlib.sha256(data).hexdigest() != sha or len(data) != row.size:
-                    problems.append(f"文件 {sha[:16]}… 的内容与收到时不一致（长度 {len(data)}，应为 {row.size}）")
-                if progress:
-                    progress(-1)
-        return problems
+        """Re-hash every stored file and every stored receipt (report, findings, status): the problems
+        found, in Chinese (empty when everything is as received). A changed receipt is named by unit,
+        year and the cells whose stored figure differs from the stored file's."""
+        from .verify import verify
+
+        return verify(self, progress)
 
     def file_bytes(self, sha256: str) -> bytes:
         with self._read() as conn:
@@ -310,6 +310,56 @@ class Archive:
         from .backup import backup
 
         return backup(self, Path(out))
+
+    # ------------------------------------------------------------ settings (nianbao_meta)
+
+    def setting(self, key: str) -> str | None:
+        with self._read() as conn:
+            return conn.execute(T.meta.select().with_only_columns(T.meta.c.value).where(T.meta.c.key == key)).scalar()
+
+    def set_setting(self, key: str, value: str, keep: bool = False) -> str:
+        """Store a setting; with ``keep`` a value already there wins, so several servers starting at
+        once agree on one. Returns the value now stored."""
+        from sqlalchemy.exc import IntegrityError
+
+        where = T.meta.c.key == key
+        try:
+            with self.engine.begin() as conn:
+                old = conn.execute(T.meta.select().with_only_columns(T.meta.c.value).where(where)).scalar()
+                if old is None:
+                    conn.execute(T.meta.insert().values(key=key, value=value))
+                elif keep:
+                    return old
+                elif old != value:
+                    conn.execute(T.meta.update().where(where).values(value=value))
+        except IntegrityError:  # another process inserted it first (PostgreSQL)
+            return self.setting(key) if keep else self.set_setting(key, value)
+        return value
+
+
+@dataclass
+class Usage:
+    """A unit's use of its year in the archive (the web quotas)."""
+
+    bytes: int = 0
+    receipts: int = 0
+    known: set[str] = field(default_factory=set)
+
+
+def unit_usage(conn: Any, unit: str, year: int, since: str = "", shas: Iterable[str] = ()) -> Usage:
+    """``Archive.usage`` on an open connection (``store`` asks it inside its own transaction)."""
+    from sqlalchemy import func, select
+
+    S, F = T.submissions, T.files
+    mine = select(S.c.sha256).where(S.c.year == year, S.c.unit_code == unit).distinct()
+    stored = conn.execute(select(func.coalesce(func.sum(F.c.size), 0)).where(F.c.sha256.in_(mine))).scalar_one()
+    receipts = 0
+    if since:
+        when = (S.c.year == year) & (S.c.unit_code == unit) & (S.c.received_at >= since)
+        receipts = conn.execute(select(func.count()).select_from(S).where(when)).scalar_one()
+    wanted = set(shas)
+    known = set(conn.execute(select(S.c.sha256).where(S.c.year == year, S.c.sha256.in_(wanted))).scalars()) if wanted else set()
+    return Usage(int(stored), int(receipts), known)
 
 
 def verdict(report: Report) -> tuple[str, dict[str, int]]:

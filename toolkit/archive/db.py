@@ -12,13 +12,14 @@ import os
 from pathlib import Path
 
 from ..errors import NianbaoError
+from ..fileio import create_owner_only
 
 ENV = "NIANBAO_DB"
 DEFAULT_FILE = "nianbao.db"
 HERE = Path(__file__).resolve().parent
 BUSY_MS = 60_000
 PAGE_SIZE = 16384  # SQLite pages of a new archive; older archives keep theirs (4096)
-SCHEMA_HEAD = "0002"  # the newest migration in migrations/versions (a test keeps them equal)
+SCHEMA_HEAD = "0003"  # the newest migration in migrations/versions (a test keeps them equal)
 
 
 class ArchiveError(NianbaoError):
@@ -58,6 +59,9 @@ def _sqlite_engine(url: str):
     path = Path(url.removeprefix("sqlite:///"))
     if not path.parent.is_dir():
         raise ArchiveError(f"档案库所在的文件夹不存在：{path.parent}")
+    # a new archive is readable by its owner only (it holds every unit's returns and the links'
+    # digests); SQLite gives its -wal and -shm files the same mode. An existing one keeps its mode.
+    create_owner_only(path)
     engine = create_engine(url, connect_args={"timeout": BUSY_MS / 1000}, json_serializer=_json)
 
     @event.listens_for(engine, "connect")

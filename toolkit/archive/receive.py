@@ -17,10 +17,13 @@ from ..findings import counts, sort_key
 from ..inputs import Source, collect, load
 from ..report import Report
 from . import schema as T
-from .core import Archive, Received, now, verdict
+from .core import Archive, Received, now, unit_usage, verdict
 from .store import findings_json, report_json
 
 NOT_THIS_UNIT = "非本单位（未接收）"
+TOO_BIG = "拒收（文件过大）"
+OVER_QUOTA = "拒收（超过本单位存储限额）"
+REFUSED = {"unexpected-large-part": "拒收（夹带大附件）"}  # finding code → outcome, for ``refuse_codes``
 
 
 def _paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -36,21 +39,31 @@ def receive(
     workers: int | None = None,
     only_unit: str | None = None,
     pool: WorkerPool | None = None,
+    refuse_codes: Iterable[str] = (),
+    max_bytes: int | None = None,
+    unit_bytes: int | None = None,
 ) -> list[Received]:
     """``only_unit``: store only that unit's returns (a unit's private upload link); any other file is
-    checked and answered with outcome 非本单位, and nothing of it is stored."""
+    checked and answered with outcome 非本单位, and nothing of it is stored.
+
+    What a web upload may store (each refusal is an outcome 拒收…, and nothing of the file is stored):
+    ``refuse_codes``: a file with a finding of one of these codes (answered with its findings; the web
+    refuses pictures and embedded objects so); ``max_bytes``: a file (or zip member) larger than this
+    is neither read nor stored; ``unit_bytes``: a unit's year holds at most this many bytes of distinct
+    files — counted inside the storing transaction, so that several processes agree."""
     ros = archive.need_roster(year)
     plist = _paths(paths)
     sources = list(collect(plist))
     last_year = previous_reports(archive, year - 1, only_unit)
-    batch = Batch(archive, year)
-    checked = iter_kept(sources, CheckOptions(year=year, roster=ros), progress, workers, pool)
-    for src, kept in zip(sources, checked, strict=True):
-        report = kept.report
-        if only_unit is not None and report.unit_code != only_unit:
+    batch = Batch(archive, year, unit_bytes)
+    checked = _check_all(sources, CheckOptions(year=year, roster=ros), progress, workers, pool, max_bytes)
+    for src, kept in checked:
+        refused = _refused(src, kept, only_unit, frozenset(refuse_codes), max_bytes)
+        if refused is not None:
             batch.flush()  # the lines stay in input order
-            batch.done.append(Received(src.name, NOT_THIS_UNIT, report.unit_code, report.unit_name, report=report))
+            batch.done.append(refused)
             continue
+        report = kept.report
         data = kept.data if kept.data is not None else _bytes(src)  # read again only when its reader crashed
         if data is None:  # vanished or unreadable on disk: nothing to keep
             batch.flush()  # the lines stay in input order
@@ -67,9 +80,43 @@ def receive(
 
         states = current_statuses(archive, year)
     for r in out:
-        if r.outcome != NOT_THIS_UNIT:  # never tell a unit's link another unit's status
+        if r.outcome not in (NOT_THIS_UNIT, TOO_BIG):  # never tell a unit's link another unit's status
             r.status = states.get(r.unit_code, "不在名册" if r.unit_code else "无法读取")
     return out
+
+
+def _check_all(sources: list[Source], opts: CheckOptions, progress, workers, pool, max_bytes: int | None):
+    """(source, kept) in input order; kept is None for a file over ``max_bytes``, which is not read."""
+    big = {i for i, src in enumerate(sources) if max_bytes is not None and _size(src) > max_bytes}
+    rest = iter(iter_kept([s for i, s in enumerate(sources) if i not in big], opts, progress, workers, pool))
+    for i, src in enumerate(sources):
+        yield src, (None if i in big else next(rest))
+
+
+def _size(src: Source) -> int:
+    """Known before reading for a file on disk; a zip member's is checked once read (``_refused``)."""
+    if src.data is not None:
+        return len(src.data)
+    if src.member:
+        return 0
+    try:
+        return Path(src.path).stat().st_size
+    except OSError:  # vanished: the reader says so
+        return 0
+
+
+def _refused(src: Source, kept: Any, only_unit: str | None, refuse_codes: frozenset[str], max_bytes: int | None):
+    """The answer (a Received) for a file that must not be stored, or None."""
+    if kept is None or (max_bytes is not None and kept.data is not None and len(kept.data) > max_bytes):
+        return Received(src.name, TOO_BIG)
+    report = kept.report
+    if only_unit is not None and report.unit_code != only_unit:
+        return Received(src.name, NOT_THIS_UNIT, report.unit_code, report.unit_name, report=report)
+    hit = sorted({f.code for f in report.findings} & refuse_codes)
+    if hit:
+        outcome = REFUSED.get(hit[0], "拒收")
+        return Received(src.name, outcome, report.unit_code, report.unit_name, counts=counts(report.findings), report=report)
+    return None
 
 
 def store_imported(archive: Archive, reports: list[Report]) -> list[Received]:
@@ -140,8 +187,8 @@ class Batch:
 
     MAX_FILES, MAX_BYTES, MAX_SECONDS = 64, 32 << 20, 1.0
 
-    def __init__(self, archive: Archive, year: int):
-        self.archive, self.year = archive, year
+    def __init__(self, archive: Archive, year: int, unit_bytes: int | None = None):
+        self.archive, self.year, self.unit_bytes = archive, year, unit_bytes
         self.items: list[tuple[Report, bytes, bool]] = []
         self.size, self.started = 0, 0.0
         self.done: list[Received] = []
@@ -158,12 +205,14 @@ class Batch:
 
     def flush(self) -> None:
         if self.items:
-            self.done.extend(store(self.archive, self.year, self.items))
+            self.done.extend(store(self.archive, self.year, self.items, self.unit_bytes))
         self.items, self.size = [], 0
 
 
-def store(archive: Archive, year: int, items: list[tuple[Report, bytes, bool]]) -> list[Received]:
-    """Files in one transaction; a file whose bytes were received for this year before is a no-op."""
+def store(archive: Archive, year: int, items: list[tuple[Report, bytes, bool]], unit_bytes: int | None = None) -> list[Received]:
+    """Files in one transaction; a file whose bytes were received for this year before is a no-op
+    (so an upload retried after a lost answer is acknowledged, never stored twice); with
+    ``unit_bytes``, a new file that would take its unit's year over that many bytes is refused."""
     S = T.submissions
     for report, data, hashed in items:
         if not hashed:
@@ -176,7 +225,11 @@ def store(archive: Archive, year: int, items: list[tuple[Report, bytes, bool]]) 
         seen = dict(conn.execute(select(S.c.sha256, S.c.received_at).where(S.c.year == year, S.c.sha256.in_(shas))).all())
         known = set(conn.execute(select(S.c.unit_code).where(S.c.year == year, S.c.unit_code.in_(codes)).distinct()).scalars())
         out, files, rows, at = [], {}, [], now()
+        room = _Room(conn, year, unit_bytes)
         for report, data, _ in items:
+            if not room.admits(report, len(data), seen):
+                out.append(room.refusal(report))
+                continue
             out.append(_one(report, year, seen, known, at, rows))
             files.setdefault(report.provenance.sha256, data)
             seen.setdefault(report.provenance.sha256, at)
@@ -184,6 +237,30 @@ def store(archive: Archive, year: int, items: list[tuple[Report, bytes, bool]]) 
             _insert_files(conn, {sha: files[sha] for sha in {r["sha256"] for r in rows}})
             conn.execute(S.insert(), rows)
     return out
+
+
+class _Room:
+    """Bytes each unit's year may still take, read once per storing transaction (which holds the
+    writers' lock, so no other process stores in between)."""
+
+    def __init__(self, conn: Any, year: int, limit: int | None):
+        self.conn, self.year, self.limit = conn, year, limit
+        self.used: dict[str, int] = {}
+
+    def admits(self, report: Report, size: int, seen: dict) -> bool:
+        code = report.unit_code
+        if self.limit is None or not code or report.provenance.sha256 in seen:  # a duplicate adds nothing
+            return True
+        if code not in self.used:
+            self.used[code] = unit_usage(self.conn, code, self.year).bytes
+        if self.used[code] + size > self.limit:
+            return False
+        self.used[code] += size
+        return True
+
+    @staticmethod
+    def refusal(report: Report) -> Received:
+        return Received(report.provenance.name, OVER_QUOTA, report.unit_code, report.unit_name, "", verdict(report)[1], report)
 
 
 def _one(report: Report, year: int, seen: dict, known: set, at: str, rows: list) -> Received:

@@ -2,14 +2,24 @@
 
 A file's bytes are stored once, keyed by their sha256, and never changed; a submission is one
 receipt of a file for a unit and year, with the Report the checker made of it (values and
-findings as JSON, so nothing is read twice); events are the reviewer's decisions and notes.
+findings as JSON, so nothing is read twice) and a digest of the row; events are the reviewer's decisions and notes.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
+
+
+def _row_digest(context: Any) -> str:
+    """The digest of the submission being inserted, whoever inserts it."""
+    from .store import row_digest
+
+    return row_digest(context.get_current_parameters())
+
 
 meta = Table(
     "nianbao_meta",
@@ -65,6 +75,9 @@ submissions = Table(
     Column("warning_fps", JSON, nullable=False),  # fingerprints of the 警告, for 说明 matching
     Column("report", JSON, nullable=False),  # values, cover, provenance … (store.report_json)
     Column("findings", JSON, nullable=False),
+    # sha256 of the row (store.row_digest), computed from the values inserted: ``verify`` finds a row
+    # changed after it was stored. Last, so that the other columns' defaults are filled in before it.
+    Column("digest", String(64), nullable=True, default=_row_digest),
 )
 Index("ix_submissions_year_unit", submissions.c.year, submissions.c.unit_code)
 Index("ix_submissions_sha", submissions.c.year, submissions.c.sha256)

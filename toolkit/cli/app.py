@@ -1,7 +1,8 @@
 """The `nianbao` application: the typer app, Chinese help, the consoles and the helpers every
 command uses (messages, progress, tables of findings), and the entry point with its exit codes.
 
-Exit codes: 0 fine; 1 problems (错误) found in the inputs; 2 could not run.
+Exit codes: 0 fine; 1 problems (错误) found in the inputs; 2 could not run; 130 interrupted (Ctrl-C),
+143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ app = typer.Typer(
         "  nianbao serve --year 2025（报送网页；各单位的专用链接用 nianbao links 生成）\n\n"
         "  nianbao audit tests/published --out 输出/审计.xlsx\n\n"
         "  nianbao explain O1\n\n"
-        "退出码：0 正常；1 发现错误；2 无法运行（参数错误、文件无法读取等）。"
+        "退出码：0 正常；1 发现错误；2 无法运行（参数错误、文件无法读取等）；130 被 Ctrl-C 中断；143 被终止（SIGTERM）。"
     ),
     add_completion=False,
     no_args_is_help=True,
@@ -255,6 +256,14 @@ def check_year(year: int, valid_from: int) -> None:
         raise fail(f"{year}年度早于本格式的适用年度（{valid_from}年起）。")
 
 
+def plausible_year(year: int | None) -> int | None:
+    """Callback of a ``--year`` option: a year no archive can hold (99999999999999999999, -5) is
+    refused while parsing, in Chinese with exit code 2, before any database is asked about it."""
+    if year is not None:
+        check_year(year, 2000)
+    return year
+
+
 # ---------------------------------------------------------------- draft (issue 17)
 
 
@@ -288,14 +297,31 @@ class Terminated(KeyboardInterrupt):
 _SIGNALLED: list[int] = []
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _on_stop(signum: int, frame: object) -> None:
+    """Ctrl-C or SIGTERM. The first stops the command; any more while it cleans up (workers killed,
+    staging folders removed, the message printed) are absorbed, so that the cleanup is never cut
+    short and the traceback of a second KeyboardInterrupt never shows."""
+    import signal
+
+    if _SIGNALLED:
+        return
     _SIGNALLED.append(signum)
-    raise Terminated()
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+
+def _stop_code(e: BaseException | None = None) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (the first signal decides)."""
+    import signal
+
+    if isinstance(e, Terminated) or (_SIGNALLED and _SIGNALLED[0] != signal.SIGINT):
+        return 143
+    return 130
 
 
 def _interrupted(code: int) -> int:
-    from ..fileio import WRITTEN
+    from ..fileio import WRITTEN, remove_staging
 
+    remove_staging()
     written = [p for p in WRITTEN]
     head = "已中断" if code == 130 else "已终止"
     if written:
@@ -311,7 +337,7 @@ def _interrupted(code: int) -> int:
 def run(argv: list[str] | None = None) -> int:
     """Run one command and return its exit code; every failure becomes a Chinese message and a
     documented code, never a traceback. The tests call this in-process; ``main`` adds the process part."""
-    from ..fileio import WRITTEN
+    from ..fileio import WRITTEN, remove_staging
 
     PLANNED.clear()
     WRITTEN.clear()
@@ -319,7 +345,7 @@ def run(argv: list[str] | None = None) -> int:
         rv = app(args=argv, standalone_mode=False, prog_name="nianbao")
         code = rv if isinstance(rv, int) else 0
         if code == 130:  # typer turns KeyboardInterrupt (Ctrl-C, or our SIGTERM handler) into exit 130
-            code = _interrupted(143 if _SIGNALLED else 130)
+            code = _interrupted(_stop_code())
     except NianbaoError as e:
         say("[bold red]错误：[/]{}", e)
         code = EXIT_CANNOT_RUN
@@ -328,33 +354,46 @@ def run(argv: list[str] | None = None) -> int:
     except typer.Abort:
         say("已取消。")
         code = EXIT_CANNOT_RUN
-    except Terminated:
-        code = _interrupted(143)
-    except KeyboardInterrupt:
-        code = _interrupted(130)
+    except KeyboardInterrupt as e:  # Terminated included
+        code = _interrupted(_stop_code(e))
     except OSError as e:  # a folder that cannot be written, a full disk, a vanished file
         where = f"：{e.filename}" if getattr(e, "filename", None) else ""
         say("[bold red]错误：[/]无法读写文件{}（{}）。请检查路径、权限和磁盘空间。", where, e.strerror or e)
         code = EXIT_CANNOT_RUN
     except Exception as e:  # usage errors of the vendored Click, and anything unexpected
         code = _unexpected(e)
+    finally:
+        remove_staging()  # a staging folder a signal left where no `with` covered it yet
     return code
 
 
 def main() -> None:
-    """Console entry point: Ctrl-C and SIGTERM stop cleanly, then the exit code of ``run``."""
+    """Console entry point: Ctrl-C and SIGTERM stop cleanly at any moment, then the exit code of
+    ``run``. Until here ``toolkit.entry`` handled them (nothing could have been written yet)."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C unwinds cleanly
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    code = run()
-    # Done: every output is whole and the workers are gone. End now, with Ctrl-C and SIGTERM held
-    # back, so that a signal arriving during interpreter shutdown cannot turn the exit code into -2.
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    code = EXIT_CANNOT_RUN
+    try:
+        _SIGNALLED.clear()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _on_stop)
+        code = run()
+    except KeyboardInterrupt as e:  # landed before run's own `try`, or while it returned
+        code = _interrupted(_stop_code(e))
+    except SystemExit as e:  # serve: uvicorn could not start after all (exit 3, as uvicorn.run)
+        code = e.code if isinstance(e.code, int) else EXIT_OK if e.code is None else EXIT_CANNOT_RUN
+    finally:
+        # Done: every output is whole and the workers are gone. End now, ignoring Ctrl-C and SIGTERM
+        # (process-wide: a signal may land on another thread), so that one arriving during the last
+        # flush cannot raise here or turn the exit code into -2.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed pipe: the exit code still tells
+            pass
+        os._exit(code)
 
 
 def _unexpected(e: Exception) -> int:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_OK, EXIT_PROBLEMS, MAX_ROWS, PLANNED, Ticker, app, check_year, clean, err, fail, say
+from .app import EXIT_OK, EXIT_PROBLEMS, MAX_ROWS, PLANNED, Ticker, app, check_year, clean, err, fail, plausible_year, say
 
 DbOption = Annotated[
     str | None,
@@ -18,7 +18,7 @@ DbOption = Annotated[
         help="档案库：SQLite 文件路径或 postgresql://用户@主机/库名；默认取环境变量 NIANBAO_DB，否则为当前文件夹的 nianbao.db。",
     ),
 ]
-YearOption = Annotated[int, typer.Option("--year", "-y", help="报告年度，例如 2025。")]
+YearOption = Annotated[int, typer.Option("--year", "-y", help="报告年度，例如 2025。", callback=plausible_year)]
 NoteOption = Annotated[str, typer.Option("--note", "-n", help="说明或退回原因（必填）。")]
 JsonOption = Annotated[bool, typer.Option("--json", help="在标准输出打印 JSON。")]
 STYLE = {"未报送": "dim", "退回": "bold red", "待说明": "yellow", "已通过": "green"}
@@ -228,7 +228,7 @@ def reject_cmd(
 @app.command("history", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def history_cmd(
     unit: Annotated[str, typer.Argument(help="单位代码或名称。")],
-    year: Annotated[int | None, typer.Option("--year", "-y", help="只看这一年度。")] = None,
+    year: Annotated[int | None, typer.Option("--year", "-y", help="只看这一年度。", callback=plausible_year)] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -287,17 +287,18 @@ def export_cmd(
 
 @app.command("verify", rich_help_panel="档案库：一年的回收")
 def verify_cmd(db: DbOption = None) -> None:
-    """核对档案库：重新计算每个保存的原文件的 sha256，与收到时比较。
+    """核对档案库：重新计算每个保存的原文件的 sha256，以及每条存档审核结果（数字、问题清单、状态）的校验值，
+    与收到时比较；不一致的写明单位、年度和单元格。
 
-    退出码：0 全部一致；1 有文件不一致；2 无法运行。
+    退出码：0 全部一致；1 有不一致；2 无法运行。
     """
     with _open(db) as archive, Ticker("核对") as tick:
         problems = archive.verify(progress=tick)
     for p in problems:
         say("[bold red]不一致：[/]{}", p)
     if problems:
-        raise fail(f"有 {len(problems)} 个文件与收到时不一致。", EXIT_PROBLEMS)
-    say("档案库中的全部原文件与收到时一致。")
+        raise fail(f"档案库中有 {len(problems)} 处与收到时不一致。", EXIT_PROBLEMS)
+    say("档案库中的全部原文件和存档审核结果与收到时一致。")
 
 
 @app.command("backup", no_args_is_help=True, rich_help_panel="档案库：一年的回收")

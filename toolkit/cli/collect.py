@@ -100,7 +100,7 @@ def check_cmd(
     退出码：0 没有错误；1 有错误；2 无法运行。
     """
     from ..api import check_batch, write_annotated
-    from ..jsonout import dumps, result_json
+    from ..jsonout import write_result
     from ..roster import load_roster
 
     if year is not None:
@@ -120,7 +120,7 @@ def check_cmd(
         for rep, why in done.skipped:
             say("  未生成 {}：{}", rep.provenance.name, why, style="yellow")
     if as_json:
-        print(dumps(result_json("check", result.reports, year=year, batch=result.batch)))
+        write_result(sys.stdout, "check", result.reports, year=year, batch=result.batch)
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
 
 

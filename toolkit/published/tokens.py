@@ -12,6 +12,7 @@ token that a later step may split into several cells.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -41,9 +42,10 @@ class Tok:
     def digits(self) -> str | None:
         """The token as a run of digits (maybe several cells run together), else None."""
         s = unicodedata.normalize("NFKC", self.text).strip()
-        return s if _RUN.fullmatch(s) else None
+        return s if len(s) <= MAX_RUN and _RUN.fullmatch(s) else None
 
 
+MAX_RUN = 300  # digits of cells run together: a table row is a few dozen cells of a few digits
 _NUM = re.compile(r"[+-]?\d+(?:\.\d+)?")
 _RUN = re.compile(r"\d+(?:\.\d+)?")
 _GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
@@ -60,6 +62,8 @@ def parse_number(text: str) -> Number | None:
     if len(body.split(".")[0]) > 1 and body[0] == "0":  # '00', '0000000': digits run together
         return None
     f = float(s)
+    if not math.isfinite(f):  # 400 digits in a row are no figure of a report (and float() makes them inf)
+        return None
     return int(f) if f.is_integer() and "." not in s else f
 
 

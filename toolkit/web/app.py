@@ -4,14 +4,16 @@ Jinja2 page; nothing here decides what a return's status is."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import os
-from dataclasses import dataclass
+import urllib.parse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -19,9 +21,11 @@ from starlette.templating import Jinja2Templates
 from ..archive import Archive, ArchiveError
 from ..check import WorkerPool
 from ..errors import NianbaoError
-from . import views
+from . import keys, views
+from .limits import Limits, Quotas
 
 HERE = Path(__file__).parent
+BASE_URL_SETTING = "links_base_url"  # nianbao_meta: the --base-url `nianbao links` last used
 MAX_UPLOAD = 20 * 1024 * 1024  # one request; a return is ~20 KB, a zip of a county's returns a few MB
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -33,19 +37,111 @@ CSP = (
 class WebConfig:
     db: str | None  # as for --db: None = $NIANBAO_DB or nianbao.db
     year: int
-    open_admin: bool = True  # served on loopback: the local user is the county reviewer
+    open_admin: bool = True  # served on loopback: the local user (on a loopback Host) is the county reviewer
     max_upload: int = MAX_UPLOAD
+    tls: bool = False  # served over HTTPS: cookies are Secure
+    base_url: str | None = None  # the address the units use (None: the one `nianbao links` stored)
+    hosts: set[str] = field(default_factory=set)  # Host names answered besides the loopback names
+    any_ip: bool = False  # any IP-literal Host (served on a wildcard address)
+    origins: set[str] = field(default_factory=set)  # origins a form may come from besides the page's own
+    quotas: Quotas = field(default_factory=Quotas)  # what one unit's link may take (serve --max-…)
+
+    def allow(self, host: str, names: list[str] | tuple[str, ...] = ()) -> None:
+        """Answer for the listening address (any IP literal when it is a wildcard) and ``names``
+        (``--allow-host``, a port after a name is ignored)."""
+        if host in WILDCARDS:
+            self.any_ip = True
+        else:
+            self.hosts.add(host_name(host))
+        self.hosts.update(host_name(n) for n in names if n.strip())
+
+    def add_base_url(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url.strip())
+        if parts.scheme in ("http", "https") and parts.netloc:
+            self.hosts.add(host_name(parts.netloc))
+            self.origins.add(origin_of(url))
+
+    def host_allowed(self, name: str) -> bool:
+        if is_loopback(name) or name in self.hosts:
+            return True
+        return self.any_ip and is_ip(name)
+
+
+WILDCARDS = ("0.0.0.0", "::", "")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+LOOPBACK_HOST = views.LOOPBACK_HOST  # scope key: the request named a loopback host
+
+
+def is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def is_loopback(host: str) -> bool:
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
-        return host == "localhost"
+        return host.lower().rstrip(".") == "localhost"
+
+
+def host_name(host: str) -> str:
+    """The name of a Host header or --host value, lower case, without port or IPv6 brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host[1:]
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, lower case, the default port left out ("" if not a web URL)."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    netloc = parts.netloc.lower().rsplit("@", 1)[-1]
+    default = ":80" if parts.scheme == "http" else ":443"
+    return f"{parts.scheme}://{netloc.removesuffix(default)}"
+
+
+class HostGuard:
+    """DNS rebinding and cross-site forms: a request naming a Host this server does not serve gets
+    400, a state-changing request whose Origin (or Referer) is not the page's own gets 403, on every
+    route. Records whether the Host is a loopback name (only then is loopback's open admin open)."""
+
+    def __init__(self, app, config: WebConfig, ctx: views.Context):
+        self.app, self.config, self.ctx = app, config, ctx
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in (b"host", b"origin", b"referer")}
+        server = scope.get("server") or ("", 0)
+        host = headers.get("host") or f"{server[0]}:{server[1]}"
+        name = host_name(host)
+        problem = None
+        if not self.config.host_allowed(name):
+            problem = (400, "网页地址不对：这台服务器不为这个地址提供服务。请使用县（旗、区）政务公开办发给您的链接。")
+        elif scope["method"] not in SAFE_METHODS and not self._same_origin(scope, host, headers):
+            problem = (403, "请求的来源不是本网页（可能是其他网站代发的请求），已拒绝。请在本网页上重新操作。")
+        if problem:
+            return await self.ctx.error_page(Request(scope), *problem)(scope, receive, send)
+        scope[LOOPBACK_HOST] = is_loopback(name)
+        return await self.app(scope, receive, send)
+
+    def _same_origin(self, scope, host: str, headers: dict[str, str]) -> bool:
+        given = headers.get("origin") or headers.get("referer") or ""
+        got = origin_of(given) if given != "null" else ""
+        own = origin_of(f"{scope.get('scheme', 'http')}://{host}")
+        return bool(got) and (got == own or got in self.config.origins)
 
 
 class SecurityHeaders:
-    """CSP without inline script, no framing, no MIME sniffing, no referrer leaking a unit's link."""
+    """CSP without inline script, no framing, no MIME sniffing, no referrer leaving the site (a unit's
+    link stays private; same-origin forms keep their Origin, which HostGuard checks)."""
 
     def __init__(self, app):
         self.app = app
@@ -61,13 +157,22 @@ class SecurityHeaders:
                     ("content-security-policy", CSP),
                     ("x-content-type-options", "nosniff"),
                     ("x-frame-options", "DENY"),
-                    ("referrer-policy", "no-referrer"),
+                    ("referrer-policy", "same-origin"),
                     ("cache-control", "no-store"),
                 ):
                     headers.append((k.encode(), v.encode()))
             await send(message)
 
         return await self.app(scope, receive, with_headers)
+
+
+class _App(Starlette):
+    """Starlette with the security headers and the Host/Origin guard outside everything, its own
+    500 handler included: every answer, an error page too, carries them."""
+
+    def build_middleware_stack(self):
+        ctx = self.state.ctx
+        return SecurityHeaders(HostGuard(super().build_middleware_stack(), ctx.config, ctx))
 
 
 def _lifespan(ctx: views.Context):
@@ -84,13 +189,23 @@ def _lifespan(ctx: views.Context):
 
 
 def create_app(config: WebConfig) -> Starlette:
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    config = dataclasses.replace(config, hosts=set(config.hosts), origins=set(config.origins))
     archive = Archive.open(config.db)
     archive.need_roster(config.year)
+    base = config.base_url or archive.setting(BASE_URL_SETTING)
+    if base:
+        config.add_base_url(base)
     pages = Jinja2Templates(directory=str(HERE / "templates"))
-    ctx = views.Context(archive, config, pages, WorkerPool(os.cpu_count() or 1))  # started on the first upload
+    workers = WorkerPool(os.cpu_count() or 1)  # started on the first upload
+    ctx = views.Context(archive, config, pages, workers, keys.web_key(archive))
+    ctx.limits = Limits(config.quotas)
     routes = [
         Route("/", ctx.admin(views.overview)),
         Route("/login", views.login, methods=["GET", "POST"]),
+        Route("/logout", views.logout, methods=["POST"]),
         Route("/unit/{code}", ctx.admin(views.unit_page)),
         Route("/unit/{code}/accept", ctx.admin(views.accept), methods=["POST"]),
         Route("/unit/{code}/reject", ctx.admin(views.reject), methods=["POST"]),
@@ -103,16 +218,20 @@ def create_app(config: WebConfig) -> Starlette:
         Route("/audit", ctx.admin(views.audit_upload), methods=["POST"]),
         Route("/export.{kind:str}", ctx.admin(views.export)),
         Route("/u/{token}", ctx.clerk(views.clerk_page)),
-        Route("/u/{token}/upload", ctx.clerk(views.clerk_upload), methods=["POST"]),
+        Route("/u/{token}/upload", ctx.limits.link_body(ctx.clerk(views.clerk_upload)), methods=["POST"]),
         Route("/u/{token}/template", ctx.clerk(views.clerk_template)),
         Route("/u/{token}/annotated", ctx.clerk(views.clerk_annotated)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(
-        routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={HTTPException: ctx.http_error, NianbaoError: ctx.user_error, ArchiveError: ctx.user_error},
-        lifespan=_lifespan(ctx),
-    )
+    handlers = {
+        HTTPException: ctx.http_error,
+        NianbaoError: ctx.user_error,
+        ArchiveError: ctx.user_error,
+        DBAPIError: ctx.failure,  # the database went away, is busy, or its disk is full: 503 / 507
+        PoolTimeout: ctx.failure,
+        OSError: ctx.failure,  # a full disk or temp folder: 507
+        Exception: ctx.crash,  # anything else: a Chinese 500 page; the server logs the traceback
+    }
+    app = _App(routes=routes, exception_handlers=handlers, lifespan=_lifespan(ctx))
     app.state.ctx = ctx
     return app

@@ -4,11 +4,11 @@ call the archive or the library, render a template or send a file."""
 from __future__ import annotations
 
 import functools
-import secrets as _random
+import logging
 import tempfile
 import urllib.parse
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from ..fileio import safe_filename
 from . import keys
 
 STATUS_ORDER = ("未报送", "退回", "待说明", "已通过")
-CSRF_COOKIE, ADMIN_COOKIE = "nb_csrf", "nb_admin"
+SESSION_COOKIE, ADMIN_COOKIE = "nb_session", "nb_admin"  # a signed visitor id; a signed-in admin's session id
+LOOPBACK_HOST = "nianbao.loopback_host"  # set by app.HostGuard
+log = logging.getLogger("nianbao.web")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -32,25 +34,35 @@ class Context:
     config: Any
     pages: Any
     workers: Any = None  # toolkit.check.WorkerPool: the uploads' long-lived worker processes
+    key: bytes = b""  # the archive's HMAC key of visitor ids and CSRF tokens (keys.web_key)
+    limits: Any = field(default=None, kw_only=True)  # web.limits.Limits: what one unit's link may take of the machine
 
     # ------------------------------------------------------------ guards
 
     def admin(self, handler):
         @functools.wraps(handler)
         async def guarded(request: Request):
-            if not self.config.open_admin and not keys.is_admin_key(self.archive, request.cookies.get(ADMIN_COOKIE, "")):
+            if not await run_in_threadpool(self._is_admin, request):
                 if request.method == "GET":
                     return RedirectResponse("/login", status_code=303)
-                raise HTTPException(403, "需要管理密钥。")
+                raise HTTPException(403, "需要管理员登录：请先在登录页面输入管理密钥。")
             await self._form(request)
             return await handler(self, request)
 
         return guarded
 
+    def _is_admin(self, request: Request) -> bool:
+        """Loopback's open admin only for a loopback Host (HostGuard has checked the Origin of a form);
+        otherwise a live session signed in with the admin key."""
+        if self.config.open_admin and request.scope.get(LOOPBACK_HOST):
+            return True
+        request.state.signed_in = keys.is_session(self.archive, request.cookies.get(ADMIN_COOKIE, ""))
+        return request.state.signed_in
+
     def clerk(self, handler):
         @functools.wraps(handler)
         async def guarded(request: Request):
-            found = keys.unit_of(self.archive, request.path_params["token"])
+            found = await run_in_threadpool(keys.unit_of, self.archive, request.path_params["token"])
             if found is None or found[0] != self.config.year:
                 raise HTTPException(404, "链接无效或已更换。请向县（旗、区）政务公开办索取新的链接。")
             request.state.unit_code = found[1]
@@ -60,7 +72,8 @@ class Context:
         return guarded
 
     async def _form(self, request: Request) -> None:
-        """Parse a POSTed form within the size limit and check its CSRF token (double-submit cookie)."""
+        """Parse a POSTed form within the size limit and check its CSRF token: the HMAC of the visitor's
+        signed id, so neither a cookie nor a token the client made up passes."""
         request.state.form = None
         if request.method != "POST":
             return
@@ -69,26 +82,115 @@ class Context:
             limit = self.config.max_upload // (1024 * 1024)
             raise HTTPException(413, f"上传的内容超过 {limit} MB 的上限（或没有注明大小）。请分几次上传。")
         form = await request.form(max_files=500, max_fields=50)
-        token, cookie = str(form.get("csrf", "")), request.cookies.get(CSRF_COOKIE, "")
-        if not cookie or not _random.compare_digest(token, cookie):
+        visitor = keys.visitor_of(self.key, request.cookies.get(SESSION_COOKIE, ""))
+        if not keys.csrf_ok(self.key, visitor, str(form.get("csrf", ""))):
             raise HTTPException(403, "表单已过期或来源不明（CSRF 校验未通过）。请刷新页面后重试。")
         request.state.form = form
 
     # ------------------------------------------------------------ rendering
 
+    def secure(self, request: Request) -> bool:
+        return self.config.tls or request.url.scheme == "https"
+
     def render(self, request: Request, name: str, status_code: int = 200, **data: Any) -> Response:
-        csrf = request.cookies.get(CSRF_COOKIE) or _random.token_urlsafe(24)
+        """A page; a visitor without a (valid) signed id gets one, and every form its CSRF token."""
+        visitor, cookie = keys.visitor_of(self.key, request.cookies.get(SESSION_COOKIE, "")), None
+        if visitor is None:
+            visitor, cookie = keys.new_visitor(self.key)
         data.setdefault("year", self.config.year)
+        data.setdefault("signed_in", getattr(request.state, "signed_in", False))
+        csrf = keys.csrf_token(self.key, visitor)
         resp = self.pages.TemplateResponse(request, name, {"csrf": csrf, **data}, status_code=status_code)
-        if request.cookies.get(CSRF_COOKIE) != csrf:
-            resp.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+        if cookie:
+            resp.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="strict", secure=self.secure(request))
         return resp
 
+    def error_page(self, request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        """An error as a Chinese page (no cookie set, nothing read from the archive)."""
+        data = {"year": self.config.year, "message": message, "status": status}
+        return self.pages.TemplateResponse(request, "error.html", data, status_code=status, headers=headers)
+
     async def http_error(self, request: Request, exc: HTTPException) -> Response:
-        return self.render(request, "error.html", status_code=exc.status_code, message=exc.detail)
+        """Ours carry a Chinese message; Starlette's own (an unknown route, a malformed form) are English
+        and get a Chinese one by status."""
+        message = exc.detail if exc.detail and not exc.detail.isascii() else ""
+        message = message or HTTP_MESSAGES.get(exc.status_code, "无法完成这个请求。")
+        return self.error_page(request, exc.status_code, message, dict(exc.headers or {}))  # Allow, Retry-After …
 
     async def user_error(self, request: Request, exc: Exception) -> Response:
-        return self.render(request, "error.html", status_code=400, message=str(exc))
+        return self.error_page(request, 400, str(exc))
+
+    async def failure(self, request: Request, exc: Exception) -> Response:
+        """The database or the disk failed: 503 (try again soon) or 507 (full), logged in one line;
+        anything else a 500 with its traceback logged once."""
+        status, message = failure_kind(exc)
+        if status == 500:
+            log.error("内部错误：%s %s", request.method, _logged_path(request), exc_info=exc)
+        else:
+            log.warning("%s %s → %d：%s", request.method, _logged_path(request), status, _first_line(exc))
+        return self.error_page(request, status, message, {"retry-after": "30"} if status in (503, 507) else None)
+
+    async def crash(self, request: Request, exc: Exception) -> Response:
+        """Starlette's last resort (the server logs the traceback after this page is sent)."""
+        status, message = failure_kind(exc)
+        return self.error_page(request, status, message, {"retry-after": "30"} if status in (503, 507) else None)
+
+
+HTTP_MESSAGES = {
+    400: "请求的内容不完整或格式不对。",
+    403: "没有权限访问这个页面。",
+    404: "没有这个页面。请检查网址，或从首页（县里）或本单位的专用链接进入。",
+    405: "这个网址不接受这种请求。请从网页上的按钮操作。",
+    413: "上传的内容太大。请分几次上传。",
+}
+UNAVAILABLE = "档案库暂时无法访问，请稍后重试。这次操作没有完成，也没有保存任何半截的内容。"
+FULL = "服务器的磁盘已满，这次上传没有保存（以前收到的文件不受影响）。请过一会儿再试；一直如此时请告诉县（旗、区）政务公开办。"
+BROKEN = "服务器内部出错，这次操作没有完成。请稍后重试；如果一直如此，请告诉县（旗、区）政务公开办。"
+
+
+def _logged_path(request: Request) -> str:
+    """The path without a unit's private link (logs are read by more people than the links)."""
+    head, _, rest = request.url.path.partition("/u/")
+    return f"{head}/u/…/{rest.partition('/')[2]}" if _ else request.url.path
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _chain(exc: BaseException):
+    seen = 0
+    while exc is not None and seen < 8:
+        yield exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+
+
+def failure_kind(exc: BaseException) -> tuple[int, str]:
+    """(status, Chinese message) of an unexpected failure: a full disk 507, a database that cannot be
+    reached or stays busy 503, anything else 500."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    chain = list(_chain(exc))
+    if any(_disk_full(e) for e in chain):
+        return 507, FULL
+    if any(isinstance(e, OperationalError | InterfaceError | PoolTimeout) for e in chain):
+        return 503, UNAVAILABLE
+    if any(getattr(e, "connection_invalidated", False) for e in chain):
+        return 503, UNAVAILABLE
+    return 500, BROKEN
+
+
+def _disk_full(e: BaseException) -> bool:
+    """SQLite's "database or disk is full", PostgreSQL's disk_full (53100), ENOSPC, a size or quota limit."""
+    import errno
+
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return True
+    orig = getattr(e, "orig", None)
+    text = str(orig or e).lower()
+    return "database or disk is full" in text or "no space left" in text or getattr(orig, "sqlstate", "") == "53100"
 
 
 def download(data: bytes, name: str, media_type: str = XLSX) -> Response:
@@ -188,9 +290,12 @@ async def _save_uploads(form, folder: Path) -> list[Path]:
 
 
 async def bulk_upload(ctx: Context, request: Request) -> Response:
+    """The county's own batch: each file (and each file of a zip) within the per-file limit, pictures
+    refused; no unit quota (the county decides what it stores)."""
     with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
         paths = await _save_uploads(request.state.form, Path(tmp))
-        received = await run_in_threadpool(ctx.archive.receive, paths, ctx.config.year)
+        options = ctx.limits.store_options(None)
+        received = await ctx.limits.run(ctx.archive.receive, paths, ctx.config.year, **options)
     return ctx.render(request, "received.html", received=received)
 
 
@@ -326,16 +431,30 @@ async def audit_upload(ctx: Context, request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
+    """The admin key, once: the browser then holds a random session id (never the key), stored as its
+    digest and ended by 退出 or after keys.SESSION_HOURS hours."""
     ctx: Context = request.app.state.ctx
     if request.method == "POST":
         await ctx._form(request)
         key = str(request.state.form.get("key", "")).strip()
-        if keys.is_admin_key(ctx.archive, key):
+        if await run_in_threadpool(keys.is_admin_key, ctx.archive, key):
+            session = await run_in_threadpool(keys.new_session, ctx.archive)
             resp = RedirectResponse("/", status_code=303)
-            resp.set_cookie(ADMIN_COOKIE, key, httponly=True, samesite="strict")
+            age = keys.SESSION_HOURS * 3600
+            resp.set_cookie(ADMIN_COOKIE, session, max_age=age, httponly=True, samesite="strict", secure=ctx.secure(request))
             return resp
         return ctx.render(request, "login.html", status_code=403, wrong=True)
     return ctx.render(request, "login.html", wrong=False)
+
+
+async def logout(request: Request) -> Response:
+    """退出: the session ends in the archive (every server process refuses it at once)."""
+    ctx: Context = request.app.state.ctx
+    await ctx._form(request)
+    await run_in_threadpool(keys.end_session, ctx.archive, request.cookies.get(ADMIN_COOKIE, ""))
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(ADMIN_COOKIE, httponly=True, samesite="strict", secure=ctx.secure(request))
+    return resp
 
 
 # ---------------------------------------------------------------- a unit's own page
@@ -350,12 +469,13 @@ async def clerk_page(ctx: Context, request: Request, received=None) -> Response:
 
 
 async def clerk_upload(ctx: Context, request: Request) -> Response:
-    code = request.state.unit_code
-    with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
-        paths = await _save_uploads(request.state.form, Path(tmp))
-        received = await run_in_threadpool(
-            ctx.archive.receive, paths, ctx.config.year, workers=1, only_unit=code, pool=ctx.workers
-        )
+    """A unit's upload: its turn at the checker (one at a time per unit, waiting on the event loop),
+    its quotas, then checked on the long-lived workers and stored unless refused."""
+    code, year, limits = request.state.unit_code, ctx.config.year, ctx.limits
+    async with limits.turn(code):
+        with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
+            paths = await _save_uploads(request.state.form, Path(tmp))
+            received = await limits.run(limits.receive, ctx.archive, code, year, paths, workers=1, pool=ctx.workers)
     return await clerk_page(ctx, request, received=received)
 
 

@@ -1,0 +1,167 @@
+"""Issue 26, the reading side: numbers a workbook cannot hold, parts and cells a return does not need,
+DTDs outside the worksheets, and thousands of duplicates — each a Chinese finding, on the fast and the
+careful path alike (``test_perf_paths`` compares the two on this corpus), in memory linear in the batch."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zipfile
+
+import hostile2
+import hostile3
+import pytest
+from conftest import SAMPLES, SUMMARY_TABLES
+
+from toolkit import inputs
+from toolkit.annotate import write_annotated
+from toolkit.jsonout import dumps
+from toolkit.probe import MAX_FILLED, Filled, ProbeProblem, tool_sheets
+from toolkit.reader import read_bytes
+
+ROSTER = SAMPLES / "roster.csv"
+GOOD = sorted((SAMPLES / "returns").glob("*.xlsx"))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile3")
+    return d, hostile3.build(d)
+
+
+def test_every_kind_gets_its_chinese_finding(corpus, cli):
+    d, kinds = corpus
+    r = cli("check", d, "--roster", ROSTER, "--year", "2025", "--json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "内部错误" not in r.stderr, r.stderr[-2000:]
+    files = {f["file"].split("/", 1)[1]: f for f in json.loads(r.stdout, parse_constant=_no_constant)["files"]}
+    table, failures = [], []
+    for k in kinds:
+        got = [f for f in files[k.file]["findings"] if f["code"] in k.codes]
+        table.append(f"{k.name:<40} {','.join(sorted({f['code'] for f in got})) or '—'}")
+        if not got or not all(f["severity"] == "错误" and re.search(r"[\u4e00-\u9fff]", f["message"]) for f in got):
+            failures.append(f"{k.name}: expected {sorted(k.codes)}, got {[f['code'] for f in files[k.file]['findings']]}")
+    SUMMARY_TABLES.append((f"hostile corpus 3: {len(kinds)} kinds", table))
+    assert not failures, "\n".join(failures)
+    json.loads(r.stdout, parse_constant=_no_constant)  # no NaN or Infinity, which JSON does not have
+
+
+def _no_constant(name: str):
+    raise AssertionError(f"{name} in the JSON output")
+
+
+@pytest.mark.parametrize("name", sorted(hostile3.NOT_FINITE))
+def test_a_number_that_is_not_finite_is_unreadable_never_summed(name):
+    rep = read_bytes(hostile3.with_value(hostile3.NOT_FINITE[name]), "x.xlsx")
+    found = [f for f in rep.findings if f.code == "value-not-finite"]
+    assert len(found) == 1 and found[0].cell == hostile3._input("t2.license.n") and found[0].severity == "错误"
+    assert len(found[0].message) < 200  # 100,000 digits are quoted by their start and length
+    assert rep.values["t2.license.n"] is None
+    assert all(v is None or abs(v) < 1e12 for v in rep.values.values())
+
+
+def test_the_annotated_copy_writes_such_a_cell_as_text(tmp_path):
+    rep = read_bytes(hostile3.with_value(b"1e309"), "x.xlsx")
+    out = write_annotated(rep, tmp_path / "x_审核意见.xlsx")
+    assert out is not None
+    import openpyxl
+
+    cell = openpyxl.load_workbook(out)["表二"][hostile3._input("t2.license.n")]
+    assert cell.value == "INF" and cell.data_type == "s"
+
+
+def test_check_annotate_of_a_batch_with_inf_cells_writes_every_copy(tmp_path, cli):
+    d = tmp_path / "收件"
+    d.mkdir()
+    for i, text in enumerate((b"1e309", b"NaN", b"-inf")):
+        (d / f"inf{i}.xlsx").write_bytes(hostile3.with_value(text))
+    (d / "ods.ods").write_bytes(hostile3.ods_not_finite())
+    for p in sorted((SAMPLES / "faulty").glob("*.xlsx"))[:2]:
+        shutil.copy(p, d / p.name)
+    out = tmp_path / "退回"
+    r = cli("check", d, "--roster", ROSTER, "--year", "2025", "--annotate", out)
+    assert r.returncode == 1 and "内部错误" not in r.stderr + r.stdout, r.stderr[-2000:]
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 6 and {"inf0_审核意见.xlsx", "ods_审核意见.xlsx"} <= set(written), written
+
+
+def test_json_never_holds_nan_or_infinity():
+    text = dumps({"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": -float("inf")}})
+    assert json.loads(text) == {"a": "nan", "b": ["inf", 1.5], "c": {"d": "-inf"}}
+
+
+def test_published_text_with_a_100000_digit_number(tmp_path, cli):
+    src = next((SAMPLES / "published").glob("*.txt")).read_text(encoding="utf-8")
+    m = re.search(r"(?m)^(.*\|\s*)(\d+)(\s*\|)", src)
+    assert m
+    (tmp_path / "r.txt").write_text(src[: m.start(2)] + "9" * 100_000 + src[m.end(2) :], encoding="utf-8")
+    r = cli("import", tmp_path / "r.txt", "--json")
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr
+    assert "inf件" not in r.stdout
+    json.loads(r.stdout, parse_constant=_no_constant)
+
+
+# ---------------------------------------------------------------- reader bounds
+
+
+def test_filled_cells_are_counted_outside_the_tools_own_sheets():
+    count = Filled(tool_sheets())
+    count.add("明细", 50 * MAX_FILLED)  # a summary's 明细 of many units
+    count.add("表四", MAX_FILLED)
+    with pytest.raises(ProbeProblem) as e:
+        count.add("表二", 1)
+    assert e.value.code == "cells-outside-tables" and "表二" in e.value.detail
+
+
+def test_a_return_and_a_summary_are_far_from_the_bounds(tmp_path, cli):
+    """The bounds leave real files alone: the samples and a summary of them read without a word."""
+    for p in GOOD[:3]:
+        assert read_bytes(p.read_bytes(), p.name).findings == []
+    out = tmp_path / "汇总.xlsx"
+    assert cli("consolidate", SAMPLES / "returns", "--roster", ROSTER, "--year", "2025", "--out", out).returncode == 0
+    codes = {f.code for f in read_bytes(out.read_bytes(), out.name).findings}
+    assert not codes & {"cells-outside-tables", "unexpected-large-part", "file-malicious"}, codes
+
+
+def test_a_small_picture_passes_a_large_one_is_named_with_its_size():
+    assert read_bytes(hostile3.large_part(size=200_000), "x.xlsx").findings == []
+    f = [f for f in read_bytes(hostile3.large_part(), "x.xlsx").findings if f.code == "unexpected-large-part"]
+    assert len(f) == 1 and "xl/media/image1.png（18.6MB）" in f[0].message and "theme" not in f[0].message
+
+
+# ---------------------------------------------------------------- duplicates and nested archives
+
+
+def test_a_duplicates_message_names_a_few_and_the_count(tmp_path, cli):
+    d = tmp_path / "收件"
+    d.mkdir()
+    for i in range(40):
+        shutil.copy(hostile2.GOOD, d / f"{i:02d}.xlsx")
+    r = cli("check", d, "--json")
+    files = json.loads(r.stdout)["files"]
+    dups = [f for x in files for f in x["findings"] if f["code"] == "unit-duplicate-in-batch"]
+    assert len(dups) == 40
+    for f in dups:
+        named = re.findall(r"收件/\d\d\.xlsx", f["message"])
+        assert len(named) == 3 and f["file"] not in named and "在本批中有40份文件" in f["message"] and "等39份" in f["message"]
+    out = tmp_path / "汇总.xlsx"
+    r = cli("consolidate", d, "--roster", ROSTER, "--year", "2025", "--out", out, "--force", "--json")
+    dup = [f for f in json.loads(r.stdout)["findings"] if f["code"] == "duplicate-return"]
+    assert len(dup) == 1 and "等39份" in dup[0]["message"] and len(re.findall(r"收件/\d\d\.xlsx", dup[0]["message"])) == 4
+
+
+def _listed(path):
+    return list(inputs.collect([path]))
+
+
+def test_nested_archives_count_toward_the_member_limit_of_a_flat_one(tmp_path):
+    good = hostile2.GOOD.read_bytes()
+    limit = inputs.MAX_ARCHIVE_MEMBERS
+    per = (limit - 40) // 40  # 40 nested zips and their members: exactly the limit
+    (tmp_path / "at_limit.zip").write_bytes(hostile3.nested_copies(40, per, good))
+    (tmp_path / "over.zip").write_bytes(hostile3.nested_copies(40, per + 1, good))
+    (tmp_path / "flat_over.zip").write_bytes(hostile2.pack([(f"{i}.xlsx", b"x") for i in range(limit + 1)], zipfile.ZIP_STORED))
+    assert len(_listed(tmp_path / "at_limit.zip")) == 40 * per
+    for name in ("over.zip", "flat_over.zip"):
+        (only,) = _listed(tmp_path / name)
+        assert only.problem is not None and only.problem.code == "file-too-large" and str(limit) in only.problem.detail

@@ -1,0 +1,362 @@
+"""Attacks by a link holder, or by anyone who can reach the port, on a real `nianbao serve` on
+loopback: filling the disk through one link, flooding it with uploads, stalling other units' uploads
+with slow files, and holding a thousand half-sent requests on 1,024 descriptors. Each must leave the
+county's machine serving, its archive within the quotas, and every acknowledged file stored once."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import io
+import logging
+import os
+import random
+import re
+import resource
+import socket
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from web_util import YEAR, Served, new_archive, page_csrf, sample
+
+from toolkit.archive import Archive
+from toolkit.archive.receive import OVER_QUOTA, REFUSED, TOO_BIG
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+XILIN, BAOLIGEN, HANGAI, ARSHAN = "152502001", "152502002", "152502003", "152502101"
+MB = 1024 * 1024
+PHOTO = 450 * 1024  # a photo pasted into a return: under the reader's bound on parts a return does not need
+
+
+def with_parts(src: Path, total: int, part: int, seed: int) -> bytes:
+    """A valid return with ``total`` bytes of (incompressible) pictures added as members of ``part``
+    bytes each, as a workbook with photos pasted into it carries them."""
+    rng = random.Random(seed)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info))
+        for i in range(max(1, -(-total // part))):
+            size = min(part, total - i * part)
+            zout.writestr(f"xl/media/image{i + 1}.png", rng.randbytes(size), compress_type=zipfile.ZIP_STORED)
+    return buf.getvalue()
+
+
+def with_styled_rows(src: Path, rows: int, seed: int) -> bytes:
+    """A valid return whose clerk formatted 12 columns down to row ``rows`` below the last sheet's
+    table (styled empty cells, as a whole-column border leaves them): within every limit, and a
+    file that takes the checker a while."""
+    rng = random.Random(seed)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "xl/worksheets/sheet5.xml":
+                styled = (
+                    f'<row r="{r}">' + "".join(f'<c s="{rng.randint(1, 4)}"/>' for _ in range(12)) + "</row>"
+                    for r in range(20, rows)
+                )
+                data = data.replace(b"</sheetData>", "".join(styled).encode() + b"</sheetData>")
+            zout.writestr(info, data)
+    return buf.getvalue()
+
+
+class Clerk:
+    """A unit's link in a browser: the page's form token and Origin, like the browser sends them."""
+
+    def __init__(self, server: Served, token: str):
+        self.client = httpx.Client(base_url=server.base, timeout=60, headers={"Origin": server.base})
+        self.url = f"/u/{token}"
+        self.csrf = page_csrf(self.client.get(self.url).text)
+
+    def upload(self, name: str, data: bytes) -> httpx.Response:
+        return self.client.post(self.url + "/upload", data={"csrf": self.csrf}, files={"files": (name, data)})
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _message(r: httpx.Response) -> str:
+    found = re.search(r'class="error">(.*?)<', r.text, re.S)
+    return found.group(1) if found else ""
+
+
+def _stored(db: Path, code: str) -> tuple[int, int]:
+    """(bytes of the unit's distinct stored files, receipts) as the archive counts them."""
+    with Archive.open(str(db)) as archive:
+        used = archive.usage(code, YEAR, since="0")
+    return used.bytes, used.receipts
+
+
+def _db_bytes(db: Path) -> int:
+    return sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+
+
+def test_one_link_cannot_fill_the_disk(tmp_path):
+    """30 uploads of a return with a photo (each different, each accepted by the checker) through one
+    link: stopped by the unit-year quota (10 MB here, so that the test stays quick; 30 MB by default)."""
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db)
+    before = _db_bytes(db)
+    quota = 10 * MB
+    with Served(db, "--max-unit-mb", "10") as server:
+        clerk = Clerk(server, tokens[XILIN])
+        answers = []
+        for n in range(30):
+            r = clerk.upload(f"年报{n}.xlsx", with_parts(sample(XILIN), PHOTO, PHOTO, seed=n))
+            answers.append(r)
+        refused = [r for r in answers if r.status_code == 413]
+        assert refused, [r.status_code for r in answers]
+        assert all(r.status_code in (200, 413) for r in answers)
+        first = refused[0]
+        assert "10 MB" in _message(first) and "请删除文件中的图片" in _message(first)
+        assert first.headers["x-content-type-options"] == "nosniff" and "content-security-policy" in first.headers
+        assert answers.index(first) >= 15 and "新收" in answers[0].text  # the quota, not something else, stopped them
+        # the county's own pages and the other units are not affected
+        assert httpx.get(server.base + "/", timeout=30).status_code == 200
+        other = Clerk(server, tokens[BAOLIGEN])
+        assert other.upload("年报.xlsx", sample(BAOLIGEN).read_bytes()).status_code == 200
+        clerk.close(), other.close()
+    stored, receipts = _stored(db, XILIN)
+    assert stored <= quota and receipts == answers.index(first)
+    grown = _db_bytes(db) - before
+    assert grown <= quota + 2 * MB, grown  # the file bytes plus the checker's reports of them
+
+
+def test_oversize_file_and_uploads_per_hour(tmp_path):
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db)
+    with Served(db, "--max-uploads-per-hour", "3") as server:
+        clerk = Clerk(server, tokens[XILIN])
+        big = clerk.upload("照片很多.xlsx", with_parts(sample(XILIN), int(2.5 * MB), PHOTO, seed=1))
+        assert big.status_code == 413
+        assert "2 MB" in _message(big) and "请删除文件中的图片" in _message(big)
+        data = sample(XILIN).read_bytes()
+        first = clerk.upload("年报.xlsx", data)
+        assert first.status_code == 200 and "新收" in first.text
+        for _ in range(2):  # the same bytes again (a retry after a lost answer): acknowledged, not stored again
+            again = clerk.upload("年报.xlsx", data)
+            assert again.status_code == 200 and "重复（未改动）" in again.text
+        over = clerk.upload("年报.xlsx", data)
+        assert over.status_code == 429 and "一小时后再试" in _message(over)
+        assert "content-security-policy" in over.headers
+        # another unit's link has its own hour
+        other = Clerk(server, tokens[BAOLIGEN])
+        assert other.upload("年报.xlsx", sample(BAOLIGEN).read_bytes()).status_code == 200
+        clerk.close(), other.close()
+    assert _stored(db, XILIN) == (len(data), 1)
+
+
+def test_identical_uploads_at_once_are_stored_once(tmp_path):
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db)
+    data = sample(HANGAI).read_bytes()
+    with Served(db) as server:
+        clerks = [Clerk(server, tokens[HANGAI]) for _ in range(3)]
+        admin = httpx.Client(base_url=server.base, timeout=60, headers={"Origin": server.base})
+        csrf = page_csrf(admin.get("/").text)
+
+        def by_admin():
+            return admin.post("/upload", data={"csrf": csrf}, files={"files": ("年报.xlsx", data)})
+
+        with cf.ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(c.upload, "年报.xlsx", data) for c in clerks] + [pool.submit(by_admin)]
+            answers = [f.result() for f in futures]
+        assert all(r.status_code in (200, 429) for r in answers), [r.status_code for r in answers]
+        assert sum("新收" in r.text for r in answers) == 1
+        for c in clerks:
+            c.close()
+        admin.close()
+    assert _stored(db, HANGAI) == (len(data), 1)
+
+
+@pytest.fixture(scope="module")
+def slow_files(tmp_path_factory):
+    """Six different slow returns of one unit (within every limit) and how long the checker takes
+    for one, printed."""
+    from toolkit.api import check
+
+    files = [with_styled_rows(sample(XILIN), 60_000, seed=n) for n in range(6)]
+    probe = tmp_path_factory.mktemp("slow") / "慢.xlsx"
+    probe.write_bytes(files[0])
+    t = time.perf_counter()
+    assert not check([probe], year=YEAR)[0].findings  # a valid return
+    print(f"one slow file: {len(files[0]) / MB:.2f} MB, checked in {time.perf_counter() - t:.2f} s")
+    assert all(len(f) < 2 * MB for f in files)
+    return files
+
+
+def test_one_link_cannot_stall_another(tmp_path, slow_files):
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db)
+    with Served(db) as server:
+        other = Clerk(server, tokens[BAOLIGEN])
+        assert other.upload("预热.xlsx", sample(HANGAI).read_bytes()).status_code == 200  # workers started
+        clerks = [Clerk(server, tokens[XILIN]) for _ in slow_files]
+        done = threading.Event()
+        with cf.ThreadPoolExecutor(len(slow_files)) as pool:
+            futures = [
+                pool.submit(c.upload, f"慢{n}.xlsx", data) for n, (c, data) in enumerate(zip(clerks, slow_files, strict=True))
+            ]
+            threading.Thread(target=lambda: (cf.wait(futures), done.set()), daemon=True).start()
+            time.sleep(0.5)  # the slow uploads are in (not a measurement)
+            t = time.perf_counter()
+            r = other.upload("年报.xlsx", sample(BAOLIGEN).read_bytes())
+            took = time.perf_counter() - t
+            answered_during = not done.is_set()
+            codes = sorted(f.result().status_code for f in futures)
+        print(f"another unit's upload answered in {took:.2f} s while one link uploaded six slow files ({codes})")
+        assert r.status_code == 200 and "新收" in r.text
+        assert took < 2.0
+        assert answered_during  # the slow uploads were still being checked
+        assert 429 in codes and codes.count(200) >= 1  # one at a time per unit, a few waiting, the rest told to wait
+        too_many = next(f.result() for f in futures if f.result().status_code == 429)
+        assert "排队" in _message(too_many)
+        for c in [other, *clerks]:
+            c.close()
+
+
+def _hold(port: int, n: int) -> list[socket.socket]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(5)
+        try:
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow")  # and never the rest
+        except OSError:  # closed by the server already: it is making room
+            pass
+        socks.append(s)
+    return socks
+
+
+def test_half_open_connections_do_not_stop_service(tmp_path):
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1400:
+        pytest.skip(f"the test needs 1,400 descriptors of its own (hard limit {hard})")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1400), hard))
+
+    def server_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+    socks: list[socket.socket] = []
+    try:
+        with Served(db, preexec_fn=server_limit) as server:
+            log_before = server.log.stat().st_size
+            socks = _hold(server.port, 1100)
+            t = time.perf_counter()
+            r = httpx.get(f"{server.base}/u/{tokens[XILIN]}", timeout=5)
+            took = time.perf_counter() - t
+            assert r.status_code == 200 and "希日塔拉街道" in r.text
+            more = _hold(server.port, 200)  # and again, with the server at its cap
+            socks += more
+            assert httpx.get(server.base + "/", timeout=5).status_code == 200
+            print(f"a page answered in {took:.2f} s beside 1,100 half-sent requests")
+            grown = server.log.stat().st_size - log_before
+    finally:
+        for s in socks:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert grown < 1 * MB, grown
+
+
+# ---------------------------------------------------------------- the pieces, in-process
+
+
+def test_receive_refuses_before_storing(tmp_path):
+    db = tmp_path / "nianbao.db"
+    new_archive(db)
+    ok, big = tmp_path / "ok.xlsx", tmp_path / "big.xlsx"
+    ok.write_bytes(sample(XILIN).read_bytes())
+    big.write_bytes(with_parts(sample(XILIN), 300_000, 300_000, seed=3))
+    with Archive.open(str(db)) as archive:
+        out = archive.receive([big, ok], YEAR, max_bytes=200_000)
+        assert [r.outcome for r in out] == [TOO_BIG, "新收"]
+        faulty = next((sample(HANGAI).parent.parent / "faulty").glob(f"{HANGAI}_*.xlsx"))
+        codes = {f.code for f in archive.receive([faulty], YEAR, only_unit=ARSHAN)[0].report.findings}
+        code = sorted(codes)[0]
+        out = archive.receive([faulty], YEAR, refuse_codes={code})
+        assert out[0].outcome.startswith("拒收") and out[0].report.findings
+        assert archive.state(HANGAI, YEAR).submission_id is None  # nothing of it stored
+        stored = archive.usage(XILIN, YEAR).bytes
+        variants = [with_parts_file(tmp_path, n) for n in range(3)]
+        room = stored + sum(v.stat().st_size for v in variants[:2])
+        out = archive.receive(variants, YEAR, unit_bytes=room)
+        assert [r.outcome for r in out] == ["更正", "更正", OVER_QUOTA]
+        assert archive.usage(XILIN, YEAR).bytes == room
+        assert archive.receive(variants[:1], YEAR, unit_bytes=room)[0].outcome == "重复（未改动）"  # a retry: acknowledged
+
+
+def with_parts_file(folder: Path, n: int) -> Path:
+    path = folder / f"变体{n}.xlsx"
+    path.write_bytes(with_parts(sample(XILIN), 50_000, 50_000, seed=100 + n))
+    return path
+
+
+def test_large_picture_refused_through_a_link(tmp_path):
+    """H3's reader finding for pictures and embedded objects over a small size: through a link the
+    file is answered with the finding and not stored."""
+    from toolkit.api import check
+
+    path = tmp_path / "带照片.xlsx"
+    path.write_bytes(with_parts(sample(XILIN), int(1.5 * MB), int(1.5 * MB), seed=9))
+    if not any(f.code in REFUSED for f in check([path], year=YEAR)[0].findings):
+        pytest.skip("the reader does not yet report large pictures (unexpected-large-part)")
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db)
+    with Served(db) as server:
+        clerk = Clerk(server, tokens[XILIN])
+        r = clerk.upload(path.name, path.read_bytes())
+        clerk.close()
+    assert r.status_code == 200 and "拒收（夹带大附件）" in r.text
+    assert _stored(db, XILIN) == (0, 0)
+
+
+def test_repeated_errors_are_logged_once_a_minute():
+    from toolkit.web.server import OncePerMinute, Waiting
+
+    once = OncePerMinute()
+
+    def record():
+        error = OSError(24, "Too many open files")
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "accept failed", (), (OSError, error, None))
+
+    assert [once.filter(record()) for _ in range(1000)].count(True) == 1
+    once.kinds[next(iter(once.kinds))][0] -= 61  # a minute later: one line, saying how many were held back
+    later = record()
+    assert once.filter(later) and "999 more" in later.getMessage()
+
+    class Conn:
+        def __init__(self):
+            self.transport = self
+            self.closed = False
+
+        def close(self):
+            self.closed = True
+
+    waiting, conns = Waiting(cap=3), [Conn() for _ in range(5)]
+    live = set()
+    for c in conns:
+        live.add(c)
+        waiting.order[c] = None
+        assert waiting.make_room(live, c)
+    assert [c.closed for c in conns] == [True, True, False, False, False] and len(live) == 3
+
+
+def test_serve_refuses_nonsense_quotas(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    db = tmp_path / "nianbao.db"
+    new_archive(db)
+    cmd = [sys.executable, "-m", "toolkit.cli", "serve", "--year", str(YEAR), "--db", str(db), "--max-unit-mb", "0"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert r.returncode == 2 and "--max-unit-mb" in r.stderr and "Traceback" not in r.stderr

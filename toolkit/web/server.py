@@ -1,0 +1,190 @@
+"""Running the page under uvicorn so that slow or abusive connections cannot stop it.
+
+uvicorn's h11 protocol has no deadline for a request's headers or body (only for an idle keep-alive
+connection), and it accepts connections until the process runs out of file descriptors; then every
+accept and every page fails, each failure logging a traceback. Here, minimally on top of uvicorn:
+
+- a request must arrive whole in time: its headers within ``HEADER_SECONDS`` of the connection (or of
+  the previous answer), its body within ``BODY_SECONDS`` more; otherwise the connection is closed;
+- at most ``cap`` connections (the descriptor limit less a reserve for the archive, the workers'
+  pipes and uploads' temporary files): a new one beyond it closes the oldest connection that has not
+  sent a complete request, so requests that arrive whole are still answered;
+- errors are logged once per kind per minute, not once per connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from collections import OrderedDict
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+HEADER_SECONDS = 15.0  # a browser sends its headers at once; this is for a slow mobile link
+BODY_SECONDS = 120.0  # 20 MB (the largest request) over a slow LAN link
+KEEP_ALIVE_SECONDS = 5  # uvicorn's default: an idle connection between requests
+MAX_HEADER_BYTES = 16 * 1024  # h11's buffer for an incomplete request line and headers
+FD_RESERVE = 128  # descriptors kept for the archive, worker pipes, temporary files and logs
+MAX_CONNECTIONS = 4096  # at most, whatever the descriptor limit (each holds a buffer)
+LOG_EVERY = 60.0  # seconds: one line per kind of error
+
+
+def connection_cap(reserve: int = FD_RESERVE) -> int:
+    """Connections this process may hold: its descriptor limit less the reserve."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(16, min(MAX_CONNECTIONS, soft - reserve))
+
+
+class Waiting:
+    """The connections that have not yet sent a complete request, oldest first."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.order: OrderedDict[Any, None] = OrderedDict()
+
+    def make_room(self, connections: set, newcomer: Any) -> bool:
+        """Close the oldest waiting connections until ``connections`` fits the cap; False when the
+        newcomer itself must go (every other connection is busy answering a request)."""
+        while len(connections) > self.cap:
+            victim = next((c for c in self.order if c is not newcomer), None)
+            if victim is None:
+                return False
+            self.order.pop(victim, None)
+            connections.discard(victim)
+            victim.transport.close()
+        return True
+
+
+def _phase(cycle: Any) -> str:
+    """Where a connection is: waiting for a request's headers, for its body, or being answered."""
+    if cycle is None or cycle.response_complete:
+        return "head"
+    return "body" if cycle.more_body else "answer"
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline per request and the connection cap (``waiting`` is
+    set on the subclass that ``guarded_protocol`` makes for one server)."""
+
+    waiting: Waiting
+    _timer: Any = None
+    _phase = ""
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch()
+        if not self.waiting.make_room(self.connections, self):
+            self.waiting.order.pop(self, None)
+            self.connections.discard(self)
+            transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.waiting.order.pop(self, None)
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._watch()
+
+    def _watch(self) -> None:
+        """Arm the deadline of the phase the connection is in (none while it is being answered)."""
+        phase = _phase(self.cycle)
+        if phase == self._phase or self.transport.is_closing():
+            return
+        self._phase = phase
+        self._disarm()
+        self.waiting.order.pop(self, None)
+        if phase == "answer":
+            return
+        self.waiting.order[self] = None  # newest last
+        self._timer = self.loop.call_later(HEADER_SECONDS if phase == "head" else BODY_SECONDS, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _too_slow(self) -> None:
+        self._timer = None
+        self.waiting.order.pop(self, None)
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def guarded_protocol(cap: int) -> type:
+    """The protocol class for one server: its own registry of waiting connections."""
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"waiting": Waiting(cap)})
+
+
+class OncePerMinute(logging.Filter):
+    """Lets one record of a kind (logger, message, exception type and errno) through per minute;
+    the next one that passes says how many were held back. A flood of connections that all fail
+    alike ("Too many open files") is then a few lines, not a disk full of tracebacks."""
+
+    MAX_KINDS = 256
+
+    def __init__(self, every: float = LOG_EVERY):
+        super().__init__()
+        self.every = every
+        self.kinds: dict[tuple, list[float | int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        kind = (record.name, record.levelno, str(record.msg)[:200], type(exc).__name__, getattr(exc, "errno", None))
+        now = time.monotonic()
+        seen = self.kinds.get(kind)
+        if seen is not None and now - seen[0] < self.every:
+            seen[1] += 1
+            return False
+        if len(self.kinds) >= self.MAX_KINDS:
+            self.kinds.clear()
+        held = int(seen[1]) if seen is not None else 0
+        self.kinds[kind] = [now, 0]
+        if held:
+            record.msg = f"{record.msg} (and {held} more like it in the last minute, not logged)"
+        return True
+
+
+def quiet_repeats() -> OncePerMinute:
+    """Install the filter on the loggers a flood reaches: uvicorn's and asyncio's."""
+    once = OncePerMinute()
+    for name in ("uvicorn.error", "asyncio", "nianbao.web"):
+        logging.getLogger(name).addFilter(once)
+    return once
+
+
+def run(app: Any, host: str, port: int, **options: Any) -> None:
+    """``uvicorn.run`` with the guards above; ``options`` go to uvicorn (e.g. ssl_certfile)."""
+    import uvicorn
+
+    cap = connection_cap()
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        http=guarded_protocol(cap),
+        limit_concurrency=cap + 1,  # answered with 503 beyond; the cap closes waiting connections first
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        **options,
+    )
+    quiet_repeats()  # after Config(), which configures uvicorn's loggers
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # as uvicorn.run
+        pass
+    if not server.started:
+        import sys
+
+        sys.exit(3)  # as uvicorn.run: it could not start
