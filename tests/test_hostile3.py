@@ -165,3 +165,22 @@ def test_nested_archives_count_toward_the_member_limit_of_a_flat_one(tmp_path):
     for name in ("over.zip", "flat_over.zip"):
         (only,) = _listed(tmp_path / name)
         assert only.problem is not None and only.problem.code == "file-too-large" and str(limit) in only.problem.detail
+
+
+def test_check_json_written_file_by_file_is_the_same_text():
+    import io
+
+    from toolkit.check import CheckOptions, check_paths
+    from toolkit.jsonout import result_json, write_result
+
+    res = check_paths([SAMPLES / "faulty"], CheckOptions(year=2025))
+    for reports in (res.reports, res.reports[:1], []):
+        out = io.StringIO()
+        write_result("check", reports, stream=out, year=2025, batch=res.batch)
+        assert out.getvalue() == dumps(result_json("check", reports, year=2025, batch=res.batch)) + "\n"
+
+
+@pytest.mark.parametrize("code", ["value-not-finite", "unexpected-large-part", "cells-outside-tables"])
+def test_the_new_codes_are_explained(code, cli):
+    r = cli("explain", code)
+    assert r.returncode == 0 and code in r.stdout and "错误" in r.stdout, r.stdout + r.stderr

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, SUMMARY_TABLES
 
 from toolkit.summary_writer import manifest_matches
 
@@ -72,17 +72,30 @@ LAUNCHERS = {
 
 
 def _start(args: list[str], launcher: str = "module") -> subprocess.Popen:
+    """The command in its own session; stderr goes to a file, not a pipe: nobody reads a pipe while
+    the test waits for the moment to signal, and a full pipe would stop the command there."""
+    import tempfile
+
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.Popen(
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
         [*LAUNCHERS[launcher], *args],
         cwd=ROOT,
         env=env,
-        text=True,
-        encoding="utf-8",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=err,
         start_new_session=True,
     )
+    proc.err_file = err  # type: ignore[attr-defined]
+    return proc
+
+
+def _stderr(proc: subprocess.Popen) -> str:
+    err = proc.err_file  # type: ignore[attr-defined]
+    err.seek(0)
+    text = err.read().decode("utf-8", "replace")
+    err.close()
+    return text
 
 
 def _cpu_of_run(args: list[str]) -> float:
@@ -147,11 +160,15 @@ def _staged(out: Path) -> int:
         return -1
 
 
-def _wait_for(proc: subprocess.Popen, reached) -> bool:  # type: ignore[no-untyped-def]
+def _wait_for(proc: subprocess.Popen, reached, limit: float = 600) -> bool:  # type: ignore[no-untyped-def]
     """Poll until ``reached()`` or the process ends (False then: it finished before that point)."""
+    give_up = time.monotonic() + limit  # a bound for a hung command, far beyond any run
     while proc.poll() is None:
         if reached():
             return True
+        if time.monotonic() > give_up:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"the command made no progress to the chosen moment in {limit:g} s")
         time.sleep(0.002)
     return False
 
@@ -184,12 +201,13 @@ def _interrupt(args: list[str], sig: int, reached, proc: subprocess.Popen | None
             pass
     t0 = time.monotonic()
     try:
-        _, stderr = proc.communicate(timeout=5)
+        proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        proc.wait()
         pytest.fail(f"{args[0]} did not end within 5 s of signal {sig}")
     elapsed = time.monotonic() - t0
+    stderr = _stderr(proc)
     deadline = time.monotonic() + 5
     while _left_behind(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -297,6 +315,7 @@ def test_the_signals_really_landed_mid_run():
     if len(OUTCOMES) < len(PLAN):
         pytest.skip("run together with test_signal_at_a_random_moment")
     stopped = sum(1 for c in OUTCOMES if c in (130, 143, -9))
+    SUMMARY_TABLES.append(("interrupts", [f"{stopped} of {len(PLAN)} runs stopped by their signal: {OUTCOMES}"]))
     assert stopped >= 0.75 * len(PLAN), OUTCOMES
 
 

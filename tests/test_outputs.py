@@ -193,3 +193,35 @@ def test_manifests_are_told_by_their_head_and_last_member(tmp_path):
     assert not regenerable(man, "manifest") and not manifest_matches(summary, man)
     man.write_text('{"tool": "nianbao"', encoding="utf-8")  # no comma after: not the head we write
     assert not regenerable(man, "manifest")
+
+
+def test_a_staging_folder_left_outside_any_with_is_removed_when_the_command_ends(cli, tmp_path):
+    """Issue 26.11: a signal may land after a staging folder is made and before its ``with`` block
+    is entered; the folder is on record and the command line removes it as the command ends."""
+    from toolkit.fileio import STAGING, Staging, remove_staging
+
+    stage = Staging(tmp_path / "out")  # as if Ctrl-C struck before `with` took it over
+    (stage.dir / "half.xlsx").write_bytes(b"half")
+    assert stage.dir in STAGING
+    remove_staging()
+    assert list((tmp_path / "out").iterdir()) == [] and stage.dir not in STAGING
+    Staging(tmp_path / "out")
+    cli("--version")  # every command ends so
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_owner_only_writes(tmp_path):
+    import os
+    import stat
+
+    from toolkit.fileio import OWNER_ONLY, atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "links.csv", b"x", OWNER_ONLY)
+        atomic_write_bytes(tmp_path / "plain.csv", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "links.csv").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "plain.csv").stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["links.csv", "plain.csv"]

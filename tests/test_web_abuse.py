@@ -20,10 +20,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from web_util import YEAR, Served, new_archive, page_csrf, sample
+from archive_util import BACKENDS, new_db
+from web_util import ROSTER, YEAR, Served, new_archive, page_csrf, sample
 
 from toolkit.archive import Archive
 from toolkit.archive.receive import OVER_QUOTA, REFUSED, TOO_BIG
+from toolkit.web.server import HEADER_SECONDS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -120,7 +122,8 @@ def test_one_link_cannot_fill_the_disk(tmp_path):
         assert httpx.get(server.base + "/", timeout=30).status_code == 200
         other = Clerk(server, tokens[BAOLIGEN])
         assert other.upload("年报.xlsx", sample(BAOLIGEN).read_bytes()).status_code == 200
-        clerk.close(), other.close()
+        clerk.close()
+        other.close()
     stored, receipts = _stored(db, XILIN)
     assert stored <= quota and receipts == answers.index(first)
     grown = _db_bytes(db) - before
@@ -147,7 +150,8 @@ def test_oversize_file_and_uploads_per_hour(tmp_path):
         # another unit's link has its own hour
         other = Clerk(server, tokens[BAOLIGEN])
         assert other.upload("年报.xlsx", sample(BAOLIGEN).read_bytes()).status_code == 200
-        clerk.close(), other.close()
+        clerk.close()
+        other.close()
     assert _stored(db, XILIN) == (len(data), 1)
 
 
@@ -207,10 +211,11 @@ def test_one_link_cannot_stall_another(tmp_path, slow_files):
             t = time.perf_counter()
             r = other.upload("年报.xlsx", sample(BAOLIGEN).read_bytes())
             took = time.perf_counter() - t
+            county = httpx.get(server.base + "/", timeout=30)  # and the county's own pages
             answered_during = not done.is_set()
             codes = sorted(f.result().status_code for f in futures)
         print(f"another unit's upload answered in {took:.2f} s while one link uploaded six slow files ({codes})")
-        assert r.status_code == 200 and "新收" in r.text
+        assert r.status_code == 200 and "新收" in r.text and county.status_code == 200
         assert took < 2.0
         assert answered_during  # the slow uploads were still being checked
         assert 429 in codes and codes.count(200) >= 1  # one at a time per unit, a few waiting, the rest told to wait
@@ -232,6 +237,16 @@ def _hold(port: int, n: int) -> list[socket.socket]:
             pass
         socks.append(s)
     return socks
+
+
+def _closed_by_server(s: socket.socket, wait: float) -> bool:
+    s.settimeout(wait)
+    try:
+        return s.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
 
 
 def test_half_open_connections_do_not_stop_service(tmp_path):
@@ -258,6 +273,7 @@ def test_half_open_connections_do_not_stop_service(tmp_path):
             socks += more
             assert httpx.get(server.base + "/", timeout=5).status_code == 200
             print(f"a page answered in {took:.2f} s beside 1,100 half-sent requests")
+            assert _closed_by_server(more[-1], HEADER_SECONDS + 30)  # its headers never came: dropped
             grown = server.log.stat().st_size - log_before
     finally:
         for s in socks:
@@ -269,13 +285,21 @@ def test_half_open_connections_do_not_stop_service(tmp_path):
 # ---------------------------------------------------------------- the pieces, in-process
 
 
-def test_receive_refuses_before_storing(tmp_path):
-    db = tmp_path / "nianbao.db"
-    new_archive(db)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_receive_refuses_before_storing(tmp_path, backend):
+    url, drop = new_db(backend, tmp_path)
     ok, big = tmp_path / "ok.xlsx", tmp_path / "big.xlsx"
     ok.write_bytes(sample(XILIN).read_bytes())
     big.write_bytes(with_parts(sample(XILIN), 300_000, 300_000, seed=3))
-    with Archive.open(str(db)) as archive:
+    try:
+        _refusals(url, tmp_path, ok, big)
+    finally:
+        drop()
+
+
+def _refusals(url: str, tmp_path: Path, ok: Path, big: Path) -> None:
+    with Archive.open(url) as archive:
+        archive.load_roster(ROSTER, YEAR)
         out = archive.receive([big, ok], YEAR, max_bytes=200_000)
         assert [r.outcome for r in out] == [TOO_BIG, "新收"]
         faulty = next((sample(HANGAI).parent.parent / "faulty").glob(f"{HANGAI}_*.xlsx"))

@@ -167,7 +167,8 @@ def remove_staging() -> None:
 
 @contextlib.contextmanager
 def _signals_held():
-    """Hold Ctrl-C and SIGTERM back while a set of files is moved into place, then deliver them.
+    """Hold Ctrl-C and SIGTERM back while a set of files is moved into place (or a temporary file or
+    folder is made and put on record, so that its cleanup knows of it), then deliver them.
     Masking alone is not enough: a process-directed signal may land on another thread (a progress
     bar's refresher), and Python then runs its handler in the main thread mid-loop; so the handlers
     themselves are swapped for a recorder while the moves run."""
@@ -178,7 +179,8 @@ def _signals_held():
     swapped: dict[int, object] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in stops:
-            swapped[sig] = signal.signal(sig, lambda signum, frame: pending.append(signum))
+            if signal.getsignal(sig) is not None:  # None: a handler set outside Python, left as it is (masked below)
+                swapped[sig] = signal.signal(sig, lambda signum, frame: pending.append(signum))
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(stops)) if hasattr(signal, "pthread_sigmask") else None
     try:
         yield

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
@@ -157,19 +158,20 @@ _FILES = '\n  "files": [],\n'
 
 
 def write_result(
-    stream: TextIO,
     command: str,
     reports: Iterable[Report],
     *,
+    stream: TextIO | None = None,
     year: int | None = None,
     batch: Iterable[Finding] = (),
     summary: dict[str, Any] | None = None,
     refused: dict[str, Any] | None = None,
     ok: bool | None = None,
 ) -> None:
-    """``print(dumps(result_json(...)), file=stream)``, the same text, written one file at a time: the
+    """``print(dumps(result_json(...)), file=stream)`` (default stdout), the same text, written one file at a time: the
     JSON of 10,000 returns is ~70 MB, and built whole (dicts, then one string) it took ~700 MB. Each
     file is dumped on its own and indented as json.dumps indents it inside the list."""
+    stream = stream if stream is not None else sys.stdout  # looked up now: the CLI's tests swap it
     reports = list(reports)
     head = dumps(_result(command, reports, year=year, batch=list(batch), summary=summary, refused=refused, ok=ok))
     cut = head.index(_FILES)  # the top level's key (a nested one is indented deeper)

@@ -37,7 +37,7 @@ class Received:
     """One file given to ``receive``: what became of it."""
 
     name: str
-    outcome: str  # 新收 | 更正 | 重复（未改动） | 无法读取
+    outcome: str  # 新收 | 更正 | 重复（未改动） | 无法读取 | 非本单位… | 拒收… (see receive.py)
     unit_code: str = ""
     unit_name: str = ""
     status: str = ""  # the unit's status afterwards

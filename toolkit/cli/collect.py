@@ -120,7 +120,7 @@ def check_cmd(
         for rep, why in done.skipped:
             say("  未生成 {}：{}", rep.provenance.name, why, style="yellow")
     if as_json:
-        write_result(sys.stdout, "check", result.reports, year=year, batch=result.batch)
+        write_result("check", result.reports, year=year, batch=result.batch)
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
 
 

@@ -9,12 +9,10 @@ names are shortened by bytes so that no name exceeds the 255-byte limit of commo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from ..fileio import atomic_write_text, safe_filename
-from ..findings import fmt_num
 from ..report import Report
 from ..roster import Unit
 from ..spec import formats
@@ -66,7 +64,7 @@ class OutputNames:
 
 def write_imported(report: Report, out_dir: Path, names: OutputNames | None = None) -> tuple[Path, Path]:
     """Write the workbook and the JSON of one imported report; returns their paths."""
-    from ..jsonout import file_json
+    from ..jsonout import dumps, file_json
 
     fmt = formats()[report.format_id]
     xlsx, js = (names or OutputNames(out_dir)).pair(report)
@@ -78,5 +76,5 @@ def write_imported(report: Report, out_dir: Path, names: OutputNames | None = No
     )
     write_return(xlsx, fmt, content)
     data = {"tool": "nianbao", **file_json(report)}
-    atomic_write_text(js, json.dumps(data, ensure_ascii=False, indent=2, default=fmt_num) + "\n")
+    atomic_write_text(js, dumps(data) + "\n")  # never NaN/Infinity, which JSON does not have
     return xlsx, js
