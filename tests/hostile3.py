@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import random
+import re
 import zipfile
 from pathlib import Path
 
@@ -100,9 +101,34 @@ def below_tables(rows: int, cols: str = "ABCDEFGHIJ", first: int = 60) -> bytes:
     return append_rows(T4, body.encode())
 
 
+def named_detail(rows: int) -> bytes:
+    """An ordinary return whose last sheet is renamed 明细 (the name of a summary's detail sheet,
+    whose cells a summary may have by the million) and holds ``rows`` × 10 numbers."""
+    p = parts()
+    p["xl/workbook.xml"] = p["xl/workbook.xml"].replace('name="信息处理费"'.encode(), 'name="明细"'.encode(), 1)
+    body = "".join(
+        f'<row r="{r}">' + "".join(f'<c r="{c}{r}"><v>{r}</v></c>' for c in "ABCDEFGHIJ") + "</row>" for r in range(20, 20 + rows)
+    )
+    part = "xl/worksheets/sheet5.xml"
+    p[part] = p[part].replace(b"</sheetData>", body.encode() + b"</sheetData>")
+    return pack(p)
+
+
 def large_part(name: str = "xl/media/image1.png", size: int = 19_500_000) -> bytes:
     """The good return with an incompressible part the format does not need (a picture)."""
     return pack(parts() | {name: random.Random(26).randbytes(size)})
+
+
+def year_property(text: str) -> bytes:
+    """The good return whose year property holds ``text`` (as a number type: LibreOffice writes r8)."""
+    p = parts()
+    p["docProps/custom.xml"] = re.sub(
+        rb'(name="nianbao_year">)<vt:(\w+)>[^<]*</vt:\2>',
+        lambda m: m.group(1) + f"<vt:r8>{text}</vt:r8>".encode(),
+        p["docProps/custom.xml"],
+    )
+    assert f"<vt:r8>{text}</vt:r8>".encode() in p["docProps/custom.xml"]
+    return pack(p)
 
 
 LAUGHS = b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
@@ -128,6 +154,8 @@ def kinds() -> dict[str, tuple[bytes, set[str]]]:
     out["not_finite_total.xlsx"] = (pack(set_cell(T3, "J7", b'<c r="J7"><v>1e309</v></c>')), {"formula-overwritten"})
     out["not_finite_ods.ods"] = (ods_not_finite("1e309"), {"value-not-finite"})
     out["not_finite_ods_nan.ods"] = (ods_not_finite("NaN"), {"value-not-finite"})
+    for text in ("1e309", "inf", "nan"):
+        out[f"year_property_{text}.xlsx"] = (year_property(text), {"year-mismatch"})
     out["large_picture.xlsx"] = (large_part(), {"unexpected-large-part"})
     out["large_unlisted_sheet.xlsx"] = (large_part("xl/worksheets/sheet99.bin", 2_000_000), {"unexpected-large-part"})
     out["large_ods_picture.ods"] = (
@@ -136,6 +164,7 @@ def kinds() -> dict[str, tuple[bytes, set[str]]]:
     )
     out["cells_below_tables_fast.xlsx"] = (below_tables(1_500), {"cells-outside-tables"})  # a part the one pass reads
     out["cells_below_tables_stream.xlsx"] = (below_tables(20_000), {"cells-outside-tables"})  # > 4 MB: streamed
+    out["cells_in_a_sheet_named_detail.xlsx"] = (named_detail(1_500), {"cells-outside-tables"})
     for part in ("xl/styles.xml", "xl/sharedStrings.xml", "xl/theme/theme1.xml", "docProps/core.xml"):
         out[f"dtd_{part.rsplit('/', 1)[-1].replace('.', '_')}.xlsx"] = (dtd_in(part), {"file-malicious"})
     out["nested_40x100.zip"] = (nested_copies(40, 100), {"file-too-large"})

@@ -374,6 +374,10 @@ def test_verify_names_a_changed_report_row(cli, db, tmp_path):
     assert "希日塔拉街道（152502001）2025年度" in res.stderr and "无法确定是哪个单元格" in res.stderr
     assert "档案库中有 2 处与收到时不一致" in res.stderr
 
+    _sql(db, "UPDATE files SET size = size + 1 WHERE sha256 IN (SELECT sha256 FROM submissions WHERE unit_code = '152502002')")
+    res = _ok(cli("verify", "--db", db), 1)
+    assert "（152502002）2025年度" in res.stderr and "的原文件" in res.stderr
+
 
 def test_archives_of_the_last_version_get_their_digests(cli, db, tmp_path):
     """An archive made before the digests (schema 0002) gets one for every stored receipt on first

@@ -105,6 +105,8 @@ def test_published_text_with_a_100000_digit_number(tmp_path, cli):
 
 
 def test_filled_cells_are_counted_outside_the_tools_own_sheets():
+    assert tool_sheets({}) == frozenset() == tool_sheets({"nianbao_level": "填报单位"})  # an ordinary return: every sheet
+    assert "明细" in tool_sheets({"nianbao_level": "县级汇总"})
     count = Filled(tool_sheets())
     count.add("明细", 50 * MAX_FILLED)  # a summary's 明细 of many units
     count.add("表四", MAX_FILLED)
@@ -121,6 +123,32 @@ def test_a_return_and_a_summary_are_far_from_the_bounds(tmp_path, cli):
     assert cli("consolidate", SAMPLES / "returns", "--roster", ROSTER, "--year", "2025", "--out", out).returncode == 0
     codes = {f.code for f in read_bytes(out.read_bytes(), out.name).findings}
     assert not codes & {"cells-outside-tables", "unexpected-large-part", "file-malicious"}, codes
+
+
+def test_a_summarys_detail_of_many_units_is_not_counted(tmp_path, cli, fmt, monkeypatch):
+    """A summary's 明细 holds a row per unit (14,000 in a province): it claims to be a summary, so the
+    sheets this tool writes into one are not counted; the same cells in an ordinary return are.
+    (Shown with the limit lowered to 1,000, so that 30 units are enough.)"""
+    import random
+
+    from test_consolidate import county, write_returns, write_roster
+
+    from toolkit import probe
+
+    units = county("152599", "测试县", 30)
+    roster = write_roster(tmp_path / "roster.csv", units)
+    write_returns(fmt, tmp_path / "returns", units, random.Random(26))
+    out = tmp_path / "汇总.xlsx"
+    assert cli("consolidate", tmp_path / "returns", "--roster", roster, "--year", "2025", "--out", out).returncode == 0
+    monkeypatch.setattr(probe, "MAX_FILLED", 1_000)
+    rep = read_bytes(out.read_bytes(), out.name)
+    assert rep.readable and rep.level != "填报单位"
+    assert not {f.code for f in rep.findings} & {"cells-outside-tables", "unexpected-large-part"}
+    plain = hostile2.parts_of(out.read_bytes())
+    plain["docProps/custom.xml"] = re.sub(
+        rb'(name="nianbao_level"><vt:lpwstr>)[^<]*', lambda m: m.group(1) + "填报单位".encode(), plain["docProps/custom.xml"]
+    )
+    assert "cells-outside-tables" in {f.code for f in read_bytes(hostile2.pack(plain), "x.xlsx").findings}
 
 
 def test_a_small_picture_passes_a_large_one_is_named_with_its_size():

@@ -8,16 +8,15 @@ sent back with those tables empty.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .fileio import safe_filename
 from .findings import Finding
 from .report import Report
 from .roster import Unit
 from .spec import Format, conventions, formats
+from .textnum import as_text_if_not_finite
 
 SUFFIX = "_审核意见"
 
@@ -61,14 +60,6 @@ def _marks(findings: list[Finding]) -> dict[tuple[str, str], str]:
     return {k: "\n\n".join(v) for k, v in marks.items()}
 
 
-def writable(raw: Any) -> Any:
-    """What the clerk's cell held, as the copy can write it: INF, NaN and 1e309 (which a workbook
-    cannot store as a number, and XlsxWriter refuses) go back as text, for the clerk to retype."""
-    if isinstance(raw, float) and not math.isfinite(raw):
-        return {"inf": "INF", "-inf": "-INF"}.get(str(raw), "NaN")
-    return raw
-
-
 def write_annotated(report: Report, path: Path, year: int | None = None) -> Path | None:
     """Write the annotated copy to ``path``; None when ``decide`` says no. A file of another year
     goes back as this year's blank template (its figures belong to that year), with the finding."""
@@ -83,7 +74,7 @@ def write_annotated(report: Report, path: Path, year: int | None = None) -> Path
         unit=unit,
         year=year if other_year else (report.year or 0),
         values=None if other_year else {c.id: report.values.get(c.id) for c in fmt.inputs},
-        raw={} if other_year else {k: writable(v) for k, v in report.raw.items() if v is not None},
+        raw={} if other_year else {k: as_text_if_not_finite(v) for k, v in report.raw.items() if v is not None},
         cover={} if other_year else dict(report.cover),
         level=report.level,
         marks={} if other_year else _marks(report.findings),

@@ -97,10 +97,10 @@ def safe_filename(text: str, max_len: int = 80, max_bytes: int = 180) -> str:
 
 
 _STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-# Staging folders of this process not yet removed. ``remove_staging`` removes what is left when a
-# command ends, however it ends: a Ctrl-C may land where no ``with`` or ``finally`` covers it yet
-# (between creating the folder and entering the ``with`` block).
-STAGING: set[Path] = set()
+# Staging folders of this process not yet removed, with the thread that made each. ``remove_staging``
+# removes what is left when a command ends, however it ends: a Ctrl-C may land where no ``with`` or
+# ``finally`` covers it yet (between creating the folder and entering the ``with`` block).
+STAGING: dict[Path, int] = {}
 _STAGING_LOCK = threading.Lock()
 
 
@@ -115,7 +115,7 @@ class Staging:
         with _signals_held():  # the folder is on record before any signal can stop us
             self.dir = Path(tempfile.mkdtemp(prefix=".~nianbao-stage-", dir=self.final_dir))
             with _STAGING_LOCK:
-                STAGING.add(self.dir)
+                STAGING[self.dir] = threading.get_ident()
         self.names: list[str] = []
 
     def path(self, name: str) -> Path:
@@ -141,7 +141,7 @@ class Staging:
         shutil.rmtree(self.dir, ignore_errors=True)
         if not self.dir.exists():
             with _STAGING_LOCK:
-                STAGING.discard(self.dir)
+                STAGING.pop(self.dir, None)
 
     def __enter__(self) -> Staging:
         return self
@@ -152,17 +152,19 @@ class Staging:
 
 
 def remove_staging() -> None:
-    """Remove the staging folders this process left (a command stopped mid-way): nothing hidden and
-    half-written stays in the user's folders. The command line calls it as a command ends."""
+    """Remove the staging folders this thread left (a command stopped mid-way): nothing hidden and
+    half-written stays in the user's folders. The command line calls it as a command ends; folders
+    other threads are still using (a server's uploads) are theirs to finish."""
     import shutil
 
+    me = threading.get_ident()
     with _STAGING_LOCK:
-        left = list(STAGING)
+        left = [d for d, owner in STAGING.items() if owner == me]
     for d in left:
         shutil.rmtree(d, ignore_errors=True)
         if not d.exists():
             with _STAGING_LOCK:
-                STAGING.discard(d)
+                STAGING.pop(d, None)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from .layout import Alignment, align, unlabelled_rows_in_place
 from .probe import Probe, ProbeProblem, formula_risk, probe
 from .report import Number, Provenance, Report, derive_totals, mark_unknown
 from .spec import Cell, Format, Sheet, a1, col_letter, conventions, formats
-from .textnum import parse_number
+from .textnum import as_text_if_not_finite, parse_number
 from .xlsx_fast import Book, CalamineBook, FastBook, picker
 
 MAX_ABS = 1e12
@@ -69,7 +69,10 @@ def normalize_number(raw: Any, integer: bool) -> tuple[Number | None, str | None
             return None, "not-a-number", None
         num, note = float(parsed), "number-as-text"
     elif isinstance(raw, (int, float)):
-        num = float(raw)
+        try:
+            num = float(raw)
+        except OverflowError:  # an integer beyond any float
+            return None, "value-not-finite", None
     else:
         return None, "not-a-number", None
     if not math.isfinite(num):  # INF, NaN, 1e309, 400 digits: unreadable, never summed
@@ -223,7 +226,7 @@ def _read_cell(report: Report, fmt: Format, cell: Cell, addr: str, raw: Any, inf
         v, code, _ = normalize_number(raw, False)
         report.cached[cell.id] = v if code in (None, "number-as-text") else None
         if addr not in formulas:
-            report.raw[cell.id] = raw  # reported once totals are recomputed (_overwritten)
+            report.raw[cell.id] = as_text_if_not_finite(raw)  # reported once totals are recomputed (_overwritten)
         return False
     kind = fmt.kinds[cell.kind]
     if info and addr in info.errors:  # #DIV/0!, #REF!…: not a number, never counted as 0
@@ -239,6 +242,7 @@ def _read_cell(report: Report, fmt: Format, cell: Cell, addr: str, raw: Any, inf
     if code == "blank":
         return True
     if code:
+        raw = as_text_if_not_finite(raw)
         if code != "number-as-text" or isinstance(raw, str):
             report.raw[cell.id] = raw
         found = raw.isoformat() if isinstance(raw, (dt.date, dt.datetime, dt.time)) else shown_text(raw)
@@ -454,13 +458,14 @@ def _identity(report: Report, fmt: Format, pr: Probe, wb: Book) -> None:
     report.extra_sheets = tuple(filter(None, props.get(_prop("extra_sheets"), "").split("|")))
     try:
         report.year = int(float(props.get(_prop("year"), "")))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, NaN; INF or 1e309
         report.year = None
     if not report.unit_code and fmt.cover.sheet_name in wb.sheet_names:
         grid = wb.grid(fmt.cover.sheet_name)
         cover = {f.source: _text(_at(grid, f.row, conventions().cover_value_col)) for f in fmt.cover.fields if f.source}
         report.unit_code, report.unit_name = cover.get("unit_code", ""), cover.get("unit_name", "")
-        report.year = int(cover["year"]) if cover.get("year", "").isdigit() else report.year
+        year = cover.get("year", "")
+        report.year = int(year) if year.isdecimal() and len(year) <= 9 else report.year  # not '²', not 5,000 digits
 
 
 def _unidentified(report: Report, wb: Book, claimed: str, name: str) -> None:

@@ -3,8 +3,10 @@ Chinese text files, shared by the workbook reader, the roster and the published-
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+from typing import Any
 
 Number = int | float
 
@@ -19,6 +21,14 @@ def number_text(text: str) -> str | None:
     if _GROUPED.fullmatch(s):
         s = s.replace(",", "")
     return s if _NUMBER.fullmatch(s) else None
+
+
+def as_text_if_not_finite(raw: Any) -> Any:
+    """INF, -INF or NaN as text: what the clerk's cell held, kept in the Report as plain data that every
+    output can take (XlsxWriter refuses such a number, JSON has none, PostgreSQL's json neither)."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return "NaN" if raw != raw else ("INF" if raw > 0 else "-INF")
+    return raw
 
 
 def parse_number(text: str, *, strict_zeros: bool = False) -> Number | None:

@@ -24,9 +24,9 @@ def backup(archive: Archive, out: Path) -> str:
     if not out.parent.is_dir():
         raise ArchiveError(f"备份文件所在的文件夹不存在：{out.parent}")
     tmp = out.with_name(out.name + ".part")
-    tmp.unlink(missing_ok=True)  # left by a backup that was interrupted
-    create_owner_only(tmp)  # a copy of the archive is as private as the archive
+    tmp.unlink(missing_ok=True)  # left by a backup that was killed
     try:
+        create_owner_only(tmp)  # a copy of the archive is as private as the archive
         src = sqlite3.connect(archive.url.removeprefix("sqlite:///"))
         dst = sqlite3.connect(tmp)
         try:

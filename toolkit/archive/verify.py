@@ -42,9 +42,18 @@ def _files(archive: Any, progress: Progress, bad: set[str]) -> Iterator[str]:
             data = bytes(row.data)
             if hashlib.sha256(data).hexdigest() != sha or len(data) != row.size:
                 bad.add(sha)
-                yield f"文件 {sha[:16]}… 的内容与收到时不一致（长度 {len(data)}，应为 {row.size}）。{ADVICE}"
+                who = _receipts_of(conn, sha)
+                yield f"{who}的原文件 {sha[:16]}… 与收到时不一致（长度 {len(data)}，应为 {row.size}）。{ADVICE}"
             if progress:
                 progress(-1)
+
+
+def _receipts_of(conn: Any, sha: str) -> str:
+    """Whose file it is: ``宝力根苏木（152502201）2025年度（文件 x.xlsx，收到于 …）`` (the first three)."""
+    S = T.submissions
+    q = select(*(S.c[k] for k in ("unit_code", "unit_name", "year", "name", "received_at"))).where(S.c.sha256 == sha)
+    rows = [dict(r._mapping) for r in conn.execute(q.order_by(S.c.id).limit(3))]
+    return "、".join(_who(r) for r in rows) if rows else "（没有接收记录的文件）"
 
 
 def _rows(archive: Any, progress: Progress, bad_files: set[str]) -> list[str]:
