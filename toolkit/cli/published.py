@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_OK, EXIT_PROBLEMS, Ticker, app, fail, print_findings, say
+from .app import EXIT_OK, EXIT_PROBLEMS, Ticker, app, fail, plausible_year, print_findings, say
 
 StoreOption = Annotated[
     str | None,
@@ -34,7 +34,7 @@ def import_cmd(
     ] = None,
     unit: Annotated[str | None, typer.Option("--unit", help="单位名称（原文标题中没有时）。")] = None,
     unit_code: Annotated[str | None, typer.Option("--unit-code", help="单位代码（不用名册时指定）。")] = None,
-    year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度（原文中没有时）。")] = None,
+    year: Annotated[int | None, typer.Option("--year", "-y", help="报告年度（原文中没有时）。", callback=plausible_year)] = None,
     unit_type: Annotated[str | None, typer.Option("--unit-type", help="单位类型，如 乡镇、县级部门。")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="允许覆盖输出文件夹中已有的同名文件（默认另起新名）。")] = False,
     db: StoreOption = None,
@@ -89,7 +89,9 @@ def audit_cmd(
     roster: Annotated[
         Path | None, typer.Option("--roster", "-r", help="名册：按单位名称找到单位代码和类型（同一单位的不同年度据此配对）。")
     ] = None,
-    year: Annotated[int | None, typer.Option("--year", "-y", help="只审计这一年度：其他年度的年报会报“年度不符”。")] = None,
+    year: Annotated[
+        int | None, typer.Option("--year", "-y", help="只审计这一年度：其他年度的年报会报“年度不符”。", callback=plausible_year)
+    ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", help="并行读取的进程数（默认按CPU核数；0 表示不另起进程，在本进程中读取）。")
     ] = None,
