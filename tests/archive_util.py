@@ -35,8 +35,11 @@ def new_db(backend: str, tmp_path: Path):
     return f"{base}/{name}", drop
 
 
-def write_return(path: Path, code: str, year: int, values: dict | None = None, roster: Path | None = None) -> Path:
-    """A consistent return of roster unit ``code`` for ``year`` (``values`` override the random ones)."""
+def write_return(
+    path: Path, code: str, year: int, values: dict | None = None, roster: Path | None = None, cover: dict | None = None
+) -> Path:
+    """A consistent return of roster unit ``code`` for ``year`` (``values`` override the random ones,
+    ``cover`` the cover's fields: filler, phone, date, note)."""
     from toolkit.roster import load_roster
     from toolkit.spec import current_format
     from toolkit.synth import random_values
@@ -46,5 +49,5 @@ def write_return(path: Path, code: str, year: int, values: dict | None = None, r
     fmt = current_format()
     ros = load_roster(roster or Path(__file__).resolve().parent.parent / "samples" / "roster.csv")
     vals = random_values(fmt, random.Random(f"{code}-{year}")) | (values or {})
-    cover = {"filler": "测试员", "phone": "0479-1234567", "date": f"{year + 1}-01-10"}
-    return write(path, fmt, ReturnContent(unit=ros.get(code), year=year, values=vals, cover=cover))
+    fields = {"filler": "测试员", "phone": "0479-1234567", "date": f"{year + 1}-01-10"} | (cover or {})
+    return write(path, fmt, ReturnContent(unit=ros.get(code), year=year, values=vals, cover=fields))

@@ -1,5 +1,6 @@
 """The archive across years, on SQLite and on a real PostgreSQL ($NIANBAO_TEST_PG): the four-week
-workflow of a county, two years with the carry-over, export and the 说明 in the summary."""
+workflow of a county (every upload a version, the county approves), two years with the carry-over,
+export and the 说明 in the summary."""
 
 from __future__ import annotations
 
@@ -59,33 +60,48 @@ def test_workflow_of_a_year(cli, db, tmp_path):
     _ok(cli("roster", "load", ROSTER, "--year", 2025, "--deadline", "2026-01-15", "--db", db))
     res = cli("receive", _wave(tmp_path), "--year", 2025, "--db", db)
     _ok(res, 1)  # 杭盖街道 has an 错误
-    assert "杭盖街道（152502003） 新收，退回" in res.stderr
+    assert "杭盖街道（152502003） 新收（第1版），退回" in res.stderr
     st = _status(cli, db)
-    assert (st["152502003"]["status"], st["152502101"]["status"], st["152502312"]["status"]) == ("退回", "待说明", "未报送")
-    assert st["152502001"]["status"] == "已通过" and st["152502001"]["filler"] == "王敏"
+    assert (st["152502003"]["status"], st["152502101"]["status"], st["152502312"]["status"]) == ("退回", "待审核", "未报送")
+    assert st["152502001"]["status"] == "待审核" and st["152502001"]["filler"] == "王敏"  # the county reviews each
     assert st["152502312"]["late"] is True  # today is past the deadline and nothing came
     missing = _ok(cli("status", "--year", 2025, "--db", db, "--missing", "--json"))
-    assert {u["code"] for u in json.loads(missing.stdout)["units"]} == {"152502003", "152502101", "152502312"}
+    assert {u["code"] for u in json.loads(missing.stdout)["units"]} == {"152502003", "152502312"}
+    res = _ok(cli("accept", "--all-clean", "--year", 2025, "--db", db))
+    assert "共通过 19 个" in res.stderr  # all but 杭盖街道 (退回) and 阿尔善宝拉格镇 (a 警告)
 
     res = _ok(cli("reject", "152502003", "--year", 2025, "--db", db, "--note", "表三不平", "--out", tmp_path / "退回"))
     assert list((tmp_path / "退回").glob("*_审核意见.xlsx"))
     fixed = SAMPLES / "returns" / "152502003_杭盖街道_2025年政府信息公开年报.xlsx"
     late = SAMPLES / "returns" / "152502312_锡林浩特市市场监督管理局_2025年政府信息公开年报.xlsx"
     res = _ok(cli("receive", fixed, late, "--year", 2025, "--db", db))
-    assert "杭盖街道（152502003） 更正，已通过" in res.stderr
+    assert "杭盖街道（152502003） 新版本（第2版），待审核" in res.stderr
+    res = cli("accept", "阿尔善宝拉格镇", "--year", 2025, "--db", db)
+    assert res.returncode == 2 and "1个警告" in res.stderr and "--note" in res.stderr
     _ok(cli("accept", "阿尔善宝拉格镇", "--year", 2025, "--db", db, "--note", NOTE))
     res = _ok(cli("receive", WARNED, "--year", 2025, "--db", db))  # the same bytes again
-    assert "相同文件已于" in res.stderr and "未改动" in res.stderr
+    assert "与最新版本（第1版" in res.stderr and "未存为新版本" in res.stderr
+    _ok(cli("accept", "--all-clean", "--year", 2025, "--db", db))
     st = _status(cli, db)
     assert {u["status"] for u in st.values()} == {"已通过"}
-    assert st["152502101"]["note"] == NOTE and st["152502312"]["late"] is True
+    assert st["152502101"]["note"] == NOTE and st["152502312"]["late"] is False and st["152502312"]["submitted_late"]
+    assert st["152502003"]["version"] == 2 and st["152502003"]["approved_id"] == st["152502003"]["submission_id"]
 
     history = _ok(cli("history", "152502003", "--year", 2025, "--db", db)).stderr
     assert history.index("有误.xlsx") < history.index("表三不平") < history.index("杭盖街道_2025年政府信息公开年报.xlsx")
     items = json.loads(_ok(cli("history", "杭盖街道", "--db", db, "--json")).stdout)["items"]
-    assert [i["kind"] for i in items] == ["收到", "退回", "收到"] and items[1]["text"] == "表三不平"
+    assert [(i["kind"], i["actor"]) for i in items] == [
+        ("收到", "命令行"),
+        ("退回", "自动"),
+        ("退回", "命令行"),
+        ("收到", "命令行"),
+        ("通过", "命令行"),
+    ]
+    assert items[2]["note"] == "表三不平" and items[3]["version"] == 2
+    warned = json.loads(_ok(cli("history", "152502101", "--year", 2025, "--db", db, "--json")).stdout)["items"]
+    assert [i["kind"] for i in warned] == ["收到", "通过", "重复收到"]
 
-    # consolidating from the archive = consolidating the folder of the current files, cell for cell
+    # consolidating from the archive = consolidating the folder of the approved versions, cell for cell
     folder = tmp_path / "current"
     folder.mkdir()
     for f in [*(SAMPLES / "returns").glob("*.xlsx")]:
@@ -109,39 +125,39 @@ def test_workflow_of_a_year(cli, db, tmp_path):
     from toolkit.spec import current_format
 
     _ok(cli("export", "--year", 2025, "--db", db, "--out", tmp_path / "明细.csv"))
-    frame = pd.read_csv(tmp_path / "明细.csv", dtype={"unit_code": str})
+    frame = pd.read_csv(tmp_path / "明细.csv", dtype={"单位代码": str})
     assert len(frame) == 22 * len(current_format().cells)
-    assert set(frame["status"]) == {"已通过"}
+    assert set(frame["报送状态"]) == {"已通过"}
     _ok(cli("export", "--year", 2025, "--db", db, "--out", tmp_path / "宽表.xlsx", "--wide"))
-    assert len(pd.read_excel(tmp_path / "宽表.xlsx")) == 22
+    assert len(pd.read_excel(tmp_path / "宽表.xlsx", skiprows=[0])) == 22  # row 1: the 明细 labels
     _ok(cli("verify", "--db", db))
 
 
-def test_new_warning_needs_a_new_note(db, tmp_path):
+def test_approval_locks_a_version_and_its_note(db, tmp_path):
+    """A 说明 accepts the warnings of the version approved; a new version (even with the same
+    warnings) waits for the reviewer, and the approved one's figures count meanwhile."""
     from toolkit.archive import Archive
+    from toolkit.archive.status import current_statuses
 
     with Archive.open(db) as archive:
         archive.load_roster(ROSTER, 2025)
-        archive.receive([WARNED], 2025)
-        assert archive.accept("152502101", 2025, NOTE).status == "已通过"
-        # the same warning again in a new file (a changed filler): the 说明 still holds
+        (first,) = archive.receive([WARNED], 2025)
+        with pytest.raises(Exception, match="警告"):
+            archive.accept("152502101", 2025, "")  # a warning needs a 说明
+        s = archive.accept("152502101", 2025, NOTE)
+        assert (s.status, s.approved_id, s.note) == ("已通过", first.submission_id, NOTE)
         again = write_return(tmp_path / "again.xlsx", "152502101", 2025, _warned_values())
-        assert archive.receive([again], 2025)[0].status == "已通过"
-        # a new figure with a new warning: a new 说明 is needed
-        more = _warned_values() | {"t2.reg.valid": 3, "t2.reg.made": 3}
-        other = write_return(tmp_path / "other.xlsx", "152502101", 2025, more)
-        assert archive.receive([other], 2025)[0].status == "待说明"
-        archive.receive([FAULTY], 2025)  # an 错误 beside a unit with a 说明 on record
-        from toolkit.archive.status import current_statuses
-
+        (got,) = archive.receive([again], 2025)
+        assert (got.outcome, got.version, got.status) == ("新版本", 2, "待审核")
+        s = archive.state("152502101", 2025)
+        assert (s.approved_id, s.pending_id, s.approved_version) == (first.submission_id, got.submission_id, 1)
+        assert [r.provenance.sha256 for r in archive.reports(2025)] == [first.report.provenance.sha256]
+        archive.receive([FAULTY], 2025)  # an 错误 beside: 退回 at once
         full = {s.code: s.status for s in archive.status(2025) if s.submission_id}
-        assert current_statuses(archive, 2025) == full and set(full.values()) == {"待说明", "退回"}
-        back = write_return(tmp_path / "back.xlsx", "152502101", 2025, _warned_values() | {"t2.reg.valid": 1})
-        archive.receive([back], 2025)  # a third file whose warning the 说明 covers again
-        full = {s.code: s.status for s in archive.status(2025) if s.submission_id}
-        assert current_statuses(archive, 2025) == full and set(full.values()) == {"已通过", "退回"}
-        with pytest.raises(Exception, match="不能强制上报"):
-            archive.receive([FAULTY], 2025)
+        assert current_statuses(archive, 2025) == full == {"152502101": "待审核", "152502003": "退回"}
+        assert archive.accept("152502101", 2025, "仍为转发的规章").approved_id == got.submission_id
+        assert archive.notes(2025) == [("阿尔善宝拉格镇（152502101）", "仍为转发的规章")]
+        with pytest.raises(Exception, match="强制性错误"):
             archive.accept("152502003", 2025, "无论如何")
 
 
@@ -167,6 +183,7 @@ def test_two_years_carryover(cli, db, tmp_path):
     for year in (2024, 2025):
         _ok(cli("roster", "load", ROSTER, "--year", year, "--db", db))
     _ok(cli("receive", y1, "--year", 2024, "--db", db))
+    _ok(cli("accept", "--all-clean", "--year", 2024, "--db", db))  # last year's figures count once approved
     res = cli("receive", y2, "--year", 2025, "--db", db, "--json")
     assert res.returncode == 1, res.stderr
     files = {f["unit_code"]: f for f in json.loads(res.stdout)["files"]}
@@ -176,7 +193,11 @@ def test_two_years_carryover(cli, db, tmp_path):
     assert carry[0]["cell"] and "上年结转" in carry[0]["message"] and "结转下年度" in carry[0]["message"]
     assert not [f for f in files[a]["findings"] if f["code"] == "carryover-mismatch"]
     st = _status(cli, db)
-    assert st[b]["status"] == "退回" and st[a]["status"] in ("已通过", "待说明")
+    assert st[b]["status"] == "待审核" and st[b]["errors"] == 1  # carryover-mismatch is 核实性: it may be explained
+    res = cli("accept", b, "--year", 2025, "--db", db)
+    assert res.returncode == 2 and "需核实的错误" in res.stderr
+    _ok(cli("accept", b, "--year", 2025, "--db", db, "--note", "2024年底机构调整，1件移交旗政务服务局办理"))
+    _ok(cli("accept", a, "--year", 2025, "--db", db, "--note", "已核对"))
 
     # whom to chase next year: last year's contact while this year's is unknown
     _ok(cli("roster", "load", ROSTER, "--year", 2026, "--db", db))
@@ -205,8 +226,8 @@ def test_two_years_carryover(cli, db, tmp_path):
 
     with Archive.open(db) as archive:
         frame = archive.export_frame([2024, 2025])
-    assert set(frame["year"]) == {2024, 2025}
-    assert len(frame) == 4 * frame["cell_id"].nunique()
+    assert set(frame["年度"]) == {2024, 2025}
+    assert len(frame) == 4 * frame["单元格编号"].nunique()
 
 
 def test_roster_missing_and_unknown_unit(cli, db, tmp_path):
@@ -267,7 +288,7 @@ def test_decisions_on_the_current_file(db):
         assert archive.state("152502101", 2025).status == "退回"
         assert archive.accept("152502101", 2025, NOTE).status == "已通过"
         kinds = [h.kind for h in archive.history("152502101")]
-        assert kinds == ["收到", "退回", "说明"]
+        assert kinds == ["收到", "退回", "通过"]
         assert archive.notes(2025) == [("阿尔善宝拉格镇（152502101）", NOTE)]
 
 
@@ -317,7 +338,7 @@ def test_the_bytes_stored_are_the_bytes_checked(db, tmp_path, monkeypatch):
         for sha, r in stored.items():
             data = archive.file_bytes(sha)
             assert hashlib.sha256(data).hexdigest() == sha and data == (wave.parent / r.name).read_bytes()
-        for rep in archive.reports(2025):
+        for rep in (archive.report(r.submission_id) for r in got):
             original = stored[rep.provenance.sha256].report
             assert (dict(rep.values), rep.cached, rep.cover, rep.unit_type) == (
                 dict(original.values),
@@ -332,10 +353,14 @@ def _sql(url: str, statement: str, **params: str) -> None:
     """Change the archive behind nianbao's back, as someone with the database's password could."""
     from sqlalchemy import text
 
-    from toolkit.archive import Archive
+    from toolkit.archive.db import make_engine, resolve_url
 
-    with Archive.open(url) as archive, archive.engine.begin() as conn:
-        conn.execute(text(statement), params)
+    engine = make_engine(resolve_url(url))  # not Archive.open: that would bring the schema up to date
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement), params)
+    finally:
+        engine.dispose()
 
 
 def _edit_json(db: str, column: str, old: str, new: str, where: str) -> None:
@@ -350,10 +375,13 @@ def test_verify_names_a_changed_report_row(cli, db, tmp_path):
     from toolkit.spec import current_format
 
     cell = current_format().cells["t3.r1.np"]
-    ret = write_return(tmp_path / "152502201_宝力根苏木.xlsx", "152502201", 2025, {"t3.r1.np": 73})
+    zero = {c.id: 0 for c in current_format().inputs if c.sheet_id == "t3"}
+    ret = write_return(tmp_path / "152502201_宝力根苏木.xlsx", "152502201", 2025, zero | {"t3.r1.np": 73, "t3.r3_1.np": 73})
     _ok(cli("roster", "load", ROSTER, "--year", 2025, "--db", db))
     _ok(cli("receive", SAMPLES / "returns", "--year", 2025, "--db", db))
-    cli("receive", ret, "--year", 2025, "--db", db)  # 宝力根苏木's current return (random figures: may have 错误)
+    _ok(cli("accept", "--all-clean", "--year", 2025, "--db", db))
+    cli("receive", ret, "--year", 2025, "--db", db)  # 宝力根苏木's second version (random figures: may have 警告)
+    _ok(cli("accept", "152502201", "--year", 2025, "--db", db, "--note", "已核实"))
     res = _ok(cli("verify", "--db", db))
     assert "全部原文件和存档审核结果与收到时一致" in res.stderr
 
@@ -361,8 +389,8 @@ def test_verify_names_a_changed_report_row(cli, db, tmp_path):
     _ok(cli("export", "--year", 2025, "--db", db, "--out", tmp_path / "明细.csv"))
     import pandas as pd
 
-    frame = pd.read_csv(tmp_path / "明细.csv", dtype={"unit_code": str})
-    shown = frame[(frame.unit_code == "152502201") & (frame.cell_id == "t3.r1.np")]["value"]
+    frame = pd.read_csv(tmp_path / "明细.csv", dtype={"单位代码": str})
+    shown = frame[(frame["单位代码"] == "152502201") & (frame["单元格编号"] == "t3.r1.np")]["数值"]
     assert list(shown) == [93]  # the change took: export reads the stored row
     res = _ok(cli("verify", "--db", db), 1)
     lines = [line for line in res.stderr.splitlines() if line.startswith("不一致")]
@@ -379,11 +407,61 @@ def test_verify_names_a_changed_report_row(cli, db, tmp_path):
     assert "（152502002）2025年度" in res.stderr and "的原文件" in res.stderr
 
 
+def _as_schema_0003(db: str) -> None:
+    """Turn an archive into what nianbao made before versions were reviewed (schema 0003)."""
+    _sql(db, "DELETE FROM events")
+    for table, column in (
+        ("submissions", "source"),
+        ("submissions", "filled_on"),
+        ("submissions", "explanation"),
+        ("events", "actor"),
+        ("years", "auto_approve"),
+    ):
+        _sql(db, f"ALTER TABLE {table} DROP COLUMN {column}")
+    _sql(db, "UPDATE alembic_version SET version_num = '0003'")
+
+
+def test_archives_before_review_keep_their_figures(cli, db, tmp_path):
+    """An archive of schema 0003 opens with what it counted: a clean newest return, or one whose
+    warnings a 说明 accepted, stands approved; a 退回 or an 错误 stays 退回 (SQLite and PostgreSQL)."""
+    _ok(cli("roster", "load", ROSTER, "--year", 2025, "--db", db))
+    _ok(cli("receive", _wave(tmp_path), "--year", 2025, "--db", db), 1)
+    _as_schema_0003(db)
+    from sqlalchemy import text
+
+    from toolkit.archive import Archive
+    from toolkit.archive.db import make_engine, resolve_url
+
+    engine = make_engine(resolve_url(db))
+    with engine.connect() as conn:
+        sid = {code: i for i, code in conn.execute(text("SELECT id, unit_code FROM submissions"))}
+        fps = conn.execute(text("SELECT warning_fps FROM submissions WHERE id = :i"), {"i": sid["152502101"]}).scalar()
+    engine.dispose()
+    fps = fps if isinstance(fps, str) else json.dumps(fps)
+    cast = "CAST(:fp AS JSON)" if "://" in db else ":fp"
+    columns = "year, unit_code, at, kind, note, fingerprints, submission_id"
+    insert = f"INSERT INTO events ({columns}) VALUES (2025, :u, :at, :k, :n, {cast}, :s)"
+    import datetime as dt
+
+    at = (dt.datetime.now().astimezone() + dt.timedelta(seconds=1)).isoformat()  # after the receipts
+    _sql(db, insert, u="152502101", at=at, k="说明", n=NOTE, fp=fps, s=sid["152502101"])
+    _sql(db, insert, u="152502001", at=at, k="退回", n="封面未盖章", fp="[]", s=sid["152502001"])
+    st = _status(cli, db)
+    assert (st["152502101"]["status"], st["152502001"]["status"], st["152502003"]["status"]) == ("已通过", "退回", "退回")
+    assert st["152502002"]["status"] == "已通过" and st["152502312"]["status"] == "未报送"
+    assert st["152502001"]["note"] == "封面未盖章" and st["152502101"]["note"] == NOTE
+    with Archive.open(db) as archive:
+        assert len(archive.reports(2025)) == 19 and archive.notes(2025) == [("阿尔善宝拉格镇（152502101）", NOTE)]
+        assert [h.kind for h in archive.history("152502101", 2025)] == ["收到", "说明"]
+    _ok(cli("verify", "--db", db))
+
+
 def test_archives_of_the_last_version_get_their_digests(cli, db, tmp_path):
     """An archive made before the digests (schema 0002) gets one for every stored receipt on first
     open, on SQLite and PostgreSQL alike, and verifies clean; a later change is then found."""
     _ok(cli("roster", "load", ROSTER, "--year", 2025, "--db", db))
     _ok(cli("receive", SAMPLES / "returns", "--year", 2025, "--db", db))
+    _as_schema_0003(db)
     _sql(db, "ALTER TABLE submissions DROP COLUMN digest")
     _sql(db, "UPDATE alembic_version SET version_num = '0002'")
     res = _ok(cli("verify", "--db", db))

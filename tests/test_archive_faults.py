@@ -107,7 +107,7 @@ def test_backup_is_an_archive(tmp_path):
         archive.receive(RETURNS[:2], 2025)
         archive.backup(tmp_path / "copy.db")
     with Archive.open(tmp_path / "copy.db") as copy:
-        assert [s.status for s in copy.status(2025)].count("已通过") == 2
+        assert [s.status for s in copy.status(2025)].count("待审核") == 2
     res = run_cli("backup", "--out", tmp_path / "copy.db", "--db", tmp_path / "b.db")
     assert res.returncode == 2 and "已存在" in res.stderr
 
@@ -138,7 +138,7 @@ def test_page_size_of_new_and_older_archives(tmp_path, monkeypatch):
     monkeypatch.undo()
     with Archive.open(tmp_path / "old.db") as archive:
         archive.receive(RETURNS[1:3], 2025)
-        assert [s.status for s in archive.status(2025)].count("已通过") == 3
+        assert [s.status for s in archive.status(2025)].count("待审核") == 3
     assert page_size(tmp_path / "old.db") == 4096
 
 
@@ -231,7 +231,8 @@ def test_archive_benchmark_smoke():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_two_receives_of_the_same_files(backend, tmp_path):
-    """Two reviewers receive the same mail at once: every file is stored once, both succeed."""
+    """Two reviewers receive the same mail at once: every file is stored once (one version, and the
+    second receipt recorded as 重复收到), both succeed."""
     url, cleanup = new_db(backend, tmp_path)
     try:
         assert run_cli("roster", "load", ROSTER, "--year", 2025, "--db", url).returncode == 0
@@ -242,8 +243,8 @@ def test_two_receives_of_the_same_files(backend, tmp_path):
         from toolkit.archive import Archive
 
         with Archive.open(url) as archive:
-            assert [h.kind for h in archive.history("152502001", 2025)] == ["收到"]
-            assert sum(1 for s in archive.status(2025) if s.status == "已通过") == 8
+            assert [h.kind for h in archive.history("152502001", 2025)] == ["收到", "重复收到"]
+            assert sum(1 for s in archive.status(2025) if s.status == "待审核" and s.version == 1) == 8
     finally:
         cleanup()
 

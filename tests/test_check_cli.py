@@ -200,3 +200,116 @@ def test_seed_reproduces_published_values(sample, fmt):
     assert rep.unit_name == "宝力根苏木" and rep.year == 2023 and rep.findings == []
     nonzero = {k: v for k, v in rep.values.items() if v and not fmt.cells[k].is_total}
     assert nonzero == {"t2.license.n": 146, "t2.penalty.n": 2}
+
+
+# ---------------------------------------------------------------- issue 27.12: the small items
+
+
+def _libreoffice_saved(path: Path) -> Path:
+    """``path`` as LibreOffice saves it: no workbook structure protection, its name in docProps."""
+    import io
+    import re
+
+    src = zipfile.ZipFile(io.BytesIO(path.read_bytes()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            b = src.read(item.filename)
+            if item.filename == "xl/workbook.xml":
+                b = re.sub(rb"<workbookProtection[^>]*/>", b"", b)
+            if item.filename == "docProps/app.xml":
+                b = re.sub(
+                    rb"<Application>[^<]*</Application>", b"<Application>LibreOffice/7.4.7.2$Linux_X86_64</Application>", b
+                )
+            if item.filename == "docProps/custom.xml":  # LibreOffice writes integer properties as r8
+                b = re.sub(rb"<vt:i4>(\d+)</vt:i4>", rb"<vt:r8>\1.0</vt:r8>", b)
+            dst.writestr(item, b)
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def _fee_in_yuan(folder: Path) -> Path:
+    """希日塔拉街道's return with 35000 (元) in the 万元 cell, saved by LibreOffice."""
+    from archive_util import write_return
+
+    folder.mkdir(exist_ok=True)
+    return _libreoffice_saved(write_return(folder / "152502001_希日塔拉街道.xlsx", "152502001", 2025, {"t2.fees.amt": 35000}))
+
+
+def test_libreoffice_note_is_kept_for_the_county_only(cli, tmp_path):
+    """The 提示 "该文件由 LibreOffice 7.4 保存…无需处理" stays in the JSON, but neither the annotated copy's
+    nor the summary's 问题清单 lists it (the catalogue's ``county-only`` tag)."""
+    ret = _fee_in_yuan(tmp_path / "in")
+    r = cli("check", ret, "--year", "2025", "--json", "--annotate", tmp_path / "退回")
+    codes = [f["code"] for f in json.loads(r.stdout)["files"][0]["findings"]]
+    assert sorted(codes) == ["I5-wan-town", "structure-unprotected-lo"]
+    (copy,) = (tmp_path / "退回").iterdir()
+    listed = [row[0] for row in openpyxl.load_workbook(copy)["问题清单"].iter_rows(min_row=2, values_only=True)]
+    assert len(listed) == 1 and "LibreOffice" not in str(listed)
+    heads = [c.value for c in openpyxl.load_workbook(copy)["问题清单"][1]]
+    assert openpyxl.load_workbook(copy)["问题清单"].cell(2, heads.index("代码") + 1).value == "I5-wan-town"
+
+    for f in (SAMPLES / "returns").glob("*.xlsx"):
+        if not f.name.startswith("152502001"):
+            shutil.copy(f, tmp_path / "in" / f.name)
+    r = cli("consolidate", tmp_path / "in", "-r", ROSTER, "--year", "2025", "--out", tmp_path / "汇总.xlsx")
+    assert r.returncode == 0, r.stderr
+    sheet = openpyxl.load_workbook(tmp_path / "汇总.xlsx")["问题清单"]
+    text = " ".join(str(c.value) for row in sheet.iter_rows() for c in row)
+    assert "I5-wan-town" in text and "LibreOffice" not in text and "structure-unprotected-lo" not in text
+
+
+def test_fee_in_yuan_shows_the_likely_value_in_wan(cli, tmp_path):
+    """35000 entered in the 万元 cell: 应为 is 3.5 (what the clerk meant), not the bound 1000."""
+    r = cli("check", _fee_in_yuan(tmp_path / "in"), "--year", "2025", "--json")
+    (f,) = [f for f in json.loads(r.stdout)["files"][0]["findings"] if f["code"] == "I5-wan-town"]
+    assert (f["expected"], f["found"]) == (3.5, 35000)
+    assert "可能应为3.5（万元）" in f["message"]
+
+
+def test_web_clerk_page_hides_the_libreoffice_note(tmp_path):
+    pytest.importorskip("httpx")
+    from web_util import new_archive, page_csrf, web_client
+
+    from toolkit.web import WebConfig, create_app
+
+    ret = _fee_in_yuan(tmp_path / "in")
+    tokens = new_archive(tmp_path / "nianbao.db")
+    client = web_client(create_app(WebConfig(db=str(tmp_path / "nianbao.db"), year=2025)))
+    link = f"/u/{tokens['152502001']}"
+    csrf = page_csrf(client.get(link).text)
+    page = client.post(link + "/upload", data={"csrf": csrf}, files=[("files", (ret.name, ret.read_bytes()))]).text
+    assert "是否误用元为单位" in page and "LibreOffice" not in page
+    assert "LibreOffice" not in client.get(link).text
+    assert "LibreOffice 7.4" in client.get("/unit/152502001").text  # the county still sees it
+
+
+def test_no_arguments_say_what_is_missing(cli):
+    r = cli("check")
+    assert r.returncode == 2 and "缺少参数：填报表文件、文件夹或 zip 压缩包" in r.stderr and "示例" in r.stdout
+    r = cli("receive")
+    assert r.returncode == 2 and "--year（报告年度）" in r.stderr
+    r = cli("roster")
+    assert r.returncode == 2 and "缺少命令" in r.stderr and "nianbao roster load --help" in r.stderr
+    assert "参数有误：（" not in cli("export").stderr
+
+
+def test_backup_and_verify_help_examples_run(cli, tmp_path):
+    """The examples of `backup --help` and `verify --help` work as written, in an empty folder."""
+    import re
+
+    from toolkit.archive import Archive
+
+    (tmp_path / "输出").mkdir()
+    for db in (tmp_path / "nianbao.db", tmp_path / "输出" / "nianbao.db"):  # the examples' two archives
+        with Archive.open(str(db)) as archive:
+            archive.load_roster(ROSTER, 2025)
+    for command in ("backup", "verify"):
+        help_text = cli(command, "--help").stdout
+        examples = re.findall(rf"(nianbao {command} --\S.*?)\s*$", help_text, re.M)
+        assert examples, help_text
+        for line in examples:
+            args = line.split()[1:]
+            r = cli(*args, cwd=tmp_path)
+            assert r.returncode == 0, (line, r.stderr)
+    assert (tmp_path / "备份").is_dir() and list((tmp_path / "备份").glob("nianbao-*.db"))

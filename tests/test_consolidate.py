@@ -245,6 +245,10 @@ def test_summary_sheets(tmp_path, cli, fmt):
         if c.protection.locked is False
     ]
     assert unlocked == []  # a summary is not for filling in
+    status = wb["报送情况"]
+    head = [c.value for c in status[1]]
+    notes = {r[1]: r[head.index("情况说明")] for r in status.iter_rows(min_row=2, values_only=True)}
+    assert notes["152502002"] == "本年度未收到政府信息公开申请，无行政许可、行政处罚事项，各项均为0。"  # the clerk's, as written
 
 
 def test_old_summary_among_returns_is_not_counted_twice(cli, tmp_path):

@@ -99,6 +99,9 @@ def test_valid_continuity_and_carryover_name_both_years():
     assert set(by_code) >= {"valid-continuity", "carryover-mismatch"}
     cont = by_code["valid-continuity"]
     assert (cont.found, cont.expected) == (25, 22) and "2024" in cont.message and "2025" in cont.message
+    # an error that a written 说明 may explain (机构调整): the reviewer can accept it, unlike O1
+    assert (by_code["carryover-mismatch"].severity, by_code["carryover-mismatch"].kind) == ("错误", "核实性")
+    assert cont.kind == "核实性"
     right = _report("152502201", "宝力根苏木", 2025, **{"t2.norm.made": 3, "t2.norm.repealed": 1, "t2.norm.valid": 22})
     right.values["t3.r2.tot"] = 2
     assert cross_year([last, right]) == []
@@ -157,8 +160,12 @@ def test_one_json_shape_for_all_commands(cli, tmp_path, published):
         data = json.loads(r.stdout)
         jsonschema.validate(data, SCHEMA)
         assert data["command"] == command and data["schema"] == "nianbao.result"
+        kinds = {(f["severity"], f["kind"]) for x in data["files"] for f in x["findings"]}
+        assert all(k in ("强制性", "核实性") for _, k in kinds), kinds
         assert data["files"], command
         shapes[command] = set(data["files"][0]) - {"values"}
     assert runs["check"].returncode == 1 and runs["consolidate"].returncode == 0
+    checked = [f for x in json.loads(runs["check"].stdout)["files"] for f in x["findings"]]
+    assert {f["kind"] for f in checked if f["code"] == "O1"} == {"强制性"}
     assert shapes["check"] == shapes["consolidate"] == shapes["import"]
     assert json.loads(runs["consolidate"].stdout)["summary"]["totals"]

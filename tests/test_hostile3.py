@@ -17,7 +17,7 @@ from conftest import SAMPLES, SUMMARY_TABLES
 from toolkit import inputs
 from toolkit.annotate import write_annotated
 from toolkit.jsonout import dumps
-from toolkit.probe import MAX_FILLED, Filled, ProbeProblem, tool_sheets
+from toolkit.probe import MAX_CELL_ELEMENTS, MAX_FILLED, Filled, ProbeProblem, tool_sheets
 from toolkit.reader import read_bytes
 
 ROSTER = SAMPLES / "roster.csv"
@@ -56,6 +56,9 @@ def test_a_number_that_is_not_finite_is_unreadable_never_summed(name):
     found = [f for f in rep.findings if f.code == "value-not-finite"]
     assert len(found) == 1 and found[0].cell == hostile3._input("t2.license.n") and found[0].severity == "错误"
     assert len(found[0].message) < 200  # 100,000 digits are quoted by their start and length
+    typed = hostile3.NOT_FINITE[name].decode()
+    quoted = typed if len(typed) < 40 else f"{typed[:40]}…（共{len(typed):,}个字符）".replace(",", "")
+    assert f"“{quoted}”" in found[0].message, found[0].message  # what the clerk typed, not INF
     assert rep.values["t2.license.n"] is None
     assert all(v is None or abs(v) < 1e12 for v in rep.values.values())
 
@@ -67,7 +70,15 @@ def test_the_annotated_copy_writes_such_a_cell_as_text(tmp_path):
     import openpyxl
 
     cell = openpyxl.load_workbook(out)["表二"][hostile3._input("t2.license.n")]
-    assert cell.value == "INF" and cell.data_type == "s"
+    assert cell.value == "1e309" and cell.data_type == "s"  # as typed
+
+
+@pytest.mark.parametrize("value", ["1e309", "-1E+400", "NaN"])
+def test_an_ods_value_that_is_not_finite_is_quoted_as_typed(value):
+    rep = read_bytes(hostile3.ods_not_finite(value), "x.ods")
+    found = [f for f in rep.findings if f.code == "value-not-finite"]
+    assert len(found) == 1 and f"“{value}”" in found[0].message, [f.message for f in rep.findings]
+    assert rep.raw["t2.license.n"] == value
 
 
 def test_check_annotate_of_a_batch_with_inf_cells_writes_every_copy(tmp_path, cli):
@@ -113,6 +124,41 @@ def test_filled_cells_are_counted_outside_the_tools_own_sheets():
     with pytest.raises(ProbeProblem) as e:
         count.add("表二", 1)
     assert e.value.code == "cells-outside-tables" and "表二" in e.value.detail
+
+
+def test_cell_elements_are_counted_filled_or_not():
+    """Issue 26 review 4: the work bound counts every cell element, styled empty ones too."""
+    count = Filled(tool_sheets({"nianbao_level": "县级汇总"}))
+    count.touch("明细", 50 * MAX_CELL_ELEMENTS)
+    count.touch("表四", MAX_CELL_ELEMENTS)
+    with pytest.raises(ProbeProblem) as e:
+        count.touch("表二", 1)
+    assert e.value.code == "cells-outside-tables" and "表二" in e.value.detail and "空单元格" in e.value.detail
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(lambda: hostile3.styled_empty(10_000), id="fast"),
+        pytest.param(lambda: hostile3.styled_empty(200_000, r=False), id="stream-0.6MB"),
+        pytest.param(
+            lambda: hostile3.ods_return({("表四", 1, 1): '<table:table-cell table:style-name="ce1"/>' * 120_000}), id="ods"
+        ),
+    ],
+)
+def test_styled_empty_cells_by_the_hundred_thousand_are_a_finding(body):
+    """200,000 styled empty rows × 12 columns (0.6 MB zipped) took 3.7 s to read and said nothing:
+    now the reading stops at the bound with an 错误 that says what to delete."""
+    rep = read_bytes(body(), "x.xlsx")
+    found = [f for f in rep.findings if f.code == "cells-outside-tables"]
+    assert len(found) == 1 and found[0].severity == "错误" and "空单元格" in found[0].message, rep.findings
+
+
+def test_a_formatted_area_below_the_tables_is_allowed():
+    """Someone who put borders on A60:L4000 (47,000 styled empty cells) is well under the bound."""
+    rep = read_bytes(hostile3.styled_empty(3_940), "x.xlsx")
+    assert not [f for f in rep.findings if f.code == "cells-outside-tables"]
+    assert rep.readable and rep.values["t2.license.n"] is not None
 
 
 def test_a_return_and_a_summary_are_far_from_the_bounds(tmp_path, cli):
@@ -212,3 +258,47 @@ def test_check_json_written_file_by_file_is_the_same_text():
 def test_the_new_codes_are_explained(code, cli):
     r = cli("explain", code)
     assert r.returncode == 0 and code in r.stdout and "错误" in r.stdout, r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- the archive: the file is the truth
+
+
+def test_verify_is_not_fooled_by_a_recomputed_digest(tmp_path, cli):
+    """Issue 26 review 2: a stored figure changed with SQL and the receipt's digest recomputed with
+    ``store.row_digest`` (a plain sha256 anyone can compute): export shows the change, and verify still
+    names the unit, the year and the cell, because it reads the stored original again."""
+    from sqlalchemy import select, text
+
+    from toolkit.archive import schema as T
+    from toolkit.archive.db import make_engine, resolve_url
+    from toolkit.archive.store import DIGESTED, row_digest
+    from toolkit.spec import current_format
+
+    db = str(tmp_path / "archive.db")
+    assert cli("roster", "load", ROSTER, "--year", "2025", "--db", db).returncode == 0
+    assert cli("receive", SAMPLES / "returns", "--year", "2025", "--db", db).returncode in (0, 1)
+    assert cli("verify", "--db", db).returncode == 0
+    cell = current_format().cells["t3.r1.np"]
+    engine = make_engine(resolve_url(db))
+    try:
+        with engine.begin() as conn:
+            S = T.submissions
+            row = conn.execute(select(S).where(S.c.unit_code == "152502001")).mappings().first()
+            report = json.loads(row["report"]) if isinstance(row["report"], str) else dict(row["report"])
+            was = report["values"].get("t3.r1.np", 0)
+            report["values"]["t3.r1.np"] = was + 20
+            forged = dict(row) | {"report": report}
+            for k in ("warning_fps", "findings"):
+                forged[k] = json.loads(row[k]) if isinstance(row[k], str) else row[k]
+            digest = row_digest({k: forged[k] for k in DIGESTED})
+            conn.execute(
+                text("UPDATE submissions SET report = :report, digest = :digest WHERE id = :id"),
+                {"report": json.dumps(report, ensure_ascii=False), "digest": digest, "id": row["id"]},
+            )
+    finally:
+        engine.dispose()
+    r = cli("verify", "--db", db)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("不一致")]
+    assert len(lines) == 1, r.stderr
+    assert "（152502001）2025年度" in lines[0] and f"{cell.where}存档为 {was + 20}，原文件为 {was}" in lines[0], lines[0]

@@ -183,3 +183,15 @@ def test_import_a_folder_and_roster_type_drives_the_rules(tmp_path, fmt):
     r = run_cli("import", folder, "-r", ROSTER, "--json")
     (data,) = json.loads(r.stdout)["files"]
     assert data["unit_type"] == "苏木" and "I10" in {f["code"] for f in data["findings"]}
+
+
+def test_a_report_naming_no_unit_gets_a_readable_name(tmp_path, fmt):
+    """Issue 27.12: a text that names no unit was shown as "X02f00e37"; now 未识别单位（file name）, and
+    the stable invented code (used to pair years) is never shown in the results table."""
+    text = flat_text(fmt, {"t2.license.n": 3}, year=2025).split("\n", 1)[1]  # without the sentence naming the unit
+    src = tmp_path / "某局年报.txt"
+    src.write_text("我们今年做了很多工作。\n" + text, encoding="utf-8")
+    (rep,) = import_published([src])
+    assert rep.unit_name == "未识别单位（某局年报）" and rep.unit_code.startswith("X")
+    r = run_cli("import", src)
+    assert "未识别单位（某局年报）" in r.stderr and rep.unit_code not in r.stderr

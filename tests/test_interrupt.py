@@ -187,9 +187,14 @@ def _left_behind(sid: int) -> list[str]:
     return [line for line in out.splitlines() if line.split()[1] == str(sid) and not line.split()[2].startswith("Z")]
 
 
+ENDS_WITHIN = 60  # seconds after the signal: a hung command, not a slow machine
+
+
 def _interrupt(args: list[str], sig: int, reached, proc: subprocess.Popen | None = None) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     """Start the command (or take ``proc``), send ``sig`` once ``reached(proc)`` says the moment has
-    come, and check that it ends within 5 s and leaves no process behind."""
+    come, and check that it ends and leaves no process behind. The bounds are generous (60 s to end,
+    30 s for its workers to go): the point is that it ends cleanly, not how fast a loaded machine
+    gets there."""
     proc = proc or _start(args)
     if _wait_for(proc, lambda: reached(proc)):
         try:
@@ -201,18 +206,18 @@ def _interrupt(args: list[str], sig: int, reached, proc: subprocess.Popen | None
             pass
     t0 = time.monotonic()
     try:
-        proc.wait(timeout=5)
+        proc.wait(timeout=ENDS_WITHIN)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        pytest.fail(f"{args[0]} did not end within 5 s of signal {sig}")
+        pytest.fail(f"{args[0]} did not end within {ENDS_WITHIN} s of signal {sig}")
     elapsed = time.monotonic() - t0
     stderr = _stderr(proc)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while _left_behind(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _left_behind(proc.pid), f"processes left behind after {signal.Signals(sig).name}"
-    assert elapsed < 5
+    assert elapsed < ENDS_WITHIN
     return proc.returncode, stderr
 
 
@@ -348,9 +353,13 @@ def test_signal_during_start_up(launcher, start_work, tmp_path):
     """Issue 26.11: Ctrl-C or SIGTERM from the first instant nianbao's code runs — while the command
     line is still importing its modules — or at a random point of its imports: never a traceback,
     the Chinese line and exit 130/143, no staging folder, no partial set of templates.
-    Random points lie between 20 ms of CPU after the interpreter's own start-up (before it only
-    Python runs, which no program can guard: a Ctrl-C there ends the process without any output) and
-    the end of the imports; one that comes later lands in the writing of the templates."""
+    Random points lie between 20 ms of CPU after the interpreter's own start-up and the end of the
+    imports; one that comes later lands in the writing of the templates. Before nianbao's first
+    statement runs (the interpreter, ``site`` and the editable install's .pth importing pathlib, re,
+    enum: ~25 ms) no handler of ours can exist: a Ctrl-C there gets Python's own KeyboardInterrupt
+    traceback (seen in about 1 run in 12 that are signalled that early), which is why the first
+    instant tested here is when nianbao's handlers are in place, and README says so. Nothing has been
+    written by then."""
     base, imports = start_work
     rng = random.Random(launcher)
     outcomes: list[int] = []

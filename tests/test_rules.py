@@ -111,7 +111,9 @@ def test_i5_wan_town_only_for_townships(fmt):
     town = make_report(fmt, unit_type="苏木", **{"t2__fees__amt": 12000})
     found = run_rule(rule(fmt, "I5-wan-town"), fmt, town)
     assert codes(found) == [("I5-wan-town", "t2.fees.amt")]
-    assert found[0].message == "乡镇（街道、苏木）收费金额12000万元超过1000万元，是否误用元为单位？"
+    want = "乡镇（街道、苏木）收费金额12000万元超过1000万元，是否误用元为单位？如填的是元，可能应为1.2（万元）。"
+    assert found[0].message == want
+    assert (found[0].found, found[0].expected) == (12000, 1.2)  # 应为: the entry read as 元, in 万元 (not the bound)
     dept = make_report(fmt, unit_type="县级部门", **{"t2__fees__amt": 12000})
     assert run_rule(rule(fmt, "I5-wan-town"), fmt, dept) == []
     missing = make_report(fmt, unit_type="苏木")
@@ -206,3 +208,62 @@ def test_expression_parser(fmt):
     assert evaluate("parts(t3.r3_7.np)", fmt, rep).value == 5
     with pytest.raises(ValueError):
         evaluate("t3.r1.np * 2", fmt, rep)
+
+
+# ---------------------------------------------------------------- kinds (issue 27)
+MUST_CORRECT = {"O1", "I1", "I2", "I4"}  # 勾稽 and totals: no 说明 makes them acceptable
+EXPLAINABLE = {"I5-wan", "I5-wan-town", "I5-wan-county", "I5-count-town", "I9", "I9b", "I10"}
+EXPLAINABLE |= {"carryover-mismatch", "valid-continuity", "jump-up", "jump-down"}
+
+
+def test_every_rule_and_check_has_its_kind():
+    from toolkit.spec import KINDS, checks, formats
+
+    for f in formats().values():
+        kinds = {r.code: r.kind for r in f.rules}
+        assert set(kinds.values()) <= set(KINDS)
+        assert {c for c, k in kinds.items() if k == "强制性"} == MUST_CORRECT & set(kinds), f.id
+        assert {c for c, k in kinds.items() if k == "核实性"} == EXPLAINABLE & set(kinds), f.id
+    cat = checks()
+    assert cat["formula-overwritten"].kind == cat["protection-removed"].kind == cat["not-a-number"].kind == "强制性"
+    # a 警告 or 提示 is always explainable: only an 错误 can be 强制性
+    assert all(c.kind == "核实性" for c in cat.values() if c.severity != "错误")
+    assert all(c.kind in KINDS for c in cat.values())
+
+
+def test_findings_carry_their_kind(fmt):
+    from toolkit.findings import Finding, make
+
+    bad = make_report(fmt, **{"t3__r1__np": 5, "t3__r3_1__np": 4})
+    last = make_report(fmt, **{"t3__r4__np": 2})
+    bad.previous = last
+    found = {f.code: f for f in run_rules(fmt, bad) + run_rule(rule(fmt, "carryover-mismatch"), fmt, bad)}
+    assert found["O1"].kind == "强制性" and found["carryover-mismatch"].kind == "核实性"
+    assert make("file-empty").kind == "强制性" and make("value-blank", count=1, cells="B6").kind == "核实性"
+    # stored before kinds existed (an archive of issue 26): rebuilt with the catalogue's kind
+    for f in found.values():
+        old = {k: v for k, v in f.to_dict().items() if k != "kind"}
+        assert Finding(**old).kind == f.kind
+
+
+def test_a_wrong_kind_is_refused_at_load(tmp_path):
+    from toolkit.errors import SpecError
+    from toolkit.spec import load_checks, load_format, templates_dir
+
+    src = (templates_dir() / "zfxxgk-2021.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(src.replace('kind = "核实性"', 'kind = "可以商量"', 1), encoding="utf-8")
+    with pytest.raises(SpecError, match="kind"):
+        load_format(bad)
+    no_kind = tmp_path / "old.toml"  # a definition without kinds: 错误 → 强制性, others → 核实性
+    no_kind.write_text(
+        "\n".join(x for x in src.split("\n") if not x.startswith(('kind = "强制性', 'kind = "核实性'))), encoding="utf-8"
+    )
+    kinds = {r.code: r.kind for r in load_format(no_kind).rules}
+    assert kinds["O1"] == "强制性" and kinds["I9"] == "核实性" and kinds["carryover-mismatch"] == "强制性"
+    checks_bad = tmp_path / "checks.toml"
+    checks_bad.write_text(
+        '[x]\nseverity = "错误"\nkind = "随意"\ntitle = "t"\nmessage = "m"\ninstruction = "i"\n', encoding="utf-8"
+    )
+    with pytest.raises(SpecError, match="kind"):
+        load_checks(checks_bad)

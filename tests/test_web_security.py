@@ -140,7 +140,8 @@ def test_forms_need_the_pages_own_origin(served):
         # no Origin but a same-origin Referer (an older browser) is enough
         same = {"cookie": cookie, "referer": s.base + "/unit/x"}
         r = c.post(f"/unit/{BAOLIGEN}/reject", data={"csrf": token, "note": "本页退回"}, headers=same)
-    assert r.status_code == 303 and _history(db, BAOLIGEN)[-1] == ("退回", "本页退回")
+    kind, text = _history(db, BAOLIGEN)[-1]
+    assert r.status_code == 303 and kind == "退回" and text.endswith("本页退回")
 
 
 def test_csrf_tokens_are_signed_and_bound_to_the_visitor(served):
@@ -191,6 +192,103 @@ def test_the_admin_session_is_not_the_key_and_logout_ends_it(served):
         assert replay.get("/", headers={"cookie": f"nb_admin={session}"}).status_code == 303
 
 
+def _sign_in(c: httpx.Client, cookie: str = "nb_admin") -> str:
+    """Sign in with the key; the session cookie's ``name=value``."""
+    r = c.post("/login", data={"csrf": page_csrf(c.get("/login").text), "key": KEY})
+    assert r.status_code == 303, r.text[-300:]
+    return next(v for v in r.headers.get_list("set-cookie") if v.startswith(cookie + "=")).split(";")[0]
+
+
+def test_a_planted_visitor_token_does_not_ride_the_admin_session(served):
+    """The review's attack: a page on another port of the county's machine plants its own visitor
+    cookie (cookies ignore ports) and posts that visitor's valid token; the browser adds the admin's
+    session cookie. A signed-in admin's forms carry a token bound to the session, so this is refused."""
+    s, _, db = served
+    county = f"county.example:{s.port}"
+    with _browser(s.base, county) as c:
+        admin = _sign_in(c)
+        own = page_csrf(c.get(f"/unit/{BAOLIGEN}").text)
+        planted, token = _visitor(s.base)  # the attacker's own visitor id and its token
+        assert token != own
+        before = _history(db, BAOLIGEN)
+        for form_token in (token, "x"):
+            attack = {"csrf": form_token, "note": "被代发"}
+            r = c.post(f"/unit/{BAOLIGEN}/reject", data=attack, headers={"cookie": f"{planted}; {admin}"})
+            assert "CSRF" in _chinese_page(r, 403)
+        assert _history(db, BAOLIGEN) == before
+        r = c.post(f"/unit/{BAOLIGEN}/reject", data={"csrf": own, "note": "县里退回"}, headers={"cookie": f"{planted}; {admin}"})
+        assert r.status_code in (303, 400) and "CSRF" not in r.text  # the page's own form passes (a 400: already 退回)
+
+
+def test_login_attempts_are_limited(tmp_path):
+    """Guessing the admin key from the LAN: after 5 wrong keys from one address in 10 minutes, even the
+    right key waits (429 with Retry-After); a successful sign-in starts the count again."""
+    db = tmp_path / "nianbao.db"
+    new_archive(db)
+    with Archive.open(str(db)) as a:
+        set_admin_key(a, KEY)
+    with Served(db, "--allow-host", "county.example") as s, _browser(s.base, f"county.example:{s.port}") as c:
+        token = page_csrf(c.get("/login").text)
+
+        def attempt(key: str) -> httpx.Response:
+            return c.post("/login", data={"csrf": token, "key": key})
+
+        assert [attempt("猜" * 20).status_code for _ in range(4)] == [403] * 4
+        assert attempt(KEY).status_code == 303  # the right key: the count starts again
+        assert [attempt("猜" * 20).status_code for _ in range(5)] == [403] * 5
+        locked = attempt(KEY)
+        assert "分钟后再试" in _chinese_page(locked, 429) and "--new-admin-key" in locked.text
+        assert 0 < int(locked.headers["retry-after"]) <= 600
+
+
+# ---------------------------------------------------------------- below the page: raw requests
+
+
+def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], str]:
+    """(status, headers, body) of a request sent byte for byte, as a tool or an attacker sends it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body.decode("utf-8", "replace")
+
+
+def test_malformed_requests_get_a_chinese_page(served):
+    """What uvicorn's HTTP parser refuses never reaches the page: it still answers a Chinese page with
+    the security headers, not "Invalid HTTP request received." in English."""
+    s, _, _ = served
+    host = f"Host: 127.0.0.1:{s.port}\r\n".encode()
+    for request in (
+        b"THIS IS NOT HTTP\r\n\r\n",  # a malformed request line
+        b"GET / HTTP/1.1\r\n" + host + b"Content-Length: x\r\n\r\n",  # a bad Content-Length
+        b"GET / HTTP/1.1\r\n" + host + host + b"\r\n",  # two Host headers
+    ):
+        status, headers, body = _raw(s.port, request)
+        assert status == 400, request
+        assert headers["content-type"].startswith("text/html") and "script-src 'self'" in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY" and "请求的格式不对" in body and "Invalid" not in body
+    # a Host that lists two names is not one of ours, even when the first is
+    status, _, body = _raw(
+        s.port, f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{s.port}, evil.example\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert status == 400 and "这台服务器不为这个地址提供服务" in body
+    status, _, _ = _raw(s.port, f"GET / HTTP/1.1\r\nHost: 127.0.0.1 :{s.port}\r\nConnection: close\r\n\r\n".encode())
+    assert status == 400
+
+
+def test_a_post_without_a_length_is_411(served):
+    s, _, _ = served
+    for path in ("/logout", "/login", f"/unit/{BAOLIGEN}/reject"):
+        request = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{s.port}\r\nOrigin: {s.base}\r\nConnection: close\r\n\r\n"
+        status, headers, body = _raw(s.port, request.encode())
+        assert status == 411 and "请求没有注明内容大小" in body and "20 MB" not in body, (path, status)
+        assert "script-src 'self'" in headers["content-security-policy"]
+
+
 # ---------------------------------------------------------------- errors as pages
 
 
@@ -205,6 +303,15 @@ def test_errors_are_chinese_pages_with_the_security_headers(served):
         big = b"PK" + os.urandom(21 * 1024 * 1024)
         r = c.post(f"/u/{tokens[HANGAI]}/upload", data={"csrf": token}, files={"files": ("大.xlsx", big)})
         assert "上限" in _chinese_page(r, 413)
+        # an error under a unit's link leads back to that unit's page, not to the county's login
+        back = f'href="/u/{tokens[HANGAI]}"'
+        assert r.text.count(back) == 2 and "返回本单位的报送页面" in r.text
+        r = c.get(f"/u/{tokens[HANGAI]}/upload")
+        assert _chinese_page(r, 405) and back in r.text
+        r = c.get("/u/" + "A" * 32 + "/template")  # not a link: nowhere to go back to but the start
+        assert _chinese_page(r, 404) and "返回本单位" not in r.text and 'href="/u/' not in r.text
+        assert 'href="/u/' not in c.get("/no/such/page").text
+        assert "strict-transport-security" not in r.headers  # HSTS only under TLS
         files = [("files", (f"{n}.xlsx", b"PK")) for n in range(501)]  # more than a form may carry (Starlette's English 400)
         r = c.post(f"/u/{tokens[HANGAI]}/upload", data={"csrf": token}, files=files)
         assert "格式不对" in _chinese_page(r, 400)
@@ -266,7 +373,7 @@ def test_a_full_database_gives_507_and_stores_nothing(tmp_path):
     event.remove(engine, "connect", full)
     engine.dispose()
     r = client.post(link + "/upload", data={"csrf": token}, files={"files": (sample(HANGAI).name, sample(HANGAI).read_bytes())})
-    assert r.status_code == 200 and "已通过" in r.text
+    assert r.status_code == 200 and "新收" in r.text
 
 
 # ---------------------------------------------------------------- TLS
@@ -299,11 +406,23 @@ def test_https_with_a_self_signed_certificate(tmp_path):
         with httpx.Client(base_url=base, verify=str(certfile), timeout=30) as c:
             page = c.get(f"/u/{tokens[HANGAI]}")
             assert page.status_code == 200 and "杭盖街道" in page.text
-            visitor = page.headers["set-cookie"]
-            assert visitor.startswith("nb_session=") and "Secure" in visitor and "HttpOnly" in visitor
+            assert page.headers["strict-transport-security"] == "max-age=604800"  # HSTS, modest, no preload
+            visitor = page.headers["set-cookie"]  # a __Host- cookie: Secure, Path=/, no Domain
+            assert visitor.startswith("__Host-nb_session=") and "Secure" in visitor and "HttpOnly" in visitor
+            assert "Path=/;" in visitor and "domain" not in visitor.lower()
+            planted, token = visitor.split(";")[0], page_csrf(page.text)  # the attacker's own visitor id and token
             county = {"host": f"county.example:{s.port}", "origin": f"https://county.example:{s.port}"}
-            r = c.post("/login", data={"csrf": page_csrf(page.text), "key": KEY}, headers=county)
+            r = c.post("/login", data={"csrf": token, "key": KEY}, headers=county)
             assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
+            admin = r.headers["set-cookie"].split(";")[0]
+            assert admin.startswith("__Host-nb_admin=") and "Path=/;" in r.headers["set-cookie"]
+            # the review's repro under TLS: the attacker's visitor cookie and token beside the admin's session
+            both = {**county, "cookie": f"{planted}; {admin}"}
+            r = c.post(f"/unit/{BAOLIGEN}/accept", data={"csrf": token, "note": "代发"}, headers=both)
+            assert "CSRF" in _chinese_page(r, 403)
+            own = page_csrf(c.get(f"/unit/{BAOLIGEN}", headers=both).text)
+            r = c.post(f"/unit/{BAOLIGEN}/accept", data={"csrf": own, "note": "本页"}, headers=both)
+            assert r.status_code != 403 and "CSRF" not in r.text  # the page's own form passes (400: nothing to accept)
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{s.port}/", timeout=5)  # nothing in clear text
     finally:
@@ -311,6 +430,39 @@ def test_https_with_a_self_signed_certificate(tmp_path):
 
 
 # ---------------------------------------------------------------- serve's options
+
+
+def test_a_taken_port_is_tried_again_by_the_tests(tmp_path, monkeypatch):
+    """web_util.Served on a busy machine: the port chosen free was taken before the server bound it
+    (serve exits 2, 已被其他程序占用): the helper starts the server again on another port."""
+    import web_util
+
+    db = tmp_path / "nianbao.db"
+    new_archive(db)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        ports, real = iter([taken]), web_util.free_port
+        monkeypatch.setattr(web_util, "free_port", lambda: next(ports, None) or real())
+        with Served(db) as s:
+            assert s.port != taken and httpx.get(s.base + "/", timeout=30).status_code == 200
+
+
+def test_serving_the_lan_without_tls_warns(cli, tmp_path, monkeypatch):
+    """Links and the admin's session cross the LAN in clear text without --certfile: serve says so.
+    (In-process, the listening itself replaced: the tests listen on loopback only.)"""
+    import toolkit.cli.web as cli_web
+    import toolkit.web.server as server
+
+    db = tmp_path / "nianbao.db"
+    new_archive(db)
+    monkeypatch.setattr(cli_web, "_try_bind", lambda host, port: None)
+    monkeypatch.setattr(server, "run", lambda *a, **kw: None)
+    lan = cli("serve", "--year", str(YEAR), "--db", db, "--host", "192.0.2.10", "--port", "8000")
+    assert lan.returncode == 0 and "明文传输" in lan.stderr + lan.stdout and "报送网页的安全" in lan.stderr + lan.stdout
+    local = cli("serve", "--year", str(YEAR), "--db", db, "--port", "8000")
+    assert local.returncode == 0 and "明文传输" not in local.stderr + local.stdout
 
 
 def test_serve_refuses_bad_options_in_chinese(cli, tmp_path):

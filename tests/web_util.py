@@ -58,9 +58,18 @@ def free_port() -> int:
 class Served:
     """A real `nianbao serve` in its own process on 127.0.0.1 (what the attack tests go against).
 
-    ``log``: the server's standard error, written to a file so a test can measure how much it grew."""
+    ``log``: the server's standard error, written to a file so a test can measure how much it grew.
+    The port is picked free before the server binds it, so another process may take it in between
+    (a busy CI machine): ``wait_ready`` then starts the server again on a new port, up to 3 times."""
+
+    TRIES = 3
 
     def __init__(self, db: Path, *args: str, log: Path | None = None, preexec_fn=None, env: dict | None = None):
+        self.db, self.args, self.preexec_fn, self.env = db, args, preexec_fn, env
+        self.given_log = log
+        self._start()
+
+    def _start(self) -> None:
         import os
         import subprocess
         import sys
@@ -69,19 +78,37 @@ class Served:
 
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = log or Path(db).with_name(f"serve-{self.port}.log")
-        cmd = [sys.executable, "-m", "toolkit.cli", "serve", "--year", str(YEAR), "--port", str(self.port), "--db", str(db)]
+        self.log = self.given_log or Path(self.db).with_name(f"serve-{self.port}.log")
+        cmd = [sys.executable, "-m", "toolkit.cli", "serve", "--year", str(YEAR), "--port", str(self.port), "--db", str(self.db)]
         self._err = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [*cmd, *args],
+            [*cmd, *self.args],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=self._err,
-            preexec_fn=preexec_fn,
-            env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})},
+            preexec_fn=self.preexec_fn,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8", **(self.env or {})},
+        )
+
+    def _port_taken(self) -> bool:
+        """The server exited because its port was taken after free_port() chose it: by serve's own
+        check (exit 2, Chinese) or, a moment later, at uvicorn's bind (exit 3)."""
+        text = self.log.read_text("utf-8", "replace")
+        return (self.proc.returncode == 2 and "已被其他程序占用" in text) or (
+            self.proc.returncode == 3 and "address already in use" in text.lower()
         )
 
     def wait_ready(self, timeout: float = 60.0, scheme: str = "http") -> Served:
+        for attempt in range(self.TRIES):
+            if self._wait(timeout, scheme):
+                return self
+            self._err.close()
+            if attempt + 1 < self.TRIES:
+                self._start()
+        raise RuntimeError(f"nianbao serve found its port taken {self.TRIES} times: {self.log.read_text('utf-8', 'replace')}")
+
+    def _wait(self, timeout: float, scheme: str) -> bool:
+        """True once the server answers; False when it exited because its port was taken."""
         import time
 
         import httpx
@@ -89,10 +116,12 @@ class Served:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if self._port_taken():
+                    return False
                 raise RuntimeError(f"nianbao serve exited {self.proc.returncode}: {self.log.read_text('utf-8', 'replace')}")
             try:
                 httpx.get(f"{scheme}://127.0.0.1:{self.port}/static/app.css", timeout=1, verify=False)
-                return self
+                return True
             except httpx.HTTPError:
                 time.sleep(0.1)
         self.stop()

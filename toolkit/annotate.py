@@ -68,6 +68,7 @@ def write_annotated(report: Report, path: Path, year: int | None = None) -> Path
     if not decide(report).write:
         return None
     fmt: Format = formats()[report.format_id]
+    listed = [f for f in report.findings if not f.county_only]  # the clerk's copy: no notes meant for the county
     other_year = year is not None and report.year != year
     unit = Unit(report.unit_code, report.unit_name, report.unit_type)
     content = ReturnContent(
@@ -77,8 +78,8 @@ def write_annotated(report: Report, path: Path, year: int | None = None) -> Path
         raw={} if other_year else {k: as_text_if_not_finite(v) for k, v in report.raw.items() if v is not None},
         cover={} if other_year else dict(report.cover),
         level=report.level,
-        marks={} if other_year else _marks(report.findings),
+        marks={} if other_year else _marks(listed),
     )
     sheet = conventions().findings_sheet
-    write_return(Path(path), fmt, content, extra=[findings_sheet(report.findings, sheet)], extra_sheets=(sheet,))
+    write_return(Path(path), fmt, content, extra=[findings_sheet(listed, sheet)], extra_sheets=(sheet,))
     return Path(path)

@@ -33,12 +33,20 @@ PLACEHOLDERS = {
     "left": "左边合计",
     "right": "右边合计",
     "left_yuan": "折合元数",
+    "likely": "可能应填的数",
     "col_label": "列名",
     "row_label": "行名",
     "unit_type": "单位类型",
     "col": "列",
     "row": "行",
     "cell_id": "单元格编号",
+}
+
+
+# What each kind of finding lets the county reviewer do (spec.KINDS), as `explain` and README say it.
+KIND_MEANING = {
+    "强制性": "必须更正后重新报送；写说明也不能通过。",
+    "核实性": "请核实；数字确实无误的，在封面“情况说明”中写明原因，县里审核后可以通过。",
 }
 
 
@@ -56,6 +64,7 @@ class Entry:
     example: str
     fix: str
     group: str
+    kind: str = "强制性"
 
 
 def entries() -> list[Entry]:
@@ -74,10 +83,12 @@ def entries() -> list[Entry]:
                 r.example,
                 humanize(r.instruction),
                 "审核规则",
+                r.kind,
             )
         )
     for ct in checks().values():
-        out.append(Entry(ct.code, ct.severity, ct.title, humanize(ct.message), "", humanize(ct.instruction), "读取与完整性检查"))
+        group = "读取与完整性检查"
+        out.append(Entry(ct.code, ct.severity, ct.title, humanize(ct.message), "", humanize(ct.instruction), group, ct.kind))
     return out
 
 
@@ -90,7 +101,12 @@ def find(code: str) -> Entry | None:
 
 
 def explain_text(e: Entry) -> str:
-    lines = [f"{e.code}  {e.title}", f"严重程度：{e.severity}（{e.group}）", f"含义：{e.meaning}"]
+    lines = [
+        f"{e.code}  {e.title}",
+        f"严重程度：{e.severity}（{e.group}）",
+        f"类别：{e.kind}——{KIND_MEANING.get(e.kind, '')}",
+        f"含义：{e.meaning}",
+    ]
     if e.example:
         lines.append(f"示例：{e.example}")
     lines.append(f"处理办法：{e.fix}")
@@ -98,9 +114,9 @@ def explain_text(e: Entry) -> str:
 
 
 def markdown() -> str:
-    rows = ["| 代码 | 严重程度 | 名称 | 含义 | 处理办法 |", "|---|---|---|---|---|"]
+    rows = ["| 代码 | 严重程度 | 类别 | 名称 | 含义 | 处理办法 |", "|---|---|---|---|---|---|"]
     for e in entries():
-        cells = [f"`{e.code}`", e.severity, e.title, e.meaning, e.fix]
+        cells = [f"`{e.code}`", e.severity, e.kind, e.title, e.meaning, e.fix]
         rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return "\n".join(rows)
 

@@ -230,7 +230,9 @@ class _Runner(pools.ChunkRunner):
         self, sources: list[Source], opts: CheckOptions, workers: int, shared: WorkerPool | None = None, keep: bool = False
     ):
         self.sources, self.opts, self.shared, self.keep = sources, opts, shared, keep
-        workers = shared.workers if shared is not None else workers
+        if shared is not None:  # the server's workers: as many as asked (a unit's upload: one), one chunk each in
+            workers = min(workers, shared.workers)  # flight, so that other units' uploads are next in the pool's queue
+            self.depth = 1
         super().__init__(len(sources), workers, max(1, min(32, len(sources) // (workers * 8))))
 
     def start(self) -> ProcessPoolExecutor:

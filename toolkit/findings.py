@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .spec import checks
+from .spec import checks, finding_kind
 
 SEVERITY_ORDER = {"错误": 0, "警告": 1, "提示": 2}
 
@@ -51,6 +51,20 @@ class Finding:
     found: Any = None
     delta: Any = None
     fingerprint: str = field(default="")
+    kind: str = ""  # 强制性 | 核实性 (spec.KINDS): whether a written 说明 can make it acceptable
+
+    def __post_init__(self) -> None:
+        """Every finding knows its kind, also one rebuilt from an archive stored before kinds existed."""
+        if not self.kind:
+            self.kind = finding_kind(self.code, self.severity)
+
+    @property
+    def county_only(self) -> bool:
+        """A note for the county (catalogue tag ``county-only``, e.g. "saved by LibreOffice"): kept in
+        the JSON and on the county's pages, never shown to a clerk nor listed in a 问题清单."""
+        from .spec import tagged
+
+        return self.code in tagged("county-only")
 
     def locate(self) -> str:
         """``表三 …× 自然人（D30）`` — what a clerk needs to find the cell."""
@@ -107,7 +121,7 @@ def make(code: str, *, where: Any = None, **fields: Any) -> Finding:
         instruction = ct.instruction.format(**values)
     except (KeyError, IndexError):
         instruction = ct.instruction
-    return Finding(code=code, severity=ct.severity, title=ct.title, message=message, instruction=instruction, **loc)
+    return Finding(code=code, severity=ct.severity, title=ct.title, message=message, instruction=instruction, kind=ct.kind, **loc)
 
 
 NAMED = 3  # files a message names: 10,000 copies of one return are named by their count, not listed

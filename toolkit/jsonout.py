@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from . import __version__
 from .findings import Finding, counts, fmt_num
 from .report import Report
+from .spec import KINDS
 
 SCHEMA_ID = "nianbao.result"
 SCHEMA_VERSION = 1
@@ -21,6 +22,7 @@ SCHEMA_VERSION = 1
 FINDING_FIELDS = (
     "code",
     "severity",
+    "kind",
     "title",
     "message",
     "instruction",
@@ -212,6 +214,7 @@ _FINDING = {
     "properties": {
         "code": {"type": "string"},
         "severity": {"enum": ["错误", "警告", "提示"]},
+        "kind": {"enum": list(KINDS)},
         "fingerprint": {"type": "string", "minLength": 12},
     },
 }

@@ -158,6 +158,8 @@ class ChunkRunner:
     (the one that crashes or hangs again becomes ``failed``), the pool is replaced, and the rest of
     the batch goes on. A kind of work says how to start, feed and drop its pool."""
 
+    depth = 3  # chunks in flight per worker (a shared pool's batch keeps fewer: see check._Runner)
+
     def __init__(self, n: int, workers: int, chunk: int):
         self.n, self.workers, self.chunk = n, workers, chunk
 
@@ -185,7 +187,7 @@ class ChunkRunner:
         flight: dict[Future, int] = {}
         try:
             while starts or flight:
-                while starts and len(flight) < self.workers * 3:
+                while starts and len(flight) < self.workers * self.depth:
                     i = starts.pop()
                     flight[self._submit(pool, i)] = i
                 done, _ = wait(flight, timeout=FILE_SECONDS * 2, return_when=FIRST_COMPLETED)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 import posixpath
 import re
@@ -39,6 +40,11 @@ MAX_EXTRA_PARTS = 512 * 1024
 # a return has ~570 with its labels, so 10,000 leaves room for notes beside the tables, while
 # 850,000 numbers below the tables (12 s of reading, no finding) stop after the first 10,000.
 MAX_FILLED = 10_000
+# Cell elements of those sheets, filled or only styled (borders, fills on empty cells): each costs the
+# scan and the reader a little, so 200,000 styled empty rows × 12 columns (a 0.6 MB file, 3.7 s of
+# reading) are a finding. Returns hold ~570 (Excel, WPS and LibreOffice saves alike; measured on the
+# samples and their LibreOffice round trip); 100,000 still lets someone format A1:O6000 of a sheet.
+MAX_CELL_ELEMENTS = 100_000
 
 NS = {
     "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -69,14 +75,38 @@ class Filled:
     """Filled cells counted over the sheets people fill (``MAX_FILLED``): past the limit the file is
     not read on. The sheets this tool writes into a summary (明细 of 14,000 units…) are not counted."""
 
-    def __init__(self, free: frozenset[str] = frozenset(), limit: int | None = None):
+    def __init__(self, free: frozenset[str] = frozenset(), limit: int | None = None, elements: int | None = None):
         self.free, self.limit, self.count = free, MAX_FILLED if limit is None else limit, 0
+        self.element_limit, self.elements = MAX_CELL_ELEMENTS if elements is None else elements, 0
 
     def add(self, sheet: str, n: int) -> None:
         if n and sheet not in self.free:
             self.count += n
             if self.count > self.limit:
                 raise ProbeProblem("cells-outside-tables", f"工作表“{sheet}”等处填了内容的单元格超过{self.limit:,}个")
+
+    def touch(self, sheet: str, n: int) -> None:
+        """``n`` cell elements seen, filled or empty: the work bound (``MAX_CELL_ELEMENTS``)."""
+        if n and sheet not in self.free:
+            self.elements += n
+            if self.elements > self.element_limit:
+                raise ProbeProblem(
+                    "cells-outside-tables",
+                    f"工作表“{sheet}”等处的单元格超过{self.element_limit:,}个，多是只设了边框或底色的空单元格；"
+                    "请选中表格下方和右侧多余的行、列，右键“删除”（不是只清除内容）",
+                )
+
+    def over(self, sheet: str, data: bytes) -> None:
+        """The work bound checked on a whole part before it is scanned: a cheap count of ``<c`` (also
+        ``<col``, ``<cfRule``…) and, only when that alone is over the bound, the exact count of cell tags."""
+        if sheet in self.free or self.elements + data.count(b"<c") <= self.element_limit:
+            return
+        exact = len(_CELL_TAG.findall(data))
+        if self.elements + exact > self.element_limit:
+            self.touch(sheet, exact)  # raises; below the bound the scan's own count is added instead
+
+
+_CELL_TAG = re.compile(rb"<c[\s/>]")
 
 
 def tool_sheets(properties: dict[str, str] | None = None) -> frozenset[str]:
@@ -98,6 +128,11 @@ class SheetInfo:
     errors: dict[str, str] = field(default_factory=dict)  # A1 → error value (#DIV/0! …)
     cells: int = 0  # rows × columns of the used range (what a dense reader allocates)
     read: xlsx_fast.Cells | None = field(default=None, compare=False, repr=False)  # values of the one pass
+    # A1 → the text as typed of a number cell that is no finite number (1e309, 100,000 nines): found in
+    # one more pass over ``part`` of ``source`` when first asked (``typed_text``); an .ods fills it as it is read.
+    typed: dict[str, str] | None = field(default=None, compare=False, repr=False)
+    part: str = field(default="", compare=False, repr=False)
+    source: zipfile.ZipFile | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -465,9 +500,10 @@ class _SheetScan:
     visited when their row ends (one parser event per row); empty cells (styles only), most of a
     sheet, cost one attribute look-up."""
 
-    def __init__(self, info: SheetInfo, filled: Filled | None = None):
+    def __init__(self, info: SheetInfo, filled: Filled | None = None, typed: dict[str, str] | None = None):
         self.info = info
         self.filled = filled
+        self.typed = typed  # not None: collect the typed text of numbers that are not finite
         self.row = self.col = self.max_row = self.max_col = 0
         self.ref: str | None = None  # the last cell's r=, parsed only when needed
 
@@ -480,7 +516,9 @@ class _SheetScan:
         _drop_previous(el)
 
     def cells(self, el) -> None:
+        n = 0
         for c in el.iter("{*}c"):
+            n += 1
             r = c.get("r")
             if not len(c) and not (c.text or "").strip():  # empty: remember where it is, nothing else
                 if r is not None and _ref(r)[1]:
@@ -489,6 +527,8 @@ class _SheetScan:
                     self._place(None)
                 continue
             self._content(c, *self._place(r))
+        if self.filled is not None:
+            self.filled.touch(self.info.name, n)
 
     def _place(self, r: str | None) -> tuple[int, int]:
         if r is not None:
@@ -516,6 +556,35 @@ class _SheetScan:
                 self.info.formulas[a1(row, col)] = "=" + (k.text or "")
             elif tag == "v" and (c.get("t") or "").strip() == "e":
                 self.info.errors[a1(row, col)] = (k.text or "").strip()
+            elif tag == "v" and self.typed is not None and (c.get("t") or "n").strip() == "n" and not_finite(k.text or ""):
+                self.typed[a1(row, col)] = (k.text or "").strip()
+
+
+def not_finite(text: str) -> bool:
+    """A number's text that reads as no finite number: INF, NaN, 1e309, 400 digits."""
+    try:
+        return not math.isfinite(float(text))
+    except (ValueError, OverflowError):
+        return False
+
+
+def typed_text(info: SheetInfo | None, addr: str) -> str | None:
+    """What the clerk typed in a number cell whose value is not finite (the reader holds only INF or
+    NaN for it), or None when it cannot be told. Asked only for such cells, rare, so the worksheet
+    part is streamed once more then (the fast and the careful reading find the same text); an unreadable
+    part gives None and the caller quotes the value instead."""
+    if info is None:
+        return None
+    if info.typed is None:
+        info.typed = {}
+        if info.source is not None and info.part:
+            scan = _SheetScan(SheetInfo(name=info.name), None, info.typed)
+            try:
+                for _ev, el in stream_events(info.source, info.part, _pull_parser(("{*}row", "{*}sheetData"))):
+                    (scan.row_end if _local(el.tag) == "row" else scan.cells)(el)
+            except ProbeProblem:
+                pass
+    return info.typed.get(addr)
 
 
 def _drop_previous(el) -> None:
@@ -635,9 +704,13 @@ def _fast_scan(
     protections = region.count(b"<sheetProtection")
     if protections > 1 or (protections and protections > len(_PROT.findall(region))):
         return False
+    if filled is not None:
+        filled.over(info.name, data)
     cells = xlsx_fast.scan(data, book, cut)
     if cells is None:
         return False
+    if filled is not None:
+        filled.touch(info.name, cells.elements)
     prot = _PROT.search(region)
     info.protected = bool(prot and _SHEET_ATTR.search(b" " + prot.group(1)))
     if cells.max_row:
@@ -910,8 +983,8 @@ def _scan_sheets(
     looks like one (returned second, with the first: every part whose markup has been checked)."""
     scanned: set[str] = set()
     for name, state, rid in sheets:
-        info = SheetInfo(name=name, state=state)
         part = _sheet_parts(zf, rels.get(rid, ""))
+        info = SheetInfo(name=name, state=state, part=part, source=zf)
         probe.sheets[name] = info
         if part:
             exact = part == rels.get(rid) and types.get(rid) == "worksheet"
@@ -1038,6 +1111,7 @@ class _OdsScan:
     def cell(self, el) -> None:
         if self.info is None:
             return
+        self.filled.touch(self.info.name, 1)  # the work is per element, a repeat count costs nothing
         crep = _repeat(el, "number-columns-repeated", 16384)
         formula = el.get(f"{{{NS['table']}}}formula")
         if formula or el.get(f"{{{NS['office']}}}value-type") or len(el) or (el.text or "").strip():
@@ -1047,11 +1121,21 @@ class _OdsScan:
             self.info.cells = self.max_row * self.max_col
             _check_book(self.probe)
             self.filled.add(self.info.name, crep * self.rrep)
+            self._typed(el)
             if formula and self.row < 2000 and self.col < 200:
                 for k in range(min(crep, 200)):
                     self.info.formulas[a1(self.row + 1, self.col + k + 1)] = formula
         self.col += crep
         el.clear()
+
+    def _typed(self, el) -> None:
+        """An ``office:value`` that is no finite number, as typed (``SheetInfo.typed``)."""
+        assert self.info is not None
+        if self.info.typed is None:
+            self.info.typed = {}
+        value = el.get(f"{{{NS['office']}}}value")
+        if value and not_finite(value) and self.row < 2000 and self.col < 200:
+            self.info.typed[a1(self.row + 1, self.col + 1)] = value.strip()
 
 
 def _ods_content(zf: zipfile.ZipFile, probe: Probe) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from .findings import make
 from .layout import Alignment, align, unlabelled_rows_in_place
-from .probe import Probe, ProbeProblem, formula_risk, probe
+from .probe import Probe, ProbeProblem, formula_risk, probe, typed_text
 from .report import Number, Provenance, Report, derive_totals, mark_unknown
 from .spec import Cell, Format, Sheet, a1, col_letter, conventions, formats
 from .textnum import as_text_if_not_finite, parse_number
@@ -48,6 +48,15 @@ def shown_text(raw: Any, limit: int = 60) -> str:
     number is quoted by its start and length, not whole in every message)."""
     text = _text(raw)
     return text if len(text) <= limit else f"{text[:limit]}…（共{len(text)}个字符）"
+
+
+def _as_typed(raw: Any, info: Any, addr: str) -> Any:
+    """A value that is no finite number as the clerk typed it (1e309; 100,000 nines by their start and
+    length), else INF or NaN: what findings quote and annotated copies write as the cell's text."""
+    if not (isinstance(raw, float) and not math.isfinite(raw)):
+        return raw
+    typed = typed_text(info, addr)
+    return as_text_if_not_finite(raw) if typed is None else shown_text(typed, 40)
 
 
 def normalize_number(raw: Any, integer: bool) -> tuple[Number | None, str | None, Any]:
@@ -226,7 +235,7 @@ def _read_cell(report: Report, fmt: Format, cell: Cell, addr: str, raw: Any, inf
         v, code, _ = normalize_number(raw, False)
         report.cached[cell.id] = v if code in (None, "number-as-text") else None
         if addr not in formulas:
-            report.raw[cell.id] = as_text_if_not_finite(raw)  # reported once totals are recomputed (_overwritten)
+            report.raw[cell.id] = _as_typed(raw, info, addr)  # reported once totals are recomputed (_overwritten)
         return False
     kind = fmt.kinds[cell.kind]
     if info and addr in info.errors:  # #DIV/0!, #REF!…: not a number, never counted as 0
@@ -242,7 +251,7 @@ def _read_cell(report: Report, fmt: Format, cell: Cell, addr: str, raw: Any, inf
     if code == "blank":
         return True
     if code:
-        raw = as_text_if_not_finite(raw)
+        raw = _as_typed(raw, info, addr)
         if code != "number-as-text" or isinstance(raw, str):
             report.raw[cell.id] = raw
         found = raw.isoformat() if isinstance(raw, (dt.date, dt.datetime, dt.time)) else shown_text(raw)

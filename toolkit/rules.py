@@ -287,12 +287,15 @@ def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
     for inst, lv, rv in _failing(rule, fmt, report):
         cell = fmt.cells[inst.at]
         found, expected = _pinned(inst, rule.operator, report, lv, rv)
+        if rule.likely_scale:  # 应为: what the clerk probably meant (3.5 万元), not the bound (1000)
+            expected = _clean(found * rule.likely_scale)
         delta = _clean(found - expected)
         fields = {
             "left": fmt_num(lv),
             "right": fmt_num(rv),
             "delta": fmt_num(abs(delta)),
             "left_yuan": fmt_num(lv * 10000),
+            "likely": fmt_num(expected),
             "col_label": cell.col_label.split(" ")[-1],
             "row_label": cell.row_label,
             "unit_type": report.unit_type or "未知",

@@ -20,6 +20,9 @@ from typing import Any
 from .errors import SpecError
 
 SEVERITIES = ("错误", "警告", "提示")
+# What a reviewer may do about a finding: 强制性 = must be corrected, no 说明 makes it acceptable;
+# 核实性 = to be verified, may be accepted with a written 说明 (carry-over, plausibility, jumps).
+KINDS = ("强制性", "核实性")
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
 MISSING = ("zero", "skip_if_any", "skip_if_all", "never")
 
@@ -192,6 +195,10 @@ class Rule:
     instruction: str
     example: str
     unit_types: tuple[str, ...]
+    kind: str = "强制性"
+    # when set, a failure's 应为 is the entry times this (35000 entered as 元 in a 万元 cell → 3.5): the
+    # value the clerk probably meant, also {likely} in the message; else the rule's other side
+    likely_scale: float = 0.0
 
     @property
     def cross_year(self) -> bool:
@@ -222,6 +229,7 @@ class CheckType:
     message: str
     instruction: str
     tags: tuple[str, ...] = ()
+    kind: str = "强制性"
 
 
 @dataclass(frozen=True)
@@ -459,6 +467,23 @@ def _check_refs(rule: Rule, where: str, fmt: Format) -> None:
             raise SpecError(f"{where}：定位单元格“{at}”不存在")
 
 
+def default_kind(severity: str) -> str:
+    """The kind a finding has when its definition does not say: an 错误 must be corrected, a 警告 or
+    提示 is verified and explained (which is what those severities always meant)."""
+    return "强制性" if severity == "错误" else "核实性"
+
+
+def _kind(raw: dict[str, Any], where: str) -> str:
+    return _choice(raw, "kind", KINDS, where, default=default_kind(raw.get("severity", "")))
+
+
+def _likely_scale(raw: dict[str, Any], where: str) -> float:
+    scale = raw.get("likely_scale", 0.0)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 <= scale < 1e9:
+        raise SpecError(f"{where} 的 likely_scale 应为正数，例如 0.0001（元换算为万元）")
+    return float(scale)
+
+
 def _load_rule(raw: dict[str, Any], where: str, fmt: Format) -> Rule:
     code = _req(raw, "code", where)
     where = f"{where} 规则 {code}"
@@ -480,6 +505,8 @@ def _load_rule(raw: dict[str, Any], where: str, fmt: Format) -> Rule:
         instruction=_req(raw, "instruction", where),
         example=raw.get("example", ""),
         unit_types=tuple(raw.get("unit_types", ())),
+        kind=_kind(raw, where),
+        likely_scale=_likely_scale(raw, where),
     )
     _check_refs(rule, where, fmt)
     return rule
@@ -648,7 +675,8 @@ def load_checks(path: Path) -> dict[str, CheckType]:
         tags = d.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise SpecError(f"{w} 的 tags 应为文字列表")
-        out[code] = CheckType(code, sev, _req(d, "title", w), _req(d, "message", w), _req(d, "instruction", w), tuple(tags))
+        texts = (_req(d, "title", w), _req(d, "message", w), _req(d, "instruction", w))
+        out[code] = CheckType(code, sev, *texts, tuple(tags), _kind(d, w))
     return out
 
 
@@ -726,6 +754,21 @@ def checks() -> dict[str, CheckType]:
 def tagged(tag: str) -> frozenset[str]:
     """The finding codes of the catalogue that carry ``tag``."""
     return frozenset(c.code for c in checks().values() if tag in c.tags)
+
+
+def finding_kind(code: str, severity: str) -> str:
+    """The kind (强制性/核实性) of a finding code: from the catalogue of checks, else from the rule of that
+    code (the current format's first), else by its severity. Findings stored before kinds existed get
+    theirs from here."""
+    ct = checks().get(code)
+    if ct is not None:
+        return ct.kind
+    fmts = sorted(formats().values(), key=lambda f: (f.status != "current", -f.valid_from_year))
+    for fmt in fmts:
+        for r in fmt.rules:
+            if r.code == code:
+                return r.kind
+    return default_kind(severity)
 
 
 def current_format() -> Format:

@@ -21,7 +21,7 @@ from .fileio import atomic_write_text
 from .findings import few_names, fmt_num, sort_key
 from .report import nonzero_totals
 from .roster import Unit
-from .spec import conventions
+from .spec import Cell, conventions, tagged
 from .template import ReturnContent, Styles, add_return_sheets, findings_sheet, finish, new_workbook
 from .xlsx_rows import RowWriter
 
@@ -30,6 +30,11 @@ def _layout() -> tuple[str, int, str, tuple[tuple[str, str], ...]]:
     """(明细 sheet name, 0-based id row, total label, fixed columns) from templates/workbook.toml."""
     conv = conventions()
     return conv.detail_sheet, conv.detail_id_row - 1, conv.detail_total_label, conv.detail_fixed
+
+
+def detail_heading(cell: Cell) -> str:
+    """A cell's column heading in 明细 (row 1; its id is in the id row): also the exports' wide form."""
+    return f"{cell.sheet_name} {cell.row_label} {cell.col_label}".strip()
 
 
 def _explain_sheet(summary: Summary, created: str):
@@ -118,8 +123,9 @@ def _status_sheet(summary: Summary):
             "错误",
             "警告",
             "未采用的重复文件",
+            "情况说明",
         ]
-        widths = [6, 12, 30, 10, 10, 62, 10, 16, 12, 6, 6, 40]
+        widths = [6, 12, 30, 10, 10, 62, 10, 16, 12, 6, 6, 40, 60]
         colors = {
             "未报送": "#FFC7CE",
             "有错误": "#FFC7CE",
@@ -156,6 +162,7 @@ def _status_sheet(summary: Summary):
                 row["errors"],
                 row["warnings"],
                 few_names(row["duplicates"]),
+                str(s.report.cover.get("note") or "") if s.report is not None else "",  # the clerk's 情况说明, for the reviewer
             ]  # counts as numbers (they sort and sum), empty cells blank but bordered
             status_fill = fills.get(s.status, plain)
             rows.write_row(top + n, [(i, v, status_fill if i == 4 else plain) for i, v in enumerate(values)])
@@ -191,7 +198,7 @@ def _detail_sheet(summary: Summary):
         for i, (_, label) in enumerate(DETAIL_FIXED):
             ws.write_string(0, i, label, st.label)
         for j, c in enumerate(cells):
-            ws.write_string(0, base + j, f"{c.sheet_name} {c.row_label} {c.col_label}".strip(), st.label)
+            ws.write_string(0, base + j, detail_heading(c), st.label)
         for i, (key, _) in enumerate(DETAIL_FIXED):
             ws.write_string(ID_ROW, i, key, small)
         for j, c in enumerate(cells):
@@ -307,7 +314,8 @@ def write_summary(path: Path, summary: Summary, created: str) -> str:
     buf = io.BytesIO()
     wb = new_workbook(buf)
     st = add_return_sheets(wb, summary.fmt, content, conventions().summary_sheets, after_cover=[_explain_sheet(summary, created)])
-    findings = sorted(summary.findings, key=sort_key)
+    quiet = tagged("county-only")  # notes for the county (JSON, pages), not items of its 问题清单
+    findings = sorted((f for f in summary.findings if f.code not in quiet), key=sort_key)
     for add in (_status_sheet(summary), _detail_sheet(summary), _charts_sheet(summary), findings_sheet(findings)):
         add(wb, st)
     finish(wb, buf, Path(path))

@@ -237,6 +237,7 @@ class Cells:
     max_col: int = 0
     values: list[tuple[int, int, Any]] | None = None  # (row, column, value); None: calamine reads them
     filled: int = 0  # cells that are not self-closed (what the probe counts against its limit)
+    elements: int = 0  # every cell tag, self-closed (styled, empty) or not: the probe's work bound
 
     def grid(self) -> list[list[Any]]:
         """The values as calamine's ``to_python(skip_empty_area=False)`` gives them: rows from the
@@ -395,7 +396,14 @@ def scan(data: bytes, book: Workbook | None, cut: Split | None = None) -> Cells 
         values = _slot_values(known, cut.texts, book)
         if values is not None:
             c = known.cells
-            return Cells(formulas=dict(c.formulas), max_row=c.max_row, max_col=c.max_col, values=values, filled=c.filled)
+            return Cells(
+                formulas=dict(c.formulas),
+                max_row=c.max_row,
+                max_col=c.max_col,
+                values=values,
+                filled=c.filled,
+                elements=c.elements,
+            )
     out = full_scan(data, book)
     if known is None and out is not None and out.values is not None:
         _remember(cut.key, out)
@@ -426,7 +434,7 @@ def _remember(key: tuple[bytes, ...], out: Cells) -> None:
         return
     if len(_SKELETONS) >= MAX_SKELETONS:
         _SKELETONS.clear()
-    cells = Cells(formulas=dict(out.formulas), max_row=out.max_row, max_col=out.max_col, filled=out.filled)
+    cells = Cells(formulas=dict(out.formulas), max_row=out.max_row, max_col=out.max_col, filled=out.filled, elements=out.elements)
     quiet = not any(_MARKUP.search(piece) for piece in key)
     _SKELETONS[key] = Skeleton(cells, places, attrs, quiet)
 
@@ -519,7 +527,7 @@ def full_scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901
                 add((row, col, value))
     if len(out.formulas) != len(_ANY_FORMULA.findall(data)):
         return None
-    out.max_row, out.max_col, out.filled = max_row, max_col, filled
+    out.max_row, out.max_col, out.filled, out.elements = max_row, max_col, filled, len(cells)
     if values is not None and _in_sheet_data(data):
         out.values = values
     return out

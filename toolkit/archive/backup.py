@@ -21,8 +21,7 @@ def backup(archive: Archive, out: Path) -> str:
         return "PostgreSQL 档案库请用 pg_dump 备份：" + " ".join(shlex.quote(p) for p in parts)
     if out.exists():
         raise ArchiveError(f"备份文件已存在：{out}。请换一个文件名（不会覆盖已有文件）。")
-    if not out.parent.is_dir():
-        raise ArchiveError(f"备份文件所在的文件夹不存在：{out.parent}")
+    out.parent.mkdir(parents=True, exist_ok=True)  # like every other output: its folder is made
     tmp = out.with_name(out.name + ".part")
     tmp.unlink(missing_ok=True)  # left by a backup that was killed
     try:

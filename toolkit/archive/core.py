@@ -1,9 +1,9 @@
-"""The archive of a collection across years: rosters, every received file, its check, the
-reviewer's decisions (退回, 说明) — and everything a year's work asks of them.
+"""The archive of a collection across years: rosters, every version a unit sent, its check, the
+county's decisions on each version — and everything a year's work asks of them.
 
-Statuses of a roster unit: 未报送 (nothing received), 退回 (its current return has 错误, or the
-reviewer sent it back), 待说明 (警告 without an accepted 说明), 已通过. A 说明 accepts a set of
-warning fingerprints: a new receipt with the same warnings keeps it, a new warning needs a new one.
+States of a roster unit (workflow.py decides them): 未报送, 待审核 (its newest version awaits the
+reviewer), 退回, 已通过. The figures that count (consolidation, export, next year's carry-over) are
+those of the version the reviewer approved, which a later upload never replaces by itself.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from .db import ArchiveError, open_engine, shown
 if TYPE_CHECKING:
     from ..check import WorkerPool
 
-STATUSES = ("未报送", "退回", "待说明", "已通过")
-REJECT, ACCEPT = "退回", "说明"
+STATUSES = ("未报送", "待审核", "退回", "已通过")  # = workflow.STATUSES (kept here for callers)
 CARRY_TO, CARRY_FROM = "t3.r2.", "t3.r4."  # 二、上年结转 ← last year's 四、结转下年度继续办理 (rule carryover-mismatch)
 
 
@@ -37,13 +36,19 @@ class Received:
     """One file given to ``receive``: what became of it."""
 
     name: str
-    outcome: str  # 新收 | 更正 | 重复（未改动） | 无法读取 | 非本单位… | 拒收… (see receive.py)
+    # 新收 | 新版本 | 重复（与最新版本相同） | 无法读取 | 拒收… | 非本单位（未接收） (see receive.py)
+    outcome: str
     unit_code: str = ""
     unit_name: str = ""
     status: str = ""  # the unit's status afterwards
     counts: dict[str, int] = field(default_factory=dict)
     report: Report | None = None
-    previous_at: str = ""  # when the same bytes were received before
+    previous_at: str = ""  # 重复: when the newest version (the same bytes) was received
+    version: int = 0  # 第N版 of the unit's year this file is (or, for a 重复, repeats)
+    submission_id: int | None = None
+    older_date: bool = False  # its 填报日期 is earlier than the approved (or previous) version's
+    auto: str = ""  # the decision recorded at once: 通过 (auto-approve) | 退回 (强制性 errors, unreadable) | ""
+    reason: str = ""  # why a file was refused (拒收, 无法读取), in Chinese
 
 
 @dataclass
@@ -64,12 +69,24 @@ class UnitState:
     errors: int = 0
     warnings: int = 0
     hints: int = 0
-    late: bool = False
+    late: bool = False  # past the deadline and not 已通过
+    submitted_late: bool = False  # its first version came after the deadline
+    # the newest version (file, filler … hints above are its own); None = 未报送
     submission_id: int | None = None
-    note: str = ""  # the last 退回 reason or 说明
+    version: int = 0  # 第N版 of the newest version
+    approved_id: int | None = None  # the version whose figures count (may be older than the newest)
+    approved_version: int = 0
+    pending_id: int | None = None  # the newest version when it is not the approved one
+    older_date: bool = False  # the newest version's 填报日期 is earlier than the approved (or previous) one's
+    filled_on: str = ""  # 填报日期 of the newest version
+    source: str = ""  # who sent the newest version: 链接 | 管理页面 | 命令行 | 在线填写 | 导入
+    explanation: str = ""  # the newest version's 情况说明 (cover)
+    note: str = ""  # the decision on the newest version: 退回 reason or 说明
+    reason: str = ""  # the reviewer's 退回 reason while it stands (also above a newer version awaiting review)
+    decided_by: str = ""  # who decided on the newest version: 管理页面 | 命令行 | 自动
 
     def row(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "submission_id"}
+        return dict(vars(self))
 
 
 @dataclass
@@ -77,10 +94,14 @@ class HistoryItem:
     at: str
     year: int
     unit_code: str
-    kind: str  # 收到 | 退回 | 说明
+    kind: str  # 收到 (a version) | 重复收到 | 拒收 | 通过 | 退回 | 撤销通过 (说明: 通过 before schema 0004)
     text: str
     file: str = ""
     sha256: str = ""
+    actor: str = ""  # who: 链接 | 管理页面 | 命令行 | 在线填写 | 导入 | 自动
+    submission_id: int | None = None
+    version: int = 0
+    note: str = ""
 
 
 class Archive:
@@ -111,19 +132,36 @@ class Archive:
 
     # ------------------------------------------------------------ rosters
 
-    def load_roster(self, roster: Roster | str | Path, year: int, deadline: dt.date | None = None) -> Roster:
-        """The year's roster (replacing one loaded before) and the deadline for returns."""
+    def load_roster(
+        self, roster: Roster | str | Path, year: int, deadline: dt.date | None = None, auto_approve: bool | None = None
+    ) -> Roster:
+        """The year's roster (replacing one loaded before), the deadline for returns and whether clean
+        versions are approved at receipt; ``deadline`` or ``auto_approve`` None keeps the year's
+        value (off for a new year: the county reviews every version)."""
         from ..api import as_roster
 
         ros = as_roster(roster)
         assert ros is not None
         rows = [dict(year=year, code=u.code, name=u.name, type=u.type, parent=u.parent, line=u.line) for u in ros.units]
+        Y = T.years
         with self.engine.begin() as conn:
+            old = conn.execute(Y.select().where(Y.c.year == year)).first()
+            if deadline is None and old is not None:
+                deadline = old.deadline
+            if auto_approve is None:
+                auto_approve = bool(old.auto_approve) if old is not None else False
             conn.execute(T.units.delete().where(T.units.c.year == year))
-            conn.execute(T.years.delete().where(T.years.c.year == year))
-            conn.execute(T.years.insert().values(year=year, deadline=deadline, roster_source=str(ros.source), loaded_at=now()))
+            conn.execute(Y.delete().where(Y.c.year == year))
+            values = dict(year=year, deadline=deadline, roster_source=str(ros.source), loaded_at=now(), auto_approve=auto_approve)
+            conn.execute(Y.insert().values(**values))
             conn.execute(T.units.insert(), rows)
         return ros
+
+    def auto_approve(self, year: int) -> bool:
+        """Whether the year's clean versions are approved at receipt (``roster load --auto-approve``)."""
+        with self._read() as conn:
+            row = conn.execute(T.years.select().where(T.years.c.year == year)).first()
+        return bool(row.auto_approve) if row else False
 
     def years(self) -> list[int]:
         with self._read() as conn:
@@ -167,14 +205,28 @@ class Archive:
         workers: int | None = None,
         only_unit: str | None = None,
         pool: WorkerPool | None = None,
+        source: str = "命令行",
+        stored: Callable[[int], Any] | None = None,
         **limits: Any,
     ) -> list[Received]:
-        """Check every file exactly as ``check`` does and store it, one transaction per file
-        (``pool``: long-lived worker processes, as a server keeps them; ``limits``: what a web upload
-        may store, see ``receive.receive``)."""
+        """Check every file exactly as ``check`` does and store each as a new version of its unit
+        (a few files per transaction; ``pool``: long-lived worker processes, as a server keeps them;
+        ``source``: who sends, workflow.SOURCES; ``stored``: called with the number of files stored so
+        far; ``limits``: what a web upload may store, see ``receive.receive``)."""
         from .receive import receive
 
-        return receive(self, paths, year, progress=progress, workers=workers, only_unit=only_unit, pool=pool, **limits)
+        return receive(
+            self,
+            paths,
+            year,
+            progress=progress,
+            workers=workers,
+            only_unit=only_unit,
+            pool=pool,
+            source=source,
+            stored=stored,
+            **limits,
+        )
 
     def usage(self, unit: str, year: int, since: str = "", shas: Iterable[str] = ()) -> Usage:
         """What a unit's link has used of its quotas: bytes stored for the unit's year (each distinct
@@ -206,23 +258,67 @@ class Archive:
             raise ArchiveError(f"{year}年度名册中没有单位“{unit}”（请用单位代码或名册中的单位名称）。")
         return u.code
 
-    def accept(self, unit: str, year: int, note: str) -> UnitState:
-        """强制上报: accept the current return's 警告 with a written 说明."""
+    def approve(self, unit: str, year: int, note: str = "", submission_id: int | None = None, actor: str = "命令行") -> UnitState:
+        """通过: the version ``submission_id`` (None = the newest) becomes the unit's figures. Refused
+        when it is not the newest, has 强制性 errors or is unreadable; a 说明 (``note``) is required
+        when it has 警告 or 核实性 errors, and is bound to them."""
+        from . import workflow as W
         from .status import decide
 
-        return decide(self, unit, year, note, ACCEPT)
+        return decide(self, unit, year, note, W.APPROVE, submission_id, actor)[0]
 
-    def reject(self, unit: str, year: int, note: str) -> tuple[UnitState, Report]:
-        """退回 the current return with the reason; the Report, for the annotated copy."""
+    accept = approve  # the CLI command's name (accept = 通过)
+
+    def reject(
+        self, unit: str, year: int, note: str, submission_id: int | None = None, actor: str = "命令行"
+    ) -> tuple[UnitState, Report]:
+        """退回 the version ``submission_id`` (None = the newest, which it must be) with the reason; a
+        退回 of the approved version also withdraws its approval. The Report, for the annotated copy."""
+        from . import workflow as W
         from .status import decide
 
-        state = decide(self, unit, year, note, REJECT)
-        return state, self.report(state.submission_id)  # type: ignore[arg-type]
+        state, sid = decide(self, unit, year, note, W.REJECT, submission_id, actor)
+        return state, self.report(sid)
+
+    def reopen(self, unit: str, year: int, note: str, submission_id: int | None = None, actor: str = "命令行") -> UnitState:
+        """撤销通过: the approved version no longer counts (the unit's figures leave the summary until
+        a version is approved again); ``note`` says why."""
+        from . import workflow as W
+        from .status import decide
+
+        return decide(self, unit, year, note, W.REOPEN, submission_id, actor)[0]
+
+    def approve_clean(self, year: int, actor: str = "命令行") -> list[UnitState]:
+        """通过 every unit whose newest version awaits review without 错误 or 警告 (after a batch)."""
+        out = []
+        for s in self.status(year):
+            if s.status == "待审核" and not s.errors and not s.warnings and s.submission_id:
+                out.append(self.approve(s.code, year, "", s.submission_id, actor))
+        return out
 
     def history(self, unit: str, year: int | None = None) -> list[HistoryItem]:
+        """Every version, 重复收到, 拒收, 通过, 退回 and 撤销通过 of a unit, in time order, with who."""
         from .status import history
 
         return history(self, unit, year)
+
+    def versions(self, unit: str, year: int) -> list[Version]:
+        """The unit's versions of the year, oldest first (第1版 …), each with its decision."""
+        from .versions import versions
+
+        return versions(self, unit, year)
+
+    def diff(self, unit: str, year: int, from_id: int | None = None, to_id: int | None = None) -> list[Any]:
+        """The cells that differ between two versions (default: the approved one → the newest)."""
+        from .versions import diff
+
+        return diff(self, unit, year, from_id, to_id)
+
+    def diff_last_year(self, unit: str, year: int, submission_id: int | None = None) -> list[Any]:
+        """The cells that differ from last year's approved version (default: of the newest version)."""
+        from .versions import diff_last_year
+
+        return diff_last_year(self, unit, year, submission_id)
 
     # ------------------------------------------------------------ reports
 
@@ -233,34 +329,33 @@ class Archive:
             row = conn.execute(T.submissions.select().where(T.submissions.c.id == submission_id)).one()
         return rebuild(row.report, row.findings)
 
-    def reports(self, year: int, *, statuses: Iterable[str] | None = None) -> list[Report]:
-        """The current return of every unit of the year (optionally only units in ``statuses``), rebuilt
-        from the archive: the same Reports ``check`` made, without reading any file."""
-        from sqlalchemy import func, select
+    def reports(self, year: int, *, codes: Iterable[str] | None = None) -> list[Report]:
+        """The approved version of every unit of the year that has one (of ``codes`` only, if given),
+        rebuilt from the archive: the same Reports ``check`` made, without reading any file. Units
+        without an approved version are absent (未报送 in a summary)."""
+        from sqlalchemy import select
 
+        from .status import approved_ids
         from .store import rebuild
 
         S = T.submissions
         self.need_roster(year)
-        current = select(func.max(S.c.id)).where(S.c.year == year, S.c.unit_code != "").group_by(S.c.unit_code)
         with self._read() as conn:
-            rows = conn.execute(select(S.c.id, S.c.report, S.c.findings).where(S.c.id.in_(current)).order_by(S.c.id)).all()
-        # codes outside the roster have no status: they go to a summary as 不在名册, like files in a folder
-        if statuses is not None:
-            wanted = set(statuses)
-            status = {s.submission_id: s.status for s in self.status(year) if s.submission_id}
-            rows = [r for r in rows if status.get(r.id) in wanted]
+            ids = approved_ids(conn, year, set(codes) if codes is not None else None)
+            rows = conn.execute(
+                select(S.c.id, S.c.report, S.c.findings).where(S.c.id.in_(list(ids.values()))).order_by(S.c.id)
+            ).all()
         return [rebuild(r.report, r.findings) for r in rows]
 
     def notes(self, year: int) -> list[tuple[str, str]]:
-        """(unit, 说明) of every unit whose current warnings are accepted."""
+        """(unit, 说明) of every unit whose approved version was approved with a 说明."""
         from .status import accepted_notes
 
         return accepted_notes(self, year)
 
     def consolidate(self, year: int, **options: Any):
-        """The summary of the year's current returns from the archive, as ``api.consolidate`` makes it
-        from a folder of the same files; 汇总说明 lists the accepted 说明."""
+        """The summary of the year's approved versions, as ``api.consolidate`` makes it from a folder
+        of the same files; 汇总说明 lists the 说明 of the approvals."""
         from ..api import consolidate
 
         ros = self.need_roster(year)
@@ -269,14 +364,15 @@ class Archive:
         summary.notes = self.notes(year)
         return summary
 
-    def carryover(self, year: int) -> dict[str, dict[str, Any]]:
-        """Unit code → 上年结转 of ``year``'s template, from last year's accepted 结转下年度 (non-zero only)."""
+    def carryover(self, year: int, only: str | None = None) -> dict[str, dict[str, Any]]:
+        """Unit code → 上年结转 of ``year``'s template, from last year's accepted 结转下年度 (non-zero only);
+        of one unit only with ``only`` (a unit's link downloading its template)."""
         from ..spec import current_format
         from .receive import previous_reports
 
         cells = [c.id for c in current_format().inputs if c.id.startswith(CARRY_TO)]
         out = {}
-        for code, prev in previous_reports(self, year - 1).items():
+        for code, prev in previous_reports(self, year - 1, only).items():
             values = {cid: prev.value(CARRY_FROM + cid.removeprefix(CARRY_TO)) for cid in cells}
             out[code] = {k: v for k, v in values.items() if v}
         return {k: v for k, v in out.items() if v}
@@ -335,6 +431,28 @@ class Archive:
         except IntegrityError:  # another process inserted it first (PostgreSQL)
             return self.setting(key) if keep else self.set_setting(key, value)
         return value
+
+
+@dataclass
+class Version:
+    """One version of a unit's year, as ``Archive.versions`` lists them."""
+
+    number: int  # 第N版
+    id: int
+    received_at: str
+    name: str
+    source: str
+    filled_on: str
+    counts: dict[str, int]
+    status: str  # the checker's verdict: 有错误 | 有警告 | 通过 | 无法读取
+    decision: str = ""  # the last decision on it: 通过 | 退回 | 撤销通过 | ""
+    decision_note: str = ""
+    decided_by: str = ""
+    approved: bool = False  # its figures are the ones that count
+    newest: bool = False
+    older_date: bool = False  # its 填报日期 is earlier than the previous version's
+    explanation: str = ""
+    repeats: int = 0  # how many times the same file was received again while it was the newest
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,17 @@ from ..findings import counts, sort_key
 from ..inputs import Source, collect, load
 from ..report import Report
 from . import schema as T
+from . import workflow as W
 from .core import Archive, Received, now, unit_usage, verdict
 from .store import findings_json, report_json
 
 NOT_THIS_UNIT = "非本单位（未接收）"
 TOO_BIG = "拒收（文件过大）"
 OVER_QUOTA = "拒收（超过本单位存储限额）"
+SUMMARY = "拒收（汇总表）"
 REFUSED = {"unexpected-large-part": "拒收（夹带大附件）"}  # finding code → outcome, for ``refuse_codes``
+NEW, NEW_VERSION, REPEAT, UNREADABLE = "新收", "新版本", "重复（与最新版本相同）", "无法读取"
+SUMMARY_TYPES = frozenset({"县级汇总", "市级汇总", "省级汇总"})  # roster types whose return is a summary
 
 
 def _paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -39,12 +44,19 @@ def receive(
     workers: int | None = None,
     only_unit: str | None = None,
     pool: WorkerPool | None = None,
+    source: str = "命令行",
+    stored: Callable[[int], Any] | None = None,
     refuse_codes: Iterable[str] = (),
     max_bytes: int | None = None,
     unit_bytes: int | None = None,
 ) -> list[Received]:
-    """``only_unit``: store only that unit's returns (a unit's private upload link); any other file is
-    checked and answered with outcome 非本单位, and nothing of it is stored.
+    """``only_unit``: store only that unit's returns (a unit's private upload link); any other file,
+    an unreadable one or a summary is answered with its refusal, nothing of it is stored, and the
+    attempt is recorded for the county (an event 拒收).
+
+    Each stored file is a new version of its unit (workflow.py), unless it is identical to the unit's
+    newest version (an event 重复收到). ``source``: who sends (workflow.SOURCES); ``stored``: told the
+    number of files stored so far after each transaction (an interrupted receive says how many).
 
     What a web upload may store (each refusal is an outcome 拒收…, and nothing of the file is stored):
     ``refuse_codes``: a file with a finding of one of these codes (answered with its findings; the web
@@ -55,10 +67,10 @@ def receive(
     plist = _paths(paths)
     sources = list(collect(plist))
     last_year = previous_reports(archive, year - 1, only_unit)
-    batch = Batch(archive, year, unit_bytes)
+    batch = Batch(archive, year, unit_bytes, source=source, stored=stored)
     checked = _check_all(sources, CheckOptions(year=year, roster=ros), progress, workers, pool, max_bytes)
     for src, kept in checked:
-        refused = _refused(src, kept, only_unit, frozenset(refuse_codes), max_bytes)
+        refused = _refused(src, kept, only_unit, frozenset(refuse_codes), max_bytes, ros)
         if refused is not None:
             batch.flush()  # the lines stay in input order
             batch.done.append(refused)
@@ -67,12 +79,19 @@ def receive(
         data = kept.data if kept.data is not None else _bytes(src)  # read again only when its reader crashed
         if data is None:  # vanished or unreadable on disk: nothing to keep
             batch.flush()  # the lines stay in input order
-            batch.done.append(Received(src.name, "无法读取", report=report, counts=counts(report.findings)))
+            batch.done.append(Received(src.name, UNREADABLE, report=report, counts=counts(report.findings), reason=_why(report)))
             continue
         add_cross_year(report, last_year)
         batch.add(report, data, hashed=kept.data is not None)
     batch.flush()
     out = batch.done
+    if only_unit is not None:
+        record_refusals(archive, year, only_unit, [r for r in out if r.submission_id is None and not r.previous_at], source)
+    _tell_states(archive, year, only_unit, out)
+    return out
+
+
+def _tell_states(archive: Archive, year: int, only_unit: str | None, out: list[Received]) -> None:
     if only_unit is not None:  # a unit's link: its own state is all the page shows
         states = {only_unit: archive.state(only_unit, year).status}
     else:
@@ -80,9 +99,38 @@ def receive(
 
         states = current_statuses(archive, year)
     for r in out:
-        if r.outcome not in (NOT_THIS_UNIT, TOO_BIG):  # never tell a unit's link another unit's status
-            r.status = states.get(r.unit_code, "不在名册" if r.unit_code else "无法读取")
-    return out
+        if r.submission_id is not None or r.previous_at:  # never tell a refused file another unit's status
+            r.status = states.get(r.unit_code, "不在名册" if r.unit_code else UNREADABLE)
+
+
+def record_refusals(archive: Archive, year: int, unit: str, refused: list[Received], actor: str) -> None:
+    """The files a unit's link did not take, as events 拒收 of the unit (the county sees the attempts)."""
+    if not refused:
+        return
+    at = now()
+    rows = [
+        dict(
+            year=year,
+            unit_code=unit,
+            at=at,
+            kind="拒收",
+            note=f"{r.name}：{r.outcome}" + (f"。{r.reason}" if r.reason else ""),
+            fingerprints=[],
+            submission_id=None,
+            actor=actor,
+        )
+        for r in refused
+    ]
+    with archive.engine.begin() as conn:
+        conn.execute(T.events.insert(), rows)
+
+
+def _why(report: Report | None) -> str:
+    """The first 错误 of a file that could not be read or was refused, in Chinese."""
+    if report is None:
+        return ""
+    first = next((f for f in report.findings if f.severity == "错误"), None)
+    return (first.message or "") if first is not None else ""
 
 
 def _check_all(sources: list[Source], opts: CheckOptions, progress, workers, pool, max_bytes: int | None):
@@ -105,29 +153,56 @@ def _size(src: Source) -> int:
         return 0
 
 
-def _refused(src: Source, kept: Any, only_unit: str | None, refuse_codes: frozenset[str], max_bytes: int | None):
+def _refused(src: Source, kept: Any, only_unit: str | None, refuse_codes: frozenset[str], max_bytes: int | None, ros: Any):
     """The answer (a Received) for a file that must not be stored, or None."""
     if kept is None or (max_bytes is not None and kept.data is not None and len(kept.data) > max_bytes):
-        return Received(src.name, TOO_BIG)
+        limit = f"（上限 {max_bytes // (1024 * 1024)} MB）" if max_bytes and max_bytes >= 1024 * 1024 else ""
+        return Received(src.name, TOO_BIG, reason=f"文件过大{limit}，未读取；请删除其中的图片等附件后重新上传。")
     report = kept.report
+    c = counts(report.findings)
+    if only_unit is not None and not report.readable:
+        return Received(src.name, UNREADABLE, report.unit_code, report.unit_name, counts=c, report=report, reason=_why(report))
     if only_unit is not None and report.unit_code != only_unit:
-        return Received(src.name, NOT_THIS_UNIT, report.unit_code, report.unit_name, report=report)
+        # nothing of another unit's file is told back through a link (its name, code, findings)
+        reason = "这不是本单位的填报表（文件中的单位代码与本单位不符）。请上传本单位的填报表。"
+        return Received(src.name, NOT_THIS_UNIT, report.unit_code, report.unit_name, report=report, reason=reason)
+    summary = _summary_refusal(report, only_unit, ros)
+    if summary:
+        return Received(src.name, SUMMARY, report.unit_code, report.unit_name, counts=c, report=report, reason=summary)
     hit = sorted({f.code for f in report.findings} & refuse_codes)
     if hit:
         outcome = REFUSED.get(hit[0], "拒收")
-        return Received(src.name, outcome, report.unit_code, report.unit_name, counts=counts(report.findings), report=report)
+        found = next(f for f in report.findings if f.code == hit[0])
+        return Received(src.name, outcome, report.unit_code, report.unit_name, counts=c, report=report, reason=found.message)
     return None
 
 
+def _summary_refusal(report: Report, only_unit: str | None, ros: Any) -> str:
+    """Why a summary (县级汇总 …) cannot be a unit's return here: it never arrives through a unit's
+    link, and is taken only for a roster unit whose type is a summary level (a city's roster of
+    county summaries) — never in place of a unit's own (本级) return."""
+    if not report.readable or report.level == "填报单位":
+        return ""
+    unit = ros.get(report.unit_code) if report.unit_code else None
+    if only_unit is None and (unit is None or unit.type in SUMMARY_TYPES):
+        return ""
+    name = f"{unit.name}（{unit.code}）" if unit is not None else f"{report.unit_name}（{report.unit_code}）"
+    return (
+        f"这是{report.level}表，不是{name}本级的填报表，未接收（汇总表由县里用 nianbao consolidate 生成，"
+        "不替换本级填报表）。请上传本单位自己的填报表。"
+    )
+
+
 def store_imported(archive: Archive, reports: list[Report]) -> list[Received]:
-    """Published reports read by ``import``, kept as their year's returns (last year's figures for
-    the cross-year rules); the year's roster must be in the archive."""
+    """Published reports read by ``import``, kept as their year's approved versions (last year's
+    figures for the cross-year rules: what a unit published counts); the year's roster must be in
+    the archive."""
     years = sorted({r.year for r in reports if r.readable and r.year})
     for y in years:
         archive.need_roster(y)
     out: list[Received] = []
     for y in years:
-        batch = Batch(archive, y)
+        batch = Batch(archive, y, source="导入", imported=True)
         last_year = previous_reports(archive, y - 1)
         for r in (r for r in reports if r.readable and r.year == y):
             if not any(f.code == "carryover-mismatch" for f in r.findings):
@@ -145,23 +220,15 @@ def _bytes(src: Source) -> bytes | None:
     return loaded.data
 
 
-STANDING = ("已通过", "待说明")  # statuses whose figures stand
-
-
 def previous_reports(archive: Archive, year: int, only: str | None = None) -> dict[str, Report]:
-    """Last year's accepted current return of each unit (已通过 or 待说明: its figures stand); of one
-    unit only with ``only`` (an upload through a unit's link must not rebuild the whole year)."""
+    """Last year's approved version of each unit (its figures stand); of one unit only with ``only``
+    (an upload through a unit's link must not rebuild the whole year)."""
     ros = archive.roster(year)
     if ros is None:
         return {}
-    if only is None:
-        return {r.unit_code: r for r in archive.reports(year, statuses=STANDING)}
-    if ros.get(only) is None:
+    if only is not None and ros.get(only) is None:
         return {}
-    state = archive.state(only, year)
-    if state.submission_id is None or state.status not in STANDING:
-        return {}
-    return {only: archive.report(state.submission_id)}
+    return {r.unit_code: r for r in archive.reports(year, codes=None if only is None else [only])}
 
 
 def add_cross_year(report: Report, last_year: dict[str, Report]) -> None:
@@ -187,10 +254,20 @@ class Batch:
 
     MAX_FILES, MAX_BYTES, MAX_SECONDS = 64, 32 << 20, 1.0
 
-    def __init__(self, archive: Archive, year: int, unit_bytes: int | None = None):
+    def __init__(
+        self,
+        archive: Archive,
+        year: int,
+        unit_bytes: int | None = None,
+        *,
+        source: str = "命令行",
+        stored: Callable[[int], Any] | None = None,
+        imported: bool = False,
+    ):
         self.archive, self.year, self.unit_bytes = archive, year, unit_bytes
+        self.source, self.stored, self.imported = source, stored, imported
         self.items: list[tuple[Report, bytes, bool]] = []
-        self.size, self.started = 0, 0.0
+        self.size, self.started, self.count = 0, 0.0, 0
         self.done: list[Received] = []
 
     def add(self, report: Report, data: bytes, hashed: bool = False) -> None:
@@ -205,14 +282,27 @@ class Batch:
 
     def flush(self) -> None:
         if self.items:
-            self.done.extend(store(self.archive, self.year, self.items, self.unit_bytes))
+            got = store(self.archive, self.year, self.items, self.unit_bytes, source=self.source, imported=self.imported)
+            self.done.extend(got)
+            self.count += sum(1 for r in got if r.submission_id is not None and not r.previous_at)
+            if self.stored is not None:
+                self.stored(self.count)
         self.items, self.size = [], 0
 
 
-def store(archive: Archive, year: int, items: list[tuple[Report, bytes, bool]], unit_bytes: int | None = None) -> list[Received]:
-    """Files in one transaction; a file whose bytes were received for this year before is a no-op
-    (so an upload retried after a lost answer is acknowledged, never stored twice); with
-    ``unit_bytes``, a new file that would take its unit's year over that many bytes is refused."""
+def store(
+    archive: Archive,
+    year: int,
+    items: list[tuple[Report, bytes, bool]],
+    unit_bytes: int | None = None,
+    *,
+    source: str = "命令行",
+    imported: bool = False,
+) -> list[Received]:
+    """Files in one transaction, each a new version of its unit — or, identical to the unit's newest
+    version (an upload retried after a lost answer, a forward), an event 重复收到 and nothing stored
+    twice; with ``unit_bytes``, a new file that would take its unit's year over that many bytes is
+    refused. The automatic outcome of each version (workflow.auto_outcome) is recorded with it."""
     S = T.submissions
     for report, data, hashed in items:
         if not hashed:
@@ -223,20 +313,133 @@ def store(archive: Archive, year: int, items: list[tuple[Report, bytes, bool]], 
         if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises writers
             conn.execute(text("SELECT pg_advisory_xact_lock(7215002, :y)"), {"y": year})
         seen = dict(conn.execute(select(S.c.sha256, S.c.received_at).where(S.c.year == year, S.c.sha256.in_(shas))).all())
-        known = set(conn.execute(select(S.c.unit_code).where(S.c.year == year, S.c.unit_code.in_(codes)).distinct()).scalars())
-        out, files, rows, at = [], {}, [], now()
+        units = _Units(conn, year, codes, auto_approve=_auto_approve(conn, year), source=source, imported=imported)
+        out, at = [], now()
         room = _Room(conn, year, unit_bytes)
         for report, data, _ in items:
             if not room.admits(report, len(data), seen):
                 out.append(room.refusal(report))
                 continue
-            out.append(_one(report, year, seen, known, at, rows))
-            files.setdefault(report.provenance.sha256, data)
+            out.append(units.take(report, data, at, seen))
             seen.setdefault(report.provenance.sha256, at)
-        if rows:
-            _insert_files(conn, {sha: files[sha] for sha in {r["sha256"] for r in rows}})
-            conn.execute(S.insert(), rows)
+        units.flush(out)
     return out
+
+
+def _auto_approve(conn: Any, year: int) -> bool:
+    row = conn.execute(select(T.years.c.auto_approve).where(T.years.c.year == year)).first()
+    return bool(row.auto_approve) if row else False
+
+
+@dataclass
+class _V:
+    """A version as the storing transaction knows it."""
+
+    id: int
+    sha256: str
+    received_at: str
+    filled_on: str
+    status: str
+
+
+@dataclass
+class _E:
+    """An event as the storing transaction knows it (``id``: its order among the unit's events)."""
+
+    id: int
+    kind: str
+    note: str
+    submission_id: int | None
+    actor: str
+
+
+class _Units:
+    """The versions and decisions of the units of one storing transaction, kept up to date as files
+    are added: the newest version (a 重复 or a new version), the number of the next one, the date a
+    new one is compared with, and whether the reviewer's 退回 holds back an automatic 通过."""
+
+    def __init__(self, conn: Any, year: int, codes: set[str], *, auto_approve: bool, source: str, imported: bool):
+        from .status import EVENT_COLS
+
+        self.conn, self.year, self.auto_approve, self.source, self.imported = conn, year, auto_approve, source, imported
+        self.subs: dict[str, list[Any]] = {}
+        self.events: dict[str, list[Any]] = {}
+        self.new_events: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []  # new versions, inserted together by ``flush``
+        self.files: dict[str, bytes] = {}
+        if not codes:
+            return
+        S, E = T.submissions, T.events
+        q = select(S.c.id, S.c.unit_code, S.c.sha256, S.c.received_at, S.c.filled_on, S.c.status)
+        for r in conn.execute(q.where(S.c.year == year, S.c.unit_code.in_(codes)).order_by(S.c.id)):
+            self.subs.setdefault(r.unit_code, []).append(_V(r.id, r.sha256, r.received_at, r.filled_on, r.status))
+        for e in conn.execute(select(*EVENT_COLS).where(E.c.year == year, E.c.unit_code.in_(codes)).order_by(E.c.id)):
+            self.events.setdefault(e.unit_code, []).append(e)
+
+    def take(self, report: Report, data: bytes, at: str, seen: dict) -> Received:
+        name, code, sha = report.provenance.name, report.unit_code, report.provenance.sha256
+        status, c = verdict(report)
+        if not code:  # no unit to file it under: kept once
+            if sha in seen:
+                return Received(name, REPEAT, code, report.unit_name, "", c, report, seen[sha])
+            sid = self._insert(_row(self.year, report, sha, status, c, at, self.source), data)
+            return Received(name, UNREADABLE, "", report.unit_name, "", c, report, submission_id=sid, reason=_why(report))
+        mine = self.subs.setdefault(code, [])
+        evs = self.events.setdefault(code, [])
+        if mine and mine[-1].sha256 == sha:
+            newest = mine[-1]
+            self._event(code, at, W.REPEAT, name, newest.id, self.source)
+            return Received(name, REPEAT, code, report.unit_name, "", c, report, newest.received_at, len(mine), newest.id)
+        row = _row(self.year, report, sha, status, c, at, self.source)
+        approved = W.approved_of(evs)
+        ref = next((v for v in mine if v.id == approved), None) if approved is not None else (mine[-1] if mine else None)
+        older = ref is not None and W.is_older(row["filled_on"], ref.filled_on)
+        held = W.unit_flow(mine, evs).held if mine else False
+        sid = self._insert(row, data)
+        mine.append(_V(sid, sha, at, row["filled_on"], status))
+        outcome = UNREADABLE if not report.readable else (NEW_VERSION if len(mine) > 1 else NEW)
+        got = Received(
+            name, outcome, code, report.unit_name, "", c, report, version=len(mine), submission_id=sid, older_date=older
+        )
+        got.reason = "" if report.readable else _why(report)
+        if self.imported:
+            auto: tuple[str, str] | None = (W.APPROVE, "导入已发布的年报")
+        else:
+            auto = W.auto_outcome(report.readable, report.findings, self.auto_approve, held, older)
+        if auto is not None:
+            got.auto = auto[0]
+            self._event(code, at, auto[0], auto[1], sid, W.AUTO)
+        return got
+
+    def _insert(self, row: dict[str, Any], data: bytes) -> int:
+        """A placeholder id (negative) until ``flush`` inserts the rows and learns their ids."""
+        self.rows.append(row)
+        self.files.setdefault(row["sha256"], data)
+        return -len(self.rows)
+
+    def _event(self, code: str, at: str, kind: str, note: str, sid: int, actor: str) -> None:
+        self.new_events.append(
+            dict(year=self.year, unit_code=code, at=at, kind=kind, note=note, fingerprints=[], submission_id=sid, actor=actor)
+        )
+        self.events.setdefault(code, []).append(_E(1 << 60 | len(self.new_events), kind, note, sid, actor))
+
+    def flush(self, out: list[Received]) -> None:
+        """Insert the files (each once: identical bytes share them), the versions in one statement,
+        then the events; the placeholder ids become the rows' ids in what refers to them."""
+        ids: dict[int, int] = {}
+        if self.rows:
+            _insert_files(self.conn, self.files)
+            insert = T.submissions.insert().returning(T.submissions.c.id, sort_by_parameter_order=True)
+            got = self.conn.execute(insert, self.rows).scalars().all()
+            ids = {-(n + 1): sid for n, sid in enumerate(got)}
+        for r in out:
+            if r.submission_id is not None and r.submission_id < 0:
+                r.submission_id = ids[r.submission_id]
+        for e in self.new_events:
+            if e["submission_id"] < 0:
+                e["submission_id"] = ids[e["submission_id"]]
+        if self.new_events:
+            self.conn.execute(T.events.insert(), self.new_events)
 
 
 class _Room:
@@ -263,17 +466,6 @@ class _Room:
         return Received(report.provenance.name, OVER_QUOTA, report.unit_code, report.unit_name, "", verdict(report)[1], report)
 
 
-def _one(report: Report, year: int, seen: dict, known: set, at: str, rows: list) -> Received:
-    name, code, sha = report.provenance.name, report.unit_code, report.provenance.sha256
-    status, c = verdict(report)
-    if sha in seen:
-        return Received(name, "重复（未改动）", code, report.unit_name, "", c, report, seen[sha])
-    rows.append(_row(year, report, sha, status, c, at))
-    outcome = "无法读取" if not report.readable else ("更正" if code and code in known else "新收")
-    known.add(code)
-    return Received(name, outcome, code, report.unit_name, "", c, report)
-
-
 def _insert_files(conn: Any, files: dict[str, bytes]) -> None:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -283,8 +475,11 @@ def _insert_files(conn: Any, files: dict[str, bytes]) -> None:
     conn.execute(insert(T.files).on_conflict_do_nothing(), rows)
 
 
-def _row(year: int, report: Report, sha: str, status: str, c: dict[str, int], at: str) -> dict[str, Any]:
+def _row(year: int, report: Report, sha: str, status: str, c: dict[str, int], at: str, source: str) -> dict[str, Any]:
     return dict(
+        source=source,
+        filled_on=W.day(report.cover.get("date", "")),
+        explanation=str(report.cover.get("note", "") or ""),
         year=year,
         unit_code=report.unit_code or "",
         unit_name=report.unit_name or "",

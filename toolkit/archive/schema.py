@@ -2,14 +2,15 @@
 
 A file's bytes are stored once, keyed by their sha256, and never changed; a submission is one
 receipt of a file for a unit and year, with the Report the checker made of it (values and
-findings as JSON, so nothing is read twice) and a digest of the row; events are the reviewer's decisions and notes.
+findings as JSON, so nothing is read twice) and a digest of the row; events are the reviewer's decisions and
+what else happened to a unit's uploads (workflow.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, false
 
 metadata = MetaData()
 
@@ -35,6 +36,8 @@ years = Table(
     Column("deadline", Date, nullable=True),
     Column("roster_source", Text, nullable=False, default=""),
     Column("loaded_at", String(32), nullable=False),
+    # approve clean versions (no 错误, no 警告) at receipt (workflow.auto_outcome); off: the county reviews each
+    Column("auto_approve", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 units = Table(
@@ -75,6 +78,12 @@ submissions = Table(
     Column("warning_fps", JSON, nullable=False),  # fingerprints of the 警告, for 说明 matching
     Column("report", JSON, nullable=False),  # values, cover, provenance … (store.report_json)
     Column("findings", JSON, nullable=False),
+    # who sent it (workflow.SOURCES: 链接 | 管理页面 | 命令行 | 在线填写 | 导入; "" before schema 0004), its
+    # 填报日期 as YYYY-MM-DD ("" if the cover has none) and its 情况说明 (the cover's note): read by status
+    # for every unit, so kept as columns rather than dug out of the report JSON
+    Column("source", String(16), nullable=False, default="", server_default=""),
+    Column("filled_on", String(32), nullable=False, default="", server_default=""),
+    Column("explanation", Text, nullable=False, default="", server_default=""),
     # sha256 of the row (store.row_digest), computed from the values inserted: ``verify`` finds a row
     # changed after it was stored. Last, so that the other columns' defaults are filled in before it.
     Column("digest", String(64), nullable=True, default=_row_digest),
@@ -89,10 +98,11 @@ events = Table(
     Column("year", Integer, nullable=False),
     Column("unit_code", String(64), nullable=False),
     Column("at", String(32), nullable=False),
-    Column("kind", String(16), nullable=False),  # 退回 | 说明
+    Column("kind", String(16), nullable=False),  # workflow.py: 通过 | 退回 | 撤销通过 | 重复收到 | 拒收 (说明: old 通过)
     Column("note", Text, nullable=False, default=""),
-    Column("fingerprints", JSON, nullable=False),  # the warnings a 说明 accepts
+    Column("fingerprints", JSON, nullable=False),  # the warnings and explainable errors a 通过 accepts
     Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=True),
+    Column("actor", String(16), nullable=False, default="", server_default=""),  # 链接 | 管理页面 | 命令行 | 自动
 )
 Index("ix_events_year_unit", events.c.year, events.c.unit_code)
 

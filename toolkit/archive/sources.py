@@ -1,5 +1,5 @@
-"""What `draft` (and other writers) take from the archive: a unit's current return, or the year's
-summary made from the archive's current returns — and the same for the year before, for the
+"""What `draft` (and other writers) take from the archive: a unit's approved version, or the year's
+summary made from the archive's approved versions — and the same for the year before, for the
 year-on-year sentences."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from .db import ArchiveError
 
 
 def year_report(archive: Archive, year: int, unit: str | None = None) -> Report:
-    """``unit`` given: that unit's current return; otherwise the year's summary of the whole roster."""
+    """``unit`` given: that unit's approved version; otherwise the year's summary of the whole roster."""
     if unit is None:
         summary = archive.consolidate(year, force=True)
         report = summary.report
@@ -19,9 +19,10 @@ def year_report(archive: Archive, year: int, unit: str | None = None) -> Report:
         ]
         return report
     state = archive.state(unit, year)
-    if not state.submission_id:
-        raise ArchiveError(f"档案库中还没有收到{state.name}（{state.code}）{year}年度的填报表。")
-    return archive.report(state.submission_id)
+    if not state.approved_id:
+        what = "还没有收到" if not state.submission_id else "还没有审核通过"
+        raise ArchiveError(f"档案库中{what}{state.name}（{state.code}）{year}年度的填报表。")
+    return archive.report(state.approved_id)
 
 
 def previous_report(archive: Archive, year: int, unit: str | None = None) -> Report | None:
@@ -35,7 +36,7 @@ def previous_report(archive: Archive, year: int, unit: str | None = None) -> Rep
             if ros.get(code) is None:
                 return None
             state = archive.state(code, year - 1)
-            return archive.report(state.submission_id) if state.submission_id else None
+            return archive.report(state.approved_id) if state.approved_id else None
         return archive.consolidate(year - 1, force=True).report
     except ArchiveError:
         return None

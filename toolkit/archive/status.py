@@ -1,4 +1,5 @@
-"""报送情况 from the stored receipts and decisions; the reviewer's decisions; a unit's history."""
+"""报送情况, the reviewer's decisions and a unit's history: the SQL around workflow.py, which alone
+decides states. Reads a unit's versions and events, asks workflow.py, and stores what it decides."""
 
 from __future__ import annotations
 
@@ -8,45 +9,43 @@ from typing import Any
 from sqlalchemy import select
 
 from . import schema as T
-from .core import ACCEPT, REJECT, Archive, HistoryItem, UnitState, now
+from . import workflow as W
+from .core import Archive, HistoryItem, UnitState, now
 from .db import ArchiveError
 
-S = T.submissions
-LIGHT = (S.c.id, S.c.unit_code, S.c.received_at, S.c.name, S.c.errors, S.c.warnings, S.c.hints, S.c.status)
+S, E = T.submissions, T.events
+LIGHT = (
+    S.c.id,
+    S.c.unit_code,
+    S.c.received_at,
+    S.c.name,
+    S.c.errors,
+    S.c.warnings,
+    S.c.hints,
+    S.c.status,
+    S.c.source,
+    S.c.filled_on,
+)
+DETAILS = (S.c.filler, S.c.phone, S.c.explanation)
+EVENT_COLS = (E.c.id, E.c.unit_code, E.c.at, E.c.kind, E.c.note, E.c.submission_id, E.c.actor)
 
 
 def _load(
-    archive: Archive, year: int, only: str | None = None, details: bool = True
+    conn: Any, year: int, only: str | None = None, details: bool = True
 ) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-    """The year's receipts and decisions by unit (of one unit only, when ``only`` is given: a unit's
-    page asks for its own state on every upload, and need not read the whole year). Without
-    ``details``, the receipts' light columns only (no filler, phone or fingerprints)."""
+    """The year's versions and events by unit (of one unit only, when ``only`` is given: a unit's
+    page asks for its own state on every upload, and need not read the whole year)."""
     subs: dict[str, list[Any]] = {}
     events: dict[str, list[Any]] = {}
-    q_subs = select(*LIGHT, *((S.c.filler, S.c.phone, S.c.warning_fps) if details else ())).where(S.c.year == year)
-    q_events = T.events.select().where(T.events.c.year == year)
+    q_subs = select(*LIGHT, *(DETAILS if details else ())).where(S.c.year == year)
+    q_events = select(*EVENT_COLS).where(E.c.year == year)
     if only is not None:
-        q_subs, q_events = q_subs.where(S.c.unit_code == only), q_events.where(T.events.c.unit_code == only)
-    with archive._read() as conn:
-        for r in conn.execute(q_subs.order_by(S.c.id)):
-            subs.setdefault(r.unit_code, []).append(r)
-        for e in conn.execute(q_events.order_by(T.events.c.id)):
-            events.setdefault(e.unit_code, []).append(e)
+        q_subs, q_events = q_subs.where(S.c.unit_code == only), q_events.where(E.c.unit_code == only)
+    for r in conn.execute(q_subs.order_by(S.c.id)):
+        subs.setdefault(r.unit_code, []).append(r)
+    for e in conn.execute(q_events.order_by(E.c.id)):
+        events.setdefault(e.unit_code, []).append(e)
     return subs, events
-
-
-def _status(cur: Any, events: list[Any]) -> tuple[str, str]:
-    """(status, note) of a unit from its current receipt and the decisions on the year."""
-    on_this = [e for e in events if e.submission_id == cur.id]
-    if on_this and on_this[-1].kind == REJECT:  # sent back (a later 说明 on the same file overrides it)
-        return "退回", on_this[-1].note
-    if cur.errors or cur.status == "无法读取":
-        return "退回", ""
-    if not cur.warnings:
-        return "已通过", ""
-    need = set(cur.warning_fps)
-    ok = [e for e in events if e.kind == ACCEPT and need <= set(e.fingerprints)]
-    return ("已通过", ok[-1].note) if ok else ("待说明", "")
 
 
 def _late(deadline: dt.date | None, first: str, today: dt.date) -> bool:
@@ -57,93 +56,114 @@ def _late(deadline: dt.date | None, first: str, today: dt.date) -> bool:
     return dt.datetime.fromisoformat(first).date() > deadline
 
 
+def _fill(st: UnitState, versions: list[Any], events: list[Any]) -> None:
+    fl = W.unit_flow(versions, events)
+    st.status, st.note, st.reason = fl.status, fl.note, fl.reason
+    st.approved_id, st.pending_id, st.version, st.approved_version = (
+        fl.approved_id,
+        fl.pending_id,
+        fl.version,
+        fl.approved_version,
+    )
+    st.older_date, st.decided_by = fl.older_date, fl.decided_by
+    if not versions:
+        return
+    cur = versions[-1]
+    st.file, st.filler, st.phone, st.explanation = cur.name, cur.filler, cur.phone, cur.explanation
+    st.source, st.filled_on = cur.source, cur.filled_on
+    st.first_received, st.last_received = versions[0].received_at, cur.received_at
+    st.errors, st.warnings, st.hints, st.submission_id = cur.errors, cur.warnings, cur.hints, cur.id
+
+
 def unit_states(archive: Archive, year: int, today: dt.date, only: str | None = None) -> list[UnitState]:
     ros = archive.need_roster(year)
     deadline = archive.deadline(year)
-    subs, events = _load(archive, year, only)
+    with archive._read() as conn:
+        subs, events = _load(conn, year, only)
     out = []
     for u in [ros.get(only)] if only is not None else ros.units:
         st = UnitState(year, u.code, u.name, u.type, u.parent)
-        got = subs.get(u.code)
-        if got:
-            cur = got[-1]
-            st.status, st.note = _status(cur, events.get(u.code, []))
-            st.file, st.filler, st.phone = cur.name, cur.filler, cur.phone
-            st.first_received, st.last_received = got[0].received_at, cur.received_at
-            st.errors, st.warnings, st.hints, st.submission_id = cur.errors, cur.warnings, cur.hints, cur.id
-        st.late = _late(deadline, st.first_received, today)
+        _fill(st, subs.get(u.code, []), events.get(u.code, []))
+        # 逾期: past the deadline and still not approved; 迟交: the first version came after it
+        st.late = deadline is not None and today > deadline and st.status != "已通过"
+        st.submitted_late = bool(st.first_received) and _late(deadline, st.first_received, today)
         out.append(st)
     return out
 
 
 def current_statuses(archive: Archive, year: int) -> dict[str, str]:
-    """The status of every roster unit that has a return, as ``unit_states`` works it out, without
-    the rest of a UnitState: what ``receive`` tells of each file it stored. The warnings' fingerprints
-    (JSON) are read only for units with a 说明 on record, where they decide."""
+    """The status of every roster unit that has a version: what ``receive`` tells of each file."""
     ros = archive.need_roster(year)
-    subs, events = _load(archive, year, details=False)
-    current = {code: got[-1] for code, got in subs.items() if ros.get(code) is not None}
-    needed = [r.id for code, r in current.items() if r.warnings and any(e.kind == ACCEPT for e in events.get(code, ()))]
-    fps: dict[int, Any] = {}
-    if needed:
-        with archive._read() as conn:
-            fps = dict(conn.execute(select(S.c.id, S.c.warning_fps).where(S.c.id.in_(needed))).all())
-    return {code: _status(_WithFps(cur, fps.get(cur.id, ())), events.get(code, []))[0] for code, cur in current.items()}
+    with archive._read() as conn:
+        subs, events = _load(conn, year, details=False)
+    return {code: W.unit_flow(got, events.get(code, [])).status for code, got in subs.items() if ros.get(code) is not None}
 
 
-class _WithFps:
-    """A light receipt row with its warnings' fingerprints (``_status`` reads them only when a 说明
-    on record may cover them)."""
+def approved_ids(conn: Any, year: int, codes: set[str] | None = None) -> dict[str, int]:
+    """Unit code → id of its approved version (only units that have one)."""
+    q = select(*EVENT_COLS).where(E.c.year == year, E.c.kind.in_(W.DECISIONS)).order_by(E.c.id)
+    if codes is not None:
+        q = q.where(E.c.unit_code.in_(codes))
+    events: dict[str, list[Any]] = {}
+    for e in conn.execute(q):
+        events.setdefault(e.unit_code, []).append(e)
+    out = {code: W.approved_of(evs) for code, evs in events.items()}
+    return {code: sid for code, sid in out.items() if sid is not None}
 
-    def __init__(self, row: Any, warning_fps: Any):
-        self.id, self.errors, self.warnings, self.status = row.id, row.errors, row.warnings, row.status
-        self.warning_fps = warning_fps
+
+def _label(state: UnitState) -> str:
+    return f"{state.name}（{state.code}）{state.year}年度"
 
 
-def decide(archive: Archive, unit: str, year: int, note: str, kind: str) -> UnitState:
-    """Record a 退回 or a 说明 on the unit's current return."""
+def decide(
+    archive: Archive, unit: str, year: int, note: str, kind: str, submission_id: int | None = None, actor: str = "命令行"
+) -> tuple[UnitState, int]:
+    """Record a 通过, 退回 or 撤销通过 (workflow.py checks it, inside the writers' lock, so that the
+    version it names is still the newest when it is recorded). Returns the state after it and the
+    version decided on."""
     note = (note or "").strip()
-    if not note:
-        raise ArchiveError("请用 --note 写明" + ("退回原因。" if kind == REJECT else "说明（为什么接受这些警告）。"))
-    state = archive.state(unit, year)
-    if state.submission_id is None:
-        raise ArchiveError(f"{state.name}（{state.code}）{year}年度还没有报送，无法{'退回' if kind == REJECT else '接受'}。")
-    if kind == ACCEPT and state.errors:
-        raise ArchiveError(
-            f"{state.name}（{state.code}）的填报表有{state.errors}个错误，不能强制上报；"
-            "请用 nianbao reject 退回，更正后重新接收。"
-        )
+    code = archive.unit_code(unit, year)
+    head = _label(archive.state(code, year))
     with archive.engine.begin() as conn:
-        fps = conn.execute(select(S.c.warning_fps).where(S.c.id == state.submission_id)).scalar_one()
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            conn.execute(text("SELECT pg_advisory_xact_lock(7215002, :y)"), {"y": year})
+        subs, events = _load(conn, year, code, details=False)
+        versions, evs = subs.get(code, []), events.get(code, [])
+        fps: list[str] = []
+        if kind == W.REOPEN:
+            if submission_id is not None and submission_id != W.approved_of(evs):
+                raise ArchiveError(f"{head}编号 {submission_id} 的版本不是当前已通过的版本，无需撤销。")
+            sid = W.check_reopen(W.approved_of(evs), note, head)
+        else:
+            if not versions:
+                raise ArchiveError(f"{head}还没有报送，无法{'退回' if kind == W.REJECT else '通过'}。")
+            sid = W.check_newest(versions, submission_id, head).id
+            if kind == W.REJECT:
+                W.check_reject(note)
+            else:
+                row = conn.execute(select(S.c.findings, S.c.status).where(S.c.id == sid)).one()
+                n = W.number_of(versions, sid)
+                fps = W.check_approve(f"{head}第{n}版", row.status != "无法读取", row.findings, note)
         conn.execute(
-            T.events.insert().values(
-                year=year,
-                unit_code=state.code,
-                at=now(),
-                kind=kind,
-                note=note,
-                fingerprints=list(fps) if kind == ACCEPT else [],
-                submission_id=state.submission_id,
+            E.insert().values(
+                year=year, unit_code=code, at=now(), kind=kind, note=note, fingerprints=fps, submission_id=sid, actor=actor
             )
         )
-    return archive.state(state.code, year)
+    return archive.state(code, year), sid
 
 
 def accepted_notes(archive: Archive, year: int) -> list[tuple[str, str]]:
-    """(unit, 说明) of the units whose current 警告 stand accepted, in roster order. Only units with a
-    强制上报 on record can have one: their states alone are worked out, not the whole year's."""
+    """(unit, 说明) of every unit whose approved version was approved with a 说明 accepting its 警告 or
+    核实性 errors, in roster order."""
+    states = unit_states(archive, year, dt.date.today())
     with archive._read() as conn:
-        q = select(T.events.c.unit_code).where(T.events.c.year == year, T.events.c.kind == ACCEPT).distinct()
-        accepted = {r.unit_code for r in conn.execute(q)}
-    if not accepted:
-        return []
-    ros = archive.need_roster(year)
-    codes = [u.code for u in ros.units if u.code in accepted]
-    if len(codes) > 200:  # beyond a few hundred, one pass over the year costs less than a query per unit
-        states = unit_states(archive, year, dt.date.today())
-    else:
-        states = [archive.state(c, year) for c in codes]
-    return [(f"{s.name}（{s.code}）", s.note) for s in states if s.status == "已通过" and s.warnings and s.note]
+        q = select(E.c.unit_code, E.c.submission_id, E.c.note, E.c.fingerprints)
+        q = q.where(E.c.year == year, E.c.kind.in_((W.APPROVE, W.OLD_APPROVE)))
+        # a 说明 that accepted findings (警告, 核实性 errors); a remark on a clean version is not one
+        notes = {(r.unit_code, r.submission_id): r.note for r in conn.execute(q.order_by(E.c.id)) if r.note and r.fingerprints}
+    return [(f"{s.name}（{s.code}）", notes[(s.code, s.approved_id)]) for s in states if (s.code, s.approved_id) in notes]
 
 
 def _unit_years(archive: Archive, unit: str, year: int | None) -> tuple[list[int], str]:
@@ -160,24 +180,56 @@ def _unit_years(archive: Archive, unit: str, year: int | None) -> tuple[list[int
     raise ArchiveError(f"档案库中没有单位“{unit}”（请用单位代码或名册中的单位名称）。")
 
 
+def _receipt_text(r: Any, n: int) -> str:
+    text = f"第{n}版 {r.name}：错误{r.errors}个，警告{r.warnings}个，提示{r.hints}个"
+    if r.filled_on:
+        text += f"；填报日期 {r.filled_on}"
+    if r.explanation:
+        short = " ".join(r.explanation.split())
+        text += "；情况说明：" + (short[:60] + "…" if len(short) > 60 else short)
+    return text
+
+
+def _event_text(e: Any, number: dict[int, int]) -> str:
+    n = number.get(e.submission_id) if e.submission_id else None
+    head = f"第{n}版" if n else ""
+    if e.kind == W.REPEAT:
+        return f"再次收到与{head}相同的文件" + (f"（{e.note}）" if e.note else "")
+    if not e.note:
+        return head
+    return f"{head}：{e.note}" if head else e.note
+
+
 def history(archive: Archive, unit: str, year: int | None) -> list[HistoryItem]:
-    """Every receipt, 退回 and 说明 of a unit, in time order."""
+    """Every version, 重复收到, 拒收, 通过, 退回 and 撤销通过 of a unit, in time order, with who."""
     years, code = _unit_years(archive, unit, year)
-    items: list[HistoryItem] = []
+    items: list[tuple[Any, HistoryItem]] = []
     with archive._read() as conn:
-        q = select(*LIGHT, S.c.year, S.c.sha256).where(S.c.unit_code == code, S.c.year.in_(years))
+        q = (
+            select(*LIGHT, S.c.year, S.c.sha256, S.c.explanation)
+            .where(S.c.unit_code == code, S.c.year.in_(years))
+            .order_by(S.c.id)
+        )
+        number: dict[int, int] = {}
+        counted: dict[int, int] = {}
         for r in conn.execute(q):
-            text = f"收到 {r.name}：错误{r.errors}个，警告{r.warnings}个，提示{r.hints}个"
-            items.append(HistoryItem(r.received_at, r.year, code, "收到", text, r.name, r.sha256))
-        q2 = T.events.select().where(T.events.c.unit_code == code, T.events.c.year.in_(years))
+            counted[r.year] = number[r.id] = counted.get(r.year, 0) + 1
+            item = HistoryItem(r.received_at, r.year, code, "收到", _receipt_text(r, number[r.id]), r.name, r.sha256)
+            item.actor, item.submission_id, item.version = r.source, r.id, number[r.id]
+            items.append(((0, r.id), item))
+        q2 = select(*EVENT_COLS, E.c.year).where(E.c.unit_code == code, E.c.year.in_(years)).order_by(E.c.id)
         for e in conn.execute(q2):
-            items.append(HistoryItem(e.at, e.year, code, e.kind, e.note))
-    return sorted(items, key=lambda i: (dt.datetime.fromisoformat(i.at), i.kind != "收到"))
+            item = HistoryItem(e.at, e.year, code, e.kind, _event_text(e, number))
+            item.actor, item.submission_id, item.version = e.actor, e.submission_id, number.get(e.submission_id or 0, 0)
+            item.note = e.note
+            items.append(((1, e.id), item))
+    items.sort(key=lambda p: (dt.datetime.fromisoformat(p[1].at), p[0]))
+    return [i for _, i in items]
 
 
 def chase_list(archive: Archive, states: list[UnitState], year: int) -> list[UnitState]:
-    """Whom to chase (未报送, 退回, 待说明), with last year's 填报人 and 电话 when this year's are unknown."""
-    chase = [s for s in states if s.status != "已通过"]
+    """Whom to chase (未报送, 退回), with last year's 填报人 and 电话 when this year's are unknown."""
+    chase = [s for s in states if s.status in ("未报送", "退回")]
     if archive.roster(year - 1) is None:
         return chase
     last = {s.code: s for s in archive.status(year - 1)}

@@ -207,6 +207,7 @@ def print_findings(result) -> None:
     from rich.text import Text
 
     from ..findings import counts
+    from ..published.identity import is_invented
 
     files = Table(title="审核结果", show_lines=False, header_style="bold")
     for col in ("文件", "单位", "错误", "警告", "提示", "结论"):
@@ -217,7 +218,7 @@ def print_findings(result) -> None:
         files.caption = f"共 {len(result.reports)} 个文件，只列出有错误或警告的前 {len(shown)} 个；完整结果请用 --json。"
     for r in shown:
         c = counts(r.findings)
-        unit = f"{r.unit_name}（{r.unit_code}）" if r.unit_code else "—"
+        unit = f"{r.unit_name}（{r.unit_code}）" if r.unit_code and not is_invented(r.unit_code) else r.unit_name or "—"
         files.add_row(
             Text(clean(r.provenance.name)),
             Text(clean(unit)),
@@ -396,7 +397,30 @@ def main() -> None:
         os._exit(code)
 
 
+def _missing(ctx) -> str:  # type: ignore[no-untyped-def]
+    """What a command run without arguments lacks, from its own help: 'check' → '要处理的填报表文件、
+    文件夹或 zip 压缩包'; options by name ('--year（报告年度）')."""
+    parts = []
+    for p in ctx.command.params if ctx is not None else ():
+        if not p.required:
+            continue
+        first = re.split(r"[，。：（(]", getattr(p, "help", None) or "", maxsplit=1)[0].strip()
+        if getattr(p, "param_type_name", "") == "argument":
+            parts.append(first or p.human_readable_name)
+        else:
+            parts.append(f"{p.opts[0]}（{first}）" if first else p.opts[0])
+    return "；".join(parts)
+
+
 def _unexpected(e: Exception) -> int:
+    if type(e).__name__ == "NoArgsIsHelpError":  # typer has shown the help (with its examples) above
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None and hasattr(ctx.command, "commands"):
+            first = next(iter(ctx.command.commands), "")
+            say("[bold red]缺少命令：[/]请从上面列出的命令中选一个，例如 {} {} --help。", ctx.command_path, first)
+        else:
+            say("[bold red]缺少参数：[/]{}。请按上面的用法和示例给出。", _missing(ctx) or "没有给出要处理的内容")
+        return EXIT_CANNOT_RUN
     if hasattr(e, "format_message") and hasattr(e, "exit_code"):
         ctx = getattr(e, "ctx", None)
         hint = f"（用 {ctx.command_path} --help 查看用法）" if ctx is not None else ""

@@ -1,5 +1,5 @@
 """Commands of the archive (the year's collection as a workspace): roster load, receive, status,
-accept, reject, history, export, verify, backup. Thin: parse, call toolkit.archive, render."""
+accept, reject, reopen, history, diff, export, verify, backup. Thin: parse, call toolkit.archive, render."""
 
 from __future__ import annotations
 
@@ -21,15 +21,29 @@ DbOption = Annotated[
 YearOption = Annotated[int, typer.Option("--year", "-y", help="报告年度，例如 2025。", callback=plausible_year)]
 NoteOption = Annotated[str, typer.Option("--note", "-n", help="说明或退回原因（必填）。")]
 JsonOption = Annotated[bool, typer.Option("--json", help="在标准输出打印 JSON。")]
-STYLE = {"未报送": "dim", "退回": "bold red", "待说明": "yellow", "已通过": "green"}
+STYLE = {"未报送": "dim", "退回": "bold red", "待审核": "yellow", "已通过": "green"}
+SubmissionOption = Annotated[
+    int | None,
+    typer.Option("--submission", "-s", help="版本编号（status/history 中的“编号”）；不写则为最新版本。决定只能针对最新版本。"),
+]
 
 roster_app = typer.Typer(help="名册：每个年度一份（单位每年可能变化），以及报送截止日期。", no_args_is_help=True)
 app.add_typer(roster_app, name="roster", rich_help_panel="档案库：一年的回收")
 
 
-def _open(db: str | None):  # type: ignore[no-untyped-def]
+def _open(db: str | None, create: bool = False):  # type: ignore[no-untyped-def]
+    """The archive; a command that only reads or decides never creates one (``create``: roster load, receive)."""
     from ..archive import Archive
+    from ..archive.db import resolve_url, shown
 
+    url = resolve_url(db)
+    if not create and url.startswith("sqlite:///") and not Path(shown(url)).exists():
+        if not Path(shown(url)).parent.is_dir():
+            raise fail(f"档案库所在的文件夹不存在：{Path(shown(url)).parent}")
+        raise fail(
+            f"这里没有档案库：{shown(url)} 不存在。请先在存放档案库的文件夹中运行，或用 --db 指定档案库"
+            "（新的一年从 nianbao roster load 名册.csv --year 年度 开始）。"
+        )
     return Archive.open(db)
 
 
@@ -47,11 +61,19 @@ def roster_load_cmd(
     roster: Annotated[Path, typer.Argument(help="名册文件（.csv 或 .xlsx），列：单位代码、单位名称、单位类型、上级代码。")],
     year: YearOption,
     deadline: Annotated[
-        str | None, typer.Option("--deadline", help="报送截止日期，例如 2026-01-15；晚于它报送的标为逾期。")
+        str | None, typer.Option("--deadline", help="报送截止日期，例如 2026-01-15；过了截止日期仍未通过的标为逾期。")
+    ] = None,
+    auto_approve: Annotated[
+        bool | None,
+        typer.Option(
+            "--auto-approve/--no-auto-approve",
+            help="没有错误和警告的版本收到即自动通过（默认不自动：每个版本由县里审核）。不写则保持原设置。",
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """把一个年度的名册（和报送截止日期）存入档案库；再次导入同一年度时替换旧名册。
+    """把一个年度的名册（和报送截止日期）存入档案库；再次导入同一年度时替换旧名册，截止日期和自动通过的设置
+    没有写明时保持不变。
 
     示例：
 
@@ -59,27 +81,43 @@ def roster_load_cmd(
     """
     check_year(year, 2000)
     when = _date(deadline)
-    with _open(db) as archive:
-        ros = archive.load_roster(roster, year, when)
-    say("已导入{}年度名册：{} 个单位{}。", year, len(ros.units), f"，截止日期 {when}" if when else "")
+    with _open(db, create=True) as archive:
+        ros = archive.load_roster(roster, year, when, auto_approve)
+        when, auto = archive.deadline(year), archive.auto_approve(year)
+    extra = (f"，截止日期 {when}" if when else "，未设截止日期") + (
+        "，没有问题的版本自动通过" if auto else "，每个版本由县里审核"
+    )
+    say("已导入{}年度名册：{} 个单位{}。", year, len(ros.units), extra)
 
 
 def _receive_line(r) -> None:  # type: ignore[no-untyped-def]
     c = r.counts
     unit = f"{r.unit_name}（{r.unit_code}）" if r.unit_code else "—"
     if r.previous_at:
-        say("{}：{} 相同文件已于 {} 收到过，未改动。", r.name, unit, r.previous_at[:19].replace("T", " "))
+        when = r.previous_at[:19].replace("T", " ")
+        say("{}：{} 与最新版本（第{}版，{} 收到）相同，已记录，未存为新版本。", r.name, unit, r.version, when)
+        return
+    if r.submission_id is None:  # refused: nothing stored
+        say("{}：{} [bold red]" + r.outcome + "[/]{}", r.name, unit, f"：{r.reason}" if r.reason else "")
         return
     style = STYLE.get(r.status, "red")
+    ver = f"第{r.version}版" if r.version else ""
+    flag = "，[bold yellow]填报日期早于当前版本[/]" if r.older_date else ""
     say(
-        "{}：{} " + r.outcome + "，[" + style + "]{}[/]（错误{}个，警告{}个，提示{}个）",
+        "{}：{} " + r.outcome + "{}，[" + style + "]{}[/]（错误{}个，警告{}个，提示{}个）" + flag,
         r.name,
         unit,
+        f"（{ver}）" if ver else "",
         r.status,
         c.get("错误", 0),
         c.get("警告", 0),
         c.get("提示", 0),
     )
+
+
+def _has_errors(r) -> bool:  # type: ignore[no-untyped-def]
+    """As ``check`` exits 1: the file has 错误 or cannot be read — received before or not."""
+    return bool(r.counts.get("错误")) or r.outcome == "无法读取"
 
 
 @app.command("receive", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
@@ -89,34 +127,68 @@ def receive_cmd(
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印 JSON 审核报告（与 check 相同的格式）。")] = False,
 ) -> None:
-    """接收填报表：与 check 完全相同地审核，并存入档案库（原文件原样保存）；同一单位的新文件取代旧文件，
-    重复接收相同文件不做任何改动。上年度已通过的填报表在档案库中时，同时做跨年度核对。
+    """接收填报表：与 check 完全相同地审核，并存入档案库（原文件原样保存）。每个文件是该单位的一个新版本
+    （第1版、第2版……），等待县里审核（nianbao accept / reject）；已通过的版本在新版本通过之前仍然计入汇总。
+    与该单位最新版本完全相同的文件只记录一次“重复收到”。有强制性错误或无法读取的版本自动退回。
+    上年度已通过的填报表在档案库中时，同时做跨年度核对。
 
     示例：
 
       nianbao receive 收到的年报/ --year 2025
 
-    退出码：0 没有错误；1 有文件有错误（已存入，状态为退回）；2 无法运行。
+    退出码：0 没有错误；1 有文件有错误（与 check 相同，包括以前收到过的文件）；2 无法运行；130 中断（已存入的文件完整保留）。
     """
     from ..jsonout import dumps, result_json
 
     check_year(year, 2000)
-    PLANNED.append("存入档案库（每个文件要么完整存入，要么没有存入）")
-    with _open(db) as archive, Ticker("接收") as tick:
-        got = archive.receive(paths, year, progress=tick)
+    stored = [0]
+
+    def count(n: int) -> None:
+        stored[0] = n
+
+    with _open(db, create=True) as archive, Ticker("接收") as tick:
+        try:
+            got = archive.receive(paths, year, progress=tick, stored=count)
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: what is stored stays, each file whole
+            from .app import Terminated
+
+            head = "已终止" if isinstance(e, Terminated) else "已中断"
+            say(head + "：已完整存入 {} 个文件（每个文件要么完整存入，要么没有存入）；再次运行同一命令即可继续。", stored[0])
+            raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
     if not got:
         raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
     shown = got
     if len(got) > MAX_ROWS:  # a city or province: the files that need attention
-        shown = [r for r in got if r.status != "已通过" and not r.previous_at][:MAX_ROWS]
-        say("共 {} 个文件，下面只列出未通过的前 {} 个；完整结果请用 --json 或 nianbao status。", len(got), len(shown))
+        shown = [r for r in got if r.status != "已通过" and (r.outcome != "重复（与最新版本相同）" or _has_errors(r))][:MAX_ROWS]
+        say("共 {} 个文件，下面只列出需要处理的前 {} 个；完整结果请用 --json 或 nianbao status。", len(got), len(shown))
     for r in shown:
         _receive_line(r)
-    new = [r for r in got if not r.previous_at]
-    say("共 {} 个文件：新存入 {} 个，重复 {} 个。", len(got), len(new), len(got) - len(new))
+    new = sum(1 for r in got if r.submission_id is not None and not r.previous_at)
+    again = sum(1 for r in got if r.previous_at)
+    refused = len(got) - new - again
+    say("共 {} 个文件：新存入 {} 个，与最新版本相同 {} 个{}。", len(got), new, again, f"，未接收 {refused} 个" if refused else "")
+    pending = sum(1 for r in got if r.status == "待审核" and r.submission_id is not None and not r.previous_at)
+    if pending:
+        say(
+            "有 {} 个版本待审核：nianbao status --year {}，然后 nianbao accept / reject（没有问题的可用 accept --all-clean）。",
+            pending,
+            year,
+        )
     if as_json:
         print(dumps(result_json("receive", [r.report for r in got if r.report], year=year)))
-    raise typer.Exit(EXIT_PROBLEMS if any(r.counts.get("错误") for r in new) else EXIT_OK)
+    raise typer.Exit(EXIT_PROBLEMS if any(_has_errors(r) for r in got) else EXIT_OK)
+
+
+def _version_text(s) -> str:  # type: ignore[no-untyped-def]
+    """第N版, and the approved one when another version awaits review (its figures count meanwhile)."""
+    if not s.submission_id:
+        return ""
+    text = f"第{s.version}版"
+    if s.pending_id and s.approved_id:
+        text += f"（计入汇总：第{s.approved_version}版）"
+    elif s.pending_id and s.version > 1:
+        text += "（尚无已通过版本）"
+    return text + ("，填报日期早于当前版本" if s.older_date else "")
 
 
 def _status_table(states, year: int, missing: bool) -> None:  # type: ignore[no-untyped-def]
@@ -125,7 +197,7 @@ def _status_table(states, year: int, missing: bool) -> None:  # type: ignore[no-
 
     title = f"{year}年度报送情况" + ("（需催报）" if missing else "")
     table = Table(title=title, header_style="bold")
-    for col in ("单位代码", "单位名称", "状态", "填报人", "联系电话", "最后收到", "错误", "警告", "逾期", "备注"):
+    for col in ("单位代码", "单位名称", "状态", "版本", "填报人", "联系电话", "最后收到", "错误", "警告", "逾期", "备注"):
         table.add_column(col, overflow="fold")
     shown = states
     if len(states) > MAX_ROWS:  # a city or province: the units that need attention first
@@ -136,13 +208,14 @@ def _status_table(states, year: int, missing: bool) -> None:  # type: ignore[no-
             s.code,
             Text(clean(s.name)),
             Text(s.status, style=STYLE.get(s.status, "")),
+            Text(_version_text(s), style="yellow" if s.older_date else ""),
             Text(clean(s.filler)),
             Text(clean(s.phone)),
             s.last_received[:16].replace("T", " "),
             str(s.errors) if s.submission_id else "",
             str(s.warnings) if s.submission_id else "",
             Text("逾期", style="bold red") if s.late else "",
-            Text(clean(s.note)),
+            Text(clean(s.note or s.reason)),
         )
     err.print(table)
 
@@ -152,17 +225,18 @@ def _tally(states) -> str:  # type: ignore[no-untyped-def]
 
     parts = [f"{st} {sum(1 for s in states if s.status == st)} 个" for st in STATUSES]
     late = sum(1 for s in states if s.late)
-    return f"应报 {len(states)} 个：" + "，".join(parts) + (f"；逾期 {late} 个" if late else "") + "。"
+    return f"应报 {len(states)} 个：" + "，".join(parts) + (f"；逾期（过了截止日期仍未通过）{late} 个" if late else "") + "。"
 
 
 @app.command("status", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def status_cmd(
     year: YearOption,
-    missing: Annotated[bool, typer.Option("--missing", help="只列出需要催报的单位（未报送、退回、待说明）。")] = False,
+    missing: Annotated[bool, typer.Option("--missing", help="只列出需要催报的单位（未报送、退回）。")] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """报送情况：名册中每个单位是 未报送 / 退回 / 待说明 / 已通过，填报人、联系电话、最后收到时间、是否逾期。
+    """报送情况：名册中每个单位是 未报送 / 待审核 / 退回 / 已通过，第几版（另有版本待审核时，计入汇总的是
+    哪一版），填报人、联系电话、最后收到时间、是否逾期（过了截止日期仍未通过）。
 
     示例：
 
@@ -180,23 +254,47 @@ def status_cmd(
     _status_table(states, year, missing)
     say(_tally(archive.status(year) if missing else states))
     if as_json:
-        print(dumps({"schema": "nianbao.status", "schema_version": 1, "year": year, "units": [s.row() for s in states]}))
+        print(dumps({"schema": "nianbao.status", "schema_version": 2, "year": year, "units": [s.row() for s in states]}))
+
+
+def _accept_clean(db: str | None, year: int) -> None:
+    with _open(db) as archive:
+        done = archive.approve_clean(year)
+    for s in done:
+        say("{}（{}）：第{}版已通过。", s.name, s.code, s.approved_version)
+    say("共通过 {} 个没有错误和警告的版本；其余待审核的请逐个查看（nianbao diff、nianbao accept --note）。", len(done))
 
 
 @app.command("accept", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def accept_cmd(
-    unit: Annotated[str, typer.Argument(help="单位代码或名称。")], year: YearOption, note: NoteOption, db: DbOption = None
+    year: YearOption,
+    unit: Annotated[str | None, typer.Argument(help="单位代码或名称。")] = None,
+    note: Annotated[str, typer.Option("--note", "-n", help="说明：有警告或需核实的错误时必填，写明为什么接受。")] = "",
+    submission: SubmissionOption = None,
+    all_clean: Annotated[
+        bool, typer.Option("--all-clean", help="通过全部待审核、没有错误和警告的版本（一批收完后使用）。")
+    ] = False,
+    db: DbOption = None,
 ) -> None:
-    """强制上报：接受该单位当前填报表的警告，并记录书面说明。说明与这些警告绑定：重新报送后警告不变则仍有效，
-    出现新的警告需要新的说明。
+    """通过：该单位的最新版本计入汇总（锁定：以后收到的新版本在通过之前不改变汇总数）。有警告或“核实性”错误
+    （如与上年结转不符）时须用 --note 写明说明；有“强制性”错误（如表三勾稽关系不平）的版本不能通过，请退回。
 
     示例：
 
-      nianbao accept 152502101 --year 2025 --note "本年新设机构，现行有效件数按新口径统计"
+      nianbao accept 152502101 --year 2025 --note "规章一栏为转发的上级规章，已核实，同意上报"
+
+      nianbao accept --all-clean --year 2025
     """
+    if all_clean:
+        if unit:
+            raise fail("--all-clean 不能与单位同时使用。")
+        return _accept_clean(db, year)
+    if not unit:
+        raise fail("请写明单位代码或名称，或用 --all-clean 通过全部没有问题的版本。")
     with _open(db) as archive:
-        s = archive.accept(unit, year, note)
-    say("{}（{}）：已接受{}个警告，状态：{}。", s.name, s.code, s.warnings, s.status)
+        s = archive.approve(unit, year, note, submission)
+    what = f"，已接受{s.warnings}个警告" if s.warnings else ""
+    say("{}（{}）：第{}版（编号{}）已通过{}，计入汇总。", s.name, s.code, s.approved_version, s.approved_id, what)
 
 
 @app.command("reject", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
@@ -204,10 +302,12 @@ def reject_cmd(
     unit: Annotated[str, typer.Argument(help="单位代码或名称。")],
     year: YearOption,
     note: NoteOption,
+    submission: SubmissionOption = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="审核意见副本保存到此文件夹。")] = Path("退回"),
     db: DbOption = None,
 ) -> None:
-    """退回：记录退回原因，并生成审核意见副本（问题单元格标红并附批注）发给填报单位。
+    """退回：记录退回原因，并生成审核意见副本（问题单元格标红并附批注）发给填报单位。退回一直有效，直到县里
+    对新版本作出决定（新版本不会自动通过）。
 
     示例：
 
@@ -216,8 +316,10 @@ def reject_cmd(
     from ..api import write_annotated
 
     with _open(db) as archive:
-        s, report = archive.reject(unit, year, note)
-    say("{}（{}）：已退回（{}）。", s.name, s.code, note)
+        s, report = archive.reject(unit, year, note, submission)
+    say("{}（{}）：第{}版已退回（{}）。", s.name, s.code, s.version, note)
+    if s.approved_id:
+        say("计入汇总的仍是已通过的第{}版；如它也不应计入，请用 nianbao reopen 撤销通过。", s.approved_version)
     done = write_annotated([report], out_dir, year=year)
     for _, path in done.written:
         say("审核意见副本：{}", path)
@@ -225,14 +327,35 @@ def reject_cmd(
         say("未生成审核意见副本：{}", why, style="yellow")
 
 
+@app.command("reopen", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
+def reopen_cmd(
+    unit: Annotated[str, typer.Argument(help="单位代码或名称。")],
+    year: YearOption,
+    note: NoteOption,
+    db: DbOption = None,
+) -> None:
+    """撤销通过：该单位已通过的版本不再计入汇总（汇总中为未报送），状态为退回，直到县里通过一个版本。
+
+    示例：
+
+      nianbao reopen 152502001 --year 2025 --note "发现表三数字与台账不符，请核实后重新报送"
+    """
+    with _open(db) as archive:
+        before = archive.state(unit, year)
+        s = archive.reopen(unit, year, note)
+    say("{}（{}）：已撤销第{}版的通过（{}），状态：{}。", s.name, s.code, before.approved_version, note, s.status)
+
+
 @app.command("history", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def history_cmd(
     unit: Annotated[str, typer.Argument(help="单位代码或名称。")],
     year: Annotated[int | None, typer.Option("--year", "-y", help="只看这一年度。", callback=plausible_year)] = None,
+    cells: Annotated[bool, typer.Option("--cells", help="另列每个版本与上一版本不同的单元格（需要 --year）。")] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """一个单位的全部记录：收到的每个文件、退回和说明，按时间顺序。
+    """一个单位的全部记录，按时间顺序：收到的每个版本（编号、第几版、谁报送的）、重复收到、未接收的上传、
+    通过、退回和撤销通过（谁决定的）。
 
     示例：
 
@@ -241,32 +364,115 @@ def history_cmd(
     from rich.table import Table
     from rich.text import Text
 
+    if cells and not year:
+        raise fail("--cells 需要同时写明 --year。")
     with _open(db) as archive:
         items = archive.history(unit, year)
+        steps = _version_steps(archive, unit, year) if cells else []
     table = Table(title=f"{unit} 的记录", header_style="bold")
-    for col in ("时间", "年度", "事项", "内容"):
+    for col in ("时间", "年度", "事项", "编号", "经办", "内容"):
         table.add_column(col, overflow="fold")
     for i in items:
-        table.add_row(i.at[:19].replace("T", " "), str(i.year), i.kind, Text(clean(i.text)))
+        sid = str(i.submission_id) if i.submission_id else ""
+        table.add_row(i.at[:19].replace("T", " "), str(i.year), i.kind, sid, i.actor, Text(clean(i.text)))
     err.print(table)
     if not items:
         say("没有任何记录。")
+    for title, changes in steps:
+        _changes_table(title, changes)
     if as_json:
         from dataclasses import asdict
 
         from ..jsonout import dumps
 
-        print(dumps({"schema": "nianbao.history", "schema_version": 1, "unit": unit, "items": [asdict(i) for i in items]}))
+        print(dumps({"schema": "nianbao.history", "schema_version": 2, "unit": unit, "items": [asdict(i) for i in items]}))
+
+
+def _version_steps(archive, unit: str, year: int | None) -> list:  # type: ignore[no-untyped-def]
+    """(title, changes) of each version against the one before it."""
+    versions = archive.versions(unit, year)
+    return [
+        (f"第{b.number}版（编号{b.id}）与第{a.number}版（编号{a.id}）相比", archive.diff(unit, year, a.id, b.id))  # type: ignore[arg-type]
+        for a, b in zip(versions, versions[1:], strict=False)
+    ]
+
+
+def _changes_table(title: str, changes) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..diff import shown
+
+    if not changes:
+        say("{}：数字和封面完全相同。", title)
+        return
+    table = Table(title=f"{title}：{len(changes)} 处不同", header_style="bold")
+    for col in ("表", "行", "列", "单元格", "原值", "新值"):
+        table.add_column(col, overflow="fold")
+    for c in changes:
+        table.add_row(
+            c.sheet,
+            Text(clean(c.row_label)),
+            Text(clean(c.col_label)),
+            c.ref,
+            Text(clean(shown(c.old))),
+            Text(clean(shown(c.new))),
+        )
+    err.print(table)
+
+
+@app.command("diff", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
+def diff_cmd(
+    unit: Annotated[str, typer.Argument(help="单位代码或名称。")],
+    year: YearOption,
+    from_id: Annotated[int | None, typer.Option("--from", help="原版本编号（默认：已通过的版本）。")] = None,
+    to_id: Annotated[int | None, typer.Option("--to", help="新版本编号（默认：最新版本）。")] = None,
+    last_year: Annotated[bool, typer.Option("--last-year", help="与上年已通过的填报表对比。")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """逐个单元格对比一个单位的两个版本（默认：已通过的版本 → 最新版本），或与上年对比：表、行、列、单元格、原值 → 新值。
+
+    示例：
+
+      nianbao diff 152502001 --year 2025
+
+      nianbao diff 152502001 --year 2025 --last-year
+    """
+    with _open(db) as archive:
+        code = archive.unit_code(unit, year)
+        changes = archive.diff_last_year(code, year, to_id) if last_year else archive.diff(code, year, from_id, to_id)
+    _changes_table(f"{unit} {year}年度" + ("与上年相比" if last_year else "两个版本相比"), changes)
+    if as_json:
+        from dataclasses import asdict
+
+        from ..jsonout import dumps
+
+        data = {
+            "schema": "nianbao.diff",
+            "schema_version": 1,
+            "unit": code,
+            "year": year,
+            "changes": [asdict(c) for c in changes],
+        }
+        print(dumps(data))
 
 
 @app.command("export", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def export_cmd(
     year: YearOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="导出文件：.csv、.xlsx 或 .parquet（需要 pyarrow）。")],
-    wide: Annotated[bool, typer.Option("--wide", help="每个单位一行（默认每个单元格一行）。")] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="宽表：每个单位一行，与汇总表“明细”工作表相同（第一行为表、行、列名称，第二行为单元格编号），另有情况说明。",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
-    """导出明细（pandas）：默认每个单位每个单元格一行（年度、单位、状态、表、行、列、单元格编号、数值）。
+    """导出计入汇总的数字（各单位已通过的版本）：默认每个单位每个单元格一行（年度、单位代码、单位名称、单位类型、报送状态、上级代码、
+    表、行、列、单元格编号、数值）；--wide 每个单位一行。件数为整数，金额（万元）保留小数。
 
     示例：
 
@@ -282,13 +488,19 @@ def export_cmd(
     with _open(db) as archive:
         frame = archive.export_frame(year, wide=wide)
     write_frame(frame, out)
-    say("已导出 {} 行，保存在：{}", len(frame), out)
+    say("已导出 {} 行（{}），保存在：{}", len(frame), "每个单位一行" if wide else "每个单位每个单元格一行", out)
 
 
 @app.command("verify", rich_help_panel="档案库：一年的回收")
 def verify_cmd(db: DbOption = None) -> None:
     """核对档案库：重新计算每个保存的原文件的 sha256，以及每条存档审核结果（数字、问题清单、状态）的校验值，
     与收到时比较；不一致的写明单位、年度和单元格。
+
+    示例：
+
+      nianbao verify --db 输出/nianbao.db
+
+      nianbao verify（档案库为当前文件夹的 nianbao.db，或环境变量 NIANBAO_DB 指定的）
 
     退出码：0 全部一致；1 有不一致；2 无法运行。
     """
@@ -303,13 +515,16 @@ def verify_cmd(db: DbOption = None) -> None:
 
 @app.command("backup", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def backup_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="备份文件（不会覆盖已有文件）。")], db: DbOption = None
+    out: Annotated[Path, typer.Option("--out", "-o", help="备份文件（不会覆盖已有文件；文件夹不存在时自动创建）。")],
+    db: DbOption = None,
 ) -> None:
     """备份档案库：使用中也能得到一致的副本（SQLite）；PostgreSQL 档案库给出 pg_dump 命令。
 
     示例：
 
       nianbao backup --out 备份/nianbao-2026-01-20.db
+
+      nianbao backup --db 输出/nianbao.db --out 输出/nianbao-备份.db
     """
     with _open(db) as archive:
         say("{}", archive.backup(out))

@@ -13,7 +13,9 @@ from .app import app, fail, out
 def explain_cmd(
     code: Annotated[str | None, typer.Argument(help="规则或检查代码，例如 O1、I10、formula-overwritten。")] = None,
 ) -> None:
-    """解释一个审核规则或检查：含义、示例和处理办法。不带代码时列出全部。
+    """解释一个审核规则或检查：严重程度、类别（强制性/核实性）、含义、示例和处理办法。不带代码时列出全部。
+
+    强制性：必须更正后重新报送；核实性：数字确实无误的，写明说明后县里可以通过。
 
     示例：
 
@@ -23,15 +25,16 @@ def explain_cmd(
     """
     from rich.table import Table
 
-    from ..catalogue import entries, explain_text, find
+    from ..catalogue import KIND_MEANING, entries, explain_text, find
 
     if code is None:
         table = Table(title="审核规则与检查目录", header_style="bold")
-        for col in ("代码", "严重程度", "名称"):
+        for col in ("代码", "严重程度", "类别", "名称"):
             table.add_column(col)
         for e in entries():
-            table.add_row(e.code, e.severity, e.title)
+            table.add_row(e.code, e.severity, e.kind, e.title)
         out.print(table)
+        out.print("\n".join(f"{k}：{v}" for k, v in KIND_MEANING.items()), highlight=False)
         return
     entry = find(code)
     if entry is None:

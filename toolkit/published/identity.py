@@ -134,9 +134,22 @@ def own_template_cover(text: str) -> Cover | None:
     return Cover(fields["填报单位"], fields.get("单位代码", ""), int(year) if year.isdigit() else int(title.group(1)))
 
 
+_INVENTED = re.compile(r"X[0-9a-f]{8}")
+
+
 def invented_code(unit: str) -> str:
     """A stable code for a unit that is in no roster: 'X' + 8 hex digits of its name."""
     return "X" + hashlib.sha1(unit.encode("utf-8")).hexdigest()[:8]
+
+
+def is_invented(code: str) -> bool:
+    """A code ``invented_code`` made: a key for pairing years, meaningless to people (never shown)."""
+    return bool(_INVENTED.fullmatch(code or ""))
+
+
+def unknown_unit(stem: str) -> str:
+    """The name of a report whose text names no unit: said so, with the file it came from."""
+    return f"未识别单位（{stem}）"
 
 
 def level_of(unit: str) -> str:

@@ -29,6 +29,7 @@ from .identity import (
     level_of,
     match_roster,
     own_template_cover,
+    unknown_unit,
     year_from_name,
 )
 from .narrative import audit_text
@@ -78,7 +79,7 @@ def read_published(path: Path, unit: str | None = None, year: int | None = None,
     fmt = formats()[fmt_id]
     cover = own_template_cover(src.text)
     g_unit, g_year = (cover.unit, cover.year) if cover else guess_identity(src.text)
-    unit = unit or g_unit or path.stem
+    unit = unit or g_unit or unknown_unit(path.stem)
     year = year or g_year or year_from_name(path.stem)
     rep = Report(
         format_id=fmt.id,

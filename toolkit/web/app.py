@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import os
+import re
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from . import keys, views
 from .limits import Limits, Quotas
 
 HERE = Path(__file__).parent
-BASE_URL_SETTING = "links_base_url"  # nianbao_meta: the --base-url `nianbao links` last used
+BASE_URL_SETTING = keys.BASE_URL_SETTING
 MAX_UPLOAD = 20 * 1024 * 1024  # one request; a return is ~20 KB, a zip of a county's returns a few MB
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -68,6 +69,9 @@ class WebConfig:
 
 
 WILDCARDS = ("0.0.0.0", "::", "")
+# A Host header as browsers send it: a name or IPv4 address, or an [IPv6] address, and a port. A list
+# ("127.0.0.1:8000, evil.example") or spaces are not a host: HostGuard refuses them.
+HOST_FORM = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 LOOPBACK_HOST = views.LOOPBACK_HOST  # scope key: the request named a loopback host
 
@@ -123,7 +127,7 @@ class HostGuard:
         host = headers.get("host") or f"{server[0]}:{server[1]}"
         name = host_name(host)
         problem = None
-        if not self.config.host_allowed(name):
+        if not self.config.host_allowed(name) or ("host" in headers and not HOST_FORM.fullmatch(host)):
             problem = (400, "网页地址不对：这台服务器不为这个地址提供服务。请使用县（旗、区）政务公开办发给您的链接。")
         elif scope["method"] not in SAFE_METHODS and not self._same_origin(scope, host, headers):
             problem = (403, "请求的来源不是本网页（可能是其他网站代发的请求），已拒绝。请在本网页上重新操作。")
@@ -139,28 +143,39 @@ class HostGuard:
         return bool(got) and (got == own or got in self.config.origins)
 
 
-class SecurityHeaders:
-    """CSP without inline script, no framing, no MIME sniffing, no referrer leaving the site (a unit's
-    link stays private; same-origin forms keep their Origin, which HostGuard checks)."""
+HSTS = "max-age=604800"  # a week, no preload: a county that gives up its certificate is not locked out for long
 
-    def __init__(self, app):
-        self.app = app
+
+def security_headers(tls: bool) -> list[tuple[bytes, bytes]]:
+    """CSP without inline script, no framing, no MIME sniffing, no referrer leaving the site (a unit's
+    link stays private; same-origin forms keep their Origin, which HostGuard checks); under TLS,
+    HSTS (the browser then never sends the links or the session in clear text to this name)."""
+    pairs = [
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ]
+    if tls:
+        pairs.append(("strict-transport-security", HSTS))
+    return [(k.encode(), v.encode()) for k, v in pairs]
+
+
+class SecurityHeaders:
+    """``security_headers`` on every answer."""
+
+    def __init__(self, app, tls: bool = False):
+        self.app, self.tls = app, tls
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        headers = security_headers(self.tls or scope.get("scheme") == "https")
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                for k, v in (
-                    ("content-security-policy", CSP),
-                    ("x-content-type-options", "nosniff"),
-                    ("x-frame-options", "DENY"),
-                    ("referrer-policy", "same-origin"),
-                    ("cache-control", "no-store"),
-                ):
-                    headers.append((k.encode(), v.encode()))
+                message.setdefault("headers", []).extend(headers)
             await send(message)
 
         return await self.app(scope, receive, with_headers)
@@ -172,7 +187,7 @@ class _App(Starlette):
 
     def build_middleware_stack(self):
         ctx = self.state.ctx
-        return SecurityHeaders(HostGuard(super().build_middleware_stack(), ctx.config, ctx))
+        return SecurityHeaders(HostGuard(super().build_middleware_stack(), ctx.config, ctx), ctx.config.tls)
 
 
 def _lifespan(ctx: views.Context):
@@ -209,6 +224,8 @@ def create_app(config: WebConfig) -> Starlette:
         Route("/unit/{code}", ctx.admin(views.unit_page)),
         Route("/unit/{code}/accept", ctx.admin(views.accept), methods=["POST"]),
         Route("/unit/{code}/reject", ctx.admin(views.reject), methods=["POST"]),
+        Route("/unit/{code}/link", ctx.admin(views.new_link), methods=["POST"]),
+        Route("/links", ctx.admin(views.links_page)),
         Route("/upload", ctx.admin(views.bulk_upload), methods=["POST"]),
         Route("/submission/{sid:int}/original", ctx.admin(views.original)),
         Route("/submission/{sid:int}/annotated", ctx.admin(views.annotated)),

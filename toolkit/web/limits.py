@@ -57,6 +57,7 @@ class Limits:
     _recent: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
     _limiter: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)  # the hourly counts, from the uploads' threads
+    _logins: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)  # client address → failed logins
 
     # ------------------------------------------------------------ request body
 
@@ -97,7 +98,7 @@ class Limits:
         if slot is None:
             slot = self._turns[unit] = _Turn(asyncio.Lock())
         if slot.users > self.quotas.waiting:
-            raise HTTPException(429, "本单位还有几份文件正在排队审核。请等刚才上传的文件出结果后再上传（通常不超过一分钟）。")
+            raise HTTPException(429, QUEUE_FULL, headers={"retry-after": str(QUEUE_RETRY_SECONDS)})
         slot.users += 1
         try:
             async with slot.lock:
@@ -126,15 +127,18 @@ class Limits:
 
     def admit(self, archive: Any, unit: str, year: int, paths: list[Path]) -> None:
         """Refuse an upload through a unit's link that would go over the hour's uploads or the
-        unit-year's bytes (files the year already holds add nothing: a retry is acknowledged)."""
+        unit-year's bytes. Files the year already holds add nothing and are acknowledged whatever the
+        hour's count (a retry after a lost answer must hear "received", not "try in an hour"; what it
+        costs, a check, is bounded by the unit's queue)."""
         since = (dt.datetime.now().astimezone() - dt.timedelta(hours=1)).isoformat(timespec="microseconds")
         shas = {hashlib.sha256(p.read_bytes()).hexdigest(): p.stat().st_size for p in paths}
         used = archive.usage(unit, year, since, shas)
         q = self.quotas
         with self._lock:
-            if max(used.receipts, self._attempts(unit)) >= q.uploads_per_hour:
-                raise HTTPException(429, per_hour_message(q.uploads_per_hour))
             adds = sum(size for sha, size in shas.items() if sha not in used.known)
+            if set(shas) - used.known and max(used.receipts, self._attempts(unit)) >= q.uploads_per_hour:
+                wait = self._hour_wait(unit)
+                raise HTTPException(429, per_hour_message(q.uploads_per_hour, wait), headers={"retry-after": str(wait)})
             if adds and used.bytes + adds > q.unit_bytes:
                 raise HTTPException(413, over_quota_message(used.bytes, adds, q.unit_bytes))
             self._attempt(unit)
@@ -150,12 +154,49 @@ class Limits:
             times.popleft()
         return len(times)
 
+    def _hour_wait(self, unit: str) -> int:
+        """Seconds until the oldest of this process's uploads of the unit in the hour drops out of it
+        (an hour when the receipts counted were stored by another process)."""
+        times = self._recent.get(unit)
+        left = 3600 - (time.monotonic() - times[0]) if times else 3600
+        return max(60, min(3600, int(left) + 1))
+
     def _attempt(self, unit: str) -> None:
         times = self._recent.pop(unit, None) or deque()
         times.append(time.monotonic())
         self._recent[unit] = times  # most recent last
         while len(self._recent) > self.max_units:
             self._recent.popitem(last=False)
+
+    # ------------------------------------------------------------ the admin key
+
+    def login_wait(self, client: str) -> int:
+        """Seconds the address must wait before it may try the admin key again (0: it may now):
+        ``LOGIN_TRIES`` wrong keys within ``LOGIN_WINDOW`` seconds lock it out until the oldest of
+        them is that old. Kept in this process only: a restart forgets the count, and several server
+        processes each allow as many; at a few tries per ten minutes a 32-character random key still
+        cannot be guessed, which is all this is for."""
+        with self._lock:
+            times = self._logins.get(client)
+            if not times:
+                return 0
+            while times and times[0] < time.monotonic() - LOGIN_WINDOW:
+                times.popleft()
+            if len(times) < LOGIN_TRIES:
+                return 0
+            return int(times[0] + LOGIN_WINDOW - time.monotonic()) + 1
+
+    def login_failed(self, client: str) -> None:
+        with self._lock:
+            times = self._logins.pop(client, None) or deque(maxlen=LOGIN_TRIES)
+            times.append(time.monotonic())
+            self._logins[client] = times  # most recent last
+            while len(self._logins) > self.max_units:
+                self._logins.popitem(last=False)
+
+    def login_ok(self, client: str) -> None:
+        with self._lock:
+            self._logins.pop(client, None)
 
     def store_options(self, unit: str | None) -> dict[str, Any]:
         """``receive``'s limits: for a unit's link all of them, for the county's batch the per-file ones."""
@@ -165,20 +206,41 @@ class Limits:
         return options
 
 
+SLIM = (
+    "填报表本身一般只有几十 KB：请在 Excel 或 WPS 中打开文件，删除粘贴进去的图片、照片、附件等表格以外的内容"
+    "（或把填好的内容复制到本页“下载本单位的填报模板”得到的空白模板中），保存后在本页重新上传。"
+)
+QUEUE_RETRY_SECONDS = 60
+QUEUE_FULL = (
+    "本单位刚才上传的几份文件还在排队审核，这一份没有接收。请不要重复上传：约一分钟后刷新本页，"
+    "看“记录”中的审核结果；需要时再上传最新的一份。"
+)
+LOGIN_TRIES, LOGIN_WINDOW = 5, 600  # wrong admin keys from one address, seconds
+
+
 def too_big_message(limit: int, name: str = "", size: int = 0) -> str:
     what = f"文件“{name}”有 {mb(size)}，" if name else "上传的文件"
-    return (
-        f"{what}超过每个文件 {mb(limit)} 的上限。填报表本身一般只有几十 KB：请删除文件中的图片、附件等多余内容"
-        f"（或另存为新的 .xlsx 文件）后重新上传。{CONTACT}"
-    )
+    return f"{what}超过每个文件 {mb(limit)} 的上限，没有接收。{SLIM}{CONTACT}"
 
 
 def over_quota_message(used: int, adds: int, limit: int) -> str:
     return (
         f"本单位本年度已存入 {mb(used)} 的文件，再存这次上传的 {mb(adds)} 就超过每个单位每年 {mb(limit)} 的上限，"
-        f"没有接收。请删除文件中的图片后重新上传；确需存入时请联系县（旗、区）政务公开办。"
+        f"没有接收。请删除文件中的图片：{SLIM}确需存入更大的文件时，请联系县（旗、区）政务公开办。"
     )
 
 
-def per_hour_message(limit: int) -> str:
-    return f"本单位一小时内已上传 {limit} 次，达到上限。请一小时后再试；急需时请联系县（旗、区）政务公开办。"
+def per_hour_message(limit: int, wait: int = 3600) -> str:
+    minutes = max(1, -(-wait // 60))
+    return (
+        f"本单位一小时内已上传 {limit} 次，达到上限，这一份没有接收。请在 {minutes} 分钟后再上传"
+        f"（最迟一小时后再试）；之前已收到的文件不受影响。急需时请联系县（旗、区）政务公开办。"
+    )
+
+
+def login_wait_message(wait: int) -> str:
+    minutes = max(1, -(-wait // 60))
+    return (
+        f"管理密钥已连续输错 {LOGIN_TRIES} 次，这台电脑暂时不能登录。请 {minutes} 分钟后再试；"
+        "忘记密钥时，请在运行 nianbao serve 的电脑上用 --new-admin-key 换一个新密钥。"
+    )

@@ -119,6 +119,38 @@ class GuardedH11Protocol(H11Protocol):
         if not self.transport.is_closing():
             self.transport.close()
 
+    def send_400_response(self, msg: str) -> None:
+        """A request h11 cannot parse (a malformed request line, a bad Content-Length, two Host
+        headers) never reaches the page: answer it as the page would, a Chinese page with the
+        security headers, instead of uvicorn's English text."""
+        import h11
+
+        from .app import security_headers
+
+        body = BAD_REQUEST_PAGE.encode("utf-8")
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            *security_headers(self.scheme == "https"),
+        ]
+        try:
+            for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body)):
+                self.transport.write(self.conn.send(event))
+            self.transport.write(self.conn.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError:  # h11 will not answer in this state (a response already begun)
+            pass
+        self.transport.close()
+
+
+BAD_REQUEST_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>无法完成 · 政府信息公开工作年度报告 报送</title>
+<link rel="stylesheet" href="/static/app.css"></head>
+<body><main><h1>无法完成</h1>
+<p class="error">请求的格式不对，服务器无法识别。请从县（旗、区）政务公开办发给您的链接或本网页上重新操作。</p>
+<p class="code"><small>（代码 400）</small></p></main></body></html>
+"""
+
 
 def guarded_protocol(cap: int) -> type:
     """The protocol class for one server: its own registry of waiting connections."""
@@ -172,8 +204,7 @@ def run(app: Any, host: str, port: int, **options: Any) -> None:
         host=host,
         port=port,
         log_level="warning",
-        http=guarded_protocol(cap),
-        limit_concurrency=cap + 1,  # answered with 503 beyond; the cap closes waiting connections first
+        http=guarded_protocol(cap),  # the cap, not uvicorn's limit_concurrency (an English 503 without our headers)
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         **options,

@@ -20,8 +20,9 @@ from starlette.responses import RedirectResponse, Response
 from ..archive import Archive
 from ..fileio import safe_filename
 from . import keys
+from .limits import login_wait_message
 
-STATUS_ORDER = ("未报送", "退回", "待说明", "已通过")
+STATUS_ORDER = ("未报送", "待审核", "退回", "已通过")
 SESSION_COOKIE, ADMIN_COOKIE = "nb_session", "nb_admin"  # a signed visitor id; a signed-in admin's session id
 LOOPBACK_HOST = "nianbao.loopback_host"  # set by app.HostGuard
 log = logging.getLogger("nianbao.web")
@@ -56,58 +57,92 @@ class Context:
         otherwise a live session signed in with the admin key."""
         if self.config.open_admin and request.scope.get(LOOPBACK_HOST):
             return True
-        request.state.signed_in = keys.is_session(self.archive, request.cookies.get(ADMIN_COOKIE, ""))
+        request.state.signed_in = keys.is_session(self.archive, self.cookie(request, ADMIN_COOKIE))
         return request.state.signed_in
 
     def clerk(self, handler):
         @functools.wraps(handler)
         async def guarded(request: Request):
-            found = await run_in_threadpool(keys.unit_of, self.archive, request.path_params["token"])
-            if found is None or found[0] != self.config.year:
+            code = await run_in_threadpool(self._link_unit, request.path_params["token"])
+            if code is None:
                 raise HTTPException(404, "链接无效或已更换。请向县（旗、区）政务公开办索取新的链接。")
-            request.state.unit_code = found[1]
+            request.state.unit_code = code
             await self._form(request)
             return await handler(self, request)
 
         return guarded
 
+    def _link_unit(self, token: str) -> str | None:
+        """The unit of a live link when it is in the server's year's roster (a link serves its unit in
+        every year, until it is re-issued)."""
+        code = keys.unit_of(self.archive, token)
+        return code if code is not None and self.archive.need_roster(self.config.year).get(code) else None
+
     async def _form(self, request: Request) -> None:
-        """Parse a POSTed form within the size limit and check its CSRF token: the HMAC of the visitor's
-        signed id, so neither a cookie nor a token the client made up passes."""
+        """Parse a POSTed form within the size limit and check its CSRF token (``csrf_expected``), so
+        neither a cookie nor a token the client made up passes."""
         request.state.form = None
         if request.method != "POST":
             return
-        length = request.headers.get("content-length")
-        if length is None or not length.isdigit() or int(length) > self.config.max_upload:
-            limit = self.config.max_upload // (1024 * 1024)
-            raise HTTPException(413, f"上传的内容超过 {limit} MB 的上限（或没有注明大小）。请分几次上传。")
+        self.sized(request)
         form = await request.form(max_files=500, max_fields=50)
-        visitor = keys.visitor_of(self.key, request.cookies.get(SESSION_COOKIE, ""))
-        if not keys.csrf_ok(self.key, visitor, str(form.get("csrf", ""))):
+        if not keys.token_ok(str(form.get("csrf", "")), self.csrf_expected(request)):
             raise HTTPException(403, "表单已过期或来源不明（CSRF 校验未通过）。请刷新页面后重试。")
         request.state.form = form
+
+    def sized(self, request: Request) -> None:
+        """A POST must say its size (every browser does) and stay within the limit, before anything is read."""
+        length = request.headers.get("content-length")
+        if length is None:
+            raise HTTPException(411, NO_LENGTH)
+        if not length.isdigit() or int(length) > self.config.max_upload:
+            limit = self.config.max_upload // (1024 * 1024)
+            raise HTTPException(413, f"上传的内容超过 {limit} MB 的上限。请分几次上传，每次少选几个文件。")
+
+    def csrf_expected(self, request: Request) -> str | None:
+        """The token of this request's forms: a signed-in admin's is bound to the session (a visitor
+        cookie planted from another port of this host, with its token, must not ride the admin's
+        session cookie); anyone else's to the signed visitor id (a clerk's link is the credential)."""
+        if getattr(request.state, "signed_in", False):
+            return keys.session_csrf_token(self.key, self.cookie(request, ADMIN_COOKIE))
+        visitor = keys.visitor_of(self.key, self.cookie(request, SESSION_COOKIE))
+        return keys.csrf_token(self.key, visitor) if visitor else None
 
     # ------------------------------------------------------------ rendering
 
     def secure(self, request: Request) -> bool:
         return self.config.tls or request.url.scheme == "https"
 
+    def cookie_name(self, request: Request, name: str) -> str:
+        """Under TLS the cookies are ``__Host-`` cookies: Secure, Path=/, no Domain, so that no other
+        name or plain-http page of the host can set or shadow them."""
+        return f"__Host-{name}" if self.secure(request) else name
+
+    def cookie(self, request: Request, name: str) -> str:
+        return request.cookies.get(self.cookie_name(request, name), "")
+
+    def set_cookie(self, resp: Response, request: Request, name: str, value: str, **kw: Any) -> None:
+        secure = self.secure(request)
+        resp.set_cookie(self.cookie_name(request, name), value, path="/", httponly=True, samesite="strict", secure=secure, **kw)
+
     def render(self, request: Request, name: str, status_code: int = 200, **data: Any) -> Response:
         """A page; a visitor without a (valid) signed id gets one, and every form its CSRF token."""
-        visitor, cookie = keys.visitor_of(self.key, request.cookies.get(SESSION_COOKIE, "")), None
+        visitor = keys.visitor_of(self.key, self.cookie(request, SESSION_COOKIE))
+        cookie = None
         if visitor is None:
             visitor, cookie = keys.new_visitor(self.key)
         data.setdefault("year", self.config.year)
         data.setdefault("signed_in", getattr(request.state, "signed_in", False))
-        csrf = keys.csrf_token(self.key, visitor)
+        csrf = self.csrf_expected(request) or keys.csrf_token(self.key, visitor)
         resp = self.pages.TemplateResponse(request, name, {"csrf": csrf, **data}, status_code=status_code)
         if cookie:
-            resp.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="strict", secure=self.secure(request))
+            self.set_cookie(resp, request, SESSION_COOKIE, cookie)
         return resp
 
     def error_page(self, request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-        """An error as a Chinese page (no cookie set, nothing read from the archive)."""
-        data = {"year": self.config.year, "message": message, "status": status}
+        """An error as a Chinese page (no cookie set, nothing read from the archive). Reached through
+        a unit's link, its way back is that link's page, not the county's login."""
+        data = {"year": self.config.year, "message": message, "status": status, "home": _home(request, status)}
         return self.pages.TemplateResponse(request, "error.html", data, status_code=status, headers=headers)
 
     async def http_error(self, request: Request, exc: HTTPException) -> Response:
@@ -143,9 +178,19 @@ HTTP_MESSAGES = {
     405: "这个网址不接受这种请求。请从网页上的按钮操作。",
     413: "上传的内容太大。请分几次上传。",
 }
+NO_LENGTH = "请求没有注明内容大小（Content-Length），无法接收。请在本网页上重新操作；一直如此时请换用常用的浏览器。"
 UNAVAILABLE = "档案库暂时无法访问，请稍后重试。这次操作没有完成，也没有保存任何半截的内容。"
 FULL = "服务器的磁盘已满，这次上传没有保存（以前收到的文件不受影响）。请过一会儿再试；一直如此时请告诉县（旗、区）政务公开办。"
 BROKEN = "服务器内部出错，这次操作没有完成。请稍后重试；如果一直如此，请告诉县（旗、区）政务公开办。"
+
+
+def _home(request: Request, status: int) -> str:
+    """The page an error page leads back to: the unit's own page for an error under its link (not for
+    a link that is not valid), else the county's."""
+    token = request.scope.get("path_params", {}).get("token") if request.url.path.startswith("/u/") else None
+    if not token or (status == 404 and getattr(request.state, "unit_code", None) is None):
+        return "/"
+    return f"/u/{urllib.parse.quote(str(token), safe='')}"
 
 
 def _logged_path(request: Request) -> str:
@@ -250,6 +295,7 @@ async def unit_page(ctx: Context, request: Request) -> Response:
     code = request.path_params["code"]
     unit = _unit(ctx, code)
     view = await run_in_threadpool(_unit_view, ctx.archive, code, ctx.config.year)
+    view |= await run_in_threadpool(_links_view, ctx, request, [unit])
     return ctx.render(request, "unit.html", unit=unit, **view)
 
 
@@ -259,10 +305,10 @@ async def _decide(ctx: Context, request: Request, accept: bool) -> Response:
     note = str(request.state.form.get("note", "")).strip()
     if not note:
         raise HTTPException(400, "请填写说明或退回理由。")
-    if accept:
-        await run_in_threadpool(ctx.archive.accept, code, ctx.config.year, note)
-    else:
-        await run_in_threadpool(ctx.archive.reject, code, ctx.config.year, note)
+    raw_sid = str(request.state.form.get("submission_id", "")).strip()
+    sid = int(raw_sid) if raw_sid.isdigit() else None  # the version the reviewer saw (None: the newest)
+    decide = ctx.archive.approve if accept else ctx.archive.reject
+    await run_in_threadpool(decide, code, ctx.config.year, note, sid, "管理页面")
     return RedirectResponse(f"/unit/{urllib.parse.quote(code)}", status_code=303)
 
 
@@ -272,6 +318,33 @@ async def accept(ctx: Context, request: Request) -> Response:
 
 async def reject(ctx: Context, request: Request) -> Response:
     return await _decide(ctx, request, False)
+
+
+# ---------------------------------------------------------------- the units' links
+
+
+def _links_view(ctx: Context, request: Request, units) -> dict[str, Any]:
+    """Each unit's link as the county sends it: the base URL `nianbao links` stored (or --base-url),
+    else this page's own address (then the page says so)."""
+    base = ctx.config.base_url or ctx.archive.setting(keys.BASE_URL_SETTING)
+    tokens = keys.links_of(ctx.archive, [u.code for u in units])
+    root = (base or str(request.base_url)).rstrip("/")
+    links = {code: {"url": f"{root}/u/{t}" if t else "", "old": t is None} for code, t in tokens.items()}
+    return {"links": links, "base_known": bool(base)}
+
+
+async def links_page(ctx: Context, request: Request) -> Response:
+    units = list(ctx.archive.need_roster(ctx.config.year).units)
+    view = await run_in_threadpool(_links_view, ctx, request, units)
+    return ctx.render(request, "links.html", units=units, **view)
+
+
+async def new_link(ctx: Context, request: Request) -> Response:
+    """重新生成: the unit's new link, its old one stops working at once (also its first link)."""
+    code = _unit(ctx, request.path_params["code"]).code
+    await run_in_threadpool(keys.rotate_link, ctx.archive, code)
+    back = "/links" if request.state.form.get("back") == "links" else f"/unit/{urllib.parse.quote(code)}"
+    return RedirectResponse(f"{back}#link-{urllib.parse.quote(code)}", status_code=303)
 
 
 async def _save_uploads(form, folder: Path) -> list[Path]:
@@ -295,7 +368,7 @@ async def bulk_upload(ctx: Context, request: Request) -> Response:
     with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
         paths = await _save_uploads(request.state.form, Path(tmp))
         options = ctx.limits.store_options(None)
-        received = await ctx.limits.run(ctx.archive.receive, paths, ctx.config.year, **options)
+        received = await ctx.limits.run(ctx.archive.receive, paths, ctx.config.year, source="管理页面", **options)
     return ctx.render(request, "received.html", received=received)
 
 
@@ -337,16 +410,18 @@ async def annotated(ctx: Context, request: Request) -> Response:
     return download(data, _annotated_name(report))
 
 
-def _templates(units, year: int) -> list[tuple[str, bytes]]:
+def _templates(archive: Archive, units, year: int) -> list[tuple[str, bytes]]:
+    """Templates as `nianbao template --db` makes them: 上年结转 prefilled from last year's archive."""
     from ..api import write_template
 
+    prefill = archive.carryover(year, units[0].code if len(units) == 1 else None)
     with tempfile.TemporaryDirectory(prefix="nianbao-template-") as tmp:
-        return [(p.name, p.read_bytes()) for p in write_template(units, year, tmp)]
+        return [(p.name, p.read_bytes()) for p in write_template(units, year, tmp, prefill=prefill)]
 
 
 async def template_one(ctx: Context, request: Request) -> Response:
     unit = _unit(ctx, request.path_params["code"])
-    ((name, data),) = await run_in_threadpool(_templates, [unit], ctx.config.year)
+    ((name, data),) = await run_in_threadpool(_templates, ctx.archive, [unit], ctx.config.year)
     return download(data, name)
 
 
@@ -363,7 +438,7 @@ def _zip(files: list[tuple[str, bytes]]) -> bytes:
 
 async def templates_zip(ctx: Context, request: Request) -> Response:
     ros = ctx.archive.need_roster(ctx.config.year)
-    files = await run_in_threadpool(_templates, list(ros.units), ctx.config.year)
+    files = await run_in_threadpool(_templates, ctx.archive, list(ros.units), ctx.config.year)
     return download(_zip(files), f"{ctx.config.year}年政府信息公开年报填报模板.zip", "application/zip")
 
 
@@ -388,10 +463,10 @@ async def consolidate(ctx: Context, request: Request) -> Response:
     return download(data, name)
 
 
-def _export_bytes(archive: Archive, year: int, kind: str) -> bytes:
+def _export_bytes(archive: Archive, year: int, kind: str, wide: bool = False) -> bytes:
     from ..archive.export import write_frame
 
-    frame = archive.export_frame(year)
+    frame = archive.export_frame(year, wide=wide)
     with tempfile.TemporaryDirectory(prefix="nianbao-export-") as tmp:
         return write_frame(frame, Path(tmp) / f"明细.{kind}").read_bytes()
 
@@ -400,9 +475,11 @@ async def export(ctx: Context, request: Request) -> Response:
     kind = request.path_params["kind"]
     if kind not in ("csv", "xlsx"):
         raise HTTPException(404, "只能导出 CSV 或 XLSX。")
-    data = await run_in_threadpool(_export_bytes, ctx.archive, ctx.config.year, kind)
+    wide = request.query_params.get("form") == "wide"  # one row per unit (明细), else one per unit and cell
+    data = await run_in_threadpool(_export_bytes, ctx.archive, ctx.config.year, kind, wide)
     media = "text/csv; charset=utf-8" if kind == "csv" else XLSX
-    return download(data, f"{ctx.config.year}年政府信息公开年报明细.{kind}", media)
+    form = "宽表" if wide else "明细"
+    return download(data, f"{ctx.config.year}年政府信息公开年报{form}.{kind}", media)
 
 
 def _audit(archive: Archive, paths: list[Path], year: int, store: bool) -> tuple[Any, bytes]:
@@ -436,24 +513,35 @@ async def login(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     if request.method == "POST":
         await ctx._form(request)
+        client = request.client.host if request.client else ""
+        wait = ctx.limits.login_wait(client)  # a few wrong keys per address and ten minutes
+        if wait:
+            raise HTTPException(429, login_wait_message(wait), headers={"retry-after": str(wait)})
         key = str(request.state.form.get("key", "")).strip()
         if await run_in_threadpool(keys.is_admin_key, ctx.archive, key):
+            ctx.limits.login_ok(client)
             session = await run_in_threadpool(keys.new_session, ctx.archive)
             resp = RedirectResponse("/", status_code=303)
-            age = keys.SESSION_HOURS * 3600
-            resp.set_cookie(ADMIN_COOKIE, session, max_age=age, httponly=True, samesite="strict", secure=ctx.secure(request))
+            ctx.set_cookie(resp, request, ADMIN_COOKIE, session, max_age=keys.SESSION_HOURS * 3600)
             return resp
+        ctx.limits.login_failed(client)
         return ctx.render(request, "login.html", status_code=403, wrong=True)
     return ctx.render(request, "login.html", wrong=False)
 
 
 async def logout(request: Request) -> Response:
-    """退出: the session ends in the archive (every server process refuses it at once)."""
+    """退出: the session ends in the archive (every server process refuses it at once). Its form
+    carries the session's token; without a live session there is nothing to end."""
     ctx: Context = request.app.state.ctx
-    await ctx._form(request)
-    await run_in_threadpool(keys.end_session, ctx.archive, request.cookies.get(ADMIN_COOKIE, ""))
+    ctx.sized(request)
+    session = ctx.cookie(request, ADMIN_COOKIE)
+    request.state.signed_in = await run_in_threadpool(keys.is_session, ctx.archive, session)
+    if request.state.signed_in:
+        await ctx._form(request)
+        await run_in_threadpool(keys.end_session, ctx.archive, session)
     resp = RedirectResponse("/login", status_code=303)
-    resp.delete_cookie(ADMIN_COOKIE, httponly=True, samesite="strict", secure=ctx.secure(request))
+    name = ctx.cookie_name(request, ADMIN_COOKIE)
+    resp.delete_cookie(name, path="/", httponly=True, samesite="strict", secure=ctx.secure(request))
     return resp
 
 
@@ -475,13 +563,15 @@ async def clerk_upload(ctx: Context, request: Request) -> Response:
     async with limits.turn(code):
         with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
             paths = await _save_uploads(request.state.form, Path(tmp))
-            received = await limits.run(limits.receive, ctx.archive, code, year, paths, workers=1, pool=ctx.workers)
+            received = await limits.run(
+                limits.receive, ctx.archive, code, year, paths, workers=1, pool=ctx.workers, source="链接"
+            )
     return await clerk_page(ctx, request, received=received)
 
 
 async def clerk_template(ctx: Context, request: Request) -> Response:
     unit = _unit(ctx, request.state.unit_code)
-    ((name, data),) = await run_in_threadpool(_templates, [unit], ctx.config.year)
+    ((name, data),) = await run_in_threadpool(_templates, ctx.archive, [unit], ctx.config.year)
     return download(data, name)
 
 
