@@ -88,6 +88,33 @@ def test_sigkill_during_receive_leaves_every_file_whole(tmp_path):
     assert _count(db) == len(RETURNS)
 
 
+def test_ctrl_c_during_receive_says_how_many_files_were_stored(tmp_path):
+    """Issue 27: Ctrl-C in the middle of a long receive says how many files are in the archive (each
+    whole), not "没有写出任何文件"; exit code 130."""
+    import zipfile
+
+    folder = tmp_path / "收到"
+    folder.mkdir()
+    for n in range(24):  # 528 distinct files (a zip comment changes the bytes, not the return)
+        for src in RETURNS:
+            target = folder / f"{n:02d}_{src.name}"
+            target.write_bytes(src.read_bytes())
+            with zipfile.ZipFile(target, "a") as z:
+                z.comment = f"copy {n}".encode()
+    db = tmp_path / "i.db"
+    assert run_cli("roster", "load", ROSTER, "--year", 2025, "--db", db).returncode == 0
+    p = _popen("receive", folder, "--year", 2025, "--db", db)
+    deadline = time.monotonic() + 120
+    while _count(db) < 3 and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    stored = _count(db)
+    assert p.returncode == 130, err
+    assert 0 < stored < 528 and f"已完整存入档案库 {stored} 个文件" in err and "没有写出任何文件" not in err, err
+    assert "Traceback" not in err
+
+
 def test_bytes_are_stored_unchanged(tmp_path):
     from toolkit.archive import Archive
 

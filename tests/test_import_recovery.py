@@ -110,6 +110,9 @@ def measure(spec: Path, text: str, tmp: Path, tally: Tally) -> None:
             tally.exact += 1
         else:
             tally.wrong.append(f"{spec.stem} {cid}: {got} ≠ {want}")
+    for cid in exp.get("unknown", []):  # shown only in part (cut by the end of the text): must stay unknown
+        if cid not in rep.unknown:
+            tally.wrong.append(f"{spec.stem} {cid}: {rep.values.get(cid)} ≠ 未知")
     codes = {f.code for f in rep.findings}
     known = {d["rule"] for d in exp.get("defects", [])}
     tally.missed_defects += [f"{spec.stem} {r}" for r in known - codes]

@@ -71,7 +71,9 @@ def diff(archive: Archive, unit: str, year: int, from_id: int | None, to_id: int
         from_id = W.approved_of(events)
         if from_id is None or from_id == to_id:
             before = [v.id for v in subs if v.id < to_id]
-            from_id = before[-1] if before else to_id
+            if not before:
+                raise ArchiveError(f"{unit} {year}年度只有第1版，没有可对比的版本（与上年对比请加 --last-year）。")
+            from_id = before[-1]
     for sid in (from_id, to_id):
         if sid not in ids:
             raise ArchiveError(

@@ -77,6 +77,8 @@ err = _console(True)
 out = _console(False)
 # What the running command means to write, so Ctrl-C can say what was and was not written.
 PLANNED: list[str] = []
+# What the running command has done for good besides files (e.g. files stored in the archive), for Ctrl-C.
+DONE: list[str] = []
 _CONTROL = dict.fromkeys([*range(0, 9), *range(11, 32), 127, *range(0x80, 0xA0)], None)
 _CONTROL_CHARS = re.compile("[" + "".join(f"\\x{c:02x}" for c in _CONTROL) + "]")  # any one of them, found in C
 
@@ -328,8 +330,10 @@ def _interrupted(code: int) -> int:
     if written:
         shown = "、".join(str(p) for p in written[:5]) + (f"等{len(written)}个" if len(written) > 5 else "")
         say(head + "。已完整写出：{}。", shown)
-    else:
+    elif not DONE:
         say(head + "。没有写出任何文件。")
+    for done in DONE:
+        say(head + "。{}", done)
     if PLANNED:
         say("未完成：{}（没有留下写了一半的文件）。", "；".join(PLANNED))
     return code
@@ -341,6 +345,7 @@ def run(argv: list[str] | None = None) -> int:
     from ..fileio import WRITTEN, remove_staging
 
     PLANNED.clear()
+    DONE.clear()
     WRITTEN.clear()
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="nianbao")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_OK, EXIT_PROBLEMS, MAX_ROWS, PLANNED, Ticker, app, check_year, clean, err, fail, plausible_year, say
+from .app import DONE, EXIT_OK, EXIT_PROBLEMS, MAX_ROWS, PLANNED, Ticker, app, check_year, clean, err, fail, plausible_year, say
 
 DbOption = Annotated[
     str | None,
@@ -149,12 +149,9 @@ def receive_cmd(
     with _open(db, create=True) as archive, Ticker("接收") as tick:
         try:
             got = archive.receive(paths, year, progress=tick, stored=count)
-        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: what is stored stays, each file whole
-            from .app import Terminated
-
-            head = "已终止" if isinstance(e, Terminated) else "已中断"
-            say(head + "：已完整存入 {} 个文件（每个文件要么完整存入，要么没有存入）；再次运行同一命令即可继续。", stored[0])
-            raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is stored stays, each file whole
+            DONE.append(f"已完整存入档案库 {stored[0]} 个文件（每个文件要么完整存入，要么没有存入）；再次运行同一命令即可继续。")
+            raise
     if not got:
         raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
     shown = got

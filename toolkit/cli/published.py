@@ -112,11 +112,15 @@ def audit_cmd(
     """
     from ..api import audit, write_audit
     from ..findings import counts
+    from ..published.audit import not_read
     from ..roster import load_roster
 
     ros = load_roster(roster) if roster else None
     with Ticker("审计") as tick:
         result = audit(paths, ros, year, progress=tick, workers=workers)
+    skipped = not_read(result)
+    for s in skipped:
+        say("已跳过 {}：{}", s.name, s.reason)
     if not result.reports:
         raise fail("没有找到年报文件（.txt .htm .html .shtml .pdf，或含有它们的 .zip）：" + "、".join(str(p) for p in paths[:5]))
     written = write_audit(result, out, inputs=paths, overwrite=overwrite)
@@ -131,6 +135,8 @@ def audit_cmd(
         total["提示"],
         len(result.pairs()),
     )
+    if skipped:
+        say("另有 {} 个文件没有审计（见上，并列在审计工作簿的“跳过”表中）。", len(skipped))
     say("审计结果已写出：{}", written)
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
 

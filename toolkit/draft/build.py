@@ -165,7 +165,8 @@ def _check_inputs(report: Report, fmt: Format, previous: Report | None) -> None:
 def _notes(report: Report, fmt: Format, previous: Report | None) -> list[str]:
     notes = []
     if report.level != "填报单位":
-        notes.append(f"本汇总表包含{len(report.children)}个单位的数据（见汇总表“明细”），文稿开头写明数据由汇总形成。")
+        where = "（见汇总表“明细”）" if report.path.lower().endswith((".xlsx", ".ods")) else ""
+        notes.append(f"本汇总包含{len(report.children)}个单位的数据{where}，文稿开头写明数据由汇总形成。")
     blank = [c for c in fmt.inputs if fmt.sheet(c.sheet_id).published and report.values.get(c.id) is None]
     if blank:
         notes.append(f"数据中有{len(blank)}个空白单元格（如{blank[0].where}），表格中按0填写。")
@@ -187,8 +188,8 @@ def build_document(report: Report, fmt: Format, previous: Report | None = None, 
     words = wording(fmt.id)
     year = int(report.year or 0)
     name = (options.name or "").strip() or default_name(report)
-    subject, agencies = S.subject_of(name, report.unit_type, report.level)
-    ctx = S.Ctx(fmt, report, previous, year, subject, agencies)
+    subject, agencies = S.subject_of(name, report.unit_type, report.level, words["self"])
+    ctx = S.Ctx(fmt, report, previous, year, subject, agencies, words)
     site = [Run(options.site.strip())] if options.site and options.site.strip() else [S.placeholder(words["site_placeholder"])]
     fields = {
         "name": [Run(name)] if name else [S.placeholder("单位名称")],
@@ -226,4 +227,5 @@ def build_document(report: Report, fmt: Format, previous: Report | None = None, 
         doc.blocks.extend(_part(ctx, {**section, "heading": heading}, government, "heading1"))
         for part in section.get("parts", ()):
             doc.blocks.extend(_part(ctx, part, government, "heading2"))
+    doc.blocks.extend(Paragraph(tuple(expand(line, fields)), "signoff") for line in words.get("signoff", ()))
     return doc

@@ -97,8 +97,15 @@ def _styles(d) -> dict[str, object]:
     cf.first_line_indent = Pt(0)
     cf.line_spacing = 1.0
     cf.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    signoff = d.styles.add_style("年报落款", WD_STYLE_TYPE.PARAGRAPH)
+    signoff.base_style = normal
+    sf = signoff.paragraph_format
+    sf.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    sf.first_line_indent = Pt(0)
+    sf.right_indent = Pt(4 * BODY_PT)  # GB/T 9704: the sign-off ends four characters from the right
     return {
         "title": title,
+        "signoff": signoff,
         "heading1": heading("Heading 1", HEADING1_FONT),
         "heading2": heading("Heading 2", HEADING2_FONT),
         "body": normal,
@@ -139,20 +146,40 @@ def _page_number(section, style) -> None:
     p.add_run(" —").font.size = Pt(14)
 
 
-TITLE_LINE = 18  # characters of 小标宋 二号 on a line of A4 with these margins
+MIN_TITLE_PT = 18  # 小标宋 三号 at the least; a longer title wraps (after '年') rather than shrinking further
+TITLE_FILL = 0.95  # of the text width: room for a substituted font that runs a little wider
 
 
-def _paragraph(d, block: Paragraph, styles: dict) -> None:
+def title_width_em(text: str) -> float:
+    """Width in em of a title line: a Chinese character is 1 em, a digit or Latin letter about half."""
+    return sum(0.5 if ord(ch) < 0x2E80 else 1.0 for ch in text)
+
+
+def title_size(text: str, text_mm: float) -> float | None:
+    """The largest size from 二号 (22 pt) down to 三号 (16 pt… here 18) at which the title fits
+    one line — a title on one line is what readers, and the importer, take for the title;
+    None when even the smallest does not fit (then it wraps after '年')."""
+    room_pt = text_mm / 25.4 * 72 * TITLE_FILL
+    for size in (TITLE_PT, 21, 20, 19, MIN_TITLE_PT):
+        if title_width_em(text) * size <= room_pt:
+            return size
+    return None
+
+
+def _paragraph(d, block: Paragraph, styles: dict, text_mm: float) -> None:
     from docx.enum.text import WD_COLOR_INDEX
-    from docx.shared import RGBColor
+    from docx.shared import Pt, RGBColor
 
     p = d.add_paragraph(style=styles[block.style])
+    size = title_size(block.text, text_mm) if block.style == "title" else None
     for r in block.runs:
-        if block.style == "title" and len(block.text) > TITLE_LINE and r.text.startswith("年政府信息公开"):
+        if block.style == "title" and size is None and r.text.startswith("年政府信息公开"):
             p.add_run("年").add_break()  # '…2025年' / '政府信息公开工作年度报告', not a lone '告'
             p.add_run(r.text[1:])
             continue
         run = p.add_run(r.text)
+        if size is not None and size != TITLE_PT:
+            run.font.size = Pt(size)
         if r.kind == PLACEHOLDER:
             run.font.highlight_color = WD_COLOR_INDEX.YELLOW
         elif r.kind == WARNING:
@@ -160,15 +187,22 @@ def _paragraph(d, block: Paragraph, styles: dict) -> None:
             run.font.color.rgb = RGBColor(0xC0, 0, 0)
 
 
-def _repeat_header(row) -> None:
+def _row_flag(row, tag: str) -> None:
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
 
-    trpr = row._tr.get_or_add_trPr()
-    for tag in ("w:cantSplit", "w:tblHeader"):
-        el = OxmlElement(tag)
-        el.set(qn("w:val"), "true")
-        trpr.append(el)
+    el = OxmlElement(tag)
+    el.set(qn("w:val"), "true")
+    row._tr.get_or_add_trPr().append(el)
+
+
+def _cant_split(row) -> None:
+    """A row never breaks across pages (LibreOffice and WPS honour this row property)."""
+    _row_flag(row, "w:cantSplit")
+
+
+def _repeat_header(row) -> None:
+    _row_flag(row, "w:tblHeader")
 
 
 PT_MM = 0.3528  # a 1 pt CJK character is about this wide
@@ -263,12 +297,14 @@ def _table(d, table: Table, styles: dict, text_width_mm: float) -> None:
         p.style = styles["cell"]
         if tc.role == "rowhead" and tc.rowspan == 1:
             p.alignment = WD_ALIGN_PARAGRAPH.LEFT
-        p.paragraph_format.keep_with_next = tc.row < table.n_rows  # keep a table on one page where it fits
+        p.paragraph_format.keep_with_next = tc.row < table.n_rows  # Word keeps the table together; LibreOffice
+        p.paragraph_format.keep_together = True  # and WPS need the page break before the heading (render_docx)
         run = p.add_run(tc.text)
         run.font.size = Pt(size)
     for i, row in enumerate(t.rows):
         row.height = Mm(MIN_ROW_MM if table.n_rows > TALL_TABLE_ROWS else ROOMY_ROW_MM)
         row.height_rule = WD_ROW_HEIGHT_RULE.AT_LEAST
+        _cant_split(row)
         if i < table.header_rows:
             _repeat_header(row)
 
@@ -277,20 +313,30 @@ def _text_width(section) -> float:
     return (section.page_width - section.left_margin - section.right_margin) / 36000  # EMU → mm
 
 
-def render_docx(doc: Document) -> bytes:
-    """The .docx bytes of ``doc``."""
-    from docx import Document as new_document
-    from docx.enum.section import WD_SECTION
+def _properties(d, doc: Document) -> None:
+    """Title, unit and year where file managers, search and the importer look (File → Properties);
+    created/modified are now (python-docx's blank document would say 2013)."""
+    from datetime import UTC, datetime
 
-    d = new_document()
-    styles = _styles(d)
-    d.core_properties.title = doc.title
-    d.core_properties.author = doc.unit_name
-    d.core_properties.subject = "政府信息公开工作年度报告"
-    d.core_properties.keywords = f"nianbao {doc.format_id}"
-    d.core_properties.language = "zh-CN"
-    d.core_properties.last_modified_by = "nianbao"  # an office that edits and saves the file changes these two,
-    d.core_properties.revision = 1  # so a later draft can tell a hand-edited report from its own (outputs.py)
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)  # written as UTC ('…Z')
+    core = d.core_properties
+    core.title = doc.title
+    core.author = doc.unit_name
+    core.subject = doc.title
+    core.keywords = f"{doc.unit_name}; {doc.year}年; 政府信息公开工作年度报告; {doc.format_id}"
+    core.category = f"{doc.year}年度"
+    core.comments = f"{doc.unit_name} {doc.year}年度 政府信息公开工作年度报告（nianbao 生成的文稿）"
+    core.language = "zh-CN"
+    core.created = core.modified = now
+    core.last_printed = now
+    core.last_modified_by = "nianbao"
+    core.revision = 1
+
+
+def _body(d, doc: Document, styles: dict) -> None:
+    from docx.enum.section import WD_SECTION
+    from docx.shared import Pt
+
     section = d.sections[0]
     _page(section, landscape=False)
     _page_number(section, styles["cell"])
@@ -306,10 +352,32 @@ def render_docx(doc: Document) -> bytes:
             _table(d, block, styles, _text_width(section))
             d.add_paragraph(style=styles["cell"])  # a line of space below the table
         else:
-            _paragraph(d, block, styles)
-    buf = io.BytesIO()
-    d.save(buf)
-    return buf.getvalue()
+            _paragraph(d, block, styles, _text_width(section))
+            if block.style == "signoff" and blocks[i - 1].style != "signoff":
+                d.paragraphs[-1].paragraph_format.space_before = Pt(2 * LINE_PT)  # two blank lines above
+            if _heads_table(blocks, i):
+                # Each official table starts a page: LibreOffice and WPS ignore "keep with next" across
+                # a table, and the office's own text above it will change the page breaks anyway.
+                d.paragraphs[-1].paragraph_format.page_break_before = True
+
+
+def _heads_table(blocks: list, i: int) -> bool:
+    nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+    return isinstance(nxt, Table) and blocks[i].style == "heading1"
+
+
+def render_docx(doc: Document) -> bytes:
+    """The .docx bytes of ``doc``, marked with the digest of its body (written.py) so that a later
+    draft can tell the file it wrote from one a person has edited."""
+    from docx import Document as new_document
+
+    from .written import mark_docx
+
+    d = new_document()
+    styles = _styles(d)
+    _properties(d, doc)
+    _body(d, doc, styles)
+    return mark_docx(d)
 
 
 def _too_wide(table: Table) -> bool:

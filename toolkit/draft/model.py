@@ -17,15 +17,16 @@ from ..report import Number
 TEXT = "text"
 FIGURE = "figure"  # a cell value of this year's report (cells = (id,))
 PREV_FIGURE = "prev_figure"  # a cell value of last year's report (cells = (id,))
-CHANGE = "change"  # |this year − last year| of cells[0]
+TOTAL = "total"  # the sum of this year's cells (a group of 表三's results, 行政诉讼 of both kinds)
+CHANGE = "change"  # |this year − last year| of the sum of cells
 GROWTH = "growth"  # |change| / last year × 100, one decimal
-SHARE = "share"  # cells[0] / cells[1] × 100 of this year, one decimal
+SHARE = "share"  # sum(cells[:-1]) / cells[-1] × 100 of this year, one decimal (never 100 unless all)
 DATE = "date"  # the statistical period, the report year
 REF = "ref"  # a legal reference (国办公开办函〔2021〕30号)
 PLACEHOLDER = "placeholder"  # 【请填写：…】 what only the office knows
 WARNING = "warning"  # 【警告：…】 printed on the first page of a forced draft
 
-NUMERIC = (FIGURE, PREV_FIGURE, CHANGE, GROWTH, SHARE)
+NUMERIC = (FIGURE, PREV_FIGURE, TOTAL, CHANGE, GROWTH, SHARE)
 PLACEHOLDER_RE = re.compile(r"【(请填写|警告)[：:]([^】]*)】")
 
 
@@ -40,7 +41,7 @@ class Run:
 @dataclass(frozen=True)
 class Paragraph:
     runs: tuple[Run, ...]
-    style: str = "body"  # title | heading1 | heading2 | body | warning
+    style: str = "body"  # title | heading1 | heading2 | body | warning | signoff
 
     @property
     def text(self) -> str:

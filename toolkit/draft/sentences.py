@@ -11,11 +11,11 @@ format definition, never typed again here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..report import Number, Report
 from ..spec import Format
-from .model import CHANGE, DATE, FIGURE, GROWTH, PLACEHOLDER, PREV_FIGURE, SHARE, Paragraph, Run
+from .model import CHANGE, DATE, FIGURE, GROWTH, PLACEHOLDER, PREV_FIGURE, SHARE, TOTAL, Paragraph, Run
 
 Runs = list[Run]
 
@@ -33,14 +33,16 @@ def number_text(v: Number | None, decimals: int = 4) -> str:
 
 
 def percent(part: float, whole: float) -> tuple[float, str]:
-    """part/whole in % with one decimal — more only when one decimal would show 0 for a non-zero part."""
+    """part/whole in % with one decimal — more only when one decimal would show 0 for a non-zero part,
+    or 100 for a part smaller than the whole (1999 of 2000 is 99.95%, never 100%)."""
     exact = 100.0 * part / whole
-    for places in (1, 2, 3, 4):
+    for places in (1, 2, 3, 4, 5, 6):
         shown = round(exact, places)
-        if shown or not part:
+        if (shown or not part) and (shown < 100 or part >= whole):
             text = f"{shown:.{places}f}".rstrip("0").rstrip(".")
             return shown, text
-    return round(exact, 4), f"{exact:.4f}"
+    shown = int(exact * 10**6) / 10**6  # truncated: still below 100
+    return shown, f"{shown:.6f}".rstrip("0").rstrip(".")
 
 
 def label_tail(text: str) -> str:
@@ -59,8 +61,9 @@ class Ctx:
     report: Report
     prev: Report | None
     year: int
-    subject: str  # 本机关 / 我苏木 / 全市
+    subject: str  # 本机关 / 本苏木 / 市政府 / 全市
     agencies: str  # who is sued: 本机关 / 全市各级行政机关
+    words: dict = field(default_factory=dict)  # the format's wording (wording.toml)
 
     def has(self, cid: str) -> bool:
         return cid in self.fmt.cells
@@ -74,6 +77,13 @@ class Ctx:
         if p is None or cid in p.unknown or p.values.get(cid) is None:
             return None
         return p.values[cid]
+
+    def prev_sum(self, cells: tuple[str, ...]) -> Number | None:
+        values = [self.prev_val(c) for c in cells]
+        return None if any(v is None for v in values) else _tidy(sum(values))  # type: ignore[arg-type]
+
+    def now_sum(self, cells: tuple[str, ...]) -> Number:
+        return _tidy(sum(self.val(c) for c in cells))
 
     def unit_of(self, cid: str) -> str:
         return self.fmt.kinds[self.fmt.cells[cid].kind].unit
@@ -89,8 +99,21 @@ class Ctx:
         v = self.val(cid)
         return [Run(number_text(v), FIGURE, (cid,), v), Run(self.unit_of(cid))]
 
+    def total(self, cells: tuple[str, ...]) -> Runs:
+        """The sum of several cells and its unit: a subtotal the tables do not print."""
+        v = self.now_sum(cells)
+        return [Run(number_text(v), TOTAL, cells, v), Run(self.unit_of(cells[0]))]
+
     def year_run(self) -> Run:
         return Run(f"{self.year}年", DATE, value=self.year)
+
+    def say(self, key: str) -> str:
+        """A phrase of the wording file ([<format>.phrases])."""
+        return self.words["phrases"][key]
+
+
+def _tidy(v: Number) -> Number:
+    return round(v, 6) if isinstance(v, float) else v
 
 
 def text(s: str) -> Run:
@@ -106,23 +129,47 @@ def join(parts: list[Runs], sep: str) -> Runs:
     return out
 
 
-def compare(ctx: Ctx, cid: str) -> Runs:
-    """'，比上年增加6件、增长4.3%' / '，比上年减少…、下降…%' / '，与上年持平'; nothing without last year."""
-    before, now = ctx.prev_val(cid), ctx.val(cid)
+def change(ctx: Ctx, cells: tuple[str, ...]) -> Runs | None:
+    """'比上年增加6件、增长4.3%' / '比上年减少…、下降…%'; [] when unchanged; None without last year."""
+    before, now = ctx.prev_sum(cells), ctx.now_sum(cells)
     if before is None:
-        return []
-    unit = ctx.unit_of(cid)
+        return None
     if now == before:
-        return [text("，与上年持平")]
+        return []
     delta = now - before
-    size = abs(delta)
-    size = round(size, 6) if isinstance(size, float) else size
+    size = _tidy(abs(delta))
     up = delta > 0
-    runs = [text("，比上年增加" if up else "，比上年减少"), Run(number_text(size), CHANGE, (cid,), size), text(unit)]
+    runs = [text(ctx.say("up" if up else "down")), Run(number_text(size), CHANGE, cells, size), text(ctx.unit_of(cells[0]))]
     if before:
         shown, shown_text = percent(size, before)
-        runs += [text("、增长" if up else "、下降"), Run(shown_text, GROWTH, (cid,), shown), text("%")]
+        runs += [text(ctx.say("grow" if up else "fall")), Run(shown_text, GROWTH, cells, shown), text("%")]
     return runs
+
+
+def compare(ctx: Ctx, cid: str) -> Runs:
+    """One item: '，比上年增加6件、增长4.3%' / '，与上年持平'; nothing without last year."""
+    runs = change(ctx, (cid,))
+    if runs is None:
+        return []
+    return [text("，"), *runs] if runs else [text("，" + ctx.say("same"))]
+
+
+def year_on_year(ctx: Ctx, items: list[tuple[str, tuple[str, ...]]]) -> Runs:
+    """Several items: each change a clause of its own, the unchanged ones named together once:
+    '行政许可处理决定比上年增加6件、增长4.3%；行政处罚、行政强制处理决定与上年持平'."""
+    changed: list[Runs] = []
+    same: list[str] = []
+    for name, cells in items:
+        runs = change(ctx, cells)
+        if runs is None or (not runs and not ctx.now_sum(cells)):
+            continue  # no last year, or nothing either year: nothing to compare
+        if runs:
+            changed.append([text(name), *runs])
+        else:
+            same.append(name)
+    if same:
+        changed.append([text("、".join(same) + ctx.say("same"))])
+    return join(changed, "；")
 
 
 def was(ctx: Ctx, cid: str) -> Runs:
@@ -139,6 +186,35 @@ def placeholder(guidance: str) -> Run:
 
 def para(runs: Runs, style: str = "body") -> Paragraph:
     return Paragraph(tuple(r for r in runs if r.text), style)
+
+
+def sentence(*parts: Runs) -> Runs:
+    """Clauses joined into one sentence ending in '。' (empty clauses dropped)."""
+    kept = [p for p in parts if p]
+    return [*join(kept, "；"), text("。")] if kept else []
+
+
+# ---------------------------------------------------------------- 一、总体情况 (its opening paragraph)
+
+
+def overview(ctx: Ctx) -> list[Paragraph]:
+    """A model opening for 一、总体情况 from the figures; the office rewrites it (the placeholder after it)."""
+    new, done, review = "t3.r1.tot", "t3.r3_7.tot", "t4.r1.rv_tot"
+    suits = tuple(c for c in ("t4.r1.ds_tot", "t4.r1.as_tot") if ctx.has(c))
+    if not all(ctx.has(c) for c in (new, done, review)):
+        return []
+    runs = [ctx.year_run(), text(f"，{ctx.subject}" + ctx.say("overview_lead"))]
+    if ctx.val(new):
+        runs += [text("共收到政府信息公开申请"), *ctx.fig(new), text("，办结"), *ctx.fig(done)]
+    elif ctx.val(done):
+        runs += [text("未收到新的政府信息公开申请，办结上年结转的申请"), *ctx.fig(done)]
+    else:
+        runs += [text("未收到政府信息公开申请")]
+    if ctx.val(review) or ctx.now_sum(suits):
+        runs += [text("；因政府信息公开工作被申请行政复议"), *ctx.total((review,)), text("、被提起行政诉讼"), *ctx.total(suits)]
+    else:
+        runs += [text("，" + ctx.say("no_appeals"))]
+    return [para([*runs, text("。")])]
 
 
 # ---------------------------------------------------------------- 主动公开 (表二)
@@ -167,6 +243,7 @@ DECISIONS = ("t2.license.n", "t2.penalty.n", "t2.coercion.n")
 
 
 def decisions_clause(ctx: Ctx) -> Runs:
+    """'作出行政许可处理决定146件、行政处罚处理决定2件，无行政强制处理决定（上年行政强制3件）'."""
     cells = [c for c in DECISIONS if ctx.has(c)]
     if not cells:
         return []
@@ -174,12 +251,8 @@ def decisions_clause(ctx: Ctx) -> Runs:
     none = [c for c in cells if not ctx.val(c)]
     parts: list[Runs] = []
     if some:
-        first = True
-        items = []
-        for c in some:
-            items.append([text(("作出" if first else "") + f"{ctx.row_name(c)}处理决定"), *ctx.fig(c), *compare(ctx, c)])
-            first = False
-        parts.append(join(items, "，"))
+        items = [[text(f"{ctx.row_name(c)}处理决定"), *ctx.fig(c)] for c in some]
+        parts.append([text("作出"), *join(items, "、")])
     if none:
         names = "、".join(ctx.row_name(c) for c in none)
         zero = [text(f"无{names}处理决定")]
@@ -208,29 +281,29 @@ def fees_clause(ctx: Ctx) -> Runs:
     name = ctx.row_name(cid)
     if not ctx.val(cid):
         return [text(f"无{name}"), *was(ctx, cid)]
-    return [text(name), *ctx.fig(cid), *compare(ctx, cid)]
+    return [text(name), *ctx.fig(cid)]
 
 
 def active(ctx: Ctx) -> list[Paragraph]:
-    clauses = [
-        c
-        for c in (
-            documents_clause(ctx, "reg", False),
-            documents_clause(ctx, "norm", True),
-            decisions_clause(ctx),
-            fees_clause(ctx),
-        )
-        if c
+    facts = [
+        documents_clause(ctx, "reg", False),
+        documents_clause(ctx, "norm", True),
+        decisions_clause(ctx),
+        fees_clause(ctx),
     ]
-    if not clauses:
+    if not any(facts):
         return []
-    return [para([ctx.year_run(), text(f"，{ctx.subject}"), *join(clauses, "；"), text("。")])]
+    items = [(f"{ctx.row_name(c)}处理决定", (c,)) for c in DECISIONS if ctx.has(c) and ctx.val(c)]
+    if ctx.has("t2.fees.amt") and ctx.val("t2.fees.amt"):
+        items.append((ctx.row_name("t2.fees.amt"), ("t2.fees.amt",)))
+    first = [ctx.year_run(), text(f"，{ctx.subject}"), *sentence(*facts)]
+    return [para([*first, *sentence(year_on_year(ctx, items))])]
 
 
 # ---------------------------------------------------------------- 依申请公开 (表三)
 
 APPLICANT_COLS = ("np", "biz", "res", "ngo", "law", "oth")
-RESULT_SINGLE = ("r3_1", "r3_2")  # 予以公开, 部分公开: shares of the total are given for these
+RESULT_SINGLE = ("r3_1", "r3_2")  # 予以公开, 部分公开: one row each
 
 
 def applicants_clause(ctx: Ctx) -> Runs:
@@ -242,8 +315,22 @@ def applicants_clause(ctx: Ctx) -> Runs:
     return [text("，其中"), *join([[text(ctx.col_name(c)), *ctx.fig(c)] for c in cells], "、")]
 
 
+def _share(ctx: Ctx, cells: tuple[str, ...], total: str) -> Runs:
+    shown, shown_text = percent(ctx.now_sum(cells), ctx.val(total))
+    return [text("，占"), Run(shown_text, SHARE, (*cells, total), shown), text("%")]
+
+
+def _result_groups(ctx: Ctx) -> dict[str, list[str]]:
+    """不予公开, 无法提供, 不予处理, 其他处理 → their rows that are not zero, in the table's order."""
+    groups: dict[str, list[str]] = {}
+    for c in ctx.fmt.sheet("t3").cells:
+        if c.col_id == "tot" and re.fullmatch(r"r3_\d+_\d+", c.row_id) and ctx.val(c.id):
+            groups.setdefault(label_tail(c.row_label.split(" ")[-2]), []).append(c.id)
+    return groups
+
+
 def results_clause(ctx: Ctx) -> Runs:
-    """'本年度办结62件，其中予以公开33件，占53.2%；…；不予公开的，保护第三方合法权益1件、…'."""
+    """'本年度办结62件，其中予以公开33件，占53.2%；…；不予公开5件，占8.1%（保护第三方合法权益1件、…）'."""
     total = "t3.r3_7.tot"
     if not ctx.val(total):
         return [text("本年度没有办结的申请")]
@@ -251,16 +338,14 @@ def results_clause(ctx: Ctx) -> Runs:
     for row in RESULT_SINGLE:
         cid = f"t3.{row}.tot"
         if ctx.has(cid) and ctx.val(cid):
-            shown, shown_text = percent(ctx.val(cid), ctx.val(total))
-            parts.append(
-                [text(ctx.row_name(cid)), *ctx.fig(cid), text("，占"), Run(shown_text, SHARE, (cid, total), shown), text("%")]
-            )
-    groups: dict[str, list[str]] = {}
-    for c in ctx.fmt.sheet("t3").cells:
-        if c.col_id == "tot" and re.fullmatch(r"r3_\d+_\d+", c.row_id) and ctx.val(c.id):
-            groups.setdefault(label_tail(c.row_label.split(" ")[-2]), []).append(c.id)
-    for group, cells in groups.items():
-        parts.append([text(f"{group}的，"), *join([[text(ctx.row_name(c)), *ctx.fig(c)] for c in cells], "、")])
+            parts.append([text(ctx.row_name(cid)), *ctx.fig(cid), *_share(ctx, (cid,), total)])
+    for group, cells in _result_groups(ctx).items():
+        both = tuple(cells)
+        head = [text(group), *ctx.total(both), *_share(ctx, both, total)]
+        if len(cells) == 1:
+            parts.append([*head, text(f"（均为{ctx.row_name(cells[0])}）")])
+        else:
+            parts.append([*head, text("（"), *join([[text(ctx.row_name(c)), *ctx.fig(c)] for c in cells], "、"), text("）")])
     return [text("本年度办结"), *ctx.fig(total), text("，其中"), *join(parts, "；")]
 
 
@@ -294,53 +379,59 @@ def outcome_list(ctx: Ctx, group: str) -> Runs:
     return [text("（"), *join([[text(ctx.col_name(c)), *ctx.fig(c)] for c in cells], "、"), text("）")]
 
 
+def _suits_clause(ctx: Ctx, tots: dict[str, str]) -> Runs:
+    """'被提起政府信息公开行政诉讼3件，其中未经复议直接起诉2件（…）、复议后起诉1件（…）'."""
+    suits = [g for g in ("ds", "as") if ctx.val(tots[g])]
+    if not suits:
+        return [text("未被提起政府信息公开行政诉讼")]
+    both = (tots["ds"], tots["as"])
+    kind = {g: label_tail(ctx.fmt.cells[tots[g]].col_label.split(" ")[-2]) for g in suits}
+    head = [text("被提起政府信息公开行政诉讼"), *ctx.total(both)]
+    if len(suits) == 1:
+        return [*head, text(f"，均为{kind[suits[0]]}"), *outcome_list(ctx, suits[0])]
+    items = [[text(kind[g]), *ctx.fig(tots[g]), *outcome_list(ctx, g)] for g in suits]
+    return [*head, text("，其中"), *join(items, "、")]
+
+
 def appeals(ctx: Ctx) -> list[Paragraph]:
     tots = {g: f"t4.r1.{g}_tot" for g in APPEAL_GROUPS}
     if not all(ctx.has(c) for c in tots.values()):
         return []
     start = [ctx.year_run(), text(f"，{ctx.agencies}")]
-    if not any(ctx.val(c) for c in tots.values()):
-        return [para([*start, text("未发生因政府信息公开工作被申请行政复议、提起行政诉讼的情况。")])]
     review = tots["rv"]
+    if not any(ctx.val(c) for c in tots.values()):
+        comparison = year_on_year(ctx, [("行政复议", (review,)), ("行政诉讼", (tots["ds"], tots["as"]))])
+        return [para([*start, text(ctx.say("no_appeals_sentence")), *sentence(comparison)])]
     if ctx.val(review):
-        first = [text("因政府信息公开工作被申请行政复议"), *ctx.fig(review), *outcome_list(ctx, "rv"), *compare(ctx, review)]
+        first = [text("因政府信息公开工作被申请行政复议"), *ctx.fig(review), *outcome_list(ctx, "rv")]
     else:
         first = [text("未因政府信息公开工作被申请行政复议")]
-    suits = [g for g in ("ds", "as") if ctx.val(tots[g])]
-    if suits:
-        items = [
-            [
-                text(label_tail(ctx.fmt.cells[tots[g]].col_label.split(" ")[-2])),
-                *ctx.fig(tots[g]),
-                *outcome_list(ctx, g),
-                *compare(ctx, tots[g]),
-            ]
-            for g in suits
-        ]
-        second = [text("被提起政府信息公开行政诉讼，其中"), *join(items, "，")]
-    else:
-        second = [text("未被提起政府信息公开行政诉讼")]
-    return [para([*start, *first, text("；"), *second, text("。")])]
+    comparison = year_on_year(ctx, [("行政复议", (review,)), ("行政诉讼", (tots["ds"], tots["as"]))])
+    return [para([*start, *sentence(first, _suits_clause(ctx, tots)), *sentence(comparison)])]
 
 
 # ---------------------------------------------------------------- 六、其他需要报告的事项 (信息处理费)
 
 
 def fee_sentence(ctx: Ctx, sheet_id: str) -> Runs:
-    """The 信息处理费 statement from the fee sheet (notices, amount notified, amount collected)."""
+    """The 信息处理费 statement in the words real reports use (wording.toml [fees]): notices, the amount
+    notified and the amount collected, each only when there is one; a notice with nothing collected
+    says so."""
     notices, notified, collected = f"{sheet_id}.notices.n", f"{sheet_id}.notice_amt.n", f"{sheet_id}.collected.n"
     n, a, c = ctx.val(notices), ctx.val(notified), ctx.val(collected)
+    fees = ctx.words["fees"]
+    start = [ctx.year_run(), text(f"，{ctx.subject}")]
     if not (n or a or c):
-        return [text("本年度未收取政府信息公开信息处理费。")]
-    runs: Runs = [text("本年度")]
+        return [*start, text(fees["none"])]
+    told: list[Runs] = []
     if n:
-        runs += [text("发出政府信息公开信息处理费收费通知"), *ctx.fig(notices)]
-        if a:
-            runs += [text("，通知收费总金额"), *ctx.fig(notified)]
-        runs += [text("，") if c else text("，未实际收取信息处理费。")]
+        told.append([text(fees["notices"]), *ctx.fig(notices)])
+    if a:
+        told.append([text(fees["notified"]), *ctx.fig(notified)])
+    runs = [*start, text(fees["basis"]), *join(told, "，")] if told else list(start)
     if c:
-        runs += [text("实际收取政府信息公开信息处理费"), *ctx.fig(collected), text("。")]
-    return runs
+        return [*runs, text(fees["collected"] if told else fees["collected"].lstrip("，")), *ctx.fig(collected), text("。")]
+    return [*runs, text(fees["not_collected"])]
 
 
 def generic_sentence(ctx: Ctx, sheet_id: str) -> Runs:
@@ -365,17 +456,24 @@ def other(ctx: Ctx) -> list[Paragraph]:
     return out
 
 
-BUILDERS = {"active": active, "applications": applications, "appeals": appeals, "other": other}
+BUILDERS = {"overview": overview, "active": active, "applications": applications, "appeals": appeals, "other": other}
 
 
-def subject_of(name: str, unit_type: str, level: str) -> tuple[str, str]:
-    """How the text names the reporting body: 我苏木 / 本机关 / 全市 (and who is sued)."""
+def subject_of(name: str, unit_type: str, level: str, self_words: dict) -> tuple[str, str]:
+    """How the text names the reporting body, and who is sued, by level (wording.toml [self]):
+    a summary 全市 / 全市各级行政机关; a people's government 市政府 / 区政府 (its own report);
+    a township 本苏木 / 本街道 / 本镇 / 本乡; a department 本机关."""
+    area = name.removesuffix("人民政府").removesuffix("办公室").removesuffix("办事处")
+    last = area[-1:] if area and area[-1] in self_words["area_suffixes"] else ""
     if level != "填报单位":
-        area = name.removesuffix("人民政府").removesuffix("办公室")
-        scope = f"全{area[-1]}" if area and area[-1] in "省市县区旗盟州" else "本地区"
-        return scope, f"{scope}各级行政机关"
-    base = name.removesuffix("人民政府").removesuffix("办事处")
-    for suffix in ("苏木", "街道", "镇", "乡"):
-        if base.endswith(suffix) or (unit_type == suffix and not base):
-            return f"我{suffix}", f"我{suffix}"
-    return "本机关", "本机关"
+        if not last:
+            return self_words["summary_unknown"], self_words["summary_unknown_agencies"]
+        return self_words["summary"].format(suffix=last), self_words["summary_agencies"].format(suffix=last)
+    for suffix in self_words["township_suffixes"]:
+        if area.endswith(suffix) or (unit_type == suffix and not area):
+            word = self_words["township"].format(suffix=suffix)
+            return word, word
+    if unit_type in self_words["government_types"] and last:
+        word = self_words["government"].format(suffix=last)
+        return word, word
+    return self_words["department"], self_words["department"]

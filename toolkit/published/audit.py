@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,19 @@ from ..spec import Format, Rule, formats
 from .importer import REPORT_SUFFIXES, import_one, pair_years
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A file under the given folders that was not audited, and why (said to the user, never silent)."""
+
+    name: str  # as shown: relative to the folder given
+    reason: str
+
+
 @dataclass
 class AuditResult(BatchResult):
-    """The audited reports (a batch like check's, with years paired)."""
+    """The audited reports (a batch like check's, with years paired), and the files passed over."""
+
+    skipped: list[Skipped] = field(default_factory=list)
 
     def pairs(self) -> list[Report]:
         """Reports whose unit also has last year's report in the batch."""
@@ -49,6 +59,71 @@ def collect(paths: Iterable[Path]) -> list[Source]:
     only, links out of a folder skipped, one budget for a tree of zip archives, members read one at
     a time in the worker): .txt .htm .html .shtml .pdf, and any file named explicitly."""
     return list(inputs.collect([Path(p) for p in paths], suffixes=frozenset(REPORT_SUFFIXES)))
+
+
+_KINDS = {
+    ".docx": "Word文档",
+    ".doc": "Word文档",
+    ".wps": "WPS文档",
+    ".rtf": "RTF文档",
+    ".odt": "OpenDocument文档",
+}
+_WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".et", ".ods")
+_WANTED = "、".join(REPORT_SUFFIXES)
+
+
+def skip_reason(name: str) -> str | None:
+    """Why a file in a folder is not read as a published report; None when it is read."""
+    base = name.rsplit("/", 1)[-1]
+    suffix = os.path.splitext(base)[1].lower()
+    if base.startswith(("~$", ".~lock", "._")):
+        return "是办公软件打开文件时留下的临时文件，不是年报"
+    if suffix in REPORT_SUFFIXES or suffix == ".zip":
+        return None
+    if suffix in _KINDS:
+        return f"是{_KINDS[suffix]}，审计只读已发布的文本、网页和PDF：请另存为PDF（或网页）后放入文件夹再审计"
+    if suffix in _WORKBOOKS:
+        return "是电子表格，不是已发布的年报：填报表请用 nianbao check 审核"
+    if base.startswith("."):
+        return "是隐藏文件或系统文件，不是年报"
+    kind = f"扩展名“{suffix}”" if suffix else "没有扩展名"
+    return f"{kind}不是年报的格式（可读：{_WANTED}，或含有它们的 .zip 压缩包）；如确是年报，请改为相应扩展名"
+
+
+def skipped_files(paths: Iterable[Path]) -> list[Skipped]:
+    """Every file in the given folders that ``collect`` passes over for its kind, with the reason
+    (a file named explicitly is always read, so only folders are looked at)."""
+    out: list[Skipped] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            continue
+        for _folder, _parts, label, entries in inputs.folders(p):
+            for e in entries:
+                reason = skip_reason(e.name)
+                if reason is not None and _is_file(e):
+                    out.append(Skipped(os.path.join(label, e.name) if label else e.name, reason))
+    return sorted(out, key=lambda s: s.name)
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+_NOT_READ = ("path-skipped", "import-too-large")
+
+
+def not_read(result: AuditResult) -> list[Skipped]:
+    """The files skipped for their kind, and those found but not read (too large, not a regular
+    file, a link out of the folder): everything the audit did not read, each with why."""
+    out = list(result.skipped)
+    for r in result.reports:
+        f = next((f for f in r.findings if f.code in _NOT_READ), None)
+        if f is not None:
+            out.append(Skipped(r.provenance.name, f.message))
+    return out
 
 
 # ---------------------------------------------------------------- one report (in a worker)
@@ -123,7 +198,8 @@ def audit(
     """Import and check every published report under ``paths`` and pair the years of each unit.
     Reports are read in worker processes (a few files: one), so a file that crashes or hangs its
     reader is a finding and the rest goes on; ``workers=0`` reads in this process (no pool)."""
-    sources = collect(Path(p) for p in paths)
+    paths = [Path(p) for p in paths]
+    sources = collect(paths)
     opts = CheckOptions(roster=roster, year=year)
     if progress:
         progress(len(sources))
@@ -144,7 +220,7 @@ def audit(
     pair_years(done)
     for r in done:
         r.findings.sort(key=sort_key)
-    return AuditResult(done)
+    return AuditResult(done, skipped=skipped_files(Path(p) for p in paths))
 
 
 # ---------------------------------------------------------------- what the workbook shows

@@ -1,6 +1,6 @@
 """The audit workbook (审计.xlsx): 总览 (one row per report), 问题 (every finding, filterable),
-跨年 (when the batch holds several years of a unit) and 文字与表格 (figures in the prose that
-contradict the tables). Written with XlsxWriter in memory, then atomically.
+跨年 (when the batch holds several years of a unit), 文字与表格 (figures in the prose that
+contradict the tables) and 跳过 (when files were not read: each with why). Written with XlsxWriter in memory, then atomically.
 """
 
 from __future__ import annotations
@@ -15,10 +15,19 @@ from ..fileio import atomic_write_bytes
 from ..findings import fmt_num, sort_key
 from ..report import Report
 from ..spec import formats
-from .audit import AuditResult, continuity, continuity_rules, cross_year_codes, severity_counts, visible_cells, worst
+from .audit import (
+    AuditResult,
+    continuity,
+    continuity_rules,
+    cross_year_codes,
+    not_read,
+    severity_counts,
+    visible_cells,
+    worst,
+)
 
 SUBJECT = "nianbao audit"  # marks the workbook as nianbao's own (outputs.regenerable)
-SHEETS = ("总览", "问题", "跨年", "文字与表格")
+SHEETS = ("总览", "问题", "跨年", "文字与表格", "跳过")
 MAX_CELL_CHARS = 32_000  # Excel's limit is 32,767 characters per cell
 
 
@@ -123,6 +132,18 @@ def _overview(book: _Book, result: AuditResult) -> None:
         f"由 nianbao {__version__} 于 {dt.datetime.now().astimezone().isoformat(timespec='seconds')} 生成。"
     )
     ws.write_string(len(rows) + 2, 0, note)
+    skipped = not_read(result)
+    if skipped:
+        ws.write_string(
+            len(rows) + 3, 0, f"另有 {len(skipped)} 个文件没有审计（见“跳过”表）：" + "、".join(s.name for s in skipped[:10])
+        )
+
+
+def _skipped(book: _Book, result: AuditResult) -> None:
+    """Every file the audit did not read, and why: a .docx beside the PDFs is never silently passed over."""
+    rows = [[s.name, s.reason] for s in not_read(result)]
+    if rows:
+        book.table("跳过", [("文件", 40), ("没有审计的原因", 100)], rows)
 
 
 def _problems(book: _Book, result: AuditResult) -> None:
@@ -227,6 +248,7 @@ def audit_workbook(result: AuditResult) -> bytes:
     if result.pairs():
         _cross_year(book, result)
     _narrative(book, result)
+    _skipped(book, result)
     return book.close()
 
 

@@ -62,9 +62,41 @@ def year_from_name(name: str) -> int | None:
     return int(years.pop()) if len(years) == 1 else None
 
 
+def title_lines(text: str, lines: int = 6) -> list[str]:
+    """The lines above the first sentence, without spaces ('宝力根苏木 2023 年' → '宝力根苏木2023年')."""
+    out: list[str] = []
+    for line in text[:4000].splitlines():
+        compact = re.sub(r"\s+", "", line)
+        if not compact:
+            continue
+        if "。" in compact or len(compact) > 40 or len(out) >= lines:
+            break
+        out.append(compact)
+    return out
+
+
+def _title_across_lines(text: str) -> tuple[str, int] | None:
+    """A title that a PDF, a page or a narrow column broke across lines ('宝力根苏木2023年' /
+    '政府信息公开工作年度报告') joined again. The title starts at a line's start; of several
+    starts the lowest is taken, so a breadcrumb or site name above it ('政务公开') is no part of the unit."""
+    lines = title_lines(text)
+    for i in range(len(lines) - 1, -1, -1):
+        block = "".join(lines[i : i + 3])
+        m = _TITLE.match(block)
+        if m and clean_unit(m.group(1)):
+            return clean_unit(m.group(1)), int(m.group(2))
+        m = _TITLE_YEAR_FIRST.match(block)
+        if m and clean_unit(m.group(2)):
+            return clean_unit(m.group(2)), int(m.group(1))
+    return None
+
+
 def guess_identity(text: str) -> tuple[str, int | None]:
-    """(unit, year) from the title or the first sentence; '' and None when not certain."""
+    """(unit, year) from the title (also when broken across lines) or the first sentence; '' and None when not certain."""
     head = text[:20000]  # the title and first paragraph are at the top; never scan a huge text
+    found = _title_across_lines(head)
+    if found is not None:
+        return found
     year = None
     for m in _TITLE.finditer(head):
         year = year or int(m.group(2))

@@ -99,7 +99,7 @@ def read_published(path: Path, unit: str | None = None, year: int | None = None,
     )
     if cover:
         rep.cover = {"source": "本工具模板的封面"}
-    parsed = walk(fmt, _tokens(fmt, src, name), name)
+    parsed = walk(fmt, _tokens(fmt, src, name), name, open_end=src.text.rstrip()[-1:].isdigit())
     settle(fmt, parsed, name)
     rep.findings.extend(parsed.problems)
     if parsed.rows_read == 0:

@@ -40,9 +40,17 @@ class Tok:
 
     @property
     def digits(self) -> str | None:
-        """The token as a run of digits (maybe several cells run together), else None."""
+        """The token as a run of digits (maybe several cells run together), else None. A number
+        grouped by thousands ('1,888') is its digits too, but always one whole cell (``grouped``)."""
         s = unicodedata.normalize("NFKC", self.text).strip()
-        return s if len(s) <= MAX_RUN and _RUN.fullmatch(s) else None
+        if len(s) <= MAX_RUN and _RUN.fullmatch(s):
+            return s
+        return s.replace(",", "") if _GROUPED.fullmatch(s) else None
+
+    @property
+    def grouped(self) -> bool:
+        """'1,888': the commas say where the number begins and ends, so it is never split or joined."""
+        return bool(_GROUPED.fullmatch(unicodedata.normalize("NFKC", self.text).strip()))
 
 
 MAX_RUN = 300  # digits of cells run together: a table row is a few dozen cells of a few digits
@@ -173,6 +181,8 @@ _PLACEHOLDERS = re.compile(r"[/／\\]+|[—–－―]{1,2}")  # run together: on
 
 # a number glued to a measure word is prose ('收到申请3件'), not a table cell
 _MEASURE = "件条项个次人家份户元年月日号页％%.,"
+# digits run into a number grouped by thousands, on either side: '89741,888', '1,88800'
+_RUN_INTO_GROUP = re.compile(r"\d{4,},\d{3}(?!\d)|\d,\d{3}\d")
 _PIECE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[^\d]+")
 
 
@@ -192,6 +202,9 @@ def _gap_tokens(gap: str, line: int) -> list[Tok]:
             buf += text
 
     for word in gap.replace("|", " ").split():
+        if _RUN_INTO_GROUP.search(word):  # '89741,888': which digits are the grouped number's is unknowable
+            out.append(Tok(word, line, True))  # text, so the row is unread (unknown), never a guess
+            continue
         if _PLACEHOLDERS.fullmatch(word):  # '/', '///', '—': blank cells
             out.extend(Tok("", line, True) for _ in range(max(1, word.count("/") + word.count("／") + word.count("\\"))))
             continue

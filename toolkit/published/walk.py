@@ -158,6 +158,7 @@ def split_row(cells: list[Cell], vals: list[Tok], fmt: Format) -> list[list[Numb
         len(cells),
         forced_totals(cells, fmt),
         [fmt.kinds[c.kind].integer for c in cells],
+        [t.grouped for t in vals],
     )
     splitter.gen(0, 0, 0)
     return splitter.out
@@ -169,8 +170,10 @@ class _Splitter:
     need: int
     forced: dict[int, list[int]]
     integer: list[bool]
+    whole: list[bool]  # per token: one cell as it stands ('1,888'), never cut
     out: list[list[Number | None]] = field(default_factory=list)
     acc: list[Number | None] = field(default_factory=list)
+    ti: int = 0  # the token being cut
 
     def pieces(self, rest: str, ci: int) -> list[str]:
         """Candidate texts for cell ``ci`` at the start of ``rest``."""
@@ -179,6 +182,8 @@ class _Splitter:
             if all(p is not None for p in parts):
                 s = _num_text(sum(parts))  # type: ignore[arg-type]
                 return [s] if rest.startswith(s) else []
+        if self.whole[self.ti]:
+            return [rest]
         return [rest[:n] for n in range(1, min(len(rest), MAX_DIGITS + 3) + 1)]
 
     def ok(self, piece: str, rest: str, ci: int) -> bool:
@@ -205,6 +210,7 @@ class _Splitter:
         if not self.feasible(ti, off, ci):
             return
         rest = self.raw[ti][off:]
+        self.ti = ti
         options = [None] if self.raw[ti] == "" else [p for p in self.pieces(rest, ci) if self.ok(p, rest, ci)]
         for piece in options:
             self.acc.append(None if piece is None else _value(piece))
@@ -251,6 +257,7 @@ class Walker:
     toks: list[Tok]
     name: str
     out: Parsed = field(default_factory=Parsed)
+    open_end: bool = False  # the text stops right after a number (no separator after it)
     pos: int = 0
     ended: bool = False
 
@@ -376,8 +383,18 @@ class Walker:
         vals, end = read_values(self.toks, k, len(cells), last.text)
         return vals, end, last.text
 
+    def cut_at_end(self, vals: list[Tok], end: int) -> bool:
+        """The row's last number is where the text stops, with nothing after it: a page cut short
+        may have cut that number too ('44' shown as '4'), so it is not a figure. Zeros are whole
+        (no number starts with 0)."""
+        last = vals[-1] if vals else None
+        return self.open_end and end >= len(self.toks) and last is self.toks[-1] and set(last.digits or "0") != {"0"}
+
     def take(self, sheet: Sheet, cells: list[Cell], vals: list[Tok], end: int, label: str) -> None:
         out = self.out
+        if self.cut_at_end(vals, end):
+            self.truncated(sheet, cells, vals[:-1], label, whole=True)
+            return
         values = plain(vals) if len(vals) == len(cells) else None
         if values is None:
             splits = split_row(cells, vals, self.fmt)
@@ -417,10 +434,11 @@ class Walker:
         )
         self.out.problems.append(f)
 
-    def truncated(self, sheet: Sheet, cells: list[Cell], vals: list[Tok], label: str) -> None:
-        """The text ends inside this row: keep the visible cells when they are certain."""
+    def truncated(self, sheet: Sheet, cells: list[Cell], vals: list[Tok], label: str, whole: bool = False) -> None:
+        """The text ends inside this row: keep the visible cells when they are certain (``whole``:
+        ``vals`` are the complete tokens before a number the end may have cut)."""
         seen = visible_prefix(vals) or []
-        for c, v in zip(cells, seen[: len(cells) - 1], strict=False):
+        for c, v in zip(cells, seen[: len(cells) - (0 if whole else 1)], strict=False):
             self.out.values[c.id] = v
         self.unreadable(sheet, cells[min(len(seen), len(cells) - 1)], f"原文在“{label}”一行中途截断，此后各行缺失")
         self.ended = True
@@ -431,8 +449,10 @@ class Walker:
         )
 
 
-def walk(fmt: Format, toks: list[Tok], name: str) -> Parsed:
-    return Walker(fmt, toks, name).run()
+def walk(fmt: Format, toks: list[Tok], name: str, open_end: bool = False) -> Parsed:
+    """Read every row of the format from the tokens. ``open_end``: the text stops right after a
+    digit, so its last number may be cut short."""
+    return Walker(fmt, toks, name, open_end=open_end).run()
 
 
 # ---------------------------------------------------------------- rows that split several ways

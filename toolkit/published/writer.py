@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..fileio import atomic_write_text, safe_filename
-from ..report import Report
+from ..report import Number, Report, derive_totals
 from ..roster import Unit
-from ..spec import formats
+from ..spec import Format, formats
 from ..template import ReturnContent, write_return
 
 MAX_NAME_BYTES = 255
@@ -68,13 +68,44 @@ def write_imported(report: Report, out_dir: Path, names: OutputNames | None = No
 
     fmt = formats()[report.format_id]
     xlsx, js = (names or OutputNames(out_dir)).pair(report)
+    values = {c.id: None if c.id in report.unknown else report.values.get(c.id) for c in fmt.inputs}
+    printed, notes = printed_totals(fmt, report, values)
     content = ReturnContent(
         unit=Unit(report.unit_code, report.unit_name, report.unit_type),
         year=report.year or 0,
-        values={c.id: None if c.id in report.unknown else report.values.get(c.id) for c in fmt.inputs},
+        values=values,
+        raw=printed,
+        notes=notes,
         cover={"note": f"由 nianbao 从已发布的年报导入：{report.provenance.name}（空白表示原文缺失或无法确定）"},
     )
     write_return(xlsx, fmt, content)
     data = {"tool": "nianbao", **file_json(report)}
     atomic_write_text(js, dumps(data) + "\n")  # never NaN/Infinity, which JSON does not have
     return xlsx, js
+
+
+def printed_totals(
+    fmt: Format, report: Report, inputs: dict[str, Number | None]
+) -> tuple[dict[str, Number], dict[tuple[str, str], str]]:
+    """The totals to write as the figures the report printed, each with its note: every total whose
+    printed figure differs from what the template's formula would show over the cells written (a
+    report that printed an inconsistent total, or a total whose parts could not all be read). The
+    return then shows what was published; `check` reports each as a total that is no formula."""
+    formula = {k: 0 if v is None else v for k, v in derive_totals(fmt, {k: v or 0 for k, v in inputs.items()}).items()}
+    raw: dict[str, Number] = {}
+    notes: dict[tuple[str, str], str] = {}
+    for c in fmt.totals:
+        shown = report.cached.get(c.id)
+        if shown is None or shown == formula.get(c.id):
+            continue
+        raw[c.id] = shown
+        why = "其中有原文缺失或无法确定的分项" if any(p in report.unknown for p in c.parts) else "原文数字与分项之和不一致"
+        notes[(c.sheet_name, c.a1)] = (
+            f"已发布的年报此格印为{_text(shown)}，按本表分项计算为{_text(formula.get(c.id, 0))}（{why}）。"
+            "此处保留原文数字而非公式，请向发布单位核实。"
+        )
+    return raw, notes
+
+
+def _text(v: Number) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
