@@ -407,6 +407,24 @@ class Archive:
 
         return backup(self, Path(out))
 
+    def wal_file(self) -> Path | None:
+        """The SQLite write-ahead log beside the archive (None for PostgreSQL): while a server runs,
+        recent changes live there until a checkpoint moves them into the archive file."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        return Path(self.url.removeprefix("sqlite:///") + "-wal")
+
+    def checkpoint(self) -> bool:
+        """Move the write-ahead log into the archive file and empty it, so that the file alone holds
+        everything (a copy of it is then not a stale archive). True when the log could be emptied;
+        False when readers kept part of it (the next checkpoint finishes it). PostgreSQL: nothing to do."""
+        if self.engine.dialect.name != "sqlite":
+            return True
+        with self.engine.connect().execution_options(nianbao_read=True) as conn:
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            conn.rollback()
+        return not busy
+
     # ------------------------------------------------------------ settings (nianbao_meta)
 
     def setting(self, key: str) -> str | None:

@@ -248,10 +248,27 @@ def status_cmd(
         states = archive.status(year)
         if missing:
             states = chase_list(archive, states, year)
+        _warn_large_wal(archive)
     _status_table(states, year, missing)
     say(_tally(archive.status(year) if missing else states))
     if as_json:
         print(dumps({"schema": "nianbao.status", "schema_version": 2, "year": year, "units": [s.row() for s in states]}))
+
+
+WAL_WARN_BYTES = 64 << 20  # a write-ahead log this large means a copy of the archive file alone is far behind
+
+
+def _warn_large_wal(archive) -> None:
+    wal = archive.wal_file()
+    size = wal.stat().st_size if wal is not None and wal.exists() else 0
+    if size >= WAL_WARN_BYTES:
+        say(
+            "注意：档案库的预写日志 {} 有 {} MB，最近收到的数据还在其中、尚未写入档案库文件。"
+            "复制档案库请用 nianbao backup --out 备份文件（运行中也能得到完整的一份），不要直接复制档案库文件。",
+            wal,
+            size >> 20,
+            style="yellow",
+        )
 
 
 def _accept_clean(db: str | None, year: int) -> None:

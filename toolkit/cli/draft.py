@@ -25,8 +25,15 @@ def draft_cmd(
     ] = None,
     site: Annotated[str | None, typer.Option("--site", help="电子版发布的网站名称及网址；不给时文中留待填写。")] = None,
     name: Annotated[str | None, typer.Option("--name", help="标题和正文中的单位名称（默认取自数据；汇总表为地区名）。")] = None,
-    force: Annotated[bool, typer.Option("--force", help="数据有错误时仍生成：首页印有醒目警告，不得发布；退出码为1。")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="文稿已被编辑过（或不是本工具生成的）也覆盖。")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="数据有错误时仍生成（首页印有醒目警告，不得发布；退出码为1）；文稿已被编辑过时也覆盖（先备份）。"
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="文稿已被编辑过（或不是本工具生成的）也覆盖；原文件先备份为“文件名.bak-时间”。")
+    ] = False,
     db: DbOption = None,
     year: Annotated[int | None, typer.Option("--year", "-y", help="用档案库时：报告年度。")] = None,
     unit: Annotated[
@@ -48,7 +55,11 @@ def draft_cmd(
 
     文中【请填写：…】是只有本机关知道的内容，发布前必须全部替换；命令结束时会列出。
 
-    退出码：0 已生成；1 数据有错误，未生成（加 --force 时仍生成，退出码仍为1）；2 无法运行（不是填报表、文件无法读取等）。
+    已有的文稿只有与本工具当初写出的完全相同时才会被替换；有人编辑过（Word、WPS、LibreOffice 保存过，网页中填了电话等）
+    就不覆盖（退出码2），加 --overwrite 或 --force 才覆盖，原文件先备份为“文件名.bak-时间.docx”。
+
+    退出码：0 已生成；1 数据有错误，未生成（加 --force 时仍生成，退出码仍为1）；2 无法运行（不是填报表、文件无法读取、
+    文稿已被编辑过等）。
     """
     from ..draft import DraftOptions, build_document, write_docx, write_html
     from ..outputs import OutputGuard
@@ -58,10 +69,11 @@ def draft_cmd(
         raise fail(f"--out 应为 .docx 文件：{out_path}")
     if html_path is not None and html_path.suffix.lower() not in (".html", ".htm"):
         raise fail(f"--html 应为 .html 文件：{html_path}")
-    guard = OutputGuard([p for p in (source, prev) if p is not None], overwrite)
-    guard.check(out_path, "draft-docx")
-    if html_path is not None:
-        guard.check(html_path, "draft-html")
+    targets = [p for p in (out_path, html_path) if p is not None]
+    guard = OutputGuard([p for p in (source, prev) if p is not None], overwrite=True)  # inputs and folders only:
+    for path, kind in zip(targets, ("draft-docx", "draft-html"), strict=False):  # whether a draft was edited is
+        guard.check(path, kind)  # decided by what it records of itself (draft.written)
+    backups = _edited(targets, overwrite or force)
     report, previous = _sources(source, prev, db, year, unit)
     errors = _show_findings(report, source.name if source else "档案库中的数据", force)
     options = DraftOptions(
@@ -69,6 +81,7 @@ def draft_cmd(
     )
     doc = build_document(report, formats()[report.format_id], previous, options)
     PLANNED.append(f"年报文稿 {out_path}")
+    _keep_backups(backups)
     write_docx(doc, out_path)
     written = [out_path]
     if html_path is not None:
@@ -79,6 +92,31 @@ def draft_cmd(
     if errors:
         say("[bold red]警告：[/]数据有{}个错误，本稿已按 --force 生成，首页印有警告，不得发布。", len(errors))
         raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _edited(targets: list[Path], replace: bool) -> list[Path]:
+    """The existing drafts that differ from what nianbao wrote: refused (exit 2) unless ``replace``,
+    then returned, to be backed up just before they are replaced."""
+    from ..draft import written
+
+    changed = [p for p in targets if written.state(p) in (written.EDITED, written.FOREIGN)]
+    if changed and not replace:
+        p = changed[0]
+        why = "生成后已被编辑过" if written.state(p) == written.EDITED else "不是本工具生成的文稿（或已被其他软件另存过）"
+        raise fail(
+            f"{p} 已存在，{why}，与本工具写出的内容不同。为免丢失其中填写的内容，没有覆盖它（文件未改动）。"
+            f"请另给一个文件名（--out/--html）；确认要重新生成时加 --overwrite，原文件会先备份为"
+            f"“{written.backup_name(p).name}”。"
+        )
+    return changed
+
+
+def _keep_backups(paths: list[Path]) -> None:
+    from ..draft import written
+
+    for p in paths:
+        if p.exists():
+            say("原文稿已备份为：{}", written.keep_backup(p))
 
 
 def _sources(source: Path | None, prev: Path | None, db: str | None, year: int | None, unit: str | None):

@@ -165,7 +165,7 @@ def _check_inputs(report: Report, fmt: Format, previous: Report | None) -> None:
 def _notes(report: Report, fmt: Format, previous: Report | None) -> list[str]:
     notes = []
     if report.level != "填报单位":
-        where = "（见汇总表“明细”）" if report.path.lower().endswith((".xlsx", ".ods")) else ""
+        where = "（见汇总表“明细”）" if "明细" in report.extra_sheets else ""  # none from the archive
         notes.append(f"本汇总包含{len(report.children)}个单位的数据{where}，文稿开头写明数据由汇总形成。")
     blank = [c for c in fmt.inputs if fmt.sheet(c.sheet_id).published and report.values.get(c.id) is None]
     if blank:

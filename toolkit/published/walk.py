@@ -149,14 +149,14 @@ def forced_totals(cells: list[Cell], fmt: Format) -> dict[int, list[int]]:
     return out
 
 
-def split_row(cells: list[Cell], vals: list[Tok], fmt: Format) -> list[list[Number | None]]:
+def split_row(cells: list[Cell], vals: list[Tok], fmt: Format, totals: bool = True) -> list[list[Number | None]]:
     """Every way to cut the value tokens into ``len(cells)`` numbers: each token gives at least
     one number, numbers have no leading zeros, decimals only where the cell holds an amount,
-    and a total whose parts precede it in the row must equal their sum. At most MAX_SPLITS."""
+    and (``totals``) a total whose parts precede it in the row must equal their sum. At most MAX_SPLITS."""
     splitter = _Splitter(
         ["" if t.text == "" else (t.digits or "") for t in vals],
         len(cells),
-        forced_totals(cells, fmt),
+        forced_totals(cells, fmt) if totals else {},
         [fmt.kinds[c.kind].integer for c in cells],
         [t.grouped for t in vals],
     )
@@ -397,7 +397,7 @@ class Walker:
             return
         values = plain(vals) if len(vals) == len(cells) else None
         if values is None:
-            splits = split_row(cells, vals, self.fmt)
+            splits = split_row(cells, vals, self.fmt) or self.as_printed(cells, vals)
             if end >= len(self.toks) and len(splits) != 1:  # the text ends inside this row
                 self.truncated(sheet, cells, vals, label)
                 return
@@ -422,6 +422,15 @@ class Walker:
                 out.problems.append(make("value-missing", where=c, file=self.name))
         out.rows_read += 1
         self.pos = end
+
+    def as_printed(self, cells: list[Cell], vals: list[Tok]) -> list[list[Number | None]]:
+        """A row whose printed total is not the sum of its parts has no split that keeps it; when
+        the row is one run of digits that cuts only one way ('0000001' into seven cells), that is
+        what was printed: read it, and the rules report the total."""
+        if len(vals) != 1:  # digits in several tokens: a lost blank cell could explain the sums as well
+            return []
+        free = split_row(cells, vals, self.fmt, totals=False)
+        return free if len(free) == 1 else []
 
     def short(self, cells: list[Cell], vals: list[Tok], label: str) -> None:
         """Fewer digits than cells, and the next row follows: the row has empty cells, but the

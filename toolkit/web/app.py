@@ -46,6 +46,7 @@ class WebConfig:
     any_ip: bool = False  # any IP-literal Host (served on a wildcard address)
     origins: set[str] = field(default_factory=set)  # origins a form may come from besides the page's own
     quotas: Quotas = field(default_factory=Quotas)  # what one unit's link may take (serve --max-…)
+    checkpoint_seconds: float = 60.0  # how often a SQLite archive's write-ahead log is moved into its file
 
     def allow(self, host: str, names: list[str] | tuple[str, ...] = ()) -> None:
         """Answer for the listening address (any IP literal when it is a wildcard) and ``names``
@@ -190,15 +191,38 @@ class _App(Starlette):
         return SecurityHeaders(HostGuard(super().build_middleware_stack(), ctx.config, ctx), ctx.config.tls)
 
 
+async def _checkpoints(archive: Archive, every: float) -> None:
+    """Every minute, move the write-ahead log into the archive file: otherwise, while the server runs,
+    ``nianbao.db`` keeps its size of the day the roster was loaded and every upload lives in
+    ``nianbao.db-wal`` — a plain copy of the file named in README would be an empty archive."""
+    import asyncio
+
+    from starlette.concurrency import run_in_threadpool
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(archive.checkpoint)
+        except Exception as e:  # a busy or unavailable database: the next minute tries again
+            views.log.warning("档案库检查点未完成（稍后重试）：%s", e)
+
+
 def _lifespan(ctx: views.Context):
-    """The server's life: the upload workers are stopped when it stops."""
+    """The server's life: the archive's log is checkpointed every minute and once at the end, the
+    upload workers are stopped when it stops."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        import asyncio
+
+        task = asyncio.create_task(_checkpoints(ctx.archive, ctx.config.checkpoint_seconds))
         try:
             yield
         finally:
+            task.cancel()
             ctx.workers.close()
+            with contextlib.suppress(Exception):
+                ctx.archive.checkpoint()
 
     return lifespan
 
@@ -224,6 +248,7 @@ def create_app(config: WebConfig) -> Starlette:
         Route("/unit/{code}", ctx.admin(views.unit_page)),
         Route("/unit/{code}/accept", ctx.admin(views.accept), methods=["POST"]),
         Route("/unit/{code}/reject", ctx.admin(views.reject), methods=["POST"]),
+        Route("/unit/{code}/reopen", ctx.admin(views.reopen), methods=["POST"]),
         Route("/unit/{code}/link", ctx.admin(views.new_link), methods=["POST"]),
         Route("/links", ctx.admin(views.links_page)),
         Route("/upload", ctx.admin(views.bulk_upload), methods=["POST"]),

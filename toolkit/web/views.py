@@ -26,6 +26,7 @@ STATUS_ORDER = ("未报送", "待审核", "退回", "已通过")
 SESSION_COOKIE, ADMIN_COOKIE = "nb_session", "nb_admin"  # a signed visitor id; a signed-in admin's session id
 LOOPBACK_HOST = "nianbao.loopback_host"  # set by app.HostGuard
 log = logging.getLogger("nianbao.web")
+FORCE_BOX = "有错误时也汇总"  # the consolidate form's checkbox (overview.html)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -267,6 +268,7 @@ def _sorted_states(states, status: str, sort: str):
 
 async def overview(ctx: Context, request: Request) -> Response:
     states = await run_in_threadpool(ctx.archive.status, ctx.config.year)
+    deadline = await run_in_threadpool(ctx.archive.deadline, ctx.config.year)
     tally = Counter(s.status for s in states)
     status, sort = request.query_params.get("status", ""), request.query_params.get("sort", "")
     bars = [(name, tally.get(name, 0)) for name in STATUS_ORDER]
@@ -276,48 +278,112 @@ async def overview(ctx: Context, request: Request) -> Response:
         states=_sorted_states(states, status, sort),
         total=len(states),
         bars=bars,
-        late=sum(1 for s in states if s.late),
+        late=sum(1 for s in states if s.late),  # past the deadline and not yet approved
+        deadline=deadline,
         status=status,
         sort=sort,
         statuses=STATUS_ORDER,
     )
 
 
+def _days_left(deadline, today=None) -> int | None:
+    import datetime as dt
+
+    return (deadline - (today or dt.date.today())).days if deadline else None
+
+
 def _unit_view(archive: Archive, code: str, year: int) -> dict[str, Any]:
-    """What a unit's page shows, for the county and for the unit's own link alike."""
+    """What a unit's page shows, for the county and for the unit's own link alike: the state, the
+    newest version's findings (once), its versions and the unit's history, the deadline."""
     state = archive.state(code, year)
     report = archive.report(state.submission_id) if state.submission_id else None
     findings = list(report.findings) if report is not None else []
-    return {"state": state, "findings": findings, "history": archive.history(code, year)}
+    deadline = archive.deadline(year)
+    return {
+        "state": state,
+        "findings": findings,
+        "history": archive.history(code, year),
+        "deadline": deadline,
+        "days_left": _days_left(deadline),
+    }
 
 
-async def unit_page(ctx: Context, request: Request) -> Response:
+def _change_rows(changes) -> list[dict[str, str]]:
+    """A cell difference as the page's table shows it (labels from the format, values as read)."""
+    from ..diff import shown
+
+    return [
+        dict(sheet=c.sheet, row=c.row_label, col=c.col_label, ref=c.ref, old=shown(c.old), new=shown(c.new)) for c in changes
+    ]
+
+
+def _review_view(archive: Archive, code: str, year: int, state) -> dict[str, Any]:
+    """What the reviewer needs to decide on the newest version: its versions, which errors may be
+    explained and which must be corrected, and what changed against the version that counts (or the
+    one before) and against last year's approved return."""
+    from ..archive import workflow as W
+    from ..archive.db import ArchiveError
+
+    view: dict[str, Any] = {"versions": [], "base": None, "changes": None, "last_year": None, "last_year_note": ""}
+    if not state.submission_id:
+        return view
+    versions = archive.versions(code, year)
+    view["versions"] = list(reversed(versions))  # newest first
+    if len(versions) > 1:
+        base_id = state.approved_id if state.approved_id and state.approved_id != state.submission_id else versions[-2].id
+        view["base"] = next(v for v in versions if v.id == base_id)
+        view["changes"] = _change_rows(archive.diff(code, year, base_id, state.submission_id))
+    try:
+        view["last_year"] = _change_rows([c for c in archive.diff_last_year(code, year) if not c.is_cover])
+    except ArchiveError as e:
+        view["last_year_note"] = str(e)
+    findings = archive.report(state.submission_id).findings
+    view["mandatory"] = W.mandatory_errors(findings)
+    view["explainable"] = W.explainable_errors(findings)
+    view["needs_note"] = bool(view["explainable"] or state.warnings)
+    return view
+
+
+async def unit_page(ctx: Context, request: Request, error: str = "", status_code: int = 200) -> Response:
     code = request.path_params["code"]
     unit = _unit(ctx, code)
     view = await run_in_threadpool(_unit_view, ctx.archive, code, ctx.config.year)
+    view |= await run_in_threadpool(_review_view, ctx.archive, code, ctx.config.year, view["state"])
     view |= await run_in_threadpool(_links_view, ctx, request, [unit])
-    return ctx.render(request, "unit.html", unit=unit, **view)
+    return ctx.render(request, "unit.html", status_code=status_code, unit=unit, error=error, **view)
 
 
-async def _decide(ctx: Context, request: Request, accept: bool) -> Response:
+async def _decide(ctx: Context, request: Request, kind: str) -> Response:
+    """通过 / 退回 / 撤销通过 of the version the reviewer saw (the form's hidden submission id): a
+    version that is no longer the newest, or one the archive refuses, gives the unit's page again
+    with the archive's Chinese reason on top."""
+    from ..archive.db import ArchiveError
+
     code = request.path_params["code"]
     _unit(ctx, code)
     note = str(request.state.form.get("note", "")).strip()
-    if not note:
-        raise HTTPException(400, "请填写说明或退回理由。")
+    if not note and kind != "通过":
+        raise HTTPException(400, "请填写退回理由或撤销通过的原因。")
     raw_sid = str(request.state.form.get("submission_id", "")).strip()
     sid = int(raw_sid) if raw_sid.isdigit() else None  # the version the reviewer saw (None: the newest)
-    decide = ctx.archive.approve if accept else ctx.archive.reject
-    await run_in_threadpool(decide, code, ctx.config.year, note, sid, "管理页面")
+    decide = {"通过": ctx.archive.approve, "退回": ctx.archive.reject, "撤销通过": ctx.archive.reopen}[kind]
+    try:
+        await run_in_threadpool(decide, code, ctx.config.year, note, sid, "管理页面")
+    except ArchiveError as e:
+        return await unit_page(ctx, request, error=str(e), status_code=409)
     return RedirectResponse(f"/unit/{urllib.parse.quote(code)}", status_code=303)
 
 
 async def accept(ctx: Context, request: Request) -> Response:
-    return await _decide(ctx, request, True)
+    return await _decide(ctx, request, "通过")
 
 
 async def reject(ctx: Context, request: Request) -> Response:
-    return await _decide(ctx, request, False)
+    return await _decide(ctx, request, "退回")
+
+
+async def reopen(ctx: Context, request: Request) -> Response:
+    return await _decide(ctx, request, "撤销通过")
 
 
 # ---------------------------------------------------------------- the units' links
@@ -458,8 +524,9 @@ async def consolidate(ctx: Context, request: Request) -> Response:
     force = request.state.form.get("force") == "1"
     try:
         data, name = await run_in_threadpool(_summary_bytes, ctx.archive, ctx.config.year, force)
-    except Refused as e:
-        return ctx.render(request, "error.html", status_code=409, message=str(e))
+    except Refused as e:  # the command line's advice, said as this page's checkbox
+        message = str(e).replace("加 --force 强制汇总", f"勾选“{FORCE_BOX}”后再点“汇总并下载汇总表”")
+        return ctx.render(request, "error.html", status_code=409, message=message.replace("--force", f"勾选“{FORCE_BOX}”"))
     return download(data, name)
 
 
