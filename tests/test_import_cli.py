@@ -195,3 +195,7 @@ def test_a_report_naming_no_unit_gets_a_readable_name(tmp_path, fmt):
     assert rep.unit_name == "未识别单位（某局年报）" and rep.unit_code.startswith("X")
     r = run_cli("import", src)
     assert "未识别单位（某局年报）" in r.stderr and rep.unit_code not in r.stderr
+    # with a roster: 单位不在名册中, naming the unit as people know it, never the invented key
+    with_roster = run_cli("import", src, "-r", ROSTER)
+    assert "未识别单位（某局年报）" in with_roster.stderr and "单位代码（无）" in with_roster.stderr
+    assert rep.unit_code not in with_roster.stderr

@@ -24,7 +24,7 @@ from .inputs import Source, collect, load, shown
 from .pool import new_pool, stop_pool
 from .reader import read_bytes
 from .report import Provenance, Report
-from .roster import Roster
+from .roster import Roster, is_invented_code
 from .rules import run_rules
 from .spec import Format, current_format, formats
 
@@ -75,12 +75,18 @@ def check_identity(report: Report, fmt: Format, opts: CheckOptions) -> list[Find
     return out
 
 
+def _shown_code(code: str) -> str:
+    """A unit code as people see it: none when the file gave none (or a published report's unit got
+    an invented key)."""
+    return "（无）" if not code or is_invented_code(code) else code
+
+
 def _roster_identity(report: Report, roster: Roster) -> list[Finding]:
     name = report.provenance.name
     unit = roster.get(report.unit_code)
     if unit is None:
         return [
-            make("unit-not-in-roster", file=name, found=report.unit_code or "（无）", unit_name=report.unit_name or "未知单位")
+            make("unit-not-in-roster", file=name, found=_shown_code(report.unit_code), unit_name=report.unit_name or "未知单位")
         ]
     report.unit_type = unit.type  # the roster is authoritative for rules such as I10
     if unit.name != report.unit_name:

@@ -206,6 +206,15 @@ def _unit(row: list[str], idx: dict[str, int], name_of_file: str, line: int) -> 
     return Unit(code, name, typ, parent, line)
 
 
+INVENTED_CODE = re.compile(r"X[0-9a-f]{8}")  # toolkit.published.identity.invented_code: 'X' + 8 hex digits
+
+
+def is_invented_code(code: str) -> bool:
+    """A code made up for a published report's unit that is in no roster (a key for pairing years,
+    meaningless to people: never shown)."""
+    return bool(INVENTED_CODE.fullmatch(code or ""))
+
+
 def load_roster(path: Path | str) -> Roster:
     """Read and validate a roster; any problem raises RosterError naming the line."""
     path = Path(path)

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from ..roster import Roster, Unit
+from ..roster import Roster, Unit, is_invented_code
 from .tokens import norm
 
 # ---------------------------------------------------------------- format detection
@@ -166,17 +166,12 @@ def own_template_cover(text: str) -> Cover | None:
     return Cover(fields["填报单位"], fields.get("单位代码", ""), int(year) if year.isdigit() else int(title.group(1)))
 
 
-_INVENTED = re.compile(r"X[0-9a-f]{8}")
-
-
 def invented_code(unit: str) -> str:
     """A stable code for a unit that is in no roster: 'X' + 8 hex digits of its name."""
     return "X" + hashlib.sha1(unit.encode("utf-8")).hexdigest()[:8]
 
 
-def is_invented(code: str) -> bool:
-    """A code ``invented_code`` made: a key for pairing years, meaningless to people (never shown)."""
-    return bool(_INVENTED.fullmatch(code or ""))
+is_invented = is_invented_code  # a code ``invented_code`` made (defined with the roster's codes)
 
 
 def unknown_unit(stem: str) -> str:
