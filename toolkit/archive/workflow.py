@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..spec import KINDS, finding_kind
 from .db import ArchiveError
 
 STATUSES = ("未报送", "待审核", "退回", "已通过")
@@ -30,10 +31,8 @@ DECISIONS = (APPROVE, OLD_APPROVE, REJECT, REOPEN)
 AUTO = "自动"
 SOURCES = ("链接", "管理页面", "命令行", "在线填写", "导入")
 ACTORS = ("链接", "管理页面", "命令行", AUTO)
-MANDATORY, EXPLAINABLE = "强制性", "核实性"
+MANDATORY, EXPLAINABLE = KINDS  # 强制性, 核实性: from the format definition
 OLDER_DATE = "填报日期早于当前版本"
-# codes that may be accepted with a 说明 while the format definition does not mark kinds yet
-EXPLAINABLE_CODES = frozenset({"carryover-mismatch"})
 
 
 @dataclass
@@ -160,12 +159,12 @@ def check_newest(versions: Sequence[Any], sid: int | None, unit: str) -> Any:
 
 
 def kind_of(finding: Any) -> str:
-    """强制性 or 核实性 of a finding (a Finding or its JSON), from the format's kinds when they are marked."""
-    get = finding.get if isinstance(finding, dict) else lambda k, d=None: getattr(finding, k, d)
-    kind = get("kind", None)
-    if kind in (MANDATORY, EXPLAINABLE):
+    """强制性 or 核实性 of a finding (a Finding or its JSON); one stored before kinds existed gets its
+    kind from the format definition by code."""
+    kind = _field(finding, "kind")
+    if kind in KINDS:
         return kind
-    return EXPLAINABLE if get("code") in EXPLAINABLE_CODES else MANDATORY
+    return finding_kind(str(_field(finding, "code") or ""), str(_field(finding, "severity") or ""))
 
 
 def _field(f: Any, key: str) -> Any:
