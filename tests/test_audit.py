@@ -1,5 +1,6 @@
 """Issue 18: `nianbao audit` — the whole corpus of published reports plus hostile files in one
-batch, through the worker pool, into one workbook (总览, 问题, 跨年, 文字与表格)."""
+batch, through the worker pool, into one workbook (总览, 问题, 跨年, 文字与表格, and 跳过 for the
+files not read, issue 28)."""
 
 from __future__ import annotations
 
@@ -188,6 +189,45 @@ def test_audit_reads_only_regular_files_inside_the_folder(tmp_path):
     assert by_name["年报/a.txt"].readable
     for name in ("年报/link.txt", "年报/pipe.txt"):
         assert [f.code for f in by_name[name].findings] == ["path-skipped"], name
+
+
+def test_every_file_skipped_is_named_with_why(tmp_path, cli):
+    """Issue 28: a .docx beside the PDFs, a file of an unknown kind, an Office lock file and a file too
+    large are each named with the reason — on the console and in the workbook's 跳过 sheet."""
+    folder = tmp_path / "年报"
+    folder.mkdir()
+    shutil.copy(ROOT / "samples" / "published" / "宝力根苏木2023年政府信息公开工作年度报告.txt", folder / "a.txt")
+    (folder / "宝力根苏木2023年报.docx").write_bytes(b"PK\x03\x04 not really")
+    (folder / "说明.md").write_text("不是年报", encoding="utf-8")
+    (folder / "~$宝力根苏木2023年报.docx").write_bytes(b"x")
+    (folder / "汇总表.xlsx").write_bytes(b"PK")
+    big_text(folder / "big.txt")
+    out = tmp_path / "审计.xlsx"
+    r = cli("audit", folder, "--out", out)
+    assert r.returncode == 1, r.stderr  # big.txt: 文件超出导入上限 (错误)
+    rows = {row["文件"]: row["没有审计的原因"] for row in sheet_rows(out, "跳过")}
+    assert set(rows) == {
+        f"年报/{n}" for n in ("宝力根苏木2023年报.docx", "说明.md", "~$宝力根苏木2023年报.docx", "汇总表.xlsx", "big.txt")
+    }
+    assert "Word文档" in rows["年报/宝力根苏木2023年报.docx"] and "另存为PDF" in rows["年报/宝力根苏木2023年报.docx"]
+    assert "“.md”" in rows["年报/说明.md"] and "临时文件" in rows["年报/~$宝力根苏木2023年报.docx"]
+    assert "nianbao check" in rows["年报/汇总表.xlsx"] and "上限" in rows["年报/big.txt"]
+    for name in rows:
+        assert f"已跳过 {name}" in r.stderr
+    overview = openpyxl_rows(out, "总览")
+    assert any("另有 5 个文件没有审计" in str(row[0]) for row in overview)
+    result = audit([folder / "a.txt"], workers=0)  # a file named explicitly: nothing else looked at
+    assert result.skipped == [] and result.reports[0].readable
+
+
+def openpyxl_rows(path, name):
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return list(wb[name].iter_rows(values_only=True))
+    finally:
+        wb.close()
 
 
 def test_cross_year_items_are_the_format_cross_year_equalities():

@@ -325,7 +325,7 @@ def test_applications_results_and_shares(fmt):
     rep = make_report(fmt, vals)
     doc = build_document(rep, fmt)
     assert assert_figures_trace(doc, rep) > 0
-    text = next(p.text for p in doc.paragraphs() if "共收到政府信息公开申请" in p.text)
+    text = next(p.text for p in doc.paragraphs() if p.text.startswith("2025年，本苏木共收到政府信息公开申请"))
     assert text.startswith("2025年，本苏木共收到政府信息公开申请6件，其中自然人5件、商业企业1件；上年结转政府信息公开申请1件。")
     assert "本年度办结6件，其中予以公开3件，占50%；部分公开1件，占16.7%；" in text
     assert "无法提供1件，占16.7%（均为本机关不掌握相关政府信息）" in text
@@ -413,7 +413,9 @@ def test_year_on_year_comparisons(fmt, tmp_path):
     doc = build_document(cur, fmt, prev)
     assert assert_figures_trace(doc, cur, prev) > 10
     text = "\n".join(p.text for p in doc.paragraphs())
-    assert "作出行政许可处理决定146件、行政处罚处理决定2件，无行政强制处理决定（上年行政强制3件）；行政事业性收费3.1万元。" in text
+    assert (
+        "作出行政许可处理决定146件、行政处罚处理决定2件，无行政强制处理决定（上年行政强制3件）；行政事业性收费3.1万元。" in text
+    )
     assert (
         "行政许可处理决定比上年增加6件、增长4.3%；行政处罚处理决定比上年减少2件、下降50%；"
         "行政事业性收费比上年增加0.6万元、增长24%。"

@@ -69,6 +69,7 @@ def test_county_draft_from_the_archive_equals_the_consolidated_file(cli, archive
     assert _tables(tmp_path / "a.html") == _tables(tmp_path / "f.html")
     assert "锡林浩特市2025年政府信息公开工作年度报告" in _text(tmp_path / "a.html")
     assert "与上年持平" in _text(tmp_path / "a.html") or "比上年" in _text(tmp_path / "a.html")
+    assert "汇总包含22个单位的数据，" in r.stderr and "明细" not in r.stderr  # no workbook, no 明细 sheet to point to
 
 
 def test_draft_db_without_a_return_or_year_says_why(cli, archive_db, tmp_path):

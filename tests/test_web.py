@@ -56,7 +56,12 @@ def test_clerk_fixes_a_faulty_return_through_the_link(site):
     annotated = client.get(link + "/annotated")
     assert annotated.status_code == 200 and openpyxl.load_workbook(io.BytesIO(annotated.content))
     fixed = _upload(client, link + "/upload", sample(HANGAI))
-    assert "已通过" in fixed.text and _state(db, HANGAI).status == "已通过"
+    assert "第2版" in fixed.text and "等待县里审核" in fixed.text and _state(db, HANGAI).status == "待审核"
+    assert fixed.text.count("D30") == 1  # only in the record of the automatic 退回, not as the new version's finding
+    sid = _state(db, HANGAI).submission_id
+    approved = client.post(f"/unit/{HANGAI}/accept", data={"csrf": _csrf(client), "submission_id": str(sid)})
+    assert approved.status_code == 200 and _state(db, HANGAI).status == "已通过"
+    assert "县里已审核通过本单位的第2版" in client.get(link).text
     template = client.get(link + "/template")
     assert template.status_code == 200 and "filename*=UTF-8''" in template.headers["content-disposition"]
 
@@ -68,10 +73,16 @@ def test_county_collects_accepts_and_consolidates(site, tmp_path):
     assert got.status_code == 200 and got.text.count("新收") == 21
     page = client.get("/?status=未报送")
     assert "宝力根苏木" in page.text and page.text.count("/unit/") == 1
-    assert client.get("/?status=待说明").text.count("/unit/") == 1
-    r = client.post(f"/unit/{ARSHAN}/accept", data={"csrf": _csrf(client), "note": "新制定2件、修改1件，已核实。"})
+    assert client.get("/?status=待审核").text.count("/unit/") == 21  # nothing is approved automatically by default
+    sid = _state(db, ARSHAN).submission_id
+    form = {"csrf": _csrf(client), "submission_id": str(sid)}
+    refused = client.post(f"/unit/{ARSHAN}/accept", data=form)  # a warning needs a 说明
+    assert refused.status_code == 409 and "说明" in refused.text and _state(db, ARSHAN).status == "待审核"
+    r = client.post(f"/unit/{ARSHAN}/accept", data=form | {"note": "新制定2件、修改1件，已核实。"})
     assert r.status_code == 200 and _state(db, ARSHAN).status == "已通过"
     assert "已核实" in client.get(f"/unit/{ARSHAN}").text
+    with Archive.open(str(db)) as a:
+        assert len(a.approve_clean(YEAR)) == 20
     summary = client.post("/consolidate", data={"csrf": _csrf(client)})
     assert summary.status_code == 200
     wb = openpyxl.load_workbook(io.BytesIO(summary.content), data_only=True)
@@ -167,7 +178,7 @@ def test_oversized_upload_is_refused_and_the_server_goes_on(tmp_path):
     r = _upload(client, f"/u/{tokens[HANGAI]}/upload", big)
     assert r.status_code == 413 and "上限" in r.text
     assert _upload(client, f"/u/{tokens[HANGAI]}/upload", sample(HANGAI)).status_code == 200
-    assert _state(db, HANGAI).status == "已通过"
+    assert _state(db, HANGAI).status == "待审核" and _state(db, HANGAI).version == 1
 
 
 def test_hostile_files_get_the_same_findings_as_check(site, tmp_path):
@@ -239,13 +250,14 @@ def test_second_year_upload_is_checked_against_last_year(tmp_path):
     write_return(old, nianbao.current_format(), content)
     with Archive.open(str(db)) as a:
         a.load_roster(ROSTER, YEAR - 1)
-        assert [r.status for r in a.receive([old], YEAR - 1)] == ["已通过"]
+        assert [r.status for r in a.receive([old], YEAR - 1)] == ["待审核"]
+        a.approve(HANGAI, YEAR - 1)
     tokens = new_archive(db)
     client = web_client(create_app(WebConfig(db=str(db), year=YEAR)))
     client.get("/")
     page = _upload(client, f"/u/{tokens[HANGAI]}/upload", sample(HANGAI))
-    assert "2024" in page.text and "2025" in page.text and "上年结转" in page.text
-    assert _state(db, HANGAI).status == "退回"
+    assert "2024" in page.text and "2025" in page.text and "上年结转" in page.text and "核实性" in page.text
+    assert _state(db, HANGAI).status == "待审核"  # a carry-over difference may be explained: it waits for the county
 
 
 def test_links_command_and_rotation(cli, tmp_path):
@@ -273,3 +285,43 @@ def test_links_command_and_rotation(cli, tmp_path):
     assert client.get(f"/u/{new}").status_code == 200
     bad = cli("links", "--year", str(YEAR), "--base-url", "ftp://x", "--db", db)
     assert bad.returncode == 2 and "http://" in bad.stderr
+
+
+def test_unreadable_files_through_a_link_are_explained_and_recorded(site):
+    """An .xls or .et sent through a unit's link gets the admin page's precise message (save as .xlsx),
+    never "非本单位"; the failed attempt is recorded for the county."""
+    client, tokens, db = site
+    old_excel = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600  # an OLE2 (.xls/.et) header
+    for name in ("年报.xls", "年报.et"):
+        r = client.post(f"/u/{tokens[HANGAI]}/upload", data={"csrf": _csrf(client)}, files=[("files", (name, old_excel))])
+        assert r.status_code == 200 and "另存为" in r.text and "xlsx" in r.text and "非本单位" not in r.text, name
+    admin = client.post("/upload", data={"csrf": _csrf(client)}, files=[("files", ("年报.xls", old_excel))])
+    assert "另存为" in admin.text
+    assert _state(db, HANGAI).status == "未报送"
+    with Archive.open(str(db)) as a:
+        refused = [h for h in a.history(HANGAI, YEAR) if h.kind == "拒收"]
+    assert [h.text.split("：")[0] for h in refused] == ["年报.xls", "年报.et"]
+    assert "年报.xls" in client.get(f"/unit/{HANGAI}").text  # the county sees the attempts
+
+
+def test_the_reviewer_decides_on_the_version_seen(site, tmp_path):
+    """The unit page's forms carry the version's id: a decision on a version that is no longer the
+    newest gives the page again with the archive's refusal naming both; 撤销通过 takes the figures out."""
+    client, tokens, db = site
+    link = f"/u/{tokens[ARSHAN]}/upload"
+    _upload(client, link, sample(ARSHAN))
+    first = _state(db, ARSHAN).submission_id
+    page = client.get(f"/unit/{ARSHAN}").text
+    assert f'name="submission_id" value="{first}"' in page and "第1版" in page
+    _upload(client, link, sample(ARSHAN, FAULTY))
+    stale = client.post(f"/unit/{ARSHAN}/accept", data={"csrf": _csrf(client), "submission_id": str(first), "note": "已核实"})
+    assert stale.status_code == 409 and "第1版" in stale.text and "已不是最新，最新的是第2版" in stale.text
+    assert _state(db, ARSHAN).approved_id is None
+    newest = _state(db, ARSHAN).submission_id
+    ok = client.post(f"/unit/{ARSHAN}/accept", data={"csrf": _csrf(client), "submission_id": str(newest), "note": "已核实"})
+    assert ok.status_code == 200 and _state(db, ARSHAN).approved_id == newest
+    page = client.get(f"/unit/{ARSHAN}").text
+    assert "已通过的第2版" in page and "第2版与第1版相比的变化" in page
+    back = client.post(f"/unit/{ARSHAN}/reopen", data={"csrf": _csrf(client), "submission_id": str(newest), "note": "数字待核"})
+    assert back.status_code == 200 and _state(db, ARSHAN).approved_id is None
+    assert "数字待核" in client.get(f"/unit/{ARSHAN}").text

@@ -79,6 +79,9 @@ def import_cmd(
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
 
 
+SHOW_SKIPPED = 30  # files passed over, named one by one on the console (all of them in the workbook)
+
+
 @app.command("audit", no_args_is_help=True, rich_help_panel="已发布的年报")
 def audit_cmd(
     paths: Annotated[
@@ -119,8 +122,10 @@ def audit_cmd(
     with Ticker("审计") as tick:
         result = audit(paths, ros, year, progress=tick, workers=workers)
     skipped = not_read(result)
-    for s in skipped:
+    for s in skipped[:SHOW_SKIPPED]:
         say("已跳过 {}：{}", s.name, s.reason)
+    if len(skipped) > SHOW_SKIPPED:
+        say("……另有 {} 个文件已跳过（审计工作簿的“跳过”表列出全部）。", len(skipped) - SHOW_SKIPPED)
     if not result.reports:
         raise fail("没有找到年报文件（.txt .htm .html .shtml .pdf，或含有它们的 .zip）：" + "、".join(str(p) for p in paths[:5]))
     written = write_audit(result, out, inputs=paths, overwrite=overwrite)

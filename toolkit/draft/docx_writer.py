@@ -12,7 +12,6 @@ by hand.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes
@@ -146,7 +145,7 @@ def _page_number(section, style) -> None:
     p.add_run(" —").font.size = Pt(14)
 
 
-MIN_TITLE_PT = 18  # 小标宋 三号 at the least; a longer title wraps (after '年') rather than shrinking further
+MIN_TITLE_PT = 16  # 三号, the body's size, at the least; a longer title wraps (after '年') rather than shrinking further
 TITLE_FILL = 0.95  # of the text width: room for a substituted font that runs a little wider
 
 
@@ -156,11 +155,11 @@ def title_width_em(text: str) -> float:
 
 
 def title_size(text: str, text_mm: float) -> float | None:
-    """The largest size from 二号 (22 pt) down to 三号 (16 pt… here 18) at which the title fits
+    """The largest size from 二号 (22 pt) down to 三号 (16 pt) at which the title fits
     one line — a title on one line is what readers, and the importer, take for the title;
     None when even the smallest does not fit (then it wraps after '年')."""
     room_pt = text_mm / 25.4 * 72 * TITLE_FILL
-    for size in (TITLE_PT, 21, 20, 19, MIN_TITLE_PT):
+    for size in (TITLE_PT, 21, 20, 19, 18, 17, MIN_TITLE_PT):
         if title_width_em(text) * size <= room_pt:
             return size
     return None

@@ -341,7 +341,8 @@ def results_clause(ctx: Ctx) -> Runs:
             parts.append([text(ctx.row_name(cid)), *ctx.fig(cid), *_share(ctx, (cid,), total)])
     for group, cells in _result_groups(ctx).items():
         both = tuple(cells)
-        head = [text(group), *ctx.total(both), *_share(ctx, both, total)]
+        amount = ctx.fig(cells[0]) if len(cells) == 1 else ctx.total(both)  # one row: its own cell
+        head = [text(group), *amount, *_share(ctx, both, total)]
         if len(cells) == 1:
             parts.append([*head, text(f"（均为{ctx.row_name(cells[0])}）")])
         else:

@@ -131,12 +131,10 @@ def _overview(book: _Book, result: AuditResult) -> None:
         f"共 {len(result.reports)} 份年报：错误 {total['错误']} 个，警告 {total['警告']} 个，提示 {total['提示']} 个。"
         f"由 nianbao {__version__} 于 {dt.datetime.now().astimezone().isoformat(timespec='seconds')} 生成。"
     )
-    ws.write_string(len(rows) + 2, 0, note)
     skipped = not_read(result)
     if skipped:
-        ws.write_string(
-            len(rows) + 3, 0, f"另有 {len(skipped)} 个文件没有审计（见“跳过”表）：" + "、".join(s.name for s in skipped[:10])
-        )
+        note += f"另有 {len(skipped)} 个文件没有审计，每个文件及原因见“跳过”表。"
+    ws.write_string(len(rows) + 2, 0, note)
 
 
 def _skipped(book: _Book, result: AuditResult) -> None:

@@ -12,6 +12,7 @@ the end of the batch.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -70,6 +71,9 @@ def _hybrid(fmt: Format, parsed: Parsed, shape: str) -> bool:
     return not any(r in parsed.found for r in set(six))
 
 
+_CUT_MARK = re.compile(r"(?:…|\.{2,}|。{2,})+$")  # '…' or '...' where an excerpt was cut
+
+
 def read_published(path: Path, unit: str | None = None, year: int | None = None, unit_type: str | None = None) -> Report:
     """One published report → Report (with reading findings). Raises NianbaoError when it cannot be read at all."""
     path = Path(path)
@@ -99,7 +103,9 @@ def read_published(path: Path, unit: str | None = None, year: int | None = None,
     )
     if cover:
         rep.cover = {"source": "本工具模板的封面"}
-    parsed = walk(fmt, _tokens(fmt, src, name), name, open_end=src.text.rstrip()[-1:].isdigit())
+    # a copied text may stop anywhere (inside a number, too); a PDF or a page ends where its author ended it
+    open_end = src.shape == "text" and _CUT_MARK.sub("", src.text.rstrip()).rstrip()[-1:].isdigit()
+    parsed = walk(fmt, _tokens(fmt, src, name), name, open_end=open_end)
     settle(fmt, parsed, name)
     rep.findings.extend(parsed.problems)
     if parsed.rows_read == 0:

@@ -8,6 +8,9 @@ totals fix most splits; what is left is settled jointly by every equality of the
 plausibility bound of the format (I9, I9b) are set aside when exactly one reading of the row keeps
 them all — said in a 提示, since a table that truly breaks the bound is then misread. A cell whose
 digits still split more than one way is unknown: no reading is picked among the plausible ones.
+No number takes digits it cannot be sure of: a grouped number ('1,888') is one cell as it stands,
+and the last number of a copied text that stops right after it may be cut short ('44' shown as
+'4'), so it is unknown. A printed total is read as printed, also when it is not the sum of its parts.
 """
 
 from __future__ import annotations
@@ -120,10 +123,20 @@ def read_values(toks: list[Tok], i: int, need: int, label: str, groups: frozense
         t = toks[j]
         if t.text == "" or t.digits is not None:
             vals.append(t)
-        elif not (t.n and (t.n in nl or t.n in groups)):
+        elif not (t.n and (t.n in nl or t.n in groups or _beside_group(t.n, nl, groups))):
             break
         j += 1
     return vals, j
+
+
+def _beside_group(text: str, label: str, groups: frozenset[str]) -> bool:
+    """'度办计其他情形)': the rest of a label broken across lines, after a piece of the tall group
+    label beside it ('三、本年度办理结果' printed two characters a line in a LibreOffice PDF)."""
+    for i in range(1, min(5, len(text) - 1)):
+        head, rest = text[:i], text[i:]
+        if len(rest) >= 2 and rest in label and not label.startswith(rest) and any(head in g for g in groups):
+            return True
+    return False
 
 
 def plain(vals: list[Tok]) -> list[Number | None] | None:

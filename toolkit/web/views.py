@@ -312,12 +312,10 @@ def _change_rows(changes) -> list[dict[str, str]]:
     """A cell difference as the page's table shows it (labels from the format, values as read)."""
     from ..diff import shown
 
-    return [
-        dict(sheet=c.sheet, row=c.row_label, col=c.col_label, ref=c.ref, old=shown(c.old), new=shown(c.new)) for c in changes
-    ]
+    return [dict(sheet=c.sheet, row=c.row_label, col=c.col_label, ref=c.ref, old=shown(c.old), new=shown(c.new)) for c in changes]
 
 
-def _review_view(archive: Archive, code: str, year: int, state) -> dict[str, Any]:
+def _review_view(archive: Archive, code: str, year: int, state, findings: list) -> dict[str, Any]:
     """What the reviewer needs to decide on the newest version: its versions, which errors may be
     explained and which must be corrected, and what changed against the version that counts (or the
     one before) and against last year's approved return."""
@@ -337,7 +335,6 @@ def _review_view(archive: Archive, code: str, year: int, state) -> dict[str, Any
         view["last_year"] = _change_rows([c for c in archive.diff_last_year(code, year) if not c.is_cover])
     except ArchiveError as e:
         view["last_year_note"] = str(e)
-    findings = archive.report(state.submission_id).findings
     view["mandatory"] = W.mandatory_errors(findings)
     view["explainable"] = W.explainable_errors(findings)
     view["needs_note"] = bool(view["explainable"] or state.warnings)
@@ -348,7 +345,7 @@ async def unit_page(ctx: Context, request: Request, error: str = "", status_code
     code = request.path_params["code"]
     unit = _unit(ctx, code)
     view = await run_in_threadpool(_unit_view, ctx.archive, code, ctx.config.year)
-    view |= await run_in_threadpool(_review_view, ctx.archive, code, ctx.config.year, view["state"])
+    view |= await run_in_threadpool(_review_view, ctx.archive, code, ctx.config.year, view["state"], view["findings"])
     view |= await run_in_threadpool(_links_view, ctx, request, [unit])
     return ctx.render(request, "unit.html", status_code=status_code, unit=unit, error=error, **view)
 
