@@ -177,7 +177,7 @@ def was(ctx: Ctx, cid: str) -> Runs:
     before = ctx.prev_val(cid)
     if not before:
         return []
-    return [text("（上年为"), Run(number_text(before), PREV_FIGURE, (cid,), before), text(ctx.unit_of(cid) + "）")]
+    return [text(ctx.say("was")), Run(number_text(before), PREV_FIGURE, (cid,), before), text(ctx.unit_of(cid) + "）")]
 
 
 def placeholder(guidance: str) -> Run:
@@ -205,13 +205,13 @@ def overview(ctx: Ctx) -> list[Paragraph]:
         return []
     runs = [ctx.year_run(), text(f"，{ctx.subject}" + ctx.say("overview_lead"))]
     if ctx.val(new):
-        runs += [text("共收到政府信息公开申请"), *ctx.fig(new), text("，办结"), *ctx.fig(done)]
+        runs += [text(ctx.say("received")), *ctx.fig(new), text(ctx.say("done")), *ctx.fig(done)]
     elif ctx.val(done):
-        runs += [text("未收到新的政府信息公开申请，办结上年结转的申请"), *ctx.fig(done)]
+        runs += [text(ctx.say("none_new_done")), *ctx.fig(done)]
     else:
-        runs += [text("未收到政府信息公开申请")]
+        runs += [text(ctx.say("none_received"))]
     if ctx.val(review) or ctx.now_sum(suits):
-        runs += [text("；因政府信息公开工作被申请行政复议"), *ctx.total((review,)), text("、被提起行政诉讼"), *ctx.total(suits)]
+        runs += [text(ctx.say("overview_review")), *ctx.total((review,)), text(ctx.say("overview_suits")), *ctx.total(suits)]
     else:
         runs += [text("，" + ctx.say("no_appeals"))]
     return [para([*runs, text("。")])]
@@ -227,15 +227,15 @@ def documents_clause(ctx: Ctx, row: str, always: bool) -> Runs:
         return []
     name = ctx.row_name(made)
     if not (ctx.val(made) or ctx.val(rep) or ctx.val(valid)):
-        return [text(f"未制发、废止{name}")] if always else []
+        return [text(ctx.say("documents_none").format(name=name))] if always else []
     changes: list[Runs] = []
     if ctx.val(made):
-        changes.append([text(f"制发{name}"), *ctx.fig(made)])
+        changes.append([text(ctx.say("documents_made").format(name=name)), *ctx.fig(made)])
     if ctx.val(rep):
-        changes.append([text("废止" if changes else f"废止{name}"), *ctx.fig(rep)])
-    runs = join(changes, "、") if changes else [text(f"未制发、废止{name}")]
+        changes.append([text(ctx.say("documents_repealed").format(name="" if changes else name)), *ctx.fig(rep)])
+    runs = join(changes, "、") if changes else [text(ctx.say("documents_none").format(name=name))]
     if ctx.val(valid):
-        runs += [text(f"，现行有效{name}"), *ctx.fig(valid)]
+        runs += [text(ctx.say("documents_valid").format(name=name)), *ctx.fig(valid)]
     return runs
 
 
@@ -251,11 +251,11 @@ def decisions_clause(ctx: Ctx) -> Runs:
     none = [c for c in cells if not ctx.val(c)]
     parts: list[Runs] = []
     if some:
-        items = [[text(f"{ctx.row_name(c)}处理决定"), *ctx.fig(c)] for c in some]
-        parts.append([text("作出"), *join(items, "、")])
+        items = [[text(ctx.say("decision").format(name=ctx.row_name(c))), *ctx.fig(c)] for c in some]
+        parts.append([text(ctx.say("decided")), *join(items, "、")])
     if none:
         names = "、".join(ctx.row_name(c) for c in none)
-        zero = [text(f"无{names}处理决定")]
+        zero = [text(ctx.say("no_decisions").format(names=names))]
         for c in none:
             zero += was_named(ctx, c)
         parts.append(zero)
@@ -268,7 +268,7 @@ def was_named(ctx: Ctx, cid: str) -> Runs:
     if not before:
         return []
     return [
-        text(f"（上年{ctx.row_name(cid)}"),
+        text(ctx.say("was_named").format(name=ctx.row_name(cid))),
         Run(number_text(before), PREV_FIGURE, (cid,), before),
         text(ctx.unit_of(cid) + "）"),
     ]
@@ -280,7 +280,7 @@ def fees_clause(ctx: Ctx) -> Runs:
         return []
     name = ctx.row_name(cid)
     if not ctx.val(cid):
-        return [text(f"无{name}"), *was(ctx, cid)]
+        return [text(ctx.say("none_of").format(name=name)), *was(ctx, cid)]
     return [text(name), *ctx.fig(cid)]
 
 
@@ -293,7 +293,7 @@ def active(ctx: Ctx) -> list[Paragraph]:
     ]
     if not any(facts):
         return []
-    items = [(f"{ctx.row_name(c)}处理决定", (c,)) for c in DECISIONS if ctx.has(c) and ctx.val(c)]
+    items = [(ctx.say("decision").format(name=ctx.row_name(c)), (c,)) for c in DECISIONS if ctx.has(c) and ctx.val(c)]
     if ctx.has("t2.fees.amt") and ctx.val("t2.fees.amt"):
         items.append((ctx.row_name("t2.fees.amt"), ("t2.fees.amt",)))
     first = [ctx.year_run(), text(f"，{ctx.subject}"), *sentence(*facts)]
@@ -311,13 +311,13 @@ def applicants_clause(ctx: Ctx) -> Runs:
     if not cells:
         return []
     if len(cells) == 1:
-        return [text(f"，均由{ctx.col_name(cells[0])}提出")]
-    return [text("，其中"), *join([[text(ctx.col_name(c)), *ctx.fig(c)] for c in cells], "、")]
+        return [text(ctx.say("all_by").format(name=ctx.col_name(cells[0])))]
+    return [text(ctx.say("of_which")), *join([[text(ctx.col_name(c)), *ctx.fig(c)] for c in cells], "、")]
 
 
 def _share(ctx: Ctx, cells: tuple[str, ...], total: str) -> Runs:
     shown, shown_text = percent(ctx.now_sum(cells), ctx.val(total))
-    return [text("，占"), Run(shown_text, SHARE, (*cells, total), shown), text("%")]
+    return [text(ctx.say("share")), Run(shown_text, SHARE, (*cells, total), shown), text("%")]
 
 
 def _result_groups(ctx: Ctx) -> dict[str, list[str]]:
@@ -333,7 +333,7 @@ def results_clause(ctx: Ctx) -> Runs:
     """'本年度办结62件，其中予以公开33件，占53.2%；…；不予公开5件，占8.1%（保护第三方合法权益1件、…）'."""
     total = "t3.r3_7.tot"
     if not ctx.val(total):
-        return [text("本年度没有办结的申请")]
+        return [text(ctx.say("none_done"))]
     parts: list[Runs] = []
     for row in RESULT_SINGLE:
         cid = f"t3.{row}.tot"
@@ -344,10 +344,10 @@ def results_clause(ctx: Ctx) -> Runs:
         amount = ctx.fig(cells[0]) if len(cells) == 1 else ctx.total(both)  # one row: its own cell
         head = [text(group), *amount, *_share(ctx, both, total)]
         if len(cells) == 1:
-            parts.append([*head, text(f"（均为{ctx.row_name(cells[0])}）")])
+            parts.append([*head, text(ctx.say("all_are").format(name=ctx.row_name(cells[0])))])
         else:
             parts.append([*head, text("（"), *join([[text(ctx.row_name(c)), *ctx.fig(c)] for c in cells], "、"), text("）")])
-    return [text("本年度办结"), *ctx.fig(total), text("，其中"), *join(parts, "；")]
+    return [text(ctx.say("done_total")), *ctx.fig(total), text(ctx.say("of_which")), *join(parts, "；")]
 
 
 def applications(ctx: Ctx) -> list[Paragraph]:
@@ -356,16 +356,16 @@ def applications(ctx: Ctx) -> list[Paragraph]:
         return []
     start = [ctx.year_run(), text(f"，{ctx.subject}")]
     if not ctx.val(new) and not ctx.val(carried):
-        return [para([*start, text("未收到政府信息公开申请"), *was(ctx, new), text("，也没有上年结转的申请。")])]
+        return [para([*start, text(ctx.say("none_received")), *was(ctx, new), text(ctx.say("none_carried"))])]
     if ctx.val(new):
-        first = [*start, text("共收到政府信息公开申请"), *ctx.fig(new), *compare(ctx, new), *applicants_clause(ctx)]
+        first = [*start, text(ctx.say("received")), *ctx.fig(new), *compare(ctx, new), *applicants_clause(ctx)]
     else:
-        first = [*start, text("未收到新的政府信息公开申请"), *was(ctx, new)]
+        first = [*start, text(ctx.say("none_new")), *was(ctx, new)]
     if ctx.val(carried):
-        first += [text("；上年结转政府信息公开申请"), *ctx.fig(carried)]
+        first += [text(ctx.say("carried")), *ctx.fig(carried)]
     second = results_clause(ctx)
     if ctx.val(out):
-        second += [text("；结转下年度继续办理"), *ctx.fig(out)]
+        second += [text(ctx.say("carried_out")), *ctx.fig(out)]
     return [para([*first, text("。"), *second, text("。")])]
 
 
@@ -384,14 +384,14 @@ def _suits_clause(ctx: Ctx, tots: dict[str, str]) -> Runs:
     """'被提起政府信息公开行政诉讼3件，其中未经复议直接起诉2件（…）、复议后起诉1件（…）'."""
     suits = [g for g in ("ds", "as") if ctx.val(tots[g])]
     if not suits:
-        return [text("未被提起政府信息公开行政诉讼")]
+        return [text(ctx.say("no_suits"))]
     both = (tots["ds"], tots["as"])
     kind = {g: label_tail(ctx.fmt.cells[tots[g]].col_label.split(" ")[-2]) for g in suits}
-    head = [text("被提起政府信息公开行政诉讼"), *ctx.total(both)]
+    head = [text(ctx.say("suits")), *ctx.total(both)]
     if len(suits) == 1:
-        return [*head, text(f"，均为{kind[suits[0]]}"), *outcome_list(ctx, suits[0])]
+        return [*head, text(ctx.say("suits_all").format(name=kind[suits[0]])), *outcome_list(ctx, suits[0])]
     items = [[text(kind[g]), *ctx.fig(tots[g]), *outcome_list(ctx, g)] for g in suits]
-    return [*head, text("，其中"), *join(items, "、")]
+    return [*head, text(ctx.say("of_which")), *join(items, "、")]
 
 
 def appeals(ctx: Ctx) -> list[Paragraph]:
@@ -401,13 +401,13 @@ def appeals(ctx: Ctx) -> list[Paragraph]:
     start = [ctx.year_run(), text(f"，{ctx.agencies}")]
     review = tots["rv"]
     if not any(ctx.val(c) for c in tots.values()):
-        comparison = year_on_year(ctx, [("行政复议", (review,)), ("行政诉讼", (tots["ds"], tots["as"]))])
+        comparison = year_on_year(ctx, [(ctx.say("review_name"), (review,)), (ctx.say("suits_name"), (tots["ds"], tots["as"]))])
         return [para([*start, text(ctx.say("no_appeals_sentence")), *sentence(comparison)])]
     if ctx.val(review):
-        first = [text("因政府信息公开工作被申请行政复议"), *ctx.fig(review), *outcome_list(ctx, "rv")]
+        first = [text(ctx.say("review")), *ctx.fig(review), *outcome_list(ctx, "rv")]
     else:
-        first = [text("未因政府信息公开工作被申请行政复议")]
-    comparison = year_on_year(ctx, [("行政复议", (review,)), ("行政诉讼", (tots["ds"], tots["as"]))])
+        first = [text(ctx.say("no_review"))]
+    comparison = year_on_year(ctx, [(ctx.say("review_name"), (review,)), (ctx.say("suits_name"), (tots["ds"], tots["as"]))])
     return [para([*start, *sentence(first, _suits_clause(ctx, tots)), *sentence(comparison)])]
 
 
