@@ -35,6 +35,13 @@ def new_db(backend: str, tmp_path: Path):
     return f"{base}/{name}", drop
 
 
+def cli_ok(res, code: int = 0):
+    """A command's result, asserted to have exited with ``code`` and without a traceback."""
+    assert res.returncode == code, res.stderr + res.stdout
+    assert "Traceback" not in res.stderr
+    return res
+
+
 def write_return(
     path: Path, code: str, year: int, values: dict | None = None, roster: Path | None = None, cover: dict | None = None
 ) -> Path:

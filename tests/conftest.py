@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from archive_util import BACKENDS, new_db
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -74,3 +75,12 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section(title)
         for line in lines:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path):
+    """An empty archive location on each backend: a SQLite file, or a fresh database on the server
+    named by $NIANBAO_TEST_PG (skipped without it)."""
+    url, cleanup = new_db(request.param, tmp_path)
+    yield url
+    cleanup()

@@ -9,7 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from archive_util import BACKENDS, new_db, write_return
+from archive_util import cli_ok as _ok
+from archive_util import write_return
 
 from toolkit.reader import read_bytes
 
@@ -19,19 +20,6 @@ ROSTER = SAMPLES / "roster.csv"
 FAULTY = SAMPLES / "faulty" / "152502003_杭盖街道_2025年政府信息公开年报_有误.xlsx"  # an 错误
 WARNED = SAMPLES / "faulty" / "152502101_阿尔善宝拉格镇_2025年政府信息公开年报_有误.xlsx"  # a 警告
 NOTE = "本年新设机构，按新口径统计"
-
-
-@pytest.fixture(params=BACKENDS)
-def db(request, tmp_path):
-    url, cleanup = new_db(request.param, tmp_path)
-    yield url
-    cleanup()
-
-
-def _ok(res, code: int = 0):
-    assert res.returncode == code, res.stderr + res.stdout
-    assert "Traceback" not in res.stderr
-    return res
 
 
 def _status(cli, db: str, year: int = 2025) -> dict[str, dict]:

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from archive_util import BACKENDS, new_db, write_return
+from archive_util import cli_ok as _ok
+from archive_util import write_return
 
 from toolkit.archive import Archive
 
@@ -17,19 +18,6 @@ ROSTER = SAMPLES / "roster.csv"
 RETURNS = sorted((SAMPLES / "returns").glob("*.xlsx"))
 FAULTY = SAMPLES / "faulty" / "152502003_杭盖街道_2025年政府信息公开年报_有误.xlsx"  # O1: 强制性
 XILIN, HANGAI, POLICE, COUNTY = "152502001", "152502003", "152502301", "152502"
-
-
-@pytest.fixture(params=BACKENDS)
-def db(request, tmp_path):
-    url, cleanup = new_db(request.param, tmp_path)
-    yield url
-    cleanup()
-
-
-def _ok(res, code: int = 0):
-    assert res.returncode == code, res.stderr + res.stdout
-    assert "Traceback" not in res.stderr
-    return res
 
 
 def _t3(**values: int) -> dict:
