@@ -139,6 +139,10 @@ def test_approval_locks_a_version_and_its_note(db, tmp_path):
     from toolkit.archive import Archive
     from toolkit.archive.status import current_statuses
 
+    def _statuses(archive, year):  # what receive tells of each file, on the archive's own connection
+        with archive._read() as conn:
+            return current_statuses(conn, archive.need_roster(year), year)
+
     with Archive.open(db) as archive:
         archive.load_roster(ROSTER, 2025)
         (first,) = archive.receive([WARNED], 2025)
@@ -154,7 +158,7 @@ def test_approval_locks_a_version_and_its_note(db, tmp_path):
         assert [r.provenance.sha256 for r in archive.reports(2025)] == [first.report.provenance.sha256]
         archive.receive([FAULTY], 2025)  # an 错误 beside: 退回 at once
         full = {s.code: s.status for s in archive.status(2025) if s.submission_id}
-        assert current_statuses(archive, 2025) == full == {"152502101": "待审核", "152502003": "退回"}
+        assert _statuses(archive, 2025) == full == {"152502101": "待审核", "152502003": "退回"}
         assert archive.accept("152502101", 2025, "仍为转发的规章").approved_id == got.submission_id
         assert archive.notes(2025) == [("阿尔善宝拉格镇（152502101）", "仍为转发的规章")]
         with pytest.raises(Exception, match="强制性错误"):
