@@ -415,27 +415,78 @@ class Archive:
             conn.rollback()
         return not busy
 
-    # ------------------------------------------------------------ settings (nianbao_meta)
+    # ------------------------------------------------------------ settings and secrets (secrets.py)
 
     def setting(self, key: str) -> str | None:
+        from .secrets import setting
+
         with self._read() as conn:
-            return conn.execute(T.meta.select().with_only_columns(T.meta.c.value).where(T.meta.c.key == key)).scalar()
+            return setting(conn, key)
 
     def set_setting(self, key: str, value: str, keep: bool = False) -> str:
         """Store a setting; with ``keep`` a value already there wins, so several servers starting at
         once agree on one. Returns the value now stored."""
-        from sqlalchemy.exc import IntegrityError
+        from .secrets import set_setting
 
-        where = T.meta.c.key == key
-        try:
-            with self.engine.begin() as conn:
-                old = conn.execute(T.meta.select().with_only_columns(T.meta.c.value).where(where)).scalar()
-                if old is None:
-                    conn.execute(T.meta.insert().values(key=key, value=value))
-                elif keep:
-                    return old
-                elif old != value:
-                    conn.execute(T.meta.update().where(where).values(value=value))
-        except IntegrityError:  # another process inserted it first (PostgreSQL)
-            return self.setting(key) if keep else self.set_setting(key, value)
-        return value
+        return set_setting(self.engine, key, value, keep)
+
+    def links(self, codes: list[str] | None = None) -> dict[str, str | None]:
+        """The units' live links: code → token (None: made by an older nianbao, cannot be shown)."""
+        from .secrets import links_of
+
+        return links_of(self.engine, codes)
+
+    def issue_links(self, year: int, rotate: list[str] | tuple[str, ...] = ()) -> tuple[list[Any], list[Unit]]:
+        """Every roster unit's current link, made for a unit without one and for the codes in
+        ``rotate``; second, the units whose working link cannot be shown (secrets.issue_links)."""
+        from .secrets import issue_links
+
+        return issue_links(self.engine, list(self.need_roster(year).units), rotate)
+
+    def rotate_link(self, code: str) -> str:
+        """A new link for one unit (the admin page's 重新生成); the old one stops working at once."""
+        from .secrets import rotate_link
+
+        return rotate_link(self.engine, code)
+
+    def link_unit(self, token: str) -> str | None:
+        """The unit code of a live link (one made for any year), or None."""
+        from .secrets import live
+
+        row = live(self.engine, "link", token)
+        return row.unit_code if row else None
+
+    def set_admin_key(self, key: str | None = None) -> str:
+        """Replace the admin key (a new random one unless given); every session signed in ends."""
+        from .secrets import set_admin_key
+
+        return set_admin_key(self.engine, key)
+
+    def admin_key_since(self) -> str | None:
+        """When the live admin key was set (None: the archive has none yet)."""
+        from .secrets import admin_key_since
+
+        return admin_key_since(self.engine)
+
+    def is_admin_key(self, key: str) -> bool:
+        from .secrets import live
+
+        return live(self.engine, "admin", key) is not None
+
+    def new_session(self) -> str:
+        """A signed-in admin's session id (stored as its digest)."""
+        from .secrets import new_session
+
+        return new_session(self.engine)
+
+    def is_session(self, token: str) -> bool:
+        """A live session signed in within the last secrets.SESSION_HOURS hours."""
+        from .secrets import is_session
+
+        return is_session(self.engine, token)
+
+    def end_session(self, token: str) -> None:
+        """退出: the session stops working at once, in every server process."""
+        from .secrets import end_session
+
+        end_session(self.engine, token)
