@@ -177,24 +177,6 @@ class Report:
             )
         return rows
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format_id": self.format_id,
-            "format_version": self.format_version,
-            "template_version": self.template_version,
-            "year": self.year,
-            "unit_code": self.unit_code,
-            "unit_name": self.unit_name,
-            "unit_type": self.unit_type,
-            "level": self.level,
-            "values": dict(self.values),
-            "cached": dict(self.cached),
-            "cover": self.cover,
-            "provenance": vars(self.provenance),
-            "readable": self.readable,
-            "unknown": sorted(self.unknown),
-        }
-
 
 def derive_totals(fmt: Format, values: dict[str, Number | None]) -> dict[str, Number | None]:
     """Fill in every total of ``fmt`` from its parts (a missing part counts 0; all missing → missing)."""
