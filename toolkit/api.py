@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .check import BatchResult, CheckOptions, batch_findings, iter_checked
+from .consolidate import ConsolidateOptions
 from .errors import NianbaoError
 from .report import Report
 from .roster import Roster, Unit, load_roster
@@ -115,16 +116,13 @@ def consolidate(
     reports_or_paths: Sequence[Report] | PathLike | Iterable[PathLike],
     roster: Roster | PathLike,
     year: int,
+    options: ConsolidateOptions | None = None,
     *,
-    units: Iterable[str] = (),
-    exclude: Iterable[str] = (),
-    under: str | None = None,
-    strict: bool = False,
-    force: bool = False,
-    summary_name: str | None = None,
     progress: Progress = None,
+    **choices: Any,
 ):
-    """Sum the returns of the roster's units into a Summary (raises ``Refused`` when it must not)."""
+    """Sum the returns of the roster's units into a Summary (raises ``Refused`` when it must not);
+    what to sum: ``options`` (a ConsolidateOptions), or its fields as keywords (``force=True`` …)."""
     from .consolidate import consolidate as run
     from .spec import current_format
 
@@ -139,12 +137,7 @@ def consolidate(
         reports,
         ros,
         year,
-        units=units,
-        exclude=exclude,
-        under=under,
-        strict=strict,
-        force=force,
-        summary_name=summary_name,
+        ConsolidateOptions.of(options, **choices),
     )
 
 

@@ -343,14 +343,15 @@ class Archive:
         with self._read() as conn:
             return accepted_notes(conn, states, year)
 
-    def consolidate(self, year: int, **options: Any):
+    def consolidate(self, year: int, options: Any = None, **choices: Any):
         """The summary of the year's approved versions, as ``api.consolidate`` makes it from a folder
-        of the same files; 汇总说明 lists the 说明 of the approvals."""
+        of the same files (``options``: a ConsolidateOptions, or its fields as keywords); 汇总说明
+        lists the 说明 of the approvals."""
         from ..api import consolidate
 
         ros = self.need_roster(year)
         reports = self.reports(year)
-        summary = consolidate(reports, ros, year, **options)
+        summary = consolidate(reports, ros, year, options, **choices)
         summary.notes = self.notes(year)
         return summary
 

@@ -204,7 +204,7 @@ def consolidate_cmd(
     """
     from ..api import write_summary
     from ..check import BatchResult
-    from ..consolidate import Refused, totals_json
+    from ..consolidate import ConsolidateOptions, Refused, totals_json
     from ..jsonout import dumps, result_json
     from ..roster import load_roster
     from ..spec import current_format
@@ -220,21 +220,10 @@ def consolidate_cmd(
 
     OutputGuard(inputs, overwrite).check(out_path, "summary", _guess_top(ros, under), year)  # fail before the work
     PLANNED.append(f"汇总表 {out_path} 及其清单")
+    opts = ConsolidateOptions(tuple(_split(units)), tuple(_split(exclude)), under, strict, force, summary_name)
     with Ticker("审核") as tick:
         try:
-            summary = _summarise(
-                archive,
-                paths,
-                ros,
-                year,
-                tick,
-                units=_split(units),
-                exclude=_split(exclude),
-                under=under,
-                strict=strict,
-                force=force,
-                summary_name=summary_name,
-            )
+            summary = _summarise(archive, paths, ros, year, tick, opts)
         except Refused as e:
             print_findings(BatchResult(e.reports))
             if as_json:
@@ -250,15 +239,7 @@ def consolidate_cmd(
                     )
                 )
             raise fail(str(e), EXIT_PROBLEMS) from None
-    options = {
-        "year": year,
-        "roster": str(roster) if roster else f"档案库 {db}",
-        "units": _split(units),
-        "exclude": _split(exclude),
-        "under": under,
-        "strict": strict,
-        "force": force,
-    }
+    options = {"year": year, "roster": str(roster) if roster else f"档案库 {db}", **opts.manifest()}
     write_summary(summary, out_path, inputs=inputs, overwrite=overwrite, options=options)
     _report_summary(summary, out_path)
     if as_json:
@@ -292,13 +273,13 @@ def _archive(db: str | None, paths: list[Path], roster: Path | None):  # type: i
     return Archive.open(db)
 
 
-def _summarise(archive, paths: list[Path], ros, year: int, tick, **options):  # type: ignore[no-untyped-def]
+def _summarise(archive, paths: list[Path], ros, year: int, tick, opts):  # type: ignore[no-untyped-def]
     from ..api import consolidate
 
     if archive is not None:
         with archive:
-            return archive.consolidate(year, **options)
-    return consolidate(paths, ros, year, progress=tick, **options)
+            return archive.consolidate(year, opts)
+    return consolidate(paths, ros, year, opts, progress=tick)
 
 
 def _guess_top(ros, under: str | None) -> str:
