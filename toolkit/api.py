@@ -9,7 +9,7 @@ someone filled in, unless told to (``overwrite=True``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,10 @@ from typing import Any
 from .check import BatchResult, CheckOptions, batch_findings, iter_checked
 from .consolidate import ConsolidateOptions
 from .errors import NianbaoError
+from .pool import Progress
 from .report import Report
 from .roster import Roster, Unit, load_roster
 
-Progress = Callable[[int], Any] | None
 PathLike = str | Path
 
 
@@ -185,7 +185,7 @@ def write_template(
     out_dir: PathLike,
     *,
     overwrite: bool = False,
-    progress: Callable[[], Any] | None = None,
+    progress: Progress = None,
     prefill: dict[str, dict[str, Any]] | None = None,
 ) -> list[Path]:
     """One locked template per unit; refuses before writing anything if a target holds data.

@@ -25,10 +25,10 @@ from typing import Any
 
 from sqlalchemy import Text, cast, func, select
 
+from ..pool import Progress
 from . import schema as T
 from .store import DIGESTED, report_json, row_digest
 
-Progress = Callable[[int], Any] | None
 SHOWN_CELLS = 5  # cells named in one message; the count says how many more
 ADVICE = "档案库可能被直接改动过。请查明原因，并用 nianbao backup 生成的备份恢复档案库。"
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail, print_findings, progress_bar, say
+from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail, print_findings, say
 
 
 @app.command("template", no_args_is_help=True, rich_help_panel="填报、审核与汇总")
@@ -56,9 +56,8 @@ def template_cmd(
     else:
         raise fail("请用 --roster 指定名册，或用 --unit-code 和 --unit-name 指定一个单位。")
     PLANNED.append(f"{len(units)}个模板（{out_dir}）")
-    with progress_bar(len(units), "生成模板") as bar:
-        task = bar.add_task("", total=len(units))
-        paths = write_template(units, year, out_dir, overwrite=overwrite, progress=lambda: bar.advance(task), prefill=prefill)
+    with Ticker("生成模板") as tick:
+        paths = write_template(units, year, out_dir, overwrite=overwrite, progress=tick, prefill=prefill)
     say("已生成 {} 个{}年度填报模板，保存在：{}", len(paths), year, out_dir)
     if db is not None:
         n = sum(1 for u in units if u.code in prefill)
