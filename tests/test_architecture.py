@@ -21,8 +21,19 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # the workbook file itself — zip guard, package parts, the careful and the fast scan (toolkit/xlsx/);
     # probe/xlsx_fast until the reading seam replaces them; xlsx_rows writes rows for the summary
     ("workbook files", ("toolkit.xlsx", "toolkit.probe", "toolkit.xlsx_fast", "toolkit.xlsx_rows")),
-    # plain data: the roster, a Report and its findings, the layout of a format, the catalogue
-    ("model", ("toolkit.roster", "toolkit.findings", "toolkit.report", "toolkit.layout", "toolkit.catalogue", "toolkit.synth")),
+    # plain data: the roster, a Report and its findings (and their JSON), the layout of a format, the catalogue
+    (
+        "model",
+        (
+            "toolkit.roster",
+            "toolkit.findings",
+            "toolkit.report",
+            "toolkit.codec",
+            "toolkit.layout",
+            "toolkit.catalogue",
+            "toolkit.synth",
+        ),
+    ),
     # inputs → Report
     ("readers", ("toolkit.inputs", "toolkit.reader")),
     # Report → findings
@@ -96,7 +107,8 @@ def layer_of(module: str) -> int | None:
     best, found = -1, None
     for i, (_, prefixes) in enumerate(LAYERS):
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and len(p) > best:
+            inside = p != "toolkit" and module.startswith(p + ".")  # the root package is only itself
+            if (module == p or inside) and len(p) > best:
                 best, found = len(p), i
     return found
 

@@ -410,7 +410,7 @@ def consolidate(
 def _nonzero(report: Report) -> dict[str, Number]:
     """The report's non-zero values (blank counts 0): what a sum needs, without asking every cell."""
     if isinstance(report.values, CellValues):
-        return report.values._nonzero
+        return report.values.nonzero
     return {k: v for k, v in report.values.items() if v}
 
 

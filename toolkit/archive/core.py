@@ -311,11 +311,11 @@ class Archive:
     # ------------------------------------------------------------ reports
 
     def report(self, submission_id: int) -> Report:
-        from .store import rebuild
+        from ..codec import from_stored
 
         with self._read() as conn:
             row = conn.execute(T.submissions.select().where(T.submissions.c.id == submission_id)).one()
-        return rebuild(row.report, row.findings)
+        return from_stored(row.report, row.findings)
 
     def reports(self, year: int, *, codes: Iterable[str] | None = None) -> list[Report]:
         """The approved version of every unit of the year that has one (of ``codes`` only, if given),
@@ -323,8 +323,8 @@ class Archive:
         without an approved version are absent (未报送 in a summary)."""
         from sqlalchemy import select
 
+        from ..codec import from_stored
         from .status import approved_ids
-        from .store import rebuild
 
         S = T.submissions
         self.need_roster(year)
@@ -333,7 +333,7 @@ class Archive:
             rows = conn.execute(
                 select(S.c.id, S.c.report, S.c.findings).where(S.c.id.in_(list(ids.values()))).order_by(S.c.id)
             ).all()
-        return [rebuild(r.report, r.findings) for r in rows]
+        return [from_stored(r.report, r.findings) for r in rows]
 
     def notes(self, year: int) -> list[tuple[str, str]]:
         """(unit, 说明) of every unit whose approved version was approved with a 说明."""

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from ..check import CheckOptions, WorkerPool, iter_kept
+from ..codec import findings_data, to_stored
 from ..findings import counts, sort_key
 from ..inputs import Source, collect, load
 from ..report import Report
@@ -21,7 +22,6 @@ from ..roster import Roster
 from . import schema as T
 from . import workflow as W
 from .records import Received, now, unit_usage, verdict
-from .store import findings_json, report_json
 
 NOT_THIS_UNIT = "非本单位（未接收）"
 TOO_BIG = "拒收（文件过大）"
@@ -478,6 +478,6 @@ def _row(intake: Intake, report: Report, sha: str, status: str, c: dict[str, int
         filler=str(report.cover.get("filler", "") or ""),
         phone=str(report.cover.get("phone", "") or ""),
         warning_fps=sorted({f.fingerprint for f in report.findings if f.severity == "警告"}),
-        report=report_json(report),
-        findings=findings_json(report.findings),
+        report=to_stored(report),
+        findings=findings_data(report.findings),
     )

@@ -25,9 +25,10 @@ from typing import Any
 
 from sqlalchemy import Text, cast, func, select
 
+from ..codec import to_stored
 from ..pool import Progress
 from . import schema as T
-from .store import DIGESTED, report_json, row_digest
+from .store import DIGESTED, row_digest
 
 SHOWN_CELLS = 5  # cells named in one message; the count says how many more
 ADVICE = "档案库可能被直接改动过。请查明原因，并用 nianbao backup 生成的备份恢复档案库。"
@@ -133,7 +134,7 @@ def _changed_cells(read: Callable[[], Any], row: dict[str, Any]) -> str:
     again = read_bytes(data, row["name"], row["name"])
     if not again.readable or again.format_id != fmt.id:
         return ""
-    fresh = report_json(again)
+    fresh = to_stored(again)
     parts = _cell_changes(fmt, _cells(stored), _cells(fresh)) + _cover_changes(fmt, stored, fresh)
     more = f"等{len(parts)}处" if len(parts) > SHOWN_CELLS else ""
     return "；".join(parts[:SHOWN_CELLS]) + more
