@@ -167,6 +167,15 @@ class Archive:
             out.extend(store_published(Intake(self.engine, y, "导入", imported=True), mine, self.previous_reports(y - 1)))
         return out
 
+    def add_cross_year(self, reports: Iterable[Report], year: int) -> None:
+        """The cross-year findings of ``year``'s reports against the archive's approved versions of the
+        year before (`check --db`), added to each report's findings."""
+        from .receive import add_cross_year
+
+        last = self.previous_reports(year - 1)
+        for r in reports:
+            add_cross_year(r, last)
+
     def previous_reports(self, year: int, only: str | None = None) -> dict[str, Report]:
         """The approved version of each unit of ``year`` (last year's, for the cross-year rules: its
         figures stand); of one unit only with ``only`` (an upload through a unit's link must not

@@ -130,12 +130,9 @@ def _cross_year(db: str | None, year: int | None, reports) -> None:  # type: ign
     if year is None:
         raise fail("用 --db 做跨年度核对时需要 --year（本年度）。")
     from ..archive import Archive
-    from ..archive.receive import add_cross_year
 
     with Archive.open(db) as archive:
-        last = archive.previous_reports(year - 1)
-    for r in reports:
-        add_cross_year(r, last)
+        archive.add_cross_year(reports, year)
 
 
 def _carryover(db: str | None, year: int):  # type: ignore[no-untyped-def]
