@@ -56,6 +56,7 @@ def _values(path: Path) -> dict:
     return dict(rep.values)
 
 
+@pytest.mark.slow
 def test_workflow_of_a_year(cli, db, tmp_path):
     _ok(cli("roster", "load", ROSTER, "--year", 2025, "--deadline", "2026-01-15", "--db", db))
     res = cli("receive", _wave(tmp_path), "--year", 2025, "--db", db)

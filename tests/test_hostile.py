@@ -44,6 +44,7 @@ def _codes(file_entry: dict) -> set[str]:
     return {f["code"] for f in file_entry["findings"]}
 
 
+@pytest.mark.slow
 def test_every_kind_through_the_cli(corpus):
     d, kinds = corpus
     assert len(kinds) >= 40
@@ -169,6 +170,7 @@ def _kill_during(args: list, out: Path, delays: list[float]) -> list[str]:
     return seen
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_previous_or_complete_output(tmp_path):
     many = tmp_path / "many"
     many.mkdir()
@@ -247,6 +249,7 @@ _CELL_TEXT = st.one_of(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.dictionaries(st.sampled_from(["D7", "E7", "D9", "J7", "D30", "B10"]), _CELL_TEXT, min_size=1, max_size=4))
 def test_fuzz_cell_values(cells):
