@@ -1,6 +1,6 @@
 """Issue 7: hostile and broken input — nothing crashes, nothing is lost, nothing gets in.
 
-Every kind of tests/hostile.py goes through the real CLI in a subprocess.
+Every kind of tests/corpus_broken_files.py goes through the real CLI in a subprocess.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import hostile
+import corpus_broken_files
 import pytest
 from conftest import ROOT, SAMPLES, SUMMARY_TABLES, run_cli, sha256
 from hypothesis import HealthCheck, given, settings
@@ -36,7 +36,7 @@ FUZZ_EXAMPLES = int(os.environ.get("NIANBAO_FUZZ_EXAMPLES", "150"))
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     d = tmp_path_factory.mktemp("hostile") / "corpus"
-    kinds = hostile.build(d)
+    kinds = corpus_broken_files.build(d)
     return d, kinds
 
 
