@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import random
 
+import corpus_beyond_limits
 import corpus_broken_files
 import corpus_disguised_files
-import corpus_beyond_limits
 import pytest
 from conftest import SAMPLES
 
