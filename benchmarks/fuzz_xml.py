@@ -1,9 +1,9 @@
 """Hostile input at length (issue 13): print figures, assert nothing.
 
-1. The second hostile corpus (tests/hostile2.py) with the 22 good sample returns, through the CLI
+1. The second hostile corpus (tests/corpus_disguised_files.py) with the 22 good sample returns, through the CLI
    in one batch: wall time and peak RSS of the whole batch (workers included).
 2. Each bad file on its own through the CLI: the slowest decision and the largest peak RSS.
-3. The XML fuzzer of tests/test_hostile2.py for longer: rewritten real returns read in this
+3. The XML fuzzer of tests/test_disguised_files.py for longer: rewritten real returns read in this
    process; rounds, failures (a reader exception or fast/careful scans disagreeing), peak RSS.
 
     python benchmarks/fuzz_xml.py [--seconds 60] [--seed 20260113] [--skip-files]
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import hostile2  # noqa: E402
+import corpus_disguised_files  # noqa: E402
 
 from toolkit import probe as probe_mod  # noqa: E402
 from toolkit.reader import read_bytes  # noqa: E402
@@ -68,7 +68,7 @@ def fuzz(seconds: float, seed: int) -> None:
     good = sorted((ROOT / "samples" / "returns").glob("*.xlsx"))
     t0, rounds, failures, fast_taken = time.time(), 0, 0, 0
     while time.time() - t0 < seconds:
-        data, mutations = hostile2.mutate_return(rng, good[rounds % len(good)])
+        data, mutations = corpus_disguised_files.mutate_return(rng, good[rounds % len(good)])
         rounds += 1
         try:
             z = zipfile.ZipFile(io.BytesIO(data))
@@ -105,7 +105,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        kinds = hostile2.build(d / "bad")
+        kinds = corpus_disguised_files.build(d / "bad")
         batch(d, kinds, args.skip_files)
     fuzz(args.seconds, args.seed)
 

@@ -29,7 +29,7 @@ from toolkit.api import (
     write_summary,
     write_template,
 )
-from toolkit.consolidate import Refused, Summary
+from toolkit.consolidate import ConsolidateOptions, Refused, Summary
 from toolkit.errors import NianbaoError
 from toolkit.findings import Finding
 from toolkit.published.importer import import_published
@@ -56,6 +56,7 @@ __all__ = [
     "check",
     "check_batch",
     "consolidate",
+    "ConsolidateOptions",
     "current_format",
     "formats",
     "Finding",

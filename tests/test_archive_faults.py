@@ -65,6 +65,7 @@ def test_two_processes_create_one_archive(tmp_path):
     assert _count(db, "years") == 2
 
 
+@pytest.mark.slow
 def test_sigkill_during_receive_leaves_every_file_whole(tmp_path):
     db = tmp_path / "k.db"
     assert run_cli("roster", "load", ROSTER, "--year", 2025, "--db", db).returncode == 0
@@ -243,6 +244,7 @@ def test_schema_head_is_the_newest_migration():
     assert head_revision() == SCHEMA_HEAD
 
 
+@pytest.mark.slow
 def test_archive_benchmark_smoke():
     r = subprocess.run(
         [sys.executable, "benchmarks/bench_archive.py", "--n", "20", "--repeat", "2"],

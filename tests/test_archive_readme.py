@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -27,6 +28,7 @@ def _script(lines: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+@pytest.mark.slow
 def test_workflow_section_runs(tmp_path):
     (tmp_path / "samples").symlink_to(ROOT / "samples")
     (tmp_path / "输出").mkdir()

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 from conftest import ROOT
-from test_import_hostile import entity_bomb, nested_tables, not_a_pdf
+from test_import_broken_inputs import entity_bomb, nested_tables, not_a_pdf
 
 from toolkit.api import audit, write_audit
 from toolkit.published.audit_writer import is_audit_workbook

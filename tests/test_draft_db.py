@@ -47,6 +47,7 @@ def _tables(html_path) -> list[str]:
     return re.findall(r"<table.*?</table>", html_path.read_text(encoding="utf-8"), flags=re.S)
 
 
+@pytest.mark.slow
 def test_unit_draft_from_the_archive_compares_with_last_year(cli, archive_db, tmp_path):
     out = tmp_path / "宝力根苏木.docx"
     r = cli("draft", "--db", archive_db, "--year", "2025", "--unit", BAOLIGEN, "--out", out, "--html", tmp_path / "b.html")
@@ -59,6 +60,7 @@ def test_unit_draft_from_the_archive_compares_with_last_year(cli, archive_db, tm
     assert _tables(from_file) == _tables(tmp_path / "b.html")  # the same figures as from the file
 
 
+@pytest.mark.slow
 def test_county_draft_from_the_archive_equals_the_consolidated_file(cli, archive_db, tmp_path):
     summary = tmp_path / "汇总.xlsx"
     args = ("--roster", ROSTER, "--year", "2025", "--out", summary)

@@ -79,6 +79,7 @@ def drafts(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["seed", "summary"])
 def test_pdf_made_by_libreoffice_imports_every_figure(drafts, fmt, key):
     d = drafts[key]

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-import hostile
+import corpus_broken_files
 import pytest
 from conftest import ROOT, SAMPLES
 
@@ -30,7 +30,7 @@ def _key(reports):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("fast")
-    hostile.build(d / "corpus")
+    corpus_broken_files.build(d / "corpus")
     return [SAMPLES / "returns", SAMPLES / "faulty", SAMPLES / "seed-2023", d / "corpus"]
 
 

@@ -140,6 +140,7 @@ def tallies(tmp_path_factory) -> dict[str, Tally]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_recovery(tallies, variant):
     t = tallies[variant]
@@ -200,6 +201,7 @@ def county(tmp_path_factory) -> dict[str, Tally]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", [*VARIANTS, "网页（HTML表格）"])
 def test_recovery_sample_county(county, variant):
     t = county[variant]
@@ -216,6 +218,7 @@ def test_variants_really_are_rough():
     assert traditional("行政规范性文件 本年处理决定数量") == "行政規範性文件 本年處理決定數量"
 
 
+@pytest.mark.slow
 def test_no_cell_is_ever_guessed_on_random_tables_run_together(tmp_path):
     """Random tables (25 non-zero cells of 1–1000, a third with a planted defect: a cell or a printed
     total off by 1 or 10), every space and separator removed. Whatever the importer cannot split

@@ -260,6 +260,7 @@ def _moment(command: str, rng: random.Random, work: dict[str, float], out: Path)
     return f"with {k} files staged", lambda proc: _staged(out) >= k
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", range(len(PLAN)))
 def test_signal_at_a_random_moment(run, pile, big_roster, old_roster, work, tmp_path):
     command, sig = PLAN[run]

@@ -209,6 +209,7 @@ def _signs_in(base: str, key: str) -> bool:
         return c.post("/login", data={"csrf": csrf, "key": key}).status_code == 303
 
 
+@pytest.mark.slow
 def test_the_admin_key_survives_a_restart_and_is_replaced_on_request(cli, tmp_path):
     """A real `serve --host 0.0.0.0` three times: the first makes the key and shows it once, the second
     says it was set earlier (the same key signs in), `--new-admin-key` shows a new one and the old one

@@ -78,6 +78,7 @@ def test_annotate_never_replaces_an_input_or_a_filled_file(cli, tmp_path):
     assert r.returncode == 1 and "已生成 1 份" in r.stderr
 
 
+@pytest.mark.slow
 def test_draft_never_replaces_an_edited_report(cli, tmp_path):
     from docx import Document
 

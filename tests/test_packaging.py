@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT
 
 
+@pytest.mark.slow
 def test_wheel_contains_templates_and_finds_them(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
@@ -31,6 +32,7 @@ def test_wheel_contains_templates_and_finds_them(tmp_path):
     assert out.stdout.split() == ["formats", "['zfxxgk-2019',", "'zfxxgk-2021']"], out.stderr
 
 
+@pytest.mark.slow
 def test_wheel_carries_the_archive_migrations(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import random
 
-import hostile
-import hostile2
-import hostile3
+import corpus_beyond_limits
+import corpus_broken_files
+import corpus_disguised_files
 import pytest
 from conftest import SAMPLES
 
@@ -22,9 +22,9 @@ from toolkit import xlsx_fast
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     d = tmp_path_factory.mktemp("perfpaths")
-    hostile.build(d / "h1")
-    hostile2.build(d / "h2")
-    hostile3.build(d / "h3")
+    corpus_broken_files.build(d / "h1")
+    corpus_disguised_files.build(d / "h2")
+    corpus_beyond_limits.build(d / "h3")
     return d
 
 
@@ -178,7 +178,7 @@ def test_one_pass_formulas_same_as_xml_parser():
     goods = sorted((SAMPLES / "returns").glob("*.xlsx"))[:6]
     bodies = []
     for i in range(30):
-        data, _ = hostile2.mutate_return(rng, goods[i % len(goods)])
+        data, _ = corpus_disguised_files.mutate_return(rng, goods[i % len(goods)])
         z = zipfile.ZipFile(io.BytesIO(data))
         bodies += [z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/")]
     for src in goods:
@@ -281,10 +281,10 @@ def test_odd_cached_totals_read_as_the_careful_path_reads_them(monkeypatch, cach
     the same report whether the sheet is read in one go (reader._plain_sheet) or cell by cell."""
     import re
 
-    p = hostile2.parts(sorted((SAMPLES / "returns").glob("*.xlsx"))[0])
+    p = corpus_disguised_files.parts(sorted((SAMPLES / "returns").glob("*.xlsx"))[0])
     name = "xl/worksheets/sheet3.xml"
     p[name] = re.sub(rb"(</f>)<v>[^<]*</v>", rb"\1<v>" + cached + b"</v>", p[name], count=3)
-    data = hostile2.pack(p)
+    data = corpus_disguised_files.pack(p)
 
     def seen():
         r = reader_mod.read_bytes(data, "x.xlsx")

@@ -54,6 +54,7 @@ def test_readme_has_examples():
     assert sum(len(v) for v in SECTIONS.values()) >= 10 and PYTHON_BLOCKS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("section", list(SECTIONS))
 def test_readme_examples_run(section, tmp_path):
     env = _folder(tmp_path)

@@ -182,14 +182,14 @@ def test_oversized_upload_is_refused_and_the_server_goes_on(tmp_path):
 
 
 def test_hostile_files_get_the_same_findings_as_check(site, tmp_path):
-    import hostile
+    import corpus_broken_files
 
     import nianbao
 
     client, tokens, db = site
     corpus = tmp_path / "hostile"
     corpus.mkdir()
-    kinds = hostile.build(corpus)
+    kinds = corpus_broken_files.build(corpus)
     paths = sorted(p for p in corpus.rglob("*") if p.is_file() and p.stat().st_size < 15_000_000)[:40]
     r = _upload(client, "/upload", *paths)
     assert r.status_code == 200 and "Traceback" not in r.text

@@ -134,6 +134,7 @@ def _db_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
 
 
+@pytest.mark.slow
 def test_one_link_cannot_fill_the_disk(tmp_path):
     """30 uploads through one link at the default quotas, each different and each the largest file
     every per-file bound accepts (just under 2 MB: a picture under the 512 KB bound on parts a return
@@ -263,6 +264,7 @@ def slow_uploads():
     return uploads
 
 
+@pytest.mark.slow
 def test_one_link_cannot_stall_another(tmp_path, slow_uploads):
     db = tmp_path / "nianbao.db"
     tokens = new_archive(db)
@@ -319,6 +321,7 @@ def _closed_by_server(s: socket.socket, wait: float) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_half_open_connections_do_not_stop_service(tmp_path):
     db = tmp_path / "nianbao.db"
     tokens = new_archive(db)

@@ -156,6 +156,7 @@ def test_county_collects_accepts_and_downloads_the_summary(server, browser, tmp_
     assert summary.value("t3.r1.tot") == summed and summary.level != "填报单位"
 
 
+@pytest.mark.slow
 def test_a_rebound_name_gets_nothing_and_the_county_signs_in_and_out(tmp_path):
     """Chromium told that attacker.example and county.example are this machine (what DNS rebinding
     and a LAN name do): the foreign name gets the refusal page; on the allowed name the county signs in

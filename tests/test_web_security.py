@@ -567,6 +567,7 @@ def _upload_until_acknowledged(c: httpx.Client, token: str, path: Path, answers:
     raise AssertionError(f"{path.name} never acknowledged")
 
 
+@pytest.mark.slow
 def test_postgresql_stopped_for_a_moment_gives_503_and_loses_nothing(postgres, tmp_path):
     tokens = new_archive(postgres.url)
     files = [(p.name.split("_")[0], p) for p in sorted(FAULTY.glob("*.xlsx"))]

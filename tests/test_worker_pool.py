@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, SAMPLES
 
 from toolkit import check as check_mod
@@ -147,6 +148,7 @@ def _hang_on(data, name, path="", mtime=0.0):
     return read_bytes(data, name, path, mtime)
 
 
+@pytest.mark.slow
 def test_a_file_that_hangs_a_worker_becomes_a_finding(tmp_path, monkeypatch):
     """A stuck worker never holds a batch for good: after no progress for a while the files in
     flight are read again one by one, each with a time limit; the one that hangs again becomes a
@@ -177,6 +179,7 @@ def test_a_file_that_hangs_a_worker_becomes_a_finding(tmp_path, monkeypatch):
         shared.close()
 
 
+@pytest.mark.slow
 def test_a_published_report_that_hangs_the_audit_becomes_a_finding(tmp_path, monkeypatch):
     """The same for `audit`: a text whose reading never ends is a finding, the other reports are read."""
     from toolkit.published import audit as audit_mod

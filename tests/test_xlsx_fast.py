@@ -9,8 +9,8 @@ import io
 import random
 import re
 
-import hostile
-import hostile2
+import corpus_broken_files
+import corpus_disguised_files
 import pytest
 from conftest import SAMPLES
 from python_calamine import CalamineWorkbook
@@ -58,8 +58,8 @@ def test_samples_are_read_in_one_pass_as_calamine_reads_them():
 
 
 def test_hostile_corpora_read_in_one_pass_only_as_calamine_reads_them(tmp_path):
-    hostile.build(tmp_path / "h1")
-    hostile2.build(tmp_path / "h2")
+    corpus_broken_files.build(tmp_path / "h1")
+    corpus_disguised_files.build(tmp_path / "h2")
     seen = {True: 0, False: 0, None: 0}
     for f in sorted(tmp_path.rglob("*.xls*")):
         if f.is_file():
@@ -128,7 +128,7 @@ def _styles_edit(rng: random.Random, styles: bytes) -> bytes:
 
 
 def mutate_values(rng: random.Random, src) -> bytes:
-    p = hostile2.parts(src)
+    p = corpus_disguised_files.parts(src)
     sheets = sorted(n for n in p if n.startswith("xl/worksheets/"))
     for _ in range(rng.randint(1, 4)):
         what = rng.random()
@@ -139,7 +139,7 @@ def mutate_values(rng: random.Random, src) -> bytes:
             p["xl/sharedStrings.xml"] = _strings_edit(rng, p["xl/sharedStrings.xml"])
         else:
             p["xl/styles.xml"] = _styles_edit(rng, p["xl/styles.xml"])
-    return hostile2.pack(p)
+    return corpus_disguised_files.pack(p)
 
 
 def test_values_rewritten_at_random_are_read_as_calamine_reads_them():
@@ -155,7 +155,7 @@ def test_spellings_rewritten_at_random_are_read_as_calamine_reads_them():
     rng = random.Random(19_2)
     seen = {True: 0, False: 0, None: 0}
     for i in range(120):
-        data, _ = hostile2.mutate_return(rng, GOOD[i % len(GOOD)])
+        data, _ = corpus_disguised_files.mutate_return(rng, GOOD[i % len(GOOD)])
         seen[one_pass_agrees(data)] += 1
     assert seen[True] > 10, seen
 
@@ -164,13 +164,13 @@ def test_dates_are_whole_days_in_date_styles():
     """A date typed into the cover (a whole number in a date style) is the date calamine gives;
     a time of day, or a day before 1900-03-01 (Excel's phantom 29 February), is left to calamine."""
     rng = random.Random(7)
-    p = hostile2.parts(GOOD[0])
+    p = corpus_disguised_files.parts(GOOD[0])
     name = "xl/worksheets/sheet1.xml"
     taken = 0
     for serial in [b"61", b"45000", b"46030", b"2958465", b"60", b"59", b"1", b"45000.25", b"2958466"]:
         body = re.sub(rb'<c r="B10" s="(\d+)" t="s"><v>\d+</v></c>', rb'<c r="B10" s="\1"><v>' + serial + b"</v></c>", p[name])
         assert body != p[name]
-        agrees = one_pass_agrees(hostile2.pack(p | {name: body}))
+        agrees = one_pass_agrees(corpus_disguised_files.pack(p | {name: body}))
         taken += agrees is True
         assert agrees is (61 <= float(serial) <= 2958465 and serial.isdigit()), serial
     assert taken == 4 and rng
@@ -216,8 +216,8 @@ def test_a_known_skeleton_gives_what_the_full_pass_gives():
     hits = 0
     for i in range(200):
         src = GOOD[i % len(GOOD)]
-        p = hostile2.parts(src)
-        data = hostile2.pack(p)
+        p = corpus_disguised_files.parts(src)
+        data = corpus_disguised_files.pack(p)
         pr, zf = probe(data)
         names = set(zf.namelist())
         rels, types = probe_mod._workbook_rels(zf, probe_mod.Probe(kind="xlsx"))
@@ -277,10 +277,10 @@ def test_shared_strings_in_doubt_are_left_to_calamine():
 def test_what_calamine_reads_otherwise_is_left_to_it(part, edit):
     """1904 dates, row 0, number format ids calamine reads as written, a sheet
     name with '>' and a line break: the one pass never gives a grid calamine would not."""
-    p = hostile2.parts(GOOD[0])
+    p = corpus_disguised_files.parts(GOOD[0])
     changed = edit(p[part])
     assert changed != p[part]
-    data = hostile2.pack(p | {part: changed})
+    data = corpus_disguised_files.pack(p | {part: changed})
     assert one_pass_agrees(data) in (False, None)
 
 
@@ -295,9 +295,9 @@ def test_what_calamine_reads_otherwise_is_left_to_it(part, edit):
 def test_parts_left_open_are_read_in_linear_time(part, body):
     """A crafted part that never closes its cells or entries: every pattern stops at the next start
     (once, each of these took a minute; now the file is refused or read at once)."""
-    p = hostile2.parts(GOOD[0])
+    p = corpus_disguised_files.parts(GOOD[0])
     at = p[part].find(b"</sheetData>") if part.endswith("sheet1.xml") else p[part].find(b"</sst>")
-    data = hostile2.pack(p | {part: p[part][:at] + body + p[part][at:]})
+    data = corpus_disguised_files.pack(p | {part: p[part][:at] + body + p[part][at:]})
     assert one_pass_agrees(data) in (False, None, True)
 
 
@@ -343,14 +343,14 @@ def test_a_quiet_skeleton_is_checked_after_its_sheet_data_as_the_whole_part(monk
     old, new = edit
     compared = 0
     for src in GOOD[:8]:
-        p = hostile2.parts(src)
-        probe(hostile2.pack(p))  # its skeletons remembered
+        p = corpus_disguised_files.parts(src)
+        probe(corpus_disguised_files.pack(p))  # its skeletons remembered
         for name in sorted(n for n in p if n.startswith("xl/worksheets/")):
             if old not in p[name]:
                 continue
             body = _protection_first(p[name]) if old == new else p[name].replace(old, new, 1)
             changed = dict(p, **{name: body})
-            data = hostile2.pack(changed)
+            data = corpus_disguised_files.pack(changed)
             _outcome(data)  # the changed part's own skeleton remembered, when it may be
             cut = xlsx_fast.split(changed[name])
             compared += cut is not None and cut.known is not None

@@ -14,6 +14,7 @@ from functools import cache
 
 from .errors import SpecError
 from .spec import Format, formats, templates_dir
+from .textnum import norm
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,6 @@ class Alias:
     row_id: str
     text: str
     source: str
-
-
-def _norm(text: str) -> str:
-    from .published.tokens import norm
-
-    return norm(text)
 
 
 def _row_labels(fmt: Format) -> dict[tuple[str, str], str]:
@@ -41,7 +36,7 @@ def parse_aliases(raw: dict, fmt: Format, where: str) -> tuple[Alias, ...]:
     if head.get("id") != fmt.id:
         raise SpecError(f"{where}：[format] id 应为“{fmt.id}”，实际为“{head.get('id', '')}”")
     labels = _row_labels(fmt)
-    official = {_norm(text): key for key, text in labels.items()}
+    official = {norm(text): key for key, text in labels.items()}
     out: list[Alias] = []
     seen: dict[str, tuple[str, str]] = {}
     for sheet_id, rows in raw.items():
@@ -68,7 +63,7 @@ def _entry(
     alias, source = str(e.get("alias", "")).strip(), str(e.get("source", "")).strip()
     if not alias or not source:
         raise SpecError(f"{where}：alias 和 source 都必须填写")
-    n = _norm(alias)
+    n = norm(alias)
     if n in official and official[n] != key:
         raise SpecError(f"{where}：别名“{alias}”是另一行（{'.'.join(official[n])}）的正式标签")
     if n in seen and seen[n] != key:

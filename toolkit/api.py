@@ -9,17 +9,18 @@ someone filled in, unless told to (``overwrite=True``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .check import BatchResult, CheckOptions, batch_findings, iter_checked
+from .consolidate import ConsolidateOptions
 from .errors import NianbaoError
+from .pool import Progress
 from .report import Report
 from .roster import Roster, Unit, load_roster
 
-Progress = Callable[[int], Any] | None
 PathLike = str | Path
 
 
@@ -115,16 +116,13 @@ def consolidate(
     reports_or_paths: Sequence[Report] | PathLike | Iterable[PathLike],
     roster: Roster | PathLike,
     year: int,
+    options: ConsolidateOptions | None = None,
     *,
-    units: Iterable[str] = (),
-    exclude: Iterable[str] = (),
-    under: str | None = None,
-    strict: bool = False,
-    force: bool = False,
-    summary_name: str | None = None,
     progress: Progress = None,
+    **choices: Any,
 ):
-    """Sum the returns of the roster's units into a Summary (raises ``Refused`` when it must not)."""
+    """Sum the returns of the roster's units into a Summary (raises ``Refused`` when it must not);
+    what to sum: ``options`` (a ConsolidateOptions), or its fields as keywords (``force=True`` …)."""
     from .consolidate import consolidate as run
     from .spec import current_format
 
@@ -139,12 +137,7 @@ def consolidate(
         reports,
         ros,
         year,
-        units=units,
-        exclude=exclude,
-        under=under,
-        strict=strict,
-        force=force,
-        summary_name=summary_name,
+        ConsolidateOptions.of(options, **choices),
     )
 
 
@@ -192,7 +185,7 @@ def write_template(
     out_dir: PathLike,
     *,
     overwrite: bool = False,
-    progress: Callable[[], Any] | None = None,
+    progress: Progress = None,
     prefill: dict[str, dict[str, Any]] | None = None,
 ) -> list[Path]:
     """One locked template per unit; refuses before writing anything if a target holds data.

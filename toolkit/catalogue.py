@@ -1,7 +1,7 @@
 """The catalogue of every finding code — rules of the format definition and the
-reading/integrity checks — as text for `nianbao explain` and as the README table.
+reading/integrity checks — as text for `nianbao explain` and as the table of docs/rules.md.
 
-    python -m toolkit.catalogue README.md    # rewrite the README section in place
+    python -m toolkit.catalogue docs/rules.md    # rewrite the table in place
 """
 
 from __future__ import annotations
@@ -122,6 +122,7 @@ def markdown() -> str:
 
 
 def update_readme(path: Path) -> bool:
+    """Rewrite the table between the markers of ``path`` (docs/rules.md); True when it changed."""
     text = path.read_text(encoding="utf-8")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
@@ -133,4 +134,4 @@ def update_readme(path: Path) -> bool:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print("已更新" if update_readme(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")) else "无变化")
+    print("已更新" if update_readme(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/rules.md")) else "无变化")

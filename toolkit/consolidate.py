@@ -39,6 +39,46 @@ FILE_ONLY = ("不在名册", "无法读取", "汇总表（已忽略）")
 SCOPE_ALL, SCOPE_NODE, SCOPE_SELECTION = "全部", "节点汇总", "选择汇总"
 
 
+@dataclass(frozen=True)
+class ConsolidateOptions:
+    """What to sum and how — the choices of `nianbao consolidate`, named once for the API, the
+    archive, the command line, the web and the summary's manifest.
+
+    ``units``: only these unit codes (选择汇总); ``exclude``: not these; ``under``: that unit and the
+    units below it (节点汇总); ``strict``: a unit that sent several returns refuses the summary;
+    ``force``: returns with 错误 are summed too (marked in 汇总说明); ``summary_name``: the name of the
+    summarising unit when the roster has no line of its own for it."""
+
+    units: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    under: str | None = None
+    strict: bool = False
+    force: bool = False
+    summary_name: str | None = None
+
+    @classmethod
+    def of(cls, options: ConsolidateOptions | None = None, **choices: Any) -> ConsolidateOptions:
+        """``options`` with ``choices`` (field names: ``force=True`` …) changed; a misspelt choice
+        is a TypeError, as for any keyword."""
+        import dataclasses
+
+        base = options or cls()
+        for key in ("units", "exclude"):
+            if key in choices:
+                choices[key] = tuple(choices[key] or ())
+        return dataclasses.replace(base, **choices)
+
+    def manifest(self) -> dict[str, Any]:
+        """The choices as the summary's manifest records them."""
+        return {
+            "units": list(self.units),
+            "exclude": list(self.exclude),
+            "under": self.under,
+            "strict": self.strict,
+            "force": self.force,
+        }
+
+
 @dataclass
 class UnitStatus:
     """One line of 报送情况."""
@@ -342,16 +382,14 @@ def consolidate(
     reports: list[Report],
     roster: Roster,
     year: int,
-    *,
-    units: Iterable[str] = (),
-    exclude: Iterable[str] = (),
-    under: str | None = None,
-    strict: bool = False,
-    force: bool = False,
-    summary_name: str | None = None,
+    options: ConsolidateOptions | None = None,
+    **choices: Any,
 ) -> Summary:
-    """Sum the chosen returns into one summary Report; raise Refused when that would be wrong."""
-    sc = scope(roster, units, exclude, under, summary_name)
+    """Sum the chosen returns (``options``, or its fields as keywords) into one summary Report;
+    raise Refused when that would be wrong."""
+    opts = ConsolidateOptions.of(options, **choices)
+    strict, force = opts.strict, opts.force
+    sc = scope(roster, opts.units, opts.exclude, opts.under, opts.summary_name)
     by_code, extra, outside, findings = _sort_inputs(reports, fmt, roster, sc, year)
     statuses, more = _unit_statuses(sc, by_code, strict, year)
     statuses.extend(extra)
@@ -372,7 +410,7 @@ def consolidate(
 def _nonzero(report: Report) -> dict[str, Number]:
     """The report's non-zero values (blank counts 0): what a sum needs, without asking every cell."""
     if isinstance(report.values, CellValues):
-        return report.values._nonzero
+        return report.values.nonzero
     return {k: v for k, v in report.values.items() if v}
 
 

@@ -91,10 +91,6 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def to_row(self, year: int | None = None) -> dict[str, Any]:
-        """The tidy form of a finding, beside ``Report.to_rows``: year and unit first."""
-        return {"year": year, **self.to_dict()}
-
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 

@@ -12,104 +12,15 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from . import __version__
+from .codec import FILE_FIELDS as FILE_FIELDS  # re-exported: callers name them jsonout.*
+from .codec import FINDING_FIELDS as FINDING_FIELDS
+from .codec import file_json, file_schema, finding_json, finding_schema
+from .codec import shown_values as shown_values
 from .findings import Finding, counts, fmt_num
 from .report import Report
-from .spec import KINDS
 
 SCHEMA_ID = "nianbao.result"
 SCHEMA_VERSION = 1
-
-FINDING_FIELDS = (
-    "code",
-    "severity",
-    "kind",
-    "title",
-    "message",
-    "instruction",
-    "file",
-    "unit_code",
-    "unit_name",
-    "sheet",
-    "cell",
-    "cell_id",
-    "row_label",
-    "col_label",
-    "expected",
-    "found",
-    "delta",
-    "fingerprint",
-)
-FILE_FIELDS = (
-    "file",
-    "path",
-    "sha256",
-    "size",
-    "readable",
-    "format_id",
-    "format_version",
-    "template_version",
-    "year",
-    "unit_code",
-    "unit_name",
-    "unit_type",
-    "level",
-    "scope",
-    "application",
-    "counts",
-    "cover",
-    "values",
-    "totals_recomputed",
-    "unknown",
-    "findings",
-)
-
-
-def shown_values(report: Report) -> dict[str, Any]:
-    """Every cell as the source shows it: a total keeps the figure the file or page printed;
-    where that differs from the sum of its parts, the difference is in the findings. A published
-    report's blank total stays blank; a workbook without a stored total shows the computed one."""
-    published = report.provenance.application.startswith("published")
-    out = dict(report.values)
-    for cid, v in report.cached.items():
-        if cid in report.unknown:
-            out[cid] = None
-        elif v is not None or published:
-            out[cid] = v
-    return out
-
-
-def finding_json(f: Finding) -> dict[str, Any]:
-    if not f.fingerprint:
-        f.finish()
-    return {k: getattr(f, k) for k in FINDING_FIELDS}
-
-
-def file_json(r: Report) -> dict[str, Any]:
-    shown = shown_values(r)
-    recomputed = {cid: v for cid, v in r.values.items() if shown.get(cid) != v}
-    return {
-        "file": r.provenance.name,
-        "path": r.provenance.path,
-        "sha256": r.provenance.sha256,
-        "size": r.provenance.size,
-        "readable": r.readable,
-        "format_id": r.format_id,
-        "format_version": r.format_version,
-        "template_version": r.template_version,
-        "year": r.year,
-        "unit_code": r.unit_code,
-        "unit_name": r.unit_name,
-        "unit_type": r.unit_type,
-        "level": r.level,
-        "scope": r.scope,
-        "application": r.provenance.application,
-        "counts": counts(r.findings),
-        "cover": dict(r.cover),
-        "values": shown if r.readable else {},
-        "totals_recomputed": recomputed,
-        "unknown": sorted(r.unknown),
-        "findings": [finding_json(f) for f in r.findings],
-    }
 
 
 def result_json(
@@ -207,17 +118,8 @@ def _finite(data: Any) -> Any:
     return data
 
 
-# The documented shape, as a JSON Schema (draft 2020-12); tests validate every command's output.
-_FINDING = {
-    "type": "object",
-    "required": list(FINDING_FIELDS),
-    "properties": {
-        "code": {"type": "string"},
-        "severity": {"enum": ["错误", "警告", "提示"]},
-        "kind": {"enum": list(KINDS)},
-        "fingerprint": {"type": "string", "minLength": 12},
-    },
-}
+# The documented shape, as a JSON Schema (draft 2020-12), its files and findings from toolkit/codec.py;
+# tests validate every command's output.
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "nianbao result",
@@ -242,19 +144,8 @@ SCHEMA: dict[str, Any] = {
         "command": {"enum": ["check", "consolidate", "import", "receive", "audit"]},
         "ok": {"type": "boolean"},
         "counts": {"type": "object", "required": ["错误", "警告", "提示"]},
-        "files": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": list(FILE_FIELDS),
-                "properties": {
-                    "values": {"type": "object"},
-                    "unknown": {"type": "array"},
-                    "findings": {"type": "array", "items": _FINDING},
-                },
-            },
-        },
-        "findings": {"type": "array", "items": _FINDING},
+        "files": {"type": "array", "items": file_schema()},
+        "findings": {"type": "array", "items": finding_schema()},
         "summary": {"type": ["object", "null"]},
         "refused": {"type": ["object", "null"], "required": ["reason"]},
     },

@@ -28,6 +28,11 @@ FILE_SECONDS = 120.0
 
 CRASHED = "读取该文件时读取程序崩溃（文件可能被恶意构造）"
 
+# The one progress protocol of every long library call (check, consolidate, import, audit, template,
+# receive, verify): called once with the number of items, then with -1 as each item is finished. The
+# command line's Ticker draws it; a web page or a script may count.
+Progress = Callable[[int], Any] | None
+
 
 def too_long() -> str:
     """The finding's detail for a file that was still being read at the limit."""

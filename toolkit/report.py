@@ -7,7 +7,7 @@ stored for a total is kept apart (``cached``) so a disagreement is visible.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import is_
@@ -64,6 +64,21 @@ class CellValues(Mapping):
 
     def __reduce__(self) -> tuple:
         return (_rebuild_values, (self._fmt_id, self._nonzero, tuple(self._missing)))
+
+    @property
+    def nonzero(self) -> dict[str, Any]:
+        """The cells neither 0 nor blank: what a sum or a stored receipt needs (do not change it)."""
+        return self._nonzero
+
+    @property
+    def blank(self) -> frozenset[str]:
+        """The blank cells (None)."""
+        return self._missing
+
+    @classmethod
+    def sparse(cls, fmt_id: str, nonzero: dict[str, Any], blank: Iterable[str]) -> CellValues:
+        """The values of a format's report from its ``nonzero`` and ``blank`` cells (codec.from_stored)."""
+        return _rebuild_values(fmt_id, nonzero, tuple(blank))
 
 
 _ID_SETS: dict[str, frozenset[str]] = {}
@@ -176,24 +191,6 @@ class Report:
                 }
             )
         return rows
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format_id": self.format_id,
-            "format_version": self.format_version,
-            "template_version": self.template_version,
-            "year": self.year,
-            "unit_code": self.unit_code,
-            "unit_name": self.unit_name,
-            "unit_type": self.unit_type,
-            "level": self.level,
-            "values": dict(self.values),
-            "cached": dict(self.cached),
-            "cover": self.cover,
-            "provenance": vars(self.provenance),
-            "readable": self.readable,
-            "unknown": sorted(self.unknown),
-        }
 
 
 def derive_totals(fmt: Format, values: dict[str, Number | None]) -> dict[str, Number | None]:

@@ -59,7 +59,6 @@ class Kind:
     unit: str
     integer: bool
     num_format: str
-    max_plausible: float
     input_title: str
     input_message: str
     error_title: str
@@ -285,10 +284,6 @@ def _req(d: dict[str, Any], key: str, where: str, typ: type | tuple[type, ...] =
     if not isinstance(val, typ) or (typ is int and isinstance(val, bool)):
         raise SpecError(f"{where} 的“{key}”类型不对：{val!r}")
     return val
-
-
-def _labels_covering(labels: list[Label], row: int, col: int) -> list[Label]:
-    return [lb for lb in labels if lb.covers(row, col)]
 
 
 def _load_labels(raw: dict[str, Any], where: str, sid: str, fr: int, fc: int, occupy: Any) -> list[Label]:
@@ -545,7 +540,6 @@ def _load_kinds(raw: dict[str, Any], where: str) -> dict[str, Kind]:
             unit=_req(k, "unit", kw),
             integer=bool(k.get("integer", True)),
             num_format=k.get("num_format", "0"),
-            max_plausible=float(k.get("max_plausible", 1e9)),
             input_title=_req(k, "input_title", kw),
             input_message=_req(k, "input_message", kw),
             error_title=_req(k, "error_title", kw),

@@ -24,6 +24,7 @@ from xlsxwriter.worksheet import Worksheet
 from . import __version__
 from .fileio import atomic_write_bytes, safe_filename
 from .findings import Finding, fmt_num
+from .pool import Progress
 from .report import Number, Report, blank_values, derive_totals
 from .roster import Unit
 from .rules import evaluate
@@ -576,7 +577,7 @@ def generate_templates(
     units: Iterable[Unit],
     year: int,
     out_dir: Path,
-    progress: Any = None,
+    progress: Progress = None,
     workers: int | None = None,
     prefill: dict[str, dict[str, Number]] | None = None,
 ) -> list[Path]:
@@ -594,17 +595,19 @@ def generate_templates(
         for u in units:
             stage.path(file_name(u, year))
         workers = workers if workers is not None else (os.cpu_count() or 1)
+        if progress:
+            progress(len(tasks))
         if workers > 1 and len(tasks) >= 40:
             pool = new_pool(workers)
             try:
                 for _ in pool.map(_write_one, tasks, chunksize=max(1, min(32, len(tasks) // (workers * 8)))):
                     if progress:
-                        progress()
+                        progress(-1)
             finally:
                 stop_pool(pool)
         else:
             for task in tasks:
                 _write_one(task)
                 if progress:
-                    progress()
+                    progress(-1)
         return stage.commit()

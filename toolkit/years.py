@@ -10,13 +10,12 @@ from .findings import Finding
 from .report import Report
 from .rules import run_rule
 from .spec import formats
+from .textnum import canonical_name
 
 
 def unit_key(report: Report) -> str:
     """The same unit across files: its roster (or cover) code, else its name without 人民政府/办事处
     (a published report read without a roster has only a name)."""
-    from .published.identity import canonical_name
-
     code = report.unit_code
     if code and not code.startswith("X"):
         return "code:" + code

@@ -7,15 +7,15 @@ import sqlite3
 from pathlib import Path
 
 from ..fileio import create_owner_only
-from .core import Archive
 from .db import ArchiveError
 
 
-def backup(archive: Archive, out: Path) -> str:
-    if archive.engine.dialect.name != "sqlite":
+def backup(url: str, out: Path) -> str:
+    """Copy the archive at ``url`` to ``out`` (SQLite), or say the pg_dump command (PostgreSQL)."""
+    if not url.startswith("sqlite:///"):
         from sqlalchemy.engine import make_url
 
-        u = make_url(archive.url)
+        u = make_url(url)
         parts = ["pg_dump", "-Fc", "-f", str(out), "-h", u.host or "localhost", "-p", str(u.port or 5432)]
         parts += ["-U", u.username or "postgres", u.database or ""]
         return "PostgreSQL 档案库请用 pg_dump 备份：" + " ".join(shlex.quote(p) for p in parts)
@@ -26,7 +26,7 @@ def backup(archive: Archive, out: Path) -> str:
     tmp.unlink(missing_ok=True)  # left by a backup that was killed
     try:
         create_owner_only(tmp)  # a copy of the archive is as private as the archive
-        src = sqlite3.connect(archive.url.removeprefix("sqlite:///"))
+        src = sqlite3.connect(url.removeprefix("sqlite:///"))
         dst = sqlite3.connect(tmp)
         try:
             src.backup(dst)

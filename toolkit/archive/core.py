@@ -10,98 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..findings import counts
 from ..report import Report
 from ..roster import Roster, Unit
 from . import schema as T
 from .db import ArchiveError, open_engine, shown
+from .records import HistoryItem, Received, UnitState, Usage, Version, now, unit_usage
 
 if TYPE_CHECKING:
     from ..check import WorkerPool
 
-STATUSES = ("未报送", "待审核", "退回", "已通过")  # = workflow.STATUSES (kept here for callers)
 CARRY_TO, CARRY_FROM = "t3.r2.", "t3.r4."  # 二、上年结转 ← last year's 四、结转下年度继续办理 (rule carryover-mismatch)
-
-
-def now() -> str:
-    return dt.datetime.now().astimezone().isoformat(timespec="microseconds")
-
-
-@dataclass
-class Received:
-    """One file given to ``receive``: what became of it."""
-
-    name: str
-    # 新收 | 新版本 | 重复（与最新版本相同） | 无法读取 | 拒收… | 非本单位（未接收） (see receive.py)
-    outcome: str
-    unit_code: str = ""
-    unit_name: str = ""
-    status: str = ""  # the unit's status afterwards
-    counts: dict[str, int] = field(default_factory=dict)
-    report: Report | None = None
-    previous_at: str = ""  # 重复: when the newest version (the same bytes) was received
-    version: int = 0  # 第N版 of the unit's year this file is (or, for a 重复, repeats)
-    submission_id: int | None = None
-    older_date: bool = False  # its 填报日期 is earlier than the approved (or previous) version's
-    auto: str = ""  # the decision recorded at once: 通过 (auto-approve) | 退回 (强制性 errors, unreadable) | ""
-    reason: str = ""  # why a file was refused (拒收, 无法读取), in Chinese
-
-
-@dataclass
-class UnitState:
-    """One line of 报送情况."""
-
-    year: int
-    code: str
-    name: str
-    type: str
-    parent: str
-    status: str = "未报送"
-    file: str = ""
-    filler: str = ""
-    phone: str = ""
-    first_received: str = ""
-    last_received: str = ""
-    errors: int = 0
-    warnings: int = 0
-    hints: int = 0
-    late: bool = False  # past the deadline and not 已通过
-    submitted_late: bool = False  # its first version came after the deadline
-    # the newest version (file, filler … hints above are its own); None = 未报送
-    submission_id: int | None = None
-    version: int = 0  # 第N版 of the newest version
-    approved_id: int | None = None  # the version whose figures count (may be older than the newest)
-    approved_version: int = 0
-    pending_id: int | None = None  # the newest version when it is not the approved one
-    older_date: bool = False  # the newest version's 填报日期 is earlier than the approved (or previous) one's
-    filled_on: str = ""  # 填报日期 of the newest version
-    source: str = ""  # who sent the newest version: 链接 | 管理页面 | 命令行 | 在线填写 | 导入
-    explanation: str = ""  # the newest version's 情况说明 (cover)
-    note: str = ""  # the decision on the newest version: 退回 reason or 说明
-    reason: str = ""  # the reviewer's 退回 reason while it stands (also above a newer version awaiting review)
-    decided_by: str = ""  # who decided on the newest version: 管理页面 | 命令行 | 自动
-
-    def row(self) -> dict[str, Any]:
-        return dict(vars(self))
-
-
-@dataclass
-class HistoryItem:
-    at: str
-    year: int
-    unit_code: str
-    kind: str  # 收到 (a version) | 重复收到 | 拒收 | 通过 | 退回 | 撤销通过 (说明: 通过 before schema 0004)
-    text: str
-    file: str = ""
-    sha256: str = ""
-    actor: str = ""  # who: 链接 | 管理页面 | 命令行 | 在线填写 | 导入 | 自动
-    submission_id: int | None = None
-    version: int = 0
-    note: str = ""
 
 
 class Archive:
@@ -212,21 +133,57 @@ class Archive:
         """Check every file exactly as ``check`` does and store each as a new version of its unit
         (a few files per transaction; ``pool``: long-lived worker processes, as a server keeps them;
         ``source``: who sends, workflow.SOURCES; ``stored``: called with the number of files stored so
-        far; ``limits``: what a web upload may store, see ``receive.receive``)."""
-        from .receive import receive
+        far; ``limits``: what a web upload may store, see ``receive.receive``; ``unit_bytes`` among them
+        is the bytes a unit's year may hold)."""
+        from .receive import Intake, receive, tell_states
 
-        return receive(
-            self,
-            paths,
-            year,
-            progress=progress,
-            workers=workers,
-            only_unit=only_unit,
-            pool=pool,
-            source=source,
-            stored=stored,
-            **limits,
-        )
+        ros = self.need_roster(year)
+        intake = Intake(self.engine, year, source, unit_bytes=limits.pop("unit_bytes", None))
+        last_year = self.previous_reports(year - 1, only_unit)
+        opts = dict(progress=progress, workers=workers, only_unit=only_unit, pool=pool, stored=stored)
+        out = receive(intake, paths, ros, last_year, **opts, **limits)
+        if only_unit is not None:  # a unit's link: its own state is all the page shows
+            states = {only_unit: self.state(only_unit, year).status}
+        else:
+            from .status import current_statuses
+
+            with self._read() as conn:
+                states = current_statuses(conn, ros, year)
+        tell_states(out, states)
+        return out
+
+    def store_imported(self, reports: list[Report]) -> list[Received]:
+        """Published reports read by ``import``, kept as their year's approved versions (last year's
+        figures for the cross-year rules: what a unit published counts); the year's roster must be in
+        the archive."""
+        from .receive import Intake, store_published
+
+        years = sorted({r.year for r in reports if r.readable and r.year})
+        for y in years:
+            self.need_roster(y)
+        out: list[Received] = []
+        for y in years:
+            mine = [r for r in reports if r.readable and r.year == y]
+            out.extend(store_published(Intake(self.engine, y, "导入", imported=True), mine, self.previous_reports(y - 1)))
+        return out
+
+    def add_cross_year(self, reports: Iterable[Report], year: int) -> None:
+        """The cross-year findings of ``year``'s reports against the archive's approved versions of the
+        year before (`check --db`), added to each report's findings."""
+        from .receive import add_cross_year
+
+        last = self.previous_reports(year - 1)
+        for r in reports:
+            add_cross_year(r, last)
+
+    def previous_reports(self, year: int, only: str | None = None) -> dict[str, Report]:
+        """The approved version of each unit of ``year`` (last year's, for the cross-year rules: its
+        figures stand); of one unit only with ``only`` (an upload through a unit's link must not
+        rebuild the whole year). Empty when the archive has no roster of the year."""
+        ros = self.roster(year)
+        if ros is None or (only is not None and ros.get(only) is None):
+            return {}
+        return {r.unit_code: r for r in self.reports(year, codes=None if only is None else [only])}
 
     def usage(self, unit: str, year: int, since: str = "", shas: Iterable[str] = ()) -> Usage:
         """What a unit's link has used of its quotas: bytes stored for the unit's year (each distinct
@@ -239,16 +196,26 @@ class Archive:
 
     def status(self, year: int, today: dt.date | None = None) -> list[UnitState]:
         """报送情况 of every roster unit of the year, in roster order."""
-        from .status import unit_states
-
-        return unit_states(self, year, today or dt.date.today())
+        return self._states(year, today)
 
     def state(self, unit: str, year: int, today: dt.date | None = None) -> UnitState:
         """One unit's line of 报送情况 (reads only that unit's receipts and decisions)."""
+        return self._states(year, today, self.unit_code(unit, year))[0]
+
+    def _states(self, year: int, today: dt.date | None, only: str | None = None) -> list[UnitState]:
         from .status import unit_states
 
-        code = self.unit_code(unit, year)
-        return unit_states(self, year, today or dt.date.today(), only=code)[0]
+        ros, deadline = self.need_roster(year), self.deadline(year)
+        with self._read() as conn:
+            return unit_states(conn, ros, deadline, year, today or dt.date.today(), only)
+
+    def chase_list(self, year: int, states: list[UnitState] | None = None) -> list[UnitState]:
+        """Whom to chase (未报送, 退回) among ``states`` (default: the year's 报送情况), with last year's
+        填报人 and 电话 when this year's are unknown."""
+        from .status import chase_list
+
+        last = self.status(year - 1) if self.roster(year - 1) is not None else None
+        return chase_list(self.status(year) if states is None else states, last, year)
 
     def unit_code(self, unit: str, year: int) -> str:
         """A unit given by code or by name, checked against the year's roster."""
@@ -263,9 +230,8 @@ class Archive:
         when it is not the newest, has 强制性 errors or is unreadable; a 说明 (``note``) is required
         when it has 警告 or 核实性 errors, and is bound to them."""
         from . import workflow as W
-        from .status import decide
 
-        return decide(self, unit, year, note, W.APPROVE, submission_id, actor)[0]
+        return self._decide(unit, year, note, W.APPROVE, submission_id, actor)[0]
 
     accept = approve  # the CLI command's name (accept = 通过)
 
@@ -275,18 +241,24 @@ class Archive:
         """退回 the version ``submission_id`` (None = the newest, which it must be) with the reason; a
         退回 of the approved version also withdraws its approval. The Report, for the annotated copy."""
         from . import workflow as W
-        from .status import decide
 
-        state, sid = decide(self, unit, year, note, W.REJECT, submission_id, actor)
+        state, sid = self._decide(unit, year, note, W.REJECT, submission_id, actor)
         return state, self.report(sid)
 
     def reopen(self, unit: str, year: int, note: str, submission_id: int | None = None, actor: str = "命令行") -> UnitState:
         """撤销通过: the approved version no longer counts (the unit's figures leave the summary until
         a version is approved again); ``note`` says why."""
         from . import workflow as W
-        from .status import decide
 
-        return decide(self, unit, year, note, W.REOPEN, submission_id, actor)[0]
+        return self._decide(unit, year, note, W.REOPEN, submission_id, actor)[0]
+
+    def _decide(self, unit: str, year: int, note: str, kind: str, sid: int | None, actor: str) -> tuple[UnitState, int]:
+        """Record a decision (status.decide); the unit's state after it and the version decided on."""
+        from .status import decide, label
+
+        code = self.unit_code(unit, year)
+        decided = decide(self.engine, code, year, label(self.state(code, year)), note, kind, sid, actor)
+        return self.state(code, year), decided
 
     def approve_clean(self, year: int, actor: str = "命令行") -> list[UnitState]:
         """通过 every unit whose newest version awaits review without 错误 or 警告 (after a batch)."""
@@ -300,34 +272,59 @@ class Archive:
         """Every version, 重复收到, 拒收, 通过, 退回 and 撤销通过 of a unit, in time order, with who."""
         from .status import history
 
-        return history(self, unit, year)
+        years, code = self._unit_years(unit, year)
+        with self._read() as conn:
+            return history(conn, code, years)
+
+    def _unit_years(self, unit: str, year: int | None) -> tuple[list[int], str]:
+        """The years to look in (``year``, or all) and the unit's code (given by code or name)."""
+        years = [year] if year else self.years()
+        for y in years:
+            ros = self.roster(y)
+            u = None if ros is None else ros.get(unit) or next((x for x in ros.units if x.name == unit), None)
+            if u is not None:
+                return years, u.code
+        if year:
+            self.unit_code(unit, year)  # raises the Chinese message
+        raise ArchiveError(f"档案库中没有单位“{unit}”（请用单位代码或名册中的单位名称）。")
+
+    def _version_rows(self, unit: str, year: int) -> tuple[list[Any], list[Any]]:
+        from .versions import rows
+
+        with self._read() as conn:
+            return rows(conn, self.unit_code(unit, year), year)
 
     def versions(self, unit: str, year: int) -> list[Version]:
         """The unit's versions of the year, oldest first (第1版 …), each with its decision."""
         from .versions import versions
 
-        return versions(self, unit, year)
+        return versions(*self._version_rows(unit, year))
 
     def diff(self, unit: str, year: int, from_id: int | None = None, to_id: int | None = None) -> list[Any]:
         """The cells that differ between two versions (default: the approved one → the newest)."""
-        from .versions import diff
+        from .versions import diff_ids, diff_reports
 
-        return diff(self, unit, year, from_id, to_id)
+        old, new = diff_ids(*self._version_rows(unit, year), unit, year, from_id, to_id)
+        return diff_reports(self.report(old), self.report(new))
 
     def diff_last_year(self, unit: str, year: int, submission_id: int | None = None) -> list[Any]:
         """The cells that differ from last year's approved version (default: of the newest version)."""
-        from .versions import diff_last_year
+        from .versions import diff_reports, newest_id
 
-        return diff_last_year(self, unit, year, submission_id)
+        sid = newest_id(self._version_rows(unit, year)[0], unit, year, submission_id)
+        last = self.previous_reports(year - 1, self.unit_code(unit, year))
+        if not last:
+            raise ArchiveError(f"档案库中没有{unit} {year - 1}年度已通过的填报表，无法与上年对比。")
+        return diff_reports(next(iter(last.values())), self.report(sid))
 
     # ------------------------------------------------------------ reports
 
     def report(self, submission_id: int) -> Report:
-        from .store import rebuild
+        from ..codec import from_stored
 
         with self._read() as conn:
             row = conn.execute(T.submissions.select().where(T.submissions.c.id == submission_id)).one()
-        return rebuild(row.report, row.findings)
+        return from_stored(row.report, row.findings)
 
     def reports(self, year: int, *, codes: Iterable[str] | None = None) -> list[Report]:
         """The approved version of every unit of the year that has one (of ``codes`` only, if given),
@@ -335,8 +332,8 @@ class Archive:
         without an approved version are absent (未报送 in a summary)."""
         from sqlalchemy import select
 
+        from ..codec import from_stored
         from .status import approved_ids
-        from .store import rebuild
 
         S = T.submissions
         self.need_roster(year)
@@ -345,22 +342,25 @@ class Archive:
             rows = conn.execute(
                 select(S.c.id, S.c.report, S.c.findings).where(S.c.id.in_(list(ids.values()))).order_by(S.c.id)
             ).all()
-        return [rebuild(r.report, r.findings) for r in rows]
+        return [from_stored(r.report, r.findings) for r in rows]
 
     def notes(self, year: int) -> list[tuple[str, str]]:
         """(unit, 说明) of every unit whose approved version was approved with a 说明."""
         from .status import accepted_notes
 
-        return accepted_notes(self, year)
+        states = self.status(year)
+        with self._read() as conn:
+            return accepted_notes(conn, states, year)
 
-    def consolidate(self, year: int, **options: Any):
+    def consolidate(self, year: int, options: Any = None, **choices: Any):
         """The summary of the year's approved versions, as ``api.consolidate`` makes it from a folder
-        of the same files; 汇总说明 lists the 说明 of the approvals."""
+        of the same files (``options``: a ConsolidateOptions, or its fields as keywords); 汇总说明
+        lists the 说明 of the approvals."""
         from ..api import consolidate
 
         ros = self.need_roster(year)
         reports = self.reports(year)
-        summary = consolidate(reports, ros, year, **options)
+        summary = consolidate(reports, ros, year, options, **choices)
         summary.notes = self.notes(year)
         return summary
 
@@ -368,11 +368,10 @@ class Archive:
         """Unit code → 上年结转 of ``year``'s template, from last year's accepted 结转下年度 (non-zero only);
         of one unit only with ``only`` (a unit's link downloading its template)."""
         from ..spec import current_format
-        from .receive import previous_reports
 
         cells = [c.id for c in current_format().inputs if c.id.startswith(CARRY_TO)]
         out = {}
-        for code, prev in previous_reports(self, year - 1, only).items():
+        for code, prev in self.previous_reports(year - 1, only).items():
             values = {cid: prev.value(CARRY_FROM + cid.removeprefix(CARRY_TO)) for cid in cells}
             out[code] = {k: v for k, v in values.items() if v}
         return {k: v for k, v in out.items() if v}
@@ -382,7 +381,8 @@ class Archive:
     def export_frame(self, years: int | Iterable[int], wide: bool = False):
         from .export import export_frame
 
-        return export_frame(self, years, wide)
+        ys = [years] if isinstance(years, int) else list(years)
+        return export_frame([(y, self.status(y), self.reports(y)) for y in ys], wide)
 
     # ------------------------------------------------------------ care
 
@@ -392,7 +392,7 @@ class Archive:
         year and the cells whose stored figure differs from the stored file's."""
         from .verify import verify
 
-        return verify(self, progress)
+        return verify(self._read, progress)
 
     def file_bytes(self, sha256: str) -> bytes:
         with self._read() as conn:
@@ -405,7 +405,7 @@ class Archive:
         """A consistent copy while in use (SQLite); for PostgreSQL, the pg_dump command to run."""
         from .backup import backup
 
-        return backup(self, Path(out))
+        return backup(self.url, Path(out))
 
     def wal_file(self) -> Path | None:
         """The SQLite write-ahead log beside the archive (None for PostgreSQL): while a server runs,
@@ -425,81 +425,78 @@ class Archive:
             conn.rollback()
         return not busy
 
-    # ------------------------------------------------------------ settings (nianbao_meta)
+    # ------------------------------------------------------------ settings and secrets (secrets.py)
 
     def setting(self, key: str) -> str | None:
+        from .secrets import setting
+
         with self._read() as conn:
-            return conn.execute(T.meta.select().with_only_columns(T.meta.c.value).where(T.meta.c.key == key)).scalar()
+            return setting(conn, key)
 
     def set_setting(self, key: str, value: str, keep: bool = False) -> str:
         """Store a setting; with ``keep`` a value already there wins, so several servers starting at
         once agree on one. Returns the value now stored."""
-        from sqlalchemy.exc import IntegrityError
+        from .secrets import set_setting
 
-        where = T.meta.c.key == key
-        try:
-            with self.engine.begin() as conn:
-                old = conn.execute(T.meta.select().with_only_columns(T.meta.c.value).where(where)).scalar()
-                if old is None:
-                    conn.execute(T.meta.insert().values(key=key, value=value))
-                elif keep:
-                    return old
-                elif old != value:
-                    conn.execute(T.meta.update().where(where).values(value=value))
-        except IntegrityError:  # another process inserted it first (PostgreSQL)
-            return self.setting(key) if keep else self.set_setting(key, value)
-        return value
+        return set_setting(self.engine, key, value, keep)
 
+    def links(self, codes: list[str] | None = None) -> dict[str, str | None]:
+        """The units' live links: code → token (None: made by an older nianbao, cannot be shown)."""
+        from .secrets import links_of
 
-@dataclass
-class Version:
-    """One version of a unit's year, as ``Archive.versions`` lists them."""
+        return links_of(self.engine, codes)
 
-    number: int  # 第N版
-    id: int
-    received_at: str
-    name: str
-    source: str
-    filled_on: str
-    counts: dict[str, int]
-    status: str  # the checker's verdict: 有错误 | 有警告 | 通过 | 无法读取
-    decision: str = ""  # the last decision on it: 通过 | 退回 | 撤销通过 | ""
-    decision_note: str = ""
-    decided_by: str = ""
-    approved: bool = False  # its figures are the ones that count
-    newest: bool = False
-    older_date: bool = False  # its 填报日期 is earlier than the previous version's
-    explanation: str = ""
-    repeats: int = 0  # how many times the same file was received again while it was the newest
+    def issue_links(self, year: int, rotate: list[str] | tuple[str, ...] = ()) -> tuple[list[Any], list[Unit]]:
+        """Every roster unit's current link, made for a unit without one and for the codes in
+        ``rotate``; second, the units whose working link cannot be shown (secrets.issue_links)."""
+        from .secrets import issue_links
 
+        return issue_links(self.engine, list(self.need_roster(year).units), rotate)
 
-@dataclass
-class Usage:
-    """A unit's use of its year in the archive (the web quotas)."""
+    def rotate_link(self, code: str) -> str:
+        """A new link for one unit (the admin page's 重新生成); the old one stops working at once."""
+        from .secrets import rotate_link
 
-    bytes: int = 0
-    receipts: int = 0
-    known: set[str] = field(default_factory=set)
+        return rotate_link(self.engine, code)
 
+    def link_unit(self, token: str) -> str | None:
+        """The unit code of a live link (one made for any year), or None."""
+        from .secrets import live
 
-def unit_usage(conn: Any, unit: str, year: int, since: str = "", shas: Iterable[str] = ()) -> Usage:
-    """``Archive.usage`` on an open connection (``store`` asks it inside its own transaction)."""
-    from sqlalchemy import func, select
+        row = live(self.engine, "link", token)
+        return row.unit_code if row else None
 
-    S, F = T.submissions, T.files
-    mine = select(S.c.sha256).where(S.c.year == year, S.c.unit_code == unit).distinct()
-    stored = conn.execute(select(func.coalesce(func.sum(F.c.size), 0)).where(F.c.sha256.in_(mine))).scalar_one()
-    receipts = 0
-    if since:
-        when = (S.c.year == year) & (S.c.unit_code == unit) & (S.c.received_at >= since)
-        receipts = conn.execute(select(func.count()).select_from(S).where(when)).scalar_one()
-    wanted = set(shas)
-    known = set(conn.execute(select(S.c.sha256).where(S.c.year == year, S.c.sha256.in_(wanted))).scalars()) if wanted else set()
-    return Usage(int(stored), int(receipts), known)
+    def set_admin_key(self, key: str | None = None) -> str:
+        """Replace the admin key (a new random one unless given); every session signed in ends."""
+        from .secrets import set_admin_key
 
+        return set_admin_key(self.engine, key)
 
-def verdict(report: Report) -> tuple[str, dict[str, int]]:
-    c = counts(report.findings)
-    if not report.readable:
-        return "无法读取", c
-    return ("有错误" if c["错误"] else "有警告" if c["警告"] else "通过"), c
+    def admin_key_since(self) -> str | None:
+        """When the live admin key was set (None: the archive has none yet)."""
+        from .secrets import admin_key_since
+
+        return admin_key_since(self.engine)
+
+    def is_admin_key(self, key: str) -> bool:
+        from .secrets import live
+
+        return live(self.engine, "admin", key) is not None
+
+    def new_session(self) -> str:
+        """A signed-in admin's session id (stored as its digest)."""
+        from .secrets import new_session
+
+        return new_session(self.engine)
+
+    def is_session(self, token: str) -> bool:
+        """A live session signed in within the last secrets.SESSION_HOURS hours."""
+        from .secrets import is_session
+
+        return is_session(self.engine, token)
+
+    def end_session(self, token: str) -> None:
+        """退出: the session stops working at once, in every server process."""
+        from .secrets import end_session
+
+        end_session(self.engine, token)

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .core import Archive
 from .db import ArchiveError
 
 # The export's own columns; the unit columns of 明细 (单位代码 …) come from templates/workbook.toml.
 YEAR, PARENT, NOTE = "年度", "上级代码", "情况说明"
 SHEET, ROW, COL, CELL_ID, VALUE = "表", "行", "列", "单元格编号", "数值"
+Years = list[tuple[int, list[Any], list[Any]]]  # (year, 报送情况, approved Reports) of each year exported
 
 
 def _unit_columns() -> list[tuple[str, str]]:
@@ -38,12 +38,12 @@ def _number(value: Any, integer: bool) -> Any:
     return value
 
 
-def _units(archive: Archive, year: int):
+def _units(year: int, states_of: list[Any], reports: list[Any]):
     """(unit columns, note, report, format) of every unit's current return of the year."""
     from ..spec import formats
 
-    states = {s.code: s for s in archive.status(year)}
-    for r in archive.reports(year):
+    states = {s.code: s for s in states_of}
+    for r in reports:
         st = states.get(r.unit_code)
         fmt = formats().get(r.format_id)
         if st is None or fmt is None or not r.readable:
@@ -59,19 +59,19 @@ def _value(r: Any, cid: str, fmt: Any) -> Any:
     return None if cid in r.unknown else _number(r.values.get(cid), fmt.kinds[cell.kind].integer)
 
 
-def _long(archive: Archive, years: list[int]):
+def _long(years: Years):
     import pandas as pd
 
     rows = [
         (*head, cell.sheet_name, cell.row_label, cell.col_label, cid, _value(r, cid, fmt))
         for y in years
-        for head, _, r, fmt in _units(archive, y)
+        for head, _, r, fmt in _units(*y)
         for cid, cell in fmt.cells.items()
     ]
     return pd.DataFrame(rows, columns=long_columns(), dtype=object).astype({YEAR: "int64"})
 
 
-def _wide(archive: Archive, years: list[int]):
+def _wide(years: Years):
     """One row per unit and year: the unit columns, 情况说明, then one column per cell id in the
     order of the format (the 明细 sheet's columns; today's format when nothing is there yet);
     integer cells as nullable integers."""
@@ -82,7 +82,7 @@ def _wide(archive: Archive, years: list[int]):
     fixed = [*head_columns(), NOTE]
     rows, cells = [], {}
     for y in years:
-        for head, note, r, fmt in _units(archive, y):
+        for head, note, r, fmt in _units(*y):
             rows.append(dict(zip(fixed, [*head, note], strict=True)) | {cid: _value(r, cid, fmt) for cid in fmt.cells})
             cells |= {cid: fmt.kinds[cell.kind].integer for cid, cell in fmt.cells.items() if cid not in cells}
     if not cells:
@@ -92,11 +92,11 @@ def _wide(archive: Archive, years: list[int]):
     return frame.astype({YEAR: "int64"} | {cid: "Int64" if integer else "float64" for cid, integer in cells.items()})
 
 
-def export_frame(archive: Archive, years: int | Iterable[int], wide: bool = False):
+def export_frame(years: Years, wide: bool = False):
     """Every cell of every unit's current return of the years (columns 年度, 单位代码, …, 单元格编号,
-    数值); ``wide``: one row per unit and year, one column per cell id (``frame["t3.r1.tot"]``)."""
-    ys = [years] if isinstance(years, int) else list(years)
-    return _wide(archive, ys) if wide else _long(archive, ys)
+    数值); ``wide``: one row per unit and year, one column per cell id (``frame["t3.r1.tot"]``).
+    ``years``: (year, its 报送情况, its approved Reports) each, as ``Archive.export_frame`` reads them."""
+    return _wide(years) if wide else _long(years)
 
 
 def headings(columns: Iterable[str]) -> list[str]:

@@ -14,13 +14,14 @@ from typing import Any
 from sqlalchemy import select, text
 
 from ..check import CheckOptions, WorkerPool, iter_kept
+from ..codec import findings_data, to_stored
 from ..findings import counts, sort_key
 from ..inputs import Source, collect, load
 from ..report import Report
+from ..roster import Roster
 from . import schema as T
 from . import workflow as W
-from .core import Archive, Received, now, unit_usage, verdict
-from .store import findings_json, report_json
+from .records import Received, now, unit_usage, verdict
 
 NOT_THIS_UNIT = "非本单位（未接收）"
 TOO_BIG = "拒收（文件过大）"
@@ -35,40 +36,51 @@ def _paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
 
 
+@dataclass
+class Intake:
+    """Where and how files are stored: the archive's engine, the one year they go to, who sends them
+    (workflow.SOURCES), the bytes a unit's year may hold, and whether they are published reports
+    (approved as they are). Every step of storing reads the year here, from one place."""
+
+    engine: Any
+    year: int
+    source: str = "命令行"
+    unit_bytes: int | None = None
+    imported: bool = False
+
+
 def receive(
-    archive: Archive,
+    intake: Intake,
     paths: str | Path | Iterable[str | Path],
-    year: int,
+    ros: Roster,
+    last_year: dict[str, Report],
     *,
     progress: Callable[[int], Any] | None = None,
     workers: int | None = None,
     only_unit: str | None = None,
     pool: WorkerPool | None = None,
-    source: str = "命令行",
     stored: Callable[[int], Any] | None = None,
     refuse_codes: Iterable[str] = (),
     max_bytes: int | None = None,
-    unit_bytes: int | None = None,
 ) -> list[Received]:
-    """``only_unit``: store only that unit's returns (a unit's private upload link); any other file,
+    """Check the files against the year's roster ``ros``, add the cross-year findings against
+    ``last_year`` (unit code → last year's approved Report) and store them (``Archive.receive`` gives
+    all of it). ``only_unit``: store only that unit's returns (a unit's private upload link); any other file,
     an unreadable one or a summary is answered with its refusal, nothing of it is stored, and the
     attempt is recorded for the county (an event 拒收).
 
     Each stored file is a new version of its unit (workflow.py), unless it is identical to the unit's
-    newest version (an event 重复收到). ``source``: who sends (workflow.SOURCES); ``stored``: told the
+    newest version (an event 重复收到). ``stored``: told the
     number of files stored so far after each transaction (an interrupted receive says how many).
 
     What a web upload may store (each refusal is an outcome 拒收…, and nothing of the file is stored):
     ``refuse_codes``: a file with a finding of one of these codes (answered with its findings; the web
     refuses pictures and embedded objects so); ``max_bytes``: a file (or zip member) larger than this
-    is neither read nor stored; ``unit_bytes``: a unit's year holds at most this many bytes of distinct
-    files — counted inside the storing transaction, so that several processes agree."""
-    ros = archive.need_roster(year)
-    plist = _paths(paths)
-    sources = list(collect(plist))
-    last_year = previous_reports(archive, year - 1, only_unit)
-    batch = Batch(archive, year, unit_bytes, source=source, stored=stored)
-    checked = _check_all(sources, CheckOptions(year=year, roster=ros), progress, workers, pool, max_bytes)
+    is neither read nor stored; ``intake.unit_bytes``: a unit's year holds at most this many bytes of
+    distinct files — counted inside the storing transaction, so that several processes agree."""
+    sources = list(collect(_paths(paths)))
+    batch = Batch(intake, stored=stored)
+    checked = _check_all(sources, CheckOptions(year=intake.year, roster=ros), progress, workers, pool, max_bytes)
     for src, kept in checked:
         refused = _refused(src, kept, only_unit, frozenset(refuse_codes), max_bytes, ros)
         if refused is not None:
@@ -86,42 +98,36 @@ def receive(
     batch.flush()
     out = batch.done
     if only_unit is not None:
-        record_refusals(archive, year, only_unit, [r for r in out if r.submission_id is None and not r.previous_at], source)
-    _tell_states(archive, year, only_unit, out)
+        record_refusals(intake, only_unit, [r for r in out if r.submission_id is None and not r.previous_at])
     return out
 
 
-def _tell_states(archive: Archive, year: int, only_unit: str | None, out: list[Received]) -> None:
-    if only_unit is not None:  # a unit's link: its own state is all the page shows
-        states = {only_unit: archive.state(only_unit, year).status}
-    else:
-        from .status import current_statuses
-
-        states = current_statuses(archive, year)
+def tell_states(out: list[Received], states: dict[str, str]) -> None:
+    """Each stored file's unit status afterwards (``states``: unit code → status)."""
     for r in out:
         if r.submission_id is not None or r.previous_at:  # never tell a refused file another unit's status
             r.status = states.get(r.unit_code, "不在名册" if r.unit_code else UNREADABLE)
 
 
-def record_refusals(archive: Archive, year: int, unit: str, refused: list[Received], actor: str) -> None:
+def record_refusals(intake: Intake, unit: str, refused: list[Received]) -> None:
     """The files a unit's link did not take, as events 拒收 of the unit (the county sees the attempts)."""
     if not refused:
         return
     at = now()
     rows = [
         dict(
-            year=year,
+            year=intake.year,
             unit_code=unit,
             at=at,
             kind="拒收",
             note=f"{r.name}：{r.outcome}" + (f"。{r.reason}" if r.reason else ""),
             fingerprints=[],
             submission_id=None,
-            actor=actor,
+            actor=intake.source,
         )
         for r in refused
     ]
-    with archive.engine.begin() as conn:
+    with intake.engine.begin() as conn:
         conn.execute(T.events.insert(), rows)
 
 
@@ -193,24 +199,20 @@ def _summary_refusal(report: Report, only_unit: str | None, ros: Any) -> str:
     )
 
 
-def store_imported(archive: Archive, reports: list[Report]) -> list[Received]:
-    """Published reports read by ``import``, kept as their year's approved versions (last year's
-    figures for the cross-year rules: what a unit published counts); the year's roster must be in
-    the archive."""
-    years = sorted({r.year for r in reports if r.readable and r.year})
-    for y in years:
-        archive.need_roster(y)
-    out: list[Received] = []
-    for y in years:
-        batch = Batch(archive, y, source="导入", imported=True)
-        last_year = previous_reports(archive, y - 1)
-        for r in (r for r in reports if r.readable and r.year == y):
-            if not any(f.code == "carryover-mismatch" for f in r.findings):
-                add_cross_year(r, last_year)
-            batch.add(r, Path(r.provenance.path).read_bytes())
-        batch.flush()
-        out.extend(batch.done)
-    return out
+def store_imported(archive: Any, reports: list[Report]) -> list[Received]:
+    """``Archive.store_imported`` (the web's 审计 page calls it so)."""
+    return archive.store_imported(reports)
+
+
+def store_published(intake: Intake, reports: list[Report], last_year: dict[str, Report]) -> list[Received]:
+    """Published reports of ``intake.year`` read by ``import``, kept as the year's approved versions."""
+    batch = Batch(intake)
+    for r in reports:
+        if not any(f.code == "carryover-mismatch" for f in r.findings):
+            add_cross_year(r, last_year)
+        batch.add(r, Path(r.provenance.path).read_bytes())
+    batch.flush()
+    return batch.done
 
 
 def _bytes(src: Source) -> bytes | None:
@@ -218,17 +220,6 @@ def _bytes(src: Source) -> bytes | None:
         return src.data
     loaded = load(Source(src.name, src.path, None, src.mtime))
     return loaded.data
-
-
-def previous_reports(archive: Archive, year: int, only: str | None = None) -> dict[str, Report]:
-    """Last year's approved version of each unit (its figures stand); of one unit only with ``only``
-    (an upload through a unit's link must not rebuild the whole year)."""
-    ros = archive.roster(year)
-    if ros is None:
-        return {}
-    if only is not None and ros.get(only) is None:
-        return {}
-    return {r.unit_code: r for r in archive.reports(year, codes=None if only is None else [only])}
 
 
 def add_cross_year(report: Report, last_year: dict[str, Report]) -> None:
@@ -254,18 +245,8 @@ class Batch:
 
     MAX_FILES, MAX_BYTES, MAX_SECONDS = 64, 32 << 20, 1.0
 
-    def __init__(
-        self,
-        archive: Archive,
-        year: int,
-        unit_bytes: int | None = None,
-        *,
-        source: str = "命令行",
-        stored: Callable[[int], Any] | None = None,
-        imported: bool = False,
-    ):
-        self.archive, self.year, self.unit_bytes = archive, year, unit_bytes
-        self.source, self.stored, self.imported = source, stored, imported
+    def __init__(self, intake: Intake, *, stored: Callable[[int], Any] | None = None):
+        self.intake, self.stored = intake, stored
         self.items: list[tuple[Report, bytes, bool]] = []
         self.size, self.started, self.count = 0, 0.0, 0
         self.done: list[Received] = []
@@ -282,7 +263,7 @@ class Batch:
 
     def flush(self) -> None:
         if self.items:
-            got = store(self.archive, self.year, self.items, self.unit_bytes, source=self.source, imported=self.imported)
+            got = store(self.intake, self.items)
             self.done.extend(got)
             self.count += sum(1 for r in got if r.submission_id is not None and not r.previous_at)
             if self.stored is not None:
@@ -290,18 +271,10 @@ class Batch:
         self.items, self.size = [], 0
 
 
-def store(
-    archive: Archive,
-    year: int,
-    items: list[tuple[Report, bytes, bool]],
-    unit_bytes: int | None = None,
-    *,
-    source: str = "命令行",
-    imported: bool = False,
-) -> list[Received]:
+def store(intake: Intake, items: list[tuple[Report, bytes, bool]]) -> list[Received]:
     """Files in one transaction, each a new version of its unit — or, identical to the unit's newest
     version (an upload retried after a lost answer, a forward), an event 重复收到 and nothing stored
-    twice; with ``unit_bytes``, a new file that would take its unit's year over that many bytes is
+    twice; with ``intake.unit_bytes``, a new file that would take its unit's year over that many bytes is
     refused. The automatic outcome of each version (workflow.auto_outcome) is recorded with it."""
     S = T.submissions
     for report, data, hashed in items:
@@ -309,13 +282,14 @@ def store(
             report.provenance.sha256, report.provenance.size = hashlib.sha256(data).hexdigest(), len(data)
     shas = {r.provenance.sha256 for r, _, _ in items}
     codes = {r.unit_code for r, _, _ in items if r.unit_code}
-    with archive.engine.begin() as conn:
+    year = intake.year
+    with intake.engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises writers
             conn.execute(text("SELECT pg_advisory_xact_lock(7215002, :y)"), {"y": year})
         seen = dict(conn.execute(select(S.c.sha256, S.c.received_at).where(S.c.year == year, S.c.sha256.in_(shas))).all())
-        units = _Units(conn, year, codes, auto_approve=_auto_approve(conn, year), source=source, imported=imported)
+        units = _Units(conn, intake, codes)
         out, at = [], now()
-        room = _Room(conn, year, unit_bytes)
+        room = _Room(conn, intake)
         for report, data, _ in items:
             if not room.admits(report, len(data), seen):
                 out.append(room.refusal(report))
@@ -358,10 +332,12 @@ class _Units:
     are added: the newest version (a 重复 or a new version), the number of the next one, the date a
     new one is compared with, and whether the reviewer's 退回 holds back an automatic 通过."""
 
-    def __init__(self, conn: Any, year: int, codes: set[str], *, auto_approve: bool, source: str, imported: bool):
+    def __init__(self, conn: Any, intake: Intake, codes: set[str]):
         from .status import EVENT_COLS
 
-        self.conn, self.year, self.auto_approve, self.source, self.imported = conn, year, auto_approve, source, imported
+        self.conn, self.intake = conn, intake
+        self.auto_approve = _auto_approve(conn, intake.year)
+        year = intake.year
         self.subs: dict[str, list[Any]] = {}
         self.events: dict[str, list[Any]] = {}
         self.new_events: list[dict[str, Any]] = []
@@ -382,15 +358,15 @@ class _Units:
         if not code:  # no unit to file it under: kept once
             if sha in seen:
                 return Received(name, REPEAT, code, report.unit_name, "", c, report, seen[sha])
-            sid = self._insert(_row(self.year, report, sha, status, c, at, self.source), data)
+            sid = self._insert(_row(self.intake, report, sha, status, c, at), data)
             return Received(name, UNREADABLE, "", report.unit_name, "", c, report, submission_id=sid, reason=_why(report))
         mine = self.subs.setdefault(code, [])
         evs = self.events.setdefault(code, [])
         if mine and mine[-1].sha256 == sha:
             newest = mine[-1]
-            self._event(code, at, W.REPEAT, name, newest.id, self.source)
+            self._event(code, at, W.REPEAT, name, newest.id, self.intake.source)
             return Received(name, REPEAT, code, report.unit_name, "", c, report, newest.received_at, len(mine), newest.id)
-        row = _row(self.year, report, sha, status, c, at, self.source)
+        row = _row(self.intake, report, sha, status, c, at)
         approved = W.approved_of(evs)
         ref = next((v for v in mine if v.id == approved), None) if approved is not None else (mine[-1] if mine else None)
         older = ref is not None and W.is_older(row["filled_on"], ref.filled_on)
@@ -402,7 +378,7 @@ class _Units:
             name, outcome, code, report.unit_name, "", c, report, version=len(mine), submission_id=sid, older_date=older
         )
         got.reason = "" if report.readable else _why(report)
-        if self.imported:
+        if self.intake.imported:
             auto: tuple[str, str] | None = (W.APPROVE, "导入已发布的年报")
         else:
             auto = W.auto_outcome(report.readable, report.findings, self.auto_approve, held, older)
@@ -419,7 +395,16 @@ class _Units:
 
     def _event(self, code: str, at: str, kind: str, note: str, sid: int, actor: str) -> None:
         self.new_events.append(
-            dict(year=self.year, unit_code=code, at=at, kind=kind, note=note, fingerprints=[], submission_id=sid, actor=actor)
+            dict(
+                year=self.intake.year,
+                unit_code=code,
+                at=at,
+                kind=kind,
+                note=note,
+                fingerprints=[],
+                submission_id=sid,
+                actor=actor,
+            )
         )
         self.events.setdefault(code, []).append(_E(1 << 60 | len(self.new_events), kind, note, sid, actor))
 
@@ -446,8 +431,8 @@ class _Room:
     """Bytes each unit's year may still take, read once per storing transaction (which holds the
     writers' lock, so no other process stores in between)."""
 
-    def __init__(self, conn: Any, year: int, limit: int | None):
-        self.conn, self.year, self.limit = conn, year, limit
+    def __init__(self, conn: Any, intake: Intake):
+        self.conn, self.year, self.limit = conn, intake.year, intake.unit_bytes
         self.used: dict[str, int] = {}
 
     def admits(self, report: Report, size: int, seen: dict) -> bool:
@@ -475,12 +460,12 @@ def _insert_files(conn: Any, files: dict[str, bytes]) -> None:
     conn.execute(insert(T.files).on_conflict_do_nothing(), rows)
 
 
-def _row(year: int, report: Report, sha: str, status: str, c: dict[str, int], at: str, source: str) -> dict[str, Any]:
+def _row(intake: Intake, report: Report, sha: str, status: str, c: dict[str, int], at: str) -> dict[str, Any]:
     return dict(
-        source=source,
+        source=intake.source,
         filled_on=W.day(report.cover.get("date", "")),
         explanation=str(report.cover.get("note", "") or ""),
-        year=year,
+        year=intake.year,
         unit_code=report.unit_code or "",
         unit_name=report.unit_name or "",
         received_at=at,
@@ -493,6 +478,6 @@ def _row(year: int, report: Report, sha: str, status: str, c: dict[str, int], at
         filler=str(report.cover.get("filler", "") or ""),
         phone=str(report.cover.get("phone", "") or ""),
         warning_fps=sorted({f.fingerprint for f in report.findings if f.severity == "警告"}),
-        report=report_json(report),
-        findings=findings_json(report.findings),
+        report=to_stored(report),
+        findings=findings_data(report.findings),
     )

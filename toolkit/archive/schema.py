@@ -76,7 +76,7 @@ submissions = Table(
     Column("filler", Text, nullable=False, default=""),
     Column("phone", Text, nullable=False, default=""),
     Column("warning_fps", JSON, nullable=False),  # fingerprints of the 警告, for 说明 matching
-    Column("report", JSON, nullable=False),  # values, cover, provenance … (store.report_json)
+    Column("report", JSON, nullable=False),  # values, cover, provenance … (codec.to_stored)
     Column("findings", JSON, nullable=False),
     # who sent it (workflow.SOURCES: 链接 | 管理页面 | 命令行 | 在线填写 | 导入; "" before schema 0004), its
     # 填报日期 as YYYY-MM-DD ("" if the cover has none) and its 情况说明 (the cover's note): read by status

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from . import schema as T
 from . import workflow as W
-from .core import Archive, HistoryItem, UnitState, now
 from .db import ArchiveError
+from .records import HistoryItem, UnitState, now
 
 S, E = T.submissions, T.events
 LIGHT = (
@@ -75,11 +75,11 @@ def _fill(st: UnitState, versions: list[Any], events: list[Any]) -> None:
     st.errors, st.warnings, st.hints, st.submission_id = cur.errors, cur.warnings, cur.hints, cur.id
 
 
-def unit_states(archive: Archive, year: int, today: dt.date, only: str | None = None) -> list[UnitState]:
-    ros = archive.need_roster(year)
-    deadline = archive.deadline(year)
-    with archive._read() as conn:
-        subs, events = _load(conn, year, only)
+def unit_states(
+    conn: Any, ros: Any, deadline: dt.date | None, year: int, today: dt.date, only: str | None = None
+) -> list[UnitState]:
+    """报送情况 of the roster's units (of one unit with ``only``) from the year's versions and events."""
+    subs, events = _load(conn, year, only)
     out = []
     for u in [ros.get(only)] if only is not None else ros.units:
         st = UnitState(year, u.code, u.name, u.type, u.parent)
@@ -91,11 +91,9 @@ def unit_states(archive: Archive, year: int, today: dt.date, only: str | None = 
     return out
 
 
-def current_statuses(archive: Archive, year: int) -> dict[str, str]:
+def current_statuses(conn: Any, ros: Any, year: int) -> dict[str, str]:
     """The status of every roster unit that has a version: what ``receive`` tells of each file."""
-    ros = archive.need_roster(year)
-    with archive._read() as conn:
-        subs, events = _load(conn, year, details=False)
+    subs, events = _load(conn, year, details=False)
     return {code: W.unit_flow(got, events.get(code, [])).status for code, got in subs.items() if ros.get(code) is not None}
 
 
@@ -111,20 +109,18 @@ def approved_ids(conn: Any, year: int, codes: set[str] | None = None) -> dict[st
     return {code: sid for code, sid in out.items() if sid is not None}
 
 
-def _label(state: UnitState) -> str:
+def label(state: UnitState) -> str:
     return f"{state.name}（{state.code}）{state.year}年度"
 
 
 def decide(
-    archive: Archive, unit: str, year: int, note: str, kind: str, submission_id: int | None = None, actor: str = "命令行"
-) -> tuple[UnitState, int]:
-    """Record a 通过, 退回 or 撤销通过 (workflow.py checks it, inside the writers' lock, so that the
-    version it names is still the newest when it is recorded). Returns the state after it and the
-    version decided on."""
+    engine: Any, code: str, year: int, head: str, note: str, kind: str, submission_id: int | None = None, actor: str = "命令行"
+) -> int:
+    """Record a 通过, 退回 or 撤销通过 of the unit ``code`` (workflow.py checks it, inside the writers'
+    lock, so that the version it names is still the newest when it is recorded; ``head`` names the
+    unit in messages). Returns the version decided on."""
     note = (note or "").strip()
-    code = archive.unit_code(unit, year)
-    head = _label(archive.state(code, year))
-    with archive.engine.begin() as conn:
+    with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             from sqlalchemy import text
 
@@ -151,33 +147,17 @@ def decide(
                 year=year, unit_code=code, at=now(), kind=kind, note=note, fingerprints=fps, submission_id=sid, actor=actor
             )
         )
-    return archive.state(code, year), sid
+    return sid
 
 
-def accepted_notes(archive: Archive, year: int) -> list[tuple[str, str]]:
+def accepted_notes(conn: Any, states: list[UnitState], year: int) -> list[tuple[str, str]]:
     """(unit, 说明) of every unit whose approved version was approved with a 说明 accepting its 警告 or
-    核实性 errors, in roster order."""
-    states = unit_states(archive, year, dt.date.today())
-    with archive._read() as conn:
-        q = select(E.c.unit_code, E.c.submission_id, E.c.note, E.c.fingerprints)
-        q = q.where(E.c.year == year, E.c.kind.in_((W.APPROVE, W.OLD_APPROVE)))
-        # a 说明 that accepted findings (警告, 核实性 errors); a remark on a clean version is not one
-        notes = {(r.unit_code, r.submission_id): r.note for r in conn.execute(q.order_by(E.c.id)) if r.note and r.fingerprints}
+    核实性 errors, in roster order (``states``: the year's 报送情况)."""
+    q = select(E.c.unit_code, E.c.submission_id, E.c.note, E.c.fingerprints)
+    q = q.where(E.c.year == year, E.c.kind.in_((W.APPROVE, W.OLD_APPROVE)))
+    # a 说明 that accepted findings (警告, 核实性 errors); a remark on a clean version is not one
+    notes = {(r.unit_code, r.submission_id): r.note for r in conn.execute(q.order_by(E.c.id)) if r.note and r.fingerprints}
     return [(f"{s.name}（{s.code}）", notes[(s.code, s.approved_id)]) for s in states if (s.code, s.approved_id) in notes]
-
-
-def _unit_years(archive: Archive, unit: str, year: int | None) -> tuple[list[int], str]:
-    years = [year] if year else archive.years()
-    for y in years:
-        ros = archive.roster(y)
-        if ros is None:
-            continue
-        u = ros.get(unit) or next((x for x in ros.units if x.name == unit), None)
-        if u is not None:
-            return years, u.code
-    if year:
-        archive.unit_code(unit, year)  # raises the Chinese message
-    raise ArchiveError(f"档案库中没有单位“{unit}”（请用单位代码或名册中的单位名称）。")
 
 
 def _receipt_text(r: Any, n: int) -> str:
@@ -200,39 +180,34 @@ def _event_text(e: Any, number: dict[int, int]) -> str:
     return f"{head}：{e.note}" if head else e.note
 
 
-def history(archive: Archive, unit: str, year: int | None) -> list[HistoryItem]:
-    """Every version, 重复收到, 拒收, 通过, 退回 and 撤销通过 of a unit, in time order, with who."""
-    years, code = _unit_years(archive, unit, year)
+def history(conn: Any, code: str, years: list[int]) -> list[HistoryItem]:
+    """Every version, 重复收到, 拒收, 通过, 退回 and 撤销通过 of a unit in the years, in time order, with who."""
     items: list[tuple[Any, HistoryItem]] = []
-    with archive._read() as conn:
-        q = (
-            select(*LIGHT, S.c.year, S.c.sha256, S.c.explanation)
-            .where(S.c.unit_code == code, S.c.year.in_(years))
-            .order_by(S.c.id)
-        )
-        number: dict[int, int] = {}
-        counted: dict[int, int] = {}
-        for r in conn.execute(q):
-            counted[r.year] = number[r.id] = counted.get(r.year, 0) + 1
-            item = HistoryItem(r.received_at, r.year, code, "收到", _receipt_text(r, number[r.id]), r.name, r.sha256)
-            item.actor, item.submission_id, item.version = r.source, r.id, number[r.id]
-            items.append(((0, r.id), item))
-        q2 = select(*EVENT_COLS, E.c.year).where(E.c.unit_code == code, E.c.year.in_(years)).order_by(E.c.id)
-        for e in conn.execute(q2):
-            item = HistoryItem(e.at, e.year, code, e.kind, _event_text(e, number))
-            item.actor, item.submission_id, item.version = e.actor, e.submission_id, number.get(e.submission_id or 0, 0)
-            item.note = e.note
-            items.append(((1, e.id), item))
+    q = select(*LIGHT, S.c.year, S.c.sha256, S.c.explanation).where(S.c.unit_code == code, S.c.year.in_(years)).order_by(S.c.id)
+    number: dict[int, int] = {}
+    counted: dict[int, int] = {}
+    for r in conn.execute(q):
+        counted[r.year] = number[r.id] = counted.get(r.year, 0) + 1
+        item = HistoryItem(r.received_at, r.year, code, "收到", _receipt_text(r, number[r.id]), r.name, r.sha256)
+        item.actor, item.submission_id, item.version = r.source, r.id, number[r.id]
+        items.append(((0, r.id), item))
+    q2 = select(*EVENT_COLS, E.c.year).where(E.c.unit_code == code, E.c.year.in_(years)).order_by(E.c.id)
+    for e in conn.execute(q2):
+        item = HistoryItem(e.at, e.year, code, e.kind, _event_text(e, number))
+        item.actor, item.submission_id, item.version = e.actor, e.submission_id, number.get(e.submission_id or 0, 0)
+        item.note = e.note
+        items.append(((1, e.id), item))
     items.sort(key=lambda p: (dt.datetime.fromisoformat(p[1].at), p[0]))
     return [i for _, i in items]
 
 
-def chase_list(archive: Archive, states: list[UnitState], year: int) -> list[UnitState]:
-    """Whom to chase (未报送, 退回), with last year's 填报人 and 电话 when this year's are unknown."""
+def chase_list(states: list[UnitState], last_year: list[UnitState] | None, year: int) -> list[UnitState]:
+    """Whom to chase (未报送, 退回), with last year's 填报人 and 电话 (from ``last_year``'s 报送情况, None
+    when the archive has no roster of it) when this year's are unknown."""
     chase = [s for s in states if s.status in ("未报送", "退回")]
-    if archive.roster(year - 1) is None:
+    if last_year is None:
         return chase
-    last = {s.code: s for s in archive.status(year - 1)}
+    last = {s.code: s for s in last_year}
     for s in chase:
         prev = last.get(s.code)
         if prev is not None and not (s.filler or s.phone) and (prev.filler or prev.phone):

@@ -25,30 +25,32 @@ from typing import Any
 
 from sqlalchemy import Text, cast, func, select
 
+from ..codec import to_stored
+from ..pool import Progress
 from . import schema as T
-from .store import DIGESTED, report_json, row_digest
+from .store import DIGESTED, row_digest
 
-Progress = Callable[[int], Any] | None
 SHOWN_CELLS = 5  # cells named in one message; the count says how many more
 ADVICE = "档案库可能被直接改动过。请查明原因，并用 nianbao backup 生成的备份恢复档案库。"
 
 
-def verify(archive: Any, progress: Progress = None) -> list[str]:
-    """The problems found (empty when every stored file and receipt is as received)."""
+def verify(read: Callable[[], Any], progress: Progress = None) -> list[str]:
+    """The problems found (empty when every stored file and receipt is as received); ``read`` opens
+    a reading connection to the archive (``Archive._read``)."""
     S = T.submissions
-    with archive._read() as conn:
+    with read() as conn:
         n_files = conn.execute(select(func.count()).select_from(T.files)).scalar_one()
         n_rows = conn.execute(select(func.count()).select_from(S)).scalar_one()
     if progress:
         progress(n_files + n_rows)
     bad_files: set[str] = set()
-    problems = list(_files(archive, progress, bad_files))
-    problems += _rows(archive, progress, bad_files)
+    problems = list(_files(read, progress, bad_files))
+    problems += _rows(read, progress, bad_files)
     return problems
 
 
-def _files(archive: Any, progress: Progress, bad: set[str]) -> Iterator[str]:
-    with archive._read() as conn:
+def _files(read: Callable[[], Any], progress: Progress, bad: set[str]) -> Iterator[str]:
+    with read() as conn:
         shas = [r.sha256 for r in conn.execute(select(T.files.c.sha256))]
         for sha in shas:
             row = conn.execute(T.files.select().where(T.files.c.sha256 == sha)).one()
@@ -69,16 +71,16 @@ def _receipts_of(conn: Any, sha: str) -> str:
     return "、".join(_who(r) for r in rows) if rows else "（没有接收记录的文件）"
 
 
-def _rows(archive: Any, progress: Progress, bad_files: set[str]) -> list[str]:
+def _rows(read: Callable[[], Any], progress: Progress, bad_files: set[str]) -> list[str]:
     """Each receipt's digest, the JSON columns read as text: a row whose JSON no longer parses is a
     finding too, never a crash."""
     S = T.submissions
     cols = [cast(S.c[k], Text).label(k) if k in ("warning_fps", "report", "findings") else S.c[k] for k in DIGESTED]
     problems = []
     q = select(S.c.id, S.c.digest, *cols).order_by(S.c.id)
-    with archive._read() as conn:
+    with read() as conn:
         for r in conn.execution_options(stream_results=True, yield_per=200).execute(q):
-            problem = _row_problem(archive, r._mapping, bad_files)
+            problem = _row_problem(read, r._mapping, bad_files)
             if problem:
                 problems.append(problem)
             if progress:
@@ -86,7 +88,7 @@ def _rows(archive: Any, progress: Progress, bad_files: set[str]) -> list[str]:
     return problems
 
 
-def _row_problem(archive: Any, raw: Any, bad_files: set[str]) -> str:
+def _row_problem(read: Callable[[], Any], raw: Any, bad_files: set[str]) -> str:
     row = dict(raw)
     who = _who(row)
     try:
@@ -97,14 +99,14 @@ def _row_problem(archive: Any, raw: Any, bad_files: set[str]) -> str:
     if row["digest"] is None:
         return f"{who}的存档审核结果缺少校验值，无法确认与收到时一致。{ADVICE}"
     if row_digest(row) == row["digest"]:
-        where = _changed_cells(archive, row) if row["sha256"] not in bad_files else ""
+        where = _changed_cells(read, row) if row["sha256"] not in bad_files else ""
         if not where:
             return ""
         return (
             f"{who}的存档数字与原文件重新读取的结果不同：{where}。存档的校验值相符：或是存档连同校验值一起被改过，"
             f"或是升级 nianbao 后同一文件的读取结果变了（请告知维护人员）。{ADVICE}"
         )
-    where = _changed_cells(archive, row) if row["sha256"] not in bad_files else ""
+    where = _changed_cells(read, row) if row["sha256"] not in bad_files else ""
     return f"{who}的存档审核结果与收到时不一致：{where or '无法确定是哪个单元格（可能改动了问题清单、状态或封面）'}。{ADVICE}"
 
 
@@ -115,7 +117,7 @@ def _who(row: dict[str, Any]) -> str:
     return f"{unit}{row['year']}年度（文件 {row['name']}，收到于 {at}）"
 
 
-def _changed_cells(archive: Any, row: dict[str, Any]) -> str:
+def _changed_cells(read: Callable[[], Any], row: dict[str, Any]) -> str:
     """The cells whose stored figure differs from what the stored file gives when read again."""
     from ..reader import read_bytes
     from ..spec import formats
@@ -125,13 +127,14 @@ def _changed_cells(archive: Any, row: dict[str, Any]) -> str:
     if fmt is None:
         return ""
     try:
-        data = archive.file_bytes(row["sha256"])
+        with read() as conn:
+            data = bytes(conn.execute(select(T.files.c.data).where(T.files.c.sha256 == row["sha256"])).scalar_one())
     except Exception:  # noqa: BLE001 - the file is gone: the receipt alone cannot say which cell
         return ""
     again = read_bytes(data, row["name"], row["name"])
     if not again.readable or again.format_id != fmt.id:
         return ""
-    fresh = report_json(again)
+    fresh = to_stored(again)
     parts = _cell_changes(fmt, _cells(stored), _cells(fresh)) + _cover_changes(fmt, stored, fresh)
     more = f"等{len(parts)}处" if len(parts) > SHOWN_CELLS else ""
     return "；".join(parts[:SHOWN_CELLS]) + more

@@ -6,20 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from . import workflow as W
-from .core import Archive, Version
 from .db import ArchiveError
+from .records import Version
 from .status import _load
 
 
-def _rows(archive: Archive, code: str, year: int) -> tuple[list[Any], list[Any]]:
-    with archive._read() as conn:
-        subs, events = _load(conn, year, code)
+def rows(conn: Any, code: str, year: int) -> tuple[list[Any], list[Any]]:
+    """The unit's versions and events of the year, oldest first."""
+    subs, events = _load(conn, year, code)
     return subs.get(code, []), events.get(code, [])
 
 
-def versions(archive: Archive, unit: str, year: int) -> list[Version]:
-    code = archive.unit_code(unit, year)
-    subs, events = _rows(archive, code, year)
+def versions(subs: list[Any], events: list[Any]) -> list[Version]:
+    """The versions (``rows``) as the reviewer sees them: numbered, each with its last decision."""
     approved = W.approved_of(events)
     out = []
     for n, v in enumerate(subs, 1):
@@ -50,7 +49,7 @@ def versions(archive: Archive, unit: str, year: int) -> list[Version]:
     return out
 
 
-def _diff(old: Any, new: Any) -> list[Any]:
+def diff_reports(old: Any, new: Any) -> list[Any]:
     try:
         from ..diff import diff_reports
     except ImportError:  # toolkit/diff.py not there (yet)
@@ -58,11 +57,9 @@ def _diff(old: Any, new: Any) -> list[Any]:
     return diff_reports(old, new)
 
 
-def diff(archive: Archive, unit: str, year: int, from_id: int | None, to_id: int | None) -> list[Any]:
-    """The cells that differ between two versions of the unit's year; by default from the approved
-    version (or, without one, the version before the newest) to the newest."""
-    code = archive.unit_code(unit, year)
-    subs, events = _rows(archive, code, year)
+def diff_ids(subs: list[Any], events: list[Any], unit: str, year: int, from_id: int | None, to_id: int | None) -> tuple[int, int]:
+    """The two versions to compare (``rows``); by default from the approved version (or, without
+    one, the version before the newest) to the newest."""
     if not subs:
         raise ArchiveError(f"{unit} {year}年度还没有报送，没有可对比的版本。")
     ids = {v.id for v in subs}
@@ -79,19 +76,14 @@ def diff(archive: Archive, unit: str, year: int, from_id: int | None, to_id: int
             raise ArchiveError(
                 f"{unit} {year}年度没有编号为 {sid} 的版本（用 nianbao history {unit} --year {year} 查看各版本）。"
             )
-    return _diff(archive.report(from_id), archive.report(to_id))
+    return from_id, to_id
 
 
-def diff_last_year(archive: Archive, unit: str, year: int, submission_id: int | None = None) -> list[Any]:
-    """The cells of a version (default: the newest) that differ from last year's approved version."""
-    code = archive.unit_code(unit, year)
-    subs, _ = _rows(archive, code, year)
+def newest_id(subs: list[Any], unit: str, year: int, submission_id: int | None = None) -> int:
+    """The version compared with last year's approved one (default: the newest)."""
     if not subs:
         raise ArchiveError(f"{unit} {year}年度还没有报送，没有可对比的版本。")
     sid = subs[-1].id if submission_id is None else submission_id
     if sid not in {v.id for v in subs}:
         raise ArchiveError(f"{unit} {year}年度没有编号为 {sid} 的版本。")
-    last = archive.reports(year - 1, codes=[code]) if archive.roster(year - 1) is not None else []
-    if not last:
-        raise ArchiveError(f"档案库中没有{unit} {year - 1}年度已通过的填报表，无法与上年对比。")
-    return _diff(last[0], archive.report(sid))
+    return sid

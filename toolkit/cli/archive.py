@@ -218,7 +218,7 @@ def _status_table(states, year: int, missing: bool) -> None:  # type: ignore[no-
 
 
 def _tally(states) -> str:  # type: ignore[no-untyped-def]
-    from ..archive.core import STATUSES
+    from ..archive.records import STATUSES
 
     parts = [f"{st} {sum(1 for s in states if s.status == st)} 个" for st in STATUSES]
     late = sum(1 for s in states if s.late)
@@ -241,13 +241,12 @@ def status_cmd(
 
       nianbao status --year 2025 --missing
     """
-    from ..archive.status import chase_list
     from ..jsonout import dumps
 
     with _open(db) as archive:
         states = archive.status(year)
         if missing:
-            states = chase_list(archive, states, year)
+            states = archive.chase_list(year, states)
         _warn_large_wal(archive)
     _status_table(states, year, missing)
     say(_tally(archive.status(year) if missing else states))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail, print_findings, progress_bar, say
+from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail, print_findings, say
 
 
 @app.command("template", no_args_is_help=True, rich_help_panel="填报、审核与汇总")
@@ -56,9 +56,8 @@ def template_cmd(
     else:
         raise fail("请用 --roster 指定名册，或用 --unit-code 和 --unit-name 指定一个单位。")
     PLANNED.append(f"{len(units)}个模板（{out_dir}）")
-    with progress_bar(len(units), "生成模板") as bar:
-        task = bar.add_task("", total=len(units))
-        paths = write_template(units, year, out_dir, overwrite=overwrite, progress=lambda: bar.advance(task), prefill=prefill)
+    with Ticker("生成模板") as tick:
+        paths = write_template(units, year, out_dir, overwrite=overwrite, progress=tick, prefill=prefill)
     say("已生成 {} 个{}年度填报模板，保存在：{}", len(paths), year, out_dir)
     if db is not None:
         n = sum(1 for u in units if u.code in prefill)
@@ -131,12 +130,9 @@ def _cross_year(db: str | None, year: int | None, reports) -> None:  # type: ign
     if year is None:
         raise fail("用 --db 做跨年度核对时需要 --year（本年度）。")
     from ..archive import Archive
-    from ..archive.receive import add_cross_year, previous_reports
 
     with Archive.open(db) as archive:
-        last = previous_reports(archive, year - 1)
-    for r in reports:
-        add_cross_year(r, last)
+        archive.add_cross_year(reports, year)
 
 
 def _carryover(db: str | None, year: int):  # type: ignore[no-untyped-def]
@@ -204,7 +200,7 @@ def consolidate_cmd(
     """
     from ..api import write_summary
     from ..check import BatchResult
-    from ..consolidate import Refused, totals_json
+    from ..consolidate import ConsolidateOptions, Refused, totals_json
     from ..jsonout import dumps, result_json
     from ..roster import load_roster
     from ..spec import current_format
@@ -220,21 +216,10 @@ def consolidate_cmd(
 
     OutputGuard(inputs, overwrite).check(out_path, "summary", _guess_top(ros, under), year)  # fail before the work
     PLANNED.append(f"汇总表 {out_path} 及其清单")
+    opts = ConsolidateOptions(tuple(_split(units)), tuple(_split(exclude)), under, strict, force, summary_name)
     with Ticker("审核") as tick:
         try:
-            summary = _summarise(
-                archive,
-                paths,
-                ros,
-                year,
-                tick,
-                units=_split(units),
-                exclude=_split(exclude),
-                under=under,
-                strict=strict,
-                force=force,
-                summary_name=summary_name,
-            )
+            summary = _summarise(archive, paths, ros, year, tick, opts)
         except Refused as e:
             print_findings(BatchResult(e.reports))
             if as_json:
@@ -250,15 +235,7 @@ def consolidate_cmd(
                     )
                 )
             raise fail(str(e), EXIT_PROBLEMS) from None
-    options = {
-        "year": year,
-        "roster": str(roster) if roster else f"档案库 {db}",
-        "units": _split(units),
-        "exclude": _split(exclude),
-        "under": under,
-        "strict": strict,
-        "force": force,
-    }
+    options = {"year": year, "roster": str(roster) if roster else f"档案库 {db}", **opts.manifest()}
     write_summary(summary, out_path, inputs=inputs, overwrite=overwrite, options=options)
     _report_summary(summary, out_path)
     if as_json:
@@ -292,13 +269,13 @@ def _archive(db: str | None, paths: list[Path], roster: Path | None):  # type: i
     return Archive.open(db)
 
 
-def _summarise(archive, paths: list[Path], ros, year: int, tick, **options):  # type: ignore[no-untyped-def]
+def _summarise(archive, paths: list[Path], ros, year: int, tick, opts):  # type: ignore[no-untyped-def]
     from ..api import consolidate
 
     if archive is not None:
         with archive:
-            return archive.consolidate(year, **options)
-    return consolidate(paths, ros, year, progress=tick, **options)
+            return archive.consolidate(year, opts)
+    return consolidate(paths, ros, year, opts, progress=tick)
 
 
 def _guess_top(ros, under: str | None) -> str:

@@ -151,9 +151,8 @@ def _store(db: str | None, reports) -> None:  # type: ignore[no-untyped-def]
     if db is None:
         return
     from ..archive import Archive
-    from ..archive.receive import store_imported
 
     with Archive.open(db) as archive:
-        got = store_imported(archive, reports)
+        got = archive.store_imported(reports)
     new = [r for r in got if not r.previous_at]
     say("已存入档案库 {} 份（另有 {} 份以前已存入，未改动）。", len(new), len(got) - len(new))

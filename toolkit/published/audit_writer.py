@@ -27,7 +27,6 @@ from .audit import (
 )
 
 SUBJECT = "nianbao audit"  # marks the workbook as nianbao's own (outputs.regenerable)
-SHEETS = ("总览", "问题", "跨年", "文字与表格", "跳过")
 MAX_CELL_CHARS = 32_000  # Excel's limit is 32,767 characters per cell
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from ..roster import Roster, Unit, is_invented_code
+from ..textnum import canonical_name as canonical_name  # moved: years.py needs it too
+from ..textnum import name_variants
 from .tokens import norm
 
 # ---------------------------------------------------------------- format detection
@@ -204,36 +205,6 @@ def level_of(unit: str) -> str:
 
 
 # ---------------------------------------------------------------- matching a roster
-
-_SUFFIXES = ("人民政府办事处", "人民政府", "办事处")
-_AREA = re.compile(r"^[\u4e00-\u9fff]{1,12}?(?:自治区|自治州|自治县|自治旗|特别行政区|省|市|盟|州|地区|县|区|旗)")
-
-
-def canonical_name(name: str) -> str:
-    """The name without spaces, 人民政府 or 办事处: '宝力根苏木人民政府' and '宝力根苏木' are one unit."""
-    variants = name_variants(name)
-    n = re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
-    return variants[1] if len(variants) > 1 and n.endswith(_SUFFIXES) else variants[0]
-
-
-def name_variants(name: str) -> list[str]:
-    """A unit name from most to least specific: as written, without 人民政府/办事处, then without
-    each leading administrative area ('锡林浩特市宝力根苏木' → '宝力根苏木'), and a short form's
-    leading '市'/'县'/'区'/'旗' ('市自然资源局' → '自然资源局')."""
-    n = re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
-    n = re.sub(r"^(中共|关于)", "", n)
-    out = [n]
-    for suf in _SUFFIXES:
-        if n.endswith(suf) and len(n) > len(suf) + 1:
-            n = n[: -len(suf)]
-            out.append(n)
-            break
-    while (m := _AREA.match(n)) and len(n) - m.end() >= 2:
-        n = n[m.end() :]
-        out.append(n)
-    if n[:1] in "市县区旗" and len(n) >= 4:
-        out.append(n[1:])
-    return list(dict.fromkeys(out))
 
 
 def match_roster(name: str, roster: Roster) -> tuple[Unit | None, list[Unit]]:

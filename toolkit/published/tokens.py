@@ -12,7 +12,6 @@ token that a later step may split into several cells.
 from __future__ import annotations
 
 import itertools
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -21,6 +20,9 @@ from functools import cache, cached_property
 
 from ..report import Number
 from ..spec import Format
+from ..textnum import PUNCT as _PUNCT
+from ..textnum import norm as norm  # the label comparison form, used across the importer
+from ..textnum import parse_number as _parse_number
 
 
 @dataclass
@@ -54,50 +56,14 @@ class Tok:
 
 
 MAX_RUN = 300  # digits of cells run together: a table row is a few dozen cells of a few digits
-_NUM = re.compile(r"[+-]?\d+(?:\.\d+)?")
 _RUN = re.compile(r"\d+(?:\.\d+)?")
 _GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
 def parse_number(text: str) -> Number | None:
-    """'146', '86.35', '1,472' → a number; '', text and leading-zero runs ('00') → None."""
-    s = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
-    if _GROUPED.fullmatch(s):
-        s = s.replace(",", "")
-    if not _NUM.fullmatch(s):
-        return None
-    body = s.lstrip("+-")
-    if len(body.split(".")[0]) > 1 and body[0] == "0":  # '00', '0000000': digits run together
-        return None
-    f = float(s)
-    if not math.isfinite(f):  # 400 digits in a row are no figure of a report (and float() makes them inf)
-        return None
-    return int(f) if f.is_integer() and "." not in s else f
-
-
-_PUNCT = str.maketrans(
-    {
-        "，": ",",
-        "、": ",",
-        "“": '"',
-        "”": '"',
-        "「": '"',
-        "」": '"',
-        "『": '"',
-        "』": '"',
-        "：": ":",
-        "．": ".",
-        "—": "-",
-        "－": "-",
-    }
-)
-
-
-def norm(text: str) -> str:
-    """Label comparison form: NFKC (（）→()), no spaces, unified punctuation and quotes."""
-    t = unicodedata.normalize("NFKC", text)
-    t = re.sub(r"\s+", "", t)
-    return t.translate(_PUNCT)
+    """'146', '86.35', '1,472' → a number; '', text and leading-zero runs ('00') → None
+    (textnum.parse_number's rules for a figure in a published report)."""
+    return _parse_number(text, plain=True)
 
 
 # ---------------------------------------------------------------- raw cells

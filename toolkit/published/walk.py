@@ -47,7 +47,6 @@ class Parsed:
     values: dict[str, Number | None] = field(default_factory=dict)  # read cells (inputs and printed totals)
     problems: list[Finding] = field(default_factory=list)
     rows_read: int = 0
-    rows_total: int = 0
     pending: list[Pending] = field(default_factory=list)
     ambiguous: set[str] = field(default_factory=set)  # cells left unknown: their digits split several ways
     found: set[str] = field(default_factory=set)  # "sheet.row" of every row whose label was found
@@ -75,10 +74,6 @@ def row_label(sheet: Sheet, row: int) -> Label | None:
 @cache
 def _n(label: str) -> str:
     return norm(label)
-
-
-def matches(tok: str, label: str) -> bool:
-    return matches_n(norm(tok), _n(label))
 
 
 def matches_n(a: str, b: str) -> bool:
@@ -287,7 +282,6 @@ class Walker:
             self.anchor(sheet)
             for row in sorted({c.row for c in sheet.cells}):
                 cells = sorted((c for c in sheet.cells if c.row == row), key=lambda c: c.col)
-                self.out.rows_total += 1
                 if not self.ended:
                     self.row(sheet, cells)
         return self.out

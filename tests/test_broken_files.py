@@ -1,6 +1,6 @@
 """Issue 7: hostile and broken input — nothing crashes, nothing is lost, nothing gets in.
 
-Every kind of tests/hostile.py goes through the real CLI in a subprocess.
+Every kind of tests/corpus_broken_files.py goes through the real CLI in a subprocess.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import hostile
+import corpus_broken_files
 import pytest
 from conftest import ROOT, SAMPLES, SUMMARY_TABLES, run_cli, sha256
 from hypothesis import HealthCheck, given, settings
@@ -36,7 +36,7 @@ FUZZ_EXAMPLES = int(os.environ.get("NIANBAO_FUZZ_EXAMPLES", "150"))
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     d = tmp_path_factory.mktemp("hostile") / "corpus"
-    kinds = hostile.build(d)
+    kinds = corpus_broken_files.build(d)
     return d, kinds
 
 
@@ -44,6 +44,7 @@ def _codes(file_entry: dict) -> set[str]:
     return {f["code"] for f in file_entry["findings"]}
 
 
+@pytest.mark.slow
 def test_every_kind_through_the_cli(corpus):
     d, kinds = corpus
     assert len(kinds) >= 40
@@ -169,6 +170,7 @@ def _kill_during(args: list, out: Path, delays: list[float]) -> list[str]:
     return seen
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_previous_or_complete_output(tmp_path):
     many = tmp_path / "many"
     many.mkdir()
@@ -247,6 +249,7 @@ _CELL_TEXT = st.one_of(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.dictionaries(st.sampled_from(["D7", "E7", "D9", "J7", "D30", "B10"]), _CELL_TEXT, min_size=1, max_size=4))
 def test_fuzz_cell_values(cells):

@@ -9,8 +9,8 @@ import re
 import shutil
 import zipfile
 
-import hostile2
-import hostile3
+import corpus_beyond_limits as beyond
+import corpus_disguised_files as disguised
 import pytest
 from conftest import SAMPLES, SUMMARY_TABLES
 
@@ -26,8 +26,8 @@ GOOD = sorted((SAMPLES / "returns").glob("*.xlsx"))
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hostile3")
-    return d, hostile3.build(d)
+    d = tmp_path_factory.mktemp("corpus_beyond_limits")
+    return d, beyond.build(d)
 
 
 def test_every_kind_gets_its_chinese_finding(corpus, cli):
@@ -50,13 +50,13 @@ def _no_constant(name: str):
     raise AssertionError(f"{name} in the JSON output")
 
 
-@pytest.mark.parametrize("name", sorted(hostile3.NOT_FINITE))
+@pytest.mark.parametrize("name", sorted(beyond.NOT_FINITE))
 def test_a_number_that_is_not_finite_is_unreadable_never_summed(name):
-    rep = read_bytes(hostile3.with_value(hostile3.NOT_FINITE[name]), "x.xlsx")
+    rep = read_bytes(beyond.with_value(beyond.NOT_FINITE[name]), "x.xlsx")
     found = [f for f in rep.findings if f.code == "value-not-finite"]
-    assert len(found) == 1 and found[0].cell == hostile3._input("t2.license.n") and found[0].severity == "错误"
+    assert len(found) == 1 and found[0].cell == beyond._input("t2.license.n") and found[0].severity == "错误"
     assert len(found[0].message) < 200  # 100,000 digits are quoted by their start and length
-    typed = hostile3.NOT_FINITE[name].decode()
+    typed = beyond.NOT_FINITE[name].decode()
     quoted = typed if len(typed) < 40 else f"{typed[:40]}…（共{len(typed):,}个字符）".replace(",", "")
     assert f"“{quoted}”" in found[0].message, found[0].message  # what the clerk typed, not INF
     assert rep.values["t2.license.n"] is None
@@ -64,18 +64,18 @@ def test_a_number_that_is_not_finite_is_unreadable_never_summed(name):
 
 
 def test_the_annotated_copy_writes_such_a_cell_as_text(tmp_path):
-    rep = read_bytes(hostile3.with_value(b"1e309"), "x.xlsx")
+    rep = read_bytes(beyond.with_value(b"1e309"), "x.xlsx")
     out = write_annotated(rep, tmp_path / "x_审核意见.xlsx")
     assert out is not None
     import openpyxl
 
-    cell = openpyxl.load_workbook(out)["表二"][hostile3._input("t2.license.n")]
+    cell = openpyxl.load_workbook(out)["表二"][beyond._input("t2.license.n")]
     assert cell.value == "1e309" and cell.data_type == "s"  # as typed
 
 
 @pytest.mark.parametrize("value", ["1e309", "-1E+400", "NaN"])
 def test_an_ods_value_that_is_not_finite_is_quoted_as_typed(value):
-    rep = read_bytes(hostile3.ods_not_finite(value), "x.ods")
+    rep = read_bytes(beyond.ods_not_finite(value), "x.ods")
     found = [f for f in rep.findings if f.code == "value-not-finite"]
     assert len(found) == 1 and f"“{value}”" in found[0].message, [f.message for f in rep.findings]
     assert rep.raw["t2.license.n"] == value
@@ -85,8 +85,8 @@ def test_check_annotate_of_a_batch_with_inf_cells_writes_every_copy(tmp_path, cl
     d = tmp_path / "收件"
     d.mkdir()
     for i, text in enumerate((b"1e309", b"NaN", b"-inf")):
-        (d / f"inf{i}.xlsx").write_bytes(hostile3.with_value(text))
-    (d / "ods.ods").write_bytes(hostile3.ods_not_finite())
+        (d / f"inf{i}.xlsx").write_bytes(beyond.with_value(text))
+    (d / "ods.ods").write_bytes(beyond.ods_not_finite())
     for p in sorted((SAMPLES / "faulty").glob("*.xlsx"))[:2]:
         shutil.copy(p, d / p.name)
     out = tmp_path / "退回"
@@ -139,10 +139,10 @@ def test_cell_elements_are_counted_filled_or_not():
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param(lambda: hostile3.styled_empty(10_000), id="fast"),
-        pytest.param(lambda: hostile3.styled_empty(200_000, r=False), id="stream-0.6MB"),
+        pytest.param(lambda: beyond.styled_empty(10_000), id="fast"),
+        pytest.param(lambda: beyond.styled_empty(200_000, r=False), id="stream-0.6MB"),
         pytest.param(
-            lambda: hostile3.ods_return({("表四", 1, 1): '<table:table-cell table:style-name="ce1"/>' * 120_000}), id="ods"
+            lambda: beyond.ods_return({("表四", 1, 1): '<table:table-cell table:style-name="ce1"/>' * 120_000}), id="ods"
         ),
     ],
 )
@@ -156,7 +156,7 @@ def test_styled_empty_cells_by_the_hundred_thousand_are_a_finding(body):
 
 def test_a_formatted_area_below_the_tables_is_allowed():
     """Someone who put borders on A60:L4000 (47,000 styled empty cells) is well under the bound."""
-    rep = read_bytes(hostile3.styled_empty(3_940), "x.xlsx")
+    rep = read_bytes(beyond.styled_empty(3_940), "x.xlsx")
     assert not [f for f in rep.findings if f.code == "cells-outside-tables"]
     assert rep.readable and rep.values["t2.license.n"] is not None
 
@@ -190,16 +190,16 @@ def test_a_summarys_detail_of_many_units_is_not_counted(tmp_path, cli, fmt, monk
     rep = read_bytes(out.read_bytes(), out.name)
     assert rep.readable and rep.level != "填报单位"
     assert not {f.code for f in rep.findings} & {"cells-outside-tables", "unexpected-large-part"}
-    plain = hostile2.parts_of(out.read_bytes())
+    plain = disguised.parts_of(out.read_bytes())
     plain["docProps/custom.xml"] = re.sub(
         rb'(name="nianbao_level"><vt:lpwstr>)[^<]*', lambda m: m.group(1) + "填报单位".encode(), plain["docProps/custom.xml"]
     )
-    assert "cells-outside-tables" in {f.code for f in read_bytes(hostile2.pack(plain), "x.xlsx").findings}
+    assert "cells-outside-tables" in {f.code for f in read_bytes(disguised.pack(plain), "x.xlsx").findings}
 
 
 def test_a_small_picture_passes_a_large_one_is_named_with_its_size():
-    assert read_bytes(hostile3.large_part(size=200_000), "x.xlsx").findings == []
-    f = [f for f in read_bytes(hostile3.large_part(), "x.xlsx").findings if f.code == "unexpected-large-part"]
+    assert read_bytes(beyond.large_part(size=200_000), "x.xlsx").findings == []
+    f = [f for f in read_bytes(beyond.large_part(), "x.xlsx").findings if f.code == "unexpected-large-part"]
     assert len(f) == 1 and "xl/media/image1.png（18.6MB）" in f[0].message and "theme" not in f[0].message
 
 
@@ -210,7 +210,7 @@ def test_a_duplicates_message_names_a_few_and_the_count(tmp_path, cli):
     d = tmp_path / "收件"
     d.mkdir()
     for i in range(40):
-        shutil.copy(hostile2.GOOD, d / f"{i:02d}.xlsx")
+        shutil.copy(disguised.GOOD, d / f"{i:02d}.xlsx")
     r = cli("check", d, "--json")
     files = json.loads(r.stdout)["files"]
     dups = [f for x in files for f in x["findings"] if f["code"] == "unit-duplicate-in-batch"]
@@ -229,12 +229,12 @@ def _listed(path):
 
 
 def test_nested_archives_count_toward_the_member_limit_of_a_flat_one(tmp_path):
-    good = hostile2.GOOD.read_bytes()
+    good = disguised.GOOD.read_bytes()
     limit = inputs.MAX_ARCHIVE_MEMBERS
     per = (limit - 40) // 40  # 40 nested zips and their members: exactly the limit
-    (tmp_path / "at_limit.zip").write_bytes(hostile3.nested_copies(40, per, good))
-    (tmp_path / "over.zip").write_bytes(hostile3.nested_copies(40, per + 1, good))
-    (tmp_path / "flat_over.zip").write_bytes(hostile2.pack([(f"{i}.xlsx", b"x") for i in range(limit + 1)], zipfile.ZIP_STORED))
+    (tmp_path / "at_limit.zip").write_bytes(beyond.nested_copies(40, per, good))
+    (tmp_path / "over.zip").write_bytes(beyond.nested_copies(40, per + 1, good))
+    (tmp_path / "flat_over.zip").write_bytes(disguised.pack([(f"{i}.xlsx", b"x") for i in range(limit + 1)], zipfile.ZIP_STORED))
     assert len(_listed(tmp_path / "at_limit.zip")) == 40 * per
     for name in ("over.zip", "flat_over.zip"):
         (only,) = _listed(tmp_path / name)

@@ -13,7 +13,7 @@ import signal
 import zipfile
 from pathlib import Path
 
-import hostile2
+import corpus_disguised_files as disguised
 import pytest
 from conftest import SAMPLES, SUMMARY_TABLES, run_cli
 
@@ -29,9 +29,9 @@ SEVERE = {"错误", "警告"}
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hostile2")
+    d = tmp_path_factory.mktemp("corpus_disguised_files")
     bad = d / "bad"
-    kinds = hostile2.build(bad)
+    kinds = disguised.build(bad)
     return d, bad, kinds
 
 
@@ -93,7 +93,7 @@ def test_xml_fuzzer_over_real_returns():
     rng = random.Random(FUZZ_SEED)
     accepted = refused = 0
     for i in range(FUZZ_ROUNDS):
-        data, mutations = hostile2.mutate_return(rng, GOOD[i % len(GOOD)])
+        data, mutations = disguised.mutate_return(rng, GOOD[i % len(GOOD)])
         z = zipfile.ZipFile(io.BytesIO(data))
         for name in z.namelist():
             if not name.startswith("xl/worksheets/"):
@@ -126,7 +126,7 @@ def test_archive_members_with_one_name_are_each_read_once(tmp_path):
     a, b = GOOD[0].read_bytes(), GOOD[1].read_bytes()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        (tmp_path / "dup.zip").write_bytes(hostile2.pack([("年报.xlsx", a), ("年报.xlsx", b), ("年报.xlsx", a)]))
+        (tmp_path / "dup.zip").write_bytes(disguised.pack([("年报.xlsx", a), ("年报.xlsx", b), ("年报.xlsx", a)]))
     reports = list(iter_checked([tmp_path / "dup.zip"], CheckOptions(year=2025), workers=1))
     names = [r.provenance.name for r in reports]
     assert names == ["dup.zip/年报.xlsx", "dup.zip/年报.xlsx（同名文件第2个）", "dup.zip/年报.xlsx（同名文件第3个）"]
@@ -138,7 +138,7 @@ def test_archive_listing_holds_no_member_in_memory(tmp_path):
     the memory of one return at a time."""
     from toolkit.inputs import collect
 
-    (tmp_path / "many.zip").write_bytes(hostile2.pack([(f"{i}.xlsx", GOOD[i % len(GOOD)].read_bytes()) for i in range(60)]))
+    (tmp_path / "many.zip").write_bytes(disguised.pack([(f"{i}.xlsx", GOOD[i % len(GOOD)].read_bytes()) for i in range(60)]))
     sources = list(collect([tmp_path]))
     assert len(sources) == 60 and all(s.data is None and s.member for s in sources)
 
@@ -196,9 +196,9 @@ def test_names_that_are_not_utf8_through_consolidate_and_annotate(odd_folder, tm
 # ---------------------------------------------------------------- 5. rosters
 
 
-@pytest.mark.parametrize("file", sorted(hostile2.roster_kinds()))
+@pytest.mark.parametrize("file", sorted(disguised.roster_kinds()))
 def test_hostile_rosters_get_a_chinese_message_naming_the_roster(file, tmp_path, cli):
-    body, expected = hostile2.roster_kinds()[file]
+    body, expected = disguised.roster_kinds()[file]
     roster = tmp_path / file
     roster.write_bytes(body)
     r = cli("check", GOOD[7], "--roster", roster)
@@ -211,14 +211,14 @@ def test_hostile_rosters_get_a_chinese_message_naming_the_roster(file, tmp_path,
 
 
 def test_a_copy_claiming_to_be_a_summary_does_not_beat_the_genuine_return(tmp_path, cli):
-    rep = read_bytes(hostile2.with_level("县级汇总", value=999), "copy.xlsx")
+    rep = read_bytes(disguised.with_level("县级汇总", value=999), "copy.xlsx")
     assert rep.level == "填报单位" and "summary-unverified" in {f.code for f in rep.findings}
     d = tmp_path / "returns"
     shutil.copytree(SAMPLES / "returns", d)
-    (d / "0_copy.xlsx").write_bytes(hostile2.with_level("县级汇总", value=999))  # same 填报日期, newer file
+    (d / "0_copy.xlsx").write_bytes(disguised.with_level("县级汇总", value=999))  # same 填报日期, newer file
     r = cli("consolidate", d, "--roster", ROSTER, "--year", "2025", "--out", tmp_path / "s.xlsx", "--force", "--json")
-    unit = next(u for u in json.loads(r.stdout)["summary"]["units"] if u["unit_code"] == hostile2.GOOD.name.split("_")[0])
-    assert unit["file"] == f"returns/{hostile2.GOOD.name}" and unit["duplicates"] == ["returns/0_copy.xlsx"]
+    unit = next(u for u in json.loads(r.stdout)["summary"]["units"] if u["unit_code"] == disguised.GOOD.name.split("_")[0])
+    assert unit["file"] == f"returns/{disguised.GOOD.name}" and unit["duplicates"] == ["returns/0_copy.xlsx"]
 
 
 def test_import_of_a_pipe_is_a_finding_not_a_hang(tmp_path):
@@ -234,7 +234,7 @@ def test_control_characters_in_cell_text_never_reach_the_terminal(tmp_path):
 
     label = current_format().sheets[0].labels[0]
     cell = f'<c r="{label.a1}" t="inlineStr"><is><t>x_x001B_[2J_x0007_y</t></is></c>'.encode()
-    (tmp_path / "ctl.xlsx").write_bytes(hostile2.pack(hostile2.set_cell(hostile2.T2, label.a1, cell)))
+    (tmp_path / "ctl.xlsx").write_bytes(disguised.pack(disguised.set_cell(disguised.T2, label.a1, cell)))
     r = run_cli("check", tmp_path / "ctl.xlsx", timeout=30)
     assert r.returncode == 1 and "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
     r = run_cli("check", tmp_path / "ctl.xlsx", "--json", timeout=30)
