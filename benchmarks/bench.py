@@ -78,6 +78,52 @@ def generate(folder: Path, units: list[Unit]) -> None:
         list(pool.map(_gen, [(i, u, str(folder)) for i, u in enumerate(units)], chunksize=64))
 
 
+def tool_pile(n: int, units: list[Unit]) -> Path:
+    """N returns written by nianbao and never opened elsewhere, built once per N under benchmarks/out/
+    (the pile's folder holds returns/ and roster.csv)."""
+    out = ROOT / "benchmarks" / "out" / f"tool-pile-{n}"
+    if not (out / ".complete").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        generate(out / "returns", units)
+        write_roster(out / "roster.csv", units)
+        (out / ".complete").write_text("ok\n", encoding="utf-8")
+    return out
+
+
+def lo_pile(n: int, units: list[Unit]) -> Path:
+    """The headline pile: the tool-written returns (filled), each opened and saved by LibreOffice
+    (``soffice --headless --convert-to xlsx``) as clerks send them back. Built once per N and kept
+    under benchmarks/out/ (converting 10,000 files takes many minutes)."""
+    out = ROOT / "benchmarks" / "out" / f"lo-pile-{n}"
+    if (out / ".complete").exists():
+        return out
+    src = tool_pile(n, units) / "returns"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "returns").mkdir(parents=True)
+    files = sorted(str(f) for f in src.glob("*.xlsx"))
+    with tempfile.TemporaryDirectory(prefix="nianbao-lo-") as profile:
+        for i in range(0, len(files), 250):
+            subprocess.run(
+                [
+                    "soffice",
+                    f"-env:UserInstallation=file://{profile}",
+                    "--headless",
+                    "--convert-to",
+                    "xlsx:Calc MS Excel 2007 XML",
+                ]
+                + ["--outdir", str(out / "returns"), *files[i : i + 250]],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+    saved = len(list((out / "returns").glob("*.xlsx")))
+    if saved != len(files):
+        raise SystemExit(f"LibreOffice saved {saved} of {len(files)} returns")
+    write_roster(out / "roster.csv", units)
+    (out / ".complete").write_text("ok\n", encoding="utf-8")
+    return out
+
+
 def measure(argv: list[str], cwd: Path = ROOT) -> dict:
     """Wall time and peak RSS of a command run in a fresh process tree."""
     probe = (
