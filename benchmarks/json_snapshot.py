@@ -51,7 +51,7 @@ def targets(corpus: Path) -> dict[str, list[str]]:
     }
     for d in sorted(p for p in corpus.iterdir() if p.is_dir()):
         out[d.name] = [str(d)]
-    for pile in sorted((ROOT / "benchmarks" / "out").glob("*pile-*")):
+    for pile in sorted(p.parent for p in (ROOT / "benchmarks" / "out").glob("*pile-*/.complete")):
         roster = pile / "roster.csv"
         out[pile.name] = [str(pile / "returns")] + (["--roster", str(roster), "--year", "2025"] if roster.exists() else [])
     return out

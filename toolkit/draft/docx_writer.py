@@ -12,7 +12,6 @@ by hand.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from ..fileio import atomic_write_bytes
