@@ -62,10 +62,10 @@ def test_corpus_with_the_good_returns_in_one_batch(corpus):
     assert not failures, "\n".join(failures)
 
 
-def _abort_on_boom(data, name, path="", mtime=0.0):
+def _abort_on_boom(data, name, path="", mtime=0.0, careful=False):
     if "boom" in name:
         os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer or a Rust abort does to the process
-    return read_bytes(data, name, path, mtime)
+    return read_bytes(data, name, path, mtime, careful)
 
 
 def test_a_dead_worker_becomes_a_finding_and_the_batch_goes_on(tmp_path, monkeypatch):

@@ -793,3 +793,16 @@ def test_shared_strings_quick_branch_reads_as_the_entry_by_entry_loop():
         assert got == want, sst
         quick += len(xlsx_fast._SI_PLAIN_TEXT.findall(sst.decode())) == len(entries)
     assert 300 < quick < 2700
+
+
+def test_shared_string_entries_split_as_the_pattern_finds_them():
+    """``_entries`` (C-level splits, the LibreOffice-saved table of rich-text runs) gives exactly
+    ``_SI.findall``: on the samples' tables and on random sequences of entry-like pieces."""
+    import zipfile
+
+    tables = [zipfile.ZipFile(f).read("xl/sharedStrings.xml") for f in GOOD]
+    rng = random.Random(2929)
+    pieces = [b"<si>", b"</si>", b"<si/>", b"<si >", b"<sis>", b"<t>a</t>", b"x", b"<r>", b"</sst>", b"<si\t>", b"</si >"]
+    tables += [b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    for data in tables:
+        assert xlsx_fast._entries(data) == xlsx_fast._SI.findall(data), data

@@ -3,7 +3,7 @@
 Cells are located through the format definition only. Identity and integrity
 (properties, protection, formulas still in place) come from the bounded zip/XML
 probe; values from the probe's own pass over each sheet when the workbook has the
-shape Excel, WPS, LibreOffice and this tool write (``xlsx_fast``), else from
+shape Excel, WPS, LibreOffice and this tool write (``toolkit/xlsx``), else from
 python-calamine (also .ods). The file is read from disk once; the bytes serve both.
 """
 

@@ -15,6 +15,7 @@ cell and type by type, on real returns and on parts rewritten at random.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import re
 import zipfile
@@ -116,7 +117,7 @@ def shared_strings(data: bytes) -> list[str] | None:
     if (b"!" in data and b"<!" in data) or (b"P" in data and b"<rPh" in data) or _prefixed_strings(data):
         return None  # (a single byte is found by memchr, far faster than a search for the pair)
     entries = data.count(b"<si")
-    if not _doubt_bytes(data):
+    if b"<r>" not in data and not _doubt_bytes(data):  # rich-text runs never match the plain pattern
         try:  # the usual table: plain text, no entities, edge spaces only where preserved
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -124,7 +125,7 @@ def shared_strings(data: bytes) -> list[str] | None:
         plain = _SI_PLAIN_TEXT.findall(text)
         if len(plain) == entries:
             return plain
-    found = _SI.findall(data)
+    found = _entries(data)
     if len(found) != entries:
         return None
     out = []
@@ -136,7 +137,24 @@ def shared_strings(data: bytes) -> list[str] | None:
     return out
 
 
+def _entries(data: bytes) -> list[bytes]:
+    """``_SI.findall(data)``, found with C-level splits when every entry starts with a plain <si>
+    (the entries are then the pieces between each <si> and the first </si> after it, which is what
+    the pattern matches: no piece holds another "<si"); else the pattern itself."""
+    chunks = data.split(b"<si>")[1:]
+    if len(chunks) != data.count(b"<si"):
+        return _SI.findall(data)
+    ends = [c.find(b"</si>") for c in chunks]
+    if min(ends, default=0) < 0:
+        return _SI.findall(data)
+    return [c[:e] for c, e in zip(chunks, ends, strict=True)]
+
+
+# Entries seen before, by their exact bytes: LibreOffice and Excel write a label that mixes Chinese
+# and Latin text as rich-text runs (one font each), and every return of a template repeats them.
+@functools.lru_cache(maxsize=8192)
 def _entry(body: bytes) -> str | None:
+    """One shared-string entry's text as calamine reads it; None when in doubt."""
     m = _SI_PLAIN.fullmatch(body)
     if m:
         runs = [(m.group(1), m.group(2) or b"")]
