@@ -100,27 +100,27 @@ def lo_pile(n: int, units: list[Unit]) -> Path:
     if (out / ".complete").exists():
         return out
     src = tool_pile(n, units) / "returns"
-    shutil.rmtree(out, ignore_errors=True)
-    (out / "returns").mkdir(parents=True)
-    files = sorted(str(f) for f in src.glob("*.xlsx"))
-    with tempfile.TemporaryDirectory(prefix="nianbao-lo-") as profile:
-        for i in range(0, len(files), 250):
-            subprocess.run(
-                [
-                    "soffice",
-                    f"-env:UserInstallation=file://{profile}",
-                    "--headless",
-                    "--convert-to",
-                    "xlsx:Calc MS Excel 2007 XML",
-                ]
-                + ["--outdir", str(out / "returns"), *files[i : i + 250]],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-    saved = len(list((out / "returns").glob("*.xlsx")))
-    if saved != len(files):
-        raise SystemExit(f"LibreOffice saved {saved} of {len(files)} returns")
+    (out / "returns").mkdir(parents=True, exist_ok=True)
+    for _attempt in range(3):  # a busy machine makes soffice skip a file now and then: convert what is missing
+        missing = sorted(str(f) for f in src.glob("*.xlsx") if not (out / "returns" / f.name).exists())
+        with tempfile.TemporaryDirectory(prefix="nianbao-lo-") as profile:
+            for i in range(0, len(missing), 250):
+                subprocess.run(
+                    [
+                        "soffice",
+                        f"-env:UserInstallation=file://{profile}",
+                        "--headless",
+                        "--convert-to",
+                        "xlsx:Calc MS Excel 2007 XML",
+                    ]
+                    + ["--outdir", str(out / "returns"), *missing[i : i + 250]],
+                    check=False,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+    saved, files = len(list((out / "returns").glob("*.xlsx"))), len(list(src.glob("*.xlsx")))
+    if saved != files:
+        raise SystemExit(f"LibreOffice saved {saved} of {files} returns")
     write_roster(out / "roster.csv", units)
     (out / ".complete").write_text("ok\n", encoding="utf-8")
     return out
