@@ -29,8 +29,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import corpus_disguised_files  # noqa: E402
 
-from toolkit import probe as probe_mod  # noqa: E402
 from toolkit.reader import read_bytes  # noqa: E402
+from toolkit.xlsx import fast as xlsx_fast  # noqa: E402
+from toolkit.xlsx import guard, parts, scan  # noqa: E402
 
 MEASURE = (
     "import resource,subprocess,sys,time;t=time.time();"
@@ -73,16 +74,16 @@ def fuzz(seconds: float, seed: int) -> None:
         try:
             z = zipfile.ZipFile(io.BytesIO(data))
             for name in (n for n in z.namelist() if n.startswith("xl/worksheets/")):
-                fast, slow = probe_mod.SheetInfo(name="x"), probe_mod.SheetInfo(name="x")
+                fast, slow = parts.SheetInfo(name="x"), parts.SheetInfo(name="x")
                 try:
-                    took = probe_mod._fast_scan(z.read(name), fast)
-                except probe_mod.ProbeProblem:
+                    took = xlsx_fast._fast_scan(z.read(name), fast)
+                except guard.ProbeProblem:
                     continue
                 if took:
                     fast_taken += 1
                     try:
-                        probe_mod._stream_scan(z, name, slow)
-                    except probe_mod.ProbeProblem:
+                        scan._stream_scan(z, name, slow)
+                    except guard.ProbeProblem:
                         continue
                     if (fast.protected, fast.formulas) != (slow.protected, slow.formulas):
                         raise AssertionError(f"fast and careful scans disagree on {name}: {mutations}")

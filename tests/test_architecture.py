@@ -19,8 +19,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # plain helpers and the format definition: templates/*.toml → Format
     ("base", ("toolkit", "toolkit.errors", "toolkit.textnum", "toolkit.fileio", "toolkit.pool", "toolkit.spec", "toolkit.entry")),
     # the workbook file itself — zip guard, package parts, the careful and the fast scan (toolkit/xlsx/);
-    # probe/xlsx_fast until the reading seam replaces them; xlsx_rows writes rows for the summary
-    ("workbook files", ("toolkit.xlsx", "toolkit.probe", "toolkit.xlsx_fast", "toolkit.xlsx_rows")),
+    # xlsx_rows writes rows for the summary
+    ("workbook files", ("toolkit.xlsx", "toolkit.xlsx_rows")),
     # plain data: the roster, a Report and its findings (and their JSON), the layout of a format, the catalogue
     (
         "model",

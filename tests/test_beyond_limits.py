@@ -1,6 +1,6 @@
 """Issue 26, the reading side: numbers a workbook cannot hold, parts and cells a return does not need,
 DTDs outside the worksheets, and thousands of duplicates — each a Chinese finding, on the fast and the
-careful path alike (``test_perf_paths`` compares the two on this corpus), in memory linear in the batch."""
+careful path alike (``test_read_paths`` compares the two on this corpus), in memory linear in the batch."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from conftest import SAMPLES, SUMMARY_TABLES
 from toolkit import inputs
 from toolkit.annotate import write_annotated
 from toolkit.jsonout import dumps
-from toolkit.probe import MAX_CELL_ELEMENTS, MAX_FILLED, Filled, ProbeProblem, tool_sheets
 from toolkit.reader import read_bytes
+from toolkit.xlsx import MAX_CELL_ELEMENTS, MAX_FILLED, Filled, ProbeProblem, tool_sheets
 
 ROSTER = SAMPLES / "roster.csv"
 GOOD = sorted((SAMPLES / "returns").glob("*.xlsx"))
@@ -179,7 +179,7 @@ def test_a_summarys_detail_of_many_units_is_not_counted(tmp_path, cli, fmt, monk
 
     from test_consolidate import county, write_returns, write_roster
 
-    from toolkit import probe
+    from toolkit.xlsx import guard as probe
 
     units = county("152599", "测试县", 30)
     roster = write_roster(tmp_path / "roster.csv", units)

@@ -18,9 +18,10 @@ import pytest
 from conftest import SAMPLES, SUMMARY_TABLES, run_cli
 
 from toolkit import check as check_mod
-from toolkit import probe as probe_mod
 from toolkit.check import CheckOptions, iter_checked
 from toolkit.reader import read_bytes
+from toolkit.xlsx import fast as xlsx_fast
+from toolkit.xlsx import guard, parts, scan
 
 ROSTER = SAMPLES / "roster.csv"
 GOOD = sorted((SAMPLES / "returns").glob("*.xlsx"))
@@ -61,10 +62,10 @@ def test_corpus_with_the_good_returns_in_one_batch(corpus):
     assert not failures, "\n".join(failures)
 
 
-def _abort_on_boom(data, name, path="", mtime=0.0):
+def _abort_on_boom(data, name, path="", mtime=0.0, careful=False):
     if "boom" in name:
         os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer or a Rust abort does to the process
-    return read_bytes(data, name, path, mtime)
+    return read_bytes(data, name, path, mtime, careful)
 
 
 def test_a_dead_worker_becomes_a_finding_and_the_batch_goes_on(tmp_path, monkeypatch):
@@ -99,15 +100,15 @@ def test_xml_fuzzer_over_real_returns():
             if not name.startswith("xl/worksheets/"):
                 continue
             body = z.read(name)
-            fast = probe_mod.SheetInfo(name="x")
-            slow = probe_mod.SheetInfo(name="x")
+            fast = parts.SheetInfo(name="x")
+            slow = parts.SheetInfo(name="x")
             try:
-                took_fast = probe_mod._fast_scan(body, fast)
-            except probe_mod.ProbeProblem:
+                took_fast = xlsx_fast._fast_scan(body, fast)
+            except guard.ProbeProblem:
                 took_fast = "refused"
             try:
-                probe_mod._stream_scan(z, name, slow)
-            except probe_mod.ProbeProblem:
+                scan._stream_scan(z, name, slow)
+            except guard.ProbeProblem:
                 slow = "refused"
             if took_fast is True:
                 assert (fast.protected, fast.formulas) == (slow.protected, slow.formulas), mutations

@@ -134,7 +134,7 @@ def test_clean_fill_passes_and_consolidates(office, blank, fmt, tmp_path):
     office.run(blank, cover_steps(fmt) + type_steps(fmt, clean) + [{"op": "save", "path": str(path), "filter": XLSX}])
     # LibreOffice's file (General as a custom number format, its own formula attributes, the date
     # typed into the cover) is read in one pass, every cell as python-calamine reads it
-    from test_xlsx_fast import one_pass_agrees
+    from test_read_paths import one_pass_agrees
 
     assert one_pass_agrees(path.read_bytes()) is True
     r = run_cli("check", path, "--roster", SAMPLES / "roster.csv", "--year", "2025", "--json", "--annotate", tmp_path / "退回")
@@ -231,7 +231,7 @@ def test_libreoffice_error_value_sends_the_file_the_careful_way(filled):
     """The clerk's file has text in a number cell, so LibreOffice's own SUM in the self-check row
     holds #VALUE!: an error value, which only the careful path reads (the clean file of the test
     above takes the one pass)."""
-    from test_xlsx_fast import one_pass_agrees
+    from test_read_paths import one_pass_agrees
 
     assert b"<v>#VALUE!</v>" in zipfile.ZipFile(filled["xlsx"]).read("xl/worksheets/sheet3.xml")
     assert one_pass_agrees(filled["xlsx"].read_bytes()) is False

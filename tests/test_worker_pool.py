@@ -23,10 +23,10 @@ from toolkit.reader import read_bytes
 GOOD = sorted((SAMPLES / "returns").glob("*.xlsx"))
 
 
-def _abort_on_boom(data, name, path="", mtime=0.0):
+def _abort_on_boom(data, name, path="", mtime=0.0, careful=False):
     if "boom" in name:
         os.kill(os.getpid(), signal.SIGKILL)
-    return read_bytes(data, name, path, mtime)
+    return read_bytes(data, name, path, mtime, careful)
 
 
 def _gone(pids: list[int], within: float = 5.0) -> bool:
@@ -142,10 +142,10 @@ def test_a_worker_never_frees_what_it_inherited():
     assert done.returncode == 0 and done.stdout.strip() == "7", done.stderr
 
 
-def _hang_on(data, name, path="", mtime=0.0):
+def _hang_on(data, name, path="", mtime=0.0, careful=False):
     if Path(name).name == "hang.xlsx":
         threading.Event().wait()  # a reader that never returns
-    return read_bytes(data, name, path, mtime)
+    return read_bytes(data, name, path, mtime, careful)
 
 
 @pytest.mark.slow

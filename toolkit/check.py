@@ -33,6 +33,9 @@ from .spec import Format, current_format, formats
 class CheckOptions:
     year: int | None = None
     roster: Roster | None = None
+    # Read and evaluate the careful way only (XML parser, calamine, term by term): the reference the
+    # fast paths are proven equal to in tests/test_read_paths.py; never a user setting.
+    careful: bool = False
 
 
 @dataclass
@@ -106,7 +109,7 @@ def check_report(report: Report, opts: CheckOptions) -> Report:
     """Add identity and rule findings to a report the reader produced."""
     fmt = formats().get(report.format_id)
     if report.readable and fmt is not None:
-        extra = check_identity(report, fmt, opts) + run_rules(fmt, report)
+        extra = check_identity(report, fmt, opts) + run_rules(fmt, report, careful=opts.careful)
         for f in extra:
             f.file = report.provenance.name
             f.unit_code = f.unit_code or report.unit_code
@@ -127,7 +130,8 @@ def check_source(src: Source, opts: CheckOptions) -> Report:
     src = load(src)
     if src.problem is not None:
         return unreadable(src, src.problem.code, src.problem.detail)
-    return check_report(read_bytes(src.data or b"", src.name, shown(src.path), src.mtime), opts).compact()
+    report = read_bytes(src.data or b"", src.name, shown(src.path), src.mtime, careful=opts.careful)
+    return check_report(report, opts).compact()
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NianbaoError
-from .probe import MAX_FILE_BYTES, MAX_RATIO, ProbeProblem, open_zip, read_member
+from .xlsx import MAX_FILE_BYTES, MAX_RATIO, ProbeProblem, open_zip, read_member
 
 WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".et", ".ods", ".xlsb"})
 MAX_ARCHIVE_MEMBERS = 2000  # entries of one archive

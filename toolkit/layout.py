@@ -120,29 +120,13 @@ def unlabelled_rows_in_place(sheet: Sheet, grid: list[list[Any]]) -> bool:
     """Labels all in place do not prove that a row without a label (表四's data row) is: a row
     inserted above it moves the numbers down without moving any label. True when such a row is
     either filled where expected or nothing with numbers lies below it."""
-    for row, cols in _unlabelled_rows(sheet):
+    for row, cols in sheet.unlabelled_rows:
         if any(_is_number(_at(grid, row, c)) for c in cols):
             continue
         below = range(row + 1, min(len(grid), row + MARGIN) + 1)
         if any(_is_number(_at(grid, r, c)) for r in below for c in cols):
             return False
     return True
-
-
-_UNLABELLED: dict[int, tuple[Sheet, list[tuple[int, list[int]]]]] = {}
-
-
-def _unlabelled_rows(sheet: Sheet) -> list[tuple[int, list[int]]]:
-    """The sheet's rows of cells without a label of their own, with their cells' columns (worked
-    out once per sheet of a format: every return asks)."""
-    known = _UNLABELLED.get(id(sheet))
-    if known is None or known[0] is not sheet:
-        labelled = {lb.row for lb in sheet.labels if lb.rowspan == 1} | {
-            r for lb in sheet.labels for r in range(lb.row, lb.row + lb.rowspan)
-        }
-        rows = sorted({c.row for c in sheet.cells} - labelled)
-        known = _UNLABELLED[id(sheet)] = (sheet, [(row, [c.col for c in sheet.cells if c.row == row]) for row in rows])
-    return known[1]
 
 
 def align(sheet: Sheet, grid: list[list[Any]]) -> Alignment:

@@ -138,9 +138,9 @@ def _claims_summary(path: Path, unit_code: str, year: int | None) -> bool:
     """The file is byte for byte the summary its manifest was written for (so nobody has typed into
     it since), and its properties say: a summary of this unit and year in a known format. Anything
     else — an edited summary, a return with forged properties — gets the full read."""
-    from .probe import claimed_properties
     from .spec import conventions, formats
     from .summary_writer import manifest_matches
+    from .xlsx import claimed_properties
 
     if not manifest_matches(path, path.with_name(path.stem + ".manifest.json")):
         return False

@@ -3,7 +3,7 @@
 Cells are located through the format definition only. Identity and integrity
 (properties, protection, formulas still in place) come from the bounded zip/XML
 probe; values from the probe's own pass over each sheet when the workbook has the
-shape Excel, WPS, LibreOffice and this tool write (``xlsx_fast``), else from
+shape Excel, WPS, LibreOffice and this tool write (``toolkit/xlsx``), else from
 python-calamine (also .ods). The file is read from disk once; the bytes serve both.
 """
 
@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 from .findings import make
 from .layout import Alignment, align, unlabelled_rows_in_place
-from .probe import Probe, ProbeProblem, formula_risk, probe, typed_text
 from .report import Number, Provenance, Report, derive_totals, mark_unknown
 from .spec import Cell, Format, Sheet, a1, col_letter, conventions, formats
 from .textnum import as_text_if_not_finite, parse_number
-from .xlsx_fast import Book, CalamineBook, FastBook, picker
+from .xlsx import Book, Probe, ProbeProblem, formula_risk, open_workbook, typed_text
 
 MAX_ABS = 1e12
 
@@ -156,21 +152,12 @@ def _locate_table(report: Report, sheet: Sheet, grid: list[list[Any]], name: str
     return al
 
 
-_LABELS: dict[int, tuple[Sheet, list[tuple[int, int, str, bool]]]] = {}
-
-
 def _labels_in_place(sheet: Sheet, grid: list[list[Any]]) -> bool:
     """Every label where the format puts it (compared as text, as a clerk reads it). The label
     positions are listed once per sheet; a label cell usually holds exactly the label's text."""
-    known = _LABELS.get(id(sheet))
-    if known is not None and known[0] is sheet and FAST:
-        spots = known[1]
-    else:
-        # a cell equal to the label passes at once only if the label has no edge spaces (_text strips)
-        spots = [(lb.row - 1, lb.col - 1, lb.text, lb.text == lb.text.strip()) for lb in sheet.labels]
-        _LABELS[id(sheet)] = (sheet, spots)
     nrows = len(grid)
-    for r, c, text, stripped in spots:
+    # a cell equal to the label passes at once only if the label has no edge spaces (_text strips)
+    for r, c, text, stripped in sheet.label_spots:
         v = grid[r][c] if r < nrows and c < len(grid[r]) else None
         if not (v == text and stripped) and _text(None if v == "" else v) != text:
             return False
@@ -209,18 +196,11 @@ def _shift_finding(sheet: Sheet, grid: list[list[Any]], al: Alignment, name: str
     )
 
 
-_PLACES: dict[tuple[str, str, str], list[tuple[Cell, int, int, str, bool]]] = {}
-FAST = True  # False: every cell the careful way (tests compare both paths' reports)
-
-
-def _places(fmt: Format, sheet: Sheet, al: Alignment) -> list[tuple[Cell, Any, Any, Any, bool]]:
+def _places(sheet: Sheet, al: Alignment) -> list[tuple[Cell, Any, Any, Any, bool]]:
     """(cell, row, column, A1, is an input) where each cell of the sheet is read; row None when its
-    row or column was deleted. In place (the usual case) the list is computed once per format and sheet."""
-    if FAST and al.identity:
-        key = (fmt.id, fmt.digest, sheet.name)
-        if key not in _PLACES:
-            _PLACES[key] = [(c, c.row, c.col, a1(c.row, c.col), not c.is_total) for c in sheet.cells]
-        return _PLACES[key]
+    row or column was deleted. In place (the usual case) the sheet's own list (``Sheet.places``)."""
+    if al.identity:
+        return sheet.places  # type: ignore[return-value]
     out: list[tuple[Cell, Any, Any, Any, bool]] = []
     for c in sheet.cells:
         pos = al.where(c.row, c.col)
@@ -259,56 +239,11 @@ def _read_cell(report: Report, fmt: Format, cell: Cell, addr: str, raw: Any, inf
     return False
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """A sheet's cells in place, grouped for reading a whole sheet with a few C-level calls."""
-
-    input_ids: tuple[str, ...]
-    inputs: Callable[[list[Any]], tuple[Any, ...]]  # picks the inputs' values out of a flat grid
-    input_addrs: frozenset[str]
-    total_ids: tuple[str, ...]
-    totals: Callable[[list[Any]], tuple[Any, ...]]
-    total_addrs: frozenset[str]
-    rows: int
-    cols: int
-
-
-_LAYOUTS: dict[tuple[str, str, str], _Layout] = {}
-_INPUT_IDS: dict[tuple[str, str], tuple[str, ...]] = {}
-
-
-def _input_ids(fmt: Format) -> tuple[str, ...]:
-    key = (fmt.id, fmt.digest)
-    if key not in _INPUT_IDS:
-        _INPUT_IDS[key] = tuple(c.id for c in fmt.inputs)
-    return _INPUT_IDS[key]
-
-
-def _layout(fmt: Format, sheet: Sheet) -> _Layout:
-    key = (fmt.id, fmt.digest, sheet.name)
-    if key not in _LAYOUTS:
-        rows, cols = max(c.row for c in sheet.cells), max(c.col for c in sheet.cells)
-        ins = [c for c in sheet.cells if not c.is_total]
-        tots = [c for c in sheet.cells if c.is_total]
-        at = lambda c: (c.row - 1) * cols + c.col - 1  # noqa: E731 - index in the grid cut to rows × cols, flattened
-        _LAYOUTS[key] = _Layout(
-            tuple(c.id for c in ins),
-            picker([at(c) for c in ins]),
-            frozenset(a1(c.row, c.col) for c in ins),
-            tuple(c.id for c in tots),
-            picker([at(c) for c in tots]),
-            frozenset(a1(c.row, c.col) for c in tots),
-            rows,
-            cols,
-        )
-    return _LAYOUTS[key]
-
-
 def _plain_sheet(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], info: Any) -> bool:
     """A sheet in place whose inputs are all plain whole numbers and whose totals are all formulas
     with a number cached (a return as the template and the clerk leave it): read with a few C-level
     calls, to exactly what the cell-by-cell reading gives. False: read it cell by cell."""
-    lay = _layout(fmt, sheet)
+    lay = sheet.grid_layout
     if info is None or len(grid) < lay.rows or info.errors or not info.formulas.keys().isdisjoint(lay.input_addrs):
         return False
     if not info.formulas.keys() >= lay.total_addrs:
@@ -335,13 +270,14 @@ def _plain_numbers(xs: tuple[Any, ...]) -> bool:
 
 def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str, al: Alignment) -> None:
     info = pr.sheets.get(sheet.name)
-    if FAST and al.identity and _plain_sheet(report, fmt, sheet, grid, info):
+    fast = not pr.careful
+    if fast and al.identity and _plain_sheet(report, fmt, sheet, grid, info):
         return
     formulas = info.formulas if info else {}
     errors = info.errors if info else {}
     values, cached, nrows = report.values, report.cached, len(grid)
     blanks: list[Cell] = []
-    for cell, row, col, addr, is_input in _places(fmt, sheet, al):
+    for cell, row, col, addr, is_input in _places(sheet, al):
         if row is None:  # its row or column was deleted
             report.unknown.add(cell.id)
             continue
@@ -353,7 +289,7 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
                 if raw == "":
                     raw = None
         if (
-            FAST
+            fast
             and is_input
             and type(raw) is float
             and 0 <= raw <= MAX_ABS
@@ -363,7 +299,7 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
         ):  # a plain whole number in an input cell: what normalize_number says, without asking it
             values[cell.id] = int(raw)
             continue
-        if FAST and not is_input and type(raw) is float and 0 <= raw <= MAX_ABS and addr in formulas:
+        if fast and not is_input and type(raw) is float and 0 <= raw <= MAX_ABS and addr in formulas:
             cached[cell.id] = int(raw) if raw.is_integer() else raw  # a total's formula and its cached value
             continue
         if _read_cell(report, fmt, cell, addr, raw, info, name):
@@ -418,13 +354,15 @@ def _cover(report: Report, fmt: Format, wb: Book, name: str) -> None:
             )
 
 
-def read_bytes(data: bytes, name: str, path: str = "", mtime: float = 0.0) -> Report:
-    """Read one return from its bytes. Never raises for a bad file: problems become findings."""
+def read_bytes(data: bytes, name: str, path: str = "", mtime: float = 0.0, careful: bool = False) -> Report:
+    """Read one return from its bytes. Never raises for a bad file: problems become findings.
+    ``careful``: the XML parser and calamine only, cell by cell — the reference the fast reading is
+    proven equal to (tests/test_read_paths.py); the reports are the same either way."""
     report = Report(
         provenance=Provenance(path=path or name, name=name, sha256=hashlib.sha256(data).hexdigest(), size=len(data), mtime=mtime)
     )
     try:
-        _read(report, data, name)
+        _read(report, data, name, careful)
     except ProbeProblem as p:
         report.readable = False
         report.findings.append(make(p.code, file=name, detail=p.detail))
@@ -438,20 +376,6 @@ def read_bytes(data: bytes, name: str, path: str = "", mtime: float = 0.0) -> Re
         f.unit_code, f.unit_name = report.unit_code, report.unit_name
         f.finish(report.year)
     return report
-
-
-def _open(data: bytes) -> tuple[Probe, Book]:
-    pr, _zf = probe(data)
-    if pr.values is not None:
-        return pr, FastBook(pr.values)
-    from python_calamine import CalamineWorkbook
-
-    try:
-        return pr, CalamineBook(CalamineWorkbook.from_filelike(io.BytesIO(data)))
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as e:  # noqa: BLE001 - includes pyo3 PanicException
-        raise ProbeProblem("file-unreadable", f"{type(e).__name__}: {e}"[:300]) from e
 
 
 def _identity(report: Report, fmt: Format, pr: Probe, wb: Book) -> None:
@@ -485,8 +409,8 @@ def _unidentified(report: Report, wb: Book, claimed: str, name: str) -> None:
     report.readable = False
 
 
-def _read(report: Report, data: bytes, name: str) -> None:
-    pr, wb = _open(data)
+def _read(report: Report, data: bytes, name: str, careful: bool = False) -> None:
+    pr, wb = open_workbook(data, careful)
     report.provenance.application = pr.application
     fmt, claimed = identify(pr, wb)
     if fmt is None:
@@ -497,7 +421,7 @@ def _read(report: Report, data: bytes, name: str) -> None:
     _integrity(report, fmt, pr, wb, name)
     _cover(report, fmt, wb, name)
     _read_tables(report, fmt, pr, wb, name)
-    ids = _input_ids(fmt)
+    ids = fmt.input_ids
     report.values = derive_totals(fmt, dict(zip(ids, map(report.values.get, ids), strict=True)))
     mark_unknown(fmt, report)
     for c in fmt.totals:
@@ -538,48 +462,14 @@ def _hidden_content(report: Report, pr: Probe, name: str) -> None:
         report.findings.append(make("formula-unexpected", file=name, found=text.split("：", 1)[-1], detail="定义的名称"))
 
 
-_CACHE: dict[tuple[str, str, str], dict[str, frozenset[str]]] = {}
-
-
-def template_formula_cells(fmt: Format) -> dict[str, frozenset[str]]:
-    """Where the template itself writes formulas: totals, and the self-check rows below a table."""
-    key = ("formulas", fmt.id, fmt.version)
-    if key not in _CACHE:
-        _CACHE[key] = _formula_cells(fmt)
-    return _CACHE[key]
-
-
-def _formula_cells(fmt: Format) -> dict[str, frozenset[str]]:
-    out: dict[str, set[str]] = {}
-    for sheet in fmt.sheets:
-        cells = out.setdefault(sheet.name, set())
-        cells.update(c.a1 for c in sheet.cells if c.is_total)
-        sc = sheet.selfcheck
-        if sc is None:
-            continue
-        rule = next((r for r in fmt.rules if r.code == sc.rule), None)
-        first = sheet.last_row + sc.gap + 1
-        for inst in rule.instances() if rule else ():
-            col = fmt.cells[rule.at.format(**inst)].col
-            cells.update(a1(first + k, col) for k in range(3))
-    return {k: frozenset(v) for k, v in out.items()}
-
-
-def _input_cells(fmt: Format) -> dict[str, frozenset[str]]:
-    key = ("inputs", fmt.id, fmt.version)
-    if key not in _CACHE:
-        _CACHE[key] = {s.name: frozenset(c.a1 for c in s.cells if not c.is_total) for s in fmt.sheets}
-    return _CACHE[key]
-
-
 def _formula_findings(report: Report, fmt: Format, pr: Probe, name: str, in_place: set[str]) -> None:
     """Formulas the template did not write: in the cover, on labels or beside the table (sheets read
     in place), or calling anything beyond the template's SUM/IF/ABS — DDE, other files, WEBSERVICE."""
-    allowed = template_formula_cells(fmt)
+    allowed = fmt.formula_cells
     cover = fmt.cover.sheet_name
     found = []
     for sname, info in pr.sheets.items():
-        inputs = _input_cells(fmt).get(sname, frozenset())
+        inputs = fmt.input_cells.get(sname, frozenset())
         for addr, text in info.formulas.items():
             risk = formula_risk(text)
             if sname == cover:

@@ -26,17 +26,18 @@ class CellValues(Mapping):
     complete reports stays small, and the cell-id strings are shared with the format definition.
     """
 
-    __slots__ = ("_fmt_id", "_ids", "_nonzero", "_missing")
+    __slots__ = ("_fmt_id", "_fmt", "_nonzero", "_missing")
 
-    def __init__(self, fmt_id: str, ids: tuple[str, ...], values: Mapping[str, Any]):
-        self._fmt_id, self._ids = fmt_id, ids
+    def __init__(self, fmt: Format, values: Mapping[str, Any]):
+        self._fmt_id, self._fmt = fmt.id, fmt
+        ids = fmt.cell_ids
         # both with C-level iterators (a batch compacts every one of its reports)
         self._nonzero = dict(compress(values.items(), values.values()))
         self._missing = frozenset(compress(ids, map(is_, map(values.get, ids), repeat(None))))
 
     @classmethod
     def of(cls, fmt_id: str, values: Mapping[str, Any]) -> CellValues:
-        return cls(fmt_id, _cell_ids(fmt_id), values)
+        return cls(formats()[fmt_id], values)
 
     def __getitem__(self, key: str) -> Any:
         v = self._nonzero.get(key)
@@ -44,7 +45,7 @@ class CellValues(Mapping):
             return v
         if key in self._missing:
             return None
-        if key in self._nonzero or key in _id_set(self._fmt_id, self._ids):
+        if key in self._nonzero or key in self._fmt.cell_id_set:
             return 0
         raise KeyError(key)
 
@@ -54,13 +55,13 @@ class CellValues(Mapping):
             return v
         if key in self._missing:
             return None
-        return 0 if key in _id_set(self._fmt_id, self._ids) else default
+        return 0 if key in self._fmt.cell_id_set else default
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._ids)
+        return iter(self._fmt.cell_ids)
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._fmt.cell_ids)
 
     def __reduce__(self) -> tuple:
         return (_rebuild_values, (self._fmt_id, self._nonzero, tuple(self._missing)))
@@ -81,34 +82,11 @@ class CellValues(Mapping):
         return _rebuild_values(fmt_id, nonzero, tuple(blank))
 
 
-_ID_SETS: dict[str, frozenset[str]] = {}
-
-
-def _id_set(fmt_id: str, ids: tuple[str, ...]) -> frozenset[str]:
-    s = _ID_SETS.get(fmt_id)
-    if s is None or len(s) != len(ids):
-        s = _ID_SETS[fmt_id] = frozenset(ids)
-    return s
-
-
-_CELL_IDS: dict[str, tuple[Format, tuple[str, ...]]] = {}
-
-
-def _cell_ids(fmt_id: str) -> tuple[str, ...]:
-    """The format's cell ids, one tuple per format shared by all its reports."""
-    fmt = formats()[fmt_id]
-    cached = _CELL_IDS.get(fmt_id)
-    if cached is None or cached[0] is not fmt:
-        cached = _CELL_IDS[fmt_id] = (fmt, tuple(fmt.cells))
-    return cached[1]
-
-
 def _rebuild_values(fmt_id: str, nonzero: dict[str, Any], missing: tuple[str, ...]) -> CellValues:
     """Unpickling: the ids come from this process's format registry, so keys are shared. (No import
     inside: this runs once per report, and a function-level import costs ~4 µs each time.)"""
-    ids = _cell_ids(fmt_id)
     out = CellValues.__new__(CellValues)
-    out._fmt_id, out._ids, out._nonzero, out._missing = fmt_id, ids, nonzero, frozenset(missing)
+    out._fmt_id, out._fmt, out._nonzero, out._missing = fmt_id, formats()[fmt_id], nonzero, frozenset(missing)
     return out
 
 
@@ -197,7 +175,7 @@ def derive_totals(fmt: Format, values: dict[str, Number | None]) -> dict[str, Nu
     """Fill in every total of ``fmt`` from its parts (a missing part counts 0; all missing → missing)."""
     out = dict(values)
     get = out.get
-    for cid, parts in _total_order(fmt):  # parts that are totals come first
+    for cid, parts in fmt.total_order:  # parts that are totals come first
         found = list(map(get, parts))
         if None not in found:  # every part filled: the usual case
             out[cid] = _clean(sum(found))
@@ -207,64 +185,16 @@ def derive_totals(fmt: Format, values: dict[str, Number | None]) -> dict[str, Nu
     return out
 
 
-_ORDERS: dict[int, tuple[Format, list[tuple[str, tuple[str, ...]]]]] = {}
-
-
-def _total_order(fmt: Format) -> list[tuple[str, tuple[str, ...]]]:
-    """The totals of ``fmt`` with their parts, each after the totals it sums (computed once per format)."""
-    cached = _ORDERS.get(id(fmt))
-    if cached is not None and cached[0] is fmt:
-        return cached[1]
-    order: list[tuple[str, tuple[str, ...]]] = []
-    done: set[str] = set()
-
-    def visit(cid: str) -> None:
-        if cid in done:
-            return
-        done.add(cid)
-        parts = tuple(fmt.cells[cid].parts)
-        for p in parts:
-            if fmt.cells[p].is_total:
-                visit(p)
-        order.append((cid, parts))
-
-    for c in fmt.totals:
-        visit(c.id)
-    _ORDERS[id(fmt)] = (fmt, order)
-    return order
-
-
 def nonzero_totals(fmt: Format, nonzero: Mapping[str, Number]) -> dict[str, Number]:
     """The non-zero totals of a row given only its non-zero inputs — what ``derive_totals`` gives
     for them, without visiting the format's every total: a province's 明细 has 10,000 such rows,
     most of them nearly all zeros."""
-    paths = _paths_up(fmt)
+    paths = fmt.paths_up
     sums: dict[str, Number] = {}
     for cid, v in nonzero.items():
         for total in paths.get(cid, ()):
             sums[total] = sums.get(total, 0) + v
     return {cid: t for cid, v in sums.items() if (t := _clean(v))}
-
-
-_PATHS: dict[str, tuple[Format, dict[str, tuple[str, ...]]]] = {}
-
-
-def _paths_up(fmt: Format) -> dict[str, tuple[str, ...]]:
-    """Input cell id → every total it is summed into, once per path (as ``derive_totals`` adds)."""
-    cached = _PATHS.get(fmt.id)
-    if cached is not None and cached[0] is fmt:
-        return cached[1]
-    up: dict[str, list[str]] = {}
-    for cid, parts in _total_order(fmt):
-        for p in parts:
-            up.setdefault(p, []).append(cid)
-
-    def above(cid: str) -> list[str]:
-        return [t for total in up.get(cid, []) for t in (total, *above(total))]
-
-    paths = {c.id: tuple(above(c.id)) for c in fmt.inputs}
-    _PATHS[fmt.id] = (fmt, paths)
-    return paths
 
 
 def mark_unknown(fmt: Format, report: Report) -> None:

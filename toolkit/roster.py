@@ -129,7 +129,7 @@ def _rows_from_xlsx(path: Path, data: bytes) -> list[list[str]]:
     """Bounded like a return: the zip and sheet extents are checked before calamine allocates."""
     from python_calamine import CalamineWorkbook
 
-    from .probe import ProbeProblem, probe
+    from .xlsx import ProbeProblem, probe
 
     try:
         probe(data)

@@ -140,13 +140,11 @@ def applies(rule: Rule, report: Report) -> bool:
     return not rule.unit_types or report.unit_type in rule.unit_types
 
 
-FAST = True  # False: every instance evaluated term by term by _eval (tests compare both)
-
-
-def _failing(rule: Rule, fmt: Format, report: Report) -> list[tuple[Instance, Number, Number]]:
-    """(instance, left, right) of every instance of the rule that fails on the report."""
+def _failing(rule: Rule, fmt: Format, report: Report, careful: bool = False) -> list[tuple[Instance, Number, Number]]:
+    """(instance, left, right) of every instance of the rule that fails on the report: by the rule's
+    generated function, or (``careful``) term by term, the reference the function is proven equal to."""
     instances = compiled(rule, fmt)
-    if FAST:
+    if not careful:
         prev = report.previous
         pv, pu = (prev.values, prev.unknown) if prev is not None else ({}, frozenset())
         failed = _checker(rule, fmt)(report.values, report.cached, report.unknown, pv, pu)
@@ -279,12 +277,12 @@ def _side_code(var: str, terms: list[Term]) -> list[str]:
     return out
 
 
-def run_rule(rule: Rule, fmt: Format, report: Report) -> list[Finding]:
+def run_rule(rule: Rule, fmt: Format, report: Report, careful: bool = False) -> list[Finding]:
     """All failures of one rule on one report (the summary member only if nothing else failed)."""
     if not applies(rule, report):
         return []
     failures: list[tuple[str, Finding]] = []
-    for inst, lv, rv in _failing(rule, fmt, report):
+    for inst, lv, rv in _failing(rule, fmt, report, careful):
         cell = fmt.cells[inst.at]
         found, expected = _pinned(inst, rule.operator, report, lv, rv)
         if rule.likely_scale:  # 应为: what the clerk probably meant (3.5 万元), not the bound (1000)
@@ -357,13 +355,13 @@ def _pinned(inst: Instance, operator: str, report: Report, lv: Number, rv: Numbe
     return lv, rv
 
 
-def run_rules(fmt: Format, report: Report) -> list[Finding]:
+def run_rules(fmt: Format, report: Report, careful: bool = False) -> list[Finding]:
     """Every rule of the format on the report. Totals whose formula was overwritten are
     reported once (as formula-overwritten), not again by the total rules."""
     overwritten = {f.cell_id for f in report.findings if f.code == "formula-overwritten"}
     out: list[Finding] = []
     for rule in fmt.rules:
-        for f in run_rule(rule, fmt, report):
+        for f in run_rule(rule, fmt, report, careful):
             if f.cell_id in overwritten and rule.left.startswith("cached("):
                 continue
             out.append(f.finish(report.year))

@@ -12,8 +12,10 @@ import fnmatch
 import hashlib
 import re
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +148,69 @@ class Sheet:
     cells: tuple[Cell, ...]
     selfcheck: SelfCheck | None
 
+    @cached_property
+    def unlabelled_rows(self) -> list[tuple[int, list[int]]]:
+        """The rows of cells without a label of their own, with their cells' columns."""
+        labelled = {lb.row for lb in self.labels if lb.rowspan == 1} | {
+            r for lb in self.labels for r in range(lb.row, lb.row + lb.rowspan)
+        }
+        rows = sorted({c.row for c in self.cells} - labelled)
+        return [(row, [c.col for c in self.cells if c.row == row]) for row in rows]
+
+    @cached_property
+    def label_spots(self) -> list[tuple[int, int, str, bool]]:
+        """(row, column) zero-based, text, and whether the text has no edge spaces, of every label:
+        what the reader compares a returned sheet with."""
+        return [(lb.row - 1, lb.col - 1, lb.text, lb.text == lb.text.strip()) for lb in self.labels]
+
+    @cached_property
+    def places(self) -> list[tuple[Cell, int, int, str, bool]]:
+        """(cell, row, column, A1, is an input) of every cell, where a sheet in place holds it."""
+        return [(c, c.row, c.col, a1(c.row, c.col), not c.is_total) for c in self.cells]
+
+    @cached_property
+    def grid_layout(self) -> GridLayout:
+        """The cells in place grouped for reading the whole sheet with a few C-level calls."""
+        rows, cols = max(c.row for c in self.cells), max(c.col for c in self.cells)
+        ins = [c for c in self.cells if not c.is_total]
+        tots = [c for c in self.cells if c.is_total]
+        at = lambda c: (c.row - 1) * cols + c.col - 1  # noqa: E731 - index in the grid cut to rows × cols, flattened
+        return GridLayout(
+            tuple(c.id for c in ins),
+            picker([at(c) for c in ins]),
+            frozenset(a1(c.row, c.col) for c in ins),
+            tuple(c.id for c in tots),
+            picker([at(c) for c in tots]),
+            frozenset(a1(c.row, c.col) for c in tots),
+            rows,
+            cols,
+        )
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """A sheet's cells in place: ids, pickers of their values out of the flattened grid, addresses."""
+
+    input_ids: tuple[str, ...]
+    inputs: Callable[[Sequence[Any]], tuple[Any, ...]]  # picks the inputs' values out of a flat grid
+    input_addrs: frozenset[str]
+    total_ids: tuple[str, ...]
+    totals: Callable[[Sequence[Any]], tuple[Any, ...]]
+    total_addrs: frozenset[str]
+    rows: int
+    cols: int
+
+
+def picker(indices: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A function giving the items at ``indices`` as a tuple, in C (operator.itemgetter; it gives a
+    bare item for one index and cannot take none, hence the two lambdas)."""
+    if not indices:
+        return lambda items: ()
+    if len(indices) == 1:
+        k = indices[0]
+        return lambda items: (items[k],)
+    return itemgetter(*indices)
+
 
 @dataclass(frozen=True)
 class CoverField:
@@ -259,6 +324,74 @@ class Format:
     @cached_property
     def totals(self) -> list[Cell]:
         return [c for c in self.cells.values() if c.is_total]
+
+    @cached_property
+    def cell_ids(self) -> tuple[str, ...]:
+        """Every cell id, one tuple shared by all reports of the format."""
+        return tuple(self.cells)
+
+    @cached_property
+    def cell_id_set(self) -> frozenset[str]:
+        return frozenset(self.cells)
+
+    @cached_property
+    def total_order(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The totals with their parts, each after the totals it sums."""
+        order: list[tuple[str, tuple[str, ...]]] = []
+        done: set[str] = set()
+
+        def visit(cid: str) -> None:
+            if cid in done:
+                return
+            done.add(cid)
+            parts = tuple(self.cells[cid].parts)
+            for p in parts:
+                if self.cells[p].is_total:
+                    visit(p)
+            order.append((cid, parts))
+
+        for c in self.totals:
+            visit(c.id)
+        return order
+
+    @cached_property
+    def paths_up(self) -> dict[str, tuple[str, ...]]:
+        """Input cell id → every total it is summed into, once per path (as ``derive_totals`` adds)."""
+        up: dict[str, list[str]] = {}
+        for cid, parts in self.total_order:
+            for p in parts:
+                up.setdefault(p, []).append(cid)
+
+        def above(cid: str) -> list[str]:
+            return [t for total in up.get(cid, []) for t in (total, *above(total))]
+
+        return {c.id: tuple(above(c.id)) for c in self.inputs}
+
+    @cached_property
+    def input_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.inputs)
+
+    @cached_property
+    def input_cells(self) -> dict[str, frozenset[str]]:
+        """Sheet name → the A1 addresses of its input cells."""
+        return {s.name: frozenset(c.a1 for c in s.cells if not c.is_total) for s in self.sheets}
+
+    @cached_property
+    def formula_cells(self) -> dict[str, frozenset[str]]:
+        """Sheet name → where the template itself writes formulas: totals, and the self-check rows below a table."""
+        out: dict[str, set[str]] = {}
+        for sheet in self.sheets:
+            cells = out.setdefault(sheet.name, set())
+            cells.update(c.a1 for c in sheet.cells if c.is_total)
+            sc = sheet.selfcheck
+            if sc is None:
+                continue
+            rule = next((r for r in self.rules if r.code == sc.rule), None)
+            first = sheet.last_row + sc.gap + 1
+            for inst in rule.instances() if rule else ():
+                col = self.cells[rule.at.format(**inst)].col
+                cells.update(a1(first + k, col) for k in range(3))
+        return {k: frozenset(v) for k, v in out.items()}
 
     def sheet(self, sid: str) -> Sheet:
         for s in self.sheets:

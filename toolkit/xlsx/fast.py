@@ -8,19 +8,24 @@ grid of values exactly as ``CalamineWorkbook…to_python(skip_empty_area=False)`
 Only shapes whose meaning is certain are read this way. Anything else — another spelling, a date
 that is not a whole day, a number format we cannot classify, a string with escapes whose reading
 we have not pinned to calamine's — gives ``None`` and the careful path (XML parser, calamine)
-reads the file instead. ``tests/test_xlsx_fast.py`` compares the grids with calamine's, cell by
+reads the file instead. ``tests/test_read_paths.py`` compares the grids with calamine's, cell by
 cell and type by type, on real returns and on parts rewritten at random.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import re
-from collections.abc import Callable, Sequence
+import zipfile
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Protocol
+
+from ..spec import picker
+from .guard import Filled, ProbeProblem, _check_extent, _derived, parse_xml, read_member, xml_text
+from .parts import SheetInfo
 
 # A cell, as one match: its reference (r= first, double-quoted), its other attributes, then either
 # "/>" (an empty, styled cell: most of a sheet), the common "<v>…</v>" content read directly, or
@@ -39,9 +44,6 @@ _CONTENT = re.compile(
 )
 _ATTR = re.compile(rb'\s+([\w.:-]+)="([^"]*)"')
 _NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-_ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#(\d{1,7})|#x([0-9a-fA-F]{1,6}));")
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # characters XML 1.0 does not allow
-_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 FIRST_TRUE_DAY, LAST_DAY = 61, 2958465  # below 61 Excel counts its phantom 1900-02-29; above is year 9999
 
@@ -57,36 +59,6 @@ def column_number(letters: bytes) -> int:
             n = n * 26 + ch - 64
         _COLUMNS[letters] = n
     return n
-
-
-def xml_text(raw: bytes) -> str | None:
-    """Element text as an XML parser gives it; None when the bytes hold anything whose reading is
-    not certain here (an unknown entity, a carriage return, an _xHHHH_ escape, invalid UTF-8)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if "\r" in text or "_x" in text or _NOT_XML.search(text):
-        return None
-    if "&" not in text:
-        return text
-    out, pos = [], 0
-    for m in _ENTITY.finditer(text):
-        out.append(text[pos : m.start()])
-        name, dec, hexa = m.groups()
-        if name:
-            out.append(_NAMED[name])
-        else:
-            code = int(dec) if dec else int(hexa, 16)
-            if not (0x20 <= code <= 0x10FFFF or code in (0x9, 0xA)) or 0xD800 <= code <= 0xDFFF:
-                return None
-            out.append(chr(code))
-        pos = m.end()
-    rest = text[pos:]
-    if "&" in rest or any("&" in piece for piece in out[::2]):
-        return None
-    out.append(rest)
-    return "".join(out)
 
 
 # ---------------------------------------------------------------- what the values need from the book
@@ -145,7 +117,7 @@ def shared_strings(data: bytes) -> list[str] | None:
     if (b"!" in data and b"<!" in data) or (b"P" in data and b"<rPh" in data) or _prefixed_strings(data):
         return None  # (a single byte is found by memchr, far faster than a search for the pair)
     entries = data.count(b"<si")
-    if not _doubt_bytes(data):
+    if b"<r>" not in data and not _doubt_bytes(data):  # rich-text runs never match the plain pattern
         try:  # the usual table: plain text, no entities, edge spaces only where preserved
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -153,7 +125,7 @@ def shared_strings(data: bytes) -> list[str] | None:
         plain = _SI_PLAIN_TEXT.findall(text)
         if len(plain) == entries:
             return plain
-    found = _SI.findall(data)
+    found = _entries(data)
     if len(found) != entries:
         return None
     out = []
@@ -165,7 +137,24 @@ def shared_strings(data: bytes) -> list[str] | None:
     return out
 
 
+def _entries(data: bytes) -> list[bytes]:
+    """``_SI.findall(data)``, found with C-level splits when every entry starts with a plain <si>
+    (the entries are then the pieces between each <si> and the first </si> after it, which is what
+    the pattern matches: no piece holds another "<si"); else the pattern itself."""
+    chunks = data.split(b"<si>")[1:]
+    if len(chunks) != data.count(b"<si"):
+        return _SI.findall(data)
+    ends = [c.find(b"</si>") for c in chunks]
+    if min(ends, default=0) < 0:
+        return _SI.findall(data)
+    return [c[:e] for c, e in zip(chunks, ends, strict=True)]
+
+
+# Entries seen before, by their exact bytes: LibreOffice and Excel write a label that mixes Chinese
+# and Latin text as rich-text runs (one font each), and every return of a template repeats them.
+@functools.lru_cache(maxsize=8192)
 def _entry(body: bytes) -> str | None:
+    """One shared-string entry's text as calamine reads it; None when in doubt."""
     m = _SI_PLAIN.fullmatch(body)
     if m:
         runs = [(m.group(1), m.group(2) or b"")]
@@ -288,7 +277,6 @@ def _codes(styles: tuple[str, ...]) -> dict[bytes, str]:
     return table
 
 
-SKELETONS = True  # False: every part read by the full pass (tests compare both)
 MAX_SKELETONS = 64
 _V_SLOT = re.compile(rb"<v>([^<]*)</v>")
 _CELL_START = re.compile(rb'<c r="([A-Z]{1,3})([1-9]\d{0,6})"((?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*)\s*>')
@@ -304,17 +292,6 @@ class Skeleton:
     attrs: list[bytes]  # the attributes of its cell
     quiet: bool = False  # no markup the integrity checks look for (``Split.quiet``)
     plans: dict[int, tuple[tuple[str, ...], _Plan]] = field(default_factory=dict)  # per styles part (by identity)
-
-
-def picker(indices: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    """A function giving the items at ``indices`` as a tuple, in C (operator.itemgetter; it gives a
-    bare item for one index and cannot take none, hence the two lambdas)."""
-    if not indices:
-        return lambda items: ()
-    if len(indices) == 1:
-        k = indices[0]
-        return lambda items: (items[k],)
-    return itemgetter(*indices)
 
 
 @dataclass
@@ -367,8 +344,6 @@ class Split:
 def split(data: bytes) -> Split | None:
     """The part cut at its values; None when its sheet data is not followed by a tail that is
     certainly free of cells (then only the full pass reads it)."""
-    if not SKELETONS:
-        return None
     end = data.rfind(b"</sheetData>")
     if end < 0 or _TAIL_DOUBT.search(data, end):
         return None
@@ -386,7 +361,7 @@ def scan(data: bytes, book: Workbook | None, cut: Split | None = None) -> Cells 
     piece between the values), so no other part can pass for it; the caller still checks the part
     (encoding, prefixes, error values, protection) as for any other. ``cut``: ``split(data)``,
     when the caller has it already."""
-    if book is None or not SKELETONS:
+    if book is None:
         return full_scan(data, book)
     cut = cut or split(data)
     if cut is None:
@@ -472,7 +447,7 @@ def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> list[tu
     return list(zip(plan.rows, plan.cols, values + others, strict=True))
 
 
-def full_scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901 - one flat loop, see below
+def full_scan(data: bytes, book: Workbook | None) -> Cells | None:
     """The part's cells, formulas and (with ``book``) values; None when it is not in the canonical
     shape (every cell and formula tag read whole by these patterns). The caller has already
     refused DTDs and checked the encoding, prefixes, CDATA and error values.
@@ -494,10 +469,7 @@ def full_scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901
             continue
         filled += 1
         row, col = int(row_text), columns.get(letters) or column_number(letters)
-        if row > max_row:
-            max_row = row
-        if col > max_col:
-            max_col = col
+        max_row, max_col = max(max_row, row), max(max_col, col)
         if other:
             found = _content(other, letters + row_text, out.formulas)
             if found is None:
@@ -512,25 +484,27 @@ def full_scan(data: bytes, book: Workbook | None) -> Cells | None:  # noqa: C901
             add = values = None
             continue
         last = key
-        code = codes.get(attrs)
-        if code is None:
-            code = codes[attrs] = _code(attrs, book.styles)  # type: ignore[union-attr]
-        if code == "f" and v and v.isdigit():
-            add((row, col, float(v)))
-        elif code == "s" and v and v.isdigit() and int(v) < len(strings):
-            add((row, col, strings[int(v)]))
-        else:
-            value = _value(code, v, inline)
-            if value is _UNSURE:
-                add = values = None
-            elif value is not _EMPTY:
-                add((row, col, value))
+        code = codes.get(attrs) or codes.setdefault(attrs, _code(attrs, book.styles))  # type: ignore[union-attr]
+        value = _cell_value(code, v, inline, strings)
+        if value is _UNSURE:
+            add = values = None
+        elif value is not _EMPTY:
+            add((row, col, value))
     if len(out.formulas) != len(_ANY_FORMULA.findall(data)):
         return None
     out.max_row, out.max_col, out.filled, out.elements = max_row, max_col, filled, len(cells)
     if values is not None and _in_sheet_data(data):
         out.values = values
     return out
+
+
+def _cell_value(code: str, v: bytes | None, inline: bytes | None, strings: list[str]) -> Any:
+    """A cell's value: the usual whole number in a plain style or shared string at once, else ``_value``."""
+    if code == "f" and v and v.isdigit():
+        return float(v)
+    if code == "s" and v and v.isdigit() and int(v) < len(strings):
+        return strings[int(v)]
+    return _value(code, v, inline)
 
 
 def _content(other: bytes, ref: bytes, formulas: dict[str, str]) -> tuple[bytes | None, bytes | None] | None:
@@ -631,3 +605,129 @@ class CalamineBook:
         if name not in self._grids:
             self._grids[name] = self._wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
         return self._grids[name]
+
+
+# ---------------------------------------------------------------- the fast scan of a part, and the book it needs
+
+
+FAST_SCAN_BYTES = 4 * 1024 * 1024
+
+
+_PROT = re.compile(rb"<sheetProtection\s([^<>]*)/?>")
+
+
+_SHEET_ATTR = re.compile(rb'\ssheet="(1|true)"')
+
+
+_ODD = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]|<!\[CDATA\[|\st\s*=\s*[\"']e")
+
+
+# What _odd looks for, in cheaper passes (a literal is found with a C loop): a prefixed element,
+# CDATA, and an error value spelled t="e as the fast scan's cells spell their attributes.
+_ODD_PREFIXED = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]")
+
+
+_ODD_SUFFIX = re.compile(rb":(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]")
+
+
+def _prefixed(data: bytes) -> bool:
+    """``_ODD_PREFIXED.search(data) is not None``, searching from the colons (a literal, found fast)
+    rather than from every '<': a prefixed name's '<' is the last one before its colon, and after
+    the colon of the previous match (a name holds no colon) — so each byte is looked at once."""
+    after = -1
+    for m in _ODD_SUFFIX.finditer(data):
+        lt = data.rfind(b"<", after + 1, m.start())
+        if lt >= 0 and _ODD_PREFIXED.match(data, lt):
+            return True
+        after = m.start()
+    return False
+
+
+def _odd(data: bytes) -> bool:
+    """A part the fast scan leaves to the XML parser: prefixed elements, CDATA, or error values.
+
+    ``_ODD`` (the careful definition, kept for the tests) also finds an error type spelled with
+    spaces or single quotes (t = 'e'). Looking for those costs more than the rest of this test, and
+    they need no looking for: the fast scan reads a cell only when its attributes are spelled
+    name="value" and its type is one it reads, spelled plainly (``_plain_type``: not
+    t=" e" or t="&#101;", which the XML parser reads as errors), so any other spelling in a cell
+    sends the whole part to the XML parser anyway; outside a cell an error type means nothing."""
+    return (b"!" in data and b"<![CDATA[" in data) or b't="e' in data or _prefixed(data)  # "!": one memchr
+
+
+_DECL = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:<\?xml[^>]*?encoding\s*=\s*[\"']utf-?8[\"']|<\?xml(?![^>]*encoding)|<(?!\?xml))", re.IGNORECASE
+)
+
+
+def _markup_region(data: bytes, cut: Split | None) -> bytes:
+    """Where a part's markup checks look: after the sheet data when the part has a quiet skeleton
+    (``Split.quiet`` says why that finds the same), else the whole part."""
+    return data[cut.end :] if cut is not None and cut.quiet else data
+
+
+def _fast_scan(
+    data: bytes,
+    info: SheetInfo,
+    book: Workbook | None = None,
+    cut: Split | None = None,
+    filled: Filled | None = None,
+) -> bool:
+    """The canonical shape, or False. Accepted only when every tag start of a cell and of a
+    formula is one the patterns read whole (``scan``): UTF-8, no namespace prefixes on
+    the elements that matter, every cell's r= first and double-quoted, no second r=, formulas
+    plain text, no error values (those go the careful way), at most one sheetProtection in the
+    plain form. With ``book``, the same pass also reads the values (``info.read``). With ``cut``
+    (``split(data)``) of a quiet skeleton, the markup is looked for after the sheet data
+    only (``Split.quiet`` says why that finds the same)."""
+    region = _markup_region(data, cut)
+    if not _DECL.match(data) or _odd(region):
+        return False
+    protections = region.count(b"<sheetProtection")
+    if protections > 1 or (protections and protections > len(_PROT.findall(region))):
+        return False
+    if filled is not None:
+        filled.over(info.name, data)
+    cells = scan(data, book, cut)
+    if cells is None:
+        return False
+    if filled is not None:
+        filled.touch(info.name, cells.elements)
+    prot = _PROT.search(region)
+    info.protected = bool(prot and _SHEET_ATTR.search(b" " + prot.group(1)))
+    if cells.max_row:
+        _check_extent(info.name, cells.max_row, cells.max_col)
+        info.cells = cells.max_row * cells.max_col
+    if filled is not None:
+        filled.add(info.name, cells.filled)
+    info.formulas.update(cells.formulas)
+    info.read = cells if cells.values is not None else None
+    return True
+
+
+_BOOK_PARTS = {"sharedStrings": "xl/sharedStrings.xml", "styles": "xl/styles.xml"}
+
+
+def _fast_book(zf: zipfile.ZipFile, names: set[str], rels: dict[str, str], types: dict[str, str]) -> Workbook | None:
+    """What the one pass needs to read values (shared strings, the kind of each cell style); None
+    when anything about the workbook leaves calamine's reading in doubt: repeated member names,
+    shared strings or styles elsewhere than where calamine reads them, parts it may read otherwise."""
+    if len(names) != len(zf.infolist()) or "xl/styles.xml" not in names:
+        return None
+    for kind, path in _BOOK_PARTS.items():
+        targets = [rels[i] for i, t in types.items() if t == kind]
+        if targets != ([path] if path in names else []):
+            return None
+    try:
+        strings: list[str] | None = []
+        if "xl/sharedStrings.xml" in names:
+            data = read_member(zf, "xl/sharedStrings.xml") or b""
+            strings = shared_strings(data) if _DECL.match(data) else None
+        styles = _derived("styles", read_member(zf, "xl/styles.xml") or b"", _style_kinds)
+    except ProbeProblem:
+        return None
+    return Workbook(strings, styles) if strings is not None else None
+
+
+def _style_kinds(data: bytes) -> tuple[str, ...]:
+    return style_kinds(parse_xml(data, "xl/styles.xml"))
