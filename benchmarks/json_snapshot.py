@@ -25,9 +25,9 @@ VOLATILE = {"generated", "generated_at", "created", "time", "seconds", "elapsed"
 
 
 def build(corpus: Path) -> None:
+    import corpus_beyond_limits as hostile3
     import corpus_broken_files as hostile
     import corpus_disguised_files as hostile2
-    import corpus_beyond_limits as hostile3
 
     hostile.build(corpus / "hostile")
     hostile2.build(corpus / "hostile2")

@@ -93,12 +93,18 @@ def _targets(module: str, node: ast.Import | ast.ImportFrom, is_package: bool, k
     return out
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    """An ``if TYPE_CHECKING:`` block: its imports never run (names for annotations only)."""
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
 def import_graph() -> dict[str, set[str]]:
     known = _modules()
     graph = {}
     for module, path in known.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        imports = (n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)))
+        typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking(block) for n in ast.walk(block)}
+        imports = (n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in typing_only)
         graph[module] = set().union(*(_targets(module, n, path.name == "__init__.py", known) for n in imports))
     return graph
 

@@ -23,9 +23,9 @@ import re
 import subprocess
 import sys
 
+import corpus_beyond_limits as hostile3
 import corpus_broken_files as hostile
 import corpus_disguised_files as hostile2
-import corpus_beyond_limits as hostile3
 import pytest
 from conftest import ROOT, SAMPLES
 from python_calamine import CalamineWorkbook
