@@ -315,3 +315,74 @@ def test_backup_and_verify_help_examples_run(cli, tmp_path):
             r = cli(*args, cwd=tmp_path)
             assert r.returncode == 0, (line, r.stderr)
     assert (tmp_path / "备份").is_dir() and list((tmp_path / "备份").glob("nianbao-*.db"))
+
+
+def _big_batch(folder: Path, copies: int = 6) -> Path:
+    """Ten units sent `copies` times each (distinct names), one return with an error, one empty file:
+    above the threshold of the compact console view."""
+    from toolkit.cli.batch_view import THRESHOLD
+
+    folder.mkdir()
+    units = sorted((SAMPLES / "returns").glob("*.xlsx"))[:10]
+    for i in range(copies):
+        for f in units:
+            shutil.copy(f, folder / f"{f.stem}_{i}.xlsx")
+    (bad,) = (SAMPLES / "faulty").glob("152502003_*.xlsx")
+    shutil.copy(bad, folder / "zz_有错误.xlsx")
+    (folder / "zz_空文件.xlsx").write_bytes(b"")
+    assert len(list(folder.iterdir())) > THRESHOLD
+    return folder
+
+
+def test_large_batch_console_shows_counts_action_and_one_line_per_duplicated_unit(cli, tmp_path):
+    """Issue 29: at hundreds of files the console shows counts, the files that need action (errors
+    first) and duplicates one line per unit; --verbose lists every file as for a small batch."""
+    pile = _big_batch(tmp_path / "pile")
+    r = cli("check", pile, "--roster", ROSTER, "--year", "2025")
+    assert r.returncode == 1
+    err = r.stderr
+    assert "共 62 个文件：通过 0 个，有错误 1 个，有警告 0 个，无法读取 1 个，仅因重复报送需确认 60 个" in err
+    assert "10 个单位重复报送，共 61 份文件" in err
+    assert "需要处理的文件" in err and "zz_有错误.xlsx" in err and "zz_空文件.xlsx" in err
+    assert "重复报送：152502201 宝力根苏木：6份相同的文件。" in err
+    assert "重复报送：152502003 杭盖街道：7份文件（2种不同内容）。" in err
+    assert err.count("宝力根苏木_2025年政府信息公开年报_") == 0  # the copies are not listed one by one
+    assert "共 62 个文件：错误" in err  # the totals line as for a small batch
+    full = cli("check", pile, "--roster", ROSTER, "--year", "2025", "--verbose").stderr
+    assert full.count("宝力根苏木_2025年政府信息公开年报_") >= 6 and "问题清单" in full
+    assert len(full.splitlines()) > 3 * len(err.splitlines())
+
+
+def test_large_batch_receive_lists_what_needs_action_and_summarises_repeats(cli, tmp_path):
+    """Issue 29, receive: counts, the files that need action, files the archive already had one line per unit."""
+    pile = _big_batch(tmp_path / "pile")
+    for db in ("a.db", "b.db"):
+        assert cli("roster", "load", ROSTER, "--year", "2025", "--db", tmp_path / db).returncode == 0
+    r = cli("receive", pile, "--year", "2025", "--db", tmp_path / "a.db")
+    assert r.returncode == 1
+    err = r.stderr
+    assert "共 62 个文件：需要处理 2 个（其中有错误或无法读取 2 个），与最新版本相同 50 个。" in err
+    assert "zz_有错误.xlsx" in err and "zz_空文件.xlsx" in err
+    assert "与最新版本相同：152502201 宝力根苏木：5份相同的文件，已记录，未存为新版本。" in err
+    assert err.count("宝力根苏木_2025年政府信息公开年报_") == 0
+    full = cli("receive", pile, "--year", "2025", "--db", tmp_path / "b.db", "--verbose").stderr
+    assert full.count("宝力根苏木_2025年政府信息公开年报_") == 6
+
+
+def test_large_batch_lists_at_most_action_rows_and_says_how_many_more(cli, tmp_path):
+    """Errors first, at most ACTION_ROWS files, then how many more and how to see them."""
+    from toolkit.cli.batch_view import ACTION_ROWS
+
+    pile = tmp_path / "pile"
+    pile.mkdir()
+    faulty = sorted((SAMPLES / "faulty").glob("*.xlsx"))
+    for i in range(9):
+        for f in faulty:
+            shutil.copy(f, pile / f"{f.stem}_{i}.xlsx")
+    n = len(faulty) * 9
+    err = cli("check", pile, "--year", "2025").stderr
+    assert f"另有 {n - ACTION_ROWS} 个需要处理的文件未列出；全部列出请加 --verbose" in err
+    listed = [line for line in err.splitlines() if "_有误_" in line]
+    assert len(listed) == ACTION_ROWS
+    has_errors = [line.split("│")[3].strip() != "0" for line in listed]  # the 错误 column
+    assert has_errors[0] and has_errors == sorted(has_errors, reverse=True)

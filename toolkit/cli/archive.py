@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from .app import DONE, EXIT_OK, EXIT_PROBLEMS, MAX_ROWS, PLANNED, Ticker, app, check_year, clean, err, fail, plausible_year, say
+from .batch_view import ACTION_ROWS, MORE, compact, severities
 
 DbOption = Annotated[
     str | None,
@@ -120,12 +121,47 @@ def _has_errors(r) -> bool:  # type: ignore[no-untyped-def]
     return bool(r.counts.get("错误")) or r.outcome == "无法读取"
 
 
+def _needs_action(r) -> bool:  # type: ignore[no-untyped-def]
+    """Refused, unreadable, or with errors or warnings (the duplicate-in-batch warning is summarised per unit)."""
+    if r.submission_id is None and not r.previous_at:
+        return True
+    return _has_errors(r) or (r.report is not None and bool(severities(r.report) & {"错误", "警告"}))
+
+
+def _receive_compact(got) -> None:  # type: ignore[no-untyped-def]
+    """Receive at hundreds of files: one line of counts, the files that need action (errors first,
+    at most ACTION_ROWS), files the archive already had summarised one line per unit."""
+    action = sorted((r for r in got if _needs_action(r)), key=lambda r: (not _has_errors(r), r.name))
+    errors = sum(1 for r in got if _has_errors(r))
+    again: dict[tuple[str, str], int] = {}
+    for r in got:
+        if r.previous_at:
+            again[(r.unit_code, r.unit_name)] = again.get((r.unit_code, r.unit_name), 0) + 1
+    say(
+        "共 {} 个文件：需要处理 {} 个（其中有错误或无法读取 {} 个），与最新版本相同 {} 个。",
+        len(got),
+        len(action),
+        errors,
+        sum(again.values()),
+    )
+    for r in action[:ACTION_ROWS]:
+        _receive_line(r)
+    if len(action) > ACTION_ROWS:
+        say(MORE, len(action) - ACTION_ROWS)
+    for (code, name), n in sorted(again.items()):
+        say("与最新版本相同：{} {}：{}份相同的文件，已记录，未存为新版本。", code, name, n)
+
+
 @app.command("receive", no_args_is_help=True, rich_help_panel="档案库：一年的回收")
 def receive_cmd(
     paths: Annotated[list[Path], typer.Argument(help="收到的填报表文件、文件夹或 zip 压缩包，可以有多个。")],
     year: YearOption,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印 JSON 审核报告（与 check 相同的格式）。")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="文件很多时也逐个列出全部文件（默认超过50个文件时只列出数量和需要处理的文件）。"),
+    ] = False,
 ) -> None:
     """接收填报表：与 check 完全相同地审核，并存入档案库（原文件原样保存）。每个文件是该单位的一个新版本
     （第1版、第2版……），等待县里审核（nianbao accept / reject）；已通过的版本在新版本通过之前仍然计入汇总。
@@ -154,12 +190,11 @@ def receive_cmd(
             raise
     if not got:
         raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
-    shown = got
-    if len(got) > MAX_ROWS:  # a city or province: the files that need attention
-        shown = [r for r in got if r.status != "已通过" and (r.outcome != "重复（与最新版本相同）" or _has_errors(r))][:MAX_ROWS]
-        say("共 {} 个文件，下面只列出需要处理的前 {} 个；完整结果请用 --json 或 nianbao status。", len(got), len(shown))
-    for r in shown:
-        _receive_line(r)
+    if compact(len(got), verbose):  # a city or province: counts and the files that need action
+        _receive_compact(got)
+    else:
+        for r in got:
+            _receive_line(r)
     new = sum(1 for r in got if r.submission_id is not None and not r.previous_at)
     again = sum(1 for r in got if r.previous_at)
     refused = len(got) - new - again

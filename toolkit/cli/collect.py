@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail, print_findings, say
+from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail, say
+from .batch_view import ACTION_ROWS, MORE, compact, show_findings
 
 
 @app.command("template", no_args_is_help=True, rich_help_panel="填报、审核与汇总")
@@ -85,6 +86,12 @@ def check_cmd(
         str | None,
         typer.Option("--db", help="档案库：与上年已通过的填报表做跨年度核对（上年结转、现行有效、大幅变化）；需要 --year。"),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="文件很多时也逐个列出全部文件和全部问题（默认超过50个文件时只列出数量和需要处理的文件）。"
+        ),
+    ] = False,
 ) -> None:
     """审核交回的填报表：勾稽关系、数值、表格是否被改动、单位和年度，以及整批的未报送、重复报送。
 
@@ -112,7 +119,7 @@ def check_cmd(
     _cross_year(db, year, result.reports)
     if not result.reports:
         raise fail("在给出的路径中没有找到任何填报表（.xlsx/.xlsm/.ods/.xls/.et 或 zip）。")
-    print_findings(result)
+    show_findings(result, verbose)
     if annotate_dir:
         done = write_annotated(result.reports, annotate_dir, year=year, inputs=_input_files(paths), overwrite=overwrite)
         say("已生成 {} 份审核意见副本（只为有错误或警告的填报表生成），保存在：{}", len(done.written), annotate_dir)
@@ -184,6 +191,12 @@ def consolidate_cmd(
         str | None,
         typer.Option("--db", help="从档案库汇总各单位当前的填报表（不重新读取文件）；SQLite 文件路径或 postgresql:// 地址。"),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="文件很多时也逐个列出全部文件和全部问题（默认超过50个文件时只列出数量和需要处理的文件）。"
+        ),
+    ] = False,
 ) -> None:
     """汇总：审核全部填报表，生成汇总表（本身也是一份合格的填报表，可再向上级汇总）。
 
@@ -221,7 +234,7 @@ def consolidate_cmd(
         try:
             summary = _summarise(archive, paths, ros, year, tick, opts)
         except Refused as e:
-            print_findings(BatchResult(e.reports))
+            show_findings(BatchResult(e.reports), verbose)
             if as_json:
                 print(
                     dumps(
@@ -237,7 +250,7 @@ def consolidate_cmd(
             raise fail(str(e), EXIT_PROBLEMS) from None
     options = {"year": year, "roster": str(roster) if roster else f"档案库 {db}", **opts.manifest()}
     write_summary(summary, out_path, inputs=inputs, overwrite=overwrite, options=options)
-    _report_summary(summary, out_path)
+    _report_summary(summary, out_path, verbose)
     if as_json:
         reports = [r for s in summary.statuses if s.report for r in (s.report, *s.duplicates)]
         listed = {id(f) for r in reports for f in r.findings}
@@ -283,7 +296,28 @@ def _guess_top(ros, under: str | None) -> str:
     return root.code if root else (under or "")
 
 
-def _report_summary(summary, out_path: Path) -> None:
+_LEFT_OUT = {
+    "不在名册": "单位不在名册中",
+    "无法读取": "文件无法读取",
+    "汇总表（已忽略）": "这是本单位以前的汇总表，纳入会重复计数",
+}
+
+
+def _unit_lines(summary, verbose: bool) -> None:  # type: ignore[no-untyped-def]
+    """One line per unit that sent several files, then the files left out and why: at hundreds of
+    files (and without --verbose) at most ACTION_ROWS of those, with a line saying how many more."""
+    for s in summary.statuses:
+        if s.duplicates:
+            say("重复报送：{}（{}份），采用 {}", s.name, len(s.duplicates) + 1, s.report.provenance.name)
+    left = [s for s in summary.statuses if not s.duplicates and s.status in _LEFT_OUT]
+    limit = ACTION_ROWS if compact(len(summary.statuses), verbose) else len(left)
+    for s in left[:limit]:
+        say("未纳入汇总：{}（{}）", s.report.provenance.name if s.report else s.name, _LEFT_OUT[s.status], style="yellow")
+    if len(left) > limit:
+        say(MORE, len(left) - limit)
+
+
+def _report_summary(summary, out_path: Path, verbose: bool = False) -> None:
     """What a reviewer must know after consolidating: what went in, what did not, and why."""
     rep, tally = summary.report, summary.tally()
     say("已汇总 {} 个单位（{}，{}），保存在：{}", len(summary.included), rep.unit_name, rep.level, out_path)
@@ -293,16 +327,7 @@ def _report_summary(summary, out_path: Path) -> None:
     missing = [s.name for s in summary.statuses if s.status == "未报送"]
     if missing:
         say("未报送：{}", "、".join(missing))
-    for s in summary.statuses:
-        if s.duplicates:
-            say("重复报送：{}，采用 {}", s.name, s.report.provenance.name)
-        elif s.status in ("不在名册", "无法读取", "汇总表（已忽略）"):
-            why = {
-                "不在名册": "单位不在名册中",
-                "无法读取": "文件无法读取",
-                "汇总表（已忽略）": "这是本单位以前的汇总表，纳入会重复计数",
-            }[s.status]
-            say("未纳入汇总：{}（{}）", s.report.provenance.name if s.report else s.name, why, style="yellow")
+    _unit_lines(summary, verbose)
     if summary.outside:
         bad = sum(1 for r in summary.outside if any(f.severity == "错误" for f in r.findings))
         say("另有 {} 个文件属于本次汇总范围以外的单位，未纳入，也不影响退出码（其中 {} 个有错误）。", len(summary.outside), bad)
