@@ -204,20 +204,17 @@ def _interrupt(args: list[str], sig: int, reached, proc: subprocess.Popen | None
                 os.kill(proc.pid, sig)  # `kill PID` or the OOM killer reach the main process only
         except ProcessLookupError:  # it ended meanwhile
             pass
-    t0 = time.monotonic()
     try:
         proc.wait(timeout=ENDS_WITHIN)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         pytest.fail(f"{args[0]} did not end within {ENDS_WITHIN} s of signal {sig}")
-    elapsed = time.monotonic() - t0
     stderr = _stderr(proc)
     deadline = time.monotonic() + 30
     while _left_behind(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _left_behind(proc.pid), f"processes left behind after {signal.Signals(sig).name}"
-    assert elapsed < ENDS_WITHIN
     return proc.returncode, stderr
 
 

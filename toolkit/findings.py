@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .spec import checks, finding_kind
+from .spec import checks, finding_kind, tagged
 
 SEVERITY_ORDER = {"错误": 0, "警告": 1, "提示": 2}
 
@@ -62,8 +62,6 @@ class Finding:
     def county_only(self) -> bool:
         """A note for the county (catalogue tag ``county-only``, e.g. "saved by LibreOffice"): kept in
         the JSON and on the county's pages, never shown to a clerk nor listed in a 问题清单."""
-        from .spec import tagged
-
         return self.code in tagged("county-only")
 
     def locate(self) -> str:

@@ -307,6 +307,7 @@ def run_rule(rule: Rule, fmt: Format, report: Report, careful: bool = False) -> 
         f = Finding(
             code=rule.code,
             severity=rule.severity,
+            kind=rule.kind,
             title=rule.title,
             message=rule.message.format(**fields),
             instruction=rule.instruction,

@@ -878,6 +878,7 @@ def checks() -> dict[str, CheckType]:
     return load_checks(templates_dir() / "checks.toml")
 
 
+@cache
 def tagged(tag: str) -> frozenset[str]:
     """The finding codes of the catalogue that carry ``tag``."""
     return frozenset(c.code for c in checks().values() if tag in c.tags)

@@ -21,7 +21,7 @@ from .fileio import atomic_write_text
 from .findings import few_names, fmt_num, sort_key
 from .report import nonzero_totals
 from .roster import Unit
-from .spec import Cell, conventions, tagged
+from .spec import Cell, conventions
 from .template import ReturnContent, Styles, add_return_sheets, findings_sheet, finish, new_workbook
 from .xlsx_rows import RowWriter
 
@@ -314,8 +314,7 @@ def write_summary(path: Path, summary: Summary, created: str) -> str:
     buf = io.BytesIO()
     wb = new_workbook(buf)
     st = add_return_sheets(wb, summary.fmt, content, conventions().summary_sheets, after_cover=[_explain_sheet(summary, created)])
-    quiet = tagged("county-only")  # notes for the county (JSON, pages), not items of its 问题清单
-    findings = sorted((f for f in summary.findings if f.code not in quiet), key=sort_key)
+    findings = sorted((f for f in summary.findings if not f.county_only), key=sort_key)  # notes for the county stay out
     for add in (_status_sheet(summary), _detail_sheet(summary), _charts_sheet(summary), findings_sheet(findings)):
         add(wb, st)
     finish(wb, buf, Path(path))

@@ -11,8 +11,7 @@ from typing import Any
 from ..findings import counts
 from ..report import Report
 from . import schema as T
-
-STATUSES = ("未报送", "待审核", "退回", "已通过")  # = workflow.STATUSES (kept here for callers)
+from .workflow import STATUSES  # noqa: E402,F401 - the states, defined with the workflow (kept here for callers)
 
 
 def now() -> str:

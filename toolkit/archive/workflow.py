@@ -201,20 +201,18 @@ def check_approve(n: str, readable: bool, findings: Sequence[Any], note: str) ->
         raise ArchiveError(f"{n}无法读取，不能通过；请让填报单位重新报送。")
     hard = mandatory_errors(findings)
     if hard:
-        raise ArchiveError(
-            f"{n}有{len(hard)}个强制性错误，不能通过（{describe(hard)}）；请用 nianbao reject 退回，更正后重新报送。"
-        )
+        raise ArchiveError(f"{n}有{len(hard)}个强制性错误，不能通过（{describe(hard)}）；请退回，更正后重新报送。")
     soft = explainable_errors(findings)
     warned = [f for f in findings if _field(f, "severity") == "警告"]
     if (soft or warned) and not note.strip():
         what = "、".join(x for x in (f"{len(soft)}个需核实的错误" if soft else "", f"{len(warned)}个警告" if warned else "") if x)
-        raise ArchiveError(f"{n}有{what}，通过时请用 --note 写明说明（为什么接受）。")
+        raise ArchiveError(f"{n}有{what}，通过时请写明说明（为什么接受）。")
     return sorted({_field(f, "fingerprint") for f in [*soft, *warned] if _field(f, "fingerprint")})
 
 
 def check_reject(note: str) -> None:
     if not note.strip():
-        raise ArchiveError("请用 --note 写明退回原因。")
+        raise ArchiveError("请写明退回原因。")
 
 
 def check_reopen(approved_id: int | None, note: str, unit: str) -> int:
@@ -222,7 +220,7 @@ def check_reopen(approved_id: int | None, note: str, unit: str) -> int:
     if approved_id is None:
         raise ArchiveError(f"{unit}没有已通过的版本，无需撤销。")
     if not note.strip():
-        raise ArchiveError("请用 --note 写明撤销通过的原因。")
+        raise ArchiveError("请写明撤销通过的原因。")
     return approved_id
 
 

@@ -203,13 +203,19 @@ def _verdict(findings) -> str:
     return "[red]退回[/]" if c["错误"] else ("[yellow]需说明[/]" if c["警告"] else "[green]通过[/]")
 
 
+def unit_label(r) -> str:
+    """A report's unit as people know it: name and code (never a key invented for a published report)."""
+    from ..roster import is_invented_code
+
+    return f"{r.unit_name}（{r.unit_code}）" if r.unit_code and not is_invented_code(r.unit_code) else r.unit_name or "—"
+
+
 def print_findings(result) -> None:
     """The reviewer's view: one line per file, then every finding with its location."""
     from rich.table import Table
     from rich.text import Text
 
     from ..findings import counts
-    from ..published.identity import is_invented
 
     files = Table(title="审核结果", show_lines=False, header_style="bold")
     for col in ("文件", "单位", "错误", "警告", "提示", "结论"):
@@ -220,7 +226,7 @@ def print_findings(result) -> None:
         files.caption = f"共 {len(result.reports)} 个文件，只列出有错误或警告的前 {len(shown)} 个；完整结果请用 --json。"
     for r in shown:
         c = counts(r.findings)
-        unit = f"{r.unit_name}（{r.unit_code}）" if r.unit_code and not is_invented(r.unit_code) else r.unit_name or "—"
+        unit = unit_label(r)
         files.add_row(
             Text(clean(r.provenance.name)),
             Text(clean(unit)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .app import clean, err, print_findings, say
+from .app import clean, err, print_findings, say, unit_label
 
 THRESHOLD = 50  # files: above this the console shows the compact view
 ACTION_ROWS = 30  # rows of the compact table of files that need action
@@ -100,7 +100,7 @@ def _action_table(shown) -> None:  # type: ignore[no-untyped-def]
         first = next((f for f in r.findings if f.severity == "错误"), None) or next(
             (f for f in r.findings if f.severity == "警告" and f.code != DUPLICATE), None
         )
-        unit = f"{r.unit_name}（{r.unit_code}）" if r.unit_code else r.unit_name or "—"
+        unit = unit_label(r)
         table.add_row(
             Text(clean(r.provenance.name)),
             Text(clean(unit)),

@@ -352,7 +352,8 @@ def _body(d, doc: Document, styles: dict) -> None:
             d.add_paragraph(style=styles["cell"])  # a line of space below the table
         else:
             _paragraph(d, block, styles, _text_width(section))
-            if block.style == "signoff" and blocks[i - 1].style != "signoff":
+            before = getattr(blocks[i - 1], "style", None) if i else None  # a Table has no style
+            if block.style == "signoff" and before != "signoff":
                 d.paragraphs[-1].paragraph_format.space_before = Pt(2 * LINE_PT)  # two blank lines above
             if _heads_table(blocks, i):
                 # Each official table starts a page: LibreOffice and WPS ignore "keep with next" across

@@ -201,7 +201,7 @@ def overview(ctx: Ctx) -> list[Paragraph]:
     """A model opening for 一、总体情况 from the figures; the office rewrites it (the placeholder after it)."""
     new, done, review = "t3.r1.tot", "t3.r3_7.tot", "t4.r1.rv_tot"
     suits = tuple(c for c in ("t4.r1.ds_tot", "t4.r1.as_tot") if ctx.has(c))
-    if not all(ctx.has(c) for c in (new, done, review)):
+    if not suits or not all(ctx.has(c) for c in (new, done, review)):
         return []
     runs = [ctx.year_run(), text(f"，{ctx.subject}" + ctx.say("overview_lead"))]
     if ctx.val(new):

@@ -11,8 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from ..roster import Roster, Unit, is_invented_code
-from ..textnum import canonical_name as canonical_name  # moved: years.py needs it too
+from ..roster import Roster, Unit
 from ..textnum import name_variants
 from .tokens import norm
 
@@ -170,9 +169,6 @@ def own_template_cover(text: str) -> Cover | None:
 def invented_code(unit: str) -> str:
     """A stable code for a unit that is in no roster: 'X' + 8 hex digits of its name."""
     return "X" + hashlib.sha1(unit.encode("utf-8")).hexdigest()[:8]
-
-
-is_invented = is_invented_code  # a code ``invented_code`` made (defined with the roster's codes)
 
 
 def unknown_unit(stem: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..fileio import atomic_write_text, safe_filename
+from ..findings import fmt_num
 from ..report import Number, Report, derive_totals
 from ..roster import Unit
 from ..spec import Format, formats
@@ -101,11 +102,7 @@ def printed_totals(
         raw[c.id] = shown
         why = "其中有原文缺失或无法确定的分项" if any(p in report.unknown for p in c.parts) else "原文数字与分项之和不一致"
         notes[(c.sheet_name, c.a1)] = (
-            f"已发布的年报此格印为{_text(shown)}，按本表分项计算为{_text(formula.get(c.id, 0))}（{why}）。"
+            f"已发布的年报此格印为{fmt_num(shown)}，按本表分项计算为{fmt_num(formula.get(c.id, 0))}（{why}）。"
             "此处保留原文数字而非公式，请向发布单位核实。"
         )
     return raw, notes
-
-
-def _text(v: Number) -> str:
-    return str(int(v)) if float(v).is_integer() else str(v)

@@ -18,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..archive import Archive
+from ..archive.workflow import STATUSES
 from ..fileio import safe_filename
 from . import keys
 from .limits import login_wait_message
 
-STATUS_ORDER = ("未报送", "待审核", "退回", "已通过")
+STATUS_ORDER = STATUSES
 SESSION_COOKIE, ADMIN_COOKIE = "nb_session", "nb_admin"  # a signed visitor id; a signed-in admin's session id
 LOOPBACK_HOST = "nianbao.loopback_host"  # set by app.HostGuard
 log = logging.getLogger("nianbao.web")
