@@ -136,7 +136,7 @@ def test_explainable_and_mandatory_errors(db, tmp_path):
         now = write_return(tmp_path / "2025.xlsx", HANGAI, 2025, _t3() | {"t3.r2.np": 1, "t3.r3_1.np": 1})
         (got,) = archive.receive([now], 2025)
         assert got.counts["错误"] == 1 and got.status == "待审核" and got.auto == ""
-        with pytest.raises(Exception, match="需核实的错误.*--note"):
+        with pytest.raises(Exception, match="需核实的错误.*写明说明"):
             archive.approve(HANGAI, 2025)
         s = archive.approve(HANGAI, 2025, "机构调整，1件移交旗政务服务局办理")
         assert s.status == "已通过" and archive.notes(2025) == [("杭盖街道（152502003）", "机构调整，1件移交旗政务服务局办理")]

@@ -32,6 +32,19 @@ roster_app = typer.Typer(help="名册：每个年度一份（单位每年可能�
 app.add_typer(roster_app, name="roster", rich_help_panel="档案库：一年的回收")
 
 
+def _decide(call, *args):  # type: ignore[no-untyped-def]
+    """A reviewer's decision through the archive; a refusal for want of a written note says how to give
+    it on the command line (the archive's own message serves the web page too)."""
+    from ..archive.db import ArchiveError
+
+    try:
+        return call(*args)
+    except ArchiveError as e:
+        if "请写明" not in str(e):
+            raise
+        raise fail(f'{e}（命令行中用 --note "…" 写明。）') from None
+
+
 def _open(db: str | None, create: bool = False):  # type: ignore[no-untyped-def]
     """The archive; a command that only reads or decides never creates one (``create``: roster load, receive)."""
     from ..archive import Archive
@@ -340,7 +353,7 @@ def accept_cmd(
     if not unit:
         raise fail("请写明单位代码或名称，或用 --all-clean 通过全部没有问题的版本。")
     with _open(db) as archive:
-        s = archive.approve(unit, year, note, submission)
+        s = _decide(archive.approve, unit, year, note, submission)
     what = f"，已接受{s.warnings}个警告" if s.warnings else ""
     say("{}（{}）：第{}版（编号{}）已通过{}，计入汇总。", s.name, s.code, s.approved_version, s.approved_id, what)
 
@@ -364,7 +377,7 @@ def reject_cmd(
     from ..api import write_annotated
 
     with _open(db) as archive:
-        s, report = archive.reject(unit, year, note, submission)
+        s, report = _decide(archive.reject, unit, year, note, submission)
     say("{}（{}）：第{}版已退回（{}）。", s.name, s.code, s.version, note)
     if s.approved_id:
         say("计入汇总的仍是已通过的第{}版；如它也不应计入，请用 nianbao reopen 撤销通过。", s.approved_version)
@@ -390,7 +403,7 @@ def reopen_cmd(
     """
     with _open(db) as archive:
         before = archive.state(unit, year)
-        s = archive.reopen(unit, year, note)
+        s = _decide(archive.reopen, unit, year, note)
     say("{}（{}）：已撤销第{}版的通过（{}），状态：{}。", s.name, s.code, before.approved_version, note, s.status)
 
 
