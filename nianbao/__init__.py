@@ -1,6 +1,7 @@
 """`import nianbao` — the library under the `nianbao` command line.
 
-The code lives in the ``toolkit`` package (the project's layout); this module is its public face:
+The code lives in the ``toolkit`` package (the project's layout); this module is its public face, taken
+from ``toolkit.api`` (the one seam the command line and the web page use too):
 the functions a notebook, a script or the web page call. Each returns complete, plain objects
 (a ``Report`` holds every cell id of the format with its value; blank and unknown kept apart).
 
@@ -18,32 +19,37 @@ from __future__ import annotations
 
 from toolkit import __version__
 from toolkit.api import (
+    ConsolidateOptions,
+    Finding,
+    NianbaoError,
+    Refused,
+    Report,
+    Roster,
+    Summary,
+    Unit,
     as_roster,
     audit,
     check,
     check_batch,
     consolidate,
+    current_format,
+    formats,
+    import_published,
+    load_roster,
     to_dataframe,
     write_annotated,
     write_audit,
     write_summary,
     write_template,
 )
-from toolkit.consolidate import ConsolidateOptions, Refused, Summary
-from toolkit.errors import NianbaoError
-from toolkit.findings import Finding
-from toolkit.published.importer import import_published
-from toolkit.report import Report
-from toolkit.roster import Roster, Unit, load_roster
-from toolkit.spec import current_format, formats
 
 
 def __getattr__(name: str):
-    """The archive (SQLAlchemy) is imported only when asked for."""
+    """The archive (SQLAlchemy) is imported only when asked for; like every name here, from toolkit.api."""
     if name in ("Archive", "ArchiveError"):
-        import toolkit.archive
+        import toolkit.api
 
-        return getattr(toolkit.archive, name)
+        return getattr(toolkit.api, name)
     raise AttributeError(name)
 
 

@@ -16,8 +16,20 @@ ROOT = Path(__file__).resolve().parents[1] / "toolkit"
 
 # Lowest first. A module may import its own layer and those below (without a circle), never above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    # plain helpers and the format definition: templates/*.toml → Format
-    ("base", ("toolkit", "toolkit.errors", "toolkit.textnum", "toolkit.fileio", "toolkit.pool", "toolkit.spec", "toolkit.entry")),
+    # plain helpers and the format definition: templates/*.toml → Format, and its rules' expression language
+    (
+        "base",
+        (
+            "toolkit",
+            "toolkit.errors",
+            "toolkit.textnum",
+            "toolkit.fileio",
+            "toolkit.pool",
+            "toolkit.spec",
+            "toolkit.expr",
+            "toolkit.entry",
+        ),
+    ),
     # the workbook file itself — zip guard, package parts, the careful and the fast scan (toolkit/xlsx/);
     # xlsx_rows writes rows for the summary
     ("workbook files", ("toolkit.xlsx", "toolkit.xlsx_rows")),
@@ -50,10 +62,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "toolkit.outputs",
             "toolkit.published",
             "toolkit.draft",
+            "toolkit.online",
         ),
     ),
-    ("api", ("toolkit.api",)),
     ("archive", ("toolkit.archive",)),
+    # the public seam: the library's operations, and every other name the web and the command line use
+    ("api", ("toolkit.api",)),
     ("web", ("toolkit.web",)),
     ("cli", ("toolkit.cli",)),
 ]
@@ -98,14 +112,38 @@ def _is_type_checking(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def api_public() -> dict[str, str]:
+    """toolkit/api.py's ``PUBLIC`` table (name → "module" or "module:attribute"), read from the source."""
+    for node in _tree(ROOT / "api.py").body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "PUBLIC":
+            return ast.literal_eval(node.value)  # type: ignore[arg-type]
+    raise AssertionError("toolkit/api.py has no PUBLIC table")
+
+
+def _lazy_targets(known: dict[str, Path]) -> set[str]:
+    """The modules toolkit/api.py loads on first use (its PUBLIC table): imports like any other."""
+    out = set()
+    for where in api_public().values():
+        name = "toolkit." + where.partition(":")[0]
+        while name not in known:
+            name = name.rpartition(".")[0]
+        out.add(name)
+    return out
+
+
 def import_graph() -> dict[str, set[str]]:
     known = _modules()
     graph = {}
     for module, path in known.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        tree = _tree(path)
         typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking(block) for n in ast.walk(block)}
         imports = (n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in typing_only)
         graph[module] = set().union(*(_targets(module, n, path.name == "__init__.py", known) for n in imports))
+    graph["toolkit.api"] |= _lazy_targets(known) - {"toolkit.api"}
     return graph
 
 
@@ -191,3 +229,143 @@ def test_the_graph_sees_function_level_imports(graph):
     function), and ``circles`` finds a circle when there is one."""
     assert "toolkit.cli" in graph["toolkit.entry"]  # `from .cli import main` inside main()
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# ---------------------------------------------------------------- the public seam
+
+# What the command line and the web page may import of the library: the public seam (toolkit/api.py), the
+# errors, and their own package. Besides: the console entry and the version (the command line starts
+# there), and for ``nianbao serve``/``links`` (toolkit/cli/web.py) the web package it starts and configures.
+SEAM = {"toolkit.api", "toolkit.errors"}
+ALLOWED = {
+    "toolkit.cli": SEAM | {"toolkit", "toolkit.entry"},
+    "toolkit.web": SEAM,
+}
+ALLOWED_PACKAGE = {"toolkit.cli.web": "toolkit.web"}
+
+
+def _outside_the_seam(graph: dict[str, set[str]], package: str) -> list[str]:
+    out = []
+    for module, targets in sorted(graph.items()):
+        if module != package and not module.startswith(package + "."):
+            continue
+        extra = ALLOWED_PACKAGE.get(module, package)
+        for t in sorted(targets):
+            if t not in ALLOWED[package] and t != package and not t.startswith(package + ".") and not t.startswith(extra):
+                out.append(f"{module} imports {t}")
+    return out
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_cli_and_web_import_only_the_public_seam(graph, package):
+    """The command line and the web page parse, call the library through toolkit/api.py and render:
+    a name they need is added to api (its PUBLIC table when it is already the right public shape)."""
+    assert _outside_the_seam(graph, package) == []
+
+
+def test_seam_check_can_fail():
+    graph = {"toolkit.cli.x": {"toolkit.api", "toolkit.jsonout"}, "toolkit.web.y": {"toolkit.web.keys", "toolkit.archive"}}
+    assert _outside_the_seam(graph, "toolkit.cli") == ["toolkit.cli.x imports toolkit.jsonout"]
+    assert _outside_the_seam(graph, "toolkit.web") == ["toolkit.web.y imports toolkit.archive"]
+
+
+def _api_names() -> set[str]:
+    """Every name toolkit/api.py defines or imports at module level, and the names of its PUBLIC table."""
+    names = set(api_public())
+    for node in _tree(ROOT / "api.py").body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def test_every_name_taken_from_the_api_is_there():
+    """``from ..api import x`` names something api defines or loads (PUBLIC), and every PUBLIC entry
+    resolves, so a typo fails here rather than when a clerk runs the one command that uses it."""
+    import toolkit.api as api
+
+    names, missing = _api_names(), []
+    for path in [*(ROOT / "cli").glob("*.py"), *(ROOT / "web").glob("*.py")]:
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.ImportFrom) and node.module == "api" and node.level == 2:
+                missing += [f"{path.name}: {a.name}" for a in node.names if a.name not in names]
+    assert missing == []
+    for name in api_public():
+        assert getattr(api, name) is not None, name
+
+
+def test_the_seam_stays_lazy():
+    """``nianbao --help`` loads none of the library behind the seam (the api itself is a table), so
+    that it and ``--version`` stay quick — checked in a fresh interpreter by the modules loaded, not by time."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from toolkit.cli import run; run(['--help']); "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('toolkit'))), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stderr.split()
+    assert "toolkit.cli.app" in loaded
+    heavy = {"toolkit.check", "toolkit.archive", "toolkit.reader", "toolkit.spec", "toolkit.web", "toolkit.consolidate"}
+    assert heavy.isdisjoint(loaded), loaded
+
+
+# ---------------------------------------------------------------- format-derived data lives on the format
+
+# Module-level containers that are filled while running. Format-derived data (compiled rules, layouts,
+# lookups by format id) belongs on the format's model (``cached_property`` on ``Format``/``Sheet``), so
+# each entry below is a memo of something else, with the reason it is not format data.
+MODULE_STATE = {
+    "toolkit.fileio.WRITTEN": "outputs finished by this process (an interrupted command names them)",
+    "toolkit.fileio.STAGING": "staging folders in use (removed on Ctrl-C)",
+    "toolkit.inputs._INNER": "the nested zip archive read last (members come in order)",
+    "toolkit.cli.app.PLANNED": "the outputs a command announced (named when interrupted)",
+    "toolkit.cli.app.DONE": "the outputs a command finished",
+    "toolkit.cli.app._SIGNALLED": "the signal that stopped the command (exit code)",
+    "toolkit.published.source._CONVERTERS": "OpenCC converters, by configuration name",
+    "toolkit.xlsx.guard._INFLATED": "inflated zip members, by their compressed bytes",
+    "toolkit.xlsx.guard._DERIVED": "parts most returns share, by their exact bytes",
+    "toolkit.xlsx.fast._COLUMNS": "column letters → numbers (at most 18,278)",
+    "toolkit.xlsx.fast._CODES": "cell attribute spellings → how to read the value, by the book's styles",
+    "toolkit.xlsx.fast._SKELETONS": "worksheet skeletons, by the bytes of the part",
+}
+_EMPTY_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "WeakKeyDictionary", "WeakValueDictionary"}
+
+
+def _is_empty_container(value: ast.expr | None) -> bool:
+    if isinstance(value, (ast.Dict, ast.List, ast.Set)):
+        return not getattr(value, "keys", None) and not getattr(value, "elts", None)
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        return name in _EMPTY_CALLS and not value.args
+    return False
+
+
+def module_state(source: str, module: str) -> list[str]:
+    """The module-level names bound to an empty dict/list/set (or such a call): filled at run time."""
+    out = []
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if _is_empty_container(getattr(node, "value", None)):
+            out += [f"{module}.{t.id}" for t in targets if isinstance(t, ast.Name)]
+    return out
+
+
+def test_no_module_level_cache_of_format_data():
+    found = []
+    for module, path in sorted(_modules().items()):
+        found += module_state(path.read_text(encoding="utf-8"), module)
+    assert sorted(set(found) - set(MODULE_STATE)) == [], "put format-derived data on the format (cached_property)"
+    assert sorted(set(MODULE_STATE) - set(found)) == [], "an entry of MODULE_STATE that is gone: remove it"
+
+
+def test_module_state_scan_can_fail():
+    src = "_COMPILED: dict[str, list] = {}\nX = {'a': 1}\n_M = dict()\ndef f():\n    y = {}\n"
+    assert module_state(src, "m") == ["m._COMPILED", "m._M"]

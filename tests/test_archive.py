@@ -409,8 +409,12 @@ def _as_schema_0003(db: str) -> None:
         ("submissions", "explanation"),
         ("events", "actor"),
         ("years", "auto_approve"),
+        ("secrets", "label"),  # schema 0006
+        ("secrets", "used_at"),
     ):
         _sql(db, f"ALTER TABLE {table} DROP COLUMN {column}")
+    for table in ("summary_events", "summaries", "drafts"):  # tables of later schemas (0005, 0006)
+        _sql(db, f"DROP TABLE IF EXISTS {table}")
     _sql(db, "UPDATE alembic_version SET version_num = '0003'")
 
 

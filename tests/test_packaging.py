@@ -5,22 +5,30 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
 
 
-@pytest.mark.slow
-def test_wheel_contains_templates_and_finds_them(tmp_path):
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel pip builds from this checkout, built once for the module's tests (a build takes seconds)."""
+    out = tmp_path_factory.mktemp("wheel")
     r = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     if r.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {r.stderr[-300:]}")
-    (wheel,) = tmp_path.glob("*.whl")
+    (built,) = out.glob("*.whl")
+    return built
+
+
+@pytest.mark.slow
+def test_wheel_contains_templates_and_finds_them(wheel, tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {"toolkit/formats/zfxxgk-2021.toml", "toolkit/formats/zfxxgk-2019.toml", "toolkit/formats/checks.toml"} <= set(names)
     target = tmp_path / "site"
@@ -33,16 +41,7 @@ def test_wheel_contains_templates_and_finds_them(tmp_path):
 
 
 @pytest.mark.slow
-def test_wheel_carries_the_archive_migrations(tmp_path):
-    r = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot build a wheel here: {r.stderr[-300:]}")
-    (wheel,) = tmp_path.glob("*.whl")
+def test_wheel_carries_the_archive_migrations(wheel, tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"toolkit/archive/migrations/env.py", "toolkit/archive/migrations/versions/0001_initial.py"} <= names
     target = tmp_path / "site"

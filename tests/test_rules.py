@@ -211,6 +211,35 @@ def test_expression_parser(fmt):
         evaluate("t3.r1.np * 2", fmt, rep)
 
 
+def test_compiled_rules_live_on_the_format(fmt, tmp_path):
+    """Each rule is parsed once per loaded format and its check generated once, both kept on the
+    Format itself (no module dictionary keyed by format id): a definition loaded again — here a copy
+    whose O1 is changed — gets its own, and a format sent to a worker travels without generated code."""
+    import pickle
+    import shutil
+
+    from toolkit.spec import load_format, templates_dir
+
+    made = fmt.compiled["O1"]
+    assert fmt.compiled["O1"] is made and made.check is made.check
+    assert [r.code for r in fmt.rules] == list(fmt.compiled)
+    copy = tmp_path / fmt.source
+    shutil.copy(templates_dir() / fmt.source, copy)
+    text = copy.read_text(encoding="utf-8")
+    o1 = text.index('code = "O1"')
+    right = text.index("right = ", o1)
+    end = text.index("\n", right)
+    assert text[end - 1] == '"'
+    copy.write_text(text[: end - 1] + ' + 1"' + text[end:], encoding="utf-8")  # O1 now demands one more
+    other = load_format(copy)
+    assert other.compiled["O1"] is not made and other.compiled["O1"].instances != made.instances
+    rep = make_report(fmt)
+    assert not [f for f in run_rules(fmt, rep) if f.code == "O1"]
+    assert [f for f in run_rules(other, rep) if f.code == "O1"]
+    back = pickle.loads(pickle.dumps(fmt))
+    assert "check" not in back.compiled["O1"].__dict__ and back.compiled["O1"].instances == made.instances
+
+
 # ---------------------------------------------------------------- kinds (issue 27)
 MUST_CORRECT = {"O1", "I1", "I2", "I4"}  # 勾稽 and totals: no 说明 makes them acceptable
 EXPLAINABLE = {"I5-wan", "I5-wan-town", "I5-wan-county", "I5-count-town", "I9", "I9b", "I10", "fee-uncollected"}

@@ -1,4 +1,9 @@
-"""The library under the command line: what a notebook, the web page and `nianbao` call.
+"""The public seam of the library: what a notebook (``import nianbao``), the web page and the `nianbao`
+command line call — and the only module of the library they import (tests/test_architecture.py).
+
+The functions below are the library's operations on files. Everything else the command line and
+the web page use (the archive, JSON output, the catalogue, drafts …) is named in ``PUBLIC`` at the
+end and loaded on first use, so that ``nianbao --help`` imports none of it.
 
 Every function takes plain arguments (paths, a Roster or a roster file, a year) and returns
 complete, plain objects: a ``Report`` holds every cell id of its format with its value (blank
@@ -12,20 +17,24 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .check import BatchResult, CheckOptions, batch_findings, iter_checked
-from .consolidate import ConsolidateOptions
 from .errors import NianbaoError
-from .pool import Progress
-from .report import Report
-from .roster import Roster, Unit, load_roster
+
+if TYPE_CHECKING:  # loaded on first use (PUBLIC below): `nianbao --help` imports none of the library
+    from .check import BatchResult, CheckOptions
+    from .consolidate import ConsolidateOptions
+    from .pool import Progress
+    from .report import Report
+    from .roster import Roster, Unit
 
 PathLike = str | Path
 
 
 def as_roster(roster: Roster | PathLike | None) -> Roster | None:
     """A Roster, or the roster file to load."""
+    from .roster import Roster, load_roster
+
     if roster is None or isinstance(roster, Roster):
         return roster
     return load_roster(roster)
@@ -61,6 +70,8 @@ def check_batch(
     workers: int | None = None,
 ) -> BatchResult:
     """``check``, plus what only the whole batch shows (units missing, duplicates, mixed years)."""
+    from .check import BatchResult, CheckOptions, batch_findings, iter_checked
+
     opts = CheckOptions(year=year, roster=as_roster(roster))
     reports = list(iter_checked(_paths(paths), opts, progress, workers))
     return BatchResult(reports, batch_findings(reports, opts))
@@ -123,6 +134,8 @@ def consolidate(
 ):
     """Sum the returns of the roster's units into a Summary (raises ``Refused`` when it must not);
     what to sum: ``options`` (a ConsolidateOptions), or its fields as keywords (``force=True`` …)."""
+    from .check import CheckOptions
+    from .consolidate import ConsolidateOptions
     from .consolidate import consolidate as run
     from .spec import current_format
 
@@ -142,6 +155,9 @@ def consolidate(
 
 
 def _reports(given: Any, opts: CheckOptions, progress: Progress) -> list[Report]:
+    from .check import iter_checked
+    from .report import Report
+
     items = [given] if isinstance(given, (str, Path)) else list(given)
     if items and all(isinstance(x, Report) for x in items):
         return items
@@ -191,6 +207,7 @@ def write_template(
     """One locked template per unit; refuses before writing anything if a target holds data.
     ``prefill``: unit code → input values to write beforehand (``Archive.carryover``)."""
     from .outputs import OutputGuard
+    from .roster import Roster
     from .spec import current_format
     from .template import file_name, generate_templates
 
@@ -215,6 +232,66 @@ def write_template(
             "请换一个输出文件夹；确认可以覆盖时加 --overwrite。"
         )
     return generate_templates(fmt, units, year, out_dir, progress=progress, prefill=prefill)
+
+
+# ---------------------------------------------------------------- 在线填写 (issue 30, toolkit/online.py)
+# One block (helper D1): what the web form calls. Lazy imports; the web imports nothing else of it.
+
+ONLINE_CLERK = ("在线填写", "链接")  # (source of the stored version, author of the draft) of a unit's clerk
+ONLINE_REVIEWER = ("审核人在线录入", "审核人")  # … of the county's reviewer entering a unit's figures
+
+
+def form_model(fmt: Any = None) -> Any:
+    """The online form of ``fmt`` (default: the current format definition): its cover fields and each
+    table as a grid of labels, inputs, totals and self-check cells (``online.FormModel``)."""
+    from .online import FormModel
+    from .spec import current_format
+
+    return FormModel(fmt or current_format())
+
+
+def evaluate_form(
+    model: Any, unit: Unit, year: int, values: dict[str, str], cover: dict[str, str], roster: Any = None, previous: Any = None
+) -> Any:
+    """The findings ``check`` gives for the workbook these typed values make, with totals, the
+    self-check texts and per-cell hints (``online.Evaluation``); ``previous``: last year's approved
+    Report of the unit (cross-year rules)."""
+    from .online import evaluate
+
+    cross_year = None
+    if previous is not None:
+        from .archive.receive import add_cross_year
+
+        cross_year = lambda report: add_cross_year(report, {unit.code: previous})  # noqa: E731 - as receive adds them
+    return evaluate(model, unit, year, values, cover, roster, cross_year)
+
+
+def form_draft(model: Any, body: Any) -> dict[str, dict[str, str]]:
+    """A posted form as a draft of known cells only, bounded; ``NianbaoError`` in Chinese otherwise."""
+    from .online import clean_draft
+
+    return clean_draft(model, body)
+
+
+def form_start(model: Any, report: Report | None = None, carried: dict[str, Any] | None = None) -> dict[str, dict[str, str]]:
+    """The form's starting texts: a stored return's (``report``), else last year's carry-over."""
+    from .online import from_carryover, from_report
+
+    return from_report(model, report) if report is not None else from_carryover(model, carried)
+
+
+def form_findings(model: Any, findings: Iterable[Any]) -> list[dict[str, Any]]:
+    """Findings as the form lists them (level, message, where, the form cells they concern)."""
+    from .online import finding_json
+
+    return [finding_json(f, model) for f in findings]
+
+
+def write_form_return(model: Any, unit: Unit, year: int, values: dict[str, str], cover: dict[str, str], folder: PathLike) -> Path:
+    """The filled form as the return workbook ``template`` writes (identity, cover, protection)."""
+    from .online import write_form_return as write
+
+    return write(model, unit, year, values, cover, Path(folder))
 
 
 # ---------------------------------------------------------------- tables for analysts
@@ -276,3 +353,107 @@ ROW_COLUMNS = (
     "source_sha256",
     "source_file",
 )
+
+
+# ---------------------------------------------------------------- the rest of the public names
+# Name → the toolkit module that defines it ("module", or "module:attribute" where two modules use one
+# name; a name that is a submodule is that module). Loaded on first use (PEP 562 ``__getattr__``);
+# tests/test_architecture.py counts each entry as an import of this module, so the layers still hold.
+
+PUBLIC: dict[str, str] = {
+    # the model, the format definition and the catalogue of checks
+    "Report": "report",
+    "Roster": "roster",
+    "Unit": "roster",
+    "load_roster": "roster",
+    "Progress": "pool",
+    "Finding": "findings",
+    "counts": "findings",
+    "is_invented_code": "roster",
+    "validate_single_unit": "roster",
+    "current_format": "spec",
+    "formats": "spec",
+    "KIND_MEANING": "catalogue",
+    "explain_text": "catalogue",
+    "catalogue_entries": "catalogue:entries",
+    "find_check": "catalogue:find",
+    "shown_value": "diff:shown",
+    # batches, consolidation and what they write
+    "BatchResult": "check",
+    "CheckOptions": "check",
+    "WorkerPool": "check",
+    "ConsolidateOptions": "consolidate",
+    "Refused": "consolidate",
+    "Summary": "consolidate",
+    "totals_json": "consolidate",
+    "dumps": "jsonout",
+    "result_json": "jsonout",
+    "write_result": "jsonout",
+    "OutputGuard": "outputs",
+    "OutputRefused": "outputs",
+    "input_files": "outputs",
+    "annotated_names": "annotate",
+    "write_annotated_copy": "annotate:write_annotated",
+    # files: atomic writes and the staging folders an interrupted command removes
+    "WRITTEN": "fileio",
+    "OWNER_ONLY": "fileio",
+    "atomic_write_bytes": "fileio",
+    "remove_staging": "fileio",
+    "safe_filename": "fileio",
+    # published reports: import, audit
+    "import_published": "published.importer",
+    "published_files": "published.importer",
+    "OutputNames": "published.writer",
+    "write_imported": "published.writer",
+    "not_read": "published.audit",
+    # the year's published report drafted (``written``: what a draft records of itself)
+    "DraftOptions": "draft",
+    "build_document": "draft",
+    "write_docx": "draft",
+    "write_html": "draft",
+    "read_source": "draft",
+    "read_previous": "draft",
+    "carryover_notes": "draft",
+    "placeholders": "draft",
+    "written": "draft",
+    # the archive across years
+    "Archive": "archive",
+    "ArchiveError": "archive",
+    "resolve_url": "archive",
+    "shown_url": "archive.db:shown",
+    "STATUSES": "archive.workflow",
+    "mandatory_errors": "archive.workflow",
+    "explainable_errors": "archive.workflow",
+    "write_frame": "archive.export",
+    "Link": "archive.secrets",
+    "SESSION_HOURS": "archive.secrets",
+    "new_secret": "archive.secrets",
+    "secret_digest": "archive.secrets:digest",
+    "year_report": "archive.sources",
+    "previous_report": "archive.sources",
+    # one archive for a city or a province (issue 31): scopes of reviewers' keys, approval up the tree
+    "Scope": "archive.tree",
+    "scope_of": "archive.tree",
+    "KeyInfo": "archive.tree",
+    "NodeState": "archive.tree",
+    "LevelFlow": "archive.workflow",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A name of ``PUBLIC``, imported on first use and kept as this module's attribute."""
+    import importlib
+
+    where = PUBLIC.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, _, attr = where.partition(":")
+    mod = importlib.import_module(f"toolkit.{module}")
+    attr = attr or name
+    value = getattr(mod, attr) if hasattr(mod, attr) else importlib.import_module(f"toolkit.{module}.{attr}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(PUBLIC))

@@ -151,15 +151,20 @@ def keep_source(src: Source, opts: CheckOptions) -> Kept:
 
 # ---------------------------------------------------------------- batches in worker processes
 
-_OPTS: dict[str, CheckOptions] = {}
+
+class _Worker:
+    """A worker process's batch options, set once by the pool's initializer (a roster travels to each
+    worker once, not with every chunk). Per-process state, not format data."""
+
+    opts: CheckOptions
 
 
 def _worker_init(opts: CheckOptions) -> None:
-    _OPTS["opts"] = opts
+    _Worker.opts = opts
 
 
 def _worker_run(chunk: list[Source], keep: bool = False) -> list[Report] | list[Kept]:
-    return _worker_run_with(_OPTS["opts"], chunk, keep)
+    return _worker_run_with(_Worker.opts, chunk, keep)
 
 
 def _new_pool(workers: int, opts: CheckOptions) -> ProcessPoolExecutor:

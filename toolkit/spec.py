@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
+
+if TYPE_CHECKING:
+    from .expr import CompiledRule
 
 SEVERITIES = ("错误", "警告", "提示")
 # What a reviewer may do about a finding: 强制性 = must be corrected, no 说明 makes it acceptable;
@@ -392,6 +395,14 @@ class Format:
                 col = self.cells[rule.at.format(**inst)].col
                 cells.update(a1(first + k, col) for k in range(3))
         return {k: frozenset(v) for k, v in out.items()}
+
+    @cached_property
+    def compiled(self) -> dict[str, CompiledRule]:
+        """Rule code → the rule with its expressions parsed (toolkit/expr.py): once per loaded definition,
+        on the format itself rather than in a module dictionary keyed by its id."""
+        from .expr import compile_rule
+
+        return {r.code: compile_rule(r, self) for r in self.rules}
 
     def sheet(self, sid: str) -> Sheet:
         for s in self.sheets:

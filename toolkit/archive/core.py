@@ -18,6 +18,7 @@ from ..roster import Roster, Unit
 from . import schema as T
 from .db import ArchiveError, open_engine, shown
 from .records import HistoryItem, Received, UnitState, Usage, Version, now, unit_usage
+from .tree import Levels
 
 if TYPE_CHECKING:
     from ..check import WorkerPool
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 CARRY_TO, CARRY_FROM = "t3.r2.", "t3.r4."  # 二、上年结转 ← last year's 四、结转下年度继续办理 (rule carryover-mismatch)
 
 
-class Archive:
+class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree (issue 31)
     """``Archive.open(db)`` — a SQLite file path or a postgresql:// URL; None = $NIANBAO_DB or nianbao.db."""
 
     def __init__(self, engine: Any, url: str):
@@ -59,10 +60,9 @@ class Archive:
         """The year's roster (replacing one loaded before), the deadline for returns and whether clean
         versions are approved at receipt; ``deadline`` or ``auto_approve`` None keeps the year's
         value (off for a new year: the county reviews every version)."""
-        from ..api import as_roster
+        from ..roster import load_roster
 
-        ros = as_roster(roster)
-        assert ros is not None
+        ros = roster if isinstance(roster, Roster) else load_roster(roster)
         rows = [dict(year=year, code=u.code, name=u.name, type=u.type, parent=u.parent, line=u.line) for u in ros.units]
         Y = T.years
         with self.engine.begin() as conn:
@@ -194,9 +194,11 @@ class Archive:
 
     # ------------------------------------------------------------ status
 
-    def status(self, year: int, today: dt.date | None = None) -> list[UnitState]:
-        """报送情况 of every roster unit of the year, in roster order."""
-        return self._states(year, today)
+    def status(self, year: int, today: dt.date | None = None, under: str | None = None) -> list[UnitState]:
+        """报送情况 of every roster unit of the year, in roster order (of the subtree of ``under`` only)."""
+        states = self._states(year, today)
+        scope = None if under is None else self.scope(year, under)
+        return states if scope is None else [s for s in states if scope.can_see(s.code)]
 
     def state(self, unit: str, year: int, today: dt.date | None = None) -> UnitState:
         """One unit's line of 报送情况 (reads only that unit's receipts and decisions)."""
@@ -257,14 +259,17 @@ class Archive:
         from .status import decide, label
 
         code = self.unit_code(unit, year)
+        self.check_unit_open(code, year)  # its county has submitted or been approved: locked (tree.py)
         decided = decide(self.engine, code, year, label(self.state(code, year)), note, kind, sid, actor)
         return self.state(code, year), decided
 
-    def approve_clean(self, year: int, actor: str = "命令行") -> list[UnitState]:
-        """通过 every unit whose newest version awaits review without 错误 or 警告 (after a batch)."""
+    def approve_clean(self, year: int, actor: str = "命令行", under: str | None = None) -> list[UnitState]:
+        """通过 every unit whose newest version awaits review without 错误 or 警告 (after a batch; of
+        the subtree of ``under`` only; not in a county that has submitted or been approved)."""
         out = []
-        for s in self.status(year):
-            if s.status == "待审核" and not s.errors and not s.warnings and s.submission_id:
+        locked = self.locked_codes(year)
+        for s in self.status(year, under=under):
+            if s.status == "待审核" and not s.errors and not s.warnings and s.submission_id and s.code not in locked:
                 out.append(self.approve(s.code, year, "", s.submission_id, actor))
         return out
 
@@ -353,14 +358,17 @@ class Archive:
             return accepted_notes(conn, states, year)
 
     def consolidate(self, year: int, options: Any = None, **choices: Any):
-        """The summary of the year's approved versions, as ``api.consolidate`` makes it from a folder
+        """The summary of the year's approved versions, as ``nianbao.consolidate`` makes it from a folder
         of the same files (``options``: a ConsolidateOptions, or its fields as keywords); 汇总说明
         lists the 说明 of the approvals."""
-        from ..api import consolidate
+        from ..consolidate import consolidate
+        from ..spec import current_format
 
         ros = self.need_roster(year)
         reports = self.reports(year)
-        summary = consolidate(reports, ros, year, options, **choices)
+        if not reports:
+            raise ArchiveError(f"档案库中还没有{year}年度审核通过的填报表，未生成汇总表。")
+        summary = consolidate(current_format(), reports, ros, year, options, **choices)
         summary.notes = self.notes(year)
         return summary
 
@@ -378,11 +386,16 @@ class Archive:
 
     # ------------------------------------------------------------ analysts
 
-    def export_frame(self, years: int | Iterable[int], wide: bool = False):
+    def export_frame(self, years: int | Iterable[int], wide: bool = False, under: str | None = None):
+        """The approved figures of the years (of the subtree of ``under`` only) as a table."""
         from .export import export_frame
 
         ys = [years] if isinstance(years, int) else list(years)
-        return export_frame([(y, self.status(y), self.reports(y)) for y in ys], wide)
+        rows = []
+        for y in ys:
+            states = self.status(y, under=under)
+            rows.append((y, states, self.reports(y, codes=None if under is None else [s.code for s in states])))
+        return export_frame(rows, wide)
 
     # ------------------------------------------------------------ care
 
@@ -400,6 +413,27 @@ class Archive:
         if row is None:
             raise ArchiveError(f"档案库中没有文件 {sha256}")
         return bytes(row.data)
+
+    # ------------------------------------------------------------ 在线填写 drafts (issue 30, drafts.py)
+
+    def save_draft(self, unit: str, year: int, author: str, body: dict[str, Any]) -> str:
+        """Keep what ``author`` (链接: the unit's clerk; 审核人: the reviewer) typed into the unit's form;
+        returns when (ISO time). ArchiveError in Chinese for a draft over drafts.MAX_BYTES."""
+        from . import drafts
+
+        return drafts.save(self.engine, year, unit, author, body)
+
+    def draft(self, unit: str, year: int, author: str) -> tuple[dict[str, Any], str] | None:
+        """(body, saved at) of the unit's draft by ``author``, or None."""
+        from . import drafts
+
+        with self._read() as conn:
+            return drafts.load(conn, year, unit, author)
+
+    def drop_draft(self, unit: str, year: int, author: str | None = None) -> None:
+        from . import drafts
+
+        drafts.drop(self.engine, year, unit, author)
 
     def backup(self, out: str | Path) -> str:
         """A consistent copy while in use (SQLite); for PostgreSQL, the pg_dump command to run."""
@@ -446,12 +480,15 @@ class Archive:
 
         return links_of(self.engine, codes)
 
-    def issue_links(self, year: int, rotate: list[str] | tuple[str, ...] = ()) -> tuple[list[Any], list[Unit]]:
-        """Every roster unit's current link, made for a unit without one and for the codes in
-        ``rotate``; second, the units whose working link cannot be shown (secrets.issue_links)."""
+    def issue_links(
+        self, year: int, rotate: list[str] | tuple[str, ...] = (), under: str | None = None
+    ) -> tuple[list[Any], list[Unit]]:
+        """Every roster unit's current link (of the subtree of ``under`` only), made for a unit without
+        one and for the codes in ``rotate``; second, the units whose working link cannot be shown
+        (secrets.issue_links)."""
         from .secrets import issue_links
 
-        return issue_links(self.engine, list(self.need_roster(year).units), rotate)
+        return issue_links(self.engine, self.scope(year, under).units(self.need_roster(year)), rotate)
 
     def rotate_link(self, code: str) -> str:
         """A new link for one unit (the admin page's 重新生成); the old one stops working at once."""

@@ -199,11 +199,6 @@ def _summary_refusal(report: Report, only_unit: str | None, ros: Any) -> str:
     )
 
 
-def store_imported(archive: Any, reports: list[Report]) -> list[Received]:
-    """``Archive.store_imported`` (the web's 审计 page calls it so)."""
-    return archive.store_imported(reports)
-
-
 def store_published(intake: Intake, reports: list[Report], last_year: dict[str, Report]) -> list[Received]:
     """Published reports of ``intake.year`` read by ``import``, kept as the year's approved versions."""
     batch = Batch(intake)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, false
+from sqlalchemy import JSON, Boolean, Column, Date, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, false
 
 metadata = MetaData()
 
@@ -116,5 +116,66 @@ secrets = Table(
     Column("digest", String(64), nullable=False, unique=True),  # sha256 of the secret; the secret itself is never stored
     Column("created_at", String(32), nullable=False),
     Column("revoked_at", String(32), nullable=True),
+    # a reviewer's key (kind key, issue 31): who holds it, and when it last signed in (schema 0006)
+    Column("label", Text, nullable=False, default="", server_default=""),
+    Column("used_at", String(32), nullable=True),
 )
 Index("ix_secrets_unit", secrets.c.kind, secrets.c.year, secrets.c.unit_code)
+
+# 在线填写 drafts (issue 30, online.py): what a clerk (author 链接) or the reviewer (author 审核人) typed and
+# has not submitted yet — {"cover": {...}, "values": {cell id: text}}; dropped when the figures are stored
+drafts = Table(
+    "drafts",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("unit_code", String(64), primary_key=True),
+    Column("author", String(16), primary_key=True),
+    Column("body", JSON, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+# Approval up the tree (issue 31, tree.py; states in workflow.py): a node's summary (a county's, the
+# consolidation of its approved units) submitted to the level above, kept as stored like a unit's
+# version, and the level above's decisions on it. ``basis``: [unit code, approved submission or
+# summary id] of what was summed; ``excluded``: {unit code: 说明} of units left out on purpose.
+summaries = Table(
+    "summaries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("year", Integer, nullable=False),
+    Column("unit_code", String(64), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("actor", Text, nullable=False, default=""),
+    Column("note", Text, nullable=False, default=""),
+    Column("report", JSON, nullable=False),  # codec.to_stored of the summary Report
+    Column("basis", JSON, nullable=False),
+    Column("excluded", JSON, nullable=False),
+)
+Index("ix_summaries_year_unit", summaries.c.year, summaries.c.unit_code)
+
+summary_events = Table(
+    "summary_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("year", Integer, nullable=False),
+    Column("unit_code", String(64), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),  # workflow.py: 通过 | 退回
+    Column("note", Text, nullable=False, default=""),
+    Column("summary_id", Integer, ForeignKey("summaries.id"), nullable=False),
+    Column("actor", Text, nullable=False, default=""),  # 命令行, or the scope of the key that decided
+)
+Index("ix_summary_events_year_unit", summary_events.c.year, summary_events.c.unit_code)
+
+# --- issue 31, serve --workers (leases.py): attempts the server processes count together (schema 0007)
+# kind: login (subject: the client address, a wrong admin key) | upload (subject: a unit's link);
+# at: seconds since the epoch (the processes share no monotonic clock). Rows older than the window go.
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("at", Float, nullable=False),
+)
+Index("ix_attempts_kind_subject", attempts.c.kind, attempts.c.subject, attempts.c.at)

@@ -228,3 +228,51 @@ def end_session(engine: Any, token: str) -> None:
     q = T.secrets.update().where(T.secrets.c.kind == "session", T.secrets.c.digest == digest(token))
     with engine.begin() as conn:
         conn.execute(q.values(revoked_at=now()))
+
+
+# ---------------------------------------------------------------- reviewers' keys per level (issue 31)
+# A key of kind "key" gives its holder the subtree of one roster unit (``unit_code``: a county for the
+# county's reviewer, a city for the city's). Stored as its digest like the admin key, shown once when
+# made, revocable; ``label`` says who holds it, ``used_at`` when it last signed in.
+KEY = "key"
+USED_EVERY_S = 60  # how often a key's "last used" is written (a busy page must not write on every request)
+
+
+def add_key(engine: Any, root: str, label: str = "") -> tuple[int, str]:
+    """A new reviewer's key for the subtree of ``root``: (its id, the key — the only time it is seen)."""
+    key = new_secret()
+    with engine.begin() as conn:
+        row = T.secrets.insert().values(kind=KEY, year=0, unit_code=root, digest=digest(key), created_at=now(), label=label)
+        return conn.execute(row).inserted_primary_key[0], key
+
+
+def keys(engine: Any) -> list[Any]:
+    """Every reviewer's key ever made (revoked ones too), oldest first — never the key itself."""
+    q = T.secrets.select().where(T.secrets.c.kind == KEY).order_by(T.secrets.c.id)
+    with engine.connect() as conn:
+        return conn.execute(q).all()
+
+
+def revoke_key(engine: Any, key_id: int) -> Any:
+    """Revoke a reviewer's key: it stops working at once, in every server process. The row after it."""
+    where = T.secrets.c.kind == KEY, T.secrets.c.id == key_id
+    with engine.begin() as conn:
+        row = conn.execute(T.secrets.select().where(*where)).first()
+        if row is None:
+            raise ArchiveError(f"没有编号为 {key_id} 的审核密钥（用 nianbao keys list 查看编号）。")
+        if row.revoked_at is None:
+            conn.execute(T.secrets.update().where(*where).values(revoked_at=now()))
+        return conn.execute(T.secrets.select().where(*where)).one()
+
+
+def key_row(engine: Any, key: str) -> Any:
+    """The live row of a reviewer's key, or None; notes when it was used (at most once a minute)."""
+    row = live(engine, KEY, key)
+    if row is None:
+        return None
+    stamp = now()
+    last = dt.datetime.fromisoformat(row.used_at) if row.used_at else None
+    if last is None or (dt.datetime.fromisoformat(stamp) - last).total_seconds() >= USED_EVERY_S:
+        with engine.begin() as conn:
+            conn.execute(T.secrets.update().where(T.secrets.c.id == row.id).values(used_at=stamp))
+    return row

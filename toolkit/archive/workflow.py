@@ -29,7 +29,7 @@ STATUSES = ("未报送", "待审核", "退回", "已通过")
 APPROVE, REJECT, REOPEN, REPEAT, REFUSE, OLD_APPROVE = "通过", "退回", "撤销通过", "重复收到", "拒收", "说明"
 DECISIONS = (APPROVE, OLD_APPROVE, REJECT, REOPEN)
 AUTO = "自动"
-SOURCES = ("链接", "管理页面", "命令行", "在线填写", "导入")
+SOURCES = ("链接", "管理页面", "命令行", "在线填写", "审核人在线录入", "导入")  # 在线填写: issue 30, online.py
 ACTORS = ("链接", "管理页面", "命令行", AUTO)
 MANDATORY, EXPLAINABLE = KINDS  # 强制性, 核实性: from the format definition
 OLDER_DATE = "填报日期早于当前版本"
@@ -238,3 +238,96 @@ def auto_outcome(readable: bool, findings: Sequence[Any], auto_approve: bool, he
     if clean and auto_approve and not held and not older:
         return APPROVE, ""
     return None
+
+
+# ================================================================ approval up the tree (issue 31)
+# One level up, the same model (DHIS2 data approval by level; 逐级上报/退回 of the 报表 systems): a node of
+# the roster with units below it (a county under a city) submits its summary — the consolidation of its
+# approved units and of its approved lower nodes — to the level above (上报); that level approves it
+# (通过) or returns it (退回, with a reason). States, computed from the node's summaries (oldest first)
+# and the decisions on them (oldest first), never stored, in a unit's words: 未报送 (never submitted);
+# 待审核 (the newest summary awaits the level above); 退回; 已通过. While 待审核 or 已通过 the node is
+# locked: no decision on its units and no new submission; a 退回 reopens it (also an approved one: the
+# level above may withdraw its approval).
+LEVEL_SUBMIT = "上报"
+LEVEL_DECISIONS = (APPROVE, REJECT)
+LOCKED = ("待审核", "已通过")
+
+
+@dataclass
+class LevelFlow:
+    """What the summaries a node submitted and the level above's decisions come to."""
+
+    status: str = "未报送"
+    summary_id: int | None = None  # the newest summary
+    version: int = 0  # 第N次上报
+    approved_id: int | None = None  # the summary that counts one level up (None unless 已通过)
+    note: str = ""  # the node's note on its newest submission
+    reason: str = ""  # the 退回 reason, while it stands
+    submitted_at: str = ""
+    decided_at: str = ""
+    decided_by: str = ""
+
+    @property
+    def locked(self) -> bool:
+        return self.status in LOCKED
+
+
+def level_flow(summaries: Sequence[Any], events: Sequence[Any]) -> LevelFlow:
+    """The state of a node's year from its summaries and the decisions on them."""
+    if not summaries:
+        return LevelFlow()
+    newest = summaries[-1]
+    fl = LevelFlow("待审核", newest.id, len(summaries), note=newest.note, submitted_at=newest.at)
+    on_newest = [e for e in events if e.summary_id == newest.id and e.kind in LEVEL_DECISIONS]
+    if on_newest:
+        last = on_newest[-1]
+        fl.decided_at, fl.decided_by = last.at, last.actor
+        if last.kind == APPROVE:
+            fl.status, fl.approved_id = APPROVED, newest.id
+        else:
+            fl.status, fl.reason = "退回", last.note
+    return fl
+
+
+def _named(states: Iterable[Any]) -> str:
+    shown = [f"{s.name}（{s.code}）{s.status}" for s in states]
+    return "、".join(shown[:5]) + (f"等{len(shown)}个" if len(shown) > 5 else "")
+
+
+def check_submit(head: str, flow: LevelFlow, units: Sequence[Any], nodes: Sequence[Any], excluded: dict[str, str]) -> None:
+    """Whether node ``head`` may submit: not locked; every unit (UnitState) and every lower node (a
+    record with code, name and status) 已通过 or excluded with a 说明; something left to sum."""
+    if flow.locked:
+        raise ArchiveError(f"{head}已上报（{flow.status}），不能再次上报；如需更改，请上级退回。")
+    known = {s.code for s in [*units, *nodes]}
+    stray = sorted(set(excluded) - known)
+    if stray:
+        raise ArchiveError(f"不纳入的单位 {'、'.join(stray)} 不是{head}的下级单位。")
+    bare = sorted(code for code, why in excluded.items() if not why.strip())
+    if bare:
+        raise ArchiveError(f"不纳入 {'、'.join(bare)} 时请写明说明（为什么不纳入）。")
+    waiting = [s for s in [*units, *nodes] if s.status != APPROVED and s.code not in excluded]
+    if waiting:
+        raise ArchiveError(f"{head}还不能上报：以下单位尚未通过：{_named(waiting)}。请先审核通过，或写明说明后不纳入这些单位。")
+    if not [s for s in [*units, *nodes] if s.code not in excluded]:
+        raise ArchiveError(f"{head}没有可汇总的单位，不能上报。")
+
+
+def check_level_approve(head: str, flow: LevelFlow) -> None:
+    if flow.status != "待审核":
+        raise ArchiveError(f"{head}没有待审核的上报（当前：{flow.status}），无需通过。")
+
+
+def check_level_return(head: str, flow: LevelFlow, note: str) -> None:
+    if flow.status not in LOCKED:
+        raise ArchiveError(f"{head}没有待审核或已通过的上报（当前：{flow.status}），无需退回。")
+    check_reject(note)
+
+
+def check_unit_open(unit: str, node: str, flow: LevelFlow) -> None:
+    """A decision on a unit of a node that has submitted (待审核) or been approved is refused."""
+    if flow.locked:
+        raise ArchiveError(
+            f"{unit}所属的{node}已向上级上报（{flow.status}），其单位的审核结果已锁定；如需更改，请上级先退回{node}。"
+        )

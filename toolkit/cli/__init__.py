@@ -14,7 +14,7 @@ if starting_as_module():  # `python -m toolkit.cli` imports this package before 
 
 # isort: off
 # The order of registration is the order of --help: the yearly job first, help last.
-from . import collect, draft, archive, published, web, explain  # noqa: F401  (they register their commands)
+from . import collect, draft, archive, city, published, web, explain  # noqa: F401  (they register their commands)
 
 # isort: on
 from .app import app, main, run

@@ -197,7 +197,7 @@ class Ticker:
 
 
 def _verdict(findings) -> str:
-    from ..findings import counts
+    from ..api import counts
 
     c = counts(findings)
     return "[red]退回[/]" if c["错误"] else ("[yellow]需说明[/]" if c["警告"] else "[green]通过[/]")
@@ -205,7 +205,7 @@ def _verdict(findings) -> str:
 
 def unit_label(r) -> str:
     """A report's unit as people know it: name and code (never a key invented for a published report)."""
-    from ..roster import is_invented_code
+    from ..api import is_invented_code
 
     return f"{r.unit_name}（{r.unit_code}）" if r.unit_code and not is_invented_code(r.unit_code) else r.unit_name or "—"
 
@@ -215,7 +215,7 @@ def print_findings(result) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from ..findings import counts
+    from ..api import counts
 
     files = Table(title="审核结果", show_lines=False, header_style="bold")
     for col in ("文件", "单位", "错误", "警告", "提示", "结论"):
@@ -328,7 +328,7 @@ def _stop_code(e: BaseException | None = None) -> int:
 
 
 def _interrupted(code: int) -> int:
-    from ..fileio import WRITTEN, remove_staging
+    from ..api import WRITTEN, remove_staging
 
     remove_staging()
     written = [p for p in WRITTEN]
@@ -348,7 +348,7 @@ def _interrupted(code: int) -> int:
 def run(argv: list[str] | None = None) -> int:
     """Run one command and return its exit code; every failure becomes a Chinese message and a
     documented code, never a traceback. The tests call this in-process; ``main`` adds the process part."""
-    from ..fileio import WRITTEN, remove_staging
+    from ..api import WRITTEN, remove_staging
 
     PLANNED.clear()
     DONE.clear()

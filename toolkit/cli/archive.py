@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .app import DONE, EXIT_OK, EXIT_PROBLEMS, MAX_ROWS, PLANNED, Ticker, app, check_year, clean, err, fail, plausible_year, say
-from .batch_view import ACTION_ROWS, MORE, compact, severities
+from .batch_view import ACTION_ROWS, MORE, VerboseOption, compact, severities
 
 DbOption = Annotated[
     str | None,
@@ -35,7 +35,7 @@ app.add_typer(roster_app, name="roster", rich_help_panel="档案库：一年的�
 def _decide(call, *args):  # type: ignore[no-untyped-def]
     """A reviewer's decision through the archive; a refusal for want of a written note says how to give
     it on the command line (the archive's own message serves the web page too)."""
-    from ..archive.db import ArchiveError
+    from ..api import ArchiveError
 
     try:
         return call(*args)
@@ -47,15 +47,14 @@ def _decide(call, *args):  # type: ignore[no-untyped-def]
 
 def _open(db: str | None, create: bool = False):  # type: ignore[no-untyped-def]
     """The archive; a command that only reads or decides never creates one (``create``: roster load, receive)."""
-    from ..archive import Archive
-    from ..archive.db import resolve_url, shown
+    from ..api import Archive, resolve_url, shown_url
 
     url = resolve_url(db)
-    if not create and url.startswith("sqlite:///") and not Path(shown(url)).exists():
-        if not Path(shown(url)).parent.is_dir():
-            raise fail(f"档案库所在的文件夹不存在：{Path(shown(url)).parent}")
+    if not create and url.startswith("sqlite:///") and not Path(shown_url(url)).exists():
+        if not Path(shown_url(url)).parent.is_dir():
+            raise fail(f"档案库所在的文件夹不存在：{Path(shown_url(url)).parent}")
         raise fail(
-            f"这里没有档案库：{shown(url)} 不存在。请先在存放档案库的文件夹中运行，或用 --db 指定档案库"
+            f"这里没有档案库：{shown_url(url)} 不存在。请先在存放档案库的文件夹中运行，或用 --db 指定档案库"
             "（新的一年从 nianbao roster load 名册.csv --year 年度 开始）。"
         )
     return Archive.open(db)
@@ -171,10 +170,7 @@ def receive_cmd(
     year: YearOption,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="在标准输出打印 JSON 审核报告（与 check 相同的格式）。")] = False,
-    verbose: Annotated[
-        bool,
-        typer.Option("--verbose", "-v", help="文件很多时也逐个列出全部文件（默认超过50个文件时只列出数量和需要处理的文件）。"),
-    ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """接收填报表：与 check 完全相同地审核，并存入档案库（原文件原样保存）。每个文件是该单位的一个新版本
     （第1版、第2版……），等待县里审核（nianbao accept / reject）；已通过的版本在新版本通过之前仍然计入汇总。
@@ -187,7 +183,7 @@ def receive_cmd(
 
     退出码：0 没有错误；1 有文件有错误（与 check 相同，包括以前收到过的文件）；2 无法运行；130 中断（已存入的文件完整保留）。
     """
-    from ..jsonout import dumps, result_json
+    from ..api import dumps, result_json
 
     check_year(year, 2000)
     stored = [0]
@@ -266,7 +262,7 @@ def _status_table(states, year: int, missing: bool) -> None:  # type: ignore[no-
 
 
 def _tally(states) -> str:  # type: ignore[no-untyped-def]
-    from ..archive.records import STATUSES
+    from ..api import STATUSES
 
     parts = [f"{st} {sum(1 for s in states if s.status == st)} 个" for st in STATUSES]
     late = sum(1 for s in states if s.late)
@@ -277,6 +273,9 @@ def _tally(states) -> str:  # type: ignore[no-untyped-def]
 def status_cmd(
     year: YearOption,
     missing: Annotated[bool, typer.Option("--missing", help="只列出需要催报的单位（未报送、退回）。")] = False,
+    under: Annotated[
+        str | None, typer.Option("--under", help="只看该单位及其下级（一个档案库有多个县时，例如 --under 152502）。")
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -289,15 +288,14 @@ def status_cmd(
 
       nianbao status --year 2025 --missing
     """
-    from ..jsonout import dumps
+    from ..api import dumps
 
     with _open(db) as archive:
-        states = archive.status(year)
-        if missing:
-            states = archive.chase_list(year, states)
+        every = archive.status(year, under=under)
+        states = archive.chase_list(year, every) if missing else every
         _warn_large_wal(archive)
     _status_table(states, year, missing)
-    say(_tally(archive.status(year) if missing else states))
+    say(_tally(every))
     if as_json:
         print(dumps({"schema": "nianbao.status", "schema_version": 2, "year": year, "units": [s.row() for s in states]}))
 
@@ -444,7 +442,7 @@ def history_cmd(
     if as_json:
         from dataclasses import asdict
 
-        from ..jsonout import dumps
+        from ..api import dumps
 
         print(dumps({"schema": "nianbao.history", "schema_version": 2, "unit": unit, "items": [asdict(i) for i in items]}))
 
@@ -462,7 +460,7 @@ def _changes_table(title: str, changes) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
     from rich.text import Text
 
-    from ..diff import shown
+    from ..api import shown_value
 
     if not changes:
         say("{}：数字和封面完全相同。", title)
@@ -476,8 +474,8 @@ def _changes_table(title: str, changes) -> None:  # type: ignore[no-untyped-def]
             Text(clean(c.row_label)),
             Text(clean(c.col_label)),
             c.ref,
-            Text(clean(shown(c.old))),
-            Text(clean(shown(c.new))),
+            Text(clean(shown_value(c.old))),
+            Text(clean(shown_value(c.new))),
         )
     err.print(table)
 
@@ -507,7 +505,7 @@ def diff_cmd(
     if as_json:
         from dataclasses import asdict
 
-        from ..jsonout import dumps
+        from ..api import dumps
 
         data = {
             "schema": "nianbao.diff",
@@ -541,7 +539,7 @@ def export_cmd(
 
       nianbao export --year 2025 --out 输出/明细.xlsx --wide
     """
-    from ..archive.export import write_frame
+    from ..api import write_frame
 
     if out.suffix.lower() not in (".csv", ".xlsx", ".parquet"):
         raise fail(f"导出文件名应以 .csv、.xlsx 或 .parquet 结尾：{out}")

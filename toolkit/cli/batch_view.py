@@ -9,6 +9,9 @@ always has everything.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Annotated
+
+import typer
 
 from .app import clean, err, print_findings, say, unit_label
 
@@ -16,6 +19,15 @@ THRESHOLD = 50  # files: above this the console shows the compact view
 ACTION_ROWS = 30  # rows of the compact table of files that need action
 DUPLICATE = "unit-duplicate-in-batch"
 MORE = "另有 {} 个需要处理的文件未列出；全部列出请加 --verbose，完整结果请用 --json。"
+# check, consolidate and receive: the one --verbose option
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help=f"文件很多时也逐个列出全部文件和全部问题（默认超过{THRESHOLD}个文件时只列出数量和需要处理的文件）。",
+    ),
+]
 
 
 def compact(n_files: int, verbose: bool) -> bool:
@@ -28,7 +40,7 @@ def show_findings(result, verbose: bool = False) -> None:  # type: ignore[no-unt
     if not compact(len(result.reports), verbose):
         print_findings(result)
         return
-    from ..findings import counts
+    from ..api import counts
 
     reports = result.reports
     action = sorted((r for r in reports if _needs_action(r)), key=_urgency)
@@ -90,7 +102,7 @@ def _action_table(shown) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
     from rich.text import Text
 
-    from ..findings import counts
+    from ..api import counts
 
     table = Table(title="需要处理的文件", header_style="bold")
     for col in ("文件", "单位", "错误", "警告", "主要问题"):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail, say
-from .batch_view import ACTION_ROWS, MORE, compact, show_findings
+from .batch_view import ACTION_ROWS, MORE, VerboseOption, compact, show_findings
 
 
 @app.command("template", no_args_is_help=True, rich_help_panel="填报、审核与汇总")
@@ -40,9 +40,7 @@ def template_cmd(
 
       nianbao template --db nianbao.db --year 2026 --out 模板2026
     """
-    from ..api import write_template
-    from ..roster import load_roster, validate_single_unit
-    from ..spec import current_format
+    from ..api import current_format, load_roster, validate_single_unit, write_template
 
     check_year(year, current_format().valid_from_year)
     if roster and (unit_code or unit_name):
@@ -86,12 +84,7 @@ def check_cmd(
         str | None,
         typer.Option("--db", help="档案库：与上年已通过的填报表做跨年度核对（上年结转、现行有效、大幅变化）；需要 --year。"),
     ] = None,
-    verbose: Annotated[
-        bool,
-        typer.Option(
-            "--verbose", "-v", help="文件很多时也逐个列出全部文件和全部问题（默认超过50个文件时只列出数量和需要处理的文件）。"
-        ),
-    ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """审核交回的填报表：勾稽关系、数值、表格是否被改动、单位和年度，以及整批的未报送、重复报送。
 
@@ -105,9 +98,7 @@ def check_cmd(
 
     退出码：0 没有错误；1 有错误；2 无法运行。
     """
-    from ..api import check_batch, write_annotated
-    from ..jsonout import write_result
-    from ..roster import load_roster
+    from ..api import check_batch, load_roster, write_annotated, write_result
 
     if year is not None:
         check_year(year, 2000)
@@ -136,7 +127,7 @@ def _cross_year(db: str | None, year: int | None, reports) -> None:  # type: ign
         return
     if year is None:
         raise fail("用 --db 做跨年度核对时需要 --year（本年度）。")
-    from ..archive import Archive
+    from ..api import Archive
 
     with Archive.open(db) as archive:
         archive.add_cross_year(reports, year)
@@ -146,14 +137,14 @@ def _carryover(db: str | None, year: int):  # type: ignore[no-untyped-def]
     """(unit code → pre-filled 上年结转, the year's roster in the archive or None)."""
     if db is None:
         return {}, None
-    from ..archive import Archive
+    from ..api import Archive
 
     with Archive.open(db) as archive:
         return archive.carryover(year), archive.roster(year)
 
 
 def _input_files(paths: list[Path]) -> list[str]:
-    from ..outputs import input_files
+    from ..api import input_files
 
     return input_files(paths)
 
@@ -191,12 +182,7 @@ def consolidate_cmd(
         str | None,
         typer.Option("--db", help="从档案库汇总各单位当前的填报表（不重新读取文件）；SQLite 文件路径或 postgresql:// 地址。"),
     ] = None,
-    verbose: Annotated[
-        bool,
-        typer.Option(
-            "--verbose", "-v", help="文件很多时也逐个列出全部文件和全部问题（默认超过50个文件时只列出数量和需要处理的文件）。"
-        ),
-    ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """汇总：审核全部填报表，生成汇总表（本身也是一份合格的填报表，可再向上级汇总）。
 
@@ -211,12 +197,17 @@ def consolidate_cmd(
     退出码：0 已汇总且汇总范围内没有错误；1 汇总范围内有文件有错误（纳入汇总的有错误时不汇总；加 --force
     仍生成汇总表）；2 无法运行。
     """
-    from ..api import write_summary
-    from ..check import BatchResult
-    from ..consolidate import ConsolidateOptions, Refused, totals_json
-    from ..jsonout import dumps, result_json
-    from ..roster import load_roster
-    from ..spec import current_format
+    from ..api import (
+        BatchResult,
+        ConsolidateOptions,
+        Refused,
+        current_format,
+        dumps,
+        load_roster,
+        result_json,
+        totals_json,
+        write_summary,
+    )
 
     check_year(year, current_format().valid_from_year)
     if out_path.suffix.lower() != ".xlsx":
@@ -225,7 +216,7 @@ def consolidate_cmd(
     archive = _archive(db, paths, roster)
     ros = archive.need_roster(year) if archive else load_roster(roster)
     inputs = _input_files(paths)
-    from ..outputs import OutputGuard
+    from ..api import OutputGuard
 
     OutputGuard(inputs, overwrite).check(out_path, "summary", _guess_top(ros, under), year)  # fail before the work
     PLANNED.append(f"汇总表 {out_path} 及其清单")
@@ -277,7 +268,7 @@ def _archive(db: str | None, paths: list[Path], roster: Path | None):  # type: i
         return None
     if paths:
         raise fail("用 --db 从档案库汇总时不需要也不能再给出文件（档案库中已有各单位当前的填报表）。")
-    from ..archive import Archive
+    from ..api import Archive
 
     return Archive.open(db)
 

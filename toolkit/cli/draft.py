@@ -61,9 +61,7 @@ def draft_cmd(
     退出码：0 已生成；1 数据有错误，未生成（加 --force 时仍生成，退出码仍为1）；2 无法运行（不是填报表、文件无法读取、
     文稿已被编辑过等）。
     """
-    from ..draft import DraftOptions, build_document, write_docx, write_html
-    from ..outputs import OutputGuard
-    from ..spec import formats
+    from ..api import DraftOptions, OutputGuard, build_document, formats, write_docx, write_html
 
     if out_path.suffix.lower() != ".docx":
         raise fail(f"--out 应为 .docx 文件：{out_path}")
@@ -97,7 +95,7 @@ def draft_cmd(
 def _edited(targets: list[Path], replace: bool) -> list[Path]:
     """The existing drafts that differ from what nianbao wrote: refused (exit 2) unless ``replace``,
     then returned, to be backed up just before they are replaced."""
-    from ..draft import written
+    from ..api import written
 
     changed = [p for p in targets if written.state(p) in (written.EDITED, written.FOREIGN)]
     if changed and not replace:
@@ -112,7 +110,7 @@ def _edited(targets: list[Path], replace: bool) -> list[Path]:
 
 
 def _keep_backups(paths: list[Path]) -> None:
-    from ..draft import written
+    from ..api import written
 
     for p in paths:
         if p.exists():
@@ -121,7 +119,7 @@ def _keep_backups(paths: list[Path]) -> None:
 
 def _sources(source: Path | None, prev: Path | None, db: str | None, year: int | None, unit: str | None):
     """(this year's report, last year's or None): from files, or from the archive with --year."""
-    from ..draft import read_source
+    from ..api import read_source
 
     if source is not None:
         if year is not None or unit is not None:
@@ -131,8 +129,7 @@ def _sources(source: Path | None, prev: Path | None, db: str | None, year: int |
     if year is None:
         raise fail("请给出填报表或汇总表文件；或用 --db 和 --year 取档案库中的数据。")
     check_year(year, 2000)
-    from ..archive import Archive
-    from ..archive.sources import previous_report, year_report
+    from ..api import Archive, previous_report, year_report
 
     with Archive.open(db) as archive:
         report = year_report(archive, year, unit)
@@ -161,7 +158,7 @@ def _show_findings(report, source: str, force: bool) -> list:
 
 
 def _previous(prev: Path | None, report):
-    from ..draft import read_previous
+    from ..api import read_previous
 
     previous = read_previous(prev) if prev is not None else None
     if previous is not None and previous.year is None and report.year:
@@ -172,7 +169,7 @@ def _previous(prev: Path | None, report):
 
 def _after(doc, report, previous) -> None:
     """Notes for the person who publishes: year-on-year checks and every placeholder left to fill."""
-    from ..draft import carryover_notes, placeholders
+    from ..api import carryover_notes, placeholders
 
     for note in doc.notes:
         say("[yellow]注意：[/]{}", note)

@@ -25,18 +25,18 @@ def explain_cmd(
     """
     from rich.table import Table
 
-    from ..catalogue import KIND_MEANING, entries, explain_text, find
+    from ..api import KIND_MEANING, catalogue_entries, explain_text, find_check
 
     if code is None:
         table = Table(title="审核规则与检查目录", header_style="bold")
         for col in ("代码", "严重程度", "类别", "名称"):
             table.add_column(col)
-        for e in entries():
+        for e in catalogue_entries():
             table.add_row(e.code, e.severity, e.kind, e.title)
         out.print(table)
         out.print("\n".join(f"{k}：{v}" for k, v in KIND_MEANING.items()), highlight=False)
         return
-    entry = find(code)
+    entry = find_check(code)
     if entry is None:
         raise fail(f"没有代码为“{code}”的规则或检查。用 nianbao explain 查看全部代码。")
     out.print(explain_text(entry), highlight=False)

@@ -51,11 +51,7 @@ def import_cmd(
 
     退出码：0 没有错误；1 发现错误；2 无法运行。
     """
-    from ..check import BatchResult
-    from ..jsonout import dumps, result_json
-    from ..published.importer import import_published, published_files
-    from ..published.writer import OutputNames, write_imported
-    from ..roster import load_roster
+    from ..api import BatchResult, OutputNames, dumps, import_published, load_roster, published_files, result_json, write_imported
 
     paths = published_files(files)
     if not any(p.is_file() for p in paths):
@@ -113,10 +109,7 @@ def audit_cmd(
 
     退出码：0 没有错误；1 发现错误；2 无法运行。
     """
-    from ..api import audit, write_audit
-    from ..findings import counts
-    from ..published.audit import not_read
-    from ..roster import load_roster
+    from ..api import audit, counts, load_roster, not_read, write_audit
 
     ros = load_roster(roster) if roster else None
     with Ticker("审计") as tick:
@@ -150,7 +143,7 @@ def _store(db: str | None, reports) -> None:  # type: ignore[no-untyped-def]
     """With --db: keep the imported reports in the archive, each under its own year."""
     if db is None:
         return
-    from ..archive import Archive
+    from ..api import Archive
 
     with Archive.open(db) as archive:
         got = archive.store_imported(reports)

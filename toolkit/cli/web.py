@@ -39,9 +39,9 @@ def links_cmd(
 
       nianbao links --year 2025 --rotate 宝力根苏木,杭盖街道 --out 输出/链接.csv
     """
-    from ..archive import Archive
+    from ..api import Archive
     from ..web.app import BASE_URL_SETTING
-    from ..web.keys import issue_links, rotate_codes
+    from ..web.keys import rotate_codes
 
     check_year(year, 2000)
     if base_url is not None and not base_url.startswith(("http://", "https://")):
@@ -54,7 +54,7 @@ def links_cmd(
             )
         before = _links_file(out, archive) if out is not None else []  # refused before any link changes
         codes = rotate_codes(archive, year, rotate) if rotate else []
-        links, hidden = issue_links(archive, year, codes)
+        links, hidden = archive.issue_links(year, codes)
         archive.set_setting(BASE_URL_SETTING, base)  # `serve` answers for this address's host
     rows, kept = _merge(links, hidden, before, base)
     if out:
@@ -112,8 +112,6 @@ def _merge(links, hidden, before: list[tuple[str, str, str]], base: str):  # typ
 def _links_file(out: Path, archive) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     """The links in an existing --out file that still work: (code, name, token). A file that is not a
     links CSV of nianbao is refused (it is never overwritten)."""
-    from ..web.keys import unit_of
-
     if not out.exists():
         return []
     try:
@@ -127,13 +125,13 @@ def _links_file(out: Path, archive) -> list[tuple[str, str, str]]:  # type: igno
     for row in rows[1:]:
         if len(row) >= 3 and "/u/" in row[2]:
             token = row[2].rstrip("/").rsplit("/u/", 1)[1]
-            if unit_of(archive, token) == row[0]:
+            if archive.link_unit(token) == row[0]:
                 found.append((row[0], row[1], token))
     return found
 
 
 def _write_links(out: Path, rows: list[tuple[str, str, str]]) -> None:
-    from ..fileio import OWNER_ONLY, atomic_write_bytes
+    from ..api import OWNER_ONLY, atomic_write_bytes
 
     lines: list[str] = []
 
@@ -192,7 +190,7 @@ def serve_cmd(
 
       nianbao serve --year 2025 --host 0.0.0.0 --port 8000
     """
-    from ..archive import Archive
+    from ..api import Archive
     from ..web import WebConfig, create_app
     from ..web.app import BASE_URL_SETTING, WILDCARDS, is_loopback
 
@@ -234,12 +232,10 @@ PLAIN_LAN_WARNING = (
 def _admin_key(archive, key: str | None, new: bool) -> None:  # type: ignore[no-untyped-def]
     """The admin key is stored as its digest and kept across restarts: shown once when made (the
     archive has none, or --new-admin-key), otherwise the server says it was set earlier."""
-    from ..web.keys import admin_key_since, set_admin_key
-
     if key is not None:
-        set_admin_key(archive, key)
+        archive.set_admin_key(key)
         return
-    since = admin_key_since(archive)
+    since = archive.admin_key_since()
     if since and not new:
         say(
             "管理密钥已于 {} 设置（档案库只保存其摘要，不再显示），登录时照旧输入。"
@@ -247,7 +243,7 @@ def _admin_key(archive, key: str | None, new: bool) -> None:  # type: ignore[no-
             since[:16].replace("T", " "),
         )
         return
-    key = set_admin_key(archive)
+    key = archive.set_admin_key()
     say(
         "{}管理密钥（登录管理页面时输入；只显示这一次，以后重启网页仍然使用它，请抄下或存入只有自己能读的文件）：{}",
         "新的" if since else "",

@@ -21,13 +21,13 @@ from typing import Any
 from .. import inputs
 from .. import pool as pools
 from ..check import BatchResult, CheckOptions
+from ..expr import evaluate_terms
 from ..fileio import safe_filename
 from ..findings import Finding, counts, make, sort_key
 from ..inputs import Source
 from ..pool import new_pool
 from ..report import Provenance, Report
 from ..roster import Roster
-from ..rules import compiled, evaluate_terms
 from ..spec import Format, Rule, formats
 from .importer import REPORT_SUFFIXES, import_one, pair_years
 
@@ -156,15 +156,19 @@ def audit_one(src: Source, opts: CheckOptions) -> Report:
     return rep.compact()
 
 
-_OPTS: dict[str, CheckOptions] = {}
+class _Worker:
+    """A worker process's batch options, set once by the pool's initializer (a roster travels to each
+    worker once, not with every chunk). Per-process state, not format data."""
 
+    opts: CheckOptions
 
-def _init(opts: CheckOptions) -> None:
-    _OPTS["opts"] = opts
+    @classmethod
+    def init(cls, opts: CheckOptions) -> None:
+        cls.opts = opts
 
-
-def _run(chunk: list[Source]) -> list[Report]:
-    return [audit_one(s, _OPTS["opts"]) for s in chunk]
+    @classmethod
+    def run(cls, chunk: list[Source]) -> list[Report]:
+        return [audit_one(s, cls.opts) for s in chunk]
 
 
 class _Runner(pools.ChunkRunner):
@@ -175,13 +179,13 @@ class _Runner(pools.ChunkRunner):
         super().__init__(len(sources), workers, max(1, min(16, len(sources) // (workers * 6))))
 
     def start(self) -> ProcessPoolExecutor:
-        return new_pool(self.workers, _init, (self.opts,))
+        return new_pool(self.workers, _Worker.init, (self.opts,))
 
     def submit(self, pool: ProcessPoolExecutor, lo: int, hi: int) -> Future:
-        return pool.submit(_run, self.sources[lo:hi])
+        return pool.submit(_Worker.run, self.sources[lo:hi])
 
     def alone(self, i: int) -> tuple[ProcessPoolExecutor, Callable[..., list[Report]], tuple]:
-        return new_pool(1, _init, (self.opts,)), _run, ([self.sources[i]],)
+        return new_pool(1, _Worker.init, (self.opts,)), _Worker.run, ([self.sources[i]],)
 
     def failed(self, i: int, detail: str) -> Report:
         return _failed(self.sources[i], detail)
@@ -270,7 +274,7 @@ def continuity(rep: Report) -> list[Continuity]:
     fmt = formats()[rep.format_id]
     out = []
     for rule in continuity_rules(fmt):
-        for inst in compiled(rule, fmt):
+        for inst in fmt.compiled[rule.code].instances:
             if rule.summary_member and inst.member != rule.summary_member:
                 continue
             cell = fmt.cells[inst.at]

@@ -19,10 +19,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..archive import Archive, ArchiveError
-from ..check import WorkerPool
+from ..api import Archive, ArchiveError, WorkerPool
 from ..errors import NianbaoError
-from . import keys, views
+from . import form, keys, views
 from .limits import Limits, Quotas
 
 HERE = Path(__file__).parent
@@ -263,6 +262,7 @@ def create_app(config: WebConfig) -> Starlette:
         Route("/u/{token}/upload", ctx.limits.link_body(ctx.clerk(views.clerk_upload)), methods=["POST"]),
         Route("/u/{token}/template", ctx.clerk(views.clerk_template)),
         Route("/u/{token}/annotated", ctx.clerk(views.clerk_annotated)),
+        *form.routes(ctx),  # 在线填写 (issue 30)
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     handlers = {

@@ -13,12 +13,9 @@ import hashlib
 import hmac
 import secrets as _random
 
-from ..archive import Archive, ArchiveError
-from ..archive.secrets import SESSION_HOURS as SESSION_HOURS  # re-exported: the pages name them keys.*
-from ..archive.secrets import Link as Link
-from ..archive.secrets import digest as digest
-from ..archive.secrets import new_secret
-from ..roster import Unit
+from ..api import SESSION_HOURS as SESSION_HOURS  # re-exported: the pages name them keys.*
+from ..api import Archive, ArchiveError, Link, Unit, new_secret
+from ..api import secret_digest as digest  # noqa: F401 - re-exported (tests compare stored digests)
 
 BASE_URL_SETTING = "links_base_url"  # nianbao_meta: the --base-url `nianbao links` last used
 ALL_UNITS = "全部"

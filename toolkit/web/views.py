@@ -17,9 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..archive import Archive
-from ..archive.workflow import STATUSES
-from ..fileio import safe_filename
+from ..api import STATUSES, Archive, safe_filename
 from . import keys
 from .limits import login_wait_message
 
@@ -311,7 +309,7 @@ def _unit_view(archive: Archive, code: str, year: int) -> dict[str, Any]:
 
 def _change_rows(changes) -> list[dict[str, str]]:
     """A cell difference as the page's table shows it (labels from the format, values as read)."""
-    from ..diff import shown
+    from ..api import shown_value as shown
 
     return [dict(sheet=c.sheet, row=c.row_label, col=c.col_label, ref=c.ref, old=shown(c.old), new=shown(c.new)) for c in changes]
 
@@ -320,8 +318,7 @@ def _review_view(archive: Archive, code: str, year: int, state, findings: list) 
     """What the reviewer needs to decide on the newest version: its versions, which errors may be
     explained and which must be corrected, and what changed against the version that counts (or the
     one before) and against last year's approved return."""
-    from ..archive import workflow as W
-    from ..archive.db import ArchiveError
+    from ..api import ArchiveError, explainable_errors, mandatory_errors
 
     view: dict[str, Any] = {"versions": [], "base": None, "changes": None, "last_year": None, "last_year_note": ""}
     if not state.submission_id:
@@ -336,8 +333,8 @@ def _review_view(archive: Archive, code: str, year: int, state, findings: list) 
         view["last_year"] = _change_rows([c for c in archive.diff_last_year(code, year) if not c.is_cover])
     except ArchiveError as e:
         view["last_year_note"] = str(e)
-    view["mandatory"] = W.mandatory_errors(findings)
-    view["explainable"] = W.explainable_errors(findings)
+    view["mandatory"] = mandatory_errors(findings)
+    view["explainable"] = explainable_errors(findings)
     view["needs_note"] = bool(view["explainable"] or state.warnings)
     return view
 
@@ -355,7 +352,7 @@ async def _decide(ctx: Context, request: Request, kind: str) -> Response:
     """通过 / 退回 / 撤销通过 of the version the reviewer saw (the form's hidden submission id): a
     version that is no longer the newest, or one the archive refuses, gives the unit's page again
     with the archive's Chinese reason on top."""
-    from ..archive.db import ArchiveError
+    from ..api import ArchiveError
 
     code = request.path_params["code"]
     _unit(ctx, code)
@@ -453,7 +450,7 @@ async def original(ctx: Context, request: Request) -> Response:
 
 
 def _annotated_bytes(report, year: int) -> bytes:
-    from ..annotate import write_annotated
+    from ..api import write_annotated_copy as write_annotated
 
     with tempfile.TemporaryDirectory(prefix="nianbao-annotated-") as tmp:
         out = Path(tmp) / "审核意见.xlsx"
@@ -463,7 +460,7 @@ def _annotated_bytes(report, year: int) -> bytes:
 
 
 def _annotated_name(report) -> str:
-    from ..annotate import annotated_names
+    from ..api import annotated_names
 
     return annotated_names([report.provenance.name or "填报表.xlsx"])[0]
 
@@ -517,7 +514,7 @@ def _summary_bytes(archive: Archive, year: int, force: bool) -> tuple[bytes, str
 
 
 async def consolidate(ctx: Context, request: Request) -> Response:
-    from ..consolidate import Refused
+    from ..api import Refused
 
     force = request.state.form.get("force") == "1"
     try:
@@ -529,7 +526,7 @@ async def consolidate(ctx: Context, request: Request) -> Response:
 
 
 def _export_bytes(archive: Archive, year: int, kind: str, wide: bool = False) -> bytes:
-    from ..archive.export import write_frame
+    from ..api import write_frame
 
     frame = archive.export_frame(year, wide=wide)
     with tempfile.TemporaryDirectory(prefix="nianbao-export-") as tmp:
@@ -554,10 +551,8 @@ def _audit(archive: Archive, paths: list[Path], year: int, store: bool) -> tuple
 
     result = audit(paths, archive.roster(year))
     if store:
-        from ..archive.receive import store_imported
-
         known = [r for r in result.reports if r.readable and r.year and archive.roster(r.year) is not None]
-        store_imported(archive, known)
+        archive.store_imported(known)
     with tempfile.TemporaryDirectory(prefix="nianbao-audit-") as tmp:
         return result, write_audit(result, Path(tmp) / "审计.xlsx").read_bytes()
 

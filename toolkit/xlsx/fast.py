@@ -73,38 +73,17 @@ class Workbook:
     styles: tuple[str, ...] | None
 
 
-_SI = re.compile(rb"<si>((?:[^<]|<(?!si[\s/>]|/si>))*)</si>|<si/>")  # linear: stops at the next entry
 _SI_PLAIN = re.compile(rb'<t( xml:space="preserve")?>([^<]*)</t>|<t/>')
 _SI_RICH = re.compile(  # runs of rich text: <r>, its optional run properties, its <t>
     rb'(?:<r>(?:<rPr>(?:<[^<>]*/>|<[^<>/]*>[^<]*</[^<>]*>)*</rPr>)?<t(?: xml:space="preserve")?>[^<]*</t></r>)+'
 )
 _T = re.compile(rb"<t( xml:space=\"preserve\")?>([^<]*)</t>")
-
-
-_CONTROL_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c\r" + bytes(range(0x0E, 0x20))  # CR, and what XML does not allow
-
-
-def _doubt_bytes(data: bytes) -> bool:
-    """Entities, CR, _xHHHH_ escapes or characters XML does not allow (found with ``in`` and
-    ``translate``, both C loops much faster than a regular expression's character class)."""
-    if b"&" in data or (b"_" in data and b"_x" in data) or b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data:
-        return True
-    return len(data.translate(None, _CONTROL_BYTES)) != len(data)
-
-
+# The table's start (an optional declaration, then <sst> with plain attributes) and its end.
+_SST_HEAD = re.compile(rb'(?:\xef\xbb\xbf)?(?:<\?xml[^<>]*\?>\s*)?<sst(?:\s+[\w.:-]+="[^"<>]*")*\s*>')
+_SST_END = re.compile(rb"</sst>\s*")
+# In an entry: another entry's start, a prefixed entry or text, phonetic runs, a DTD, comment or CDATA.
+_ENTRY_DOUBT = (b"<si", b"</si", b":si", b":t>", b":t ", b"<rPh", b"<!")
 _EDGE_SPACE = b" \t\r\n\x0b\x0c"
-# An entry of plain text, as calamine reads it: edge spaces only with xml:space="preserve" (calamine
-# trims the others; an entry with them does not match, and the careful loop below reads the table).
-_SI_PLAIN_TEXT = re.compile('<si><t(?: xml:space="preserve">|>(?![ \t\n])(?![^<]*[ \t\n]</t>))([^<]*)</t></si>')
-
-
-def _prefixed_strings(data: bytes) -> bool:
-    """A namespace prefix on si or t (such entries would be missed, shifting every index after them).
-    Usually no ASCII colon follows the root's start tag at all: one memchr decides."""
-    root = data.find(b"<sst")
-    if data.find(b":", data.find(b">", root) if root >= 0 else 0) < 0:
-        return False
-    return b":si" in data or b":t>" in data or b":t " in data
 
 
 def _trimmed_by_calamine(preserve: bytes | None, text: bytes) -> bool:
@@ -113,48 +92,32 @@ def _trimmed_by_calamine(preserve: bytes | None, text: bytes) -> bool:
 
 
 def shared_strings(data: bytes) -> list[str] | None:
-    """The shared string table, when every entry is plain text or plain rich-text runs."""
-    if (b"!" in data and b"<!" in data) or (b"P" in data and b"<rPh" in data) or _prefixed_strings(data):
-        return None  # (a single byte is found by memchr, far faster than a search for the pair)
-    entries = data.count(b"<si")
-    if b"<r>" not in data and not _doubt_bytes(data):  # rich-text runs never match the plain pattern
-        try:  # the usual table: plain text, no entities, edge spaces only where preserved
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-        plain = _SI_PLAIN_TEXT.findall(text)
-        if len(plain) == entries:
-            return plain
-    found = _entries(data)
-    if len(found) != entries:
+    """The shared string table, when it is exactly <sst>, then <si>…</si> entries side by side, then
+    </sst>, and every entry is plain text or plain rich-text runs (``_entry``); None otherwise.
+
+    Cut with one C-level split at "<si>": everything between the head and the end is then in some
+    entry (a piece holds no "<si>" and ends at its one "</si>"), so what the XML parser could see as
+    another entry, a prefix or a DTD is in an entry, where ``_entry`` declines it. Entries repeat
+    from return to return (the labels of a template, saved by LibreOffice as rich-text runs): each
+    distinct entry is read once per process."""
+    head = _SST_HEAD.match(data)
+    if head is None:
         return None
-    out = []
-    for body in found:
-        text = _entry(body)
-        if text is None:
-            return None
-        out.append(text)
-    return out
+    pieces = data[head.end() :].split(b"<si>")
+    last = pieces.pop()
+    end = last.find(b"</si>") + 5
+    if pieces == [] or pieces[0] or end < 5 or not _SST_END.fullmatch(last, end):
+        return [] if pieces == [] and _SST_END.fullmatch(last) else None
+    out = [*map(_entry, pieces[1:]), _entry(last[:end])]
+    return None if None in out else out
 
 
-def _entries(data: bytes) -> list[bytes]:
-    """``_SI.findall(data)``, found with C-level splits when every entry starts with a plain <si>
-    (the entries are then the pieces between each <si> and the first </si> after it, which is what
-    the pattern matches: no piece holds another "<si"); else the pattern itself."""
-    chunks = data.split(b"<si>")[1:]
-    if len(chunks) != data.count(b"<si"):
-        return _SI.findall(data)
-    ends = [c.find(b"</si>") for c in chunks]
-    if min(ends, default=0) < 0:
-        return _SI.findall(data)
-    return [c[:e] for c, e in zip(chunks, ends, strict=True)]
-
-
-# Entries seen before, by their exact bytes: LibreOffice and Excel write a label that mixes Chinese
-# and Latin text as rich-text runs (one font each), and every return of a template repeats them.
 @functools.lru_cache(maxsize=8192)
-def _entry(body: bytes) -> str | None:
-    """One shared-string entry's text as calamine reads it; None when in doubt."""
+def _entry(piece: bytes) -> str | None:
+    """One shared-string entry (its body and "</si>") as calamine reads it; None when in doubt."""
+    body = piece[:-5]
+    if not piece.endswith(b"</si>") or any(doubt in body for doubt in _ENTRY_DOUBT):
+        return None
     m = _SI_PLAIN.fullmatch(body)
     if m:
         runs = [(m.group(1), m.group(2) or b"")]
@@ -224,16 +187,19 @@ class Cells:
     formulas: dict[str, str] = field(default_factory=dict)  # A1 → "=…"
     max_row: int = 0  # of the cells that are not self-closed (the extent the probe bounds)
     max_col: int = 0
-    values: list[tuple[int, int, Any]] | None = None  # (row, column, value); None: calamine reads them
+    values: list[tuple[int, int, Any]] | None = None  # (row, column, value), or [] with ``rows``; None: calamine reads them
     filled: int = 0  # cells that are not self-closed (what the probe counts against its limit)
     elements: int = 0  # every cell tag, self-closed (styled, empty) or not: the probe's work bound
+    rows: list[list[Any]] | None = field(default=None, repr=False)  # the grid, when built with the values
 
     def grid(self) -> list[list[Any]]:
         """The values as calamine's ``to_python(skip_empty_area=False)`` gives them: rows from the
         first to the last with a value, each as wide as the widest. Built only when asked, after
-        the probe has bounded the extent."""
-        assert self.values is not None
-        return _grid(self.values)
+        the probe has bounded the extent (a known skeleton's values come as their grid)."""
+        if self.rows is None:
+            assert self.values is not None
+            self.rows = _grid(self.values)
+        return self.rows
 
 
 # How a cell's value is read, from its attributes other than r= (given the book's styles):
@@ -302,8 +268,9 @@ class _Plan:
     numbers: Any
     strings: Any
     others: list[tuple[int, str]]
-    rows: list[int]  # of the values in the order numbers, strings, others
-    cols: list[int]
+    at: list[int]  # where each value goes in the grid laid out flat, in the order numbers, strings, others
+    height: int
+    width: int
 
     @classmethod
     def of(cls, known: Skeleton, styles: tuple[str, ...]) -> _Plan:
@@ -313,9 +280,9 @@ class _Plan:
         strings = [k for k, c in enumerate(codes) if c == "s"]
         others = [(k, c) for k, c in enumerate(codes) if c not in ("f", "s")]
         order = numbers + strings + [k for k, _ in others]
-        rows = [known.places[k][0] for k in order]
-        cols = [known.places[k][1] for k in order]
-        return cls(picker(numbers), picker(strings), others, rows, cols)
+        height, width = max((r for r, _ in known.places), default=0), max((c for _, c in known.places), default=0)
+        at = [(known.places[k][0] - 1) * width + known.places[k][1] - 1 for k in order]
+        return cls(picker(numbers), picker(strings), others, at, height, width)
 
 
 _SKELETONS: dict[tuple[bytes, ...], Skeleton] = {}
@@ -368,17 +335,10 @@ def scan(data: bytes, book: Workbook | None, cut: Split | None = None) -> Cells 
         return full_scan(data, book)
     known = cut.known
     if known is not None:
-        values = _slot_values(known, cut.texts, book)
-        if values is not None:
+        rows = _slot_values(known, cut.texts, book)
+        if rows is not None:
             c = known.cells
-            return Cells(
-                formulas=dict(c.formulas),
-                max_row=c.max_row,
-                max_col=c.max_col,
-                values=values,
-                filled=c.filled,
-                elements=c.elements,
-            )
+            return Cells(dict(c.formulas), c.max_row, c.max_col, [], c.filled, c.elements, rows)
     out = full_scan(data, book)
     if known is None and out is not None and out.values is not None:
         _remember(cut.key, out)
@@ -419,9 +379,10 @@ def _doubtful(values: list[Any]) -> bool:
     return any(v is _UNSURE or v is _EMPTY for v in values)
 
 
-def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> list[tuple[int, int, Any]] | None:
-    """The values of a part with a known skeleton, converted as the full pass converts them (not in
-    document order: the grid places each by its row and column)."""
+def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> list[list[Any]] | None:
+    """The grid of a part with a known skeleton, its values converted as the full pass converts them.
+    Every slot holds a value (or the part is left to the full pass), so the grid's size is the
+    skeleton's, and the values are put in place by C-level calls."""
     styles, plan = known.plans.get(id(book.styles), (None, None))
     if styles is not book.styles or plan is None:  # the styles part is remembered: usually the same object
         plan = _Plan.of(known, book.styles)
@@ -430,7 +391,7 @@ def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> list[tu
         known.plans[id(book.styles)] = (book.styles, plan)
     numbers = plan.numbers(texts)
     if all(numbers) and b"".join(numbers).isdigit():  # whole numbers, the usual case
-        values = list(map(float, numbers))
+        values = _whole_numbers(numbers)
     else:
         values = [_value("f", v, None) for v in numbers]
         if _doubtful(values):
@@ -444,7 +405,19 @@ def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> list[tu
     others = [_value(code, texts[k], None) for k, code in plan.others]
     if _doubtful(others):
         return None
-    return list(zip(plan.rows, plan.cols, values + others, strict=True))
+    flat: list[Any] = [""] * (plan.height * plan.width)
+    list(map(flat.__setitem__, plan.at, values + others))
+    return [flat[i : i + plan.width] for i in range(0, len(flat), plan.width or 1)]
+
+
+def _whole_numbers(digits: tuple[bytes, ...]) -> list[float]:
+    """``[float(d) for d in digits]`` for texts of ASCII digits only, through int (parsing a whole
+    number is several times cheaper than parsing a float, and an int is converted to the nearest
+    float exactly as its text is); beyond the range of int() or of a float, float() itself."""
+    try:
+        return list(map(float, map(int, digits)))
+    except (OverflowError, ValueError):  # over 308 digits (float() gives inf), over 4,300 (int() refuses)
+        return list(map(float, digits))
 
 
 def full_scan(data: bytes, book: Workbook | None) -> Cells | None:
@@ -686,7 +659,7 @@ def _fast_scan(
     protections = region.count(b"<sheetProtection")
     if protections > 1 or (protections and protections > len(_PROT.findall(region))):
         return False
-    if filled is not None:
+    if filled is not None and (cut is None or cut.known is None):  # a known skeleton's cells were bounded when first read
         filled.over(info.name, data)
     cells = scan(data, book, cut)
     if cells is None:
