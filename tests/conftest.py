@@ -70,6 +70,19 @@ def fmt():
 SUMMARY_TABLES: list[tuple[str, list[str]]] = []
 
 
+def pytest_runtest_makereport(item, call):
+    """Under pytest-xdist the tables are filled in a worker: they ride to the controller on the
+    test's report (its user_properties), where pytest_runtest_logreport puts them back."""
+    if call.when == "teardown" and SUMMARY_TABLES and os.environ.get("PYTEST_XDIST_WORKER"):
+        item.user_properties.extend(("nianbao-summary", table) for table in SUMMARY_TABLES)
+        SUMMARY_TABLES.clear()
+
+
+def pytest_runtest_logreport(report):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        SUMMARY_TABLES.extend(tuple(value) for name, value in report.user_properties if name == "nianbao-summary")
+
+
 def pytest_terminal_summary(terminalreporter):
     for title, lines in SUMMARY_TABLES:
         terminalreporter.section(title)

@@ -285,15 +285,23 @@ def _api_names() -> set[str]:
 
 
 def test_every_name_taken_from_the_api_is_there():
-    """``from ..api import x`` names something api defines or loads (PUBLIC), and every PUBLIC entry
-    resolves, so a typo fails here rather than when a clerk runs the one command that uses it."""
+    """``from ..api import x`` (or ``api.x`` after ``from .. import api``) names something api defines or
+    loads (PUBLIC), and every PUBLIC entry resolves: a typo fails here, not when a clerk runs the one
+    command that uses it."""
     import toolkit.api as api
 
     names, missing = _api_names(), []
     for path in [*(ROOT / "cli").glob("*.py"), *(ROOT / "web").glob("*.py")]:
-        for node in ast.walk(_tree(path)):
+        tree = _tree(path)
+        as_module = any(
+            isinstance(n, ast.ImportFrom) and n.level == 2 and not n.module and any(a.name == "api" for a in n.names)
+            for n in ast.walk(tree)
+        )
+        for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module == "api" and node.level == 2:
                 missing += [f"{path.name}: {a.name}" for a in node.names if a.name not in names]
+            elif as_module and isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "api":
+                missing += [f"{path.name}: api.{node.attr}"] if node.attr not in names else []
     assert missing == []
     for name in api_public():
         assert getattr(api, name) is not None, name
@@ -364,6 +372,59 @@ def test_no_module_level_cache_of_format_data():
         found += module_state(path.read_text(encoding="utf-8"), module)
     assert sorted(set(found) - set(MODULE_STATE)) == [], "put format-derived data on the format (cached_property)"
     assert sorted(set(MODULE_STATE) - set(found)) == [], "an entry of MODULE_STATE that is gone: remove it"
+
+
+# Functions memoised per process (functools.cache) by a format id: the same data by another door. Loaders of
+# a file of their own are fine; what is derived from the Format belongs on it. The entries left here are
+# known and wait to move (a per-format memo on Format that higher layers can fill, without importing up).
+FORMAT_MEMOS = {
+    "toolkit.aliases.aliases": "loads templates/aliases/<format>.toml (a file of its own, like formats())",
+    "toolkit.draft.build.wording": "loads templates/wording.toml (a file of its own)",
+    "toolkit.published.tokens.lexicon": "derived from the format's labels: to move onto the format",
+    "toolkit.published.walk._constraints": "derived from the format's totals and rules: to move onto the format",
+    "toolkit.published.walk._bounds": "derived from the format's rules: to move onto the format",
+}
+_FORMAT_ARGS = {"fmt", "fmt_id", "format_id"}
+
+
+def _memoised(node: ast.AST) -> bool:
+    def name(d: ast.expr) -> str:
+        d = d.func if isinstance(d, ast.Call) else d
+        return d.id if isinstance(d, ast.Name) else d.attr if isinstance(d, ast.Attribute) else ""
+
+    return isinstance(node, ast.FunctionDef) and any(name(d) in ("cache", "lru_cache") for d in node.decorator_list)
+
+
+def format_memos(source: str, module: str) -> list[str]:
+    """Module-level functions memoised per process that take a format (or its id)."""
+    return [
+        f"{module}.{node.name}"
+        for node in ast.parse(source).body
+        if _memoised(node) and _FORMAT_ARGS & {a.arg for a in node.args.args}  # type: ignore[attr-defined]
+    ]
+
+
+def test_no_new_memo_of_format_data_by_format_id():
+    found = []
+    for module, path in sorted(_modules().items()):
+        found += format_memos(path.read_text(encoding="utf-8"), module)
+    assert sorted(set(found) - set(FORMAT_MEMOS)) == [], "put format-derived data on the format (cached_property)"
+    assert sorted(set(FORMAT_MEMOS) - set(found)) == [], "an entry of FORMAT_MEMOS that is gone: remove it"
+    src = "@functools.lru_cache(maxsize=9)\ndef f(fmt_id, x): ...\n@cache\ndef g(label): ...\n"
+    assert format_memos(src, "m") == ["m.f"]
+
+
+def test_the_public_package_is_the_api():
+    """``import nianbao`` hands out the api's names (and the version): one list of what is public."""
+    tree = _tree(ROOT.parent / "nianbao" / "__init__.py")
+    sources = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    assert sources <= {"__future__", "toolkit", "toolkit.api"}, sources
+    import nianbao
+    import toolkit.api as api
+
+    assert [n for n in nianbao.__all__ if n != "__version__" and getattr(nianbao, n) is not getattr(api, n)] == []
 
 
 def test_module_state_scan_can_fail():

@@ -621,7 +621,7 @@ def test_a_known_skeleton_gives_what_the_full_pass_gives():
         pr, zf = probe(data)
         names = set(zf.namelist())
         rels, types = parts._workbook_rels(zf, parts.Probe(kind="xlsx"))
-        book = xlsx_fast._fast_book(zf, names, rels, types)
+        book = xlsx_fast._fast_book(zf, names, rels, types, set())
         name = rng.choice(sorted(n for n in p if n.startswith("xl/worksheets/")))
         body = p[name]
         xlsx_fast.scan(body, book)  # remembered
@@ -816,3 +816,49 @@ def test_shared_strings_cut_at_their_entries_are_read_as_calamine_reads_them():
                 sst = sst[:k] + new + sst[k + len(old) :]
         seen[one_pass_agrees(hostile2.pack(p | {"xl/sharedStrings.xml": sst}))] += 1
     assert seen[True] > 40 and seen[False] > 40, seen
+
+
+def test_a_known_skeleton_is_bounded_before_its_grid_is_built(tmp_path):
+    """A part read before (its skeleton remembered) with a cell in row 1,048,576 is refused again,
+    never laid out as a grid of 17 billion cells first."""
+    hostile.build(tmp_path)
+    data = (tmp_path / "million_rows.xlsx").read_bytes()
+    for _ in range(2):
+        with pytest.raises(ProbeProblem) as refused:
+            probe(data)
+        assert refused.value.code == "file-too-large"
+
+
+def _probed(data: bytes, careful: bool):
+    try:
+        pr, _ = probe(data, careful=careful)
+    except ProbeProblem as e:
+        return ("refused", e.code, e.detail)
+    return {n: (i.protected, i.formulas, i.errors, i.cells) for n, i in pr.sheets.items()}, pr.macros_hidden
+
+
+@pytest.mark.parametrize(
+    "part, edit",
+    [
+        ("xl/worksheets/sheet1.xml", lambda b: b.replace(b"</worksheet>", b"<foo:bar/></worksheet>")),  # unbound element
+        ("xl/worksheets/sheet1.xml", lambda b: b.replace(b"<row ", b'<row foo:x="1" ', 1)),  # unbound attribute
+        ("xl/worksheets/sheet1.xml", lambda b: b.replace(b"</worksheet>", b'<ext xmlns:y="u"><y:z/></ext></worksheet>')),
+        (
+            "xl/worksheets/sheet1.xml",
+            lambda b: b.replace(b"</worksheet>", b'<ext xmlns:y="u"/><y:z/></worksheet>'),
+        ),  # out of scope
+        ("xl/macrosheets/sheet1.xml", lambda b: b"<xm:macrosheet/>"),  # read by no reader: only bounded
+        ("xl/macrosheets/sheet1.xml", lambda b: b'<xm:macrosheet><sheetData><row><c r="A1"/></row></sheetData></xm:macrosheet>'),
+    ],
+)
+def test_an_unbound_namespace_prefix_is_read_as_the_xml_parser_reads_it(part, edit):
+    """The XML parser refuses a prefix no enclosing element declares; the patterns would not notice.
+    The fast scan leaves any prefix its root does not declare to the parser, so both readings agree:
+    a listed sheet with one is unreadable, a part no relationship points at is still only bounded
+    (and its macros reported)."""
+    p = hostile2.parts(GOOD[0])
+    data = hostile2.pack(p | {part: edit(p.get(part, b""))})
+    fast = _probed(data, careful=False)
+    assert fast == _probed(data, careful=True)
+    if part.startswith("xl/macrosheets/"):
+        assert fast[1] == [part]

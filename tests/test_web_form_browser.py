@@ -10,8 +10,8 @@ The screenshot docs/img/web-form.png is taken when NIANBAO_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +84,18 @@ def _paste(driver, text: str) -> None:
         "document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: d, bubbles: true, cancelable: true}));",
         text,
     )
+
+
+@contextlib.contextmanager
+def _screen(driver, width: int, height: int, mobile: bool = False):
+    """The page laid out for another screen, by Chromium's device emulation (resizing a headless
+    window can leave chromedriver waiting for the next page load for ever)."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def _form_values(driver) -> dict[str, str]:
@@ -175,14 +187,15 @@ def test_clerk_fills_a_whole_return_by_keyboard_and_paste_and_submits(site, brow
     assert hint.text and hint.value_of_css_property("color") == RED
     shown = _findings(browser)
     assert any(level == "警告" and "35000" in text for level, text in shown)
-    browser.execute_script("document.querySelector('table[data-sheet=\"表二\"]').scrollIntoView(); window.scrollBy(0, -60);")
-    _shot(browser, "form", tmp_path)
+    with _screen(browser, 1366, 1200):  # 表二 with its warning and the head of 表三
+        browser.execute_script("document.querySelector('table[data-sheet=\"表二\"]').scrollIntoView(); window.scrollBy(0, -70);")
+        _shot(browser, "form", tmp_path)
 
     # 提交: stored as the unit's version, "在线填写"; the clerk downloads the workbook
     _click_and_wait(browser, _find(browser, "#nb-submit"))
     assert "第1版" in browser.find_element(By.TAG_NAME, "body").text
-    browser.find_element(By.PARTIAL_LINK_TEXT, "最新一版填报表").click()
-    path = _downloaded(browser.downloads)
+    link = browser.find_element(By.PARTIAL_LINK_TEXT, "最新一版填报表").get_attribute("href")
+    path = _download(link, tmp_path)
     r = run_inprocess("check", path, "--roster", ROSTER, "--year", str(YEAR), "--json")
     assert r.returncode in (0, 1), r.stderr
     got = json.loads(r.stdout)["files"][0]
@@ -196,14 +209,16 @@ def test_clerk_fills_a_whole_return_by_keyboard_and_paste_and_submits(site, brow
     assert history.returncode == 0 and "在线填写" in history.stdout + history.stderr
 
 
-def _downloaded(folder: Path, timeout: float = 60) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = [p for p in folder.glob("*.xlsx")]
-        if done and not list(folder.glob("*.crdownload")):
-            return done[0]
-        time.sleep(0.1)
-    raise AssertionError("填报表没有下载")
+def _download(url: str, folder: Path) -> Path:
+    """The clerk's link 下载本单位最新一版填报表, fetched as the browser would (a click that starts a
+    download can leave chromedriver waiting on a navigation that never ends, headless)."""
+    import httpx
+
+    r = httpx.get(url, timeout=60)
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    path = folder / "下载的填报表.xlsx"
+    path.write_bytes(r.content)
+    return path
 
 
 def test_unbalanced_column_shows_bu_fu_and_the_draft_survives_a_reload(site, browser, tmp_path):
@@ -258,8 +273,7 @@ def test_unbalanced_column_shows_bu_fu_and_the_draft_survives_a_reload(site, bro
 
 def test_phone_width_scrolls_each_table_in_its_box(site, browser, tmp_path):
     base, tokens, _ = site
-    browser.set_window_size(360, 740)
-    try:
+    with _screen(browser, 360, 740, mobile=True):
         browser.get(f"{base}/u/{tokens[BAOLIGEN]}/form")
         wide = browser.execute_script(
             "var b = document.querySelector('table[data-sheet=\"表三\"]').parentNode;"
@@ -275,8 +289,6 @@ def test_phone_width_scrolls_each_table_in_its_box(site, browser, tmp_path):
         assert _settled(browser) == "saved"
         assert _find(browser, 'output.nb-self[data-cell="t3.r3_7.oth"]').text == "不符，差1"
         _shot(browser, "form-phone", tmp_path, docs=False)
-    finally:
-        browser.set_window_size(1366, 768)
 
 
 # ---------------------------------------------------------------- the county's reviewer

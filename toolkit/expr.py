@@ -127,13 +127,6 @@ class CompiledRule:
     def check(self) -> Checker:
         return generate(self.rule, self.instances)
 
-    def __getstate__(self) -> dict[str, Any]:
-        """A format travels to a worker without its generated code (made again there on first use)."""
-        return {k: v for k, v in self.__dict__.items() if k != "check"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
 
 def compile_rule(rule: Rule, fmt: Format) -> CompiledRule:
     """The rule's instances with parsed expressions (``Format.compiled`` calls this once per rule)."""

@@ -257,10 +257,13 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
     def _decide(self, unit: str, year: int, note: str, kind: str, sid: int | None, actor: str) -> tuple[UnitState, int]:
         """Record a decision (status.decide); the unit's state after it and the version decided on."""
         from .status import decide, label
+        from .tree import check_open
 
         code = self.unit_code(unit, year)
         self.check_unit_open(code, year)  # its county has submitted or been approved: locked (tree.py)
-        decided = decide(self.engine, code, year, label(self.state(code, year)), note, kind, sid, actor)
+        ros, head = self.need_roster(year), label(self.state(code, year))
+        # the county's lock asked again inside the decision's transaction, after the year's lock
+        decided = decide(self.engine, code, year, head, note, kind, sid, actor, lambda conn: check_open(conn, ros, code, year))
         return self.state(code, year), decided
 
     def approve_clean(self, year: int, actor: str = "命令行", under: str | None = None) -> list[UnitState]:
@@ -537,3 +540,30 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         from .secrets import end_session
 
         end_session(self.engine, token)
+
+    # ------------------------------------------------------------ shared by server processes (leases.py, issue 31)
+
+    def process_locks(self) -> Any:
+        """This process's named locks, shared with the archive's other server processes (PostgreSQL
+        advisory locks; a SQLite archive has one server process and keeps them in memory)."""
+        from .leases import process_locks
+
+        return process_locks(self.engine)
+
+    def add_attempt(self, kind: str, subject: str, window: float) -> None:
+        """Count one attempt (a wrong admin key, an upload through a link) for every server process."""
+        from .leases import add_attempt
+
+        add_attempt(self.engine, kind, subject, window)
+
+    def attempts(self, kind: str, subject: str, window: float) -> tuple[int, float]:
+        """(attempts of ``subject`` in the last ``window`` seconds, seconds until the oldest leaves it)."""
+        from .leases import attempts
+
+        with self._read() as conn:
+            return attempts(conn, kind, subject, window)
+
+    def clear_attempts(self, kind: str, subject: str) -> None:
+        from .leases import clear_attempts
+
+        clear_attempts(self.engine, kind, subject)

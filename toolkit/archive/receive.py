@@ -4,6 +4,7 @@ per transaction, so storing keeps pace with the checking workers)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -47,6 +48,7 @@ class Intake:
     source: str = "命令行"
     unit_bytes: int | None = None
     imported: bool = False
+    roster: Roster | None = None  # the year's: no automatic 通过 in a county that has submitted (tree.locked_in)
 
 
 def receive(
@@ -62,6 +64,7 @@ def receive(
     stored: Callable[[int], Any] | None = None,
     refuse_codes: Iterable[str] = (),
     max_bytes: int | None = None,
+    only_codes: Iterable[str] | None = None,
 ) -> list[Received]:
     """Check the files against the year's roster ``ros``, add the cross-year findings against
     ``last_year`` (unit code → last year's approved Report) and store them (``Archive.receive`` gives
@@ -77,12 +80,15 @@ def receive(
     ``refuse_codes``: a file with a finding of one of these codes (answered with its findings; the web
     refuses pictures and embedded objects so); ``max_bytes``: a file (or zip member) larger than this
     is neither read nor stored; ``intake.unit_bytes``: a unit's year holds at most this many bytes of
-    distinct files — counted inside the storing transaction, so that several processes agree."""
+    distinct files — counted inside the storing transaction, so that several processes agree;
+    ``only_codes``: the units a scoped reviewer may store (issue 31) — another unit's file, or one
+    that cannot be read (it would be kept under no unit), is refused."""
     sources = list(collect(_paths(paths)))
-    batch = Batch(intake, stored=stored)
+    batch = Batch(dataclasses.replace(intake, roster=ros), stored=stored)
     checked = _check_all(sources, CheckOptions(year=intake.year, roster=ros), progress, workers, pool, max_bytes)
+    allowed = None if only_codes is None else frozenset(only_codes)
     for src, kept in checked:
-        refused = _refused(src, kept, only_unit, frozenset(refuse_codes), max_bytes, ros)
+        refused = _refused(src, kept, only_unit, frozenset(refuse_codes), max_bytes, ros) or _outside(kept, src, allowed)
         if refused is not None:
             batch.flush()  # the lines stay in input order
             batch.done.append(refused)
@@ -180,6 +186,22 @@ def _refused(src: Source, kept: Any, only_unit: str | None, refuse_codes: frozen
         outcome = REFUSED.get(hit[0], "拒收")
         found = next(f for f in report.findings if f.code == hit[0])
         return Received(src.name, outcome, report.unit_code, report.unit_name, counts=c, report=report, reason=found.message)
+    return None
+
+
+def _outside(kept: Any, src: Source, only_codes: frozenset[str] | None) -> Received | None:
+    """The refusal of a file a scoped reviewer may not store: unreadable, or of a unit outside the scope."""
+    if only_codes is None or kept is None:
+        return None
+    report = kept.report
+    if not report.readable:
+        return Received(src.name, UNREADABLE, report.unit_code, report.unit_name, report=report, reason=_why(report))
+    if report.unit_code not in only_codes:
+        reason = (
+            f"文件中的单位代码 {report.unit_code or '（空）'} 不在您管理的单位范围内，未接收。"
+            "请核对文件；其他县（旗、区）单位的填报表请交给该县的审核人。"
+        )
+        return Received(src.name, NOT_THIS_UNIT, report.unit_code, report.unit_name, reason=reason)
     return None
 
 
@@ -332,6 +354,11 @@ class _Units:
 
         self.conn, self.intake = conn, intake
         self.auto_approve = _auto_approve(conn, intake.year)
+        self.locked: set[str] = set()  # units of a county that has submitted or been approved: not approved automatically
+        if self.auto_approve and intake.roster is not None and codes:
+            from .tree import locked_in
+
+            self.locked = locked_in(conn, intake.roster, intake.year)
         year = intake.year
         self.subs: dict[str, list[Any]] = {}
         self.events: dict[str, list[Any]] = {}
@@ -376,7 +403,7 @@ class _Units:
         if self.intake.imported:
             auto: tuple[str, str] | None = (W.APPROVE, "导入已发布的年报")
         else:
-            auto = W.auto_outcome(report.readable, report.findings, self.auto_approve, held, older)
+            auto = W.auto_outcome(report.readable, report.findings, self.auto_approve and code not in self.locked, held, older)
         if auto is not None:
             got.auto = auto[0]
             self._event(code, at, auto[0], auto[1], sid, W.AUTO)

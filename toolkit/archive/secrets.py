@@ -200,25 +200,42 @@ def admin_key_since(engine: Any) -> str | None:
     return row.created_at if row else None
 
 
-def new_session(engine: Any) -> str:
+def new_session(engine: Any, root: str = "", key_id: int | None = None) -> str:
     """A signed-in admin's session: a random id (the cookie), stored as its digest; sessions ended or
-    expired are deleted so the table stays small."""
+    expired are deleted so the table stays small. Signed in with a reviewer's key (issue 31), the row
+    records its scope: ``unit_code`` the key's unit, ``label`` the key's id (``session_row`` checks the
+    key is still live on every request, so revoking it ends its sessions at once)."""
     token = new_secret()
     cutoff = (dt.datetime.now().astimezone() - dt.timedelta(hours=SESSION_HOURS)).isoformat(timespec="microseconds")
     old = T.secrets.c.kind == "session", (T.secrets.c.revoked_at.is_not(None)) | (T.secrets.c.created_at < cutoff)
     with engine.begin() as conn:
         conn.execute(T.secrets.delete().where(*old))
-        conn.execute(T.secrets.insert().values(kind="session", year=0, unit_code="", digest=digest(token), created_at=now()))
+        values = dict(kind="session", year=0, unit_code=root, digest=digest(token), created_at=now())
+        conn.execute(T.secrets.insert().values(**values, label="" if key_id is None else str(key_id)))
     return token
 
 
 def is_session(engine: Any, token: str) -> bool:
     """A live session signed in within the last SESSION_HOURS hours."""
+    return session_row(engine, token) is not None
+
+
+def session_row(engine: Any, token: str) -> Any:
+    """The row of a live session signed in within the last SESSION_HOURS hours — with a reviewer's
+    key still live, when it was signed in with one — or None."""
     row = live(engine, "session", token)
     if row is None:
-        return False
+        return None
     age = dt.datetime.now().astimezone() - dt.datetime.fromisoformat(row.created_at)
-    return dt.timedelta(0) <= age < dt.timedelta(hours=SESSION_HOURS)
+    if not dt.timedelta(0) <= age < dt.timedelta(hours=SESSION_HOURS):
+        return None
+    if row.label:  # signed in with a reviewer's key: it must still be live
+        alive = T.secrets.c.revoked_at.is_(None)
+        q = T.secrets.select().where(T.secrets.c.kind == KEY, T.secrets.c.id == int(row.label), alive)
+        with engine.connect() as conn:
+            if conn.execute(q).first() is None:
+                return None
+    return row
 
 
 def end_session(engine: Any, token: str) -> None:

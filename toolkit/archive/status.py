@@ -4,6 +4,7 @@ decides states. Reads a unit's versions and events, asks workflow.py, and stores
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -114,17 +115,29 @@ def label(state: UnitState) -> str:
 
 
 def decide(
-    engine: Any, code: str, year: int, head: str, note: str, kind: str, submission_id: int | None = None, actor: str = "命令行"
+    engine: Any,
+    code: str,
+    year: int,
+    head: str,
+    note: str,
+    kind: str,
+    submission_id: int | None = None,
+    actor: str = "命令行",
+    still_open: Callable[[Any], None] | None = None,
 ) -> int:
     """Record a 通过, 退回 or 撤销通过 of the unit ``code`` (workflow.py checks it, inside the writers'
     lock, so that the version it names is still the newest when it is recorded; ``head`` names the
-    unit in messages). Returns the version decided on."""
+    unit in messages). ``still_open``, asked with the connection inside the lock, refuses it when the
+    unit's county has submitted or been approved meanwhile (tree.check_open: a county's 上报 cannot
+    slip in between the caller's look and the decision). Returns the version decided on."""
     note = (note or "").strip()
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             from sqlalchemy import text
 
             conn.execute(text("SELECT pg_advisory_xact_lock(7215002, :y)"), {"y": year})
+        if still_open is not None:
+            still_open(conn)
         subs, events = _load(conn, year, code, details=False)
         versions, evs = subs.get(code, []), events.get(code, [])
         fps: list[str] = []

@@ -238,6 +238,33 @@ def _node_state(st: NodeState, units: list[UnitState], flow: W.LevelFlow, row: A
     return st
 
 
+def check_open(conn: Any, ros: Roster, unit_code: str, year: int) -> None:
+    """Refuse a decision on a unit whose county (or any node above it) has submitted or been approved
+    — asked by status.decide inside its transaction, after the year's lock, so that a 上报 between the
+    page's look and the decision cannot slip one in."""
+    above, u = [], ros.get(unit_code)
+    seen = set()
+    while u is not None and u.parent and u.parent not in seen:
+        seen.add(u.parent)
+        above.append(u.parent)
+        u = ros.get(u.parent)
+    if is_node(ros, unit_code):
+        above.insert(0, unit_code)  # a county's own row is one of the county's units
+    if not above:
+        return
+    flows = _flows(conn, year, above)
+    for code in above:
+        if code in flows:
+            W.check_unit_open(node_name(ros, unit_code), node_name(ros, code), flows[code][0])
+
+
+def locked_in(conn: Any, ros: Roster, year: int) -> set[str]:
+    """The units of every node that has submitted (待审核) or been approved (read on ``conn``: the
+    storing transaction asks it before approving a clean version automatically)."""
+    locked = [code for code, (flow, _) in _flows(conn, year).items() if flow.locked]
+    return {u.code for code in locked for u in ros.subtree(code)}
+
+
 # ---------------------------------------------------------------- the archive's levels
 
 
@@ -314,6 +341,33 @@ class Levels:
             return Scope(row.unit_code, node_name(ros, row.unit_code), frozenset(), row.id, row.label)
         return scope_of(ros, row.unit_code, key_id=row.id, label=row.label)
 
+    def new_scoped_session(self, scope: Scope) -> str:
+        """A signed-in session of the holder of ``scope`` (the web's sign-in form): the admin key's for
+        the whole archive, else the session records its key and unit (secrets.new_session)."""
+        from .secrets import new_session
+
+        return new_session(self.engine) if scope.key_id is None else new_session(self.engine, scope.root, scope.key_id)
+
+    def session_scope(self, token: str, year: int | None = None) -> Scope | None:
+        """The scope of a live session (None: none, expired, ended, or its key revoked): the whole
+        archive for the admin key's, the key's subtree in the year's roster for a reviewer's."""
+        from .secrets import session_row
+
+        row = session_row(self.engine, token)
+        if row is None:
+            return None
+        if not row.label:  # the admin key's: the whole archive
+            return Scope()
+        from .secrets import keys
+
+        ros = self._key_roster(year)
+
+        key_id = int(row.label)
+        label = next((k.label or "" for k in keys(self.engine) if k.id == key_id), "")
+        if not ros.subtree(row.unit_code):  # the unit left the roster: the key sees nothing
+            return Scope(row.unit_code, node_name(ros, row.unit_code), frozenset(), key_id, label)
+        return scope_of(ros, row.unit_code, key_id=key_id, label=label)
+
     def decide_unit(
         self, scope: Scope, decision: str, unit: str, year: int, note: str = "", submission_id: int | None = None
     ) -> UnitState:
@@ -380,30 +434,13 @@ class Levels:
     def check_unit_open(self, unit_code: str, year: int) -> None:
         """Refuse a decision on a unit whose county (or any node above it) has submitted or been approved."""
         ros = self.need_roster(year)
-        above, u = [], ros.get(unit_code)
-        seen = set()
-        while u is not None and u.parent and u.parent not in seen:
-            seen.add(u.parent)
-            above.append(u.parent)
-            u = ros.get(u.parent)
-        if is_node(ros, unit_code):
-            above.insert(0, unit_code)  # a county's own row is one of the county's units
-        if not above:
-            return
         with self._read() as conn:
-            flows = _flows(conn, year, above)
-        for code in above:
-            if code in flows:
-                W.check_unit_open(node_name(ros, unit_code), node_name(ros, code), flows[code][0])
+            check_open(conn, ros, unit_code, year)
 
     def locked_codes(self, year: int) -> set[str]:
         """The units of every node that has submitted (待审核) or been approved: no decision on them."""
         with self._read() as conn:
-            locked = [code for code, (flow, _) in _flows(conn, year).items() if flow.locked]
-        if not locked:
-            return set()
-        ros = self.need_roster(year)
-        return {u.code for code in locked for u in ros.subtree(code)}
+            return locked_in(conn, self.need_roster(year), year)
 
     # ------------------------------------------------------------ sums
 

@@ -175,6 +175,12 @@ def serve_cmd(
         float, typer.Option("--max-unit-mb", help="每个单位每年通过链接最多存入多少 MB 的文件（相同的文件只算一次）。")
     ] = 30.0,
     max_uploads_per_hour: Annotated[int, typer.Option("--max-uploads-per-hour", help="每个单位的链接每小时最多上传几次。")] = 60,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", help="工作进程数（一个市或省一台服务器，例如 4）；大于 1 时档案库须为 PostgreSQL，管理页面都要登录。"
+        ),
+    ] = 1,
     db: DbOption = None,
 ) -> None:
     """启动报送网页：县里在本机浏览器中查看报送情况、审核、汇总；各单位用专用链接上传填报表。
@@ -197,19 +203,21 @@ def serve_cmd(
     check_year(year, 2000)
     if admin_key_file is not None and new_admin_key:
         raise fail("--admin-key-file 和 --new-admin-key 只能用一个。")
-    open_admin = is_loopback(host)
+    _workers_check(workers, db)
+    open_admin = is_loopback(host) and workers == 1  # several workers: a city's server behind a proxy, always signed in
     key = _read_key(admin_key_file) if admin_key_file is not None else None
     tls = _serve_checks(host, port, certfile, keyfile, base_url)
     config = WebConfig(db=db, year=year, open_admin=open_admin, tls=bool(tls), base_url=base_url)
     config.allow(host, allow_host or [])
     config.quotas = _quotas(max_file_mb, max_unit_mb, max_uploads_per_hour)
+    config.processes = workers
     with Archive.open(db) as archive:
         archive.need_roster(year)
         if key or new_admin_key or not open_admin:
             _admin_key(archive, key, new_admin_key)
         links_base = base_url or archive.setting(BASE_URL_SETTING)
-    app_ = create_app(config)
-    from ..web.server import run
+    app_ = create_app(config) if workers == 1 else None  # several workers: each makes its own
+    from ..web.server import run, run_workers
 
     scheme = "https" if tls else "http"
     if host in WILDCARDS:  # http://0.0.0.0/ is not an address anyone can open
@@ -220,7 +228,30 @@ def serve_cmd(
         _addresses(host, port, scheme, links_base, year)
     if not open_admin and not tls:
         say(PLAIN_LAN_WARNING)
-    run(app_, host=host, port=port, **tls)
+    if workers > 1:
+        say("共 {} 个工作进程，共用档案库 {}。", workers, _archive_shown(db))
+        run_workers(config, workers, host=host, port=port, **tls)
+    else:
+        run(app_, host=host, port=port, **tls)
+
+
+def _workers_check(workers: int, db) -> None:  # type: ignore[no-untyped-def]
+    """Several worker processes need an archive they can all write at once: PostgreSQL."""
+    from ..api import resolve_url
+
+    if not 1 <= workers <= 64:
+        raise fail(f"--workers {workers} 不合理：应为 1 到 64 之间的整数（一个市或省的服务器一般用 4）。")
+    if workers > 1 and not resolve_url(db).startswith("postgresql"):
+        raise fail(
+            f"--workers {workers} 需要 PostgreSQL 档案库（--db postgresql://用户@主机/库名）：SQLite 档案库同一时刻只能有一个"
+            "进程写入，多个工作进程会互相等待。一个县用 SQLite 时请去掉 --workers；一个市或省一台服务器的做法见 docs/web.md。"
+        )
+
+
+def _archive_shown(db) -> str:  # type: ignore[no-untyped-def]
+    from ..api import resolve_url, shown_url
+
+    return shown_url(resolve_url(db))
 
 
 PLAIN_LAN_WARNING = (

@@ -21,7 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from ..api import Archive, ArchiveError, WorkerPool
 from ..errors import NianbaoError
-from . import form, keys, views
+from . import city, form, keys, views
 from .limits import Limits, Quotas
 
 HERE = Path(__file__).parent
@@ -46,6 +46,7 @@ class WebConfig:
     origins: set[str] = field(default_factory=set)  # origins a form may come from besides the page's own
     quotas: Quotas = field(default_factory=Quotas)  # what one unit's link may take (serve --max-…)
     checkpoint_seconds: float = 60.0  # how often a SQLite archive's write-ahead log is moved into its file
+    processes: int = 1  # server processes on the archive (serve --workers): they share the machine's checkers
 
     def allow(self, host: str, names: list[str] | tuple[str, ...] = ()) -> None:
         """Answer for the listening address (any IP literal when it is a wildcard) and ``names``
@@ -214,12 +215,16 @@ def _lifespan(ctx: views.Context):
     async def lifespan(app):
         import asyncio
 
-        task = asyncio.create_task(_checkpoints(ctx.archive, ctx.config.checkpoint_seconds))
+        task = None  # PostgreSQL (serve --workers) has no log file to move
+        if ctx.archive.wal_file() is not None:
+            task = asyncio.create_task(_checkpoints(ctx.archive, ctx.config.checkpoint_seconds))
         try:
             yield
         finally:
-            task.cancel()
+            if task is not None:
+                task.cancel()
             ctx.workers.close()
+            ctx.limits.close()
             with contextlib.suppress(Exception):
                 ctx.archive.checkpoint()
 
@@ -237,11 +242,10 @@ def create_app(config: WebConfig) -> Starlette:
     if base:
         config.add_base_url(base)
     pages = Jinja2Templates(directory=str(HERE / "templates"))
-    workers = WorkerPool(os.cpu_count() or 1)  # started on the first upload
+    workers = WorkerPool(max(1, (os.cpu_count() or 1) // config.processes))  # started on the first upload
     ctx = views.Context(archive, config, pages, workers, keys.web_key(archive))
-    ctx.limits = Limits(config.quotas)
+    ctx.limits = Limits(config.quotas, archive=archive)  # its counts and locks are shared by every server process
     routes = [
-        Route("/", ctx.admin(views.overview)),
         Route("/login", views.login, methods=["GET", "POST"]),
         Route("/logout", views.logout, methods=["POST"]),
         Route("/unit/{code}", ctx.admin(views.unit_page)),
@@ -263,6 +267,7 @@ def create_app(config: WebConfig) -> Starlette:
         Route("/u/{token}/template", ctx.clerk(views.clerk_template)),
         Route("/u/{token}/annotated", ctx.clerk(views.clerk_annotated)),
         *form.routes(ctx),  # 在线填写 (issue 30)
+        *city.routes(ctx),  # the overview, a city's counties (issue 31)
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     handlers = {

@@ -81,6 +81,7 @@ async def _allowed(ctx: Context, request: Request, reviewer: bool) -> None:
     if reviewer:
         if not await run_in_threadpool(ctx._is_admin, request):
             raise HTTPException(403, "需要管理员登录：请先在登录页面输入管理密钥。")
+        ctx.in_scope(request)  # a county's reviewer: its own units only (issue 31)
         return
     code = await run_in_threadpool(ctx._link_unit, request.path_params["token"])
     if code is None:

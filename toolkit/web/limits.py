@@ -1,7 +1,9 @@
 """What one unit's link may take of the county's machine: bytes per file and per unit-year, uploads
-per hour, and a turn at the checker (one check at a time per unit, a few waiting). The archive
-counts what is stored, so several server processes agree; this module only keeps, per process, the
-upload attempts that left no row (refused or duplicate files) and the per-unit queues."""
+per hour, and a turn at the checker (one check at a time per unit, a few waiting); and how often an
+address may try the admin key. Everything counted here is shared by the archive's server processes
+(``serve --workers``): the archive counts what is stored and the attempts that left no row (refused or
+duplicate files, wrong keys), and a unit's turn and its places in the queue are the archive's locks
+(PostgreSQL advisory locks, released by the database when a process dies; toolkit/archive/leases.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,6 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
-import threading
-import time
-from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ MB = 1024 * 1024
 FORM_OVERHEAD = 64 * 1024  # a link's form around its file: boundaries, headers, the CSRF field
 CONTACT = "如有疑问，请联系县（旗、区）政务公开办。"
 REFUSE_CODES = frozenset({"unexpected-large-part"})  # pictures or embedded objects: refused before storing
+HOUR = 3600.0
+TURN_POLL = (0.05, 0.5)  # seconds between tries at a turn another process holds: first, at most
 
 
 @dataclass(frozen=True)
@@ -43,21 +44,19 @@ def mb(n: int) -> str:
 
 @dataclass
 class _Turn:
-    lock: Any  # asyncio.Lock, made inside the event loop
-    users: int = 0  # holding or waiting
+    lock: Any  # asyncio.Lock, made inside the event loop: this process's uploads of the unit, in order
+    users: int = 0  # holding or waiting, in this process
 
 
 @dataclass
 class Limits:
-    """One per server process (on ``views.Context``)."""
+    """One per server process (on ``views.Context``), over the archive every process shares."""
 
     quotas: Quotas = field(default_factory=Quotas)
-    max_units: int = 10_000  # units remembered for the hourly counts (a county has a few hundred)
+    archive: Any = None  # the server's Archive: the counts and the locks shared by its processes
     _turns: dict[str, _Turn] = field(default_factory=dict)
-    _recent: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
+    _locks: Any = None  # archive.process_locks(), made on first use
     _limiter: Any = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)  # the hourly counts, from the uploads' threads
-    _logins: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)  # client address → failed logins
 
     # ------------------------------------------------------------ request body
 
@@ -90,23 +89,59 @@ class Limits:
 
     @contextlib.asynccontextmanager
     async def turn(self, unit: str) -> AsyncIterator[None]:
-        """One check at a time per unit; the wait is on the event loop (no thread is held), and more
-        than ``quotas.waiting`` uploads waiting behind the one being checked are refused at once."""
+        """One check at a time per unit, whichever server process took the upload; more than
+        ``quotas.waiting`` uploads waiting behind the one being checked are refused at once. A place in
+        the queue and the turn are the archive's locks (``place``); the wait is on the event loop (no
+        thread is held): in order within this process, by polling the lock across processes."""
         import asyncio
 
+        place = await self._call(self.locks().take_first, [f"place\0{unit}\0{k}" for k in range(self.quotas.waiting + 1)])
+        # from here every lock taken is let go in a ``finally`` (``_call`` finishes even when the client leaves)
+        if place is None:
+            raise HTTPException(429, QUEUE_FULL, headers={"retry-after": str(QUEUE_RETRY_SECONDS)})
         slot = self._turns.get(unit)
         if slot is None:
             slot = self._turns[unit] = _Turn(asyncio.Lock())
-        if slot.users > self.quotas.waiting:
-            raise HTTPException(429, QUEUE_FULL, headers={"retry-after": str(QUEUE_RETRY_SECONDS)})
         slot.users += 1
         try:
             async with slot.lock:
-                yield
+                await self._take_turn(f"turn\0{unit}")
+                try:
+                    yield
+                finally:
+                    await self._call(self.locks().release, f"turn\0{unit}")
         finally:
             slot.users -= 1
             if slot.users == 0:  # the dict holds only units with uploads in flight
                 self._turns.pop(unit, None)
+            await self._call(self.locks().release, place)
+
+    async def _take_turn(self, name: str) -> None:
+        """Wait until the turn is free in every process (another process's upload of the unit ends)."""
+        import asyncio
+
+        pause = TURN_POLL[0]
+        while await self._call(self.locks().take_first, [name]) is None:
+            await asyncio.sleep(pause)
+            pause = min(TURN_POLL[1], pause * 2)
+
+    def locks(self) -> Any:
+        if self._locks is None:
+            self._locks = self.archive.process_locks()
+        return self._locks
+
+    def close(self) -> None:
+        """The server stops: its locks are released (PostgreSQL ends the session's locks)."""
+        if self._locks is not None:
+            self._locks.close()
+
+    async def _call(self, fn: Callable, *args: Any) -> Any:
+        """A short call on the locks off the event loop, shielded: a client that leaves (the request
+        cancelled) neither loses a lock just taken nor skips letting one go."""
+        import anyio
+
+        with anyio.CancelScope(shield=True):
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args))
 
     async def run(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         """Run a check in a thread of the uploads' own limiter, so that uploads never take the
@@ -129,74 +164,36 @@ class Limits:
         """Refuse an upload through a unit's link that would go over the hour's uploads or the
         unit-year's bytes. Files the year already holds add nothing and are acknowledged whatever the
         hour's count (a retry after a lost answer must hear "received", not "try in an hour"; what it
-        costs, a check, is bounded by the unit's queue)."""
+        costs, a check, is bounded by the unit's queue). Called within the unit's turn, so the count
+        and the attempt added are not raced by another process."""
         since = (dt.datetime.now().astimezone() - dt.timedelta(hours=1)).isoformat(timespec="microseconds")
         shas = {hashlib.sha256(p.read_bytes()).hexdigest(): p.stat().st_size for p in paths}
         used = archive.usage(unit, year, since, shas)
+        tried, left = archive.attempts(UPLOAD, unit, HOUR)
         q = self.quotas
-        with self._lock:
-            adds = sum(size for sha, size in shas.items() if sha not in used.known)
-            if set(shas) - used.known and max(used.receipts, self._attempts(unit)) >= q.uploads_per_hour:
-                wait = self._hour_wait(unit)
-                raise HTTPException(429, per_hour_message(q.uploads_per_hour, wait), headers={"retry-after": str(wait)})
-            if adds and used.bytes + adds > q.unit_bytes:
-                raise HTTPException(413, over_quota_message(used.bytes, adds, q.unit_bytes))
-            self._attempt(unit)
-
-    def _attempts(self, unit: str) -> int:
-        """This process's uploads of the unit in the last hour (refused and duplicate ones leave no
-        row in the archive, yet cost a check)."""
-        times = self._recent.get(unit)
-        if not times:
-            return 0
-        hour_ago = time.monotonic() - 3600
-        while times and times[0] < hour_ago:
-            times.popleft()
-        return len(times)
-
-    def _hour_wait(self, unit: str) -> int:
-        """Seconds until the oldest of this process's uploads of the unit in the hour drops out of it
-        (an hour when the receipts counted were stored by another process)."""
-        times = self._recent.get(unit)
-        left = 3600 - (time.monotonic() - times[0]) if times else 3600
-        return max(60, min(3600, int(left) + 1))
-
-    def _attempt(self, unit: str) -> None:
-        times = self._recent.pop(unit, None) or deque()
-        times.append(time.monotonic())
-        self._recent[unit] = times  # most recent last
-        while len(self._recent) > self.max_units:
-            self._recent.popitem(last=False)
+        adds = sum(size for sha, size in shas.items() if sha not in used.known)
+        if set(shas) - used.known and max(used.receipts, tried) >= q.uploads_per_hour:
+            wait = max(60, min(3600, int(left) + 1)) if tried >= q.uploads_per_hour else 3600
+            raise HTTPException(429, per_hour_message(q.uploads_per_hour, wait), headers={"retry-after": str(wait)})
+        if adds and used.bytes + adds > q.unit_bytes:
+            raise HTTPException(413, over_quota_message(used.bytes, adds, q.unit_bytes))
+        archive.add_attempt(UPLOAD, unit, HOUR)
 
     # ------------------------------------------------------------ the admin key
 
     def login_wait(self, client: str) -> int:
         """Seconds the address must wait before it may try the admin key again (0: it may now):
         ``LOGIN_TRIES`` wrong keys within ``LOGIN_WINDOW`` seconds lock it out until the oldest of
-        them is that old. Kept in this process only: a restart forgets the count, and several server
-        processes each allow as many; at a few tries per ten minutes a 32-character random key still
-        cannot be guessed, which is all this is for."""
-        with self._lock:
-            times = self._logins.get(client)
-            if not times:
-                return 0
-            while times and times[0] < time.monotonic() - LOGIN_WINDOW:
-                times.popleft()
-            if len(times) < LOGIN_TRIES:
-                return 0
-            return int(times[0] + LOGIN_WINDOW - time.monotonic()) + 1
+        them is that old. Counted in the archive, so every server process refuses the address alike
+        and a restart does not forget it. Blocking (a database call): run it off the event loop."""
+        tried, left = self.archive.attempts(LOGIN, client, LOGIN_WINDOW)
+        return int(left) + 1 if tried >= LOGIN_TRIES else 0
 
     def login_failed(self, client: str) -> None:
-        with self._lock:
-            times = self._logins.pop(client, None) or deque(maxlen=LOGIN_TRIES)
-            times.append(time.monotonic())
-            self._logins[client] = times  # most recent last
-            while len(self._logins) > self.max_units:
-                self._logins.popitem(last=False)
+        self.archive.add_attempt(LOGIN, client, LOGIN_WINDOW)
 
     def login_ok(self, client: str) -> None:
-        with self._lock:
-            self._logins.pop(client, None)
+        self.archive.clear_attempts(LOGIN, client)
 
     def store_options(self, unit: str | None) -> dict[str, Any]:
         """``receive``'s limits: for a unit's link all of them, for the county's batch the per-file ones."""
@@ -216,6 +213,7 @@ QUEUE_FULL = (
     "看“记录”中的审核结果；需要时再上传最新的一份。"
 )
 LOGIN_TRIES, LOGIN_WINDOW = 5, 600  # wrong admin keys from one address, seconds
+LOGIN, UPLOAD = "login", "upload"  # kinds of the archive's attempts
 
 
 def too_big_message(limit: int, name: str = "", size: int = 0) -> str:

@@ -10,6 +10,12 @@ accept and every page fails, each failure logging a traceback. Here, minimally o
   pipes and uploads' temporary files): a new one beyond it closes the oldest connection that has not
   sent a complete request, so requests that arrive whole are still answered;
 - errors are logged once per kind per minute, not once per connection.
+
+``serve --workers N`` (``run_workers``) runs N such processes on one listening socket under uvicorn's
+own supervisor (it restarts a worker that dies and stops them all on Ctrl-C or SIGTERM). The guards
+above are per process: each worker has its own deadlines and connection cap (N times as many
+connections in all, each process within its own descriptor limit). What the processes must agree on
+— sessions, CSRF tokens, the per-unit turn, the hourly and login counts — is in the archive.
 """
 
 from __future__ import annotations
@@ -219,3 +225,136 @@ def run(app: Any, host: str, port: int, **options: Any) -> None:
         import sys
 
         sys.exit(3)  # as uvicorn.run: it could not start
+
+
+# ---------------------------------------------------------------- serve --workers
+
+
+class GuardedProtocols:
+    """uvicorn's ``http`` for worker processes: the supervisor sends the configuration to each worker
+    by pickling it, which a class made by ``guarded_protocol`` does not survive; this makes that
+    class in the worker, once, so each worker has its own registry of waiting connections."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self._cls: type | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"cap": self.cap, "_cls": None}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._cls is None:
+            self._cls = guarded_protocol(self.cap)
+        return self._cls(*args, **kwargs)
+
+
+class WorkerApp:
+    """The page of one worker process, made in that process (uvicorn's app factory): each worker
+    opens its own connections to the archive."""
+
+    def __init__(self, config: Any):
+        self.config = config
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled as the worker process starts. Ctrl-C in the terminal reaches every process of
+        the group: the worker stops by uvicorn's handler (which takes SIGINT over while it serves)
+        and then must not end in Python's KeyboardInterrupt traceback; the supervisor stops it."""
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _die_with_parent()
+        self.__dict__.update(state)
+
+    def __call__(self) -> Any:
+        import sys
+
+        from .app import create_app
+
+        quiet_repeats()
+        try:
+            return create_app(self.config)
+        except Exception as e:  # the archive went away since serve's checks: say so, no traceback
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            print(f"错误：报送网页的工作进程无法启动（{detail}）。请检查档案库数据库后重新运行 nianbao serve。", file=sys.stderr)
+            sys.exit(STARTUP_FAILURE)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM to this worker when the supervisor dies, even by SIGKILL (a worker left behind
+    would go on serving the port with nobody to stop it). Elsewhere nothing."""
+    import os
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() == 1:  # the supervisor died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+STARTUP_FAILURE = 3  # as uvicorn: a worker that cannot start stops the supervisor
+HEALTHCHECK_SECONDS = 30  # a worker that does not answer the supervisor for this long is replaced (uvicorn: 5)
+
+
+def _supervisor(config: Any, sock: Any) -> Any:
+    """uvicorn's Multiprocess, remembering which signal stopped it (it swallows the signal; ``serve``
+    exits 130 for Ctrl-C and 143 for SIGTERM like every command)."""
+    import signal
+
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        stopped_by: int | None = None
+
+        def handle_int(self) -> None:
+            self.stopped_by = self.stopped_by or signal.SIGINT
+            super().handle_int()
+
+        def handle_term(self) -> None:
+            self.stopped_by = self.stopped_by or signal.SIGTERM
+            super().handle_term()
+
+    return Supervisor(config, sockets=[sock])
+
+
+def run_workers(web_config: Any, workers: int, host: str, port: int, **options: Any) -> None:
+    """N worker processes of the page on one socket (``serve --workers``); ``web_config`` is the
+    page's WebConfig (each worker makes its app from it), ``options`` go to uvicorn."""
+    import signal
+    import sys
+
+    import uvicorn
+    from uvicorn.supervisors.multiprocess import SIGNALS
+
+    config = uvicorn.Config(
+        WorkerApp(web_config),
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        log_level="warning",
+        http=GuardedProtocols(connection_cap()),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        **options,
+    )
+    quiet_repeats()
+    before = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    sock = config.bind_socket()
+    supervisor = _supervisor(config, sock)
+    try:
+        supervisor.run()
+    finally:
+        sock.close()
+        for sig, handler in before.items():
+            if handler is not None:  # None: a handler not set from Python, left as it is
+                signal.signal(sig, handler)
+    if supervisor.stopped_by:
+        signal.raise_signal(supervisor.stopped_by)  # the command's own handler: exit 130 / 143
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        sys.exit(STARTUP_FAILURE)

@@ -46,7 +46,8 @@ class Context:
             if not await run_in_threadpool(self._is_admin, request):
                 if request.method == "GET":
                     return RedirectResponse("/login", status_code=303)
-                raise HTTPException(403, "需要管理员登录：请先在登录页面输入管理密钥。")
+                raise HTTPException(403, "需要管理员登录：请先在登录页面输入管理密钥或本县（市）的审核密钥。")
+            self.in_scope(request)
             await self._form(request)
             return await handler(self, request)
 
@@ -54,11 +55,21 @@ class Context:
 
     def _is_admin(self, request: Request) -> bool:
         """Loopback's open admin only for a loopback Host (HostGuard has checked the Origin of a form);
-        otherwise a live session signed in with the admin key."""
+        otherwise a live session signed in with the admin key or a reviewer's key. Either way the
+        request's scope (``request.state.scope``: what its holder may see and decide) is set here."""
         if self.config.open_admin and request.scope.get(LOOPBACK_HOST):
+            request.state.scope = self.archive.scope(self.config.year)
             return True
-        request.state.signed_in = keys.is_session(self.archive, self.cookie(request, ADMIN_COOKIE))
+        scope = self.archive.session_scope(self.cookie(request, ADMIN_COOKIE), self.config.year)
+        request.state.signed_in, request.state.scope = scope is not None, scope
         return request.state.signed_in
+
+    def in_scope(self, request: Request) -> None:
+        """A route naming a unit (``{code}``) outside the signed-in scope answers as an unknown unit:
+        a county's reviewer learns nothing of another county's units, not even that they exist."""
+        code = request.path_params.get("code")
+        if code is not None and not request.state.scope.can_see(code):
+            raise HTTPException(404, NO_UNIT.format(year=self.config.year, code=code))
 
     def clerk(self, handler):
         @functools.wraps(handler)
@@ -178,6 +189,7 @@ HTTP_MESSAGES = {
     405: "这个网址不接受这种请求。请从网页上的按钮操作。",
     413: "上传的内容太大。请分几次上传。",
 }
+NO_UNIT = "{year}年度名册中没有单位代码 {code}，或该单位不在您可以查看的范围内。"
 NO_LENGTH = "请求没有注明内容大小（Content-Length），无法接收。请在本网页上重新操作；一直如此时请换用常用的浏览器。"
 UNAVAILABLE = "档案库暂时无法访问，请稍后重试。这次操作没有完成，也没有保存任何半截的内容。"
 FULL = "服务器的磁盘已满，这次上传没有保存（以前收到的文件不受影响）。请过一会儿再试；一直如此时请告诉县（旗、区）政务公开办。"
@@ -244,12 +256,25 @@ def download(data: bytes, name: str, media_type: str = XLSX) -> Response:
     return Response(data, media_type=media_type, headers={"content-disposition": disposition})
 
 
-def _unit(ctx: Context, code: str):
+def _unit(ctx: Context, code: str, request: Request | None = None):
+    """The roster unit of a code — within the request's scope when one is given (404 otherwise)."""
     ros = ctx.archive.need_roster(ctx.config.year)
     unit = ros.get(code)
-    if unit is None:
-        raise HTTPException(404, f"{ctx.config.year}年度名册中没有单位代码 {code}。")
+    scope = getattr(request.state, "scope", None) if request is not None else None
+    if unit is None or (scope is not None and not scope.can_see(code)):
+        raise HTTPException(404, NO_UNIT.format(year=ctx.config.year, code=code))
     return unit
+
+
+def scope_of(request: Request):
+    """The signed-in scope (set by ``Context.admin``): what this reviewer may see and decide."""
+    return request.state.scope
+
+
+def _under(request: Request) -> str | None:
+    """The scope's root as ``--under`` (None for the whole archive)."""
+    scope = scope_of(request)
+    return None if scope.whole else scope.root
 
 
 # ---------------------------------------------------------------- admin pages
@@ -265,8 +290,16 @@ def _sorted_states(states, status: str, sort: str):
     return sorted(shown, key=keys_by.get(sort, lambda s: 0), reverse=sort == "time")
 
 
-async def overview(ctx: Context, request: Request) -> Response:
-    states = await run_in_threadpool(ctx.archive.status, ctx.config.year)
+async def overview(
+    ctx: Context, request: Request, levels: dict[str, Any] | None = None, error: str = "", status_code: int = 200
+) -> Response:
+    """报送情况 of the scope's units (``levels``: what city.py adds for a roster with counties — the
+    root it shows, its state one level up, its counties' lines, and which units the table lists)."""
+    levels = levels or {}
+    root = levels.get("root_code") or _under(request)
+    states = await run_in_threadpool(ctx.archive.status, ctx.config.year, None, root or None)
+    own = levels.get("own_codes")
+    states = states if own is None else [s for s in states if s.code in own]
     deadline = await run_in_threadpool(ctx.archive.deadline, ctx.config.year)
     tally = Counter(s.status for s in states)
     status, sort = request.query_params.get("status", ""), request.query_params.get("sort", "")
@@ -274,6 +307,8 @@ async def overview(ctx: Context, request: Request) -> Response:
     return ctx.render(
         request,
         "overview.html",
+        status_code=status_code,
+        error=error,
         states=_sorted_states(states, status, sort),
         total=len(states),
         bars=bars,
@@ -282,6 +317,7 @@ async def overview(ctx: Context, request: Request) -> Response:
         status=status,
         sort=sort,
         statuses=STATUS_ORDER,
+        **levels,
     )
 
 
@@ -341,11 +377,24 @@ def _review_view(archive: Archive, code: str, year: int, state, findings: list) 
 
 async def unit_page(ctx: Context, request: Request, error: str = "", status_code: int = 200) -> Response:
     code = request.path_params["code"]
-    unit = _unit(ctx, code)
+    unit = _unit(ctx, code, request)
     view = await run_in_threadpool(_unit_view, ctx.archive, code, ctx.config.year)
     view |= await run_in_threadpool(_review_view, ctx.archive, code, ctx.config.year, view["state"], view["findings"])
     view |= await run_in_threadpool(_links_view, ctx, request, [unit])
+    view["locked"] = await run_in_threadpool(_locked_note, ctx.archive, code, ctx.config.year)
     return ctx.render(request, "unit.html", status_code=status_code, unit=unit, error=error, **view)
+
+
+def _locked_note(archive: Archive, code: str, year: int) -> str:
+    """Why no decision can be taken on the unit now — its county has submitted to the city or been
+    approved (the archive's own words) — or ""."""
+    from ..api import ArchiveError
+
+    try:
+        archive.check_unit_open(code, year)
+    except ArchiveError as e:
+        return str(e)
+    return ""
 
 
 async def _decide(ctx: Context, request: Request, kind: str) -> Response:
@@ -355,15 +404,14 @@ async def _decide(ctx: Context, request: Request, kind: str) -> Response:
     from ..api import ArchiveError
 
     code = request.path_params["code"]
-    _unit(ctx, code)
+    _unit(ctx, code, request)
     note = str(request.state.form.get("note", "")).strip()
     if not note and kind != "通过":
         raise HTTPException(400, "请填写退回理由或撤销通过的原因。")
     raw_sid = str(request.state.form.get("submission_id", "")).strip()
     sid = int(raw_sid) if raw_sid.isdigit() else None  # the version the reviewer saw (None: the newest)
-    decide = {"通过": ctx.archive.approve, "退回": ctx.archive.reject, "撤销通过": ctx.archive.reopen}[kind]
     try:
-        await run_in_threadpool(decide, code, ctx.config.year, note, sid, "管理页面")
+        await run_in_threadpool(ctx.archive.decide_unit, scope_of(request), kind, code, ctx.config.year, note, sid)
     except ArchiveError as e:
         return await unit_page(ctx, request, error=str(e), status_code=409)
     return RedirectResponse(f"/unit/{urllib.parse.quote(code)}", status_code=303)
@@ -395,14 +443,14 @@ def _links_view(ctx: Context, request: Request, units) -> dict[str, Any]:
 
 
 async def links_page(ctx: Context, request: Request) -> Response:
-    units = list(ctx.archive.need_roster(ctx.config.year).units)
+    units = scope_of(request).units(ctx.archive.need_roster(ctx.config.year))
     view = await run_in_threadpool(_links_view, ctx, request, units)
     return ctx.render(request, "links.html", units=units, **view)
 
 
 async def new_link(ctx: Context, request: Request) -> Response:
     """重新生成: the unit's new link, its old one stops working at once (also its first link)."""
-    code = _unit(ctx, request.path_params["code"]).code
+    code = _unit(ctx, request.path_params["code"], request).code
     await run_in_threadpool(keys.rotate_link, ctx.archive, code)
     back = "/links" if request.state.form.get("back") == "links" else f"/unit/{urllib.parse.quote(code)}"
     return RedirectResponse(f"{back}#link-{urllib.parse.quote(code)}", status_code=303)
@@ -429,22 +477,28 @@ async def bulk_upload(ctx: Context, request: Request) -> Response:
     with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
         paths = await _save_uploads(request.state.form, Path(tmp))
         options = ctx.limits.store_options(None)
+        scope = scope_of(request)
+        if not scope.whole:  # a county's reviewer stores its own units' returns only
+            options["only_codes"] = scope.codes
         received = await ctx.limits.run(ctx.archive.receive, paths, ctx.config.year, source="管理页面", **options)
     return ctx.render(request, "received.html", received=received)
 
 
-async def _submission_report(ctx: Context, sid: int, only_unit: str | None = None):
+async def _submission_report(ctx: Context, sid: int, only_unit: str | None = None, scope=None):
+    """A stored version — of ``only_unit`` (a unit's link) or within ``scope`` (a reviewer) only."""
     try:
         report = await run_in_threadpool(ctx.archive.report, sid)
     except Exception:  # no such submission
         raise HTTPException(404, "没有这份提交。") from None
     if only_unit is not None and report.unit_code != only_unit:
         raise HTTPException(404, "没有这份提交。")
+    if scope is not None and not scope.can_see(report.unit_code):
+        raise HTTPException(404, "没有这份提交。")
     return report
 
 
 async def original(ctx: Context, request: Request) -> Response:
-    report = await _submission_report(ctx, request.path_params["sid"])
+    report = await _submission_report(ctx, request.path_params["sid"], scope=scope_of(request))
     data = await run_in_threadpool(ctx.archive.file_bytes, report.provenance.sha256)
     return download(data, report.provenance.name or "原件.xlsx")
 
@@ -466,7 +520,7 @@ def _annotated_name(report) -> str:
 
 
 async def annotated(ctx: Context, request: Request) -> Response:
-    report = await _submission_report(ctx, request.path_params["sid"])
+    report = await _submission_report(ctx, request.path_params["sid"], scope=scope_of(request))
     data = await run_in_threadpool(_annotated_bytes, report, ctx.config.year)
     return download(data, _annotated_name(report))
 
@@ -481,7 +535,7 @@ def _templates(archive: Archive, units, year: int) -> list[tuple[str, bytes]]:
 
 
 async def template_one(ctx: Context, request: Request) -> Response:
-    unit = _unit(ctx, request.path_params["code"])
+    unit = _unit(ctx, request.path_params["code"], request)
     ((name, data),) = await run_in_threadpool(_templates, ctx.archive, [unit], ctx.config.year)
     return download(data, name)
 
@@ -498,15 +552,15 @@ def _zip(files: list[tuple[str, bytes]]) -> bytes:
 
 
 async def templates_zip(ctx: Context, request: Request) -> Response:
-    ros = ctx.archive.need_roster(ctx.config.year)
-    files = await run_in_threadpool(_templates, ctx.archive, list(ros.units), ctx.config.year)
+    units = scope_of(request).units(ctx.archive.need_roster(ctx.config.year))
+    files = await run_in_threadpool(_templates, ctx.archive, units, ctx.config.year)
     return download(_zip(files), f"{ctx.config.year}年政府信息公开年报填报模板.zip", "application/zip")
 
 
-def _summary_bytes(archive: Archive, year: int, force: bool) -> tuple[bytes, str]:
+def _summary_bytes(archive: Archive, year: int, force: bool, under: str | None = None) -> tuple[bytes, str]:
     from ..api import write_summary
 
-    summary = archive.consolidate(year, force=force)
+    summary = archive.consolidate(year, force=force, under=under)
     name = f"{summary.report.unit_name or '汇总'}_{year}年政府信息公开年报汇总.xlsx"
     with tempfile.TemporaryDirectory(prefix="nianbao-summary-") as tmp:
         path = write_summary(summary, Path(tmp) / "汇总.xlsx")[0]
@@ -518,17 +572,17 @@ async def consolidate(ctx: Context, request: Request) -> Response:
 
     force = request.state.form.get("force") == "1"
     try:
-        data, name = await run_in_threadpool(_summary_bytes, ctx.archive, ctx.config.year, force)
+        data, name = await run_in_threadpool(_summary_bytes, ctx.archive, ctx.config.year, force, _under(request))
     except Refused as e:  # the command line's advice, said as this page's checkbox
         message = str(e).replace("加 --force 强制汇总", f"勾选“{FORCE_BOX}”后再点“汇总并下载汇总表”")
         return ctx.render(request, "error.html", status_code=409, message=message.replace("--force", f"勾选“{FORCE_BOX}”"))
     return download(data, name)
 
 
-def _export_bytes(archive: Archive, year: int, kind: str, wide: bool = False) -> bytes:
+def _export_bytes(archive: Archive, year: int, kind: str, wide: bool = False, under: str | None = None) -> bytes:
     from ..api import write_frame
 
-    frame = archive.export_frame(year, wide=wide)
+    frame = archive.export_frame(year, wide=wide, under=under)
     with tempfile.TemporaryDirectory(prefix="nianbao-export-") as tmp:
         return write_frame(frame, Path(tmp) / f"明细.{kind}").read_bytes()
 
@@ -538,20 +592,25 @@ async def export(ctx: Context, request: Request) -> Response:
     if kind not in ("csv", "xlsx"):
         raise HTTPException(404, "只能导出 CSV 或 XLSX。")
     wide = request.query_params.get("form") == "wide"  # one row per unit (明细), else one per unit and cell
-    data = await run_in_threadpool(_export_bytes, ctx.archive, ctx.config.year, kind, wide)
+    data = await run_in_threadpool(_export_bytes, ctx.archive, ctx.config.year, kind, wide, _under(request))
     media = "text/csv; charset=utf-8" if kind == "csv" else XLSX
     form = "宽表" if wide else "明细"
     return download(data, f"{ctx.config.year}年政府信息公开年报{form}.{kind}", media)
 
 
-def _audit(archive: Archive, paths: list[Path], year: int, store: bool) -> tuple[Any, bytes]:
+def _audit(archive: Archive, paths: list[Path], year: int, store: bool, scope) -> tuple[Any, bytes]:
     """Published reports through the same importer and checks as `nianbao audit`; with ``store``
-    the readable ones are kept in the archive as their years' published figures."""
-    from ..api import audit, write_audit
+    the readable ones are kept in the archive as their years' published figures. A county's reviewer
+    matches them against its own units only, and stores only theirs."""
+    from ..api import Roster, audit, write_audit
 
-    result = audit(paths, archive.roster(year))
+    ros = archive.roster(year)
+    if ros is not None and not scope.whole:
+        ros = Roster(tuple(scope.units(ros)), ros.source)
+    result = audit(paths, ros)
     if store:
         known = [r for r in result.reports if r.readable and r.year and archive.roster(r.year) is not None]
+        known = [r for r in known if scope.can_see(r.unit_code)]
         archive.store_imported(known)
     with tempfile.TemporaryDirectory(prefix="nianbao-audit-") as tmp:
         return result, write_audit(result, Path(tmp) / "审计.xlsx").read_bytes()
@@ -561,30 +620,33 @@ async def audit_upload(ctx: Context, request: Request) -> Response:
     form = request.state.form
     with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
         paths = await _save_uploads(form, Path(tmp))
-        result, data = await run_in_threadpool(_audit, ctx.archive, paths, ctx.config.year, form.get("store") == "1")
+        store = form.get("store") == "1"
+        result, data = await run_in_threadpool(_audit, ctx.archive, paths, ctx.config.year, store, scope_of(request))
     if form.get("download") == "1":
         return download(data, f"{ctx.config.year}年已发布年报审计.xlsx")
     return ctx.render(request, "audit.html", reports=result.reports)
 
 
 async def login(request: Request) -> Response:
-    """The admin key, once: the browser then holds a random session id (never the key), stored as its
-    digest and ended by 退出 or after keys.SESSION_HOURS hours."""
+    """The admin key or a reviewer's key (``keys add --under``), once: the browser then holds a random
+    session id (never the key), stored as its digest with the key's scope and ended by 退出, after
+    keys.SESSION_HOURS hours, or when the reviewer's key is revoked."""
     ctx: Context = request.app.state.ctx
     if request.method == "POST":
         await ctx._form(request)
         client = request.client.host if request.client else ""
-        wait = ctx.limits.login_wait(client)  # a few wrong keys per address and ten minutes
+        wait = await run_in_threadpool(ctx.limits.login_wait, client)  # a few wrong keys per address and ten minutes
         if wait:
             raise HTTPException(429, login_wait_message(wait), headers={"retry-after": str(wait)})
         key = str(request.state.form.get("key", "")).strip()
-        if await run_in_threadpool(keys.is_admin_key, ctx.archive, key):
-            ctx.limits.login_ok(client)
-            session = await run_in_threadpool(keys.new_session, ctx.archive)
+        scope = await run_in_threadpool(ctx.archive.key_scope, key, ctx.config.year)  # the admin key or a reviewer's
+        if scope is not None:
+            await run_in_threadpool(ctx.limits.login_ok, client)
+            session = await run_in_threadpool(ctx.archive.new_scoped_session, scope)
             resp = RedirectResponse("/", status_code=303)
             ctx.set_cookie(resp, request, ADMIN_COOKIE, session, max_age=keys.SESSION_HOURS * 3600)
             return resp
-        ctx.limits.login_failed(client)
+        await run_in_threadpool(ctx.limits.login_failed, client)
         return ctx.render(request, "login.html", status_code=403, wrong=True)
     return ctx.render(request, "login.html", wrong=False)
 

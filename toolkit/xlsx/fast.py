@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 from ..spec import picker
-from .guard import Filled, ProbeProblem, _check_extent, _derived, parse_xml, read_member, xml_text
+from .guard import Filled, ProbeProblem, _check_extent, _derived, declares_markup, parse_xml, read_member, xml_text
 from .parts import SheetInfo
 
 # A cell, as one match: its reference (r= first, double-quoted), its other attributes, then either
@@ -187,19 +187,19 @@ class Cells:
     formulas: dict[str, str] = field(default_factory=dict)  # A1 → "=…"
     max_row: int = 0  # of the cells that are not self-closed (the extent the probe bounds)
     max_col: int = 0
-    values: list[tuple[int, int, Any]] | None = None  # (row, column, value), or [] with ``rows``; None: calamine reads them
+    values: list[tuple[int, int, Any]] | None = None  # (row, column, value), or [] with ``slots``; None: calamine reads them
     filled: int = 0  # cells that are not self-closed (what the probe counts against its limit)
     elements: int = 0  # every cell tag, self-closed (styled, empty) or not: the probe's work bound
-    rows: list[list[Any]] | None = field(default=None, repr=False)  # the grid, when built with the values
+    slots: tuple[_Plan, list[Any]] | None = field(default=None, repr=False)  # a known skeleton's values, in its plan's order
 
     def grid(self) -> list[list[Any]]:
         """The values as calamine's ``to_python(skip_empty_area=False)`` gives them: rows from the
         first to the last with a value, each as wide as the widest. Built only when asked, after
-        the probe has bounded the extent (a known skeleton's values come as their grid)."""
-        if self.rows is None:
-            assert self.values is not None
-            self.rows = _grid(self.values)
-        return self.rows
+        the probe has bounded the extent."""
+        if self.slots is not None:
+            return self.slots[0].grid(self.slots[1])
+        assert self.values is not None
+        return _grid(self.values)
 
 
 # How a cell's value is read, from its attributes other than r= (given the book's styles):
@@ -284,6 +284,13 @@ class _Plan:
         at = [(known.places[k][0] - 1) * width + known.places[k][1] - 1 for k in order]
         return cls(picker(numbers), picker(strings), others, at, height, width)
 
+    def grid(self, values: list[Any]) -> list[list[Any]]:
+        """The grid of a part with this skeleton: every slot holds a value, so its size is the
+        skeleton's, and the values are put in place by C-level calls."""
+        flat: list[Any] = [""] * (self.height * self.width)
+        list(map(flat.__setitem__, self.at, values))
+        return [flat[i : i + self.width] for i in range(0, len(flat), self.width or 1)]
+
 
 _SKELETONS: dict[tuple[bytes, ...], Skeleton] = {}
 
@@ -335,10 +342,10 @@ def scan(data: bytes, book: Workbook | None, cut: Split | None = None) -> Cells 
         return full_scan(data, book)
     known = cut.known
     if known is not None:
-        rows = _slot_values(known, cut.texts, book)
-        if rows is not None:
+        slots = _slot_values(known, cut.texts, book)
+        if slots is not None:
             c = known.cells
-            return Cells(dict(c.formulas), c.max_row, c.max_col, [], c.filled, c.elements, rows)
+            return Cells(dict(c.formulas), c.max_row, c.max_col, [], c.filled, c.elements, slots)
     out = full_scan(data, book)
     if known is None and out is not None and out.values is not None:
         _remember(cut.key, out)
@@ -379,10 +386,9 @@ def _doubtful(values: list[Any]) -> bool:
     return any(v is _UNSURE or v is _EMPTY for v in values)
 
 
-def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> list[list[Any]] | None:
-    """The grid of a part with a known skeleton, its values converted as the full pass converts them.
-    Every slot holds a value (or the part is left to the full pass), so the grid's size is the
-    skeleton's, and the values are put in place by C-level calls."""
+def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> tuple[_Plan, list[Any]] | None:
+    """The values of a part with a known skeleton, converted as the full pass converts them, in
+    the order of the plan that places them (``_Plan.grid``); None when one is in doubt or missing."""
     styles, plan = known.plans.get(id(book.styles), (None, None))
     if styles is not book.styles or plan is None:  # the styles part is remembered: usually the same object
         plan = _Plan.of(known, book.styles)
@@ -405,9 +411,7 @@ def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> list[li
     others = [_value(code, texts[k], None) for k, code in plan.others]
     if _doubtful(others):
         return None
-    flat: list[Any] = [""] * (plan.height * plan.width)
-    list(map(flat.__setitem__, plan.at, values + others))
-    return [flat[i : i + plan.width] for i in range(0, len(flat), plan.width or 1)]
+    return plan, values + others
 
 
 def _whole_numbers(digits: tuple[bytes, ...]) -> list[float]:
@@ -633,6 +637,26 @@ _DECL = re.compile(
 )
 
 
+# A namespace prefix in use (an element's, or an attribute's other than a declaration), one declared,
+# and the root element's start tag (after the declaration, if any).
+_PREFIX_USED = re.compile(rb"<([A-Za-z_][\w.-]*):|\s([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*\s*=")
+_PREFIX_DECLARED = re.compile(rb"\sxmlns:([A-Za-z_][\w.-]*)\s*=")
+_ROOT_TAG = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml[^<>]*\?>\s*)?<[A-Za-z_][^<>]*>")
+
+
+def _unbound_prefix(data: bytes, region: bytes) -> bool:
+    """A prefix in ``region`` that the part's root element does not declare. The XML parser refuses
+    a part with an unbound prefix (``<xm:macrosheet/>``, ``<row foo:x="1">``), the patterns would
+    read it: such a part, or one declaring a prefix deeper than its root (Excel's x14 extensions),
+    is left to the XML parser. (A quiet skeleton's bytes hold no prefixed element, and their
+    attributes were looked at when it was first read: ``region`` is then the tail.)"""
+    used = {a or b for a, b in _PREFIX_USED.findall(region)} - {b"xmlns", b"xml"}
+    if not used:
+        return False
+    root = _ROOT_TAG.match(data)
+    return root is None or not used <= set(_PREFIX_DECLARED.findall(root.group()))
+
+
 def _markup_region(data: bytes, cut: Split | None) -> bytes:
     """Where a part's markup checks look: after the sheet data when the part has a quiet skeleton
     (``Split.quiet`` says why that finds the same), else the whole part."""
@@ -654,7 +678,7 @@ def _fast_scan(
     (``split(data)``) of a quiet skeleton, the markup is looked for after the sheet data
     only (``Split.quiet`` says why that finds the same)."""
     region = _markup_region(data, cut)
-    if not _DECL.match(data) or _odd(region):
+    if not _DECL.match(data) or _odd(region) or _unbound_prefix(data, region):
         return False
     protections = region.count(b"<sheetProtection")
     if protections > 1 or (protections and protections > len(_PROT.findall(region))):
@@ -681,10 +705,13 @@ def _fast_scan(
 _BOOK_PARTS = {"sharedStrings": "xl/sharedStrings.xml", "styles": "xl/styles.xml"}
 
 
-def _fast_book(zf: zipfile.ZipFile, names: set[str], rels: dict[str, str], types: dict[str, str]) -> Workbook | None:
+def _fast_book(
+    zf: zipfile.ZipFile, names: set[str], rels: dict[str, str], types: dict[str, str], clean: set[str]
+) -> Workbook | None:
     """What the one pass needs to read values (shared strings, the kind of each cell style); None
     when anything about the workbook leaves calamine's reading in doubt: repeated member names,
-    shared strings or styles elsewhere than where calamine reads them, parts it may read otherwise."""
+    shared strings or styles elsewhere than where calamine reads them, parts it may read otherwise.
+    The parts read here and found free of DTDs are added to ``clean`` (not read again for that)."""
     if len(names) != len(zf.infolist()) or "xl/styles.xml" not in names:
         return None
     for kind, path in _BOOK_PARTS.items():
@@ -695,8 +722,11 @@ def _fast_book(zf: zipfile.ZipFile, names: set[str], rels: dict[str, str], types
         strings: list[str] | None = []
         if "xl/sharedStrings.xml" in names:
             data = read_member(zf, "xl/sharedStrings.xml") or b""
+            clean.update(() if declares_markup(data) else ("xl/sharedStrings.xml",))
             strings = shared_strings(data) if _DECL.match(data) else None
-        styles = _derived("styles", read_member(zf, "xl/styles.xml") or b"", _style_kinds)
+        data = read_member(zf, "xl/styles.xml") or b""
+        clean.update(() if declares_markup(data) else ("xl/styles.xml",))
+        styles = _derived("styles", data, _style_kinds)
     except ProbeProblem:
         return None
     return Workbook(strings, styles) if strings is not None else None

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .guard import (
-    _DTD,
     MAX_BOOK_CELLS,
     MAX_EXTRA_PARTS,
     NS,
     ProbeProblem,
     _derived,
     _local,
+    declares_markup,
     open_zip,
     parse_xml,
     read_member,
@@ -390,7 +390,7 @@ def _declared_markup(zf: zipfile.ZipFile, checked: set[str]) -> None:
         if info.filename in checked or not info.filename.lower().endswith(_XML_PART):
             continue
         data = read_member(zf, info) or b""
-        if b"!" in data and b"<!" in data and _DTD.search(data):  # "!": one memchr, far faster than "<!"
+        if declares_markup(data):
             raise ProbeProblem("file-malicious", f"部件 {info.filename} 含有DTD或实体声明")
 
 

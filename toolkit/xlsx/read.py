@@ -9,7 +9,19 @@ import zipfile
 
 from . import fast
 from .fast import FAST_SCAN_BYTES, _fast_book, _fast_scan, _markup_region
-from .guard import _DTD, MAX_FILE_BYTES, Filled, ProbeProblem, _describe_zip, open_zip, read_member, sniff, tool_sheets
+from .guard import (
+    _CELL_TAG,
+    MAX_FILE_BYTES,
+    Filled,
+    ProbeProblem,
+    XMLInvalid,
+    _describe_zip,
+    declares_markup,
+    open_zip,
+    read_member,
+    sniff,
+    tool_sheets,
+)
 from .parts import (
     _PARSED,
     _XLSX_NEEDED,
@@ -55,7 +67,7 @@ def _sheet_xml(
         data = read_member(zf, name) or b""
         cut = fast.split(data) if book is not None else None
         region = _markup_region(data, cut)
-        if b"!" in region and b"<!" in region and _DTD.search(region):
+        if declares_markup(region):
             raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
         if not careful and _fast_scan(data, info, book, cut, filled):
             return
@@ -76,14 +88,15 @@ def probe_xlsx(zf: zipfile.ZipFile, careful: bool = False) -> Probe:
     rels, types = _workbook_rels(zf, probe)
     _hidden_parts(zf, names, probe)
     one_pass = not careful and _derived("names", wb_xml, _plain_sheet_names) and not other_epoch
-    book = _fast_book(zf, names, rels, types) if one_pass else None
+    clean: set[str] = set()  # parts the one pass read and found free of DTDs
+    book = _fast_book(zf, names, rels, types, clean) if one_pass else None
     if locked is not None:
         probe.structure_locked = locked
     for name, text in defined:
         _defined_name(name, text, probe)
     filled = Filled(tool_sheets(probe.properties))
     scanned, checked = _scan_sheets(zf, probe, sheets, rels, types, book, filled)
-    _declared_markup(zf, checked | _PARSED if len(names) == len(zf.infolist()) else set())  # a repeated name: look at each
+    _declared_markup(zf, checked | clean | _PARSED if len(names) == len(zf.infolist()) else set())  # a repeated name: each
     probe.large_parts = _large_parts(zf, _XLSX_NEEDED | scanned)
     if book is not None and len(sheets) == len(probe.sheets) and all(i.read is not None for i in probe.sheets.values()):
         probe.values = {n: i.read for n, i in probe.sheets.items() if i.read is not None}
@@ -114,12 +127,24 @@ def _scan_sheets(
     checked = set(scanned)
     for part in sorted(set(zf.namelist()) - scanned):  # worksheet parts no relationship we understood points at: bound them too
         if part.lower().endswith(".xml") and "sheet" in part.lower() and part.lower().startswith("xl/"):
-            # only bounded, never read: the same scan either way (the XML parser alone would refuse some
-            # parts the fast scan bounds, e.g. <xm:macrosheet/> with an unbound prefix; reports keep that)
-            _sheet_xml(zf, part, SheetInfo(name=part), None, filled)
+            _bound_unread(zf, part, filled, probe.careful)
             checked.add(part)
     _check_book(probe)
     return scanned, checked
+
+
+def _bound_unread(zf: zipfile.ZipFile, part: str, filled: Filled, careful: bool) -> None:
+    """A worksheet-like part no relationship points at: no reader reads it, so it is only bounded —
+    by the scan, or, when the XML parser finds it is no well-formed XML (an unbound prefix, as in
+    ``<xm:macrosheet/>``, which the fast scan leaves to the parser), by counting its cell tags. Such
+    a part does not make the workbook unreadable (its report says what it hides: macros-hidden)."""
+    try:
+        _sheet_xml(zf, part, SheetInfo(name=part), None, filled, careful)
+    except XMLInvalid:
+        data = read_member(zf, part) or b""
+        if declares_markup(data):
+            raise ProbeProblem("file-malicious", f"部件 {part} 含有DTD或实体声明") from None
+        filled.touch(part, len(_CELL_TAG.findall(data)))
 
 
 def probe(data: bytes, careful: bool = False) -> tuple[Probe, zipfile.ZipFile]:

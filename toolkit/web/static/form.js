@@ -2,7 +2,7 @@
 // from Excel/WPS/LibreOffice pastes over the inputs, and every change goes to the server, which checks
 // it with the same code as `nianbao check` and keeps it as a draft; this script only shows what the
 // server answers (no rule is repeated here). Without script the form still posts and is checked then.
-// Plain ES5-style code: the office PCs run Chrome/Edge/360 in many versions, and there is no build step.
+// Plain script, no modules and no build step: only what Chrome/Edge/360 (Chromium mode) have had for years.
 (function () {
   "use strict";
   var form = document.getElementById("nb-form");

@@ -1,0 +1,242 @@
+"""A province on one server (issue 31): 100 counties × 25 units = 2,500 units on one PostgreSQL
+archive, served by `nianbao serve --workers 4` on loopback.
+
+    python benchmarks/bench_province.py --pg postgresql://postgres@127.0.0.1:5432/postgres
+    python benchmarks/bench_province.py                    # the server in $NIANBAO_TEST_PG
+    python benchmarks/bench_province.py --counties 10      # a city: 250 units
+
+Builds a fresh database on the server (dropped at the end), loads the roster (the province, its
+counties, their units; clean returns approved at receipt), receives every unit's return but one per
+county with `nianbao receive`, re-uploads a few stored returns through their links (each worker's
+checker process started, as after the first minutes of a working day), then measures:
+  uploads      100 clerks upload at once, one per county, through their links (4 workers)  target p95 < 1 s
+  overview     the reviewer's 报送情况 page (signed in), 2,500 units, best of 5 / median      target < 0.5 s
+  consolidate  `nianbao consolidate --db --year --force` of the province from the archive     target < 5 s
+The returns are written once by the tool's own writer under benchmarks/out/province-N/ and kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench import YEAR, compile_bytecode, generate, measure, write_roster  # noqa: E402
+
+CLI = [sys.executable, "-m", "toolkit.cli"]
+PER_COUNTY = 25
+KEY = "省级审核人的管理密钥-bench-0123456789"
+
+
+def units(counties: int) -> list:
+    """The province, its counties (县级政府) and each county's 25 units (镇 / 县级部门)."""
+    from toolkit.roster import Unit
+
+    top = Unit("980000", "测试省人民政府", "省级政府", "")
+    out = [top]
+    for c in range(1, counties + 1):
+        county = Unit(f"98{c:04d}", f"测试省第{c:03d}县人民政府", "县级政府", top.code)
+        out.append(county)
+        for u in range(1, PER_COUNTY + 1):
+            typ = "县级部门" if u % 3 == 0 else "镇"
+            out.append(Unit(f"{county.code}{u:03d}", f"第{c:03d}县第{u:02d}单位", typ, county.code))
+    return out
+
+
+def pile(counties: int) -> tuple[Path, Path, list]:
+    """(returns folder, roster, units) built once per size under benchmarks/out/."""
+    roster_units = units(counties)
+    leaves = [u for u in roster_units if len(u.code) == 9]
+    out = ROOT / "benchmarks" / "out" / f"province-{counties}"
+    if not (out / ".complete").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        generate(out / "returns", leaves)
+        write_roster(out / "roster.csv", roster_units)
+        (out / ".complete").write_text("ok\n", encoding="utf-8")
+    return out / "returns", out / "roster.csv", leaves
+
+
+def new_pg(server: str) -> tuple[str, object]:
+    import psycopg
+
+    name = "nb_province_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+
+    def drop() -> None:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    return f"{server.rpartition('/')[0]}/{name}", drop
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(db: str, work: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    keyfile = work / "key.txt"
+    keyfile.write_text(KEY, encoding="utf-8")
+    port = free_port()
+    args = ["serve", "--year", str(YEAR), "--port", str(port), "--db", db, "--workers", str(workers)]
+    log = (work / "serve.log").open("wb")
+    proc = subprocess.Popen([*CLI, *args, "--admin-key-file", str(keyfile)], cwd=ROOT, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            httpx.get(base + "/static/app.css", timeout=1)
+            return proc, base
+        except httpx.HTTPError:
+            if proc.poll() is not None:
+                raise SystemExit((work / "serve.log").read_text("utf-8", "replace")) from None
+            time.sleep(0.1)
+    raise SystemExit("serve did not start")
+
+
+def upload(base: str, token: str, path: Path) -> tuple[float, int, int]:
+    """(seconds from sending the file to the answer, status, times 新收 was said)."""
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=300, headers={"origin": base}) as c:
+        page = c.get(f"/u/{token}")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        t = time.perf_counter()
+        r = c.post(f"/u/{token}/upload", data={"csrf": csrf}, files={"files": (path.name, path.read_bytes())})
+        return time.perf_counter() - t, r.status_code, r.text.count("新收")
+
+
+def overview_times(base: str, rounds: int = 5) -> list[float]:
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=300, headers={"origin": base}) as c:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        assert c.post("/login", data={"csrf": csrf, "key": KEY}).status_code == 303
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            r = c.get("/")
+            times.append(time.perf_counter() - t)
+            assert r.status_code == 200 and "报送情况" in r.text, r.status_code
+    return times
+
+
+def p95(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(0.95 * len(xs)))]
+
+
+def run(server: str, counties: int, workers: int) -> list[tuple[str, str, str, str]]:
+    from toolkit.archive import Archive
+    from toolkit.web.keys import issue_links
+
+    returns, roster, leaves = pile(counties)
+    first = {u.code for u in leaves if u.code.endswith("001")}  # one unit per county uploads through its link
+    db, drop = new_pg(server)
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="nianbao-province-") as tmp:
+            work = Path(tmp)
+            rest = work / "rest"
+            rest.mkdir()
+            for f in returns.glob("*.xlsx"):
+                if f.name[:9] not in first:
+                    os.link(f, rest / f.name)
+            assert measure([*CLI, "roster", "load", str(roster), "--year", str(YEAR), "--auto-approve", "--db", db])["exit"] == 0
+            t = time.perf_counter()
+            rec = measure([*CLI, "receive", str(rest), "--year", str(YEAR), "--db", db])
+            print(f"received {len(leaves) - len(first)} returns in {time.perf_counter() - t:.1f} s (exit {rec['exit']})")
+            with Archive.open(db) as a:
+                tokens = {x.unit_code: x.token for x in issue_links(a, YEAR)[0]}
+            proc, base = serve(db, work, workers)
+            try:
+                files = {f.name[:9]: f for f in returns.glob("*.xlsx") if f.name[:9] in first}
+                warm = sorted(rest.glob("*.xlsx"))[: 3 * workers]  # stored already: each worker's checker started
+                with cf.ThreadPoolExecutor(len(warm)) as pool:
+                    list(pool.map(lambda f: upload(base, tokens[f.name[:9]], f), warm))
+                t0 = time.perf_counter()
+                with cf.ThreadPoolExecutor(len(files)) as pool:
+                    answers = list(pool.map(lambda code: upload(base, tokens[code], files[code]), sorted(files)))
+                wall = time.perf_counter() - t0
+                times = [a[0] for a in answers]
+                ok = all(a[1] == 200 and a[2] == 1 for a in answers)
+                rows.append(
+                    (
+                        f"{len(files)} uploads at once, {workers} workers",
+                        f"p50 {statistics.median(times):.2f} s · p95 {p95(times):.2f} s · all in {wall:.1f} s",
+                        "p95 < 1 s",
+                        f"{'met' if p95(times) < 1 else 'NOT met'}; each acknowledged once: {ok}",
+                    )
+                )
+                ov = overview_times(base)
+                n_units = len(units(counties)) - 1
+                rows.append(
+                    (
+                        f"报送情况 page, {n_units} units",
+                        f"best {min(ov):.2f} s · median {statistics.median(ov):.2f} s",
+                        "< 0.5 s",
+                        "met" if statistics.median(ov) < 0.5 else "NOT met",
+                    )
+                )
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
+            with Archive.open(db) as a:
+                t = time.perf_counter()
+                stored = sum(1 for s in a.status(YEAR) if s.submission_id)
+                status_s = time.perf_counter() - t
+            rows.append(("of which Archive.status (library)", f"{status_s:.2f} s", "", ""))
+            all_in = "met" if stored == len(leaves) else "NOT met"
+            rows.append(("units with a stored return", f"{stored} of {len(leaves)}", "all", all_in))
+            out = work / "汇总.xlsx"
+            con = measure([*CLI, "consolidate", "--db", db, "--year", str(YEAR), "--out", str(out), "--force"])
+            rows.append(
+                (
+                    "consolidate the province (CLI, fresh process)",
+                    f"{con['seconds']:.2f} s (exit {con['exit']}, peak {con['peak_rss_mb']:.0f} MB)",
+                    "< 5 s",
+                    "met" if con["seconds"] < 5 else "NOT met",
+                )
+            )
+    finally:
+        drop()
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pg", default=os.environ.get("NIANBAO_TEST_PG"), help="URL of a PostgreSQL server")
+    ap.add_argument("--counties", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=4)
+    args = ap.parse_args()
+    if not args.pg:
+        raise SystemExit("give --pg postgresql://… (or set NIANBAO_TEST_PG)")
+    compile_bytecode()
+    rows = run(args.pg, args.counties, args.workers)
+    print(f"\nprovince: {args.counties} counties × {PER_COUNTY} units, PostgreSQL, {os.cpu_count()} cores")
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in [("measure", "result", "target", ""), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""What several server processes of one archive (``serve --workers``) must agree on besides the
+archive's own rows: who holds a unit's turn at the checker and its places in the queue, and the
+attempts counted per window (wrong admin keys per address, uploads per unit's link).
+
+The turns are PostgreSQL advisory locks held by one connection per process: a killed or hung-up
+process's connection closes and the database releases every lock it held at once, so a crashed
+worker never leaves a unit blocked (a lease row would, until its expiry). A SQLite archive is served
+by one process only, and its locks are this process's memory (``LocalLocks``, the same interface).
+The attempts are rows of ``attempts`` (schema 0007), on both databases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import Any
+
+from . import schema as T
+
+
+def lock_id(name: str) -> int:
+    """A lock's name as PostgreSQL's advisory lock key (a signed 64-bit integer)."""
+    return int.from_bytes(hashlib.sha256(f"nianbao-lock\0{name}".encode()).digest()[:8], "big", signed=True)
+
+
+class LocalLocks:
+    """Named locks of this process (a SQLite archive: one server process). Not re-entrant: a name
+    held is refused to every other holder, in this process too."""
+
+    def __init__(self) -> None:
+        self._held: set[str] = set()
+        self._mutex = threading.Lock()
+
+    def take_first(self, names: list[str]) -> str | None:
+        """The first of ``names`` that was free, now held; None when every one is held."""
+        with self._mutex:
+            for name in names:
+                if name not in self._held and self._acquire(name):
+                    self._held.add(name)
+                    return name
+        return None
+
+    def release(self, name: str) -> None:
+        with self._mutex:
+            if name in self._held:
+                self._held.discard(name)
+                self._free(name)
+
+    def _acquire(self, name: str) -> bool:
+        return True
+
+    def _free(self, name: str) -> None:
+        pass
+
+    def close(self) -> None:
+        with self._mutex:
+            self._held.clear()
+
+
+class AdvisoryLocks(LocalLocks):
+    """Named locks shared by every process of a PostgreSQL archive: session advisory locks on one
+    autocommit connection of this process (re-entrant in PostgreSQL, hence the names held here are
+    also kept in memory and never asked for twice)."""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__()
+        self.engine = engine
+        self._conn: Any = None
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    def _acquire(self, name: str) -> bool:
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return bool(self._connection().execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_id(name)}).scalar())
+        except DBAPIError:
+            self._drop()  # the database went away: every lock of this process went with the connection
+            raise
+
+    def _free(self, name: str) -> None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            self._connection().execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id(name)})
+        except DBAPIError:
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self._held.clear()
+        if conn is not None:
+            try:
+                conn.invalidate()
+            except Exception:  # already broken: nothing left to release
+                pass
+
+    def close(self) -> None:
+        with self._mutex:
+            conn, self._conn = self._conn, None
+            self._held.clear()
+            if conn is not None:
+                conn.close()  # the session ends: PostgreSQL releases its locks
+
+
+def process_locks(engine: Any) -> LocalLocks:
+    """The locks of this server process: shared through PostgreSQL, or this process's own (SQLite)."""
+    return AdvisoryLocks(engine) if engine.dialect.name == "postgresql" else LocalLocks()
+
+
+# ---------------------------------------------------------------- attempts counted per window
+
+
+def add_attempt(engine: Any, kind: str, subject: str, window: float) -> None:
+    """One attempt now; the kind's attempts older than ``window`` seconds are dropped on the way."""
+    now = time.time()
+    A = T.attempts
+    with engine.begin() as conn:
+        conn.execute(A.delete().where(A.c.kind == kind, A.c.at < now - window))
+        conn.execute(A.insert().values(kind=kind, subject=subject[:128], at=now))
+
+
+def attempts(conn: Any, kind: str, subject: str, window: float) -> tuple[int, float]:
+    """(attempts within the last ``window`` seconds, seconds until the oldest of them leaves it)."""
+    from sqlalchemy import func, select
+
+    now = time.time()
+    A = T.attempts
+    where = (A.c.kind == kind) & (A.c.subject == subject[:128]) & (A.c.at >= now - window)
+    count, oldest = conn.execute(select(func.count(), func.min(A.c.at)).where(where)).one()
+    return int(count), (oldest + window - now) if oldest is not None else 0.0
+
+
+def clear_attempts(engine: Any, kind: str, subject: str) -> None:
+    A = T.attempts
+    with engine.begin() as conn:
+        conn.execute(A.delete().where(A.c.kind == kind, A.c.subject == subject[:128]))
