@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_inprocess
-from test_web_browser import CHROMIUM, DRIVER, _chromium, _click_and_wait, _shot
+from test_web_browser import CHROMIUM, DRIVER, _click_and_wait, _shot
 from web_util import ROSTER, YEAR, Served, new_archive, sample
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()), reason="需要 Debian 的 chromium 和 chromium-driver")
@@ -35,6 +35,7 @@ def site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory, site):
     driver = _chromium(tmp_path_factory.mktemp("chromium"))
+    driver.command_executor._client_config.timeout = 90  # a stuck command fails the test, not the whole run
     perms = ["clipboardReadWrite", "clipboardSanitizedWrite"]  # what a clerk's Ctrl+C in Excel gives: a clipboard
     driver.execute_cdp_cmd("Browser.grantPermissions", {"permissions": perms, "origin": site[0]})
     yield driver
@@ -42,6 +43,43 @@ def browser(tmp_path_factory, site):
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _chromium(folder: Path):
+    """Chromium as tests/test_web_browser.py starts it, but not waiting inside chromedriver for pages
+    to load (page load strategy "none"): on a busy machine chromedriver's own wait after a form POST
+    now and then never returned. Every navigation here waits for the new page itself instead."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    opts.page_load_strategy = "none"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1366,768", "--lang=zh-CN"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
+
+
+def _go(driver, url: str | None = None) -> None:
+    """Open ``url`` (None: reload) and wait until the new page is there (see _click_and_wait)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script("window.__nianbaoOldPage = true;")
+    if url is None:
+        driver.refresh()
+    else:
+        driver.get(url)
+    try:
+        WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.execute_script("return document.readyState === 'complete' && !window.__nianbaoOldPage;")
+        )
+    except Exception:
+        import subprocess, urllib.parse
+        port = urllib.parse.urlsplit(url or driver.current_url).port
+        print("DIAG", subprocess.run(["ss", "-tnpi", f"( sport = :{port} or dport = :{port} )"], capture_output=True, text=True).stdout)
+        print("DIAG2", driver.execute_script("return [document.readyState, location.href, !!window.__nianbaoOldPage]"))
+        raise
 
 
 def _find(driver, css: str):
@@ -139,7 +177,7 @@ def test_clerk_fills_a_whole_return_by_keyboard_and_paste_and_submits(site, brow
     want = nianbao.check([sample(ZIYUAN)], roster=ROSTER, year=YEAR)[0]  # the figures 自然资源局 sends
     values = {cid: _text(want.values[cid]) for cid in fmt.input_ids}
     values["t2.fees.amt"] = "35000"  # 元 typed where 万元 is asked: a warning, in the form and in check
-    browser.get(f"{base}/u/{tokens[ZIYUAN]}")
+    _go(browser, f"{base}/u/{tokens[ZIYUAN]}")
     _click_and_wait(browser, browser.find_element(By.LINK_TEXT, "在线填写"))
 
     # the cover: Enter moves on (it must not send the form)
@@ -226,7 +264,7 @@ def test_unbalanced_column_shows_bu_fu_and_the_draft_survives_a_reload(site, bro
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, tokens, _ = site
-    browser.get(f"{base}/u/{tokens[ARSHAN]}/form")
+    _go(browser, f"{base}/u/{tokens[ARSHAN]}/form")
     _find(browser, 'input[data-cell="t3.r1.np"]').click()
     _keys(browser, "t3.r1.np", "3")
     assert _settled(browser) == "saved"
@@ -241,7 +279,7 @@ def test_unbalanced_column_shows_bu_fu_and_the_draft_survives_a_reload(site, bro
     _find(browser, 'li.nb-level[data-cells="t2.reg.made"]').click()  # a finding takes the caret to its cell
     assert browser.switch_to.active_element.get_attribute("data-cell") == "t2.reg.made"
 
-    browser.refresh()  # the draft is the archive's: the figures, the verdict and the hint are back
+    _go(browser)  # the draft is the archive's: the figures, the verdict and the hint are back
     assert _find(browser, 'input[data-cell="t3.r1.np"]').get_attribute("value") == "3"
     assert _find(browser, 'input[data-cell="t2.reg.made"]').get_attribute("value") == "5件"
     assert _find(browser, 'output.nb-self[data-cell="t3.r3_7.np"]').text == "不符，差3"
@@ -267,14 +305,14 @@ def test_unbalanced_column_shows_bu_fu_and_the_draft_survives_a_reload(site, bro
     assert _settled(browser) == "error" and "连不上服务器" in _find(browser, "#nb-status").text
     browser.execute_cdp_cmd("Network.emulateNetworkConditions", {**offline, "offline": False})
     WebDriverWait(browser, 30).until(lambda d: "已保存" in _find(d, "#nb-status").text)  # retried by itself
-    browser.refresh()
+    _go(browser)
     assert _find(browser, 'input[data-cell="t3.r3_1.np"]').get_attribute("value") == "3"
 
 
 def test_phone_width_scrolls_each_table_in_its_box(site, browser, tmp_path):
     base, tokens, _ = site
     with _screen(browser, 360, 740, mobile=True):
-        browser.get(f"{base}/u/{tokens[BAOLIGEN]}/form")
+        _go(browser, f"{base}/u/{tokens[BAOLIGEN]}/form")
         wide = browser.execute_script(
             "var b = document.querySelector('table[data-sheet=\"表三\"]').parentNode;"
             "return [b.className, b.scrollWidth, b.clientWidth, document.documentElement.scrollWidth, window.innerWidth];"
@@ -301,7 +339,7 @@ def test_reviewer_enters_a_units_figures_and_history_says_so(site, browser, tmp_
     from toolkit.online import REVIEWER_SOURCE
 
     base, _, db = site
-    browser.get(f"{base}/unit/{BAOLIGEN}")  # loopback: the county's own machine, no key set
+    _go(browser, f"{base}/unit/{BAOLIGEN}")  # loopback: the county's own machine, no key set
     _click_and_wait(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "在线填写"))
     assert "审核人" in _find(browser, ".nb-who").text
     browser.find_element(By.NAME, "cover:filler").click()

@@ -9,10 +9,11 @@ from .core import Archive
 from .db import ArchiveError
 
 
-def year_report(archive: Archive, year: int, unit: str | None = None) -> Report:
-    """``unit`` given: that unit's approved version; otherwise the year's summary of the whole roster."""
+def year_report(archive: Archive, year: int, unit: str | None = None, under: str | None = None) -> Report:
+    """``unit`` given: that unit's approved version; otherwise the year's summary of the whole roster
+    (of the subtree of ``under`` only: one county of a city's archive)."""
     if unit is None:
-        summary = archive.consolidate(year, force=True)
+        summary = archive.consolidate(year, force=True, under=under)
         report = summary.report
         report.findings = [f for f in summary.findings if f.severity == "错误"] + [
             f for f in report.findings if f.severity == "错误"
@@ -25,9 +26,11 @@ def year_report(archive: Archive, year: int, unit: str | None = None) -> Report:
     return archive.report(state.approved_id)
 
 
-def previous_report(archive: Archive, year: int, unit: str | None = None) -> Report | None:
-    """Last year's figures of the same unit (or summary), when the archive holds that year."""
-    if archive.roster(year - 1) is None:
+def previous_report(archive: Archive, year: int, unit: str | None = None, under: str | None = None) -> Report | None:
+    """Last year's figures of the same unit (or summary, of the subtree of ``under`` only), when the
+    archive holds that year (and, for ``under``, that node)."""
+    last = archive.roster(year - 1)
+    if last is None or (unit is None and under and not last.subtree(under)):
         return None
     try:
         if unit is not None:
@@ -37,6 +40,6 @@ def previous_report(archive: Archive, year: int, unit: str | None = None) -> Rep
                 return None
             state = archive.state(code, year - 1)
             return archive.report(state.approved_id) if state.approved_id else None
-        return archive.consolidate(year - 1, force=True).report
+        return archive.consolidate(year - 1, force=True, under=under).report
     except ArchiveError:
         return None

@@ -273,6 +273,24 @@ def plausible_year(year: int | None) -> int | None:
     return year
 
 
+# Every command that reads or changes a whole year of the archive (status, accept --all-clean, export, links,
+# consolidate, draft, template …) limits itself to one county with the one --under option (issue 31); a
+# county's clerk on a city's archive can set NIANBAO_UNDER once instead of writing it every time.
+UNDER_ENV = "NIANBAO_UNDER"
+UnderOption = Annotated[
+    str | None,
+    typer.Option(
+        "--under",
+        envvar=UNDER_ENV,
+        show_envvar=False,
+        help=(
+            "只对该单位及其下级单位（一个档案库有多个县时只管一个县，例如 --under 152502；也可写名册中的单位名称；"
+            f"写一个没有下级的单位时只对这一个单位）。不写时取环境变量 {UNDER_ENV}，否则为全部单位。"
+        ),
+    ),
+]
+
+
 # ---------------------------------------------------------------- draft (issue 17)
 
 

@@ -9,7 +9,22 @@ from typing import Annotated
 
 import typer
 
-from .app import DONE, EXIT_OK, EXIT_PROBLEMS, MAX_ROWS, PLANNED, Ticker, app, check_year, clean, err, fail, plausible_year, say
+from .app import (
+    DONE,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    MAX_ROWS,
+    PLANNED,
+    Ticker,
+    UnderOption,
+    app,
+    check_year,
+    clean,
+    err,
+    fail,
+    plausible_year,
+    say,
+)
 from .batch_view import ACTION_ROWS, MORE, VerboseOption, compact, severities
 
 DbOption = Annotated[
@@ -58,6 +73,43 @@ def _open(db: str | None, create: bool = False):  # type: ignore[no-untyped-def]
             "（新的一年从 nianbao roster load 名册.csv --year 年度 开始）。"
         )
     return Archive.open(db)
+
+
+def scope_of_under(archive, year: int, under: str | None):  # type: ignore[no-untyped-def]
+    """The subtree ``--under`` names in the year's roster (None: the whole year), said once on stderr
+    so that a county's listing is never taken for the whole archive; a unit not in the roster is
+    refused (exit 2) with its code, before anything is read or changed."""
+    if not under:
+        return None
+    from ..api import ArchiveError
+
+    archive.need_roster(year)  # no roster for the year: the archive's own message
+    try:
+        scope = archive.scope(year, under)
+    except ArchiveError:
+        raise fail(
+            f"--under “{under}”：{year}年度名册中没有这个单位，也没有以它为上级代码的单位。请写名册中的单位代码或名称"
+            f"（全部单位见 nianbao status --year {year}）；没有读取或改动任何数据。"
+        ) from None
+    if len(scope.codes) == 1:
+        say("范围：只限{}（{}）这一个单位（--under）。", scope.name, scope.root)
+    else:
+        say("范围：{}（{}）及其下级单位，共 {} 个（--under）。", scope.name, scope.root, len(scope.codes))
+    return scope
+
+
+def check_within(archive, unit: str, year: int, under: str | None, what: str) -> None:  # type: ignore[no-untyped-def]
+    """A command on one unit with ``--under``: the unit must be in that subtree (a county's clerk never
+    decides on another county's unit by a mistyped code)."""
+    scope = scope_of_under(archive, year, under)
+    if scope is None:
+        return
+    code = archive.unit_code(unit, year)
+    if not scope.can_see(code):
+        raise fail(
+            f"单位“{unit}”（{code}）不在 --under 指定的{scope.name}（{scope.root}）及其下级单位中，{what}。"
+            "请核对单位代码，或改写 --under（环境变量 NIANBAO_UNDER）为该单位所属的县。"
+        )
 
 
 def _date(text: str | None) -> dt.date | None:
@@ -273,9 +325,7 @@ def _tally(states) -> str:  # type: ignore[no-untyped-def]
 def status_cmd(
     year: YearOption,
     missing: Annotated[bool, typer.Option("--missing", help="只列出需要催报的单位（未报送、退回）。")] = False,
-    under: Annotated[
-        str | None, typer.Option("--under", help="只看该单位及其下级（一个档案库有多个县时，例如 --under 152502）。")
-    ] = None,
+    under: UnderOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -287,11 +337,14 @@ def status_cmd(
       nianbao status --year 2025
 
       nianbao status --year 2025 --missing
+
+      nianbao status --year 2025 --under 152502（一个市的档案库中只看一个县）
     """
     from ..api import dumps
 
     with _open(db) as archive:
-        every = archive.status(year, under=under)
+        scope = scope_of_under(archive, year, under)
+        every = archive.status(year, under=scope and scope.root)
         states = archive.chase_list(year, every) if missing else every
         _warn_large_wal(archive)
     _status_table(states, year, missing)
@@ -316,9 +369,10 @@ def _warn_large_wal(archive) -> None:
         )
 
 
-def _accept_clean(db: str | None, year: int) -> None:
+def _accept_clean(db: str | None, year: int, under: str | None) -> None:
     with _open(db) as archive:
-        done = archive.approve_clean(year)
+        scope = scope_of_under(archive, year, under)
+        done = archive.approve_clean(year, under=scope and scope.root)
     for s in done:
         say("{}（{}）：第{}版已通过。", s.name, s.code, s.approved_version)
     say("共通过 {} 个没有错误和警告的版本；其余待审核的请逐个查看（nianbao diff、nianbao accept --note）。", len(done))
@@ -333,6 +387,7 @@ def accept_cmd(
     all_clean: Annotated[
         bool, typer.Option("--all-clean", help="通过全部待审核、没有错误和警告的版本（一批收完后使用）。")
     ] = False,
+    under: UnderOption = None,
     db: DbOption = None,
 ) -> None:
     """通过：该单位的最新版本计入汇总（锁定：以后收到的新版本在通过之前不改变汇总数）。有警告或“核实性”错误
@@ -343,14 +398,17 @@ def accept_cmd(
       nianbao accept 152502101 --year 2025 --note "规章一栏为转发的上级规章，已核实，同意上报"
 
       nianbao accept --all-clean --year 2025
+
+      nianbao accept --all-clean --year 2025 --under 152502（只通过一个县的）
     """
     if all_clean:
         if unit:
             raise fail("--all-clean 不能与单位同时使用。")
-        return _accept_clean(db, year)
+        return _accept_clean(db, year, under)
     if not unit:
         raise fail("请写明单位代码或名称，或用 --all-clean 通过全部没有问题的版本。")
     with _open(db) as archive:
+        check_within(archive, unit, year, under, "没有通过")
         s = _decide(archive.approve, unit, year, note, submission)
     what = f"，已接受{s.warnings}个警告" if s.warnings else ""
     say("{}（{}）：第{}版（编号{}）已通过{}，计入汇总。", s.name, s.code, s.approved_version, s.approved_id, what)
@@ -363,6 +421,7 @@ def reject_cmd(
     note: NoteOption,
     submission: SubmissionOption = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="审核意见副本保存到此文件夹。")] = Path("退回"),
+    under: UnderOption = None,
     db: DbOption = None,
 ) -> None:
     """退回：记录退回原因，并生成审核意见副本（问题单元格标红并附批注）发给填报单位。退回一直有效，直到县里
@@ -375,6 +434,7 @@ def reject_cmd(
     from ..api import write_annotated
 
     with _open(db) as archive:
+        check_within(archive, unit, year, under, "没有退回")
         s, report = _decide(archive.reject, unit, year, note, submission)
     say("{}（{}）：第{}版已退回（{}）。", s.name, s.code, s.version, note)
     if s.approved_id:
@@ -391,6 +451,7 @@ def reopen_cmd(
     unit: Annotated[str, typer.Argument(help="单位代码或名称。")],
     year: YearOption,
     note: NoteOption,
+    under: UnderOption = None,
     db: DbOption = None,
 ) -> None:
     """撤销通过：该单位已通过的版本不再计入汇总（汇总中为未报送），状态为退回，直到县里通过一个版本。
@@ -400,6 +461,7 @@ def reopen_cmd(
       nianbao reopen 152502001 --year 2025 --note "发现表三数字与台账不符，请核实后重新报送"
     """
     with _open(db) as archive:
+        check_within(archive, unit, year, under, "没有撤销通过")
         before = archive.state(unit, year)
         s = _decide(archive.reopen, unit, year, note)
     say("{}（{}）：已撤销第{}版的通过（{}），状态：{}。", s.name, s.code, before.approved_version, note, s.status)
@@ -410,6 +472,7 @@ def history_cmd(
     unit: Annotated[str, typer.Argument(help="单位代码或名称。")],
     year: Annotated[int | None, typer.Option("--year", "-y", help="只看这一年度。", callback=plausible_year)] = None,
     cells: Annotated[bool, typer.Option("--cells", help="另列每个版本与上一版本不同的单元格（需要 --year）。")] = False,
+    under: UnderOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -426,6 +489,8 @@ def history_cmd(
     if cells and not year:
         raise fail("--cells 需要同时写明 --year。")
     with _open(db) as archive:
+        if under:
+            check_within(archive, unit, year or _latest(archive), under, "不列出它的记录")
         items = archive.history(unit, year)
         steps = _version_steps(archive, unit, year) if cells else []
     table = Table(title=f"{unit} 的记录", header_style="bold")
@@ -445,6 +510,14 @@ def history_cmd(
         from ..api import dumps
 
         print(dumps({"schema": "nianbao.history", "schema_version": 2, "unit": unit, "items": [asdict(i) for i in items]}))
+
+
+def _latest(archive) -> int:  # type: ignore[no-untyped-def]
+    """The newest year with a roster (history without --year, checked against --under)."""
+    years = archive.years()
+    if not years:
+        raise fail("档案库中还没有名册。请先运行：nianbao roster load 名册.csv --year 年度")
+    return years[-1]
 
 
 def _version_steps(archive, unit: str, year: int | None) -> list:  # type: ignore[no-untyped-def]
@@ -487,6 +560,7 @@ def diff_cmd(
     from_id: Annotated[int | None, typer.Option("--from", help="原版本编号（默认：已通过的版本）。")] = None,
     to_id: Annotated[int | None, typer.Option("--to", help="新版本编号（默认：最新版本）。")] = None,
     last_year: Annotated[bool, typer.Option("--last-year", help="与上年已通过的填报表对比。")] = False,
+    under: UnderOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -499,6 +573,7 @@ def diff_cmd(
       nianbao diff 152502001 --year 2025 --last-year
     """
     with _open(db) as archive:
+        check_within(archive, unit, year, under, "没有对比")
         code = archive.unit_code(unit, year)
         changes = archive.diff_last_year(code, year, to_id) if last_year else archive.diff(code, year, from_id, to_id)
     _changes_table(f"{unit} {year}年度" + ("与上年相比" if last_year else "两个版本相比"), changes)
@@ -528,6 +603,7 @@ def export_cmd(
             help="宽表：每个单位一行，与汇总表“明细”工作表相同（第一行为表、行、列名称，第二行为单元格编号），另有情况说明。",
         ),
     ] = False,
+    under: UnderOption = None,
     db: DbOption = None,
 ) -> None:
     """导出计入汇总的数字（各单位已通过的版本）：默认每个单位每个单元格一行（年度、单位代码、单位名称、单位类型、报送状态、上级代码、
@@ -538,6 +614,8 @@ def export_cmd(
       nianbao export --year 2025 --out 输出/明细.csv
 
       nianbao export --year 2025 --out 输出/明细.xlsx --wide
+
+      nianbao export --year 2025 --under 152502 --out 输出/锡林浩特市明细.csv（只导出一个县的）
     """
     from ..api import write_frame
 
@@ -545,7 +623,8 @@ def export_cmd(
         raise fail(f"导出文件名应以 .csv、.xlsx 或 .parquet 结尾：{out}")
     PLANNED.append(f"导出文件 {out}")
     with _open(db) as archive:
-        frame = archive.export_frame(year, wide=wide)
+        scope = scope_of_under(archive, year, under)
+        frame = archive.export_frame(year, wide=wide, under=scope and scope.root)
     write_frame(frame, out)
     say("已导出 {} 行（{}），保存在：{}", len(frame), "每个单位一行" if wide else "每个单位每个单元格一行", out)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, app, check_year, fail, say
+from .app import EXIT_OK, EXIT_PROBLEMS, PLANNED, Ticker, UnderOption, app, check_year, fail, say
 from .batch_view import ACTION_ROWS, MORE, VerboseOption, compact, show_findings
 
 
@@ -29,6 +29,7 @@ def template_cmd(
             "--db", help="档案库：按上年已通过的填报表预填“上年结转”（附批注）；不给 --roster 时用档案库中该年度的名册。"
         ),
     ] = None,
+    under: UnderOption = None,
 ) -> None:
     """生成锁定的填报模板：每个单位一个 .xlsx 文件。
 
@@ -39,6 +40,8 @@ def template_cmd(
       nianbao template --unit-code 152502201 --unit-name 宝力根苏木 --unit-type 苏木 --year 2025 --out 模板
 
       nianbao template --db nianbao.db --year 2026 --out 模板2026
+
+      nianbao template --db nianbao.db --year 2026 --under 152502 --out 模板2026（只为一个县的单位生成）
     """
     from ..api import current_format, load_roster, validate_single_unit, write_template
 
@@ -47,9 +50,9 @@ def template_cmd(
         raise fail("--roster 与 --unit-code/--unit-name 只能选一种。")
     prefill, archived = _carryover(db, year)
     if roster:
-        units = list(load_roster(roster).units)
+        units = _subtree(list(load_roster(roster).units), under, year)
     elif archived is not None and not (unit_code or unit_name):
-        units = list(archived.units)
+        units = _subtree(list(archived.units), under, year)
     elif unit_code and unit_name:
         units = [validate_single_unit(unit_code, unit_name, unit_type)]
     else:
@@ -121,6 +124,23 @@ def check_cmd(
     raise typer.Exit(EXIT_PROBLEMS if result.has_errors else EXIT_OK)
 
 
+def _subtree(units: list, under: str | None, year: int) -> list:
+    """The roster's units below ``--under`` (itself included; a code or a name), or all of them."""
+    if not under:
+        return units
+    from ..api import Roster
+
+    code = next((u.code for u in units if under.strip() in (u.code, u.name)), under.strip())
+    below = {u.code for u in Roster(tuple(units), "").subtree(code)}
+    if not below:
+        raise fail(
+            f"--under “{under}”：{year}年度名册中没有这个单位，也没有以它为上级代码的单位。请写名册中的单位代码或名称；"
+            "没有生成任何模板。"
+        )
+    say("范围：{}及其下级单位，共 {} 个（--under）。", code, len(below))
+    return [u for u in units if u.code in below]
+
+
 def _cross_year(db: str | None, year: int | None, reports) -> None:  # type: ignore[no-untyped-def]
     """With --db: the cross-year rules against last year's accepted returns in the archive."""
     if db is None:
@@ -159,7 +179,7 @@ def consolidate_cmd(
     out_path: Annotated[Path, typer.Option("--out", "-o", help="汇总表文件名（.xlsx），旁边另写 .manifest.json。")],
     units: Annotated[str | None, typer.Option("--units", help="选择汇总：只汇总这些单位代码，用逗号分隔。")] = None,
     exclude: Annotated[str | None, typer.Option("--exclude", help="不汇总这些单位代码，用逗号分隔。")] = None,
-    under: Annotated[str | None, typer.Option("--under", help="节点汇总：只汇总该单位及其下级。")] = None,
+    under: UnderOption = None,
     summary_name: Annotated[
         str | None,
         typer.Option("--summary-name", help="名册中没有汇总单位本身一行时，汇总单位的名称，例如“锡林浩特市人民政府”。"),
@@ -194,6 +214,8 @@ def consolidate_cmd(
 
       nianbao consolidate --db nianbao.db --year 2025 --out 输出/汇总.xlsx
 
+      nianbao consolidate --db nianbao.db --year 2025 --under 152502 --out 输出/锡林浩特市汇总.xlsx（节点汇总：一个县）
+
     退出码：0 已汇总且汇总范围内没有错误；1 汇总范围内有文件有错误（纳入汇总的有错误时不汇总；加 --force
     仍生成汇总表）；2 无法运行。
     """
@@ -215,6 +237,7 @@ def consolidate_cmd(
     paths = paths or []
     archive = _archive(db, paths, roster)
     ros = archive.need_roster(year) if archive else load_roster(roster)
+    under = _node_code(archive, year, under)
     inputs = _input_files(paths)
     from ..api import OutputGuard
 
@@ -271,6 +294,16 @@ def _archive(db: str | None, paths: list[Path], roster: Path | None):  # type: i
     from ..api import Archive
 
     return Archive.open(db)
+
+
+def _node_code(archive, year: int, under: str | None) -> str | None:  # type: ignore[no-untyped-def]
+    """--under from the archive: a code or a name of the year's roster, said and resolved to its code
+    (from files, the roster file's codes as before)."""
+    if archive is None or not under:
+        return under
+    from .archive import scope_of_under
+
+    return scope_of_under(archive, year, under).root
 
 
 def _summarise(archive, paths: list[Path], ros, year: int, tick, opts):  # type: ignore[no-untyped-def]

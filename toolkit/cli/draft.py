@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_PROBLEMS, MAX_ROWS, PLANNED, app, check_year, fail, say
+from .app import EXIT_PROBLEMS, MAX_ROWS, PLANNED, UnderOption, app, check_year, fail, say
 from .archive import DbOption
 
 
@@ -39,6 +39,7 @@ def draft_cmd(
     unit: Annotated[
         str | None, typer.Option("--unit", help="用档案库时：单位代码或名称；不给时为全部单位的汇总（县里的年报）。")
     ] = None,
+    under: UnderOption = None,
 ) -> None:
     """生成年报文稿：由填报表或汇总表写出 Word 和网页版年报，表格与数据完全一致，正文数字和同比自动填写。
 
@@ -50,7 +51,10 @@ def draft_cmd(
 
       nianbao draft --db nianbao.db --year 2025 --unit 152502201 --out 输出/年报.docx
 
-    用 --db 时数据取自档案库：--unit 给出的单位当前的填报表，或（不给 --unit 时）由档案库汇总的全部单位；
+      nianbao draft --db 市档案库.db --year 2025 --under 152502 --out 输出/锡林浩特市年报.docx（市的档案库中一个县的年报）
+
+    用 --db 时数据取自档案库：--unit 给出的单位当前的填报表，或（不给 --unit 时）由档案库汇总的全部单位
+    （有 --under 时为该县及其下级单位的汇总）；
     档案库中有上一年度时，自动用上一年度的数据写同比。
 
     文中【请填写：…】是只有本机关知道的内容，发布前必须全部替换；命令结束时会列出。
@@ -72,7 +76,7 @@ def draft_cmd(
     for path, kind in zip(targets, ("draft-docx", "draft-html"), strict=False):  # whether a draft was edited is
         guard.check(path, kind)  # decided by what it records of itself (draft.written)
     backups = _edited(targets, overwrite or force)
-    report, previous = _sources(source, prev, db, year, unit)
+    report, previous = _sources(source, prev, db, year, unit, under)
     errors = _show_findings(report, source.name if source else "档案库中的数据", force)
     options = DraftOptions(
         name=name, site=site, errors=tuple(f"{f.locate() + '：' if f.locate() else ''}{f.message}" for f in errors)
@@ -117,12 +121,12 @@ def _keep_backups(paths: list[Path]) -> None:
             say("原文稿已备份为：{}", written.keep_backup(p))
 
 
-def _sources(source: Path | None, prev: Path | None, db: str | None, year: int | None, unit: str | None):
+def _sources(source: Path | None, prev: Path | None, db: str | None, year: int | None, unit: str | None, under: str | None):
     """(this year's report, last year's or None): from files, or from the archive with --year."""
     from ..api import read_source
 
     if source is not None:
-        if year is not None or unit is not None:
+        if year is not None or unit is not None:  # --under (or NIANBAO_UNDER) says nothing of a file
             raise fail("给出了文件时不用 --year/--unit；要取档案库中的数据，请不给文件、用 --db --year。")
         report = read_source(source)
         return report, _previous(prev, report)
@@ -132,9 +136,25 @@ def _sources(source: Path | None, prev: Path | None, db: str | None, year: int |
     from ..api import Archive, previous_report, year_report
 
     with Archive.open(db) as archive:
-        report = year_report(archive, year, unit)
-        previous = _previous(prev, report) if prev is not None else previous_report(archive, year, unit)
+        unit, node = _scoped(archive, year, unit, under)
+        report = year_report(archive, year, unit, node)
+        previous = _previous(prev, report) if prev is not None else previous_report(archive, year, unit, node)
     return report, previous
+
+
+def _scoped(archive, year: int, unit: str | None, under: str | None) -> tuple[str | None, str | None]:  # type: ignore[no-untyped-def]
+    """(unit, node) of a draft from a city's archive with --under: one of the county's units (--unit,
+    checked to be in it), else the county's own report — the summary of its subtree; a unit with no
+    units below it is that unit's own report, as its clerk expects."""
+    if not under:
+        return unit, None
+    from .archive import check_within, scope_of_under
+
+    if unit is not None:
+        check_within(archive, unit, year, under, "没有生成文稿")
+        return unit, None
+    scope = scope_of_under(archive, year, under)
+    return (scope.root, None) if len(scope.codes) == 1 else (None, scope.root)
 
 
 def _show_findings(report, source: str, force: bool) -> list:

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_OK, app, check_year, fail, say
-from .archive import DbOption, YearOption
+from .app import EXIT_OK, UnderOption, app, check_year, fail, say
+from .archive import DbOption, YearOption, scope_of_under
 
 
 @app.command("links", no_args_is_help=True, rich_help_panel="报送网页")
@@ -25,6 +25,7 @@ def links_cmd(
         str | None,
         typer.Option("--rotate", help="给这些单位（代码或名称，多个用逗号分隔；“全部”为所有单位）换新链接，旧链接立即失效。"),
     ] = None,
+    under: UnderOption = None,
     db: DbOption = None,
 ) -> None:
     """列出名册中每个单位的专用上传链接（通过微信、短信或邮件发给填报人）；还没有链接的单位生成一个。
@@ -38,6 +39,8 @@ def links_cmd(
       nianbao links --year 2025 --base-url http://10.1.2.3:8000 --out 输出/链接.csv
 
       nianbao links --year 2025 --rotate 宝力根苏木,杭盖街道 --out 输出/链接.csv
+
+      nianbao links --year 2025 --under 152502 --out 输出/锡林浩特市链接.csv（市的档案库中只管一个县的单位）
     """
     from ..api import Archive
     from ..web.app import BASE_URL_SETTING
@@ -53,8 +56,9 @@ def links_cmd(
                 f"请用 --base-url 给出各单位访问网页用的地址，例如：nianbao links --year {year} --base-url http://10.1.2.3:8000"
             )
         before = _links_file(out, archive) if out is not None else []  # refused before any link changes
-        codes = rotate_codes(archive, year, rotate) if rotate else []
-        links, hidden = archive.issue_links(year, codes)
+        scope = scope_of_under(archive, year, under)
+        codes = _in_scope(rotate_codes(archive, year, rotate), scope, rotate) if rotate else []
+        links, hidden = archive.issue_links(year, codes, under=scope and scope.root)
         archive.set_setting(BASE_URL_SETTING, base)  # `serve` answers for this address's host
     rows, kept = _merge(links, hidden, before, base)
     if out:
@@ -65,6 +69,20 @@ def links_cmd(
             print(f"{code}\t{name}\t{url}")
     _report(links, hidden, kept, codes, year)
     raise typer.Exit(EXIT_OK)
+
+
+def _in_scope(codes: list[str], scope, rotate: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """--rotate within --under: 全部 is every unit of the county; a unit of another county is refused
+    before any link changes."""
+    if scope is None:
+        return codes
+    outside = [c for c in codes if not scope.can_see(c)]
+    if outside and "全部" not in rotate:
+        raise fail(
+            f"--rotate 中的单位 {'、'.join(outside)} 不在 --under 指定的{scope.name}（{scope.root}）及其下级单位中，"
+            "没有更换任何链接。"
+        )
+    return [c for c in codes if scope.can_see(c)]
 
 
 def _report(links, hidden, kept, rotated: list[str], year: int) -> None:  # type: ignore[no-untyped-def]

@@ -637,9 +637,11 @@ _DECL = re.compile(
 )
 
 
-# A namespace prefix in use (an element's, or an attribute's other than a declaration), one declared,
-# and the root element's start tag (after the declaration, if any).
-_PREFIX_USED = re.compile(rb"<([A-Za-z_][\w.-]*):|\s([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*\s*=")
+# After a namespace prefix: the colon and the local name of an element or attribute (found from the
+# colon, a literal: formulas' B5:B9 and URLs' "http://" are not followed by a name and a tag's end
+# or "="); a declared prefix; the root element's start tag (after the declaration, if any).
+_PREFIXED_NAME = re.compile(rb":[A-Za-z_][\w.-]*(?:\s*=|[\s/>])")
+_PREFIX = re.compile(rb"[A-Za-z_][\w.-]*")
 _PREFIX_DECLARED = re.compile(rb"\sxmlns:([A-Za-z_][\w.-]*)\s*=")
 _ROOT_TAG = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml[^<>]*\?>\s*)?<[A-Za-z_][^<>]*>")
 
@@ -650,11 +652,20 @@ def _unbound_prefix(data: bytes, region: bytes) -> bool:
     read it: such a part, or one declaring a prefix deeper than its root (Excel's x14 extensions),
     is left to the XML parser. (A quiet skeleton's bytes hold no prefixed element, and their
     attributes were looked at when it was first read: ``region`` is then the tail.)"""
-    used = {a or b for a, b in _PREFIX_USED.findall(region)} - {b"xmlns", b"xml"}
-    if not used:
-        return False
-    root = _ROOT_TAG.match(data)
-    return root is None or not used <= set(_PREFIX_DECLARED.findall(root.group()))
+    declared: set[bytes] | None = None
+    for m in _PREFIXED_NAME.finditer(region):
+        start = m.start()
+        while start and region[start - 1 : start] not in b"<>/ \t\r\n\"'=":
+            start -= 1
+        before, prefix = region[start - 1 : start], region[start : m.start()]
+        if prefix in (b"xmlns", b"xml") or not (before == b"<" or before == b"/" or m.group().endswith(b"=")):
+            continue  # an attribute's value (B10:D10 in sqref), or a declaration
+        if declared is None:
+            root = _ROOT_TAG.match(data)
+            declared = set(_PREFIX_DECLARED.findall(root.group())) if root else set()
+        if prefix not in declared or not _PREFIX.fullmatch(prefix):
+            return True
+    return False
 
 
 def _markup_region(data: bytes, cut: Split | None) -> bytes:
