@@ -316,6 +316,30 @@ def test_workers_do_not_outlive_a_killed_serve(served, tmp_path):
         httpx.get(second.base + "/login", timeout=5)
 
 
+def test_locks_and_attempts_of_the_archive(db):
+    """What the workers share, on both databases: a lock name held is refused to every other holder
+    (another process on PostgreSQL, this one too) until let go; attempts counted in a window."""
+    with Archive.open(db) as a, Archive.open(db) as b:
+        mine, theirs = a.process_locks(), b.process_locks()
+        assert mine.take_first(["x", "y"]) == "x"
+        assert mine.take_first(["x", "y"]) == "y"  # never the same name twice, not even in one process
+        assert mine.take_first(["x", "y"]) is None
+        shared = a.engine.dialect.name == "postgresql"  # SQLite: one server process, its own memory
+        if shared:
+            assert theirs.take_first(["x", "y"]) is None
+        mine.release("x")
+        assert (theirs if shared else mine).take_first(["x"]) == "x"
+        mine.close()
+        theirs.close()
+        for _ in range(3):
+            a.add_attempt("login", "10.0.0.7", 600)
+        count, left = b.attempts("login", "10.0.0.7", 600)
+        assert count == 3 and 590 < left <= 600
+        assert b.attempts("login", "10.0.0.8", 600) == (0, 0.0)
+        b.clear_attempts("login", "10.0.0.7")
+        assert a.attempts("login", "10.0.0.7", 600)[0] == 0
+
+
 def test_several_workers_need_postgresql(tmp_path):
     db = tmp_path / "nianbao.db"
     res = cli_ok(run_cli("serve", "--year", str(YEAR), "--workers", "2", "--db", db), 2)
