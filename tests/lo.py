@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -53,7 +54,20 @@ class Office:
         self.starts += 1
         self.pipe = f"nianbao_{os.getpid()}_{self.starts}"
         profile = self.workdir / f"profile{self.starts}"
-        self.proc = subprocess.Popen(
+        with open(self.workdir / f"soffice{self.starts}.log", "wb") as log:
+            self.proc = self._spawn(profile, log)
+        r = subprocess.run(
+            [SYSTEM_PYTHON, str(HERE / "lo_driver.py"), "--pipe", self.pipe, "--ping"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if r.returncode != 0:
+            self.stop()
+            raise RuntimeError("LibreOffice 未能启动：" + r.stderr[-500:] + self.said())
+
+    def _spawn(self, profile: Path, log: IO[bytes]) -> subprocess.Popen:
+        return subprocess.Popen(
             [
                 "soffice",
                 "--headless",
@@ -66,18 +80,17 @@ class Office:
                 f"--accept=pipe,name={self.pipe};urp;StarOffice.ComponentContext",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
             start_new_session=True,
         )
-        r = subprocess.run(
-            [SYSTEM_PYTHON, str(HERE / "lo_driver.py"), "--pipe", self.pipe, "--ping"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if r.returncode != 0:
-            self.stop()
-            raise RuntimeError("LibreOffice 未能启动：" + r.stderr[-500:])
+
+    def said(self) -> str:
+        """soffice's own messages (kept in its work folder): when it dies mid-job, as seen on a very
+        busy machine, the failure shows what it said last, and the exit status it died with."""
+        log = self.workdir / f"soffice{self.starts}.log"
+        text = log.read_text("utf-8", "replace")[-500:] if log.exists() else ""
+        status = self.proc.poll() if self.proc is not None else None
+        return f"；soffice 退出码 {status}，输出：{text.strip() or '无'}"
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -114,5 +127,5 @@ class Office:
                 time.sleep(1)
                 self.start()
                 return self.run(path, steps, retry=False)
-            raise RuntimeError("LibreOffice 作业失败：" + ("超时" if r is None else r.stderr[-1500:]))
+            raise RuntimeError("LibreOffice 作业失败：" + ("超时" if r is None else r.stderr[-1500:]) + self.said())
         return json.loads(r.stdout.strip().splitlines()[-1])

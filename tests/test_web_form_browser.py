@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import run_inprocess
 from test_web_browser import CHROMIUM, DRIVER, _click_and_wait, _shot
-from web_util import ROSTER, YEAR, Served, new_archive, page_csrf, sample
+from web_util import ROSTER, YEAR, Served, new_archive, sample
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()), reason="需要 Debian 的 chromium 和 chromium-driver")
 ZIYUAN, ARSHAN, BAOLIGEN, HANGAI = "152502306", "152502101", "152502201", "152502003"  # 自然资源局 (busy), towns
@@ -29,23 +29,7 @@ def site(tmp_path_factory):
     db = tmp_path_factory.mktemp("site") / "nianbao.db"
     tokens = new_archive(db)
     with Served(db) as server:
-        _start_workers(server.base, tokens[HANGAI])
         yield server.base, tokens, db
-
-
-def _start_workers(base: str, token: str) -> None:
-    """One upload before the browser connects: the server forks its checking workers on the first
-    return it receives, and a fork inherits the connections open at that moment — a kept-alive one
-    of the browser's could then stall (seen: a request left unread in the socket, the page waiting
-    for ever). The county's first upload has the same effect on a real server."""
-    import httpx
-
-    with httpx.Client(base_url=base, headers={"origin": base}, timeout=60) as c:
-        page = c.get(f"/u/{token}")
-        form = {"csrf": page_csrf(page.text)}
-        path = sample(HANGAI)
-        r = c.post(f"/u/{token}/upload", data=form, files={"files": (path.name, path.read_bytes())})
-        assert r.status_code == 200
 
 
 @pytest.fixture(scope="module")
@@ -86,20 +70,9 @@ def _go(driver, url: str | None = None) -> None:
         driver.refresh()
     else:
         driver.get(url)
-    try:
-        WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
-            lambda d: d.execute_script("return document.readyState === 'complete' && !window.__nianbaoOldPage;")
-        )
-    except Exception:
-        import subprocess, urllib.parse
-
-        port = urllib.parse.urlsplit(url or driver.current_url).port
-        print(
-            "DIAG",
-            subprocess.run(["ss", "-tnpi", f"( sport = :{port} or dport = :{port} )"], capture_output=True, text=True).stdout,
-        )
-        print("DIAG2", driver.execute_script("return [document.readyState, location.href, !!window.__nianbaoOldPage]"))
-        raise
+    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return document.readyState === 'complete' && !window.__nianbaoOldPage;")
+    )
 
 
 def _find(driver, css: str):

@@ -264,3 +264,38 @@ def test_collections_restored_when_a_batch_fails():
     except KeyError:
         pass
     assert gc.get_threshold() == before
+
+
+def _open_sockets() -> int:
+    import stat
+
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            count += stat.S_ISSOCK(os.fstat(int(name)).st_mode)
+        except OSError:
+            pass
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="workers are forked on Linux only")
+def test_a_worker_holds_none_of_the_servers_connections():
+    """A server forks its checkers while browsers are connected: a connection the server closes must
+    really close (the browser's next request on it would otherwise wait for ever), so a worker keeps
+    no socket it inherited."""
+    import socket
+
+    listening = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listening.getsockname())
+    accepted, _ = listening.accept()
+    pool = pool_mod.new_pool(1)
+    try:
+        assert _open_sockets() >= 3  # the parent still has them
+        assert pool.submit(_open_sockets).result(timeout=120) == 0
+        accepted.close()  # the server ends the connection: the client sees it end
+        client.settimeout(60)
+        assert client.recv(1) == b""
+    finally:
+        pool_mod.stop_pool(pool)
+        for s in (client, listening):
+            s.close()

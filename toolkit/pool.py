@@ -53,8 +53,31 @@ def _init(initializer: Callable[..., Any] | None, initargs: tuple, parent: int) 
             pass
     if os.getppid() != parent:  # the parent was killed before the line above took effect
         os._exit(0)
+    _drop_inherited_sockets()
     if initializer is not None:
         initializer(*initargs)
+
+
+def _drop_inherited_sockets() -> None:
+    """A forked worker gets a copy of every descriptor the parent had open: in a server, its listening
+    socket, its database connections and its clients' connections. A connection the server has closed
+    then stays open in the worker, so the browser's next request on it is never read and its page
+    never comes. The worker reads files and talks to its parent through pipes, never sockets: every
+    inherited socket is replaced by /dev/null (at the same number, so a copied socket object closing
+    it later closes nothing that matters)."""
+    import stat
+
+    if not os.path.isdir("/proc/self/fd"):  # pragma: no cover - not Linux (workers are spawned there)
+        return
+    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            with contextlib.suppress(OSError):
+                if fd != devnull and stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.dup2(devnull, fd, inheritable=False)
+    finally:
+        os.close(devnull)
 
 
 def new_pool(workers: int, initializer: Callable[..., Any] | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:

@@ -8,7 +8,9 @@ those of the version the reviewer approved, which a later upload never replaces 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,7 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
     def __init__(self, engine: Any, url: str):
         self.engine, self.url = engine, url
         self._rosters: dict[int, tuple[tuple[Any, ...], Roster]] = {}
+        self._pin = threading.local()  # this thread's reading connection while a ``_read`` block is open
 
     @classmethod
     def open(cls, db: str | Path | None = None) -> Archive:
@@ -49,8 +52,36 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
     def __repr__(self) -> str:
         return f"Archive({shown(self.url)!r})"
 
+    @contextlib.contextmanager
     def _read(self):  # type: ignore[no-untyped-def]
-        return self.engine.connect().execution_options(nianbao_read=True)
+        """A reading connection. Blocks opened inside another one, in the same thread, share its
+        connection, and read the year's row once: a page that asks a dozen questions (the roster, the
+        deadline, a unit's state, its history) costs one connection and one look at the year, not a
+        dozen (each connection is a ping and a rollback, each a round trip to the server). Never
+        wrapped around a write: SQLite's reader would not see it."""
+        pin = self._pin
+        shared = getattr(pin, "conn", None)
+        if shared is not None:
+            yield shared
+            return
+        with self.engine.connect().execution_options(nianbao_read=True) as conn:
+            pin.conn, pin.years = conn, {}
+            try:
+                yield conn
+            finally:
+                pin.conn = pin.years = None
+
+    reading = _read  # for the pages: ``with archive.reading(): …`` around the reads of one answer
+
+    def _year_row(self, conn: Any, year: int) -> Any:
+        """The year's row (roster loaded when, deadline, automatic 通过), once per reading block."""
+        seen = self._pin.years if getattr(self._pin, "conn", None) is conn else None
+        if seen is not None and year in seen:
+            return seen[year]
+        row = conn.execute(T.years.select().where(T.years.c.year == year)).first()
+        if seen is not None:
+            seen[year] = row
+        return row
 
     # ------------------------------------------------------------ rosters
 
@@ -81,7 +112,7 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
     def auto_approve(self, year: int) -> bool:
         """Whether the year's clean versions are approved at receipt (``roster load --auto-approve``)."""
         with self._read() as conn:
-            row = conn.execute(T.years.select().where(T.years.c.year == year)).first()
+            row = self._year_row(conn, year)
         return bool(row.auto_approve) if row else False
 
     def years(self) -> list[int]:
@@ -92,7 +123,7 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         """The year's roster. A server asks for it on every request: the units are read again only
         when the year's row says the roster was loaded anew (by this or any other process)."""
         with self._read() as conn:
-            src = conn.execute(T.years.select().where(T.years.c.year == year)).first()
+            src = self._year_row(conn, year)
             if src is None:
                 return None
             loaded = (src.loaded_at, src.roster_source)
@@ -112,7 +143,7 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
 
     def deadline(self, year: int) -> dt.date | None:
         with self._read() as conn:
-            row = conn.execute(T.years.select().where(T.years.c.year == year)).first()
+            row = self._year_row(conn, year)
         return row.deadline if row else None
 
     # ------------------------------------------------------------ receive
@@ -137,9 +168,10 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         is the bytes a unit's year may hold)."""
         from .receive import Intake, receive, tell_states
 
-        ros = self.need_roster(year)
+        with self._read():  # one connection for what is read before checking (none held while storing)
+            ros = self.need_roster(year)
+            last_year = self.previous_reports(year - 1, only_unit)
         intake = Intake(self.engine, year, source, unit_bytes=limits.pop("unit_bytes", None))
-        last_year = self.previous_reports(year - 1, only_unit)
         opts = dict(progress=progress, workers=workers, only_unit=only_unit, pool=pool, stored=stored)
         out = receive(intake, paths, ros, last_year, **opts, **limits)
         if only_unit is not None:  # a unit's link: its own state is all the page shows
@@ -202,13 +234,14 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
 
     def state(self, unit: str, year: int, today: dt.date | None = None) -> UnitState:
         """One unit's line of 报送情况 (reads only that unit's receipts and decisions)."""
-        return self._states(year, today, self.unit_code(unit, year))[0]
+        with self._read():
+            return self._states(year, today, self.unit_code(unit, year))[0]
 
     def _states(self, year: int, today: dt.date | None, only: str | None = None) -> list[UnitState]:
         from .status import unit_states
 
-        ros, deadline = self.need_roster(year), self.deadline(year)
-        with self._read() as conn:
+        with self._read() as conn:  # the roster, the deadline and the states: one connection, the year read once
+            ros, deadline = self.need_roster(year), self.deadline(year)
             return unit_states(conn, ros, deadline, year, today or dt.date.today(), only)
 
     def chase_list(self, year: int, states: list[UnitState] | None = None) -> list[UnitState]:

@@ -301,8 +301,7 @@ def store(intake: Intake, items: list[tuple[Report, bytes, bool]]) -> list[Recei
     codes = {r.unit_code for r, _, _ in items if r.unit_code}
     year = intake.year
     with intake.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises writers
-            conn.execute(text("SELECT pg_advisory_xact_lock(7215002, :y)"), {"y": year})
+        _lock_units(conn, year, {r.unit_code or "" for r, _, _ in items})
         seen = dict(conn.execute(select(S.c.sha256, S.c.received_at).where(S.c.year == year, S.c.sha256.in_(shas))).all())
         units = _Units(conn, intake, codes)
         out, at = [], now()
@@ -315,6 +314,34 @@ def store(intake: Intake, items: list[tuple[Report, bytes, bool]]) -> list[Recei
             seen.setdefault(report.provenance.sha256, at)
         units.flush(out)
     return out
+
+
+YEAR_LOCK, UNIT_LOCK = 7215002, 7215003  # advisory lock classes: the year's writers (status.decide, tree.py), one unit's
+FEW_UNITS = 4  # a batch of more units than this (a county's folder) takes the year's lock alone, in one statement
+
+
+def _lock_units(conn: Any, year: int, codes: set[str]) -> None:
+    """PostgreSQL: a store waits only for what it could conflict with. It shares the year's writers'
+    lock (decisions and a county's 上报 hold it alone, so none of them sees a store half done) and holds
+    its units' own locks, taken in one order (two stores never wait on each other in a circle): at
+    province size a hundred units' uploads are stored side by side, two of one unit one after the other.
+    A batch of many units (``receive`` of a folder) takes the year's lock alone, as every store once did.
+    SQLite's BEGIN IMMEDIATE already serialises writers."""
+    if conn.dialect.name != "postgresql":
+        return
+    if len(codes) > FEW_UNITS:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :y)"), {"c": YEAR_LOCK, "y": year})
+        return
+    conn.execute(text("SELECT pg_advisory_xact_lock_shared(:c, :y)"), {"c": YEAR_LOCK, "y": year})
+    for key in sorted({unit_key(year, code) for code in codes}):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": UNIT_LOCK, "k": key})
+
+
+def unit_key(year: int, code: str) -> int:
+    """A unit-year as the second key of a PostgreSQL advisory lock (a signed 32-bit integer; two units
+    that share one merely wait for each other)."""
+    digest = hashlib.sha256(f"{year}\0{code}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
 
 
 def _auto_approve(conn: Any, year: int) -> bool:
@@ -478,7 +505,8 @@ def _insert_files(conn: Any, files: dict[str, bytes]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    rows = [{"sha256": sha, "size": len(data), "data": data} for sha, data in files.items()]
+    # in one order: two stores of the same bytes side by side (two units' uploads) never wait on each other in a circle
+    rows = [{"sha256": sha, "size": len(data), "data": data} for sha, data in sorted(files.items())]
     conn.execute(insert(T.files).on_conflict_do_nothing(), rows)
 
 

@@ -168,8 +168,9 @@ class Limits:
         and the attempt added are not raced by another process."""
         since = (dt.datetime.now().astimezone() - dt.timedelta(hours=1)).isoformat(timespec="microseconds")
         shas = {hashlib.sha256(p.read_bytes()).hexdigest(): p.stat().st_size for p in paths}
-        used = archive.usage(unit, year, since, shas)
-        tried, left = archive.attempts(UPLOAD, unit, HOUR)
+        with archive.reading():  # one connection for both counts
+            used = archive.usage(unit, year, since, shas)
+            tried, left = archive.attempts(UPLOAD, unit, HOUR)
         q = self.quotas
         adds = sum(size for sha, size in shas.items() if sha not in used.known)
         if set(shas) - used.known and max(used.receipts, tried) >= q.uploads_per_hour:

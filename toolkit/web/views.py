@@ -329,15 +329,17 @@ def _days_left(deadline, today=None) -> int | None:
 
 def _unit_view(archive: Archive, code: str, year: int) -> dict[str, Any]:
     """What a unit's page shows, for the county and for the unit's own link alike: the state, the
-    newest version's findings (once), its versions and the unit's history, the deadline."""
-    state = archive.state(code, year)
-    report = archive.report(state.submission_id) if state.submission_id else None
-    findings = list(report.findings) if report is not None else []
-    deadline = archive.deadline(year)
+    newest version's findings (once), its versions and the unit's history, the deadline — read on one
+    connection (``Archive.reading``)."""
+    with archive.reading():
+        state = archive.state(code, year)
+        report = archive.report(state.submission_id) if state.submission_id else None
+        deadline = archive.deadline(year)
+        history = archive.history(code, year)
     return {
         "state": state,
-        "findings": findings,
-        "history": archive.history(code, year),
+        "findings": list(report.findings) if report is not None else [],
+        "history": history,
         "deadline": deadline,
         "days_left": _days_left(deadline),
     }
