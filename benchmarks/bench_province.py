@@ -13,6 +13,9 @@ checker process started, as after the first minutes of a working day), then meas
   overview     the reviewer's 报送情况 page (signed in), 2,500 units, best of 5 / median      target < 0.5 s
   consolidate  `nianbao consolidate --db --year --force` of the province from the archive     target < 5 s
 The returns are written once by the tool's own writer under benchmarks/out/province-N/ and kept.
+Besides the times, the CPU the 100 uploads cost (the server's processes with their checkers, the
+PostgreSQL server, this script's clients) per upload, read from /proc: on a machine shared with other
+work the times move with its load, the CPU per upload much less.
 """
 
 from __future__ import annotations
@@ -140,6 +143,55 @@ def overview_times(base: str, rounds: int = 5) -> list[float]:
     return times
 
 
+def _cpu(pid: int, children: bool = False) -> float:
+    """CPU seconds of a process (with ``children``: also of its exited children it waited for)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(f) for f in fields[11 : 15 if children else 13])  # utime stime [cutime cstime]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(root: int) -> list[int]:
+    """A process and its descendants, now."""
+    parent = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(c for c, pp in parent.items() if pp == pid)
+    return out
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds of a process tree: the live processes, and the exited children each one waited for."""
+    return sum(_cpu(pid, children=True) for pid in _tree(root)) if root else 0.0
+
+
+def _postmaster(db: str) -> int:
+    """The PostgreSQL server's main process, when it runs on this machine (0 otherwise)."""
+    import psycopg
+
+    with psycopg.connect(db) as conn:
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
+def cpu_now(server: int, postmaster: int) -> tuple[float, float, float]:
+    """(server tree, PostgreSQL server, this script) CPU seconds so far."""
+    return _tree_cpu(server), _tree_cpu(postmaster), _cpu(os.getpid())
+
+
 def p95(xs: list[float]) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(0.95 * len(xs)))]
@@ -173,10 +225,13 @@ def run(server: str, counties: int, workers: int) -> list[tuple[str, str, str, s
                 warm = sorted(rest.glob("*.xlsx"))[: 3 * workers]  # stored already: each worker's checker started
                 with cf.ThreadPoolExecutor(len(warm)) as pool:
                     list(pool.map(lambda f: upload(base, tokens[f.name[:9]], f), warm))
+                postmaster = _postmaster(db)
+                cpu0 = cpu_now(proc.pid, postmaster)
                 t0 = time.perf_counter()
                 with cf.ThreadPoolExecutor(len(files)) as pool:
                     answers = list(pool.map(lambda code: upload(base, tokens[code], files[code]), sorted(files)))
                 wall = time.perf_counter() - t0
+                cpu = [(b - a) * 1000 / len(files) for a, b in zip(cpu0, cpu_now(proc.pid, postmaster), strict=True)]
                 times = [a[0] for a in answers]
                 ok = all(a[1] == 200 and a[2] == 1 for a in answers)
                 rows.append(
@@ -185,6 +240,14 @@ def run(server: str, counties: int, workers: int) -> list[tuple[str, str, str, s
                         f"p50 {statistics.median(times):.2f} s · p95 {p95(times):.2f} s · all in {wall:.1f} s",
                         "p95 < 1 s",
                         f"{'met' if p95(times) < 1 else 'NOT met'}; each acknowledged once: {ok}",
+                    )
+                )
+                rows.append(
+                    (
+                        "… CPU per upload (page + upload)",
+                        f"server {cpu[0]:.0f} ms · PostgreSQL {cpu[1]:.0f} ms · clients {cpu[2]:.0f} ms",
+                        "",
+                        f"load average {os.getloadavg()[0]:.1f}",
                     )
                 )
                 ov = overview_times(base)

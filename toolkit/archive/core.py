@@ -174,8 +174,9 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         intake = Intake(self.engine, year, source, unit_bytes=limits.pop("unit_bytes", None))
         opts = dict(progress=progress, workers=workers, only_unit=only_unit, pool=pool, stored=stored)
         out = receive(intake, paths, ros, last_year, **opts, **limits)
-        if only_unit is not None:  # a unit's link: its own state is all the page shows
-            states = {only_unit: self.state(only_unit, year).status}
+        if only_unit is not None:  # a unit's link: its status as its last storing transaction left it
+            told = [r.status for r in out if r.unit_code == only_unit and r.status]
+            states = {only_unit: told[-1]} if told else {}
         else:
             from .status import current_statuses
 
@@ -236,6 +237,15 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         """One unit's line of 报送情况 (reads only that unit's receipts and decisions)."""
         with self._read():
             return self._states(year, today, self.unit_code(unit, year))[0]
+
+    def unit_page(self, unit: str, year: int, today: dt.date | None = None) -> tuple[UnitState, list[HistoryItem]]:
+        """``state`` and ``history`` of the year together, as a unit's page shows them after every
+        upload: one connection, one read of the unit's versions and one of its events."""
+        from .status import unit_page
+
+        with self._read() as conn:
+            code, ros, deadline = self.unit_code(unit, year), self.need_roster(year), self.deadline(year)
+            return unit_page(conn, ros, deadline, code, year, today or dt.date.today())
 
     def _states(self, year: int, today: dt.date | None, only: str | None = None) -> list[UnitState]:
         from .status import unit_states
@@ -532,12 +542,23 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
 
         return rotate_link(self.engine, code)
 
-    def link_unit(self, token: str) -> str | None:
-        """The unit code of a live link (one made for any year), or None."""
-        from .secrets import live
+    def link_unit(self, token: str, year: int | None = None) -> str | None:
+        """The unit code of a live link (one made for any year), or None; with ``year``, None also
+        for a unit not in that year's roster — the link and the roster read on one connection (every
+        request through a link asks)."""
+        from sqlalchemy import select
 
-        row = live(self.engine, "link", token)
-        return row.unit_code if row else None
+        from .secrets import digest
+
+        if not token or len(token) > 200:  # as secrets.live: anything that long is not one of ours
+            return None
+        K = T.secrets
+        q = select(K.c.unit_code).where(K.c.kind == "link", K.c.digest == digest(token), K.c.revoked_at.is_(None))
+        with self._read() as conn:
+            code = conn.execute(q).scalar()
+            if code is None or year is None:
+                return code
+            return code if self.need_roster(year).get(code) is not None else None
 
     def set_admin_key(self, key: str | None = None) -> str:
         """Replace the admin key (a new random one unless given); every session signed in ends."""

@@ -313,6 +313,10 @@ def store(intake: Intake, items: list[tuple[Report, bytes, bool]]) -> list[Recei
             out.append(units.take(report, data, at, seen))
             seen.setdefault(report.provenance.sha256, at)
         units.flush(out)
+    statuses = units.statuses()  # as this transaction left each unit (``receive`` of a folder asks again at the end)
+    for r in out:
+        if r.submission_id is not None or r.previous_at:
+            r.status = statuses.get(r.unit_code, r.status)
     return out
 
 
@@ -332,9 +336,10 @@ def _lock_units(conn: Any, year: int, codes: set[str]) -> None:
     if len(codes) > FEW_UNITS:
         conn.execute(text("SELECT pg_advisory_xact_lock(:c, :y)"), {"c": YEAR_LOCK, "y": year})
         return
-    conn.execute(text("SELECT pg_advisory_xact_lock_shared(:c, :y)"), {"c": YEAR_LOCK, "y": year})
-    for key in sorted({unit_key(year, code) for code in codes}):
-        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": UNIT_LOCK, "k": key})
+    keys = sorted({unit_key(year, code) for code in codes})  # taken left to right, in one round trip
+    units = "".join(f", pg_advisory_xact_lock(:u, :k{n})" for n in range(len(keys)))
+    params = {"c": YEAR_LOCK, "y": year, "u": UNIT_LOCK} | {f"k{n}": k for n, k in enumerate(keys)}
+    conn.execute(text(f"SELECT pg_advisory_xact_lock_shared(:c, :y){units}"), params)
 
 
 def unit_key(year: int, code: str) -> int:
@@ -435,6 +440,11 @@ class _Units:
             got.auto = auto[0]
             self._event(code, at, auto[0], auto[1], sid, W.AUTO)
         return got
+
+    def statuses(self) -> dict[str, str]:
+        """Each unit's status with this transaction's versions and decisions (workflow.py decides it
+        from the same rows ``Archive.state`` would read back: ids compare alike, placeholders or not)."""
+        return {code: W.unit_flow(mine, self.events.get(code, [])).status for code, mine in self.subs.items() if mine}
 
     def _insert(self, row: dict[str, Any], data: bytes) -> int:
         """A placeholder id (negative) until ``flush`` inserts the rows and learns their ids."""

@@ -124,15 +124,14 @@ class Usage:
 
 def unit_usage(conn: Any, unit: str, year: int, since: str = "", shas: Iterable[str] = ()) -> Usage:
     """``Archive.usage`` on an open connection (``store`` asks it inside its own transaction)."""
-    from sqlalchemy import func, select
+    from sqlalchemy import func, literal, select
 
     S, F = T.submissions, T.files
     mine = select(S.c.sha256).where(S.c.year == year, S.c.unit_code == unit).distinct()
-    stored = conn.execute(select(func.coalesce(func.sum(F.c.size), 0)).where(F.c.sha256.in_(mine))).scalar_one()
-    receipts = 0
-    if since:
-        when = (S.c.year == year) & (S.c.unit_code == unit) & (S.c.received_at >= since)
-        receipts = conn.execute(select(func.count()).select_from(S).where(when)).scalar_one()
+    stored = select(func.coalesce(func.sum(F.c.size), 0)).where(F.c.sha256.in_(mine)).scalar_subquery()
+    when = (S.c.year == year) & (S.c.unit_code == unit) & (S.c.received_at >= since)
+    counted = select(func.count()).select_from(S).where(when).scalar_subquery() if since else literal(0)
+    stored, receipts = conn.execute(select(stored, counted)).one()  # one round trip for both
     wanted = set(shas)
     known = set(conn.execute(select(S.c.sha256).where(S.c.year == year, S.c.sha256.in_(wanted))).scalars()) if wanted else set()
     return Usage(int(stored), int(receipts), known)

@@ -28,6 +28,7 @@ LIGHT = (
     S.c.filled_on,
 )
 DETAILS = (S.c.filler, S.c.phone, S.c.explanation)
+HISTORY_SUBS = (*LIGHT, S.c.year, S.c.sha256)
 EVENT_COLS = (E.c.id, E.c.unit_code, E.c.at, E.c.kind, E.c.note, E.c.submission_id, E.c.actor)
 
 
@@ -81,15 +82,27 @@ def unit_states(
 ) -> list[UnitState]:
     """报送情况 of the roster's units (of one unit with ``only``) from the year's versions and events."""
     subs, events = _load(conn, year, only)
-    out = []
-    for u in [ros.get(only)] if only is not None else ros.units:
-        st = UnitState(year, u.code, u.name, u.type, u.parent)
-        _fill(st, subs.get(u.code, []), events.get(u.code, []))
-        # 逾期: past the deadline and still not approved; 迟交: the first version came after it
-        st.late = deadline is not None and today > deadline and st.status != "已通过"
-        st.submitted_late = bool(st.first_received) and _late(deadline, st.first_received, today)
-        out.append(st)
-    return out
+    units = [ros.get(only)] if only is not None else ros.units
+    return [_state(u, year, subs.get(u.code, []), events.get(u.code, []), deadline, today) for u in units]
+
+
+def _state(u: Any, year: int, versions: list[Any], events: list[Any], deadline: dt.date | None, today: dt.date) -> UnitState:
+    st = UnitState(year, u.code, u.name, u.type, u.parent)
+    _fill(st, versions, events)
+    # 逾期: past the deadline and still not approved; 迟交: the first version came after it
+    st.late = deadline is not None and today > deadline and st.status != "已通过"
+    st.submitted_late = bool(st.first_received) and _late(deadline, st.first_received, today)
+    return st
+
+
+def unit_page(
+    conn: Any, ros: Any, deadline: dt.date | None, code: str, year: int, today: dt.date
+) -> tuple[UnitState, list[HistoryItem]]:
+    """One unit's line of 报送情况 and its history of the year, from one read of its versions and one
+    of its events (the unit's page shows both after every upload)."""
+    versions = conn.execute(select(*HISTORY_SUBS, *DETAILS).where(S.c.year == year, S.c.unit_code == code).order_by(S.c.id)).all()
+    events = conn.execute(select(*EVENT_COLS, E.c.year).where(E.c.year == year, E.c.unit_code == code).order_by(E.c.id)).all()
+    return _state(ros.get(code), year, versions, events, deadline, today), _history(code, versions, events)
 
 
 def current_statuses(conn: Any, ros: Any, year: int) -> dict[str, str]:
@@ -195,17 +208,22 @@ def _event_text(e: Any, number: dict[int, int]) -> str:
 
 def history(conn: Any, code: str, years: list[int]) -> list[HistoryItem]:
     """Every version, 重复收到, 拒收, 通过, 退回 and 撤销通过 of a unit in the years, in time order, with who."""
+    q = select(*HISTORY_SUBS, S.c.explanation).where(S.c.unit_code == code, S.c.year.in_(years)).order_by(S.c.id)
+    q2 = select(*EVENT_COLS, E.c.year).where(E.c.unit_code == code, E.c.year.in_(years)).order_by(E.c.id)
+    return _history(code, conn.execute(q).all(), conn.execute(q2).all())
+
+
+def _history(code: str, versions: list[Any], events: list[Any]) -> list[HistoryItem]:
+    """``history`` of the rows read (versions and events of the unit, each in id order, with their year)."""
     items: list[tuple[Any, HistoryItem]] = []
-    q = select(*LIGHT, S.c.year, S.c.sha256, S.c.explanation).where(S.c.unit_code == code, S.c.year.in_(years)).order_by(S.c.id)
     number: dict[int, int] = {}
     counted: dict[int, int] = {}
-    for r in conn.execute(q):
+    for r in versions:
         counted[r.year] = number[r.id] = counted.get(r.year, 0) + 1
         item = HistoryItem(r.received_at, r.year, code, "收到", _receipt_text(r, number[r.id]), r.name, r.sha256)
         item.actor, item.submission_id, item.version = r.source, r.id, number[r.id]
         items.append(((0, r.id), item))
-    q2 = select(*EVENT_COLS, E.c.year).where(E.c.unit_code == code, E.c.year.in_(years)).order_by(E.c.id)
-    for e in conn.execute(q2):
+    for e in events:
         item = HistoryItem(e.at, e.year, code, e.kind, _event_text(e, number))
         item.actor, item.submission_id, item.version = e.actor, e.submission_id, number.get(e.submission_id or 0, 0)
         item.note = e.note

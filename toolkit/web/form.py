@@ -79,11 +79,11 @@ def _model(request: Request) -> Any:
 async def _allowed(ctx: Context, request: Request, reviewer: bool) -> None:
     """The reviewer signed in (or loopback's open admin), or a live link of a roster unit."""
     if reviewer:
-        if not await run_in_threadpool(ctx._is_admin, request):
+        if not await run_in_threadpool(ctx.is_admin, request):
             raise HTTPException(403, "需要管理员登录：请先在登录页面输入管理密钥。")
         ctx.in_scope(request)  # a county's reviewer: its own units only (issue 31)
         return
-    code = await run_in_threadpool(ctx._link_unit, request.path_params["token"])
+    code = await run_in_threadpool(ctx.link_unit, request.path_params["token"])
     if code is None:
         raise HTTPException(404, "链接无效或已更换。请向县（旗、区）政务公开办索取新的链接。")
     request.state.unit_code = code

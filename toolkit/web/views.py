@@ -43,7 +43,7 @@ class Context:
     def admin(self, handler):
         @functools.wraps(handler)
         async def guarded(request: Request):
-            if not await run_in_threadpool(self._is_admin, request):
+            if not await run_in_threadpool(self.is_admin, request):
                 if request.method == "GET":
                     return RedirectResponse("/login", status_code=303)
                 raise HTTPException(403, "需要管理员登录：请先在登录页面输入管理密钥或本县（市）的审核密钥。")
@@ -53,7 +53,7 @@ class Context:
 
         return guarded
 
-    def _is_admin(self, request: Request) -> bool:
+    def is_admin(self, request: Request) -> bool:
         """Loopback's open admin only for a loopback Host (HostGuard has checked the Origin of a form);
         otherwise a live session signed in with the admin key or a reviewer's key. Either way the
         request's scope (``request.state.scope``: what its holder may see and decide) is set here."""
@@ -74,7 +74,7 @@ class Context:
     def clerk(self, handler):
         @functools.wraps(handler)
         async def guarded(request: Request):
-            code = await run_in_threadpool(self._link_unit, request.path_params["token"])
+            code = await run_in_threadpool(self.link_unit, request.path_params["token"])
             if code is None:
                 raise HTTPException(404, "链接无效或已更换。请向县（旗、区）政务公开办索取新的链接。")
             request.state.unit_code = code
@@ -83,11 +83,10 @@ class Context:
 
         return guarded
 
-    def _link_unit(self, token: str) -> str | None:
+    def link_unit(self, token: str) -> str | None:
         """The unit of a live link when it is in the server's year's roster (a link serves its unit in
         every year, until it is re-issued)."""
-        code = keys.unit_of(self.archive, token)
-        return code if code is not None and self.archive.need_roster(self.config.year).get(code) else None
+        return self.archive.link_unit(token, self.config.year)
 
     async def _form(self, request: Request) -> None:
         """Parse a POSTed form within the size limit and check its CSRF token (``csrf_expected``), so
@@ -332,10 +331,9 @@ def _unit_view(archive: Archive, code: str, year: int) -> dict[str, Any]:
     newest version's findings (once), its versions and the unit's history, the deadline — read on one
     connection (``Archive.reading``)."""
     with archive.reading():
-        state = archive.state(code, year)
+        state, history = archive.unit_page(code, year)
         report = archive.report(state.submission_id) if state.submission_id else None
         deadline = archive.deadline(year)
-        history = archive.history(code, year)
     return {
         "state": state,
         "findings": list(report.findings) if report is not None else [],
@@ -672,12 +670,16 @@ async def logout(request: Request) -> Response:
 # ---------------------------------------------------------------- a unit's own page
 
 
+def _clerk_view(ctx: Context, code: str) -> dict[str, Any]:
+    """The unit and what its page shows, read on one connection in a thread (never on the event loop)."""
+    with ctx.archive.reading():
+        return {"unit": _unit(ctx, code), **_unit_view(ctx.archive, code, ctx.config.year)}
+
+
 async def clerk_page(ctx: Context, request: Request, received=None) -> Response:
-    code = request.state.unit_code
-    unit = _unit(ctx, code)
-    view = await run_in_threadpool(_unit_view, ctx.archive, code, ctx.config.year)
+    view = await run_in_threadpool(_clerk_view, ctx, request.state.unit_code)
     token = request.path_params["token"]
-    return ctx.render(request, "clerk.html", unit=unit, token=token, received=received, **view)
+    return ctx.render(request, "clerk.html", token=token, received=received, **view)
 
 
 async def clerk_upload(ctx: Context, request: Request) -> Response:
