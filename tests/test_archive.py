@@ -413,7 +413,7 @@ def _as_schema_0003(db: str) -> None:
         ("secrets", "used_at"),
     ):
         _sql(db, f"ALTER TABLE {table} DROP COLUMN {column}")
-    for table in ("summary_events", "summaries", "drafts"):  # tables of later schemas (0005, 0006)
+    for table in ("summary_events", "summaries", "drafts", "attempts"):  # tables of later schemas (0005-0007)
         _sql(db, f"DROP TABLE IF EXISTS {table}")
     _sql(db, "UPDATE alembic_version SET version_num = '0003'")
 

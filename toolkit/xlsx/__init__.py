@@ -14,7 +14,6 @@ files) defines the semantics; the fast reader gives the same result or declines 
 the careful path reads the part. tests/test_read_paths.py proves them equal part by part.
 """
 
-from .fast import Book, CalamineBook, FastBook
 from .guard import (
     MAX_CELL_ELEMENTS,
     MAX_FILE_BYTES,
@@ -27,7 +26,7 @@ from .guard import (
     tool_sheets,
 )
 from .parts import Probe, SheetInfo, claimed_properties, formula_risk
-from .read import open_workbook, probe
+from .read import Book, open_workbook, probe
 from .scan import typed_text
 
 __all__ = [
@@ -36,8 +35,6 @@ __all__ = [
     "MAX_FILLED",
     "MAX_RATIO",
     "Book",
-    "CalamineBook",
-    "FastBook",
     "Filled",
     "Probe",
     "ProbeProblem",

@@ -21,10 +21,10 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any
 
 from ..spec import picker
-from .guard import Filled, ProbeProblem, _check_extent, _derived, declares_markup, parse_xml, read_member, xml_text
+from .guard import _CELL_TAG, Filled, ProbeProblem, _check_extent, _derived, declares_markup, parse_xml, read_member, xml_text
 from .parts import SheetInfo
 
 # A cell, as one match: its reference (r= first, double-quoted), its other attributes, then either
@@ -36,7 +36,6 @@ _CELL = re.compile(
     rb'<c r="([A-Z]{1,3})([1-9]\d{0,6})"((?:\s+[a-qs-zA-Z][\w.:-]*="[^"<>]*")*)\s*'
     rb"(?:(/)>|>(?:<v>([^<]*)</v>|((?:[^<]|<(?!c[\s/>]|/c>))*))</c>)"
 )
-_ANY_CELL = re.compile(rb"<c[\s/>]")
 _ANY_FORMULA = re.compile(rb"<f[\s/>]")
 _CONTENT = re.compile(
     rb"\s*(?:<f(?:\s[^<>]*?)?(?:/>|>([^<]*)</f>)\s*)?"  # a formula, then its value or an inline string
@@ -432,7 +431,7 @@ def full_scan(data: bytes, book: Workbook | None) -> Cells | None:
     This loop runs for every filled cell of every return, hence written flat: the usual cell (a
     whole number in a plain style, or a shared string) costs a few dictionary look-ups."""
     cells = _CELL.findall(data)
-    if len(cells) != len(_ANY_CELL.findall(data)) or not all(map(_plain_type, {c[2] for c in cells})):
+    if len(cells) != len(_CELL_TAG.findall(data)) or not all(map(_plain_type, {c[2] for c in cells})):
         return None
     out = Cells()
     values: list[tuple[int, int, Any]] | None = [] if book is not None else None
@@ -545,45 +544,6 @@ def _grid(values: list[tuple[int, int, Any]]) -> list[list[Any]]:
     return grid
 
 
-# ---------------------------------------------------------------- the book the reader reads
-
-
-class Book(Protocol):
-    """A workbook as the reader sees it: sheet names in order, and each sheet's grid of values."""
-
-    sheet_names: list[str]
-
-    def grid(self, name: str) -> list[list[Any]]: ...
-
-
-class FastBook:
-    """The values of one pass, behind the two calls the reader makes of a workbook."""
-
-    def __init__(self, sheets: dict[str, Cells]):
-        self.sheet_names = list(sheets)
-        self._sheets = sheets
-        self._grids: dict[str, list[list[Any]]] = {}
-
-    def grid(self, name: str) -> list[list[Any]]:
-        if name not in self._grids:
-            self._grids[name] = self._sheets[name].grid()
-        return self._grids[name]
-
-
-class CalamineBook:
-    """python-calamine's reading, each sheet once."""
-
-    def __init__(self, wb):
-        self._wb = wb
-        self.sheet_names = list(wb.sheet_names)
-        self._grids: dict[str, list[list[Any]]] = {}
-
-    def grid(self, name: str) -> list[list[Any]]:
-        if name not in self._grids:
-            self._grids[name] = self._wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        return self._grids[name]
-
-
 # ---------------------------------------------------------------- the fast scan of a part, and the book it needs
 
 
@@ -596,69 +556,41 @@ _PROT = re.compile(rb"<sheetProtection\s([^<>]*)/?>")
 _SHEET_ATTR = re.compile(rb'\ssheet="(1|true)"')
 
 
-_ODD = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]|<!\[CDATA\[|\st\s*=\s*[\"']e")
-
-
-# What _odd looks for, in cheaper passes (a literal is found with a C loop): a prefixed element,
-# CDATA, and an error value spelled t="e as the fast scan's cells spell their attributes.
-_ODD_PREFIXED = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]")
-
-
-_ODD_SUFFIX = re.compile(rb":(?:c|row|f|v|is|sheetData|sheetProtection)[\s/>]")
-
-
-def _prefixed(data: bytes) -> bool:
-    """``_ODD_PREFIXED.search(data) is not None``, searching from the colons (a literal, found fast)
-    rather than from every '<': a prefixed name's '<' is the last one before its colon, and after
-    the colon of the previous match (a name holds no colon) — so each byte is looked at once."""
-    after = -1
-    for m in _ODD_SUFFIX.finditer(data):
-        lt = data.rfind(b"<", after + 1, m.start())
-        if lt >= 0 and _ODD_PREFIXED.match(data, lt):
-            return True
-        after = m.start()
-    return False
-
-
-def _odd(data: bytes) -> bool:
-    """A part the fast scan leaves to the XML parser: prefixed elements, CDATA, or error values.
-
-    ``_ODD`` (the careful definition, kept for the tests) also finds an error type spelled with
-    spaces or single quotes (t = 'e'). Looking for those costs more than the rest of this test, and
-    they need no looking for: the fast scan reads a cell only when its attributes are spelled
-    name="value" and its type is one it reads, spelled plainly (``_plain_type``: not
-    t=" e" or t="&#101;", which the XML parser reads as errors), so any other spelling in a cell
-    sends the whole part to the XML parser anyway; outside a cell an error type means nothing."""
-    return (b"!" in data and b"<![CDATA[" in data) or b't="e' in data or _prefixed(data)  # "!": one memchr
-
-
 _DECL = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:<\?xml[^>]*?encoding\s*=\s*[\"']utf-?8[\"']|<\?xml(?![^>]*encoding)|<(?!\?xml))", re.IGNORECASE
 )
 
 
-# After a namespace prefix: the colon and the local name of an element or attribute (found from the
-# colon, a literal: formulas' B5:B9 and URLs' "http://" are not followed by a name and a tag's end
-# or "="); a declared prefix; the root element's start tag (after the declaration, if any).
-_PREFIXED_NAME = re.compile(rb":[A-Za-z_][\w.-]*(?:\s*=|[\s/>])")
+# After a namespace prefix: the colon, the local name of an element or attribute and what ends it (found
+# from the colon, a literal: formulas' B5:B9 and URLs' "http://" are not followed by a name and a tag's
+# end or "="); a declared prefix; the root element's start tag (after the declaration, if any).
+_PREFIXED_NAME = re.compile(rb":([A-Za-z_][\w.-]*)(\s*=|[\s/>])")
 _PREFIX = re.compile(rb"[A-Za-z_][\w.-]*")
 _PREFIX_DECLARED = re.compile(rb"\sxmlns:([A-Za-z_][\w.-]*)\s*=")
 _ROOT_TAG = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml[^<>]*\?>\s*)?<[A-Za-z_][^<>]*>")
+_SHEET_TAGS = frozenset({b"c", b"row", b"f", b"v", b"is", b"sheetData", b"sheetProtection"})
 
 
-def _unbound_prefix(data: bytes, region: bytes) -> bool:
-    """A prefix in ``region`` that the part's root element does not declare. The XML parser refuses
-    a part with an unbound prefix (``<xm:macrosheet/>``, ``<row foo:x="1">``), the patterns would
-    read it: such a part, or one declaring a prefix deeper than its root (Excel's x14 extensions),
-    is left to the XML parser. (A quiet skeleton's bytes hold no prefixed element, and their
-    attributes were looked at when it was first read: ``region`` is then the tail.)"""
+def _odd(data: bytes, region: bytes) -> bool:
+    """Markup in ``region`` the patterns would misread, so the part is left to the XML parser: CDATA,
+    an error value spelled t="e as the fast scan's cells spell attributes (other spellings of it
+    fail ``_plain_type``), a prefixed cell, row, formula, value or sheet element, or a prefix the
+    part's root element does not declare. The XML parser refuses an unbound prefix
+    (``<xm:macrosheet/>``, ``<row foo:x="1">``), the patterns would read it; a prefix declared deeper
+    than the root (Excel's x14 extensions) is left to the parser too. (A quiet skeleton's bytes hold
+    no prefixed element, and their attributes were looked at when it was first read: ``region`` is
+    then the tail.)"""
+    if (b"!" in region and b"<![CDATA[" in region) or b't="e' in region:  # "!": one memchr
+        return True
     declared: set[bytes] | None = None
     for m in _PREFIXED_NAME.finditer(region):
         start = m.start()
         while start and region[start - 1 : start] not in b"<>/ \t\r\n\"'=":
             start -= 1
-        before, prefix = region[start - 1 : start], region[start : m.start()]
-        if prefix in (b"xmlns", b"xml") or not (before == b"<" or before == b"/" or m.group().endswith(b"=")):
+        before, prefix, attribute = region[start - 1 : start], region[start : m.start()], m.group(2).endswith(b"=")
+        if before == b"<" and m.group(1) in _SHEET_TAGS and m.group(2)[:1] != b"=":
+            return True
+        if prefix in (b"xmlns", b"xml") or not (before in (b"<", b"/") or attribute):
             continue  # an attribute's value (B10:D10 in sqref), or a declaration
         if declared is None:
             root = _ROOT_TAG.match(data)
@@ -689,7 +621,7 @@ def _fast_scan(
     (``split(data)``) of a quiet skeleton, the markup is looked for after the sheet data
     only (``Split.quiet`` says why that finds the same)."""
     region = _markup_region(data, cut)
-    if not _DECL.match(data) or _odd(region) or _unbound_prefix(data, region):
+    if not _DECL.match(data) or _odd(data, region):
         return False
     protections = region.count(b"<sheetProtection")
     if protections > 1 or (protections and protections > len(_PROT.findall(region))):
