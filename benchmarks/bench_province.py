@@ -179,12 +179,12 @@ def _postmaster(db: str) -> int:
     """The PostgreSQL server's main process, when it runs on this machine (0 otherwise)."""
     import psycopg
 
-    with psycopg.connect(db) as conn:
+    with psycopg.connect(db) as conn:  # its parent read while it lives (it ends with the connection)
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return 0
+        try:
+            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return 0
 
 
 def cpu_now(server: int, postmaster: int) -> tuple[float, float, float]:

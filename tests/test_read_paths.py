@@ -353,7 +353,7 @@ def test_manifest_text_is_the_same_json():
 @pytest.mark.parametrize("cached", [b"NaN", b"inf", b"-3", b"1e13", b"2.5", b"", b"abc"])
 def test_odd_cached_totals_read_as_the_careful_path_reads_them(cached):
     """A total whose cached value is not a plain number (NaN, infinity, negative, huge, text) gives
-    the same report whether the sheet is read in one go (reader._plain_sheet) or cell by cell."""
+    the same report read the fast way (numbers taken as they are) or carefully, cell by cell."""
     import re
 
     p = hostile2.parts(sorted((SAMPLES / "returns").glob("*.xlsx"))[0])

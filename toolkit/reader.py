@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import math
 import re
-from itertools import chain
 from typing import Any
 
 from .findings import make
@@ -239,40 +238,9 @@ def _read_cell(report: Report, fmt: Format, cell: Cell, addr: str, raw: Any, inf
     return False
 
 
-def _plain_sheet(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], info: Any) -> bool:
-    """A sheet in place whose inputs are all plain whole numbers and whose totals are all formulas
-    with a number cached (a return as the template and the clerk leave it): read with a few C-level
-    calls, to exactly what the cell-by-cell reading gives. False: read it cell by cell."""
-    lay = sheet.grid_layout
-    if info is None or len(grid) < lay.rows or info.errors or not info.formulas.keys().isdisjoint(lay.input_addrs):
-        return False
-    if not info.formulas.keys() >= lay.total_addrs:
-        return False
-    lines = grid[: lay.rows]
-    if min(map(len, lines)) < lay.cols:
-        return False
-    flat = list(chain.from_iterable([line[: lay.cols] for line in lines]))
-    inputs, totals = lay.inputs(flat), lay.totals(flat)
-    if not _plain_numbers(inputs) or not _plain_numbers(totals) or not all(map(float.is_integer, inputs)):
-        return False
-    report.values.update(zip(lay.input_ids, map(int, inputs), strict=True))  # type: ignore[attr-defined]
-    report.cached.update(zip(lay.total_ids, [int(x) if x.is_integer() else x for x in totals], strict=True))  # type: ignore[attr-defined]
-    return True
-
-
-def _plain_numbers(xs: tuple[Any, ...]) -> bool:
-    """Every one a float in [0, MAX_ABS] (no blank, text, date, NaN)."""
-    if not xs:
-        return True
-    total = sum(xs) if set(map(type, xs)) == {float} else math.nan
-    return total == total and min(xs) >= 0 and max(xs) <= MAX_ABS  # a NaN anywhere makes the sum NaN
-
-
 def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]], pr: Probe, name: str, al: Alignment) -> None:
     info = pr.sheets.get(sheet.name)
     fast = not pr.careful
-    if fast and al.identity and _plain_sheet(report, fmt, sheet, grid, info):
-        return
     formulas = info.formulas if info else {}
     errors = info.errors if info else {}
     values, cached, nrows = report.values, report.cached, len(grid)
@@ -281,27 +249,18 @@ def _read_cells(report: Report, fmt: Format, sheet: Sheet, grid: list[list[Any]]
         if row is None:  # its row or column was deleted
             report.unknown.add(cell.id)
             continue
-        raw = None
-        if row <= nrows:
-            line = grid[row - 1]
-            if col <= len(line):
-                raw = line[col - 1]
-                if raw == "":
-                    raw = None
-        if (
-            fast
-            and is_input
-            and type(raw) is float
-            and 0 <= raw <= MAX_ABS
-            and raw.is_integer()
-            and addr not in formulas
-            and addr not in errors
-        ):  # a plain whole number in an input cell: what normalize_number says, without asking it
-            values[cell.id] = int(raw)
-            continue
-        if fast and not is_input and type(raw) is float and 0 <= raw <= MAX_ABS and addr in formulas:
-            cached[cell.id] = int(raw) if raw.is_integer() else raw  # a total's formula and its cached value
-            continue
+        line = grid[row - 1] if row <= nrows else ()
+        raw = line[col - 1] if col <= len(line) else None
+        raw = None if raw == "" else raw
+        # A plain whole number in an input cell, or a total's formula and its cached number: what
+        # normalize_number says, without asking it.
+        if fast and type(raw) is float and 0 <= raw <= MAX_ABS and (addr in formulas) != is_input:
+            if not is_input:
+                cached[cell.id] = int(raw) if raw.is_integer() else raw
+                continue
+            if raw.is_integer() and addr not in errors:
+                values[cell.id] = int(raw)
+                continue
         if _read_cell(report, fmt, cell, addr, raw, info, name):
             blanks.append(cell)
     if blanks:

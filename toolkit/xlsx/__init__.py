@@ -25,7 +25,7 @@ from .guard import (
     read_member,
     tool_sheets,
 )
-from .parts import Probe, SheetInfo, claimed_properties, formula_risk
+from .parts import Probe, claimed_properties, formula_risk
 from .read import Book, open_workbook, probe
 from .scan import typed_text
 
@@ -38,7 +38,6 @@ __all__ = [
     "Filled",
     "Probe",
     "ProbeProblem",
-    "SheetInfo",
     "claimed_properties",
     "formula_risk",
     "open_workbook",

@@ -20,7 +20,6 @@ import html
 import re
 import zipfile
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 from ..spec import picker
@@ -117,15 +116,9 @@ def _entry(piece: bytes) -> str | None:
     body = piece[:-5]
     if not piece.endswith(b"</si>") or any(doubt in body for doubt in _ENTRY_DOUBT):
         return None
-    m = _SI_PLAIN.fullmatch(body)
-    if m:
-        runs = [(m.group(1), m.group(2) or b"")]
-    elif body and _SI_RICH.fullmatch(body):
-        runs = _T.findall(body)
-    elif not body:
-        runs = []
-    else:
+    if body and not (_SI_PLAIN.fullmatch(body) or _SI_RICH.fullmatch(body)):
         return None
+    runs = _T.findall(body)  # (xml:space="preserve" or b"", text) of each <t>…</t>; none for <t/>
     if any(_trimmed_by_calamine(p, t) for p, t in runs):
         return None
     return xml_text(b"".join(t for _, t in runs))
@@ -153,11 +146,11 @@ def format_kind(code: str) -> str:
     return "?"
 
 
-def style_kinds(root) -> tuple[str, ...]:
-    """Per cellXfs index, from a parsed styles part."""
+def _style_kinds(data: bytes) -> tuple[str, ...]:
+    """Per cellXfs index of a styles part: how a number in a cell of that style reads."""
     custom = {}
     xfs: list[str] = []
-    for el in root.iter():
+    for el in parse_xml(data, "xl/styles.xml").iter():
         tag = el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else ""
         if tag == "numFmt":
             custom[el.get("numFmtId", "")] = el.get("formatCode", "")
@@ -197,15 +190,19 @@ class Cells:
         the probe has bounded the extent."""
         if self.slots is not None:
             return self.slots[0].grid(self.slots[1])
-        assert self.values is not None
-        return _grid(self.values)
+        if not self.values:
+            return []
+        width, height = max(c for _, c, _ in self.values), self.values[-1][0]  # rows in order (``full_scan``)
+        grid = [[""] * width for _ in range(height)]
+        for row, col, value in self.values:
+            grid[row - 1][col - 1] = value
+        return grid
 
 
 # How a cell's value is read, from its attributes other than r= (given the book's styles):
 # "f" a plain number, "d" a date, "s" a shared string, "str" a formula's text, "b" a boolean,
 # "i" an inline string, "?" in doubt (calamine reads the workbook).
 _CODES: dict[tuple[str, ...], dict[bytes, str]] = {}
-
 
 _TYPES = frozenset({b"n", b"s", b"str", b"b", b"inlineStr"})
 
@@ -256,7 +253,7 @@ class Skeleton:
     places: list[tuple[int, int]]  # (row, column) of each <v>…</v>, in order
     attrs: list[bytes]  # the attributes of its cell
     quiet: bool = False  # no markup the integrity checks look for (``Split.quiet``)
-    plans: dict[int, tuple[tuple[str, ...], _Plan]] = field(default_factory=dict)  # per styles part (by identity)
+    plans: dict[tuple[str, ...], _Plan] = field(default_factory=dict)  # per styles part
 
 
 @dataclass
@@ -388,12 +385,11 @@ def _doubtful(values: list[Any]) -> bool:
 def _slot_values(known: Skeleton, texts: list[bytes], book: Workbook) -> tuple[_Plan, list[Any]] | None:
     """The values of a part with a known skeleton, converted as the full pass converts them, in
     the order of the plan that places them (``_Plan.grid``); None when one is in doubt or missing."""
-    styles, plan = known.plans.get(id(book.styles), (None, None))
-    if styles is not book.styles or plan is None:  # the styles part is remembered: usually the same object
-        plan = _Plan.of(known, book.styles)
+    plan = known.plans.get(book.styles)
+    if plan is None:
         if len(known.plans) >= 8:
             known.plans.clear()
-        known.plans[id(book.styles)] = (book.styles, plan)
+        plan = known.plans[book.styles] = _Plan.of(known, book.styles)
     numbers = plan.numbers(texts)
     if all(numbers) and b"".join(numbers).isdigit():  # whole numbers, the usual case
         values = _whole_numbers(numbers)
@@ -461,7 +457,7 @@ def full_scan(data: bytes, book: Workbook | None) -> Cells | None:
             continue
         last = key
         code = codes.get(attrs) or codes.setdefault(attrs, _code(attrs, book.styles))  # type: ignore[union-attr]
-        value = _cell_value(code, v, inline, strings)
+        value = _value(code, v, inline, strings)
         if value is _UNSURE:
             add = values = None
         elif value is not _EMPTY:
@@ -472,15 +468,6 @@ def full_scan(data: bytes, book: Workbook | None) -> Cells | None:
     if values is not None and _in_sheet_data(data):
         out.values = values
     return out
-
-
-def _cell_value(code: str, v: bytes | None, inline: bytes | None, strings: list[str]) -> Any:
-    """A cell's value: the usual whole number in a plain style or shared string at once, else ``_value``."""
-    if code == "f" and v and v.isdigit():
-        return float(v)
-    if code == "s" and v and v.isdigit() and int(v) < len(strings):
-        return strings[int(v)]
-    return _value(code, v, inline)
 
 
 def _content(other: bytes, ref: bytes, formulas: dict[str, str]) -> tuple[bytes | None, bytes | None] | None:
@@ -507,8 +494,13 @@ def _in_sheet_data(data: bytes) -> bool:
 _EMPTY, _UNSURE = object(), object()
 
 
-def _value(code: str, text: bytes | None, inline: bytes | None) -> Any:
-    """A cell's value other than the two usual kinds; _EMPTY when it has none, _UNSURE in doubt."""
+def _value(code: str, text: bytes | None, inline: bytes | None, strings: list[str] | tuple[()] = ()) -> Any:
+    """A cell's value: the usual whole number in a plain style or shared string at once, then the
+    rest; _EMPTY when it has none, _UNSURE in doubt."""
+    if code == "f" and text and text.isdigit():
+        return float(text)
+    if code == "s" and text and text.isdigit() and int(text) < len(strings):
+        return strings[int(text)]
     if code == "?":
         return _UNSURE
     if inline is not None:
@@ -531,35 +523,17 @@ def _value(code: str, text: bytes | None, inline: bytes | None) -> Any:
     return _UNSURE
 
 
-_ROW, _COL = itemgetter(0), itemgetter(1)
-
-
-def _grid(values: list[tuple[int, int, Any]]) -> list[list[Any]]:
-    if not values:
-        return []
-    width, height = max(values, key=_COL)[1], max(values, key=_ROW)[0]
-    grid = [[""] * width for _ in range(height)]
-    for row, col, value in values:
-        grid[row - 1][col - 1] = value
-    return grid
-
-
 # ---------------------------------------------------------------- the fast scan of a part, and the book it needs
-
 
 FAST_SCAN_BYTES = 4 * 1024 * 1024
 
-
 _PROT = re.compile(rb"<sheetProtection\s([^<>]*)/?>")
 
-
 _SHEET_ATTR = re.compile(rb'\ssheet="(1|true)"')
-
 
 _DECL = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:<\?xml[^>]*?encoding\s*=\s*[\"']utf-?8[\"']|<\?xml(?![^>]*encoding)|<(?!\?xml))", re.IGNORECASE
 )
-
 
 # After a namespace prefix: the colon, the local name of an element or attribute and what ends it (found
 # from the colon, a literal: formulas' B5:B9 and URLs' "http://" are not followed by a name and a tag's
@@ -673,7 +647,3 @@ def _fast_book(
     except ProbeProblem:
         return None
     return Workbook(strings, styles) if strings is not None else None
-
-
-def _style_kinds(data: bytes) -> tuple[str, ...]:
-    return style_kinds(parse_xml(data, "xl/styles.xml"))

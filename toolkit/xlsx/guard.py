@@ -18,45 +18,33 @@ from ..spec import conventions
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a return is ~20 KB; 20 MB is generous
 
-
 MAX_MEMBERS = 300
-
 
 MAX_UNCOMPRESSED = 60 * 1024 * 1024  # all members together
 
-
 MAX_MEMBER = 30 * 1024 * 1024
-
 
 MAX_RATIO = 200  # compressed → uncompressed, for members above 1 MB
 
-
 MAX_COLS = 300  # per sheet; a return uses 15, a summary's 明细 about 210
-
 
 MAX_CELLS = 3_000_000  # rows × columns of a sheet's used range (a 明细 of ~14,000 units)
 
-
 MAX_ROWS = MAX_CELLS // 10
-
 
 MAX_BOOK_CELLS = MAX_CELLS + 500_000  # all sheets of a workbook: a summary's 明细 plus its small tables
 
-
 CHUNK = 64 * 1024  # bytes of a zip member handed to the XML parser at a time
-
 
 # The parts a return does not need (theme, pictures, embedded objects, printer settings…), all
 # together: a return is ~20 KB zipped, its theme ~7 KB, LibreOffice's extra parts ~10 KB; a logo or
 # a small screenshot still passes, a 19.5 MB picture (a link holder filling the county's disk) does not.
 MAX_EXTRA_PARTS = 512 * 1024
 
-
 # Filled cells of the sheets people fill (not the 明细 or 报送情况 this tool writes into a summary):
 # a return has ~570 with its labels, so 10,000 leaves room for notes beside the tables, while
 # 850,000 numbers below the tables (12 s of reading, no finding) stop after the first 10,000.
 MAX_FILLED = 10_000
-
 
 # Cell elements of those sheets, filled or only styled (borders, fills on empty cells): each costs the
 # scan and the reader a little, so 200,000 styled empty rows × 12 columns (a 0.6 MB file, 3.7 s of
@@ -64,19 +52,13 @@ MAX_FILLED = 10_000
 # samples and their LibreOffice round trip); 100,000 still lets someone format A1:O6000 of a sheet.
 MAX_CELL_ELEMENTS = 100_000
 
-
 NS = {
-    "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-    "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-    "rel": "http://schemas.openxmlformats.org/package/2006/relationships",
     "cp": "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties",
-    "vt": "http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes",
     "ep": "http://schemas.openxmlformats.org/officeDocument/2006/extended-properties",
     "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
     "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
     "meta": "urn:oasis:names:tc:opendocument:xmlns:meta:1.0",
 }
-
 
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
@@ -103,34 +85,33 @@ class Filled:
     """Filled cells counted over the sheets people fill (``MAX_FILLED``): past the limit the file is
     not read on. The sheets this tool writes into a summary (明细 of 14,000 units…) are not counted."""
 
-    def __init__(self, free: frozenset[str] = frozenset(), limit: int | None = None, elements: int | None = None):
-        self.free, self.limit, self.count = free, MAX_FILLED if limit is None else limit, 0
-        self.element_limit, self.elements = MAX_CELL_ELEMENTS if elements is None else elements, 0
+    def __init__(self, free: frozenset[str] = frozenset()):
+        self.free, self.count, self.elements = free, 0, 0
 
     def add(self, sheet: str, n: int) -> None:
         if n and sheet not in self.free:
             self.count += n
-            if self.count > self.limit:
-                raise ProbeProblem("cells-outside-tables", f"工作表“{sheet}”等处填了内容的单元格超过{self.limit:,}个")
+            if self.count > MAX_FILLED:
+                raise ProbeProblem("cells-outside-tables", f"工作表“{sheet}”等处填了内容的单元格超过{MAX_FILLED:,}个")
 
     def touch(self, sheet: str, n: int) -> None:
         """``n`` cell elements seen, filled or empty: the work bound (``MAX_CELL_ELEMENTS``)."""
         if n and sheet not in self.free:
             self.elements += n
-            if self.elements > self.element_limit:
+            if self.elements > MAX_CELL_ELEMENTS:
                 raise ProbeProblem(
                     "cells-outside-tables",
-                    f"工作表“{sheet}”等处的单元格超过{self.element_limit:,}个，多是只设了边框或底色的空单元格；"
+                    f"工作表“{sheet}”等处的单元格超过{MAX_CELL_ELEMENTS:,}个，多是只设了边框或底色的空单元格；"
                     "请选中表格下方和右侧多余的行、列，右键“删除”（不是只清除内容）",
                 )
 
     def over(self, sheet: str, data: bytes) -> None:
         """The work bound checked on a whole part before it is scanned: a cheap count of ``<c`` (also
         ``<col``, ``<cfRule``…) and, only when that alone is over the bound, the exact count of cell tags."""
-        if sheet in self.free or self.elements + data.count(b"<c") <= self.element_limit:
+        if sheet in self.free or self.elements + data.count(b"<c") <= MAX_CELL_ELEMENTS:
             return
         exact = len(_CELL_TAG.findall(data))
-        if self.elements + exact > self.element_limit:
+        if self.elements + exact > MAX_CELL_ELEMENTS:
             self.touch(sheet, exact)  # raises; below the bound the scan's own count is added instead
 
 
@@ -163,14 +144,16 @@ def sniff(data: bytes) -> str:
     return "other"
 
 
+# Zips that are other documents: a part that tells which, and what to call it.
+_OTHER_ZIPS = {
+    "word/document.xml": "Word文档（.docx）",
+    "ppt/presentation.xml": "PowerPoint演示文稿",
+    "xl/workbook.bin": "Excel二进制工作簿（.xlsb），请另存为 .xlsx",
+}
+
+
 def _describe_zip(names: set[str]) -> str:
-    if "word/document.xml" in names:
-        return "Word文档（.docx）"
-    if "ppt/presentation.xml" in names:
-        return "PowerPoint演示文稿"
-    if "xl/workbook.bin" in names:
-        return "Excel二进制工作簿（.xlsb），请另存为 .xlsx"
-    return "其他压缩文件"
+    return next((what for part, what in _OTHER_ZIPS.items() if part in names), "其他压缩文件")
 
 
 def open_zip(

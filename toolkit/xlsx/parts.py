@@ -12,19 +12,8 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .guard import (
-    MAX_BOOK_CELLS,
-    MAX_EXTRA_PARTS,
-    NS,
-    ProbeProblem,
-    _derived,
-    _local,
-    declares_markup,
-    open_zip,
-    parse_xml,
-    read_member,
-    xml_text,
-)
+from . import guard
+from .guard import NS, ProbeProblem, _local, parse_xml, read_member, xml_text
 
 if TYPE_CHECKING:
     from . import fast
@@ -71,9 +60,7 @@ class Probe:
 # these patterns gives what the XML parser gives. Anything else is parsed (and always, read carefully).
 _STD_DECL = rb'<\?xml version="1\.0" encoding="UTF-8" standalone="yes"\?>\r?\n'
 
-
 _VT = rb'xmlns:vt="http://schemas\.openxmlformats\.org/officeDocument/2006/docPropsVTypes"'
-
 
 _CUSTOM_DOC = re.compile(
     _STD_DECL + rb'<Properties xmlns="http://schemas\.openxmlformats\.org/officeDocument/2006/custom-properties" ' + _VT + rb">"
@@ -81,9 +68,7 @@ _CUSTOM_DOC = re.compile(
     rb"<vt:(\w{1,20})>[^<]*</vt:\2></property>)*)</Properties>\s*"
 )
 
-
 _PROPERTY = re.compile(rb'<property fmtid="[^"]*" pid="\d+" name="([^"]*)"><vt:(\w+)>([^<]*)</vt:\w+></property>')
-
 
 _APP_DOC = re.compile(
     _STD_DECL + rb'<Properties xmlns="http://schemas\.openxmlformats\.org/officeDocument/2006/extended-properties" ' + _VT + rb">"
@@ -140,29 +125,23 @@ def claimed_properties(path: str | os.PathLike) -> dict[str, str]:
     not a readable zip. Nothing else is decompressed: the output guard asks this of a 10,000-unit
     summary before replacing it, where reading the whole workbook would take seconds."""
     try:
-        with open_zip(path) as zf:
+        with guard.open_zip(path) as zf:
             return _custom_props(zf)
     except (ProbeProblem, OSError):
         return {}
 
 
-_APPLICATION = re.compile(rb"<Application>([^<]*)</Application>")
-
-
-_APP_VERSION = re.compile(rb"<AppVersion>([^<]*)</AppVersion>")
+_APP_FIELD = re.compile(rb"<(Application|AppVersion)>([^<]*)</\1>")
 
 
 def _app_fast(data: bytes) -> str | None:
     if b"]]>" in data or not _APP_DOC.fullmatch(data):
         return None
-    parts = []
-    for rx in (_APPLICATION, _APP_VERSION):
-        m = rx.search(data)
-        text = xml_text(m.group(1)) if m else ""
-        if text is None:
-            return None
-        parts.append(text.strip())
-    return f"{parts[0]} {parts[1]}".strip()
+    found: dict[bytes, str | None] = {}
+    for tag, raw in _APP_FIELD.findall(data):
+        found.setdefault(tag, xml_text(raw))  # the first of each, as the XML parser's findtext
+    app, version = found.get(b"Application", ""), found.get(b"AppVersion", "")
+    return None if app is None or version is None else f"{app.strip()} {version.strip()}".strip()
 
 
 def _app(zf: zipfile.ZipFile, careful: bool = False) -> str:
@@ -181,8 +160,8 @@ def _app(zf: zipfile.ZipFile, careful: bool = False) -> str:
 def _check_book(probe: Probe) -> None:
     """All sheets together: a reader may hold every sheet's grid at once."""
     total = sum(s.cells for s in probe.sheets.values())
-    if total > MAX_BOOK_CELLS:
-        raise ProbeProblem("file-too-large", f"各工作表合计{total}个单元格，上限{MAX_BOOK_CELLS}个")
+    if total > guard.MAX_BOOK_CELLS:
+        raise ProbeProblem("file-too-large", f"各工作表合计{total}个单元格，上限{guard.MAX_BOOK_CELLS}个")
 
 
 def _attr(el, local: str) -> str:
@@ -198,7 +177,7 @@ def _workbook_rels(zf: zipfile.ZipFile, probe: Probe) -> tuple[dict[str, str], d
     rel_xml = read_member(zf, "xl/_rels/workbook.xml.rels")
     if not rel_xml:
         return {}, {}
-    rels, external, types = _derived("rels", rel_xml, _rels_of, not probe.careful)
+    rels, external, types = guard._derived("rels", rel_xml, _rels_of, not probe.careful)
     probe.external_links.extend(external)
     return dict(rels), types
 
@@ -243,9 +222,7 @@ def _sheet_parts(zf: zipfile.ZipFile, target: str) -> str:
 # Functions a template's own formulas use; anything else in a formula is someone else's doing.
 SAFE_FUNCTIONS = frozenset({"SUM", "IF", "ISERROR", "ABS", "OF:SUM", "OF:IF", "OF:ISERROR", "OF:ABS"})
 
-
 _FUNC = re.compile(r"([A-Za-z_][A-Za-z0-9_.:]*)\s*\(")
-
 
 _EXTERNAL = re.compile(r"\[\s*\d+\s*\]|'[^']*\[|\[[^\]]*\.xls|file:|https?:|\\\\|#\$", re.IGNORECASE)
 
@@ -312,7 +289,7 @@ def _content_types(zf: zipfile.ZipFile, probe: Probe) -> None:
     types = read_member(zf, "[Content_Types].xml") or b""
     if not types:
         return
-    macros, ole = _derived("types", types, _types_of, not probe.careful)
+    macros, ole = guard._derived("types", types, _types_of, not probe.careful)
     if macros:
         probe.macros = True
     probe.ole_objects.extend(ole)
@@ -353,34 +330,19 @@ def _workbook_facts(wb_xml: bytes) -> tuple[bool | None, list[tuple[str, str]], 
     return locked, defined, sheets, other_epoch
 
 
-# Parts of a workbook the reader needs whatever their size (with the worksheets the workbook lists):
-# a summary's shared strings and a workbook's styles can be large and still be what they say.
-_XLSX_NEEDED = frozenset(
-    {
-        "[Content_Types].xml",
-        "_rels/.rels",
-        "docProps/app.xml",
-        "docProps/core.xml",
-        "docProps/custom.xml",
-        "xl/workbook.xml",
-        "xl/_rels/workbook.xml.rels",
-        "xl/sharedStrings.xml",
-        "xl/styles.xml",
-    }
-)
-
-
-_ODS_NEEDED = frozenset({"mimetype", "content.xml", "styles.xml", "meta.xml", "settings.xml", "META-INF/manifest.xml"})
-
-
-_XML_PART = (".xml", ".rels", ".vml", ".rdf")
-
-
 # Parts always read with a parser that refuses a DTD (``parse_xml``) or with a grammar that has no room
 # for one (the docProps patterns), whenever present: their markup needs no second look.
 _PARSED = frozenset(
     {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml", "docProps/custom.xml", "docProps/app.xml"}
 )
+
+# Parts of a workbook the reader needs whatever their size (with the worksheets the workbook lists):
+# a summary's shared strings and a workbook's styles can be large and still be what they say.
+_XLSX_NEEDED = _PARSED | {"_rels/.rels", "docProps/core.xml", "xl/sharedStrings.xml", "xl/styles.xml"}
+
+_ODS_NEEDED = frozenset({"mimetype", "content.xml", "styles.xml", "meta.xml", "settings.xml", "META-INF/manifest.xml"})
+
+_XML_PART = (".xml", ".rels", ".vml", ".rdf")
 
 
 def _declared_markup(zf: zipfile.ZipFile, checked: set[str]) -> None:
@@ -390,15 +352,15 @@ def _declared_markup(zf: zipfile.ZipFile, checked: set[str]) -> None:
         if info.filename in checked or not info.filename.lower().endswith(_XML_PART):
             continue
         data = read_member(zf, info) or b""
-        if declares_markup(data):
+        if guard.declares_markup(data):
             raise ProbeProblem("file-malicious", f"部件 {info.filename} 含有DTD或实体声明")
 
 
 def _large_parts(zf: zipfile.ZipFile, needed: frozenset[str] | set[str]) -> list[str]:
-    """The largest parts the format does not need, when together they exceed ``MAX_EXTRA_PARTS``."""
+    """The largest parts the format does not need, when together they exceed ``guard.MAX_EXTRA_PARTS``."""
     extra = [i for i in zf.infolist() if i.filename not in needed and not i.is_dir()]
     total = sum(i.file_size for i in extra)
-    if total <= MAX_EXTRA_PARTS:
+    if total <= guard.MAX_EXTRA_PARTS:
         return []
     extra.sort(key=lambda i: -i.file_size)
     big = [i for i in extra[:3] if i.file_size >= 65536] or extra[:3]  # the theme's 7 KB is not worth naming

@@ -7,44 +7,13 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from . import fast, guard, parts
 from .guard import MAX_FILE_BYTES, Filled, ProbeProblem, XMLInvalid, declares_markup, read_member
 from .parts import Probe, SheetInfo
 from .scan import _stream_scan, probe_ods
-
-
-def _sheet_xml(
-    zf: zipfile.ZipFile,
-    name: str,
-    info: SheetInfo,
-    book: fast.Workbook | None = None,
-    filled: Filled | None = None,
-    careful: bool = False,
-) -> None:
-    """Protection, extent, formula and error cells of a worksheet part.
-
-    A part in the exact shape this tool, Excel and LibreOffice write (checked by counting every
-    tag start, not by trusting one spelling) is scanned with a few linear regular expressions: it
-    is the hot path of reading 10,000 returns. Anything else — other whitespace, quoting, namespace
-    prefixes, cells without r=, entities, another encoding — is parsed as XML and streamed. Either
-    way the used range is bounded before any reader allocates a grid for it.
-    """
-    try:
-        size = zf.getinfo(name).file_size
-    except KeyError:
-        return
-    if size <= fast.FAST_SCAN_BYTES:
-        data = read_member(zf, name) or b""
-        cut = fast.split(data) if book is not None else None
-        region = fast._markup_region(data, cut)
-        if declares_markup(region):
-            raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
-        if not careful and fast._fast_scan(data, info, book, cut, filled):
-            return
-        info.protected, info.formulas, info.errors, info.read = False, {}, {}, None
-    _stream_scan(zf, name, info, filled)
 
 
 def probe_xlsx(zf: zipfile.ZipFile, careful: bool = False) -> Probe:
@@ -66,8 +35,7 @@ def probe_xlsx(zf: zipfile.ZipFile, careful: bool = False) -> Probe:
         probe.structure_locked = locked
     for name, text in defined:
         parts._defined_name(name, text, probe)
-    filled = Filled(guard.tool_sheets(probe.properties))
-    scanned, checked = _scan_sheets(zf, probe, sheets, rels, types, book, filled)
+    scanned, checked = _Sheets(zf, probe, book, Filled(guard.tool_sheets(probe.properties))).scan(sheets, rels, types)
     unique = len(names) == len(zf.infolist())  # a name repeated: every entry of it is looked at
     parts._declared_markup(zf, checked | clean | parts._PARSED if unique else set())
     probe.large_parts = parts._large_parts(zf, parts._XLSX_NEEDED | scanned)
@@ -76,48 +44,73 @@ def probe_xlsx(zf: zipfile.ZipFile, careful: bool = False) -> Probe:
     return probe
 
 
-def _scan_sheets(
-    zf: zipfile.ZipFile,
-    probe: Probe,
-    sheets: list[tuple[str, str, str]],
-    rels: dict[str, str],
-    types: dict[str, str],
-    book: fast.Workbook | None,
-    filled: Filled,
-) -> tuple[set[str], set[str]]:
-    """Every worksheet part, bounded: those the workbook lists (returned first) and any other part that
-    looks like one (returned second, with the first: every part whose markup has been checked)."""
-    scanned: set[str] = set()
-    for name, state, rid in sheets:
-        part = parts._sheet_parts(zf, rels.get(rid, ""))
-        info = SheetInfo(name=name, state=state, part=part, source=zf)
-        probe.sheets[name] = info
-        if part:
-            exact = part == rels.get(rid) and types.get(rid) == "worksheet"
-            _sheet_xml(zf, part, info, book if exact else None, filled, probe.careful)
-            scanned.add(part)
-            parts._check_book(probe)
-    checked = set(scanned)
-    for part in sorted(set(zf.namelist()) - scanned):  # worksheet parts no relationship we understood points at: bound them too
-        if part.lower().endswith(".xml") and "sheet" in part.lower() and part.lower().startswith("xl/"):
-            _bound_unread(zf, part, filled, probe.careful)
-            checked.add(part)
-    parts._check_book(probe)
-    return scanned, checked
+@dataclass
+class _Sheets:
+    """The worksheet parts of one workbook being probed, and what scanning each needs besides the
+    part: the fast reader's book (None: values left to calamine) and the filled-cell bounds."""
 
+    zf: zipfile.ZipFile
+    probe: Probe
+    book: fast.Workbook | None
+    filled: Filled
 
-def _bound_unread(zf: zipfile.ZipFile, part: str, filled: Filled, careful: bool) -> None:
-    """A worksheet-like part no relationship points at: no reader reads it, so it is only bounded —
-    by the scan, or, when the XML parser finds it is no well-formed XML (an unbound prefix, as in
-    ``<xm:macrosheet/>``, which the fast scan leaves to the parser), by counting its cell tags. Such
-    a part does not make the workbook unreadable (its report says what it hides: macros-hidden)."""
-    try:
-        _sheet_xml(zf, part, SheetInfo(name=part), None, filled, careful)
-    except XMLInvalid:
-        data = read_member(zf, part) or b""
-        if declares_markup(data):
-            raise ProbeProblem("file-malicious", f"部件 {part} 含有DTD或实体声明") from None
-        filled.touch(part, len(guard._CELL_TAG.findall(data)))
+    def scan(self, sheets: list[tuple[str, str, str]], rels: dict[str, str], types: dict[str, str]) -> tuple[set[str], set[str]]:
+        """Every worksheet part, bounded: those the workbook lists (returned first) and any other part
+        that looks like one (returned second, with the first: every part whose markup has been checked)."""
+        zf, probe, scanned = self.zf, self.probe, set()
+        for name, state, rid in sheets:
+            part = parts._sheet_parts(zf, rels.get(rid, ""))
+            info = probe.sheets[name] = SheetInfo(name=name, state=state, part=part, source=zf)
+            if part:
+                exact = part == rels.get(rid) and types.get(rid) == "worksheet"
+                self.part(part, info, self.book if exact else None)
+                scanned.add(part)
+                parts._check_book(probe)
+        checked = set(scanned)
+        for part in sorted(
+            set(zf.namelist()) - scanned
+        ):  # worksheet parts no relationship we understood points at: bound them too
+            if part.lower().endswith(".xml") and "sheet" in part.lower() and part.lower().startswith("xl/"):
+                self.unread(part)
+                checked.add(part)
+        parts._check_book(probe)
+        return scanned, checked
+
+    def part(self, name: str, info: SheetInfo, book: fast.Workbook | None) -> None:
+        """Protection, extent, formula and error cells of a worksheet part (with ``book``, its values).
+
+        A part in the exact shape this tool, Excel and LibreOffice write (checked by counting every
+        tag start, not by trusting one spelling) is scanned with a few linear regular expressions: it
+        is the hot path of reading 10,000 returns. Anything else — other whitespace, quoting, namespace
+        prefixes, cells without r=, entities, another encoding — is parsed as XML and streamed. Either
+        way the used range is bounded before any reader allocates a grid for it.
+        """
+        try:
+            size = self.zf.getinfo(name).file_size
+        except KeyError:
+            return
+        if size <= fast.FAST_SCAN_BYTES:
+            data = read_member(self.zf, name) or b""
+            cut = fast.split(data) if book is not None else None
+            if declares_markup(fast._markup_region(data, cut)):
+                raise ProbeProblem("file-malicious", f"部件 {name} 含有DTD或实体声明")
+            if not self.probe.careful and fast._fast_scan(data, info, book, cut, self.filled):
+                return
+            info.protected, info.formulas, info.errors, info.read = False, {}, {}, None
+        _stream_scan(self.zf, name, info, self.filled)
+
+    def unread(self, part: str) -> None:
+        """A worksheet-like part no relationship points at: no reader reads it, so it is only bounded —
+        by the scan, or, when the XML parser finds it is no well-formed XML (an unbound prefix, as in
+        ``<xm:macrosheet/>``, which the fast scan leaves to the parser), by counting its cell tags. Such
+        a part does not make the workbook unreadable (its report says what it hides: macros-hidden)."""
+        try:
+            self.part(part, SheetInfo(name=part), None)
+        except XMLInvalid:
+            data = read_member(self.zf, part) or b""
+            if declares_markup(data):
+                raise ProbeProblem("file-malicious", f"部件 {part} 含有DTD或实体声明") from None
+            self.filled.touch(part, len(guard._CELL_TAG.findall(data)))
 
 
 # What the first bytes tell of a file that is no zip: its catalogue code and what it is.

@@ -9,37 +9,25 @@ import re
 import zipfile
 
 from ..spec import a1
-from .guard import (
-    MAX_CELLS,
-    MAX_COLS,
-    MAX_ROWS,
-    NS,
-    Filled,
-    ProbeProblem,
-    _check_extent,
-    _drop_previous,
-    _local,
-    _pull_parser,
-    parse_xml,
-    read_member,
-    stream_events,
-    tool_sheets,
-)
-from .parts import _ODS_NEEDED, Probe, SheetInfo, _check_book, _declared_markup, _large_parts
+from . import guard
+from .guard import NS, Filled, ProbeProblem, _local, stream_events
+from .parts import _ODS_NEEDED, Probe, SheetInfo, _check_book, _declared_markup, _large_parts, _property_text
+
+_REF = re.compile(r"\s*\$?([A-Za-z]{1,3})\$?(\d{1,7})\s*")
 
 
 @functools.lru_cache(maxsize=65536)
 def _ref(ref: str | None) -> tuple[int, int]:
-    """'XFD1048576' → (1048576, 16384); (0, 0) when there is no usable reference."""
-    if not ref:
-        return 0, 0
-    m = _REF.fullmatch(ref)
+    """'XFD1048576' → (1048576, 16384); (0, 0) when there is no usable reference. The row is the
+    trailing ASCII digits (none, as in 'A١': 0, the row being read)."""
+    m = _REF.fullmatch(ref or "")
     if not m:
         return 0, 0
-    return _rowcol(m.group(1) + m.group(2))
-
-
-_REF = re.compile(r"\s*\$?([A-Za-z]{1,3})\$?(\d{1,7})\s*")
+    col = 0
+    for ch in m.group(1).upper():
+        col = col * 26 + ord(ch) - 64
+    digits = m.group(2)
+    return int(digits[len(digits.rstrip("0123456789")) :] or 0), col
 
 
 class _SheetScan:
@@ -61,7 +49,7 @@ class _SheetScan:
         self.col, self.ref = 0, None
         self.cells(el)
         el.clear()
-        _drop_previous(el)
+        guard._drop_previous(el)
 
     def cells(self, el) -> None:
         n = 0
@@ -96,8 +84,7 @@ class _SheetScan:
             self.filled.add(self.info.name, 1)
         if row > self.max_row or col > self.max_col:
             self.max_row, self.max_col = max(self.max_row, row), max(self.max_col, col)
-            if self.max_col > MAX_COLS or self.max_row > MAX_ROWS or self.max_row * self.max_col > MAX_CELLS:
-                _check_extent(self.info.name, self.max_row, self.max_col)
+            guard._check_extent(self.info.name, self.max_row, self.max_col)
         for k in c:
             tag = _local(k.tag)
             if tag == "f":
@@ -126,18 +113,18 @@ def typed_text(info: SheetInfo | None, addr: str) -> str | None:
     if info.typed is None:
         info.typed = {}
         if info.source is not None and info.part:
-            scan = _SheetScan(SheetInfo(name=info.name), None, info.typed)
             try:
-                for _ev, el in stream_events(info.source, info.part, _pull_parser(("{*}row", "{*}sheetData"))):
-                    (scan.row_end if _local(el.tag) == "row" else scan.cells)(el)
+                _stream_scan(info.source, info.part, SheetInfo(name=info.name), None, info.typed)
             except ProbeProblem:
                 pass
     return info.typed.get(addr)
 
 
-def _stream_scan(zf: zipfile.ZipFile, name: str, info: SheetInfo, filled: Filled | None = None) -> None:
-    scan = _SheetScan(info, filled)
-    parser = _pull_parser(("{*}row", "{*}sheetData", "{*}sheetProtection"))
+def _stream_scan(
+    zf: zipfile.ZipFile, name: str, info: SheetInfo, filled: Filled | None = None, typed: dict[str, str] | None = None
+) -> None:
+    scan = _SheetScan(info, filled, typed)
+    parser = guard._pull_parser(("{*}row", "{*}sheetData", "{*}sheetProtection"))
     for _ev, el in stream_events(zf, name, parser):
         tag = _local(el.tag)
         if tag == "row":
@@ -146,37 +133,21 @@ def _stream_scan(zf: zipfile.ZipFile, name: str, info: SheetInfo, filled: Filled
             scan.cells(el)
         elif tag == "sheetProtection":
             info.protected = (el.get("sheet") or "").strip().lower() in ("1", "true")
-    _check_extent(info.name, scan.max_row, scan.max_col)
+    guard._check_extent(info.name, scan.max_row, scan.max_col)
     info.cells = scan.max_row * scan.max_col
-
-
-def _rowcol(ref: str) -> tuple[int, int]:
-    ref = ref.replace("$", "").upper()
-    letters = ref.rstrip("0123456789")
-    digits = ref[len(letters) :]
-    col = 0
-    for ch in letters:
-        if "A" <= ch <= "Z":
-            col = col * 26 + (ord(ch) - 64)
-    return (int(digits) if digits.isdigit() else 0), col
 
 
 def probe_ods(zf: zipfile.ZipFile) -> Probe:
     """OpenDocument spreadsheet (LibreOffice's own format): the same facts from content.xml/meta.xml."""
     probe = Probe(kind="ods", structure_locked=False)
-    meta = read_member(zf, "meta.xml")
+    meta = guard.read_member(zf, "meta.xml")
     if meta:
-        root = parse_xml(meta, "meta.xml")
+        root = guard.parse_xml(meta, "meta.xml")
         for ud in root.iter(f"{{{NS['meta']}}}user-defined"):
             name = ud.get(f"{{{NS['meta']}}}name", "")
-            text = (ud.text or "").strip()
-            if ud.get(f"{{{NS['meta']}}}value-type") == "float":
-                try:
-                    f = float(text)
-                    text = str(int(f)) if f.is_integer() else text
-                except ValueError:
-                    pass
-            probe.properties[name] = text
+            probe.properties[name] = _property_text(
+                "r8" if ud.get(f"{{{NS['meta']}}}value-type") == "float" else "", ud.text or ""
+            )
         gen = root.find(f".//{{{NS['meta']}}}generator")
         probe.application = (gen.text or "").strip() if gen is not None else ""
     if "content.xml" not in zf.namelist():
@@ -200,11 +171,12 @@ class _OdsScan:
         self.probe = probe
         self.info: SheetInfo | None = None
         self.row = self.rrep = self.col = self.max_row = self.max_col = 0
-        self.filled = Filled(tool_sheets(probe.properties))
+        self.filled = Filled(guard.tool_sheets(probe.properties))
 
     def table(self, el) -> None:
         t = NS["table"]
-        self.info = SheetInfo(name=el.get(f"{{{t}}}name", ""), protected=el.get(f"{{{t}}}protected", "false") == "true")
+        protected = el.get(f"{{{t}}}protected", "false") == "true"
+        self.info = SheetInfo(name=el.get(f"{{{t}}}name", ""), protected=protected, typed={})
         self.probe.sheets[self.info.name] = self.info
         self.row = self.max_row = self.max_col = 0
 
@@ -214,7 +186,7 @@ class _OdsScan:
     def row_end(self, el) -> None:
         self.row += self.rrep
         el.clear()
-        _drop_previous(el)
+        guard._drop_previous(el)
 
     def cell(self, el) -> None:
         if self.info is None:
@@ -225,32 +197,25 @@ class _OdsScan:
         if formula or el.get(f"{{{NS['office']}}}value-type") or len(el) or (el.text or "").strip():
             self.max_row = max(self.max_row, self.row + self.rrep)
             self.max_col = max(self.max_col, self.col + crep)
-            _check_extent(self.info.name, self.max_row, self.max_col)
+            guard._check_extent(self.info.name, self.max_row, self.max_col)
             self.info.cells = self.max_row * self.max_col
             _check_book(self.probe)
             self.filled.add(self.info.name, crep * self.rrep)
-            self._typed(el)
+            value = el.get(f"{{{NS['office']}}}value")  # a number that is not finite, as typed (``SheetInfo.typed``)
+            if value and not_finite(value) and self.row < 2000 and self.col < 200:
+                self.info.typed[a1(self.row + 1, self.col + 1)] = value.strip()  # type: ignore[index]
             if formula and self.row < 2000 and self.col < 200:
                 for k in range(min(crep, 200)):
                     self.info.formulas[a1(self.row + 1, self.col + k + 1)] = formula
         self.col += crep
         el.clear()
 
-    def _typed(self, el) -> None:
-        """An ``office:value`` that is no finite number, as typed (``SheetInfo.typed``)."""
-        assert self.info is not None
-        if self.info.typed is None:
-            self.info.typed = {}
-        value = el.get(f"{{{NS['office']}}}value")
-        if value and not_finite(value) and self.row < 2000 and self.col < 200:
-            self.info.typed[a1(self.row + 1, self.col + 1)] = value.strip()
-
 
 def _ods_content(zf: zipfile.ZipFile, probe: Probe) -> None:
     t, o = NS["table"], NS["office"]
     tags = (f"{{{o}}}spreadsheet", f"{{{t}}}table", f"{{{t}}}table-row", f"{{{t}}}table-cell", f"{{{t}}}covered-table-cell")
     scan = _OdsScan(probe)
-    for ev, el in stream_events(zf, "content.xml", _pull_parser(tags, ("start", "end"))):
+    for ev, el in stream_events(zf, "content.xml", guard._pull_parser(tags, ("start", "end"))):
         tag = _local(el.tag)
         if tag == "spreadsheet" and ev == "start":
             probe.structure_locked = el.get(f"{{{t}}}structure-protected", "false") == "true"
