@@ -105,9 +105,10 @@ def _version(v: str) -> tuple[int, ...]:
         return (10**9,)
 
 
-def check_report(report: Report, opts: CheckOptions) -> Report:
-    """Add identity and rule findings to a report the reader produced."""
-    fmt = formats().get(report.format_id)
+def check_report(report: Report, opts: CheckOptions, fmt: Format | None = None) -> Report:
+    """Add identity and rule findings to a report the reader produced (``fmt``: a format given by the
+    caller — the online form's, which a test may load from a copy — instead of the report's own)."""
+    fmt = fmt or formats().get(report.format_id)
     if report.readable and fmt is not None:
         extra = check_identity(report, fmt, opts) + run_rules(fmt, report, careful=opts.careful)
         for f in extra:

@@ -293,16 +293,9 @@ def check_form(model: FormModel, report: Report, roster: Roster | None, cross_ye
     """``check``'s identity checks and the format's rules (``check.check_report``, with the model's
     format), then ``cross_year``: the archive's cross-year findings against last year's approved
     return, as ``receive`` adds them (``archive.receive.add_cross_year``, given by the api)."""
-    from .check import CheckOptions, check_identity
-    from .rules import run_rules
+    from .check import CheckOptions, check_report
 
-    extra = check_identity(report, model.fmt, CheckOptions(year=report.year, roster=roster)) + run_rules(model.fmt, report)
-    for f in extra:
-        f.file = report.provenance.name
-        f.unit_code = f.unit_code or report.unit_code
-        f.unit_name = f.unit_name or report.unit_name
-        f.finish(report.year)
-    report.findings.extend(extra)
+    check_report(report, CheckOptions(year=report.year, roster=roster), fmt=model.fmt)
     if cross_year is not None:
         cross_year(report)
     report.findings.sort(key=sort_key)
