@@ -12,6 +12,9 @@ import pytest
 from archive_util import BACKENDS, new_db
 
 ROOT = Path(__file__).resolve().parent.parent
+# In-process commands draw their tables as wide as the console they think they have: the same width
+# for every test, whether pytest runs alone, under pytest-xdist or in a terminal.
+os.environ["COLUMNS"] = "200"
 SAMPLES = ROOT / "samples"
 
 
