@@ -278,7 +278,10 @@ def main() -> None:
     print(f"{r['clerks']} clerks typing for {r['seconds']:.0f} s: {r['requests']} checks, {r['per_second']:.1f} a second")
     print("| measure | p50 s | p95 s | p99 s | max s |")
     print("|---|---:|---:|---:|---:|")
-    for name, key in (("check request → answer", "answer"), (f"keystroke → answer shown ({PAUSE * 1000:.0f} ms pause included)", "wait")):
+    for name, key in (
+        ("check request → answer", "answer"),
+        (f"keystroke → answer shown ({PAUSE * 1000:.0f} ms pause included)", "wait"),
+    ):
         print(f"| {name} | " + " | ".join(f"{x:.3f}" for x in r[key]) + " |")
     print(f"server (whole process tree): CPU {r['cpu'] * 100:.0f} % of one core, peak RSS {r['rss']:.0f} MB")
     print(f"the simulated clerks (this script): CPU {r['clients_cpu'] * 100:.0f} % of one core; load average {r['load']:.1f}")
