@@ -100,3 +100,31 @@ def db(request, tmp_path):
     url, cleanup = new_db(request.param, tmp_path)
     yield url
     cleanup()
+
+
+# Test files that start LibreOffice. Two soffice processes at once (each with its own profile) now and
+# then abort one of them on a busy machine ("Binary URP bridge disposed"): under pytest-xdist, where
+# two files run at once, these files take turns (a lock held while the file runs); alone, the lock is
+# always free.
+LIBREOFFICE_FILES = {
+    "test_libreoffice",
+    "test_layout",
+    "test_draft_render",
+    "test_draft_publish",
+    "test_import",
+    "test_import_pdf",
+    "test_import_printed",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_libreoffice_at_a_time(request, tmp_path_factory):
+    if request.module.__name__.rpartition(".")[2] not in LIBREOFFICE_FILES:
+        yield
+        return
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every xdist worker of this run
+    with open(shared / "libreoffice.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
