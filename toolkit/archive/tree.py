@@ -398,13 +398,17 @@ class Levels:
             got = _flows(conn, year, [code]).get(code)
         return got[0] if got else W.LevelFlow()
 
-    def summary_states(self, year: int, under: str | None = None, today: dt.date | None = None) -> list[NodeState]:
+    def summary_states(
+        self, year: int, under: str | None = None, today: dt.date | None = None, states: list[UnitState] | None = None
+    ) -> list[NodeState]:
         """The overview of a level: every node directly below ``under`` (default the roster's top) —
-        its units' 未报送/待审核/退回/已通过, how many are 逾期, its summary's state — in roster order."""
+        its units' 未报送/待审核/退回/已通过, how many are 逾期, its summary's state — in roster order.
+        ``states``: the units' states the caller already has (at least ``under``'s subtree), so that a
+        page showing both the counties and the units computes them once (2,500 units: ~0.2 s each time)."""
         ros = self.need_roster(year)
         root = self.node_code(under, year)
         _, nodes = parts(ros, root)
-        states = {s.code: s for s in self.status(year, today)}
+        states = {s.code: s for s in (states if states is not None else self.status(year, today))}
         with self._read() as conn:
             flows = _flows(conn, year, [n.code for n in nodes])
         out = []
@@ -421,12 +425,14 @@ class Levels:
         own = {u.code for u in parts(ros, self.node_code(under, year))[0]}
         return [s for s in self.status(year, today) if s.code in own]
 
-    def summary_state(self, node: str, year: int, today: dt.date | None = None) -> NodeState:
-        """One node's line of the overview."""
+    def summary_state(
+        self, node: str, year: int, today: dt.date | None = None, states: list[UnitState] | None = None
+    ) -> NodeState:
+        """One node's line of the overview (``states``: as in ``summary_states``)."""
         ros = self.need_roster(year)
         code = self.node_code(node, year)
         codes = {u.code for u in ros.subtree(code)}
-        units = [s for s in self.status(year, today) if s.code in codes]
+        units = [s for s in (states if states is not None else self.status(year, today)) if s.code in codes]
         with self._read() as conn:
             flow, row = _flows(conn, year, [code]).get(code, (W.LevelFlow(), None))
         return _node_state(NodeState(year, code, node_name(ros, code)), units, flow, row)

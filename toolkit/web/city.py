@@ -42,10 +42,11 @@ def level_view(ctx: Context, scope: Any, root: str | None) -> dict[str, Any]:
     ros = archive.need_roster(year)
     unit = ros.get(code)
     view["root_name"] = unit.name if unit is not None else ""
+    states = view["states"] = archive.status(year, None, code)  # once for the whole page (overview uses it too)
     if code != top:  # a county (or a lower node): its summary goes one level up
-        view["node"] = archive.summary_state(code, year)
+        view["node"] = archive.summary_state(code, year, states=states)
         view["node_decides"] = scope.can_decide_summary(code)
-    counties = archive.summary_states(year, code)
+    counties = archive.summary_states(year, code, states=states)
     if counties:
         view["counties"] = [(c, scope.can_decide_summary(c.code)) for c in counties]
         # the root's own units (its own row, its children without units below them), as own_states

@@ -294,9 +294,11 @@ async def overview(
 ) -> Response:
     """报送情况 of the scope's units (``levels``: what city.py adds for a roster with counties — the
     root it shows, its state one level up, its counties' lines, and which units the table lists)."""
-    levels = levels or {}
+    levels = dict(levels or {})
     root = levels.get("root_code") or _under(request)
-    states = await run_in_threadpool(ctx.archive.status, ctx.config.year, None, root or None)
+    states = levels.pop("states", None)  # city.py computed them for the counties' lines
+    if states is None:
+        states = await run_in_threadpool(ctx.archive.status, ctx.config.year, None, root or None)
     own = levels.get("own_codes")
     states = states if own is None else [s for s in states if s.code in own]
     deadline = await run_in_threadpool(ctx.archive.deadline, ctx.config.year)
