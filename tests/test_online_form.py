@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_inprocess
+from conftest import ROOT, run_inprocess
 from web_util import ROSTER, YEAR, new_archive, page_csrf, web_client
 
 from toolkit import api
@@ -281,8 +281,9 @@ def test_bounded_and_only_the_formats_cells(site):
     assert r.status_code == 400 and "t9.nope.x" in r.json()["error"]
     r = _check(client, url, csrf, {}, {"note": "长" * 300_000})
     assert r.status_code == 413 and "KB" in r.json()["error"]
-    r = client.post(f"{url}/check", content=b"{not json", headers={"x-csrf-token": csrf, "content-type": "application/json"})
-    assert r.status_code == 400 and r.json()["error"]
+    for hostile in (b"{not json", b"[" * 100_000, b'{"values": {"t3.r1.np": ' + b"9" * 5000 + b"}}"):
+        r = client.post(f"{url}/check", content=hostile, headers={"x-csrf-token": csrf, "content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"]  # a JSON answer in Chinese, not a 500 page
     assert client.get("/u/not-a-live-link/form").status_code == 404
     assert client.post("/u/not-a-live-link/form/check", json={}, headers={"x-csrf-token": csrf}).status_code == 404
 
@@ -361,3 +362,18 @@ def test_drafts_on_each_backend(db):
         archive.drop_draft("152502001", YEAR, "链接")
         assert archive.draft("152502001", YEAR, "链接") is None
         assert archive.draft("152502001", YEAR, "审核人")[0]["values"] == {"t3.r1.np": "9"}
+
+
+def test_a_stored_file_with_a_chinese_extension_still_downloads(site, tmp_path):
+    """The download's plain-ASCII file name cannot hold "年报.表格"'s extension: the UTF-8 name still does."""
+    token, client = site["tokens"]["152502310"], site["client"]
+    page = client.get(f"/u/{token}")
+    source = sorted((ROOT / "samples" / "returns").glob("152502310*.xlsx"))[0]
+    r = client.post(
+        f"/u/{token}/upload", data={"csrf": page_csrf(page.text)}, files={"files": ("年报.表格", source.read_bytes())}
+    )
+    assert r.status_code == 200
+    got = client.get(f"/u/{token}/original")
+    assert got.status_code == 200 and got.content == source.read_bytes()
+    disposition = got.headers["content-disposition"]
+    assert 'filename="download.xlsx"' in disposition and "%E5%B9%B4%E6%8A%A5" in disposition

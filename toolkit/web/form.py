@@ -119,7 +119,7 @@ def json_route(ctx: Context, handler, reviewer: bool):
             raw = await _bounded_body(ctx, request, BODY_LIMIT)
             try:
                 request.state.body = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
+            except (UnicodeDecodeError, ValueError, RecursionError):  # also 100,000 "[" and a 5,000-digit integer
                 raise HTTPException(400, BAD_JSON) from None
             return await handler(ctx, request, _who(request, reviewer))
         except HTTPException as e:
@@ -281,11 +281,18 @@ def _posted(form: Any) -> dict[str, dict[str, str]]:
     return {"cover": cover, "values": values}
 
 
+class Locked(Exception):
+    """The unit was approved while its form was being submitted (the notice is the message)."""
+
+
 def _store(ctx: Context, model: Any, who: Who, unit: Any, draft: dict, folder: Path) -> list:
     """The draft saved (nothing typed is lost if storing fails), the workbook written, then stored
     as an upload of the unit is; the draft dropped once a version holds it."""
     year, archive = ctx.config.year, ctx.archive
     archive.save_draft(who.code, year, who.author, draft)
+    _, locked = _locked(archive, who, year)  # again, in the unit's turn: approved since the page was checked
+    if locked:
+        raise Locked(locked)
     path = api.write_form_return(model, unit, year, draft["values"], draft["cover"], folder)
     if who.reviewer:
         options = ctx.limits.store_options(None)
@@ -307,9 +314,12 @@ async def form_submit(ctx: Context, request: Request, who: Who) -> Response:
     _, locked = await run_in_threadpool(_locked, ctx.archive, who, ctx.config.year)
     if locked:
         return await form_page(ctx, request, who, None, locked, 409)
-    async with ctx.limits.turn(who.code):
-        with tempfile.TemporaryDirectory(prefix="nianbao-form-") as tmp:
-            received = await ctx.limits.run(_store, ctx, model, who, unit, draft, Path(tmp))
+    try:
+        async with ctx.limits.turn(who.code):
+            with tempfile.TemporaryDirectory(prefix="nianbao-form-") as tmp:
+                received = await ctx.limits.run(_store, ctx, model, who, unit, draft, Path(tmp))
+    except Locked as e:
+        return await form_page(ctx, request, who, None, str(e), 409)
     got = received[0] if received else None
     if got is None or got.submission_id is None:
         reason = (got.reason or got.outcome) if got is not None else "没有保存。"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import tempfile
 import urllib.parse
 from collections import Counter
@@ -251,7 +252,8 @@ def _disk_full(e: BaseException) -> bool:
 
 def download(data: bytes, name: str, media_type: str = XLSX) -> Response:
     quoted = urllib.parse.quote(name)
-    disposition = f"attachment; filename=\"download{Path(name).suffix}\"; filename*=UTF-8''{quoted}"
+    suffix = Path(name).suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", Path(name).suffix) else ".xlsx"  # the header is ASCII
+    disposition = f"attachment; filename=\"download{suffix}\"; filename*=UTF-8''{quoted}"
     return Response(data, media_type=media_type, headers={"content-disposition": disposition})
 
 
