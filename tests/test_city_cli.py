@@ -13,22 +13,13 @@ from pathlib import Path
 import pytest
 from archive_util import cli_ok as _ok
 from archive_util import write_return
+from test_city import CITY, ROSTER, YEAR, A, B
+from test_city import UNITS_A as CITY_UNITS_A
+from test_city import UNITS_B as CITY_UNITS_B
 
 from toolkit.archive import Archive
 
-YEAR = 2025
-CITY, A, B = "152500", "152502", "152522"  # 锡林郭勒盟, 锡林浩特市, 阿巴嘎旗
-ROSTER = f"""单位代码,单位名称,单位类型,上级代码
-{CITY},锡林郭勒盟行政公署,市级政府,
-{A},锡林浩特市人民政府,县级政府,{CITY}
-152502001,希日塔拉街道,街道,{A}
-152502003,杭盖街道,街道,{A}
-{B},阿巴嘎旗人民政府,县级政府,{CITY}
-152522101,别力古台镇,镇,{B}
-152522102,洪格尔高勒镇,镇,{B}
-"""
-UNITS_A = {A, "152502001", "152502003"}
-UNITS_B = {B, "152522101", "152522102"}
+UNITS_A, UNITS_B = set(CITY_UNITS_A), set(CITY_UNITS_B)  # the city of tests/test_city.py
 EVERY = {CITY} | UNITS_A | UNITS_B
 
 
@@ -72,7 +63,8 @@ def test_status_accept_export_consolidate_for_one_county(returns, db, cli, tmp_p
         assert set(_status_codes(cli, db)) == EVERY  # as before
         res = _ok(cli("status", "--year", YEAR, "--db", db, "--json", "--under", A))
         assert {u["code"] for u in json.loads(res.stdout)["units"]} == UNITS_A
-        assert "锡林浩特市人民政府（152502）及其下级单位，共 3 个" in res.stderr and "应报 3 个" in res.stderr
+        n = len(UNITS_A)
+        assert f"锡林浩特市人民政府（152502）及其下级单位，共 {n} 个" in res.stderr and f"应报 {n} 个" in res.stderr
 
         before_b = {c: v for c, v in _states(archive).items() if c not in UNITS_A}
         res = _ok(cli("accept", "--all-clean", "--year", YEAR, "--db", db, "--under", A))
@@ -96,7 +88,7 @@ def test_status_accept_export_consolidate_for_one_county(returns, db, cli, tmp_p
         data = json.loads(res.stdout)
         assert data["summary"]["unit_code"] == A
         assert {u["unit_code"] for u in data["summary"]["units"]} == UNITS_A
-        assert "已汇总 3 个单位（锡林浩特市人民政府" in res.stderr
+        assert f"已汇总 {len(UNITS_A)} 个单位（锡林浩特市人民政府" in res.stderr
         direct = archive.consolidate(YEAR, under=A)
         assert data["summary"] == json.loads(json.dumps(_totals(direct)))
     finally:
