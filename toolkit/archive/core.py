@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..report import Report
 from ..roster import Roster, Unit
 from . import schema as T
-from .db import ArchiveError, open_engine, shown
+from .db import POOL_SIZE, ArchiveError, open_engine, shown
 from .records import HistoryItem, Received, UnitState, Usage, Version, now, unit_usage
 from .tree import Levels
 
@@ -37,8 +37,10 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         self._pin = threading.local()  # this thread's reading connection while a ``_read`` block is open
 
     @classmethod
-    def open(cls, db: str | Path | None = None) -> Archive:
-        return cls(*open_engine(db))
+    def open(cls, db: str | Path | None = None, connections: int = POOL_SIZE) -> Archive:
+        """``connections``: PostgreSQL connections kept open (``make_engine``); a server's processes
+        keep enough for their threads."""
+        return cls(*open_engine(db, connections))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -231,12 +231,18 @@ def _lifespan(ctx: views.Context):
     return lifespan
 
 
+def connections_per_process(processes: int) -> int:
+    """PostgreSQL connections each server process keeps: enough for the requests it serves at once
+    (up to 20), the processes together within ~80 of PostgreSQL's 100 by default."""
+    return max(5, min(20, 80 // max(processes, 1)))
+
+
 def create_app(config: WebConfig) -> Starlette:
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     config = dataclasses.replace(config, hosts=set(config.hosts), origins=set(config.origins))
-    archive = Archive.open(config.db)
+    archive = Archive.open(config.db, connections=connections_per_process(config.processes))
     archive.need_roster(config.year)
     base = config.base_url or archive.setting(BASE_URL_SETTING)
     if base:
