@@ -9,8 +9,10 @@ those of the version the reviewer approved, which a later upload never replaces 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
     from ..check import WorkerPool
 
 CARRY_TO, CARRY_FROM = "t3.r2.", "t3.r4."  # 二、上年结转 ← last year's 四、结转下年度继续办理 (rule carryover-mismatch)
+PRUNE_EVERY = 60.0  # seconds between two clean-ups of a kind's old attempts by one process
+# The years' rows seen during one answer of the server (``Archive.answering``), on every thread it runs on.
+_ANSWER_YEARS: contextvars.ContextVar[dict[int, Any] | None] = contextvars.ContextVar("nianbao_answer_years", default=None)
 
 
 class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree (issue 31)
@@ -35,6 +40,7 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         self.engine, self.url = engine, url
         self._rosters: dict[int, tuple[tuple[Any, ...], Roster]] = {}
         self._pin = threading.local()  # this thread's reading connection while a ``_read`` block is open
+        self._pruned: dict[str, float] = {}  # attempts' kind → when this process last dropped its old ones
 
     @classmethod
     def open(cls, db: str | Path | None = None, connections: int = POOL_SIZE) -> Archive:
@@ -67,7 +73,8 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
             yield shared
             return
         with self.engine.connect().execution_options(nianbao_read=True) as conn:
-            pin.conn, pin.years = conn, {}
+            answer = _ANSWER_YEARS.get()
+            pin.conn, pin.years = conn, (answer if answer is not None else {})
             try:
                 yield conn
             finally:
@@ -75,9 +82,21 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
 
     reading = _read  # for the pages: ``with archive.reading(): …`` around the reads of one answer
 
+    @contextlib.contextmanager
+    def answering(self):  # type: ignore[no-untyped-def]
+        """One answer of the server: the year's row (which says whether the roster changed) is read
+        once for all of it, on whichever threads the answer's steps run (an upload asked for it four
+        times: the link, the check, last year's reports, the page). A roster loaded during the answer
+        is seen by the next one, as if the answer had begun a moment earlier."""
+        token = _ANSWER_YEARS.set({})
+        try:
+            yield
+        finally:
+            _ANSWER_YEARS.reset(token)
+
     def _year_row(self, conn: Any, year: int) -> Any:
-        """The year's row (roster loaded when, deadline, automatic 通过), once per reading block."""
-        seen = self._pin.years if getattr(self._pin, "conn", None) is conn else None
+        """The year's row (roster loaded when, deadline, automatic 通过), once per reading block or answer."""
+        seen = self._pin.years if getattr(self._pin, "conn", None) is conn else _ANSWER_YEARS.get()
         if seen is not None and year in seen:
             return seen[year]
         row = conn.execute(T.years.select().where(T.years.c.year == year)).first()
@@ -109,6 +128,8 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
             values = dict(year=year, deadline=deadline, roster_source=str(ros.source), loaded_at=now(), auto_approve=auto_approve)
             conn.execute(Y.insert().values(**values))
             conn.execute(T.units.insert(), rows)
+        if (seen := _ANSWER_YEARS.get()) is not None:
+            seen.pop(year, None)
         return ros
 
     def auto_approve(self, year: int) -> bool:
@@ -173,7 +194,8 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         with self._read():  # one connection for what is read before checking (none held while storing)
             ros = self.need_roster(year)
             last_year = self.previous_reports(year - 1, only_unit)
-        intake = Intake(self.engine, year, source, unit_bytes=limits.pop("unit_bytes", None))
+            auto = self.auto_approve(year)  # the year's row, read with the roster
+        intake = Intake(self.engine, year, source, unit_bytes=limits.pop("unit_bytes", None), auto_approve=auto)
         opts = dict(progress=progress, workers=workers, only_unit=only_unit, pool=pool, stored=stored)
         out = receive(intake, paths, ros, last_year, **opts, **limits)
         if only_unit is not None:  # a unit's link: its status as its last storing transaction left it
@@ -607,10 +629,16 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         return process_locks(self.engine)
 
     def add_attempt(self, kind: str, subject: str, window: float) -> None:
-        """Count one attempt (a wrong admin key, an upload through a link) for every server process."""
+        """Count one attempt (a wrong admin key, an upload through a link) for every server process.
+        The kind's attempts older than ``window`` are dropped at most once a minute by this process
+        (counting ignores them anyway): one statement per attempt instead of two."""
         from .leases import add_attempt
 
-        add_attempt(self.engine, kind, subject, window)
+        clock = time.monotonic()
+        prune = clock - self._pruned.get(kind, -PRUNE_EVERY) >= PRUNE_EVERY
+        if prune:
+            self._pruned[kind] = clock
+        add_attempt(self.engine, kind, subject, window, prune=prune)
 
     def attempts(self, kind: str, subject: str, window: float) -> tuple[int, float]:
         """(attempts of ``subject`` in the last ``window`` seconds, seconds until the oldest leaves it)."""

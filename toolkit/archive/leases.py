@@ -117,12 +117,14 @@ def process_locks(engine: Any) -> LocalLocks:
 # ---------------------------------------------------------------- attempts counted per window
 
 
-def add_attempt(engine: Any, kind: str, subject: str, window: float) -> None:
-    """One attempt now; the kind's attempts older than ``window`` seconds are dropped on the way."""
+def add_attempt(engine: Any, kind: str, subject: str, window: float, prune: bool = True) -> None:
+    """One attempt now; with ``prune``, the kind's attempts older than ``window`` seconds are dropped
+    on the way."""
     now = time.time()
     A = T.attempts
     with engine.begin() as conn:
-        conn.execute(A.delete().where(A.c.kind == kind, A.c.at < now - window))
+        if prune:
+            conn.execute(A.delete().where(A.c.kind == kind, A.c.at < now - window))
         conn.execute(A.insert().values(kind=kind, subject=subject[:128], at=now))
 
 

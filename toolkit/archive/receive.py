@@ -49,6 +49,7 @@ class Intake:
     unit_bytes: int | None = None
     imported: bool = False
     roster: Roster | None = None  # the year's: no automatic 通过 in a county that has submitted (tree.locked_in)
+    auto_approve: bool | None = None  # the year's setting as the caller read it (None: read while storing)
 
 
 def receive(
@@ -385,7 +386,8 @@ class _Units:
         from .status import EVENT_COLS
 
         self.conn, self.intake = conn, intake
-        self.auto_approve = _auto_approve(conn, intake.year)
+        known = intake.auto_approve
+        self.auto_approve = known if known is not None else _auto_approve(conn, intake.year)
         self.locked: set[str] = set()  # units of a county that has submitted or been approved: not approved automatically
         if self.auto_approve and intake.roster is not None and codes:
             from .tree import locked_in

@@ -182,13 +182,28 @@ class SecurityHeaders:
         return await self.app(scope, receive, with_headers)
 
 
+class OneAnswer:
+    """Each request is one answer of the archive (``Archive.answering``): what every step of it
+    asks again, the year's row, is read once."""
+
+    def __init__(self, app, archive: Archive):
+        self.app, self.archive = app, archive
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        with self.archive.answering():
+            return await self.app(scope, receive, send)
+
+
 class _App(Starlette):
     """Starlette with the security headers and the Host/Origin guard outside everything, its own
     500 handler included: every answer, an error page too, carries them."""
 
     def build_middleware_stack(self):
         ctx = self.state.ctx
-        return SecurityHeaders(HostGuard(super().build_middleware_stack(), ctx.config, ctx), ctx.config.tls)
+        inner = OneAnswer(super().build_middleware_stack(), ctx.archive)
+        return SecurityHeaders(HostGuard(inner, ctx.config, ctx), ctx.config.tls)
 
 
 async def _checkpoints(archive: Archive, every: float) -> None:

@@ -20,10 +20,12 @@ connections in all, each process within its own descriptor limit). What the proc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -262,6 +264,7 @@ class WorkerApp:
         import signal
 
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held while it started (``_sigint_held``)
         _die_with_parent()
         self.__dict__.update(state)
 
@@ -300,6 +303,21 @@ STARTUP_FAILURE = 3  # as uvicorn: a worker that cannot start stops the supervis
 HEALTHCHECK_SECONDS = 30  # a worker that does not answer the supervisor for this long is replaced (uvicorn: 5)
 
 
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT held back while the supervisor starts workers: a new worker begins with it held (a
+    process's signal mask survives fork and exec) until ``WorkerApp`` ignores it, so a Ctrl-C while a
+    worker is still importing does not end it in a KeyboardInterrupt traceback; the supervisor gets
+    the held signal as soon as the workers are started, and stops them."""
+    import signal
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _supervisor(config: Any, sock: Any) -> Any:
     """uvicorn's Multiprocess, remembering which signal stopped it (it swallows the signal; ``serve``
     exits 130 for Ctrl-C and 143 for SIGTERM like every command)."""
@@ -309,6 +327,18 @@ def _supervisor(config: Any, sock: Any) -> Any:
 
     class Supervisor(Multiprocess):
         stopped_by: int | None = None
+
+        def init_processes(self) -> None:
+            with _sigint_held():
+                super().init_processes()
+
+        def restart_all(self) -> None:
+            with _sigint_held():
+                super().restart_all()
+
+        def keep_subprocess_alive(self) -> None:
+            with _sigint_held():
+                super().keep_subprocess_alive()
 
         def handle_int(self) -> None:
             self.stopped_by = self.stopped_by or signal.SIGINT

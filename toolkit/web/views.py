@@ -330,13 +330,14 @@ def _days_left(deadline, today=None) -> int | None:
     return (deadline - (today or dt.date.today())).days if deadline else None
 
 
-def _unit_view(archive: Archive, code: str, year: int) -> dict[str, Any]:
+def _unit_view(archive: Archive, code: str, year: int, received=None) -> dict[str, Any]:
     """What a unit's page shows, for the county and for the unit's own link alike: the state, the
     newest version's findings (once), its versions and the unit's history, the deadline — read on one
-    connection (``Archive.reading``)."""
+    connection (``Archive.reading``). ``received``: what this answer just stored — when the newest
+    version is among them, its findings are those in hand, not read back."""
     with archive.reading():
         state, history = archive.unit_page(code, year)
-        report = archive.report(state.submission_id) if state.submission_id else None
+        report = _stored_report(archive, state.submission_id, received)
         deadline = archive.deadline(year)
     return {
         "state": state,
@@ -345,6 +346,14 @@ def _unit_view(archive: Archive, code: str, year: int) -> dict[str, Any]:
         "deadline": deadline,
         "days_left": _days_left(deadline),
     }
+
+
+def _stored_report(archive: Archive, sid: int | None, received=None):
+    """The version ``sid``'s report: the one just stored when ``received`` holds it, else the archive's."""
+    if not sid:
+        return None
+    just = next((r.report for r in received or () if r.submission_id == sid and not r.previous_at and r.report is not None), None)
+    return just if just is not None else archive.report(sid)
 
 
 def _change_rows(changes) -> list[dict[str, str]]:
@@ -674,14 +683,14 @@ async def logout(request: Request) -> Response:
 # ---------------------------------------------------------------- a unit's own page
 
 
-def _clerk_view(ctx: Context, code: str) -> dict[str, Any]:
+def _clerk_view(ctx: Context, code: str, received=None) -> dict[str, Any]:
     """The unit and what its page shows, read on one connection in a thread (never on the event loop)."""
     with ctx.archive.reading():
-        return {"unit": _unit(ctx, code), **_unit_view(ctx.archive, code, ctx.config.year)}
+        return {"unit": _unit(ctx, code), **_unit_view(ctx.archive, code, ctx.config.year, received)}
 
 
 async def clerk_page(ctx: Context, request: Request, received=None) -> Response:
-    view = await run_in_threadpool(_clerk_view, ctx, request.state.unit_code)
+    view = await run_in_threadpool(_clerk_view, ctx, request.state.unit_code, received)
     token = request.path_params["token"]
     return ctx.render(request, "clerk.html", token=token, received=received, **view)
 
