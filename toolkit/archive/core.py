@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +42,11 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         self._rosters: dict[int, tuple[tuple[Any, ...], Roster]] = {}
         self._pin = threading.local()  # this thread's reading connection while a ``_read`` block is open
         self._pruned: dict[str, float] = {}  # attempts' kind → when this process last dropped its old ones
+        # PostgreSQL reads without a transaction: under READ COMMITTED each statement sees its own
+        # snapshot either way, and BEGIN and ROLLBACK were two more round trips per page
+        self._read_options: dict[str, Any] = {"nianbao_read": True}
+        if engine.dialect.name == "postgresql":
+            self._read_options["isolation_level"] = "AUTOCOMMIT"
 
     @classmethod
     def open(cls, db: str | Path | None = None, connections: int = POOL_SIZE) -> Archive:
@@ -61,18 +67,20 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         return f"Archive({shown(self.url)!r})"
 
     @contextlib.contextmanager
-    def _read(self):  # type: ignore[no-untyped-def]
+    def _read(self, streamed: bool = False):  # type: ignore[no-untyped-def]
         """A reading connection. Blocks opened inside another one, in the same thread, share its
         connection, and read the year's row once: a page that asks a dozen questions (the roster, the
         deadline, a unit's state, its history) costs one connection and one look at the year, not a
         dozen (each connection is a ping and a rollback, each a round trip to the server). Never
-        wrapped around a write: SQLite's reader would not see it."""
+        wrapped around a write: SQLite's reader would not see it. ``streamed``: rows will be read
+        through a server-side cursor, which PostgreSQL keeps only inside a transaction."""
         pin = self._pin
         shared = getattr(pin, "conn", None)
         if shared is not None:
             yield shared
             return
-        with self.engine.connect().execution_options(nianbao_read=True) as conn:
+        options = {"nianbao_read": True} if streamed else self._read_options
+        with self.engine.connect().execution_options(**options) as conn:
             answer = _ANSWER_YEARS.get()
             pin.conn, pin.years = conn, (answer if answer is not None else {})
             try:
@@ -475,7 +483,7 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         year and the cells whose stored figure differs from the stored file's."""
         from .verify import verify
 
-        return verify(self._read, progress)
+        return verify(functools.partial(self._read, streamed=True), progress)
 
     def file_bytes(self, sha256: str) -> bytes:
         with self._read() as conn:
@@ -524,7 +532,7 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         False when readers kept part of it (the next checkpoint finishes it). PostgreSQL: nothing to do."""
         if self.engine.dialect.name != "sqlite":
             return True
-        with self.engine.connect().execution_options(nianbao_read=True) as conn:
+        with self.engine.connect().execution_options(**self._read_options) as conn:
             busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
             conn.rollback()
         return not busy

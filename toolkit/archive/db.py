@@ -87,14 +87,14 @@ def _sqlite_engine(url: str):
     return engine
 
 
-POOL_SIZE = 5  # PostgreSQL connections a process keeps (SQLAlchemy's default): a command-line run
+POOL_SIZE = 15  # PostgreSQL connections a process may hold at once (SQLAlchemy's default: 5 kept + 10)
 
 
 def make_engine(url: str, connections: int = POOL_SIZE):
-    """``connections``: PostgreSQL connections kept open (as many again opened in a burst, closed
-    after it). A server passes what its threads can use at once: a connection opened for one
-    request and closed after it costs PostgreSQL a new backend process, its catalogue read again and
-    every statement planned anew — at 100 uploads at once that was half of the database's work."""
+    """``connections``: PostgreSQL connections a process may hold at once, three quarters of them
+    kept open between uses. A server passes what its threads use at once: a connection opened for
+    one request and closed after it costs PostgreSQL a new backend process, its catalogue read again
+    and every statement planned anew — at 100 uploads at once that was half of the database's work."""
     from sqlalchemy import create_engine
 
     if url.startswith("sqlite"):
@@ -104,8 +104,8 @@ def make_engine(url: str, connections: int = POOL_SIZE):
             return create_engine(
                 url,
                 pool_pre_ping=True,
-                pool_size=connections,
-                max_overflow=max(connections // 2, 5),
+                pool_size=max(1, connections * 3 // 4),
+                max_overflow=connections - max(1, connections * 3 // 4),
                 connect_args={"connect_timeout": 10},
                 json_serializer=_json,
             )

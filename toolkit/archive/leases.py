@@ -41,16 +41,18 @@ class LocalLocks:
                     return name
         return None
 
-    def release(self, name: str) -> None:
+    def release(self, *names: str) -> None:
+        """Let go of ``names`` (those held), together."""
         with self._mutex:
-            if name in self._held:
-                self._held.discard(name)
-                self._free(name)
+            held = [n for n in names if n in self._held]
+            self._held.difference_update(held)
+            if held:
+                self._free(held)
 
     def _acquire(self, name: str) -> bool:
         return True
 
-    def _free(self, name: str) -> None:
+    def _free(self, names: list[str]) -> None:
         pass
 
     def close(self) -> None:
@@ -83,12 +85,13 @@ class AdvisoryLocks(LocalLocks):
             self._drop()  # the database went away: every lock of this process went with the connection
             raise
 
-    def _free(self, name: str) -> None:
+    def _free(self, names: list[str]) -> None:
         from sqlalchemy import text
         from sqlalchemy.exc import DBAPIError
 
+        unlocks = ", ".join(f"pg_advisory_unlock(:k{n})" for n in range(len(names)))  # one round trip
         try:
-            self._connection().execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id(name)})
+            self._connection().execute(text(f"SELECT {unlocks}"), {f"k{n}": lock_id(name) for n, name in enumerate(names)})
         except DBAPIError:
             self._drop()
 

@@ -247,9 +247,10 @@ def _lifespan(ctx: views.Context):
 
 
 def connections_per_process(processes: int) -> int:
-    """PostgreSQL connections each server process keeps: enough for the requests it serves at once
-    (up to 20), the processes together within ~80 of PostgreSQL's 100 by default."""
-    return max(5, min(20, 80 // max(processes, 1)))
+    """PostgreSQL connections each server process may hold: enough for the requests it serves at
+    once (up to 30), the processes together within 80 of PostgreSQL's 100 by default (the rest for
+    the command line, backups and the county's other tools)."""
+    return max(5, min(30, 80 // max(processes, 1)))
 
 
 def create_app(config: WebConfig) -> Starlette:

@@ -103,18 +103,21 @@ class Limits:
         if slot is None:
             slot = self._turns[unit] = _Turn(asyncio.Lock())
         slot.users += 1
+        place_held = True
         try:
             async with slot.lock:
                 await self._take_turn(f"turn\0{unit}")
                 try:
                     yield
-                finally:
-                    await self._call(self.locks().release, f"turn\0{unit}")
+                finally:  # the turn and the place in one call, before the next upload here takes the turn
+                    await self._call(self.locks().release, f"turn\0{unit}", place)
+                    place_held = False
         finally:
             slot.users -= 1
             if slot.users == 0:  # the dict holds only units with uploads in flight
                 self._turns.pop(unit, None)
-            await self._call(self.locks().release, place)
+            if place_held:  # the turn was never taken
+                await self._call(self.locks().release, place)
 
     async def _take_turn(self, name: str) -> None:
         """Wait until the turn is free in every process (another process's upload of the unit ends)."""
