@@ -293,6 +293,24 @@ def test_ctrl_c_stops_every_worker(served, tmp_path):
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
 
 
+def test_ctrl_c_while_the_workers_start(served, tmp_path):
+    """Ctrl-C at once after `serve --workers` said it started, while its workers are still importing
+    (a user who notices a wrong option): exit 130, no traceback from any worker, at any moment of it."""
+    w = served
+    for delay in (0.0, 0.2, 0.6):
+        log = tmp_path / f"early-{delay}.log"
+        early = Served(w.url, "--workers", "2", "--admin-key-file", str(w.keyfile), log=log, preexec_fn=os.setsid)
+        try:
+            _wait(lambda log=log: "个工作进程" in log.read_text("utf-8", "replace"))
+            time.sleep(delay)
+            os.killpg(early.proc.pid, signal.SIGINT)
+            assert early.proc.wait(60) == 130
+        finally:
+            early.stop()
+        text = log.read_text("utf-8", "replace")
+        assert "Traceback" not in text and "KeyboardInterrupt" not in text, (delay, text)
+
+
 def test_workers_do_not_outlive_a_killed_serve(served, tmp_path):
     """`serve` killed outright (SIGKILL: no chance to stop its workers): the workers end too, instead
     of serving the port with nobody to stop them."""

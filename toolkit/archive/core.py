@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 CARRY_TO, CARRY_FROM = "t3.r2.", "t3.r4."  # 二、上年结转 ← last year's 四、结转下年度继续办理 (rule carryover-mismatch)
 PRUNE_EVERY = 60.0  # seconds between two clean-ups of a kind's old attempts by one process
 # The years' rows seen during one answer of the server (``Archive.answering``), on every thread it runs on.
-_ANSWER_YEARS: contextvars.ContextVar[dict[int, Any] | None] = contextvars.ContextVar("nianbao_answer_years", default=None)
+_ANSWER_YEARS: contextvars.ContextVar[dict[tuple[str, int], Any] | None] = contextvars.ContextVar(
+    "nianbao_answer_years", default=None
+)
 
 
 class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree (issue 31)
@@ -105,11 +107,12 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
     def _year_row(self, conn: Any, year: int) -> Any:
         """The year's row (roster loaded when, deadline, automatic 通过), once per reading block or answer."""
         seen = self._pin.years if getattr(self._pin, "conn", None) is conn else _ANSWER_YEARS.get()
-        if seen is not None and year in seen:
-            return seen[year]
+        key = (self.url, year)  # an answer may read two archives
+        if seen is not None and key in seen:
+            return seen[key]
         row = conn.execute(T.years.select().where(T.years.c.year == year)).first()
         if seen is not None:
-            seen[year] = row
+            seen[key] = row
         return row
 
     # ------------------------------------------------------------ rosters
@@ -137,7 +140,7 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
             conn.execute(Y.insert().values(**values))
             conn.execute(T.units.insert(), rows)
         if (seen := _ANSWER_YEARS.get()) is not None:
-            seen.pop(year, None)
+            seen.pop((self.url, year), None)
         return ros
 
     def auto_approve(self, year: int) -> bool:

@@ -310,7 +310,9 @@ def _sigint_held() -> Iterator[None]:
     worker is still importing does not end it in a KeyboardInterrupt traceback; the supervisor gets
     the held signal as soon as the workers are started, and stops them."""
     import signal
+    from multiprocessing import resource_tracker
 
+    resource_tracker.ensure_running()  # started later, it would unblock SIGINT as it starts (multiprocessing's own way)
     before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield

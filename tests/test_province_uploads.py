@@ -1,0 +1,169 @@
+"""What keeps one upload cheap when a province's clerks upload at once (issue 31, item 5): the roster
+crosses to the checking worker packed once, the year's row is read once per answer, PostgreSQL reads
+carry no BEGIN/ROLLBACK, old attempts are pruned once a minute, the server's connections stay open
+and within PostgreSQL's limit. Each is tested for what it must not change as well as for the saving."""
+
+from __future__ import annotations
+
+import pickle
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from archive_util import write_return
+from sqlalchemy import event
+
+from toolkit.archive import Archive
+from toolkit.roster import Roster, Unit, _Unpacked
+
+ROSTER = Path(__file__).resolve().parent.parent / "samples" / "roster.csv"
+YEAR = 2025
+UNIT = "152502201"
+
+
+class Statements:
+    """The SQL statements an archive sends while the block runs."""
+
+    def __init__(self, archive: Archive):
+        self.engine, self.sent = archive.engine, []
+
+    def _seen(self, conn, cursor, statement, *args) -> None:  # noqa: ANN001 - SQLAlchemy's event signature
+        self.sent.append(" ".join(statement.split()))
+
+    def __enter__(self) -> list[str]:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self.sent
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def _years_read(sent: list[str]) -> int:
+    return sum(1 for s in sent if re.search(r"\bFROM years\b", s))
+
+
+def test_a_roster_crosses_to_a_worker_packed_and_is_unpacked_once():
+    units = tuple(
+        Unit(f"98{c:04d}{u:03d}", f"第{c}县第{u}单位", "镇", f"98{c:04d}", c * 100 + u) for c in range(40) for u in range(25)
+    )
+    ros = Roster(units, "省名册.csv")
+    _Unpacked.last = None
+    first = pickle.loads(pickle.dumps(ros))
+    assert first == ros and first.get("980003007").name == "第3县第7单位" and first.source == "省名册.csv"
+    assert pickle.loads(pickle.dumps(ros)) is first  # the same roster again: the one unpacked before
+    assert len(pickle.dumps(ros)) < len(pickle.dumps(units)) + 1024  # the units once (no indexes), plus the digest
+    changed = Roster((*units[:-1], Unit(units[-1].code, "改名的单位", "镇", units[-1].parent, units[-1].line)), "省名册.csv")
+    other = pickle.loads(pickle.dumps(changed))
+    assert other is not first and other.get(units[-1].code).name == "改名的单位"
+    assert pickle.loads(pickle.dumps(ros)) == ros  # back to the first: unpacked anew, equal
+
+
+def test_the_year_is_read_once_per_answer(db):
+    """Within one answer the year's row is read once; a roster this archive loads is seen at once, one
+    another process loads is seen by the next answer (as if this one had begun a moment earlier)."""
+    with Archive.open(db) as a, Archive.open(db) as other:
+        a.load_roster(ROSTER, YEAR)
+        with Statements(a) as sent, a.answering():
+            a.need_roster(YEAR)
+            a.deadline(YEAR)
+            a.auto_approve(YEAR)
+            with a.reading():
+                a.roster(YEAR)
+        assert _years_read(sent) == 1
+
+        def elsewhere(fn, *args) -> None:  # another process's load: not inside this answer
+            t = threading.Thread(target=fn, args=args)
+            t.start()
+            t.join()
+
+        with a.answering():
+            before = a.need_roster(YEAR)
+            smaller = Roster(before.units[:5], "少了单位的名册.csv")
+            elsewhere(other.load_roster, smaller, YEAR)
+            assert a.need_roster(YEAR) is before  # the answer goes on with the roster it began with
+            a.load_roster(smaller, YEAR)  # this process's own load: seen at once
+            assert len(a.need_roster(YEAR).units) == 5
+            elsewhere(other.load_roster, before, YEAR)
+            assert len(a.need_roster(YEAR).units) == 5
+        assert a.need_roster(YEAR).units == before.units  # the next answer sees the other process's roster
+        assert a.auto_approve(YEAR) is False
+
+
+def test_an_upload_through_a_link_asks_the_archive_little(db, tmp_path):
+    """One upload through a unit's link, start to page: the year's row read once for this year and once
+    for last year's reports, and a bounded number of statements (22 on PostgreSQL when this was
+    written, 53 before issue 31): a regression that adds round trips to every upload shows here."""
+    from web_util import web_client
+
+    from toolkit.web import WebConfig, create_app
+    from toolkit.web.keys import issue_links
+
+    with Archive.open(db) as a:
+        a.load_roster(ROSTER, YEAR, auto_approve=True)
+        token = {x.unit_code: x.token for x in issue_links(a, YEAR)[0]}[UNIT]
+    path = write_return(tmp_path / "return.xlsx", UNIT, YEAR)
+    app = create_app(WebConfig(db=db, year=YEAR))
+    with web_client(app) as client:
+        page = client.get(f"/u/{token}")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        with Statements(app.state.ctx.archive) as sent:
+            answer = client.post(f"/u/{token}/upload", data={"csrf": csrf}, files={"files": (path.name, path.read_bytes())})
+    assert answer.status_code == 200 and answer.text.count("新收") == 1
+    assert "没有发现问题" in answer.text  # the findings shown are those of the version just stored
+    assert _years_read(sent) == 2, sent
+    counted = [s for s in sent if s.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "SAVEPOINT", "RELEASE")]
+    assert len(counted) <= 24, "\n".join(counted)
+
+
+def test_old_attempts_are_pruned_at_most_once_a_minute(db):
+    """Counting ignores attempts older than the window whether or not they were pruned yet; the first
+    attempt of a kind prunes them, the next ones within the minute do not spend a statement on it."""
+    from toolkit.archive import schema as T
+
+    hour = 3600.0
+    with Archive.open(db) as a:
+
+        def old_row() -> None:
+            with a.engine.begin() as conn:
+                conn.execute(T.attempts.insert().values(kind="upload", subject=UNIT, at=time.time() - 2 * hour))
+
+        def rows() -> int:
+            with a.engine.connect() as conn:
+                return len(conn.execute(T.attempts.select().where(T.attempts.c.kind == "upload")).all())
+
+        old_row()
+        a.add_attempt("upload", UNIT, hour)
+        assert rows() == 1  # pruned on the way
+        old_row()
+        with Statements(a) as sent:
+            a.add_attempt("upload", UNIT, hour)
+        assert rows() == 3 and not any(s.startswith("DELETE") for s in sent)
+        assert a.attempts("upload", UNIT, hour)[0] == 2  # the old one is not counted
+        a._pruned["upload"] -= 61  # a minute later
+        a.add_attempt("upload", UNIT, hour)
+        assert rows() == 3 and a.attempts("upload", UNIT, hour)[0] == 3
+
+
+def test_server_connections_stay_within_postgresql(db):
+    """Each server process keeps connections for the requests it serves at once; all of them together
+    stay within 80 of PostgreSQL's default 100, whatever ``--workers``."""
+    from toolkit.archive import schema as T
+    from toolkit.web.app import connections_per_process
+
+    for workers in range(1, 17):
+        assert connections_per_process(workers) * workers <= 80 or connections_per_process(workers) == 5
+    assert connections_per_process(4) == 20
+    if not db.startswith("postgresql"):
+        pytest.skip("SQLite: one connection per thread, no pool to size")
+    from psycopg.pq import TransactionStatus
+
+    with Archive.open(db, connections=20) as a:
+        assert a.engine.pool.size() == 15 and a.engine.pool._max_overflow == 5
+        with a.reading() as conn:
+            assert a.years() == []
+            assert conn.connection.dbapi_connection.info.transaction_status == TransactionStatus.IDLE  # no BEGIN sent
+        with a._read(streamed=True) as conn:  # a server-side cursor needs its transaction
+            conn.execute(T.years.select()).all()
+            assert conn.connection.dbapi_connection.info.transaction_status == TransactionStatus.INTRANS
