@@ -94,6 +94,10 @@ class Roster:
     def _order(self) -> dict[str, int]:
         return {u.code: i for i, u in enumerate(self.units)}
 
+    def only(self, codes: set[str] | frozenset[str]) -> Roster:
+        """The roster's units among ``codes`` (in roster order): what checking one unit's file needs."""
+        return Roster(tuple(u for u in self.units if u.code in codes), self.source)
+
     def by_code(self) -> dict[str, Unit]:
         return dict(self._index)
 

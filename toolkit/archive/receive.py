@@ -86,7 +86,11 @@ def receive(
     that cannot be read (it would be kept under no unit), is refused."""
     sources = list(collect(_paths(paths)))
     batch = Batch(dataclasses.replace(intake, roster=ros), stored=stored)
-    checked = _check_all(sources, CheckOptions(year=intake.year, roster=ros), progress, workers, pool, max_bytes)
+    # a unit's link stores only that unit's file: its check needs the unit's line of the roster, not a
+    # province's 2,600 lines sent to the checking process with every upload (another unit's file is
+    # refused whatever its findings, and told nothing of them)
+    checks_with = ros if only_unit is None else ros.only({only_unit})
+    checked = _check_all(sources, CheckOptions(year=intake.year, roster=checks_with), progress, workers, pool, max_bytes)
     allowed = None if only_codes is None else frozenset(only_codes)
     for src, kept in checked:
         refused = _refused(src, kept, only_unit, frozenset(refuse_codes), max_bytes, ros) or _outside(kept, src, allowed)

@@ -131,10 +131,11 @@ def unit_usage(conn: Any, unit: str, year: int, since: str = "", shas: Iterable[
     stored = select(func.coalesce(func.sum(F.c.size), 0)).where(F.c.sha256.in_(mine)).scalar_subquery()
     when = (S.c.year == year) & (S.c.unit_code == unit) & (S.c.received_at >= since)
     counted = select(func.count()).select_from(S).where(when).scalar_subquery() if since else literal(0)
-    stored, receipts = conn.execute(select(stored, counted)).one()  # one round trip for both
     wanted = set(shas)
-    known = set(conn.execute(select(S.c.sha256).where(S.c.year == year, S.c.sha256.in_(wanted))).scalars()) if wanted else set()
-    return Usage(int(stored), int(receipts), known)
+    held = S.c.sha256.in_(wanted) & (S.c.year == year)  # digests are hexadecimal: a comma separates them
+    known = select(func.aggregate_strings(S.c.sha256, ",")).where(held).scalar_subquery() if wanted else literal("")
+    stored, receipts, found = conn.execute(select(stored, counted, known)).one()  # one round trip for all three
+    return Usage(int(stored), int(receipts), set((found or "").split(",")) - {""})
 
 
 def verdict(report: Report) -> tuple[str, dict[str, int]]:

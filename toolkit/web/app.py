@@ -22,7 +22,7 @@ from starlette.templating import Jinja2Templates
 from ..api import Archive, ArchiveError, WorkerPool
 from ..errors import NianbaoError
 from . import city, form, keys, views
-from .limits import Limits, Quotas
+from .limits import Limits, Quotas, uploads_at_once
 
 HERE = Path(__file__).parent
 BASE_URL_SETTING = keys.BASE_URL_SETTING
@@ -266,7 +266,8 @@ def create_app(config: WebConfig) -> Starlette:
     pages = Jinja2Templates(directory=str(HERE / "templates"))
     workers = WorkerPool(max(1, (os.cpu_count() or 1) // config.processes))  # started on the first upload
     ctx = views.Context(archive, config, pages, workers, keys.web_key(archive))
-    ctx.limits = Limits(config.quotas, archive=archive)  # its counts and locks are shared by every server process
+    # its counts and locks are shared by every server process
+    ctx.limits = Limits(config.quotas, archive=archive, at_once=uploads_at_once(config.processes))
     routes = [
         Route("/login", views.login, methods=["GET", "POST"]),
         Route("/logout", views.logout, methods=["POST"]),

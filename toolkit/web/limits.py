@@ -56,6 +56,7 @@ class Limits:
     archive: Any = None  # the server's Archive: the counts and the locks shared by its processes
     _turns: dict[str, _Turn] = field(default_factory=dict)
     _locks: Any = None  # archive.process_locks(), made on first use
+    at_once: int = 16  # uploads this process checks and stores at a time (``uploads_at_once``)
     _limiter: Any = None
 
     # ------------------------------------------------------------ request body
@@ -148,11 +149,12 @@ class Limits:
 
     async def run(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         """Run a check in a thread of the uploads' own limiter, so that uploads never take the
-        threads the pages use (anyio's default 40): the county's pages are always served."""
+        threads the pages use (anyio's default 40): the county's pages are always served. The others
+        wait their turn in order, on the event loop."""
         import anyio
 
         if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(16)
+            self._limiter = anyio.CapacityLimiter(self.at_once)
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
 
     # ------------------------------------------------------------ quotas
@@ -230,6 +232,16 @@ def over_quota_message(used: int, adds: int, limit: int) -> str:
         f"本单位本年度已存入 {mb(used)} 的文件，再存这次上传的 {mb(adds)} 就超过每个单位每年 {mb(limit)} 的上限，"
         f"没有接收。请删除文件中的图片：{SLIM}确需存入更大的文件时，请联系县（旗、区）政务公开办。"
     )
+
+
+def uploads_at_once(processes: int) -> int:
+    """Uploads one server process checks and stores at a time: twice its share of the machine's cores
+    (an upload waits on its checker and the database part of the time), at least 2. Checking is
+    work for the cores: a hundred uploads side by side on two cores take longer, each of them and
+    all together, than the same hundred a few at a time in the order they came."""
+    import os
+
+    return max(2, 2 * (os.cpu_count() or 1) // max(processes, 1))
 
 
 def per_hour_message(limit: int, wait: int = 3600) -> str:
