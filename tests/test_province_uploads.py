@@ -167,3 +167,34 @@ def test_server_connections_stay_within_postgresql(db):
         with a._read(streamed=True) as conn:  # a server-side cursor needs its transaction
             conn.execute(T.years.select()).all()
             assert conn.connection.dbapi_connection.info.transaction_status == TransactionStatus.INTRANS
+
+
+def test_a_connection_idle_for_a_while_is_tried_before_use(db):
+    """PostgreSQL: a pooled connection unused for a while is tried before it is handed out and replaced
+    when the database dropped it (a restart); one used a moment ago goes out as it is — a drop in that
+    moment fails one statement, and the next one gets a fresh connection."""
+    if not db.startswith("postgresql"):
+        pytest.skip("SQLite: no connection to a server")
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from toolkit.archive.db import IDLE_PING_SECONDS
+
+    def backend(a: Archive) -> int:
+        with a.engine.connect() as conn:
+            return conn.execute(text("SELECT pg_backend_pid()")).scalar()
+
+    def drop(pid: int) -> None:
+        with Archive.open(db) as other, other.engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+
+    with Archive.open(db, connections=1) as a:
+        first = backend(a)
+        drop(first)
+        a.engine.pool._pool.queue[0].info["used"] -= IDLE_PING_SECONDS + 1  # as if unused for a while
+        second = backend(a)  # tried, found dropped, replaced: no error
+        assert second != first
+        drop(second)  # dropped right after its use: handed out untried
+        with pytest.raises(DBAPIError):
+            backend(a)
+        assert backend(a) not in (first, second)

@@ -104,11 +104,25 @@ class Roster:
     def get(self, code: str) -> Unit | None:
         return self._index.get(code)
 
-    def subtree(self, root: str) -> list[Unit]:
-        """The unit ``root`` and every unit below it."""
+    @cached_property
+    def _children(self) -> dict[str, list[Unit]]:
         children: dict[str, list[Unit]] = {}
         for u in self.units:
             children.setdefault(u.parent, []).append(u)
+        return children
+
+    def above(self, code: str) -> list[str]:
+        """The unit ``code`` and the codes of every unit above it in the roster (its county, city…)."""
+        out, seen = [], set()
+        while code and code not in seen and (unit := self.get(code)) is not None:
+            out.append(code)
+            seen.add(code)
+            code = unit.parent
+        return out
+
+    def subtree(self, root: str) -> list[Unit]:
+        """The unit ``root`` and every unit below it."""
+        children = self._children
         out, stack = [], [root]
         seen = set()
         while stack:

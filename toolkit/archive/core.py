@@ -110,7 +110,7 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         key = (self.url, year)  # an answer may read two archives
         if seen is not None and key in seen:
             return seen[key]
-        row = conn.execute(T.years.select().where(T.years.c.year == year)).first()
+        row = conn.execute(_year_statement(), {"year": year}).first()
         if seen is not None:
             seen[key] = row
         return row
@@ -581,16 +581,12 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         """The unit code of a live link (one made for any year), or None; with ``year``, None also
         for a unit not in that year's roster — the link and the roster read on one connection (every
         request through a link asks)."""
-        from sqlalchemy import select
-
         from .secrets import digest
 
         if not token or len(token) > 200:  # as secrets.live: anything that long is not one of ours
             return None
-        K = T.secrets
-        q = select(K.c.unit_code).where(K.c.kind == "link", K.c.digest == digest(token), K.c.revoked_at.is_(None))
         with self._read() as conn:
-            code = conn.execute(q).scalar()
+            code = conn.execute(_link_statement(), {"digest": digest(token)}).scalar()
             if code is None or year is None:
                 return code
             return code if self.need_roster(year).get(code) is not None else None
@@ -662,3 +658,20 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         from .leases import clear_attempts
 
         clear_attempts(self.engine, kind, subject)
+
+
+@functools.cache
+def _year_statement() -> Any:
+    """The year's row, asked on every answer of the server: built once."""
+    from sqlalchemy import bindparam
+
+    return T.years.select().where(T.years.c.year == bindparam("year"))
+
+
+@functools.cache
+def _link_statement() -> Any:
+    """A live link's unit by the link's digest, asked on every request through a link: built once."""
+    from sqlalchemy import bindparam, select
+
+    K = T.secrets
+    return select(K.c.unit_code).where(K.c.kind == "link", K.c.digest == bindparam("digest"), K.c.revoked_at.is_(None))

@@ -101,9 +101,8 @@ def make_engine(url: str, connections: int = POOL_SIZE):
         return _sqlite_engine(url)
     if url.startswith("postgresql"):
         try:
-            return create_engine(
+            engine = create_engine(
                 url,
-                pool_pre_ping=True,
                 pool_size=max(1, connections * 3 // 4),
                 max_overflow=connections - max(1, connections * 3 // 4),
                 connect_args={"connect_timeout": 10},
@@ -111,7 +110,38 @@ def make_engine(url: str, connections: int = POOL_SIZE):
             )
         except ImportError as e:
             raise ArchiveError("使用 PostgreSQL 档案库需要安装 psycopg：pip install 'psycopg[binary]'") from e
+        _ping_when_idle(engine)
+        return engine
     raise ArchiveError(f"不支持的档案库地址：{url}。请用文件路径（SQLite）或 postgresql://用户@主机/库名。")
+
+
+IDLE_PING_SECONDS = 5.0  # a pooled PostgreSQL connection unused this long is tried before it is used
+
+
+def _ping_when_idle(engine) -> None:  # type: ignore[no-untyped-def]
+    """A pooled connection left unused for a while (the database may have restarted since) is tried
+    with a round trip before it is handed out, and replaced when it is dead (SQLAlchemy's own
+    ``pool_pre_ping`` tries every one, every time: six round trips per upload). One used a moment ago
+    is handed out as it is; should the database have gone in that moment, the statement fails, the
+    pool drops every connection made before, and the page says 请稍后重试 once."""
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine, "checkin")
+    def _used(dbapi_conn, record):  # type: ignore[no-untyped-def]
+        record.info["used"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _try(dbapi_conn, record, proxy):  # type: ignore[no-untyped-def]
+        if time.monotonic() - record.info.get("used", float("-inf")) < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_conn.execute("SELECT 1")
+            dbapi_conn.rollback()  # out of the transaction the statement began, as the pool hands it out
+        except Exception as e:  # noqa: BLE001 - any failure: a connection not to hand out
+            raise DisconnectionError(str(e)) from e  # the pool replaces it and tries again
 
 
 def _alembic_config(connection):

@@ -11,6 +11,7 @@ The attempts are rows of ``attempts`` (schema 0007), on both databases.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -128,18 +129,25 @@ def add_attempt(engine: Any, kind: str, subject: str, window: float, prune: bool
     with engine.begin() as conn:
         if prune:
             conn.execute(A.delete().where(A.c.kind == kind, A.c.at < now - window))
-        conn.execute(A.insert().values(kind=kind, subject=subject[:128], at=now))
+        conn.execute(A.insert(), {"kind": kind, "subject": subject[:128], "at": now})
 
 
 def attempts(conn: Any, kind: str, subject: str, window: float) -> tuple[int, float]:
     """(attempts within the last ``window`` seconds, seconds until the oldest of them leaves it)."""
-    from sqlalchemy import func, select
-
     now = time.time()
-    A = T.attempts
-    where = (A.c.kind == kind) & (A.c.subject == subject[:128]) & (A.c.at >= now - window)
-    count, oldest = conn.execute(select(func.count(), func.min(A.c.at)).where(where)).one()
+    params = {"kind": kind, "subject": subject[:128], "since": now - window}
+    count, oldest = conn.execute(_attempts_statement(), params).one()
     return int(count), (oldest + window - now) if oldest is not None else 0.0
+
+
+@functools.cache
+def _attempts_statement() -> Any:
+    """Count and oldest of a subject's attempts since ``:since``: every upload asks, built once."""
+    from sqlalchemy import bindparam, func, select
+
+    A = T.attempts
+    where = (A.c.kind == bindparam("kind")) & (A.c.subject == bindparam("subject")) & (A.c.at >= bindparam("since"))
+    return select(func.count(), func.min(A.c.at)).where(where)
 
 
 def clear_attempts(engine: Any, kind: str, subject: str) -> None:

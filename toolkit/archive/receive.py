@@ -5,6 +5,7 @@ per transaction, so storing keeps pace with the checking workers)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable
@@ -298,7 +299,6 @@ def store(intake: Intake, items: list[tuple[Report, bytes, bool]]) -> list[Recei
     version (an upload retried after a lost answer, a forward), an event 重复收到 and nothing stored
     twice; with ``intake.unit_bytes``, a new file that would take its unit's year over that many bytes is
     refused. The automatic outcome of each version (workflow.auto_outcome) is recorded with it."""
-    S = T.submissions
     for report, data, hashed in items:
         if not hashed:
             report.provenance.sha256, report.provenance.size = hashlib.sha256(data).hexdigest(), len(data)
@@ -307,7 +307,7 @@ def store(intake: Intake, items: list[tuple[Report, bytes, bool]]) -> list[Recei
     year = intake.year
     with intake.engine.begin() as conn:
         _lock_units(conn, year, {r.unit_code or "" for r, _, _ in items})
-        seen = dict(conn.execute(select(S.c.sha256, S.c.received_at).where(S.c.year == year, S.c.sha256.in_(shas))).all())
+        seen = dict(conn.execute(_seen_statement(), {"year": year, "shas": sorted(shas)}).all())
         units = _Units(conn, intake, codes)
         out, at = [], now()
         room = _Room(conn, intake)
@@ -323,6 +323,16 @@ def store(intake: Intake, items: list[tuple[Report, bytes, bool]]) -> list[Recei
         if r.submission_id is not None or r.previous_at:
             r.status = statuses.get(r.unit_code, r.status)
     return out
+
+
+@functools.cache
+def _seen_statement() -> Any:
+    """Which of the digests ``:shas`` the year holds, and since when: every store asks, built once."""
+    from sqlalchemy import bindparam
+
+    S = T.submissions
+    shas = bindparam("shas", expanding=True)
+    return select(S.c.sha256, S.c.received_at).where(S.c.year == bindparam("year"), S.c.sha256.in_(shas))
 
 
 YEAR_LOCK, UNIT_LOCK = 7215002, 7215003  # advisory lock classes: the year's writers (status.decide, tree.py), one unit's
@@ -381,14 +391,27 @@ class _E:
     actor: str
 
 
+@functools.cache
+def _units_statements() -> tuple[Any, Any]:
+    """The versions and the events of the units ``:codes`` of a year, as ``_Units`` reads them in
+    every storing transaction: built once."""
+    from sqlalchemy import bindparam
+
+    from .status import EVENT_COLS
+
+    S, E = T.submissions, T.events
+    year, codes = bindparam("year"), bindparam("codes", expanding=True)
+    q = select(S.c.id, S.c.unit_code, S.c.sha256, S.c.received_at, S.c.filled_on, S.c.status)
+    q_versions = q.where(S.c.year == year, S.c.unit_code.in_(codes)).order_by(S.c.id)
+    return q_versions, select(*EVENT_COLS).where(E.c.year == year, E.c.unit_code.in_(codes)).order_by(E.c.id)
+
+
 class _Units:
     """The versions and decisions of the units of one storing transaction, kept up to date as files
     are added: the newest version (a 重复 or a new version), the number of the next one, the date a
     new one is compared with, and whether the reviewer's 退回 holds back an automatic 通过."""
 
     def __init__(self, conn: Any, intake: Intake, codes: set[str]):
-        from .status import EVENT_COLS
-
         self.conn, self.intake = conn, intake
         known = intake.auto_approve
         self.auto_approve = known if known is not None else _auto_approve(conn, intake.year)
@@ -396,7 +419,7 @@ class _Units:
         if self.auto_approve and intake.roster is not None and codes:
             from .tree import locked_in
 
-            self.locked = locked_in(conn, intake.roster, intake.year)
+            self.locked = locked_in(conn, intake.roster, intake.year, codes)
         year = intake.year
         self.subs: dict[str, list[Any]] = {}
         self.events: dict[str, list[Any]] = {}
@@ -405,11 +428,11 @@ class _Units:
         self.files: dict[str, bytes] = {}
         if not codes:
             return
-        S, E = T.submissions, T.events
-        q = select(S.c.id, S.c.unit_code, S.c.sha256, S.c.received_at, S.c.filled_on, S.c.status)
-        for r in conn.execute(q.where(S.c.year == year, S.c.unit_code.in_(codes)).order_by(S.c.id)):
+        q_versions, q_events = _units_statements()
+        params = {"year": year, "codes": sorted(codes)}
+        for r in conn.execute(q_versions, params):
             self.subs.setdefault(r.unit_code, []).append(_V(r.id, r.sha256, r.received_at, r.filled_on, r.status))
-        for e in conn.execute(select(*EVENT_COLS).where(E.c.year == year, E.c.unit_code.in_(codes)).order_by(E.c.id)):
+        for e in conn.execute(q_events, params):
             self.events.setdefault(e.unit_code, []).append(e)
 
     def take(self, report: Report, data: bytes, at: str, seen: dict) -> Received:

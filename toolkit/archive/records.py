@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,18 +125,27 @@ class Usage:
 
 def unit_usage(conn: Any, unit: str, year: int, since: str = "", shas: Iterable[str] = ()) -> Usage:
     """``Archive.usage`` on an open connection (``store`` asks it inside its own transaction)."""
-    from sqlalchemy import func, literal, select
+    params = {"unit": unit, "year": year, "since": since, "shas": sorted(set(shas))}
+    stored, receipts, found = conn.execute(_usage_statement(bool(since)), params).one()  # one round trip for all three
+    return Usage(int(stored), int(receipts), set((found or "").split(",")) - {""})
+
+
+@functools.cache
+def _usage_statement(receipts: bool) -> Any:
+    """The unit-year's stored bytes (each distinct file once), its receipts since ``:since`` (with
+    ``receipts``; else 0), and which of ``:shas`` the year holds — as one statement, assembled once:
+    assembling its subqueries cost more than running it (every upload asks twice)."""
+    from sqlalchemy import bindparam, func, literal, select
 
     S, F = T.submissions, T.files
+    year, unit = bindparam("year"), bindparam("unit")
     mine = select(S.c.sha256).where(S.c.year == year, S.c.unit_code == unit).distinct()
     stored = select(func.coalesce(func.sum(F.c.size), 0)).where(F.c.sha256.in_(mine)).scalar_subquery()
-    when = (S.c.year == year) & (S.c.unit_code == unit) & (S.c.received_at >= since)
-    counted = select(func.count()).select_from(S).where(when).scalar_subquery() if since else literal(0)
-    wanted = set(shas)
-    held = S.c.sha256.in_(wanted) & (S.c.year == year)  # digests are hexadecimal: a comma separates them
-    known = select(func.aggregate_strings(S.c.sha256, ",")).where(held).scalar_subquery() if wanted else literal("")
-    stored, receipts, found = conn.execute(select(stored, counted, known)).one()  # one round trip for all three
-    return Usage(int(stored), int(receipts), set((found or "").split(",")) - {""})
+    when = (S.c.year == year) & (S.c.unit_code == unit) & (S.c.received_at >= bindparam("since"))
+    counted = select(func.count()).select_from(S).where(when).scalar_subquery() if receipts else literal(0)
+    held = S.c.sha256.in_(bindparam("shas", expanding=True)) & (S.c.year == year)  # digests are hexadecimal
+    known = select(func.aggregate_strings(S.c.sha256, ",")).where(held).scalar_subquery()
+    return select(stored, counted, known)
 
 
 def verdict(report: Report) -> tuple[str, dict[str, int]]:

@@ -4,6 +4,7 @@ decides states. Reads a unit's versions and events, asks workflow.py, and stores
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -100,9 +101,20 @@ def unit_page(
 ) -> tuple[UnitState, list[HistoryItem]]:
     """One unit's line of 报送情况 and its history of the year, from one read of its versions and one
     of its events (the unit's page shows both after every upload)."""
-    versions = conn.execute(select(*HISTORY_SUBS, *DETAILS).where(S.c.year == year, S.c.unit_code == code).order_by(S.c.id)).all()
-    events = conn.execute(select(*EVENT_COLS, E.c.year).where(E.c.year == year, E.c.unit_code == code).order_by(E.c.id)).all()
+    q_versions, q_events = _unit_page_statements()
+    versions = conn.execute(q_versions, {"year": year, "code": code}).all()
+    events = conn.execute(q_events, {"year": year, "code": code}).all()
     return _state(ros.get(code), year, versions, events, deadline, today), _history(code, versions, events)
+
+
+@functools.cache
+def _unit_page_statements() -> tuple[Any, Any]:
+    """A unit's versions and events of a year: its page after every upload asks, built once."""
+    from sqlalchemy import bindparam
+
+    year, code = bindparam("year"), bindparam("code")
+    q_versions = select(*HISTORY_SUBS, *DETAILS).where(S.c.year == year, S.c.unit_code == code).order_by(S.c.id)
+    return q_versions, select(*EVENT_COLS, E.c.year).where(E.c.year == year, E.c.unit_code == code).order_by(E.c.id)
 
 
 def current_statuses(conn: Any, ros: Any, year: int) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -204,18 +205,29 @@ class NodeState:
 
 def _flows(conn: Any, year: int, codes: Iterable[str] | None = None) -> dict[str, tuple[W.LevelFlow, Any]]:
     """Node code → (its LevelFlow, its newest summary row) for every node that ever submitted."""
-    q_sum = select(*SUMMARY_COLS).where(SM.c.year == year)
-    q_ev = select(*EVENT_COLS).where(SE.c.year == year)
-    if codes is not None:
-        wanted = list(codes)
-        q_sum, q_ev = q_sum.where(SM.c.unit_code.in_(wanted)), q_ev.where(SE.c.unit_code.in_(wanted))
+    q_sum, q_ev = _flow_statements(codes is not None)
+    params = {"year": year, "codes": sorted(codes)} if codes is not None else {"year": year}
     subs: dict[str, list[Any]] = {}
     evs: dict[str, list[Any]] = {}
-    for r in conn.execute(q_sum.order_by(SM.c.id)):
+    for r in conn.execute(q_sum, params):
         subs.setdefault(r.unit_code, []).append(r)
-    for e in conn.execute(q_ev.order_by(SE.c.id)):
+    for e in conn.execute(q_ev, params):
         evs.setdefault(e.unit_code, []).append(e)
     return {code: (W.level_flow(got, evs.get(code, [])), got[-1]) for code, got in subs.items()}
+
+
+@functools.cache
+def _flow_statements(some: bool) -> tuple[Any, Any]:
+    """The year's summaries and their events (of the nodes ``:codes`` only, with ``some``), built once:
+    every store through a link asks them."""
+    from sqlalchemy import bindparam
+
+    q_sum = select(*SUMMARY_COLS).where(SM.c.year == bindparam("year"))
+    q_ev = select(*EVENT_COLS).where(SE.c.year == bindparam("year"))
+    if some:
+        q_sum = q_sum.where(SM.c.unit_code.in_(bindparam("codes", expanding=True)))
+        q_ev = q_ev.where(SE.c.unit_code.in_(bindparam("codes", expanding=True)))
+    return q_sum.order_by(SM.c.id), q_ev.order_by(SE.c.id)
 
 
 def _lock(conn: Any, year: int) -> None:
@@ -258,11 +270,19 @@ def check_open(conn: Any, ros: Roster, unit_code: str, year: int) -> None:
             W.check_unit_open(node_name(ros, unit_code), node_name(ros, code), flows[code][0])
 
 
-def locked_in(conn: Any, ros: Roster, year: int) -> set[str]:
+def locked_in(conn: Any, ros: Roster, year: int, codes: Iterable[str] | None = None) -> set[str]:
     """The units of every node that has submitted (待审核) or been approved (read on ``conn``: the
-    storing transaction asks it before approving a clean version automatically)."""
-    locked = [code for code, (flow, _) in _flows(conn, year).items() if flow.locked]
-    return {u.code for code in locked for u in ros.subtree(code)}
+    storing transaction asks it before approving a clean version automatically); with ``codes``, those
+    of them only — read from the nodes above them, not from every county of a province."""
+    if codes is None:
+        locked = [code for code, (flow, _) in _flows(conn, year).items() if flow.locked]
+        return {u.code for code in locked for u in ros.subtree(code)}
+    chains = {code: set(ros.above(code)) for code in codes}
+    nodes = set().union(*chains.values())
+    if not nodes:
+        return set()
+    locked_nodes = {code for code, (flow, _) in _flows(conn, year, nodes).items() if flow.locked}
+    return {code for code, chain in chains.items() if chain & locked_nodes}
 
 
 # ---------------------------------------------------------------- the archive's levels
