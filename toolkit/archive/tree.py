@@ -211,6 +211,8 @@ def _flows(conn: Any, year: int, codes: Iterable[str] | None = None) -> dict[str
     evs: dict[str, list[Any]] = {}
     for r in conn.execute(q_sum, params):
         subs.setdefault(r.unit_code, []).append(r)
+    if not subs:  # no summary yet, so no event of one (most stores through a link, until counties submit)
+        return {}
     for e in conn.execute(q_ev, params):
         evs.setdefault(e.unit_code, []).append(e)
     return {code: (W.level_flow(got, evs.get(code, [])), got[-1]) for code, got in subs.items()}

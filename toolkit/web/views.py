@@ -689,23 +689,30 @@ def _clerk_view(ctx: Context, code: str, received=None) -> dict[str, Any]:
         return {"unit": _unit(ctx, code), **_unit_view(ctx.archive, code, ctx.config.year, received)}
 
 
-async def clerk_page(ctx: Context, request: Request, received=None) -> Response:
-    view = await run_in_threadpool(_clerk_view, ctx, request.state.unit_code, received)
+async def clerk_page(ctx: Context, request: Request, received=None, view=None) -> Response:
+    """The unit's page (``view``: what it shows, when the caller read it already)."""
+    if view is None:
+        view = await run_in_threadpool(_clerk_view, ctx, request.state.unit_code, received)
     token = request.path_params["token"]
     return ctx.render(request, "clerk.html", token=token, received=received, **view)
+
+
+def _received_and_view(ctx: Context, code: str, paths: list[Path]) -> tuple[list, dict[str, Any]]:
+    """A link's upload stored (``Limits.receive``) and the page that answers it, read in the same
+    thread: one hand-over to a thread per upload instead of two."""
+    received = ctx.limits.receive(ctx.archive, code, ctx.config.year, paths, workers=1, pool=ctx.workers, source="链接")
+    return received, _clerk_view(ctx, code, received)
 
 
 async def clerk_upload(ctx: Context, request: Request) -> Response:
     """A unit's upload: its turn at the checker (one at a time per unit, waiting on the event loop),
     its quotas, then checked on the long-lived workers and stored unless refused."""
-    code, year, limits = request.state.unit_code, ctx.config.year, ctx.limits
+    code, limits = request.state.unit_code, ctx.limits
     async with limits.turn(code):
         with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
             paths = await _save_uploads(request.state.form, Path(tmp))
-            received = await limits.run(
-                limits.receive, ctx.archive, code, year, paths, workers=1, pool=ctx.workers, source="链接"
-            )
-    return await clerk_page(ctx, request, received=received)
+            received, view = await limits.run(_received_and_view, ctx, code, paths)
+    return await clerk_page(ctx, request, received=received, view=view)
 
 
 async def clerk_template(ctx: Context, request: Request) -> Response:
