@@ -110,10 +110,12 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         key = (self.url, year)  # an answer may read two archives
         if seen is not None and key in seen:
             return seen[key]
-        row = conn.execute(_year_statement(), {"year": year}).first()
+        # the year before comes along: an upload asks for it next (last year's reports, the cross-year rules)
+        rows = {r.year: r for r in conn.execute(_year_statement(), {"years": [year, year - 1]})}
         if seen is not None:
-            seen[key] = row
-        return row
+            seen[key] = rows.get(year)
+            seen.setdefault((self.url, year - 1), rows.get(year - 1))
+        return rows.get(year)
 
     # ------------------------------------------------------------ rosters
 
@@ -662,10 +664,10 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
 
 @functools.cache
 def _year_statement() -> Any:
-    """The year's row, asked on every answer of the server: built once."""
+    """The rows of ``:years``, asked on every answer of the server: built once."""
     from sqlalchemy import bindparam
 
-    return T.years.select().where(T.years.c.year == bindparam("year"))
+    return T.years.select().where(T.years.c.year.in_(bindparam("years", expanding=True)))
 
 
 @functools.cache

@@ -126,10 +126,18 @@ def add_attempt(engine: Any, kind: str, subject: str, window: float, prune: bool
     on the way."""
     now = time.time()
     A = T.attempts
-    with engine.begin() as conn:
+    with _autocommit(engine) as conn:  # each statement whole on its own: no BEGIN and COMMIT round trips
         if prune:
             conn.execute(A.delete().where(A.c.kind == kind, A.c.at < now - window))
         conn.execute(A.insert(), {"kind": kind, "subject": subject[:128], "at": now})
+
+
+def _autocommit(engine: Any) -> Any:
+    """A connection whose statements each commit by themselves (PostgreSQL); SQLite's writers keep
+    their BEGIN IMMEDIATE (db.py), so there a transaction as before."""
+    if engine.dialect.name == "postgresql":
+        return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    return engine.begin()
 
 
 def attempts(conn: Any, kind: str, subject: str, window: float) -> tuple[int, float]:

@@ -352,9 +352,15 @@ def _lock_units(conn: Any, year: int, codes: set[str]) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:c, :y)"), {"c": YEAR_LOCK, "y": year})
         return
     keys = sorted({unit_key(year, code) for code in codes})  # taken left to right, in one round trip
-    units = "".join(f", pg_advisory_xact_lock(:u, :k{n})" for n in range(len(keys)))
     params = {"c": YEAR_LOCK, "y": year, "u": UNIT_LOCK} | {f"k{n}": k for n, k in enumerate(keys)}
-    conn.execute(text(f"SELECT pg_advisory_xact_lock_shared(:c, :y){units}"), params)
+    conn.execute(_units_lock_statement(len(keys)), params)
+
+
+@functools.cache
+def _units_lock_statement(n: int) -> Any:
+    """The year's lock shared and ``n`` units' locks (``:k0``…), in one statement, built once per ``n``."""
+    units = "".join(f", pg_advisory_xact_lock(:u, :k{i})" for i in range(n))
+    return text(f"SELECT pg_advisory_xact_lock_shared(:c, :y){units}")
 
 
 def unit_key(year: int, code: str) -> int:
