@@ -213,3 +213,20 @@ def test_city_summary_equals_the_direct_sum_at_every_level(city, tmp_path, db, c
         conn.execute(T.summaries.update().where(T.summaries.c.id == sid).values(report=stored))
     with pytest.raises(ArchiveError, match="阿巴嘎旗人民政府（152522）已通过的汇总与其下级单位之和不符"):
         city.node_summary(YEAR)
+
+
+def test_automatic_approval_waits_in_a_submitted_county_only(city, tmp_path, db, cli):
+    """Clean versions approved at receipt: not in a county that has submitted (its units are locked,
+    read in the storing transaction from the nodes above the stored unit), still in the other county."""
+    roster = tmp_path / "名册.csv"
+    city.load_roster(roster, YEAR, auto_approve=True)
+    _ok(cli("county", "submit", A, "--year", YEAR, "--db", db, "--note", "全部审核完毕"))
+    outcome = {}
+    for code in [*UNITS_A[1:], *UNITS_B[1:]]:  # a new version, the same figures: clean if the first one was
+        path = write_return(tmp_path / f"{code}_again.xlsx", code, YEAR, roster=roster, cover={"note": "补充说明"})
+        (got,) = city.receive([path], YEAR, workers=1)
+        outcome[code] = (got.auto, got.counts["警告"] + got.counts["错误"] == 0)
+    assert all(auto == "" for code, (auto, _) in outcome.items() if code in UNITS_A)
+    clean_b = [code for code in UNITS_B[1:] if outcome[code][1]]
+    assert clean_b and all(outcome[code][0] == "通过" for code in clean_b), outcome
+    assert city.locked_codes(YEAR) == set(UNITS_A)

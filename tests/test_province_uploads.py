@@ -199,3 +199,16 @@ def test_a_connection_idle_for_a_while_is_tried_before_use(db):
         with pytest.raises(DBAPIError):
             backend(a)
         assert backend(a) not in (first, second)
+
+
+def test_uploads_worked_on_at_once_follow_the_cores(monkeypatch):
+    """Twice a process's share of the cores, at least 2: a county's one process on 2 cores takes 4 at a
+    time, each of a province's 4 workers on the same 2 cores 2, on 8 cores 4."""
+    import os
+
+    from toolkit.web.limits import uploads_at_once
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert (uploads_at_once(1), uploads_at_once(4)) == (4, 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert (uploads_at_once(1), uploads_at_once(4), uploads_at_once(16)) == (16, 4, 2)
