@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -336,6 +336,20 @@ def _on_stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
 
 
+def _stop_swallowed(unraisable: Any) -> None:
+    """``sys.unraisablehook``: a stop that landed inside code Python cannot interrupt (a weakref
+    callback of the import machinery, a finaliser) was swallowed there, traceback printed and the
+    command going on. It is sent again a moment later, to land in the command's own code; anything
+    else goes to Python's own hook."""
+    import threading
+
+    if not (isinstance(unraisable.exc_value, KeyboardInterrupt) and _SIGNALLED):
+        sys.__unraisablehook__(unraisable)
+        return
+    signum = _SIGNALLED.pop()  # the next delivery raises again
+    threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+
+
 def _stop_code(e: BaseException | None = None) -> int:
     """130 for Ctrl-C, 143 for SIGTERM (the first signal decides)."""
     import signal
@@ -405,6 +419,7 @@ def main() -> None:
     code = EXIT_CANNOT_RUN
     try:
         _SIGNALLED.clear()
+        sys.unraisablehook = _stop_swallowed
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, _on_stop)
         code = run()
