@@ -230,3 +230,28 @@ def test_automatic_approval_waits_in_a_submitted_county_only(city, tmp_path, db,
     clean_b = [code for code in UNITS_B[1:] if outcome[code][1]]
     assert clean_b and all(outcome[code][0] == "通过" for code in clean_b), outcome
     assert city.locked_codes(YEAR) == set(UNITS_A)
+
+
+def test_automatic_approval_waits_under_a_county_named_only_as_parent(tmp_path, db):
+    """A roster may name its county only as the units' 上级代码 (no row of its own): once that county
+    has submitted, a clean new version of its unit still waits for the reviewer."""
+    roster = tmp_path / "名册.csv"
+    units = ["152502001", "152502003", "152502201"]
+    rows = {"152502001": "希日塔拉街道,街道", "152502003": "杭盖街道,街道", "152502201": "宝力根苏木,苏木"}
+    lines = ["单位代码,单位名称,单位类型,上级代码"] + [f"{c},{rows[c]},{A}" for c in units]
+    roster.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with Archive.open(db) as archive:
+        archive.load_roster(roster, YEAR, auto_approve=True)
+        clean = []
+        for code in units:
+            (got,) = archive.receive([write_return(tmp_path / f"{code}.xlsx", code, YEAR, roster=roster)], YEAR, workers=1)
+            if got.auto == "通过":  # clean: a new version of the same figures would be approved at receipt too
+                clean.append(code)
+        for s in archive.status(YEAR):
+            if s.status == "待审核":
+                archive.approve(s.code, YEAR, "已电话核实，数字属实")
+        archive.submit_summary(A, YEAR)
+        assert clean and archive.locked_codes(YEAR) == set(units)
+        again = write_return(tmp_path / "again.xlsx", clean[0], YEAR, roster=roster, cover={"note": "补充说明"})
+        (got,) = archive.receive([again], YEAR, workers=1)
+        assert got.auto == "" and archive.state(clean[0], YEAR).status == "待审核"

@@ -171,6 +171,27 @@ def test_one_link_cannot_fill_the_disk(tmp_path):
     assert grown <= quotas.unit_bytes + 2 * MB, grown  # the file bytes plus the checker's reports of them
 
 
+def test_older_versions_sent_again_count_against_the_hour(tmp_path):
+    """Only the newest version sent again is a retry; two stored files sent in turn (A, B, A, B…)
+    are each a new version — they count against the hour like any new file, or a link holder could
+    fill the archive with versions."""
+    db = tmp_path / "nianbao.db"
+    tokens = new_archive(db)
+    with Served(db, "--max-uploads-per-hour", "3") as server:
+        clerk = Clerk(server, tokens[XILIN])
+        a = sample(XILIN).read_bytes()
+        b = with_parts(sample(XILIN), 10_000, 10_000, seed=3)
+        assert "新收" in clerk.upload("甲.xlsx", a).text
+        assert "新版本" in clerk.upload("乙.xlsx", b).text
+        assert "新版本" in clerk.upload("甲.xlsx", a).text  # the third of the hour
+        turn = clerk.upload("乙.xlsx", b)  # an older version again: the fourth new version
+        assert turn.status_code == 429 and "分钟后再上传" in _message(turn)
+        again = clerk.upload("甲.xlsx", a)  # the newest again: a retry, acknowledged
+        assert again.status_code == 200 and "重复" in again.text
+        clerk.close()
+    assert _stored(db, XILIN) == (len(a) + len(b), 3)
+
+
 def test_oversize_file_and_uploads_per_hour(tmp_path):
     db = tmp_path / "nianbao.db"
     tokens = new_archive(db)

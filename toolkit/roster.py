@@ -112,12 +112,13 @@ class Roster:
         return children
 
     def above(self, code: str) -> list[str]:
-        """The unit ``code`` and the codes of every unit above it in the roster (its county, city…)."""
-        out, seen = [], set()
-        while code and code not in seen and (unit := self.get(code)) is not None:
+        """The unit ``code`` and the codes above it (its county, city…) — a 上级代码 that has no row
+        of its own too: a roster may name its county only as the units' parent."""
+        out: list[str] = []
+        while code and code not in out:
             out.append(code)
-            seen.add(code)
-            code = unit.parent
+            unit = self.get(code)
+            code = unit.parent if unit is not None else ""
         return out
 
     def subtree(self, root: str) -> list[Unit]:

@@ -207,8 +207,7 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         with self._read():  # one connection for what is read before checking (none held while storing)
             ros = self.need_roster(year)
             last_year = self.previous_reports(year - 1, only_unit)
-            auto = self.auto_approve(year)  # the year's row, read with the roster
-        intake = Intake(self.engine, year, source, unit_bytes=limits.pop("unit_bytes", None), auto_approve=auto)
+        intake = Intake(self.engine, year, source, unit_bytes=limits.pop("unit_bytes", None))
         opts = dict(progress=progress, workers=workers, only_unit=only_unit, pool=pool, stored=stored)
         out = receive(intake, paths, ros, last_year, **opts, **limits)
         if only_unit is not None:  # a unit's link: its status as its last storing transaction left it

@@ -138,8 +138,7 @@ def _ping_when_idle(engine) -> None:  # type: ignore[no-untyped-def]
         if time.monotonic() - record.info.get("used", float("-inf")) < IDLE_PING_SECONDS:
             return
         try:
-            dbapi_conn.execute("SELECT 1")
-            dbapi_conn.rollback()  # out of the transaction the statement began, as the pool hands it out
+            engine.dialect.do_ping(dbapi_conn)  # the driver's own way (psycopg or psycopg2), outside a transaction
         except Exception as e:  # noqa: BLE001 - any failure: a connection not to hand out
             raise DisconnectionError(str(e)) from e  # the pool replaces it and tries again
 

@@ -50,7 +50,6 @@ class Intake:
     unit_bytes: int | None = None
     imported: bool = False
     roster: Roster | None = None  # the year's: no automatic 通过 in a county that has submitted (tree.locked_in)
-    auto_approve: bool | None = None  # the year's setting as the caller read it (None: read while storing)
 
 
 def receive(
@@ -371,8 +370,15 @@ def unit_key(year: int, code: str) -> int:
 
 
 def _auto_approve(conn: Any, year: int) -> bool:
-    row = conn.execute(select(T.years.c.auto_approve).where(T.years.c.year == year)).first()
+    row = conn.execute(_auto_approve_statement(), {"year": year}).first()
     return bool(row.auto_approve) if row else False
+
+
+@functools.cache
+def _auto_approve_statement() -> Any:
+    from sqlalchemy import bindparam
+
+    return select(T.years.c.auto_approve).where(T.years.c.year == bindparam("year"))
 
 
 @dataclass
@@ -419,8 +425,7 @@ class _Units:
 
     def __init__(self, conn: Any, intake: Intake, codes: set[str]):
         self.conn, self.intake = conn, intake
-        known = intake.auto_approve
-        self.auto_approve = known if known is not None else _auto_approve(conn, intake.year)
+        self.auto_approve = _auto_approve(conn, intake.year)  # inside the transaction: a roster load serialised with it
         self.locked: set[str] = set()  # units of a county that has submitted or been approved: not approved automatically
         if self.auto_approve and intake.roster is not None and codes:
             from .tree import locked_in

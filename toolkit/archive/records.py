@@ -121,20 +121,22 @@ class Usage:
     bytes: int = 0
     receipts: int = 0
     known: set[str] = field(default_factory=set)
+    newest: str = ""  # the sha256 of the unit's newest version of the year ("" before its first)
 
 
 def unit_usage(conn: Any, unit: str, year: int, since: str = "", shas: Iterable[str] = ()) -> Usage:
     """``Archive.usage`` on an open connection (``store`` asks it inside its own transaction)."""
     params = {"unit": unit, "year": year, "since": since, "shas": sorted(set(shas))}
-    stored, receipts, found = conn.execute(_usage_statement(bool(since)), params).one()  # one round trip for all three
-    return Usage(int(stored), int(receipts), set((found or "").split(",")) - {""})
+    stored, receipts, found, newest = conn.execute(_usage_statement(bool(since)), params).one()  # one round trip
+    return Usage(int(stored), int(receipts), set((found or "").split(",")) - {""}, newest or "")
 
 
 @functools.cache
 def _usage_statement(receipts: bool) -> Any:
     """The unit-year's stored bytes (each distinct file once), its receipts since ``:since`` (with
-    ``receipts``; else 0), and which of ``:shas`` the year holds — as one statement, assembled once:
-    assembling its subqueries cost more than running it (every upload asks twice)."""
+    ``receipts``; else 0), which of ``:shas`` the year holds and the digest of the unit's newest
+    version — as one statement, assembled once: assembling its subqueries cost more than running it
+    (every upload asks twice)."""
     from sqlalchemy import bindparam, func, literal, select
 
     S, F = T.submissions, T.files
@@ -145,7 +147,8 @@ def _usage_statement(receipts: bool) -> Any:
     counted = select(func.count()).select_from(S).where(when).scalar_subquery() if receipts else literal(0)
     held = S.c.sha256.in_(bindparam("shas", expanding=True)) & (S.c.year == year)  # digests are hexadecimal
     known = select(func.aggregate_strings(S.c.sha256, ",")).where(held).scalar_subquery()
-    return select(stored, counted, known)
+    newest = select(S.c.sha256).where(S.c.year == year, S.c.unit_code == unit).order_by(S.c.id.desc()).limit(1)
+    return select(stored, counted, known, newest.scalar_subquery())
 
 
 def verdict(report: Report) -> tuple[str, dict[str, int]]:

@@ -258,7 +258,8 @@ def create_app(config: WebConfig) -> Starlette:
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     config = dataclasses.replace(config, hosts=set(config.hosts), origins=set(config.origins))
-    archive = Archive.open(config.db, connections=connections_per_process(config.processes))
+    connections = connections_per_process(config.processes)
+    archive = Archive.open(config.db, connections=connections)
     archive.need_roster(config.year)
     base = config.base_url or archive.setting(BASE_URL_SETTING)
     if base:
@@ -266,8 +267,10 @@ def create_app(config: WebConfig) -> Starlette:
     pages = Jinja2Templates(directory=str(HERE / "templates"))
     workers = WorkerPool(max(1, (os.cpu_count() or 1) // config.processes))  # started on the first upload
     ctx = views.Context(archive, config, pages, workers, keys.web_key(archive))
-    # its counts and locks are shared by every server process
-    ctx.limits = Limits(config.quotas, archive=archive, at_once=uploads_at_once(config.processes))
+    # its counts and locks are shared by every server process; the uploads at once leave a database
+    # connection for the locks and one for a page
+    at_once = max(1, min(uploads_at_once(config.processes), connections - 2))
+    ctx.limits = Limits(config.quotas, archive=archive, at_once=at_once)
     routes = [
         Route("/login", views.login, methods=["GET", "POST"]),
         Route("/logout", views.logout, methods=["POST"]),

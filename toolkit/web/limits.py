@@ -167,10 +167,11 @@ class Limits:
 
     def admit(self, archive: Any, unit: str, year: int, paths: list[Path]) -> None:
         """Refuse an upload through a unit's link that would go over the hour's uploads or the
-        unit-year's bytes. Files the year already holds add nothing and are acknowledged whatever the
-        hour's count (a retry after a lost answer must hear "received", not "try in an hour"; what it
-        costs, a check, is bounded by the unit's queue). Called within the unit's turn, so the count
-        and the attempt added are not raced by another process."""
+        unit-year's bytes. Files the year already holds add no bytes; the unit's newest version sent
+        again is acknowledged whatever the hour's count (a retry after a lost answer must hear
+        "received", not "try in an hour"; it stores nothing new, and what it costs, a check, is bounded
+        by the unit's queue) — an older version sent again is a new version, and counts. Called within
+        the unit's turn, so the count and the attempt added are not raced by another process."""
         since = (dt.datetime.now().astimezone() - dt.timedelta(hours=1)).isoformat(timespec="microseconds")
         shas = {hashlib.sha256(p.read_bytes()).hexdigest(): p.stat().st_size for p in paths}
         with archive.reading():  # one connection for both counts
@@ -178,7 +179,7 @@ class Limits:
             tried, left = archive.attempts(UPLOAD, unit, HOUR)
         q = self.quotas
         adds = sum(size for sha, size in shas.items() if sha not in used.known)
-        if set(shas) - used.known and max(used.receipts, tried) >= q.uploads_per_hour:
+        if set(shas) - {used.newest} and max(used.receipts, tried) >= q.uploads_per_hour:
             wait = max(60, min(3600, int(left) + 1)) if tried >= q.uploads_per_hour else 3600
             raise HTTPException(429, per_hour_message(q.uploads_per_hour, wait), headers={"retry-after": str(wait)})
         if adds and used.bytes + adds > q.unit_bytes:
