@@ -32,7 +32,6 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEADER_SECONDS = 15.0  # a browser sends its headers at once; this is for a slow mobile link
 BODY_SECONDS = 120.0  # 20 MB (the largest request) over a slow LAN link
-LISTEN_BACKLOG = 2048  # uvicorn's default
 KEEP_ALIVE_SECONDS = 5  # uvicorn's default: an idle connection between requests
 MAX_HEADER_BYTES = 16 * 1024  # h11's buffer for an incomplete request line and headers
 FD_RESERVE = 128  # descriptors kept for the archive, worker pipes, temporary files and logs
@@ -216,7 +215,6 @@ def run(app: Any, host: str, port: int, **options: Any) -> None:
         http=guarded_protocol(cap),  # the cap, not uvicorn's limit_concurrency (an English 503 without our headers)
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        backlog=int(__import__("os").environ.get("NB_BURST", "2048")),
         **options,
     )
     quiet_repeats()  # after Config(), which configures uvicorn's loggers
@@ -343,7 +341,6 @@ def _supervisor(config: Any, sock: Any) -> Any:
         def keep_subprocess_alive(self) -> None:
             with _sigint_held():
                 super().keep_subprocess_alive()
-            sock.listen(LISTEN_BACKLOG)  # the queue a worker's start shortened to its accept burst
 
         def handle_int(self) -> None:
             self.stopped_by = self.stopped_by or signal.SIGINT
@@ -376,7 +373,6 @@ def run_workers(web_config: Any, workers: int, host: str, port: int, **options: 
         http=GuardedProtocols(connection_cap()),
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        backlog=int(__import__("os").environ.get("NB_BURST", "2048")),
         **options,
     )
     quiet_repeats()
