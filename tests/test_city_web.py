@@ -72,6 +72,28 @@ def test_a_reviewer_key_signs_in_to_its_county_and_revoking_it_ends_the_session(
         archive.close()
 
 
+def test_a_county_reviewer_audits_and_keeps_only_its_own_units_published_reports(tmp_path, db):
+    """审计 through the page with a county's key: the published report of 宝力根苏木 (county A) is
+    matched and kept as its 2023 figures by A's reviewer, and neither matched nor kept by B's."""
+    archive = _city(tmp_path, db)
+    try:
+        archive.load_roster(_roster(tmp_path), 2023)  # the year the report was published for
+        keys = {"b": archive.add_key(B)[1], "a": archive.add_key(A)[1]}
+        published = ROOT / "tests" / "published" / "01_baoligen_sumu_2023.source.txt"
+        app = create_app(WebConfig(db=db, year=YEAR, open_admin=False))
+        kept = {}
+        for county in ("b", "a"):
+            with web_client(app, follow_redirects=False) as client:
+                _sign_in(client, keys[county])
+                form = {"csrf": page_csrf(client.get("/").text), "store": "1"}
+                res = client.post("/audit", data=form, files=[("files", (published.name, published.read_bytes()))])
+                assert res.status_code == 200, res.text
+            kept[county] = archive.state("152502201", 2023).submission_id
+        assert kept["b"] is None and kept["a"] is not None
+    finally:
+        archive.close()
+
+
 # ---------------------------------------------------------------- the scoping matrix, on a real server
 
 
