@@ -311,6 +311,38 @@ def test_ctrl_c_while_the_workers_start(served, tmp_path):
         assert "Traceback" not in text and "KeyboardInterrupt" not in text, (delay, text)
 
 
+def test_a_worker_that_cannot_start_stops_serve_with_exit_3(served, tmp_path):
+    """The database refuses a worker after serve's own checks passed (here: a role allowed one
+    connection, which the first worker takes): every worker stops, serve says why in Chinese and
+    exits 3, without a traceback."""
+    import uuid
+
+    import psycopg
+
+    w = served
+    role = "nb_one_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(w.url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 1")
+        conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        conn.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    try:
+        url = w.url.replace("postgres@", f"{role}@", 1)
+        log = tmp_path / "one.log"
+        one = Served(url, "--workers", "2", "--admin-key-file", str(w.keyfile), log=log)
+        try:
+            assert one.proc.wait(120) == 3
+        finally:
+            one.stop()
+        text = log.read_text("utf-8", "replace")
+        assert "工作进程无法启动" in text and "报送网页已停止" in text and "Traceback" not in text, text
+        assert "Child process" not in text, text  # uvicorn's own lines said in Chinese
+    finally:
+        with psycopg.connect(w.url, autocommit=True) as conn:
+            conn.execute(f"REASSIGN OWNED BY {role} TO postgres")
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+
+
 def test_workers_do_not_outlive_a_killed_serve(served, tmp_path):
     """`serve` killed outright (SIGKILL: no chance to stop its workers): the workers end too, instead
     of serving the port with nobody to stop them."""

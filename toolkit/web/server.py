@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import resource
 import time
 from collections import OrderedDict
@@ -320,6 +321,24 @@ def _sigint_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
+class SupervisorInChinese(logging.Filter):
+    """uvicorn's supervisor reports its workers in English (the county's terminal shows them): the
+    lines it writes about a worker that died or could not start, said in Chinese."""
+
+    SAID = (
+        (r"Child process \[(\d+)\] failed to start, stopping the parent process\.", "工作进程 {} 无法启动，报送网页已停止。"),
+        (r"Child process \[(\d+)\] died", "工作进程 {} 意外退出，已另起一个接替。"),
+        (r"New child process \[(\d+)\] was not ready in time.*", "新的工作进程 {} 没有按时就绪，仍由原来的进程服务。"),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        for pattern, chinese in self.SAID:
+            if m := re.fullmatch(pattern, text):
+                record.msg, record.args = chinese.format(m.group(1)), ()
+        return True
+
+
 def _supervisor(config: Any, sock: Any) -> Any:
     """uvicorn's Multiprocess, remembering which signal stopped it (it swallows the signal; ``serve``
     exits 130 for Ctrl-C and 143 for SIGTERM like every command)."""
@@ -376,6 +395,7 @@ def run_workers(web_config: Any, workers: int, host: str, port: int, **options: 
         **options,
     )
     quiet_repeats()
+    logging.getLogger("uvicorn.error").addFilter(SupervisorInChinese())
     before = {sig: signal.getsignal(sig) for sig in SIGNALS}
     sock = config.bind_socket()
     supervisor = _supervisor(config, sock)
