@@ -96,7 +96,8 @@ class Roster:
 
     def only(self, codes: set[str] | frozenset[str]) -> Roster:
         """The roster's units among ``codes`` (in roster order): what checking one unit's file needs."""
-        return Roster(tuple(u for u in self.units if u.code in codes), self.source)
+        found = sorted((c for c in codes if c in self._index), key=self._order.__getitem__)
+        return Roster(tuple(self._index[c] for c in found), self.source)
 
     def by_code(self) -> dict[str, Unit]:
         return dict(self._index)

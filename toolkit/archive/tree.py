@@ -256,12 +256,7 @@ def check_open(conn: Any, ros: Roster, unit_code: str, year: int) -> None:
     """Refuse a decision on a unit whose county (or any node above it) has submitted or been approved
     — asked by status.decide inside its transaction, after the year's lock, so that a 上报 between the
     page's look and the decision cannot slip one in."""
-    above, u = [], ros.get(unit_code)
-    seen = set()
-    while u is not None and u.parent and u.parent not in seen:
-        seen.add(u.parent)
-        above.append(u.parent)
-        u = ros.get(u.parent)
+    above = ros.above(unit_code)[1:]  # its county, city… (a parent named without a row of its own too)
     if is_node(ros, unit_code):
         above.insert(0, unit_code)  # a county's own row is one of the county's units
     if not above:
