@@ -366,6 +366,27 @@ def test_workers_do_not_outlive_a_killed_serve(served, tmp_path):
         httpx.get(second.base + "/login", timeout=5)
 
 
+def test_a_place_and_the_turn_in_one_call(db):
+    """``take_first_with``: the first free place and, with it, the turn when free; never the turn
+    without a place; a turn held elsewhere (another process on PostgreSQL, this one too) stays
+    theirs while the place is still taken."""
+    with Archive.open(db) as a, Archive.open(db) as b:
+        mine, theirs = a.process_locks(), b.process_locks()
+        other = theirs if a.engine.dialect.name == "postgresql" else mine
+        assert mine.take_first_with(["p0", "p1"], "t") == ("p0", True)
+        mine.release("t")
+        assert other.take_first(["t"]) == "t"  # the turn is busy elsewhere: the place alone
+        assert mine.take_first_with(["p0", "p1"], "t") == ("p1", False)
+        assert mine.take_first_with(["p0", "p1"], "u") == (None, False)
+        assert other.take_first(["u"]) == "u"  # no place, so "u" was never taken
+        other.release("t", "u")
+        mine.release("p0")
+        assert mine.take_first_with(["p0"], "t") == ("p0", True)
+        assert other.take_first(["t"]) is None
+        mine.close()
+        theirs.close()
+
+
 def test_locks_and_attempts_of_the_archive(db):
     """What the workers share, on both databases: a lock name held is refused to every other holder
     (another process on PostgreSQL, this one too) until let go; attempts counted in a window."""
@@ -385,6 +406,9 @@ def test_locks_and_attempts_of_the_archive(db):
             a.add_attempt("login", "10.0.0.7", 600)
         count, left = b.attempts("login", "10.0.0.7", 600)
         assert count == 3 and 590 < left <= 600
+        used = b.usage("10.0.0.7", 2025, attempts=("login", 600))  # the same count, with a unit's usage
+        assert used.tried == 3 and 590 < used.tried_left <= 600 and used.bytes == 0
+        assert (b.usage("10.0.0.8", 2025, attempts=("login", 600)).tried, b.usage("10.0.0.8", 2025).tried) == (0, 0)
         assert b.attempts("login", "10.0.0.8", 600) == (0, 0.0)
         b.clear_attempts("login", "10.0.0.7")
         assert a.attempts("login", "10.0.0.7", 600)[0] == 0

@@ -254,12 +254,15 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
             return {}
         return {r.unit_code: r for r in self.reports(year, codes=None if only is None else [only])}
 
-    def usage(self, unit: str, year: int, since: str = "", shas: Iterable[str] = ()) -> Usage:
+    def usage(
+        self, unit: str, year: int, since: str = "", shas: Iterable[str] = (), attempts: tuple[str, float] | None = None
+    ) -> Usage:
         """What a unit's link has used of its quotas: bytes stored for the unit's year (each distinct
         file once), receipts since ``since`` (an ISO time as ``now()`` writes it), and which of
-        ``shas`` the year already holds (a retried upload adds no bytes)."""
+        ``shas`` the year already holds (a retried upload adds no bytes); with ``attempts`` (kind,
+        window) also what ``attempts(kind, unit, window)`` says, in the same round trip."""
         with self._read() as conn:
-            return unit_usage(conn, unit, year, since, shas)
+            return unit_usage(conn, unit, year, since, shas, attempts)
 
     # ------------------------------------------------------------ status
 

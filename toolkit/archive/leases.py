@@ -42,6 +42,20 @@ class LocalLocks:
                     return name
         return None
 
+    def take_first_with(self, names: list[str], also: str) -> tuple[str | None, bool]:
+        """``take_first``, and with the name taken also ``also`` when that is free: a place in a
+        unit's queue and, when nobody is being checked, the turn too, in one round trip. Never
+        ``also`` without one of ``names``."""
+        with self._mutex:
+            for name in names:
+                if name in self._held:
+                    continue
+                got, with_also = self._acquire_with(name, None if also in self._held else also)
+                if got:
+                    self._held.update([name, also] if with_also else [name])
+                    return name, with_also
+        return None, False
+
     def release(self, *names: str) -> None:
         """Let go of ``names`` (those held), together."""
         with self._mutex:
@@ -52,6 +66,10 @@ class LocalLocks:
 
     def _acquire(self, name: str) -> bool:
         return True
+
+    def _acquire_with(self, name: str, also: str | None) -> tuple[bool, bool]:
+        got = self._acquire(name)
+        return got, got and also is not None and self._acquire(also)
 
     def _free(self, names: list[str]) -> None:
         pass
@@ -86,6 +104,18 @@ class AdvisoryLocks(LocalLocks):
             self._drop()  # the database went away: every lock of this process went with the connection
             raise
 
+    def _acquire_with(self, name: str, also: str | None) -> tuple[bool, bool]:
+        if also is None:
+            return self._acquire(name), False
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            row = self._connection().execute(_both_statement(), {"k": lock_id(name), "also": lock_id(also)}).one()
+        except DBAPIError:
+            self._drop()
+            raise
+        return bool(row[0]), bool(row[1])
+
     def _free(self, names: list[str]) -> None:
         from sqlalchemy import text
         from sqlalchemy.exc import DBAPIError
@@ -111,6 +141,18 @@ class AdvisoryLocks(LocalLocks):
             self._held.clear()
             if conn is not None:
                 conn.close()  # the session ends: PostgreSQL releases its locks
+
+
+@functools.cache
+def _both_statement() -> Any:
+    """One lock and, only when it was taken, a second: ``OFFSET 0`` keeps the first call in its own
+    subquery (evaluated once, first) and CASE evaluates the second call only for a lock taken."""
+    from sqlalchemy import text
+
+    return text(
+        "SELECT first.held, CASE WHEN first.held THEN pg_try_advisory_lock(:also) ELSE false END"
+        " FROM (SELECT pg_try_advisory_lock(:k) AS held OFFSET 0) AS first"
+    )
 
 
 def process_locks(engine: Any) -> LocalLocks:

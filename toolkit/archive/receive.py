@@ -23,7 +23,7 @@ from ..report import Report
 from ..roster import Roster
 from . import schema as T
 from . import workflow as W
-from .records import Received, now, unit_usage, verdict
+from .records import Received, now, verdict
 
 NOT_THIS_UNIT = "非本单位（未接收）"
 TOO_BIG = "拒收（文件过大）"
@@ -309,7 +309,7 @@ def store(intake: Intake, items: list[tuple[Report, bytes, bool]]) -> list[Recei
         seen = dict(conn.execute(_seen_statement(), {"year": year, "shas": sorted(shas)}).all())
         units = _Units(conn, intake, codes)
         out, at = [], now()
-        room = _Room(conn, intake)
+        room = _Room(intake, units.stored)
         for report, data, _ in items:
             if not room.admits(report, len(data), seen):
                 out.append(room.refusal(report))
@@ -413,8 +413,8 @@ def _units_statements() -> tuple[Any, Any]:
 
     S, E = T.submissions, T.events
     year, codes = bindparam("year"), bindparam("codes", expanding=True)
-    q = select(S.c.id, S.c.unit_code, S.c.sha256, S.c.received_at, S.c.filled_on, S.c.status)
-    q_versions = q.where(S.c.year == year, S.c.unit_code.in_(codes)).order_by(S.c.id)
+    q = select(S.c.id, S.c.unit_code, S.c.sha256, S.c.received_at, S.c.filled_on, S.c.status, T.files.c.size)
+    q_versions = q.join_from(S, T.files).where(S.c.year == year, S.c.unit_code.in_(codes)).order_by(S.c.id)
     return q_versions, select(*EVENT_COLS).where(E.c.year == year, E.c.unit_code.in_(codes)).order_by(E.c.id)
 
 
@@ -437,12 +437,16 @@ class _Units:
         self.new_events: list[dict[str, Any]] = []
         self.rows: list[dict[str, Any]] = []  # new versions, inserted together by ``flush``
         self.files: dict[str, bytes] = {}
+        self.stored: dict[str, int] = {}  # each unit-year's bytes before this transaction, each distinct file once
         if not codes:
             return
         q_versions, q_events = _units_statements()
         params = {"year": year, "codes": sorted(codes)}
+        sizes: dict[str, dict[str, int]] = {}
         for r in conn.execute(q_versions, params):
             self.subs.setdefault(r.unit_code, []).append(_V(r.id, r.sha256, r.received_at, r.filled_on, r.status))
+            sizes.setdefault(r.unit_code, {})[r.sha256] = r.size
+        self.stored = {code: sum(by_sha.values()) for code, by_sha in sizes.items()}
         for e in conn.execute(q_events, params):
             self.events.setdefault(e.unit_code, []).append(e)
 
@@ -527,22 +531,20 @@ class _Units:
 
 
 class _Room:
-    """Bytes each unit's year may still take, read once per storing transaction (which holds the
-    writers' lock, so no other process stores in between)."""
+    """Bytes each unit's year may still take, as the storing transaction read them (it holds the
+    unit's lock, so no other process stores for the unit in between)."""
 
-    def __init__(self, conn: Any, intake: Intake):
-        self.conn, self.year, self.limit = conn, intake.year, intake.unit_bytes
-        self.used: dict[str, int] = {}
+    def __init__(self, intake: Intake, stored: dict[str, int]):
+        self.limit = intake.unit_bytes
+        self.used = dict(stored)
 
     def admits(self, report: Report, size: int, seen: dict) -> bool:
         code = report.unit_code
         if self.limit is None or not code or report.provenance.sha256 in seen:  # a duplicate adds nothing
             return True
-        if code not in self.used:
-            self.used[code] = unit_usage(self.conn, code, self.year).bytes
-        if self.used[code] + size > self.limit:
+        if self.used.get(code, 0) + size > self.limit:
             return False
-        self.used[code] += size
+        self.used[code] = self.used.get(code, 0) + size
         return True
 
     @staticmethod

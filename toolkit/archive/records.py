@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,24 +123,36 @@ class Usage:
     receipts: int = 0
     known: set[str] = field(default_factory=set)
     newest: str = ""  # the sha256 of the unit's newest version of the year ("" before its first)
+    tried: int = 0  # with ``attempts`` asked: the unit's attempts of that kind within the window
+    tried_left: float = 0.0  # … and seconds until the oldest of them leaves it
 
 
-def unit_usage(conn: Any, unit: str, year: int, since: str = "", shas: Iterable[str] = ()) -> Usage:
+def unit_usage(
+    conn: Any, unit: str, year: int, since: str = "", shas: Iterable[str] = (), attempts: tuple[str, float] | None = None
+) -> Usage:
     """``Archive.usage`` on an open connection (``store`` asks it inside its own transaction)."""
     params = {"unit": unit, "year": year, "since": since, "shas": sorted(set(shas))}
-    stored, receipts, found, newest = conn.execute(_usage_statement(bool(since)), params).one()  # one round trip
-    return Usage(int(stored), int(receipts), set((found or "").split(",")) - {""}, newest or "")
+    if attempts is not None:
+        clock = time.time()
+        params.update(kind=attempts[0], subject=unit[:128], tried_since=clock - attempts[1])
+    row = conn.execute(_usage_statement(bool(since), attempts is not None), params).one()  # one round trip
+    used = Usage(int(row[0]), int(row[1]), set((row[2] or "").split(",")) - {""}, row[3] or "")
+    if attempts is not None:
+        used.tried = int(row[4])
+        used.tried_left = row[5] + attempts[1] - clock if row[5] is not None else 0.0
+    return used
 
 
 @functools.cache
-def _usage_statement(receipts: bool) -> Any:
+def _usage_statement(receipts: bool, attempts: bool = False) -> Any:
     """The unit-year's stored bytes (each distinct file once), its receipts since ``:since`` (with
     ``receipts``; else 0), which of ``:shas`` the year holds and the digest of the unit's newest
-    version — as one statement, assembled once: assembling its subqueries cost more than running it
-    (every upload asks twice)."""
+    version — and with ``attempts`` the count and oldest of the unit's attempts of ``:kind`` since
+    ``:tried_since`` — as one statement, assembled once: assembling its subqueries cost more than
+    running it (every upload asks twice)."""
     from sqlalchemy import bindparam, func, literal, select
 
-    S, F = T.submissions, T.files
+    S, F, A = T.submissions, T.files, T.attempts
     year, unit = bindparam("year"), bindparam("unit")
     mine = select(S.c.sha256).where(S.c.year == year, S.c.unit_code == unit).distinct()
     stored = select(func.coalesce(func.sum(F.c.size), 0)).where(F.c.sha256.in_(mine)).scalar_subquery()
@@ -148,7 +161,12 @@ def _usage_statement(receipts: bool) -> Any:
     held = S.c.sha256.in_(bindparam("shas", expanding=True)) & (S.c.year == year)  # digests are hexadecimal
     known = select(func.aggregate_strings(S.c.sha256, ",")).where(held).scalar_subquery()
     newest = select(S.c.sha256).where(S.c.year == year, S.c.unit_code == unit).order_by(S.c.id.desc()).limit(1)
-    return select(stored, counted, known, newest.scalar_subquery())
+    columns = [stored, counted, known, newest.scalar_subquery()]
+    if attempts:  # as leases.attempts counts them
+        tried = (A.c.kind == bindparam("kind")) & (A.c.subject == bindparam("subject")) & (A.c.at >= bindparam("tried_since"))
+        columns += [select(func.count()).select_from(A).where(tried).scalar_subquery()]
+        columns += [select(func.min(A.c.at)).where(tried).scalar_subquery()]
+    return select(*columns)
 
 
 def verdict(report: Report) -> tuple[str, dict[str, int]]:

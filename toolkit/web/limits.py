@@ -93,31 +93,42 @@ class Limits:
         """One check at a time per unit, whichever server process took the upload; more than
         ``quotas.waiting`` uploads waiting behind the one being checked are refused at once. A place in
         the queue and the turn are the archive's locks (``place``); the wait is on the event loop (no
-        thread is held): in order within this process, by polling the lock across processes."""
+        thread is held): in order within this process, by polling the lock across processes. The
+        usual upload, the only one of its unit here, asks for its place and the turn in one call."""
         import asyncio
 
-        place = await self._call(self.locks().take_first, [f"place\0{unit}\0{k}" for k in range(self.quotas.waiting + 1)])
-        # from here every lock taken is let go in a ``finally`` (``_call`` finishes even when the client leaves)
-        if place is None:
-            raise HTTPException(429, QUEUE_FULL, headers={"retry-after": str(QUEUE_RETRY_SECONDS)})
+        places = [f"place\0{unit}\0{k}" for k in range(self.quotas.waiting + 1)]
+        name = f"turn\0{unit}"
         slot = self._turns.get(unit)
         if slot is None:
             slot = self._turns[unit] = _Turn(asyncio.Lock())
         slot.users += 1
-        place_held = True
+        place, turned, in_order = None, False, False
+        # from here every lock taken is let go in a ``finally`` (``_call`` finishes even when the client leaves)
         try:
-            async with slot.lock:
-                await self._take_turn(f"turn\0{unit}")
-                try:
-                    yield
-                finally:  # the turn and the place in one call, before the next upload here takes the turn
-                    await self._call(self.locks().release, f"turn\0{unit}", place)
-                    place_held = False
+            if not slot.lock.locked():  # nobody here ahead: the local order at once (no wait), then one call
+                in_order = await slot.lock.acquire()
+                place, turned = await self._call(self.locks().take_first_with, places, name)
+            else:
+                place = await self._call(self.locks().take_first, places)
+            if place is None:
+                raise HTTPException(429, QUEUE_FULL, headers={"retry-after": str(QUEUE_RETRY_SECONDS)})
+            if not in_order:
+                in_order = await slot.lock.acquire()
+            if not turned:
+                await self._take_turn(name)
+            try:
+                yield
+            finally:  # the turn and the place in one call, before the next upload here takes the turn
+                await self._call(self.locks().release, name, place)
+                place = None
         finally:
+            if in_order:
+                slot.lock.release()
             slot.users -= 1
             if slot.users == 0:  # the dict holds only units with uploads in flight
                 self._turns.pop(unit, None)
-            if place_held:  # the turn was never taken
+            if place is not None:  # the turn was never taken
                 await self._call(self.locks().release, place)
 
     async def _take_turn(self, name: str) -> None:
@@ -174,9 +185,8 @@ class Limits:
         the unit's turn, so the count and the attempt added are not raced by another process."""
         since = (dt.datetime.now().astimezone() - dt.timedelta(hours=1)).isoformat(timespec="microseconds")
         shas = {hashlib.sha256(p.read_bytes()).hexdigest(): p.stat().st_size for p in paths}
-        with archive.reading():  # one connection for both counts
-            used = archive.usage(unit, year, since, shas)
-            tried, left = archive.attempts(UPLOAD, unit, HOUR)
+        used = archive.usage(unit, year, since, shas, attempts=(UPLOAD, HOUR))  # both counts in one round trip
+        tried, left = used.tried, used.tried_left
         q = self.quotas
         adds = sum(size for sha, size in shas.items() if sha not in used.known)
         if set(shas) - {used.newest} and max(used.receipts, tried) >= q.uploads_per_hour:
