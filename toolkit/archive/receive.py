@@ -306,8 +306,10 @@ def store(intake: Intake, items: list[tuple[Report, bytes, bool]]) -> list[Recei
     year = intake.year
     with intake.engine.begin() as conn:
         _lock_units(conn, year, {r.unit_code or "" for r, _, _ in items})
-        seen = dict(conn.execute(_seen_statement(), {"year": year, "shas": sorted(shas)}).all())
-        units = _Units(conn, intake, codes)
+        rows = conn.execute(_seen_statement(), {"year": year, "shas": sorted(shas)}).all()
+        seen = {sha: at for sha, at, _ in rows if sha is not None}
+        auto_approve = any(auto for sha, _, auto in rows if sha is None)  # read inside the transaction: after a roster load
+        units = _Units(conn, intake, codes, auto_approve)
         out, at = [], now()
         room = _Room(intake, units.stored)
         for report, data, _ in items:
@@ -326,12 +328,15 @@ def store(intake: Intake, items: list[tuple[Report, bytes, bool]]) -> list[Recei
 
 @functools.cache
 def _seen_statement() -> Any:
-    """Which of the digests ``:shas`` the year holds, and since when: every store asks, built once."""
-    from sqlalchemy import bindparam
+    """Which of the digests ``:shas`` the year holds, and since when, and in a row without a digest
+    whether the year approves clean returns automatically: every store asks both, in one round trip."""
+    from sqlalchemy import Boolean, String, bindparam, cast, null, union_all
 
-    S = T.submissions
+    S, Y = T.submissions, T.years
     shas = bindparam("shas", expanding=True)
-    return select(S.c.sha256, S.c.received_at).where(S.c.year == bindparam("year"), S.c.sha256.in_(shas))
+    held = select(S.c.sha256, S.c.received_at, cast(null(), Boolean)).where(S.c.year == bindparam("year"), S.c.sha256.in_(shas))
+    year = select(cast(null(), String), cast(null(), String), Y.c.auto_approve).where(Y.c.year == bindparam("year"))
+    return union_all(held, year)
 
 
 YEAR_LOCK, UNIT_LOCK = 7215002, 7215003  # advisory lock classes: the year's writers (status.decide, tree.py), one unit's
@@ -367,18 +372,6 @@ def unit_key(year: int, code: str) -> int:
     that share one merely wait for each other)."""
     digest = hashlib.sha256(f"{year}\0{code}".encode()).digest()
     return int.from_bytes(digest[:4], "big", signed=True)
-
-
-def _auto_approve(conn: Any, year: int) -> bool:
-    row = conn.execute(_auto_approve_statement(), {"year": year}).first()
-    return bool(row.auto_approve) if row else False
-
-
-@functools.cache
-def _auto_approve_statement() -> Any:
-    from sqlalchemy import bindparam
-
-    return select(T.years.c.auto_approve).where(T.years.c.year == bindparam("year"))
 
 
 @dataclass
@@ -423,9 +416,9 @@ class _Units:
     are added: the newest version (a 重复 or a new version), the number of the next one, the date a
     new one is compared with, and whether the reviewer's 退回 holds back an automatic 通过."""
 
-    def __init__(self, conn: Any, intake: Intake, codes: set[str]):
+    def __init__(self, conn: Any, intake: Intake, codes: set[str], auto_approve: bool):
         self.conn, self.intake = conn, intake
-        self.auto_approve = _auto_approve(conn, intake.year)  # inside the transaction: a roster load serialised with it
+        self.auto_approve = auto_approve
         self.locked: set[str] = set()  # units of a county that has submitted or been approved: not approved automatically
         if self.auto_approve and intake.roster is not None and codes:
             from .tree import locked_in
