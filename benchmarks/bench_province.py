@@ -241,6 +241,22 @@ def cpu_now(server: int, postmaster: int) -> tuple[float, float, float, float]:
     return own, sum(_cpu(pid, children=True) for pid in checkers), _tree_cpu(postmaster), _cpu(os.getpid())
 
 
+def per_worker(server: int) -> dict[int, float]:
+    """CPU seconds so far of each worker process, its checking process included: how evenly the
+    workers shared the uploads (the busiest one finishes last)."""
+    tree = _tree(server)
+    workers = [pid for pid in tree if pid != server and _parent(pid) == server and not _tracker(pid)]
+    return {pid: sum(_cpu(p, children=True) for p in _tree(pid)) for pid in workers}
+
+
+def _tracker(pid: int) -> bool:
+    """multiprocessing's resource tracker, the supervisor's other child."""
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _parent(pid: int) -> int:
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -258,12 +274,13 @@ def upload_rows(base: str, tokens: dict, files: dict, server: int, postmaster: i
     with cf.ThreadPoolExecutor(len(files)) as pool:
         clerks = list(pool.map(lambda code: Clerk(base, tokens[code], files[code]), sorted(files)))
     start = threading.Barrier(len(clerks))
-    cpu0 = cpu_now(server, postmaster)
+    cpu0, each0 = cpu_now(server, postmaster), per_worker(server)
     t0 = time.perf_counter()
     with cf.ThreadPoolExecutor(len(clerks)) as pool:
         answers = list(pool.map(lambda clerk: clerk.upload(start), clerks))
     wall = time.perf_counter() - t0
     ms = [(b - a) * 1000 / len(clerks) for a, b in zip(cpu0, cpu_now(server, postmaster), strict=True)]
+    each = sorted((cpu - each0.get(pid, 0.0) for pid, cpu in per_worker(server).items()), reverse=True)
     times = [a[0] for a in answers]
     ok = all(a[1] == 200 and a[2] == 1 for a in answers)
     cores = os.cpu_count() or 1
@@ -280,6 +297,12 @@ def upload_rows(base: str, tokens: dict, files: dict, server: int, postmaster: i
             f"server {ms[0]:.1f} ms + checkers {ms[1]:.1f} ms + PostgreSQL {ms[2]:.1f} ms · clients {ms[3]:.1f} ms",
             "",
             f"load average {os.getloadavg()[0]:.1f}",
+        ),
+        (
+            "… CPU of each worker (with its checker)",
+            " · ".join(f"{c:.2f}" for c in each) + " s",
+            "",
+            "",
         ),
         (
             f"… the server's CPU for {len(clerks)} uploads on {cores} cores",
