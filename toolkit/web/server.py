@@ -16,6 +16,10 @@ own supervisor (it restarts a worker that dies and stops them all on Ctrl-C or S
 above are per process: each worker has its own deadlines and connection cap (N times as many
 connections in all, each process within its own descriptor limit). What the processes must agree on
 — sessions, CSRF tokens, the per-unit turn, the hourly and login counts — is in the archive.
+
+The event loop is uvloop where it is installed (a dependency except on Windows; uvicorn's
+``loop="auto"``): measured here, a third less CPU on the loop per upload than asyncio's own, and the
+connections of a burst shared more evenly among the workers.
 """
 
 from __future__ import annotations
