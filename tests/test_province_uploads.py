@@ -95,9 +95,10 @@ def test_an_upload_through_a_link_asks_the_archive_little(db, tmp_path):
     """One upload through a unit's link, start to page: the years' rows read once for the answer
     (this year's and last year's together, for the cross-year rules) and the automatic approval once
     inside the storing transaction (a roster load is serialised with it), and a bounded number of
-    statements (17 on PostgreSQL, the first attempt's pruning of old attempts included; 21 before the
-    place and the turn, the hour's two counts, and the digests seen with the automatic approval were
-    asked together; 53 before issue 31): a regression that adds round trips to every upload shows here."""
+    statements (15 on PostgreSQL; 21 before the place and the turn, the hour's two counts, and the
+    digests seen with the automatic approval were asked together and an upload that stores a version
+    stopped adding an attempt; 53 before issue 31): a regression that adds round trips to every upload
+    shows here."""
     from web_util import web_client
 
     from toolkit.web import WebConfig, create_app
@@ -117,7 +118,56 @@ def test_an_upload_through_a_link_asks_the_archive_little(db, tmp_path):
     assert "没有发现问题" in answer.text  # the findings shown are those of the version just stored
     assert _years_read(sent) == 2, sent
     counted = [s for s in sent if s.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "SAVEPOINT", "RELEASE")]
-    assert len(counted) <= 17, "\n".join(counted)
+    assert len(counted) <= 15, "\n".join(counted)
+
+
+def test_the_hour_counts_versions_and_the_uploads_that_stored_none(db, tmp_path):
+    """A link's hour: the unit's versions received plus the uploads that stored no new version (a
+    file sent again, a refusal). A stored version adds no attempt row (a statement saved on every
+    upload); the same file again does; the next new file over the limit is refused, and told to wait
+    until the oldest of them leaves the hour."""
+    from web_util import web_client
+
+    from toolkit.web import WebConfig, create_app
+    from toolkit.web.keys import issue_links
+    from toolkit.web.limits import Quotas
+
+    with Archive.open(db) as a:
+        a.load_roster(ROSTER, YEAR)
+        token = {x.unit_code: x.token for x in issue_links(a, YEAR)[0]}[UNIT]
+    first = write_return(tmp_path / "一.xlsx", UNIT, YEAR).read_bytes()
+    second = write_return(tmp_path / "二.xlsx", UNIT, YEAR, cover={"note": "第二版"}).read_bytes()
+    config = WebConfig(db=db, year=YEAR)
+    config.quotas = Quotas(uploads_per_hour=2)
+    app = create_app(config)
+    archive = app.state.ctx.archive
+    with web_client(app) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(f"/u/{token}").text).group(1)
+
+        def upload(name: str, data: bytes):  # type: ignore[no-untyped-def]
+            return client.post(f"/u/{token}/upload", data={"csrf": csrf}, files={"files": (name, data)})
+
+        assert "新收" in upload("一.xlsx", first).text
+        assert archive.attempts("upload", UNIT, 3600)[0] == 0
+        assert "重复" in upload("一.xlsx", first).text
+        assert archive.attempts("upload", UNIT, 3600)[0] == 1
+        refused = upload("二.xlsx", second)  # one version and one attempt: the limit of two
+        assert refused.status_code == 429 and 3500 <= int(refused.headers["retry-after"]) <= 3600
+        assert archive.attempts("upload", UNIT, 3600)[0] == 1  # refused before the check: not an attempt
+
+
+def test_the_wait_is_until_the_oldest_of_the_hour_leaves():
+    import datetime as dt
+
+    from toolkit.archive.records import Usage
+    from toolkit.web.limits import _hour_wait
+
+    now = dt.datetime.now().astimezone()
+    fifty_ago = (now - dt.timedelta(minutes=50)).isoformat()
+    assert 595 <= _hour_wait(Usage(receipts=3, first_receipt=fifty_ago), now) <= 601
+    assert _hour_wait(Usage(receipts=1, first_receipt=fifty_ago, tried=2, tried_left=120.0), now) == 121
+    assert _hour_wait(Usage(tried=3, tried_left=10.0), now) == 60  # at least a minute
+    assert _hour_wait(Usage(), now) == 3600
 
 
 def test_old_attempts_are_pruned_at_most_once_a_minute(db):

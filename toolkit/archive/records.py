@@ -123,6 +123,7 @@ class Usage:
     receipts: int = 0
     known: set[str] = field(default_factory=set)
     newest: str = ""  # the sha256 of the unit's newest version of the year ("" before its first)
+    first_receipt: str = ""  # the earliest of ``receipts`` ("" when none)
     tried: int = 0  # with ``attempts`` asked: the unit's attempts of that kind within the window
     tried_left: float = 0.0  # … and seconds until the oldest of them leaves it
 
@@ -136,17 +137,17 @@ def unit_usage(
         clock = time.time()
         params.update(kind=attempts[0], subject=unit[:128], tried_since=clock - attempts[1])
     row = conn.execute(_usage_statement(bool(since), attempts is not None), params).one()  # one round trip
-    used = Usage(int(row[0]), int(row[1]), set((row[2] or "").split(",")) - {""}, row[3] or "")
+    used = Usage(int(row[0]), int(row[1]), set((row[2] or "").split(",")) - {""}, row[3] or "", row[4] or "")
     if attempts is not None:
-        used.tried = int(row[4])
-        used.tried_left = row[5] + attempts[1] - clock if row[5] is not None else 0.0
+        used.tried = int(row[5])
+        used.tried_left = row[6] + attempts[1] - clock if row[6] is not None else 0.0
     return used
 
 
 @functools.cache
 def _usage_statement(receipts: bool, attempts: bool = False) -> Any:
     """The unit-year's stored bytes (each distinct file once), its receipts since ``:since`` (with
-    ``receipts``; else 0), which of ``:shas`` the year holds and the digest of the unit's newest
+    ``receipts``; else 0) and the earliest of them, which of ``:shas`` the year holds and the digest of the unit's newest
     version — and with ``attempts`` the count and oldest of the unit's attempts of ``:kind`` since
     ``:tried_since`` — as one statement, assembled once: assembling its subqueries cost more than
     running it (every upload asks twice)."""
@@ -158,10 +159,11 @@ def _usage_statement(receipts: bool, attempts: bool = False) -> Any:
     stored = select(func.coalesce(func.sum(F.c.size), 0)).where(F.c.sha256.in_(mine)).scalar_subquery()
     when = (S.c.year == year) & (S.c.unit_code == unit) & (S.c.received_at >= bindparam("since"))
     counted = select(func.count()).select_from(S).where(when).scalar_subquery() if receipts else literal(0)
+    first = select(func.min(S.c.received_at)).where(when).scalar_subquery() if receipts else literal("")
     held = S.c.sha256.in_(bindparam("shas", expanding=True)) & (S.c.year == year)  # digests are hexadecimal
     known = select(func.aggregate_strings(S.c.sha256, ",")).where(held).scalar_subquery()
     newest = select(S.c.sha256).where(S.c.year == year, S.c.unit_code == unit).order_by(S.c.id.desc()).limit(1)
-    columns = [stored, counted, known, newest.scalar_subquery()]
+    columns = [stored, counted, known, newest.scalar_subquery(), first]
     if attempts:  # as leases.attempts counts them
         tried = (A.c.kind == bindparam("kind")) & (A.c.subject == bindparam("subject")) & (A.c.at >= bindparam("tried_since"))
         columns += [select(func.count()).select_from(A).where(tried).scalar_subquery()]

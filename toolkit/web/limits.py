@@ -172,9 +172,18 @@ class Limits:
 
     def receive(self, archive: Any, unit: str, year: int, paths: list[Path], **options: Any) -> list:
         """A link's upload, in the uploads' thread (``run``): its quotas, then ``archive.receive``
-        with the link's limits (the unit-year's bytes counted again as it stores)."""
+        with the link's limits (the unit-year's bytes counted again as it stores). An upload that
+        leaves no new version (refused, a file sent again, a failure) is counted as an attempt: the
+        hour's count is the unit's versions received plus these."""
         self.admit(archive, unit, year, paths)
-        return archive.receive(paths, year, only_unit=unit, **self.store_options(unit), **options)
+        new_version = False
+        try:
+            received = archive.receive(paths, year, only_unit=unit, **self.store_options(unit), **options)
+            new_version = any(r.submission_id is not None and not r.previous_at for r in received)
+            return received
+        finally:
+            if not new_version:  # still within the unit's turn: no other process counts in between
+                archive.add_attempt(UPLOAD, unit, HOUR)
 
     def admit(self, archive: Any, unit: str, year: int, paths: list[Path]) -> None:
         """Refuse an upload through a unit's link that would go over the hour's uploads or the
@@ -182,19 +191,18 @@ class Limits:
         again is acknowledged whatever the hour's count (a retry after a lost answer must hear
         "received", not "try in an hour"; it stores nothing new, and what it costs, a check, is bounded
         by the unit's queue) — an older version sent again is a new version, and counts. Called within
-        the unit's turn, so the count and the attempt added are not raced by another process."""
-        since = (dt.datetime.now().astimezone() - dt.timedelta(hours=1)).isoformat(timespec="microseconds")
+        the unit's turn, so the count and the attempt added after it are not raced by another process."""
+        now = dt.datetime.now().astimezone()
+        since = (now - dt.timedelta(hours=1)).isoformat(timespec="microseconds")
         shas = {hashlib.sha256(p.read_bytes()).hexdigest(): p.stat().st_size for p in paths}
         used = archive.usage(unit, year, since, shas, attempts=(UPLOAD, HOUR))  # both counts in one round trip
-        tried, left = used.tried, used.tried_left
         q = self.quotas
         adds = sum(size for sha, size in shas.items() if sha not in used.known)
-        if set(shas) - {used.newest} and max(used.receipts, tried) >= q.uploads_per_hour:
-            wait = max(60, min(3600, int(left) + 1)) if tried >= q.uploads_per_hour else 3600
+        if set(shas) - {used.newest} and used.receipts + used.tried >= q.uploads_per_hour:
+            wait = _hour_wait(used, now)
             raise HTTPException(429, per_hour_message(q.uploads_per_hour, wait), headers={"retry-after": str(wait)})
         if adds and used.bytes + adds > q.unit_bytes:
             raise HTTPException(413, over_quota_message(used.bytes, adds, q.unit_bytes))
-        archive.add_attempt(UPLOAD, unit, HOUR)
 
     # ------------------------------------------------------------ the admin key
 
@@ -253,6 +261,15 @@ def uploads_at_once(processes: int) -> int:
     import os
 
     return max(2, 2 * (os.cpu_count() or 1) // max(processes, 1))
+
+
+def _hour_wait(used: Any, now: dt.datetime) -> int:
+    """Seconds until the oldest of the hour's versions and attempts leaves the hour (between a
+    minute and an hour): the count is then one less."""
+    lefts = [used.tried_left] if used.tried else []
+    if used.first_receipt:
+        lefts.append(HOUR - (now - dt.datetime.fromisoformat(used.first_receipt).astimezone()).total_seconds())
+    return max(60, min(3600, int(min(lefts, default=HOUR)) + 1))
 
 
 def per_hour_message(limit: int, wait: int = 3600) -> str:
