@@ -49,6 +49,27 @@ class _Turn:
 
 
 @dataclass
+class Held:
+    """A unit's turn and its place in the queue as an upload holds them (``Limits.turn``): let go
+    by the upload's own thread as soon as it is stored (``release``: the unit's next upload, in
+    another process, need not wait for this one's page, nor this one for one more hand-over to a
+    thread), or else when the turn ends."""
+
+    locks: Any
+    names: tuple[str, ...]
+    done: bool = False
+
+    def release(self, mark_only: bool = False) -> bool:
+        """Let go (with ``mark_only``: only mark it let go, the caller will); False if it was already."""
+        if self.done:
+            return False
+        self.done = True
+        if not mark_only:
+            self.locks.release(*self.names)
+        return True
+
+
+@dataclass
 class Limits:
     """One per server process (on ``views.Context``), over the archive every process shares."""
 
@@ -89,7 +110,7 @@ class Limits:
     # ------------------------------------------------------------ a turn at the checker
 
     @contextlib.asynccontextmanager
-    async def turn(self, unit: str) -> AsyncIterator[None]:
+    async def turn(self, unit: str) -> AsyncIterator[Held]:
         """One check at a time per unit, whichever server process took the upload; more than
         ``quotas.waiting`` uploads waiting behind the one being checked are refused at once. A place in
         the queue and the turn are the archive's locks (``place``); the wait is on the event loop (no
@@ -117,11 +138,13 @@ class Limits:
                 in_order = await slot.lock.acquire()
             if not turned:
                 await self._take_turn(name)
+            held = Held(self.locks(), (name, place))
+            place = None
             try:
-                yield
+                yield held
             finally:  # the turn and the place in one call, before the next upload here takes the turn
-                await self._call(self.locks().release, name, place)
-                place = None
+                if held.release(mark_only=True):
+                    await self._call(self.locks().release, *held.names)
         finally:
             if in_order:
                 slot.lock.release()

@@ -697,10 +697,11 @@ async def clerk_page(ctx: Context, request: Request, received=None, view=None) -
     return ctx.render(request, "clerk.html", token=token, received=received, **view)
 
 
-def _received_and_view(ctx: Context, code: str, paths: list[Path]) -> tuple[list, dict[str, Any]]:
-    """A link's upload stored (``Limits.receive``) and the page that answers it, read in the same
-    thread: one hand-over to a thread per upload instead of two."""
+def _received_and_view(ctx: Context, code: str, paths: list[Path], held: Any) -> tuple[list, dict[str, Any]]:
+    """A link's upload stored (``Limits.receive``), the unit's turn let go (``held``) and the page
+    that answers it read, in the same thread: one hand-over to a thread instead of three."""
     received = ctx.limits.receive(ctx.archive, code, ctx.config.year, paths, workers=1, pool=ctx.workers, source="链接")
+    held.release()
     return received, _clerk_view(ctx, code, received)
 
 
@@ -708,10 +709,10 @@ async def clerk_upload(ctx: Context, request: Request) -> Response:
     """A unit's upload: its turn at the checker (one at a time per unit, waiting on the event loop),
     its quotas, then checked on the long-lived workers and stored unless refused."""
     code, limits = request.state.unit_code, ctx.limits
-    async with limits.turn(code):
+    async with limits.turn(code) as held:
         with tempfile.TemporaryDirectory(prefix="nianbao-upload-") as tmp:
             paths = await _save_uploads(request.state.form, Path(tmp))
-            received, view = await limits.run(_received_and_view, ctx, code, paths)
+            received, view = await limits.run(_received_and_view, ctx, code, paths, held)
     return await clerk_page(ctx, request, received=received, view=view)
 
 
