@@ -164,10 +164,27 @@ def test_the_wait_is_until_the_oldest_of_the_hour_leaves():
 
     now = dt.datetime.now().astimezone()
     fifty_ago = (now - dt.timedelta(minutes=50)).isoformat()
-    assert 595 <= _hour_wait(Usage(receipts=3, first_receipt=fifty_ago), now) <= 601
-    assert _hour_wait(Usage(receipts=1, first_receipt=fifty_ago, tried=2, tried_left=120.0), now) == 121
-    assert _hour_wait(Usage(tried=3, tried_left=10.0), now) == 60  # at least a minute
-    assert _hour_wait(Usage(), now) == 3600
+    assert 595 <= _hour_wait(Usage(receipts=3, first_receipt=fifty_ago), now, 3) <= 601
+    assert _hour_wait(Usage(receipts=1, first_receipt=fifty_ago, tried=2, tried_left=120.0), now, 3) == 121
+    assert _hour_wait(Usage(tried=3, tried_left=10.0), now, 3) == 60  # at least a minute
+    over = Usage(receipts=3, first_receipt=fifty_ago, tried=1, tried_left=10.0)
+    assert _hour_wait(over, now, 3) == 3600  # over the limit: one leaving is not enough
+    assert _hour_wait(Usage(), now, 0) == 3600
+
+
+def test_an_attempt_the_database_cannot_count_leaves_the_answer_alone(caplog):
+    """The attempt is counted after the upload was stored or refused: a database failing at that
+    moment is logged, and the upload's own answer (or its own error) stands."""
+    from sqlalchemy.exc import OperationalError
+
+    from toolkit.web.limits import _count_attempt
+
+    class Failing:
+        def add_attempt(self, *args: object) -> None:
+            raise OperationalError("INSERT INTO attempts", {}, Exception("database is locked"))
+
+    _count_attempt(Failing(), UNIT)
+    assert f"link of {UNIT} was not counted" in caplog.text
 
 
 def test_old_attempts_are_pruned_at_most_once_a_minute(db):

@@ -121,13 +121,14 @@ class Limits:
         places = [f"place\0{unit}\0{k}" for k in range(self.quotas.waiting + 1)]
         name = f"turn\0{unit}"
         slot = self._turns.get(unit)
+        alone = slot is None  # no other upload of the unit holds or awaits the turn in this process
         if slot is None:
             slot = self._turns[unit] = _Turn(asyncio.Lock())
         slot.users += 1
         place, turned, in_order = None, False, False
         # from here every lock taken is let go in a ``finally`` (``_call`` finishes even when the client leaves)
         try:
-            if not slot.lock.locked():  # nobody here ahead: the local order at once (no wait), then one call
+            if alone:  # the local order at once (a new lock: no wait), then the place and the turn in one call
                 in_order = await slot.lock.acquire()
                 place, turned = await self._call(self.locks().take_first_with, places, name)
             else:
@@ -206,7 +207,7 @@ class Limits:
             return received
         finally:
             if not new_version:  # still within the unit's turn: no other process counts in between
-                archive.add_attempt(UPLOAD, unit, HOUR)
+                _count_attempt(archive, unit)
 
     def admit(self, archive: Any, unit: str, year: int, paths: list[Path]) -> None:
         """Refuse an upload through a unit's link that would go over the hour's uploads or the
@@ -222,7 +223,7 @@ class Limits:
         q = self.quotas
         adds = sum(size for sha, size in shas.items() if sha not in used.known)
         if set(shas) - {used.newest} and used.receipts + used.tried >= q.uploads_per_hour:
-            wait = _hour_wait(used, now)
+            wait = _hour_wait(used, now, q.uploads_per_hour)
             raise HTTPException(429, per_hour_message(q.uploads_per_hour, wait), headers={"retry-after": str(wait)})
         if adds and used.bytes + adds > q.unit_bytes:
             raise HTTPException(413, over_quota_message(used.bytes, adds, q.unit_bytes))
@@ -286,9 +287,24 @@ def uploads_at_once(processes: int) -> int:
     return max(2, 2 * (os.cpu_count() or 1) // max(processes, 1))
 
 
-def _hour_wait(used: Any, now: dt.datetime) -> int:
-    """Seconds until the oldest of the hour's versions and attempts leaves the hour (between a
-    minute and an hour): the count is then one less."""
+def _count_attempt(archive: Any, unit: str) -> None:
+    """An upload that stored no new version, counted. A database that fails just then must not turn
+    the answer (a retry acknowledged, or the error being raised) into another error: the attempt is
+    then not counted, and the log says so."""
+    try:
+        archive.add_attempt(UPLOAD, unit, HOUR)
+    except Exception:  # noqa: BLE001 - logged; the upload's own answer stands
+        import logging
+
+        logging.getLogger("nianbao.web").warning("an upload through the link of %s was not counted", unit, exc_info=True)
+
+
+def _hour_wait(used: Any, now: dt.datetime, limit: int) -> int:
+    """Seconds until the hour's count is under the limit again (between a minute and an hour): when
+    it is at the limit, until the oldest of its versions and attempts leaves the hour; when over it
+    (newest files sent again, the county's own uploads), an hour."""
+    if used.receipts + used.tried > limit:
+        return 3600
     lefts = [used.tried_left] if used.tried else []
     if used.first_receipt:
         lefts.append(HOUR - (now - dt.datetime.fromisoformat(used.first_receipt).astimezone()).total_seconds())

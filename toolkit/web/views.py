@@ -698,11 +698,14 @@ async def clerk_page(ctx: Context, request: Request, received=None, view=None) -
 
 
 def _received_and_view(ctx: Context, code: str, paths: list[Path], held: Any) -> tuple[list, dict[str, Any]]:
-    """A link's upload stored (``Limits.receive``), the unit's turn let go (``held``) and the page
-    that answers it read, in the same thread: one hand-over to a thread instead of three."""
+    """A link's upload stored (``Limits.receive``), the page that answers it read, and the unit's
+    turn let go (``held``) in the same thread: one hand-over to a thread instead of three. The turn
+    is held until the page is read, so that no other process stores a newer version of the unit in
+    between and the page shows this one's findings."""
     received = ctx.limits.receive(ctx.archive, code, ctx.config.year, paths, workers=1, pool=ctx.workers, source="链接")
+    view = _clerk_view(ctx, code, received)
     held.release()
-    return received, _clerk_view(ctx, code, received)
+    return received, view
 
 
 async def clerk_upload(ctx: Context, request: Request) -> Response:
