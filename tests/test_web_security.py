@@ -463,6 +463,12 @@ def test_serving_the_lan_without_tls_warns(cli, tmp_path, monkeypatch):
     assert lan.returncode == 0 and "明文传输" in lan.stderr + lan.stdout and "报送网页的安全" in lan.stderr + lan.stdout
     local = cli("serve", "--year", str(YEAR), "--db", db, "--port", "8000")
     assert local.returncode == 0 and "明文传输" not in local.stderr + local.stdout
+    # a city's server behind the office's reverse proxy: loopback only, the units' address https — no warning
+    monkeypatch.setattr(cli_web, "_workers_check", lambda workers, db: None)  # PostgreSQL's check, not this test's
+    monkeypatch.setattr(server, "run_workers", lambda *a, **kw: None)
+    for base, warned in (("https://nianbao.example.gov.cn", False), ("http://10.1.2.3:8000", True)):
+        proxied = cli("serve", "--year", str(YEAR), "--db", db, "--port", "8000", "--workers", "2", "--base-url", base)
+        assert proxied.returncode == 0 and ("明文传输" in proxied.stderr + proxied.stdout) == warned, base
 
 
 def test_serve_refuses_bad_options_in_chinese(cli, tmp_path):

@@ -244,7 +244,8 @@ def serve_cmd(
         say("报送网页已启动：{}://{}:{}/ （按 Ctrl-C 停止）", scheme, f"[{host}]" if ":" in host else host, port)
     if not open_admin:
         _addresses(host, port, scheme, links_base, year)
-    if not open_admin and not tls:
+    behind_tls_proxy = is_loopback(host) and (links_base or "").startswith("https://")  # HTTPS ends on this machine
+    if not open_admin and not tls and not behind_tls_proxy:
         say(PLAIN_LAN_WARNING)
     if workers > 1:
         say("共 {} 个工作进程，共用档案库 {}。", workers, _archive_shown(db))
