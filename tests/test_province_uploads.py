@@ -122,10 +122,10 @@ def test_an_upload_through_a_link_asks_the_archive_little(db, tmp_path):
 
 
 def test_the_hour_counts_versions_and_the_uploads_that_stored_none(db, tmp_path):
-    """A link's hour: the unit's versions received plus the uploads that stored no new version (a
-    file sent again, a refusal). A stored version adds no attempt row (a statement saved on every
-    upload); the same file again does; the next new file over the limit is refused, and told to wait
-    until the oldest of them leaves the hour."""
+    """A link's hour: the versions the link stored plus its uploads that stored no new version (a
+    file sent again, a refusal); the county's own upload for the unit is not the link's. A stored
+    version adds no attempt row (a statement saved on every upload); the same file again does; the
+    next new file over the limit is refused, and told to wait until the oldest of them leaves the hour."""
     from web_util import web_client
 
     from toolkit.web import WebConfig, create_app
@@ -135,6 +135,9 @@ def test_the_hour_counts_versions_and_the_uploads_that_stored_none(db, tmp_path)
     with Archive.open(db) as a:
         a.load_roster(ROSTER, YEAR)
         token = {x.unit_code: x.token for x in issue_links(a, YEAR)[0]}[UNIT]
+    county = write_return(tmp_path / "县里代传.xlsx", UNIT, YEAR, cover={"note": "县里代传"})
+    with Archive.open(db) as a:
+        assert a.receive([county], YEAR, source="管理页面")[0].submission_id
     first = write_return(tmp_path / "一.xlsx", UNIT, YEAR).read_bytes()
     second = write_return(tmp_path / "二.xlsx", UNIT, YEAR, cover={"note": "第二版"}).read_bytes()
     config = WebConfig(db=db, year=YEAR)
@@ -147,8 +150,9 @@ def test_the_hour_counts_versions_and_the_uploads_that_stored_none(db, tmp_path)
         def upload(name: str, data: bytes):  # type: ignore[no-untyped-def]
             return client.post(f"/u/{token}/upload", data={"csrf": csrf}, files={"files": (name, data)})
 
-        assert "新收" in upload("一.xlsx", first).text
+        assert "新版本" in upload("一.xlsx", first).text
         assert archive.attempts("upload", UNIT, 3600)[0] == 0
+        assert archive.usage(UNIT, YEAR, since="0").receipts == 1  # the link's own version only
         assert "重复" in upload("一.xlsx", first).text
         assert archive.attempts("upload", UNIT, 3600)[0] == 1
         refused = upload("二.xlsx", second)  # one version and one attempt: the limit of two

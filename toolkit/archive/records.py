@@ -13,7 +13,7 @@ from typing import Any
 from ..findings import counts
 from ..report import Report
 from . import schema as T
-from .workflow import STATUSES  # noqa: E402,F401 - the states, defined with the workflow (kept here for callers)
+from .workflow import LINK_SOURCES, STATUSES  # noqa: F401 - STATUSES: the states, defined with the workflow (kept here for callers)
 
 
 def now() -> str:
@@ -146,11 +146,11 @@ def unit_usage(
 
 @functools.cache
 def _usage_statement(receipts: bool, attempts: bool = False) -> Any:
-    """The unit-year's stored bytes (each distinct file once), its receipts since ``:since`` (with
-    ``receipts``; else 0) and the earliest of them, which of ``:shas`` the year holds and the digest of the unit's newest
-    version — and with ``attempts`` the count and oldest of the unit's attempts of ``:kind`` since
-    ``:tried_since`` — as one statement, assembled once: assembling its subqueries cost more than
-    running it (every upload asks twice)."""
+    """The unit-year's stored bytes (each distinct file once); with ``receipts`` the versions the
+    unit's own link stored since ``:since`` (else 0) and the earliest of them; which of ``:shas`` the
+    year holds; the digest of the unit's newest version — and with ``attempts`` the count and oldest
+    of the unit's attempts of ``:kind`` since ``:tried_since`` — as one statement, assembled once:
+    assembling its subqueries cost more than running it (every upload asks twice)."""
     from sqlalchemy import bindparam, func, literal, select
 
     S, F, A = T.submissions, T.files, T.attempts
@@ -158,6 +158,7 @@ def _usage_statement(receipts: bool, attempts: bool = False) -> Any:
     mine = select(S.c.sha256).where(S.c.year == year, S.c.unit_code == unit).distinct()
     stored = select(func.coalesce(func.sum(F.c.size), 0)).where(F.c.sha256.in_(mine)).scalar_subquery()
     when = (S.c.year == year) & (S.c.unit_code == unit) & (S.c.received_at >= bindparam("since"))
+    when &= S.c.source.in_(LINK_SOURCES)  # the county's own uploads for the unit take nothing of the link's hour
     counted = select(func.count()).select_from(S).where(when).scalar_subquery() if receipts else literal(0)
     first = select(func.min(S.c.received_at)).where(when).scalar_subquery() if receipts else literal("")
     held = S.c.sha256.in_(bindparam("shas", expanding=True)) & (S.c.year == year)  # digests are hexadecimal

@@ -30,6 +30,7 @@ APPROVE, REJECT, REOPEN, REPEAT, REFUSE, OLD_APPROVE = "通过", "退回", "撤�
 DECISIONS = (APPROVE, OLD_APPROVE, REJECT, REOPEN)
 AUTO = "自动"
 SOURCES = ("链接", "管理页面", "命令行", "在线填写", "审核人在线录入", "导入")  # 在线填写: issue 30, online.py
+LINK_SOURCES = ("链接", "在线填写")  # what a unit's own link stores: the versions its hourly limit counts
 ACTORS = ("链接", "管理页面", "命令行", AUTO)
 MANDATORY, EXPLAINABLE = KINDS  # 强制性, 核实性: from the format definition
 OLDER_DATE = "填报日期早于当前版本"
