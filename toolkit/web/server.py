@@ -423,7 +423,7 @@ def _supervisor(config: Any, sockets: list) -> Any:
 
 
 def run_workers(web_config: Any, workers: int, host: str, port: int, **options: Any) -> None:
-    """N worker processes of the page on one port (``serve --workers``); ``web_config`` is the
+    """N worker processes of the page on one socket (``serve --workers``); ``web_config`` is the
     page's WebConfig (each worker makes its app from it), ``options`` go to uvicorn."""
     import signal
     import sys
