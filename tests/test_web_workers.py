@@ -1,10 +1,8 @@
 """`nianbao serve --workers 4` on one PostgreSQL archive (issue 31): a real server of four worker
 processes on loopback, a roster of 100 units. What the workers must agree on is in the database, so
-every test here makes one worker answer a request and another the next: each worker listens on a
-socket of its own (SO_REUSEPORT) and the kernel picks the worker by the connection's addresses, so a
-client for a given worker connects until the connection is one that worker accepted (seen in its
-open files) before it sends anything. Skipped without $NIANBAO_TEST_PG (a PostgreSQL server, as
-.ci/pg starts one); the SQLite refusal runs everywhere."""
+every test here makes one worker answer a request and another the next: the other workers are
+paused (SIGSTOP) while a connection is made, and a paused process cannot accept it. Skipped without
+$NIANBAO_TEST_PG (a PostgreSQL server, as .ci/pg starts one); the SQLite refusal runs everywhere."""
 
 from __future__ import annotations
 
@@ -15,7 +13,6 @@ import signal
 import time
 from pathlib import Path
 
-import httpcore
 import httpx
 import pytest
 from archive_util import PG_ENV, cli_ok, new_db, write_return
@@ -62,82 +59,32 @@ class Workers:
                 found.append(int(entry.name))
         return sorted(found)
 
-    def client(self, pid: int | None = None, cookies=None) -> httpx.Client:  # type: ignore[no-untyped-def]
-        """A browser on a new connection per request (no keep-alive: each request may go elsewhere);
-        with ``pid``, every connection one that worker accepted; ``cookies``: another client's jar, shared."""
-        transport = _PinnedTransport(self, pid) if pid is not None else None
+    @contextlib.contextmanager
+    def only(self, pid: int):
+        """Every worker but ``pid`` paused: a connection made now is accepted by ``pid``."""
+        others = [p for p in self.pids() if p != pid]
+        for p in others:
+            with contextlib.suppress(ProcessLookupError):  # replaced by the supervisor meanwhile
+                os.kill(p, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for p in others:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, signal.SIGCONT)
+
+    def client(self) -> httpx.Client:
+        """A browser on a new connection per request (no keep-alive: each request may go elsewhere)."""
         return httpx.Client(
             base_url=self.server.base,
             timeout=120,
             headers={"Origin": self.server.base},
             limits=httpx.Limits(max_keepalive_connections=0),
-            transport=transport,
-            cookies=cookies,
         )
 
-    def on(self, pid: int, c: httpx.Client, method: str, path: str, **kw):  # type: ignore[no-untyped-def]
-        """``c``'s request (its cookies) answered by the worker ``pid``."""
-        with self.client(pid, cookies=c.cookies.jar) as pinned:
-            return pinned.request(method, path, **kw)
-
-    def owner(self, sock) -> int | None:  # type: ignore[no-untyped-def]
-        """The worker that accepted the connection of the client socket ``sock`` (None while no worker has)."""
-        server_port, client_port = sock.getpeername()[1], sock.getsockname()[1]
-        inode = _accepted_inode(server_port, client_port)
-        if not inode:
-            return None
-        wanted = f"socket:[{inode}]"
-        for pid in self.pids():
-            with contextlib.suppress(OSError):
-                if any(os.readlink(fd) == wanted for fd in Path(f"/proc/{pid}/fd").iterdir()):
-                    return pid
-        return None
-
-
-def _listening(port: int) -> set[str]:
-    """The listening sockets on ``port``, as a process's open files name them."""
-    rows = (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
-    return {f"socket:[{f[9]}]" for f in rows if int(f[1].split(":")[1], 16) == port and f[3] == "0A"}
-
-
-def _accepted_inode(server_port: int, client_port: int) -> int:
-    """The inode of the server's end of a loopback TCP connection (0 until a process accepted it)."""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote, inode = fields[1], fields[2], int(fields[9])
-        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
-            return inode
-    return 0
-
-
-class _PinnedBackend(httpcore.SyncBackend):
-    """Connects until the connection is one the worker ``pid`` accepted; the others are closed unused
-    (the worker that took one reads nothing from it)."""
-
-    def __init__(self, workers: Workers, pid: int):
-        self.workers, self.pid = workers, pid
-
-    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
-        give_up = time.monotonic() + 120  # a worker the supervisor has just started is not listening yet
-        while time.monotonic() < give_up:
-            stream = super().connect_tcp(host, port, timeout, local_address, socket_options)
-            sock = stream.get_extra_info("socket")
-            deadline = time.monotonic() + 5
-            owner = None
-            while owner is None and time.monotonic() < deadline:
-                owner = self.workers.owner(sock)
-                if owner is None:
-                    time.sleep(0.005)
-            if owner == self.pid:
-                return stream
-            stream.close()
-        raise AssertionError(f"no connection reached worker {self.pid}")
-
-
-class _PinnedTransport(httpx.HTTPTransport):
-    def __init__(self, workers: Workers, pid: int):
-        super().__init__()
-        self._pool = httpcore.ConnectionPool(max_keepalive_connections=0, network_backend=_PinnedBackend(workers, pid))
+    def on(self, pid: int, fn, *args, **kw):
+        with self.only(pid):
+            return fn(*args, **kw)
 
 
 def _advisory_locks(url: str) -> int:
@@ -180,7 +127,7 @@ def served(tmp_path_factory):
         server.wait_ready(timeout=120)
         w = Workers(server, url, tokens, returns)
         w.roster, w.keyfile = roster, keyfile
-        _wait(lambda: len(w.pids()) == WORKERS and len(_listening(server.port)) == WORKERS)  # each worker started
+        _wait(lambda: len(w.pids()) == WORKERS)
         yield w
     finally:
         server.stop()
@@ -190,9 +137,8 @@ def served(tmp_path_factory):
     assert server.proc.returncode == 128 + signal.SIGTERM, (server.proc.returncode, log)  # stopped as README says
 
 
-def _upload(w: Workers, code: str, data: bytes | None = None, pid: int | None = None) -> httpx.Response:
-    """A clerk's upload (the unit's page, then the file); with ``pid``, both answered by that worker."""
-    with w.client(pid) as c:
+def _upload(w: Workers, code: str, data: bytes | None = None) -> httpx.Response:
+    with w.client() as c:
         csrf = page_csrf(c.get(f"/u/{w.tokens[code]}").text)
         files = {"files": (f"{code}.xlsx", data if data is not None else w.returns[code].read_bytes())}
         return c.post(f"/u/{w.tokens[code]}/upload", data={"csrf": csrf}, files=files)
@@ -209,64 +155,27 @@ def _receipts(url: str) -> list[tuple[str, str]]:
         return [tuple(r) for r in conn.execute(select(S.c.unit_code, S.c.sha256).where(S.c.year == YEAR))]
 
 
-def test_each_worker_listens_on_its_own_socket_and_a_second_serve_is_refused(served):
-    """Each worker has a listening socket of its own on the port (the kernel spreads connections
-    among them whichever workers are running); they share the port with nothing else: a second
-    `serve` on it is refused before it starts anything (exit 2, in Chinese)."""
-    w = served
-    port = w.server.port
-    sockets = _listening(port)
-    owners = {pid for pid in w.pids() for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd) in sockets}
-    assert owners == set(w.pids()), (sockets, owners)
-    second = run_cli("serve", "--year", YEAR, "--port", port, "--db", w.url, "--workers", "2", "--admin-key-file", w.keyfile)
-    assert second.returncode == 2 and f"端口 {port} 已被其他程序占用" in second.stderr + second.stdout, second.stderr
-
-
-def test_a_worker_that_cannot_listen_stops_as_unable_to_start(capsys):
-    """A worker's own socket on an address another program took since `serve` tried it: exit 3, the
-    supervisor's sign that a worker could not start (it then stops `serve`), said in Chinese."""
-    import pickle
-    import socket
-
-    from toolkit.web.server import STARTUP_FAILURE, OwnSockets
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        handed = pickle.dumps(OwnSockets("127.0.0.1", port))
-        assert OwnSockets("127.0.0.1", port) == []  # the supervisor holds none
-        with pytest.raises(SystemExit) as stopped:
-            pickle.loads(handed)  # as the worker unpickles what the supervisor hands it
-    assert stopped.value.code == STARTUP_FAILURE and f"无法监听 127.0.0.1:{port}" in capsys.readouterr().err
-    free = pickle.loads(handed)  # the address free again: a socket of its own, to share the port with its peers
-    try:
-        assert free[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
-    finally:
-        free[0].close()
-
-
 def test_a_session_and_its_form_token_are_good_on_every_worker(served):
     w = served
     pids = w.pids()
     with w.client() as c:
-        login_page = w.on(pids[0], c, "GET", "/login")
+        login_page = w.on(pids[0], c.get, "/login")
         assert login_page.status_code == 200
         csrf = page_csrf(login_page.text)  # made by the first worker …
-        r = w.on(pids[1], c, "POST", "/login", data={"csrf": csrf, "key": KEY})  # … accepted by the second
+        r = w.on(pids[1], c.post, "/login", data={"csrf": csrf, "key": KEY})  # … accepted by the second
         assert r.status_code == 303, r.text
         for pid in pids:  # the session, made by the second, is good on each
-            page = w.on(pid, c, "GET", "/")
+            page = w.on(pid, c.get, "/")
             assert page.status_code == 200 and "报送情况" in page.text, pid
         form_token = page_csrf(page.text)  # the session's token, from the last worker
-        out = w.on(pids[2], c, "POST", "/logout", data={"csrf": form_token})
+        out = w.on(pids[2], c.post, "/logout", data={"csrf": form_token})
         assert out.status_code == 303
         for pid in pids:  # ended on one worker, refused by every one
-            gone = w.on(pid, c, "GET", "/")
+            gone = w.on(pid, c.get, "/")
             assert gone.status_code == 303 and gone.headers["location"] == "/login", pid
     with w.client() as stranger:  # a token of no visitor of this archive is refused on each
         for pid in pids:
-            bad = w.on(pid, stranger, "POST", "/login", data={"csrf": "0" * 64, "key": KEY})
+            bad = w.on(pid, stranger.post, "/login", data={"csrf": "0" * 64, "key": KEY})
             assert bad.status_code == 403
 
 
@@ -289,8 +198,9 @@ def test_one_unit_takes_its_turn_on_every_worker(served):
             with cf.ThreadPoolExecutor(4) as pool:
                 futures = []
                 for n, pid in enumerate(w.pids()):
-                    futures.append(pool.submit(_upload, w, code, datas[n].read_bytes(), pid))
-                    _wait(lambda n=n: _advisory_locks(w.url) >= base + n + 1)  # its place taken, on this worker
+                    with w.only(pid):
+                        futures.append(pool.submit(_upload, w, code, datas[n].read_bytes()))
+                        _wait(lambda n=n: _advisory_locks(w.url) >= base + n + 1)  # its place taken, on this worker
                 refused = _upload(w, code, datas[4].read_bytes())
                 assert refused.status_code == 429 and "排队" in refused.text, refused.status_code
                 assert not any(f.done() for f in futures)
@@ -316,8 +226,9 @@ def test_a_killed_worker_leaves_no_unit_blocked(served):
         base = _advisory_locks(w.url)
         victim = w.pids()[0]
         with cf.ThreadPoolExecutor(1) as pool:
-            future = pool.submit(_upload, w, code, None, victim)
-            _wait(lambda: _advisory_locks(w.url) > base)
+            with w.only(victim):
+                future = pool.submit(_upload, w, code)
+                _wait(lambda: _advisory_locks(w.url) > base)
             os.kill(victim, signal.SIGKILL)
             with pytest.raises(httpx.HTTPError):
                 future.result()
@@ -352,11 +263,11 @@ def test_wrong_keys_are_counted_across_workers(served):
     with w.client() as c:
         for n in range(5):
             pid = pids[n % len(pids)]
-            csrf = page_csrf(w.on(pid, c, "GET", "/login").text)
-            assert w.on(pid, c, "POST", "/login", data={"csrf": csrf, "key": f"错误的密钥{n:016d}"}).status_code == 403
+            csrf = page_csrf(w.on(pid, c.get, "/login").text)
+            assert w.on(pid, c.post, "/login", data={"csrf": csrf, "key": f"错误的密钥{n:016d}"}).status_code == 403
         for pid in pids:
-            csrf = page_csrf(w.on(pid, c, "GET", "/login").text)
-            r = w.on(pid, c, "POST", "/login", data={"csrf": csrf, "key": KEY})
+            csrf = page_csrf(w.on(pid, c.get, "/login").text)
+            r = w.on(pid, c.post, "/login", data={"csrf": csrf, "key": KEY})
             assert r.status_code == 429 and "连续输错 5 次" in r.text, (pid, r.status_code)
 
 

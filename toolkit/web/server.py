@@ -11,10 +11,9 @@ accept and every page fails, each failure logging a traceback. Here, minimally o
   sent a complete request, so requests that arrive whole are still answered;
 - errors are logged once per kind per minute, not once per connection.
 
-``serve --workers N`` (``run_workers``) runs N such processes under uvicorn's own supervisor (it
-restarts a worker that dies and stops them all on Ctrl-C or SIGTERM), each on a listening socket of
-its own on the same address (``OwnSockets``; one shared socket off Linux). The guards above are per
-process: each worker has its own deadlines and connection cap (N times as many
+``serve --workers N`` (``run_workers``) runs N such processes on one listening socket under uvicorn's
+own supervisor (it restarts a worker that dies and stops them all on Ctrl-C or SIGTERM). The guards
+above are per process: each worker has its own deadlines and connection cap (N times as many
 connections in all, each process within its own descriptor limit). What the processes must agree on
 — sessions, CSRF tokens, the per-unit turn, the hourly and login counts — is in the archive.
 
@@ -344,52 +343,7 @@ class SupervisorInChinese(logging.Filter):
         return True
 
 
-class OwnSockets(list):
-    """The listening sockets as uvicorn's supervisor hands them to each worker it starts: none in the
-    supervisor, and in each worker a socket of its own on the same address (``SO_REUSEPORT``, Linux).
-    The kernel then spreads new connections among the workers by their addresses, whichever worker
-    is running at that moment; on one shared socket the workers that happen to be on the cores when a
-    burst arrives take most of it (measured: one of four with 0.53 s of the burst's CPU, another 0.03 s),
-    and the busiest finishes last. The worker's socket is made when the list is unpickled there."""
-
-    def __init__(self, host: str, port: int):
-        super().__init__()
-        self.host, self.port = host, port
-
-    def __reduce__(self) -> tuple:
-        return (_worker_sockets, (self.host, self.port))
-
-
-def _worker_sockets(host: str, port: int) -> list:
-    """A worker's own listening socket (``OwnSockets``), bound as uvicorn binds the shared one; an
-    address it cannot bind (taken since ``serve`` tried it) stops the worker as unable to start."""
-    import socket
-    import sys
-
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        print(f"错误：报送网页的工作进程无法监听 {host}:{port}（{e.strerror or e}）。", file=sys.stderr)
-        sys.exit(STARTUP_FAILURE)
-    return [sock]
-
-
-def _listening(config: Any, host: str, port: int) -> list:
-    """The workers' sockets: each its own where the system spreads connections among such sockets
-    (Linux), else one bound here and shared (as uvicorn does)."""
-    import socket
-    import sys
-
-    if sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT"):
-        return OwnSockets(host, port)
-    return [config.bind_socket()]
-
-
-def _supervisor(config: Any, sockets: list) -> Any:
+def _supervisor(config: Any, sock: Any) -> Any:
     """uvicorn's Multiprocess, remembering which signal stopped it (it swallows the signal; ``serve``
     exits 130 for Ctrl-C and 143 for SIGTERM like every command)."""
     import signal
@@ -419,7 +373,7 @@ def _supervisor(config: Any, sockets: list) -> Any:
             self.stopped_by = self.stopped_by or signal.SIGTERM
             super().handle_term()
 
-    return Supervisor(config, sockets=sockets)
+    return Supervisor(config, sockets=[sock])
 
 
 def run_workers(web_config: Any, workers: int, host: str, port: int, **options: Any) -> None:
@@ -447,13 +401,12 @@ def run_workers(web_config: Any, workers: int, host: str, port: int, **options: 
     quiet_repeats()
     logging.getLogger("uvicorn.error").addFilter(SupervisorInChinese())
     before = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    sockets = _listening(config, host, port)
-    supervisor = _supervisor(config, sockets)
+    sock = config.bind_socket()
+    supervisor = _supervisor(config, sock)
     try:
         supervisor.run()
     finally:
-        for sock in sockets:
-            sock.close()
+        sock.close()
         for sig, handler in before.items():
             if handler is not None:  # None: a handler not set from Python, left as it is
                 signal.signal(sig, handler)
