@@ -188,7 +188,7 @@ def test_an_attempt_the_database_cannot_count_leaves_the_answer_alone(caplog):
             raise OperationalError("INSERT INTO attempts", {}, Exception("database is locked"))
 
     _count_attempt(Failing(), UNIT)
-    assert f"link of {UNIT} was not counted" in caplog.text
+    assert f"单位 {UNIT} 经链接的一次上传没有计入每小时次数" in caplog.text and "database is locked" in caplog.text
 
 
 def test_old_attempts_are_pruned_at_most_once_a_minute(db):

@@ -258,10 +258,10 @@ class Archive(Levels):  # Levels (tree.py): keys per level, approval up the tree
         self, unit: str, year: int, since: str = "", shas: Iterable[str] = (), attempts: tuple[str, float] | None = None
     ) -> Usage:
         """What a unit's link has used of its quotas: bytes stored for the unit's year (each distinct
-        file once), the versions its link stored since ``since`` (an ISO time as ``now()`` writes it; the
-        county's own uploads for the unit are not the link's), and which of
-        ``shas`` the year already holds (a retried upload adds no bytes); with ``attempts`` (kind,
-        window) also what ``attempts(kind, unit, window)`` says, in the same round trip."""
+        file once), the versions its link stored since ``since`` (an ISO time as ``now()`` writes it;
+        the county's own uploads for the unit are not the link's), which of ``shas`` the year already
+        holds (a retried upload adds no bytes); with ``attempts`` (kind, window) also what
+        ``attempts(kind, unit, window)`` says, in the same round trip."""
         with self._read() as conn:
             return unit_usage(conn, unit, year, since, shas, attempts)
 

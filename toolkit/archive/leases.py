@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from . import schema as T
+from .records import attempted
 
 
 def lock_id(name: str) -> int:
@@ -35,14 +36,9 @@ class LocalLocks:
 
     def take_first(self, names: list[str]) -> str | None:
         """The first of ``names`` that was free, now held; None when every one is held."""
-        with self._mutex:
-            for name in names:
-                if name not in self._held and self._acquire(name):
-                    self._held.add(name)
-                    return name
-        return None
+        return self.take_first_with(names, None)[0]
 
-    def take_first_with(self, names: list[str], also: str) -> tuple[str | None, bool]:
+    def take_first_with(self, names: list[str], also: str | None) -> tuple[str | None, bool]:
         """``take_first``, and with the name taken also ``also`` when that is free: a place in a
         unit's queue and, when nobody is being checked, the turn too, in one round trip. Never
         ``also`` without one of ``names``."""
@@ -192,12 +188,11 @@ def attempts(conn: Any, kind: str, subject: str, window: float) -> tuple[int, fl
 
 @functools.cache
 def _attempts_statement() -> Any:
-    """Count and oldest of a subject's attempts since ``:since``: every upload asks, built once."""
-    from sqlalchemy import bindparam, func, select
+    """Count and oldest of a subject's attempts since ``:since``: every login asks, built once."""
+    from sqlalchemy import func, select
 
-    A = T.attempts
-    where = (A.c.kind == bindparam("kind")) & (A.c.subject == bindparam("subject")) & (A.c.at >= bindparam("since"))
-    return select(func.count(), func.min(A.c.at)).where(where)
+    where = attempted("since")
+    return select(func.count(), func.min(T.attempts.c.at)).where(where)
 
 
 def clear_attempts(engine: Any, kind: str, subject: str) -> None:

@@ -166,10 +166,19 @@ def _usage_statement(receipts: bool, attempts: bool = False) -> Any:
     newest = select(S.c.sha256).where(S.c.year == year, S.c.unit_code == unit).order_by(S.c.id.desc()).limit(1)
     columns = [stored, counted, known, newest.scalar_subquery(), first]
     if attempts:  # as leases.attempts counts them
-        tried = (A.c.kind == bindparam("kind")) & (A.c.subject == bindparam("subject")) & (A.c.at >= bindparam("tried_since"))
+        tried = attempted("tried_since")
         columns += [select(func.count()).select_from(A).where(tried).scalar_subquery()]
         columns += [select(func.min(A.c.at)).where(tried).scalar_subquery()]
     return select(*columns)
+
+
+def attempted(since: str) -> Any:
+    """The attempts of ``:kind`` by ``:subject`` at or after the bound parameter ``since`` (the
+    hour's uploads through a link, the wrong keys of an address)."""
+    from sqlalchemy import bindparam
+
+    A = T.attempts
+    return (A.c.kind == bindparam("kind")) & (A.c.subject == bindparam("subject")) & (A.c.at >= bindparam(since))
 
 
 def verdict(report: Report) -> tuple[str, dict[str, int]]:

@@ -51,22 +51,21 @@ class _Turn:
 @dataclass
 class Held:
     """A unit's turn and its place in the queue as an upload holds them (``Limits.turn``): let go
-    by the upload's own thread as soon as it is stored (``release``: the unit's next upload, in
-    another process, need not wait for this one's page, nor this one for one more hand-over to a
-    thread), or else when the turn ends."""
+    by the upload's own thread once its page is read (``release``: one hand-over to a thread fewer),
+    or else when the turn ends."""
 
     locks: Any
     names: tuple[str, ...]
     done: bool = False
 
-    def release(self, mark_only: bool = False) -> bool:
-        """Let go (with ``mark_only``: only mark it let go, the caller will); False if it was already."""
-        if self.done:
-            return False
-        self.done = True
-        if not mark_only:
+    def claim(self) -> bool:
+        """Mark them let go by the caller, who then lets go of ``names``; False if they already are."""
+        was, self.done = self.done, True
+        return not was
+
+    def release(self) -> None:
+        if self.claim():
             self.locks.release(*self.names)
-        return True
 
 
 @dataclass
@@ -144,7 +143,7 @@ class Limits:
             try:
                 yield held
             finally:  # the turn and the place in one call, before the next upload here takes the turn
-                if held.release(mark_only=True):
+                if held.claim():
                     await self._call(self.locks().release, *held.names)
         finally:
             if in_order:
@@ -293,10 +292,11 @@ def _count_attempt(archive: Any, unit: str) -> None:
     then not counted, and the log says so."""
     try:
         archive.add_attempt(UPLOAD, unit, HOUR)
-    except Exception:  # noqa: BLE001 - logged; the upload's own answer stands
+    except Exception as e:  # noqa: BLE001 - logged; the upload's own answer stands
         import logging
 
-        logging.getLogger("nianbao.web").warning("an upload through the link of %s was not counted", unit, exc_info=True)
+        detail = (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0]
+        logging.getLogger("nianbao.web").warning("单位 %s 经链接的一次上传没有计入每小时次数（档案库没有写入：%s）", unit, detail)
 
 
 def _hour_wait(used: Any, now: dt.datetime, limit: int) -> int:

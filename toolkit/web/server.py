@@ -18,8 +18,7 @@ connections in all, each process within its own descriptor limit). What the proc
 — sessions, CSRF tokens, the per-unit turn, the hourly and login counts — is in the archive.
 
 The event loop is uvloop where it is installed (a dependency except on Windows; uvicorn's
-``loop="auto"``): measured here, a third less CPU on the loop per upload than asyncio's own, and the
-connections of a burst shared more evenly among the workers.
+``loop="auto"``): measured here, a third less CPU on the loop per upload than asyncio's own.
 """
 
 from __future__ import annotations
