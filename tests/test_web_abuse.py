@@ -122,10 +122,9 @@ def _message(r: httpx.Response) -> str:
 
 
 def _stored(db: Path, code: str) -> tuple[int, int]:
-    """(bytes of the unit's distinct stored files, receipts) as the archive counts them."""
+    """(bytes of the unit's distinct stored files, its versions from every source) as the archive counts them."""
     with Archive.open(str(db)) as archive:
-        used = archive.usage(code, YEAR, since="0")
-    return used.bytes, used.receipts
+        return archive.usage(code, YEAR).bytes, len(archive.versions(code, YEAR))
 
 
 def _db_bytes(db: Path) -> int:
